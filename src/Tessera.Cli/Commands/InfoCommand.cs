@@ -1,0 +1,32 @@
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Data;
+using Tessera.Runtime;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary><c>tessera info</c>: versions, device, threads and data locations.</summary>
+public sealed class InfoCommand : Command<DataSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellation)
+    {
+        torch.Device device = settings.Apply();
+        FashionMnistSource source = FashionMnist.Locate(settings.Data);
+        var table = new Table().AddColumn("item").AddColumn("value").HideHeaders();
+        void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
+        Row("Tessera", TorchRuntime.TesseraVersion);
+        Row("TorchSharp", TorchRuntime.TorchSharpVersion);
+        Row("libtorch", TorchRuntime.LibTorchVersion);
+        Row("device", device.ToString());
+        Row("CUDA available", torch.cuda.is_available() ? $"yes ({torch.cuda.device_count()} device(s))" : "no");
+        Row("threads", torch.get_num_threads().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Row("Fashion-MNIST", source.Describe());
+        Row("Debian dataset folder", Directory.Exists(FashionMnist.DebianFolder) ? FashionMnist.DebianFolder : $"{FashionMnist.DebianFolder} (absent)");
+        Row(".NET", $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription} on {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}");
+        Ui.Console.Write(table);
+        return Program.Ok;
+    }
+}

@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Data;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options of <c>tessera quickstart</c>.</summary>
+public sealed class QuickstartSettings : DataSettings
+{
+    /// <summary>--out</summary>
+    [CommandOption("--out <DIR>")]
+    [Description("Folder for the outputs. Default runs/quickstart.")]
+    public string Out { get; init; } = Path.Combine("runs", "quickstart");
+}
+
+/// <summary><c>tessera quickstart</c>: the first thing to run on a fresh checkout.</summary>
+public sealed class QuickstartCommand : Command<QuickstartSettings>
+{
+    private const int PerClass = 8;
+
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, QuickstartSettings settings, CancellationToken cancellation)
+    {
+        torch.Device device = settings.Apply();
+        FashionMnistSource source = FashionMnist.Locate(settings.Data);
+        Ui.Say($"Fashion-MNIST from {source.Describe()}");
+        using FashionMnist train = FashionMnist.Load(Split.Train, source);
+        using FashionMnist test = FashionMnist.Load(Split.Test, source);
+
+        var table = new Table().AddColumn("label").AddColumn("class").AddColumn(new TableColumn("train").RightAligned()).AddColumn(new TableColumn("test").RightAligned());
+        long[] trainCounts = Counts(train.Labels), testCounts = Counts(test.Labels);
+        for (int c = 0; c < 10; c++)
+            table.AddRow(c.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(FashionMnist.ClassNames[c]), trainCounts[c].ToString("N0", System.Globalization.CultureInfo.InvariantCulture), testCounts[c].ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("", "total", train.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), test.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        Ui.Console.Write(table);
+
+        // A grid with one row per class: the first PerClass training images of each class.
+        string gridPath = Path.GetFullPath(Path.Combine(settings.Out, "fashion-mnist-grid.png"));
+        Ui.WithProgress("composing grid", 10, "classes", report =>
+        {
+            using var scope = torch.NewDisposeScope();
+            var images = train.ImagesAsFloat(device);
+            var picked = new List<torch.Tensor>();
+            for (int c = 0; c < 10; c++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var rows = torch.nonzero(train.Labels.eq(c)).flatten();
+                long take = Math.Min(PerClass, rows.shape[0]);
+                picked.Add(images.index_select(0, rows[..(int)take].to(device)));
+                report(c + 1, null);
+            }
+            ImageIO.SaveGrid(torch.cat(picked), gridPath, columns: PerClass, padding: 2, padValue: 1.0);
+            return 0;
+        });
+        Ui.Result($"wrote {gridPath}");
+        return Program.Ok;
+    }
+
+    private static long[] Counts(torch.Tensor labels)
+    {
+        using var counts = torch.bincount(labels, minlength: 10);
+        return counts.data<long>().ToArray();
+    }
+}

@@ -1,0 +1,71 @@
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Tessera.Cli.Infrastructure;
+
+/// <summary>Console output of the command line: messages, tables and progress bars.</summary>
+public static class Ui
+{
+    /// <summary>Where output goes (the terminal, or a test console).</summary>
+    public static IAnsiConsole Console { get; set; } = AnsiConsole.Console;
+
+    /// <summary>Suppress progress bars and chatter (results are still printed).</summary>
+    public static bool Quiet { get; set; }
+
+    /// <summary>Writes one error line to standard error (and to the test console when one is set).</summary>
+    public static void Error(string message)
+    {
+        if (ReferenceEquals(Console, AnsiConsole.Console)) System.Console.Error.WriteLine($"tessera: error: {message}");
+        else Console.WriteLine($"tessera: error: {message}");
+    }
+
+    /// <summary>Writes a line unless quiet.</summary>
+    public static void Say(string markupFreeText)
+    {
+        if (!Quiet) Console.WriteLine(markupFreeText);
+    }
+
+    /// <summary>Writes a result line, even when quiet.</summary>
+    public static void Result(string markupFreeText) => Console.WriteLine(markupFreeText);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> under a progress bar with rate and ETA (none when quiet or when the
+    /// output is not a terminal). <paramref name="work"/> receives a callback to report completed units.
+    /// </summary>
+    public static T WithProgress<T>(string description, long total, string unit, Func<Action<long, string?>, T> work)
+    {
+        if (Quiet || !Console.Profile.Capabilities.Interactive)
+            return work((_, _) => { });
+        T result = default!;
+        Console.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                     new CountColumn(), new RateColumn(unit), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                ProgressTask task = ctx.AddTask(Markup.Escape(description), maxValue: Math.Max(1, total));
+                result = work((done, status) =>
+                {
+                    task.Value = done;
+                    if (status is not null) task.Description = Markup.Escape($"{description} {status}");
+                });
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    /// <summary>Shows "done/total".</summary>
+    private sealed class CountColumn : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text($"{task.Value:0}/{task.MaxValue:0}");
+    }
+
+    /// <summary>Shows the rate in units per second.</summary>
+    private sealed class RateColumn(string unit) : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text(task.Speed is double s ? $"{s:0.0} {unit}/s" : $"- {unit}/s", new Style(Color.Grey));
+    }
+}

@@ -1,0 +1,88 @@
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Commands;
+using Tessera.Cli.Infrastructure;
+
+namespace Tessera.Cli;
+
+/// <summary>The <c>tessera</c> command line.</summary>
+public static class Program
+{
+    /// <summary>Exit code for success.</summary>
+    public const int Ok = 0;
+
+    /// <summary>Exit code for a failure at run time (a fault in Tessera, the machine or the data it made).</summary>
+    public const int RuntimeFailure = 1;
+
+    /// <summary>Exit code for a user error: a bad option, a missing or malformed file.</summary>
+    public const int UserError = 2;
+
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args) => Run(args);
+
+    /// <summary>Runs the command line with <paramref name="args"/>, writing to <paramref name="console"/> (the terminal by default).</summary>
+    public static int Run(string[] args, IAnsiConsole? console = null)
+    {
+        console ??= AnsiConsole.Console;
+        Ui.Console = console;
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("tessera");
+            config.ConfigureConsole(console);
+            config.PropagateExceptions();
+            config.Settings.StrictParsing = true;
+            config.AddCommand<InfoCommand>("info")
+                .WithDescription("Versions of Tessera, TorchSharp and libtorch; the device, threads and where data was found.");
+            config.AddCommand<QuickstartCommand>("quickstart")
+                .WithDescription("Load Fashion-MNIST (or the embedded subset), print a summary and write a grid of real images.");
+        });
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return app.Run(args, cancel.Token);
+        }
+        catch (Exception e)
+        {
+            return Report(console, e);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>Maps an exception to one line on stderr and an exit code.</summary>
+    public static int Report(IAnsiConsole console, Exception e)
+    {
+        Exception inner = Unwrap(e);
+        (string message, int code) = inner switch
+        {
+            TesseraUserException u => (u.Message, UserError),
+            CommandParseException p => (ParseMessage(p), UserError),
+            CommandRuntimeException r => (r.Message, UserError),
+            OperationCanceledException => ("cancelled", RuntimeFailure),
+            _ => ($"{inner.GetType().Name}: {inner.Message}", RuntimeFailure),
+        };
+        Ui.Error(message.ReplaceLineEndings(" ").Trim());
+        if (code == RuntimeFailure && Environment.GetEnvironmentVariable("TESSERA_DEBUG") == "1")
+            Console.Error.WriteLine(inner.ToString());
+        return code;
+    }
+
+    private static Exception Unwrap(Exception e)
+    {
+        while (e is AggregateException { InnerExceptions.Count: 1 } or TypeInitializationException or System.Reflection.TargetInvocationException && e.InnerException is not null)
+            e = e.InnerException!;
+        return e;
+    }
+
+    private static string ParseMessage(CommandParseException p)
+    {
+        string msg = p.Message;
+        return msg.EndsWith('.') ? msg[..^1] + " (see tessera --help)" : msg + " (see tessera --help)";
+    }
+}

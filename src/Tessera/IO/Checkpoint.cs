@@ -1,0 +1,60 @@
+using TorchSharp;
+
+namespace Tessera.IO;
+
+/// <summary>
+/// Module weights to and from safetensors, with strict checking on load: every tensor the module
+/// expects must be present with the same shape, and nothing else may be in the file (unless
+/// allowed), so a checkpoint of another model is a clear error instead of silent garbage.
+/// </summary>
+public static class Checkpoint
+{
+    /// <summary>Saves a module's state dict (parameters and buffers) with optional metadata, atomically.</summary>
+    public static void Save(torch.nn.Module module, string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        SafeTensors.Save(path, module.state_dict(), metadata);
+
+    /// <summary>
+    /// Checks <paramref name="tensors"/> against <paramref name="expected"/>: names missing, names not
+    /// expected (unless <paramref name="allowExtra"/>), and shape or dtype mismatches, all listed in one message.
+    /// </summary>
+    /// <exception cref="TesseraFormatException">Any mismatch.</exception>
+    public static void Validate(string path, IReadOnlyDictionary<string, torch.Tensor> expected, IReadOnlyDictionary<string, torch.Tensor> tensors, bool allowExtra = false)
+    {
+        var problems = new List<string>();
+        var missing = expected.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
+        if (missing.Count > 0) problems.Add($"missing tensor{(missing.Count > 1 ? "s" : "")} {Names(missing)}");
+        if (!allowExtra)
+        {
+            var extra = tensors.Keys.Where(k => !expected.ContainsKey(k)).ToList();
+            if (extra.Count > 0) problems.Add($"unexpected tensor{(extra.Count > 1 ? "s" : "")} {Names(extra)}");
+        }
+        foreach (var (name, want) in expected)
+        {
+            if (!tensors.TryGetValue(name, out var got)) continue;
+            if (!want.shape.SequenceEqual(got.shape))
+                problems.Add($"'{name}' has shape [{string.Join(", ", got.shape)}], expected [{string.Join(", ", want.shape)}]");
+            else if (want.dtype != got.dtype && !(want.is_floating_point() && got.is_floating_point()))
+                problems.Add($"'{name}' has dtype {got.dtype}, expected {want.dtype}");
+        }
+        if (problems.Count > 0) throw new TesseraFormatException(path, "checkpoint does not fit the model: " + string.Join("; ", problems));
+    }
+
+    private static string Names(List<string> names) =>
+        string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
+
+    /// <summary>Loads a safetensors checkpoint into a module (copying into its existing tensors, on their device).</summary>
+    /// <returns>The file's metadata.</returns>
+    /// <exception cref="TesseraFormatException">The file is malformed or does not fit the module.</exception>
+    public static IReadOnlyDictionary<string, string> Load(torch.nn.Module module, string path, bool allowExtra = false)
+    {
+        using SafeTensorFile file = SafeTensors.Load(path);
+        var state = module.state_dict();
+        Validate(path, state, file.Tensors, allowExtra);
+        using (torch.no_grad())
+        {
+            foreach (var (name, target) in state)
+                target.copy_(file.Tensors[name]);
+        }
+        return file.Metadata;
+    }
+}
