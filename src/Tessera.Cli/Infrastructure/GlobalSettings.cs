@@ -52,6 +52,6 @@ public class DataSettings : GlobalSettings
 {
     /// <summary>--data</summary>
     [CommandOption("--data <DIR>")]
-    [Description("Folder with the Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] …). Default: Debian's dataset-fashion-mnist, else the embedded subset.")]
+    [Description("Folder with the Fashion-MNIST IDX files (train-images-idx3-ubyte[[.gz]] …). Default: Debian's dataset-fashion-mnist, else the embedded subset.")]
     public string? Data { get; init; }
 }

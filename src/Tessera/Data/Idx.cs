@@ -123,7 +123,8 @@ public static class Idx
     {
         IO.AtomicFile.Write(path, stream =>
         {
-            using Stream output = gzip ? new GZipStream(stream, CompressionLevel.SmallestSize, leaveOpen: true) : stream;
+            if (!gzip) { Write(stream, array); return; }
+            using var output = new GZipStream(stream, CompressionLevel.SmallestSize, leaveOpen: true);
             Write(output, array);
         });
     }
@@ -149,6 +150,13 @@ public static class Idx
 
     private static Stream OpenMaybeGzip(Stream stream)
     {
+        if (stream.CanSeek)
+        {
+            long start = stream.Position;
+            int m0 = stream.ReadByte(), m1 = stream.ReadByte();
+            stream.Position = start;
+            return m0 == 0x1f && m1 == 0x8b ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : stream;
+        }
         var buffered = new BufferedStream(stream, 1 << 16);
         int b0 = buffered.ReadByte();
         int b1 = buffered.ReadByte();

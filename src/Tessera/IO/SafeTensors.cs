@@ -31,8 +31,8 @@ public sealed class SafeTensorFile : IDisposable
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length N, N bytes of UTF-8
 /// JSON (<c>{"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}</c>,
 /// padded with spaces), then the tensors' bytes, little-endian, C order, back to back without holes.
-/// Written as Python's <c>safetensors</c> writes it: header padded to a multiple of 8, tensors ordered
-/// by element size (largest first) then by name.
+/// Written as Python's <c>safetensors</c> writes it: metadata first, header padded with spaces to a
+/// multiple of 8, tensors ordered by the reference dtype order (descending) then by name.
 /// </summary>
 public static class SafeTensors
 {
@@ -79,10 +79,11 @@ public static class SafeTensors
             if (name == "__metadata__") throw new ArgumentException("'__metadata__' cannot name a tensor", nameof(tensors));
             if (!names.Add(name)) throw new ArgumentException($"tensor name '{name}' appears twice", nameof(tensors));
         }
+        // The reference writer orders tensors by its Dtype enum, descending, then by name.
         list.Sort((a, b) =>
         {
-            int bySize = ElementSize(b.Value.dtype).CompareTo(ElementSize(a.Value.dtype));
-            return bySize != 0 ? bySize : string.CompareOrdinal(a.Key, b.Key);
+            int byType = RustDtypeRank(b.Value.dtype).CompareTo(RustDtypeRank(a.Value.dtype));
+            return byType != 0 ? byType : string.CompareOrdinal(a.Key, b.Key);
         });
 
         byte[] header = BuildHeader(list, metadata);
@@ -97,6 +98,22 @@ public static class SafeTensors
             output.Write(cpu.bytes);
         }
     }
+
+    /// <summary>Position of a dtype in the reference implementation's Dtype enum (BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64).</summary>
+    private static int RustDtypeRank(torch.ScalarType dtype) => dtype switch
+    {
+        torch.ScalarType.Bool => 0,
+        torch.ScalarType.Byte => 1,
+        torch.ScalarType.Int8 => 2,
+        torch.ScalarType.Int16 => 5,
+        torch.ScalarType.Float16 => 7,
+        torch.ScalarType.BFloat16 => 8,
+        torch.ScalarType.Int32 => 9,
+        torch.ScalarType.Float32 => 11,
+        torch.ScalarType.Float64 => 12,
+        torch.ScalarType.Int64 => 13,
+        _ => throw new NotSupportedException($"dtype {dtype} is not supported"),
+    };
 
     private static byte[] BuildHeader(List<KeyValuePair<string, torch.Tensor>> list, IReadOnlyDictionary<string, string>? metadata)
     {

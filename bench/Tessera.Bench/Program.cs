@@ -1,0 +1,17 @@
+using System.Diagnostics;
+using Tessera.Bench;
+
+// Benchmarks print ratios against a baseline measured in the same process (see bench/README.md).
+var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgnoreCase)
+{
+    ["io"] = IoBench.Run,
+};
+if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
+{
+    Console.Error.WriteLine($"usage: Tessera.Bench <{string.Join("|", benches.Keys)}> [options]");
+    return 2;
+}
+var sw = Stopwatch.StartNew();
+bench(args[1..]);
+Console.WriteLine($"({sw.Elapsed.TotalSeconds:0.0} s)");
+return 0;

@@ -1,0 +1,97 @@
+using Spectre.Console;
+using Tessera.Cli;
+
+namespace Tessera.Tests;
+
+[CollectionDefinition("serial", DisableParallelization = true)]
+public class CliCollection;
+
+[Collection("serial")]
+public class CliTests
+{
+    internal static (int Code, string Output) Run(params string[] args)
+    {
+        var writer = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 200;
+        int code = Program.Run(args, console);
+        return (code, writer.ToString());
+    }
+
+    [Fact]
+    public void Info_prints_versions()
+    {
+        var (code, output) = Run("info");
+        Assert.Equal(0, code);
+        Assert.Contains("0.107.0", output);
+        Assert.Contains("2.10.0", output);
+        Assert.Contains("Fashion-MNIST", output);
+    }
+
+    [Theory]
+    [InlineData(new[] { "info", "--bogus" }, "bogus")]
+    [InlineData(new[] { "frobnicate" }, "frobnicate")]
+    [InlineData(new[] { "info", "--device", "tpu" }, "--device")]
+    [InlineData(new[] { "info", "--threads", "-1" }, "--threads")]
+    [InlineData(new[] { "quickstart", "--data", "/nonexistent/folder" }, "/nonexistent/folder")]
+    public void User_errors_exit_2_with_one_line(string[] args, string mention)
+    {
+        var (code, output) = Run(args);
+        Assert.Equal(2, code);
+        string line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("tessera: error:", line);
+        Assert.Contains(mention, line);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact]
+    public void Cuda_without_a_cuda_libtorch_is_a_user_error()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // a CUDA build: nothing to refuse
+        var (code, output) = Run("info", "--device", "cuda");
+        Assert.Equal(2, code);
+        Assert.Contains("CUDA", output);
+    }
+
+    [Fact]
+    public void Corrupt_idx_in_data_folder_exits_2_naming_the_file()
+    {
+        using var dir = new TempDir();
+        foreach (string f in new[] { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" })
+            File.WriteAllBytes(dir.File(f), [0, 0, 8, 3, 0, 0, 0, 9]);
+        var (code, output) = Run("quickstart", "--data", dir.Path, "--out", dir.File("out"));
+        Assert.Equal(2, code);
+        Assert.Contains("train-images-idx3-ubyte", output);
+        Assert.Contains("truncated", output);
+    }
+
+    [Fact]
+    public void Quickstart_writes_a_grid_png()
+    {
+        using var dir = new TempDir();
+        var (code, output) = Run("quickstart", "--out", dir.Path, "--quiet");
+        Assert.Equal(0, code);
+        string png = Path.Combine(dir.Path, "fashion-mnist-grid.png");
+        Assert.Contains(png, output);
+        using var grid = Tessera.IO.ImageIO.Load(png, Tessera.IO.ColorMode.Gray);
+        // 10 rows of 8 images of 28 px with 2 px padding.
+        Assert.Equal(new long[] { 1, 10 * 30 + 2, 8 * 30 + 2 }, grid.shape);
+    }
+
+    [Fact]
+    public void Help_works_for_every_verb()
+    {
+        foreach (string verb in new[] { "info", "quickstart" })
+        {
+            var (code, output) = Run(verb, "--help");
+            Assert.Equal(0, code);
+            Assert.Contains("--device", output);
+        }
+    }
+}

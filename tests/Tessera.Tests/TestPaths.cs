@@ -1,0 +1,45 @@
+namespace Tessera.Tests;
+
+/// <summary>Temporary folders and shared paths for tests.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("tessera-test-").FullName;
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+internal static class SharedFixtures
+{
+    /// <summary>../shared/fixtures relative to the repository root, or null where absent (a user's clone).</summary>
+    public static string? Root
+    {
+        get
+        {
+            string? dir = AppContext.BaseDirectory;
+            while (dir is not null)
+            {
+                string candidate = System.IO.Path.Combine(dir, "..", "shared", "fixtures");
+                if (Directory.Exists(System.IO.Path.Combine(dir, ".git")) || System.IO.File.Exists(System.IO.Path.Combine(dir, "Tessera.sln")))
+                    return Directory.Exists(candidate) ? System.IO.Path.GetFullPath(candidate) : null;
+                dir = System.IO.Path.GetDirectoryName(dir);
+            }
+            return null;
+        }
+    }
+}
+
+internal static class Same
+{
+    /// <summary>Same shape, dtype-agnostic exact equality of every element.</summary>
+    public static bool Tensors(TorchSharp.torch.Tensor a, TorchSharp.torch.Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return a.to(TorchSharp.torch.ScalarType.Float64).eq(b.to(TorchSharp.torch.ScalarType.Float64)).all().item<bool>();
+    }
+}
