@@ -36,6 +36,18 @@ public static class Program
                 .WithDescription("Versions of Tessera, TorchSharp and libtorch; the device, threads and where data was found.");
             config.AddCommand<QuickstartCommand>("quickstart")
                 .WithDescription("Load Fashion-MNIST (or the embedded subset), print a summary and write a grid of real images.");
+            config.AddBranch("data", data =>
+            {
+                data.SetDescription("Datasets.");
+                data.AddCommand<DataGridCommand>("grid")
+                    .WithDescription("Write a PNG grid of Fashion-MNIST or of a folder of images.");
+            });
+            config.AddBranch("checkpoint", ckpt =>
+            {
+                ckpt.SetDescription("Checkpoints (.safetensors).");
+                ckpt.AddCommand<CheckpointInspectCommand>("inspect")
+                    .WithDescription("Validate a safetensors file and list its tensors and metadata.");
+            });
         });
 
         using var cancel = new CancellationTokenSource();

@@ -85,11 +85,47 @@ public class CliTests
     }
 
     [Fact]
+    public void Data_grid_reads_an_image_folder_and_rejects_non_images()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("imgs"));
+        for (int i = 0; i < 5; i++)
+            using (var t = TorchSharp.torch.full(3, 10 + i, 12, 40 * i, dtype: TorchSharp.torch.ScalarType.Byte))
+                Tessera.IO.ImageIO.SavePng(t, Path.Combine(dir.File("imgs"), $"{i}.png"));
+        var (code, output) = Run("data", "grid", "--images", dir.File("imgs"), "--size", "8", "--count", "4", "-o", dir.File("g.png"), "--quiet");
+        Assert.Equal(0, code);
+        using (var grid = Tessera.IO.ImageIO.Load(dir.File("g.png"), Tessera.IO.ColorMode.Rgb))
+            Assert.Equal(new long[] { 3, 2 * 10 + 2, 2 * 10 + 2 }, grid.shape); // 2×2 tiles of 8 px, 2 px padding
+        File.WriteAllText(Path.Combine(dir.File("imgs"), "readme.txt"), "x");
+        (code, output) = Run("data", "grid", "--images", dir.File("imgs"), "-o", dir.File("h.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("readme.txt", output);
+        Assert.False(File.Exists(dir.File("h.png")));
+    }
+
+    [Fact]
+    public void Checkpoint_inspect_lists_tensors_and_rejects_malformed_files()
+    {
+        using var dir = new TempDir();
+        using (var t = TorchSharp.torch.zeros(2, 3))
+            Tessera.IO.SafeTensors.Save(dir.File("ok.safetensors"), [new("w", t)], new Dictionary<string, string> { ["model"] = "demo" });
+        var (code, output) = Run("checkpoint", "inspect", dir.File("ok.safetensors"));
+        Assert.Equal(0, code);
+        Assert.Contains("[2, 3]", output);
+        Assert.Contains("model: demo", output);
+        byte[] bytes = File.ReadAllBytes(dir.File("ok.safetensors"));
+        File.WriteAllBytes(dir.File("torn.safetensors"), bytes[..^4]);
+        (code, output) = Run("checkpoint", "inspect", dir.File("torn.safetensors"));
+        Assert.Equal(2, code);
+        Assert.Contains("torn.safetensors", output);
+    }
+
+    [Fact]
     public void Help_works_for_every_verb()
     {
-        foreach (string verb in new[] { "info", "quickstart" })
+        foreach (string[] verb in new[] { new[] { "info" }, ["quickstart"], ["data", "grid"], ["checkpoint", "inspect"] })
         {
-            var (code, output) = Run(verb, "--help");
+            var (code, output) = Run([.. verb, "--help"]);
             Assert.Equal(0, code);
             Assert.Contains("--device", output);
         }

@@ -128,7 +128,8 @@ public sealed class LinePlot
     {
         double raw = (hi - lo) / Math.Max(1, target);
         double mag = Math.Pow(10, Math.Floor(Math.Log10(raw)));
-        double step = new[] { 1.0, 2, 5, 10 }.Select(m => m * mag).First(s => s >= raw);
+        double f = raw / mag;
+        double step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
         for (double t = Math.Ceiling(lo / step) * step; t <= hi + 1e-9 * step; t += step)
             yield return Math.Abs(t) < 1e-12 * step ? 0 : t;
     }

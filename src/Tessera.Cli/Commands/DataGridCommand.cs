@@ -1,0 +1,92 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Data;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options of <c>tessera data grid</c>.</summary>
+public sealed class DataGridSettings : DataSettings
+{
+    /// <summary>--images</summary>
+    [CommandOption("--images <DIR>")]
+    [Description("A folder of images (PNG/JPEG/…, any size; sub-folders are classes). Default: Fashion-MNIST.")]
+    public string? Images { get; init; }
+
+    /// <summary>--size</summary>
+    [CommandOption("--size <N>")]
+    [Description("Side of each tile for --images (resized and centre-cropped). Default 64.")]
+    public int Size { get; init; } = 64;
+
+    /// <summary>--gray</summary>
+    [CommandOption("--gray")]
+    [Description("Read --images as gray instead of RGB.")]
+    public bool Gray { get; init; }
+
+    /// <summary>--count</summary>
+    [CommandOption("--count <N>")]
+    [Description("How many images (shuffled with --seed). Default 64.")]
+    public int Count { get; init; } = 64;
+
+    /// <summary>--split</summary>
+    [CommandOption("--split <SPLIT>")]
+    [Description("train or test (Fashion-MNIST). Default train.")]
+    public string SplitName { get; init; } = "train";
+
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <FILE>")]
+    [Description("The PNG to write. Default grid.png.")]
+    public string Out { get; init; } = "grid.png";
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
+        if (Size < 1) return ValidationResult.Error($"--size: {Size}; expected at least 1");
+        if (SplitName is not ("train" or "test")) return ValidationResult.Error($"--split: '{SplitName}'; expected train or test");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera data grid</c>: a PNG grid of a dataset's images.</summary>
+public sealed class DataGridCommand : Command<DataGridSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, DataGridSettings settings, CancellationToken cancellation)
+    {
+        torch.Device device = settings.Apply();
+        using var scope = torch.NewDisposeScope();
+        torch.Tensor images;
+        if (settings.Images is not null)
+        {
+            var folder = new ImageFolder(settings.Images, new ImageFolderOptions(settings.Size, settings.Gray ? ColorMode.Gray : ColorMode.Rgb));
+            long[] pick = new SplitMix64((ulong)settings.Seed).Permutation(folder.Count).Take(settings.Count).ToArray();
+            var tiles = Ui.WithProgress("reading images", pick.Length, "img", report =>
+            {
+                var list = new List<torch.Tensor>();
+                foreach (long i in pick)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    list.Add(folder.Get((int)i));
+                    report(list.Count, null);
+                }
+                return list;
+            });
+            images = torch.stack(tiles).to(device);
+        }
+        else
+        {
+            using FashionMnist data = FashionMnist.Load(settings.SplitName == "train" ? Split.Train : Split.Test, settings.Data);
+            long[] pick = new SplitMix64((ulong)settings.Seed).Permutation(data.Count).Take(settings.Count).ToArray();
+            images = data.ImagesAsFloat(device).index_select(0, torch.tensor(pick, device: device));
+        }
+        int columns = (int)Math.Ceiling(Math.Sqrt(images.shape[0]));
+        string path = Path.GetFullPath(settings.Out);
+        ImageIO.SaveGrid(images, path, columns, padding: 2, padValue: 1.0);
+        Ui.Result($"wrote {path} ({images.shape[0]} images)");
+        return Program.Ok;
+    }
+}
