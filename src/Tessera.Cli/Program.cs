@@ -42,6 +42,12 @@ public static class Program
                 data.AddCommand<DataGridCommand>("grid")
                     .WithDescription("Write a PNG grid of Fashion-MNIST or of a folder of images.");
             });
+            config.AddBranch("seg", seg =>
+            {
+                seg.SetDescription("Semantic segmentation.");
+                seg.AddCommand<SegEvalCommand>("eval")
+                    .WithDescription("PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.");
+            });
             config.AddBranch("checkpoint", ckpt =>
             {
                 ckpt.SetDescription("Checkpoints (.safetensors).");

@@ -1,0 +1,128 @@
+using System.ComponentModel;
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.IO;
+using Tessera.Segmentation.Metrics;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options of <c>tessera seg eval</c>.</summary>
+public sealed class SegEvalSettings : GlobalSettings
+{
+    /// <summary>--gt</summary>
+    [CommandOption("--gt <DIR>")]
+    [Description("Folder of ground-truth label PNGs (8-bit gray or palette).")]
+    public string? GroundTruth { get; init; }
+
+    /// <summary>--pred</summary>
+    [CommandOption("--pred <DIR>")]
+    [Description("Folder of predicted label PNGs, with the same file names.")]
+    public string? Prediction { get; init; }
+
+    /// <summary>--num-classes</summary>
+    [CommandOption("--num-classes <N>")]
+    [Description("Number of classes; labels 0 … N-1.")]
+    public int NumClasses { get; init; }
+
+    /// <summary>--ignore-index</summary>
+    [CommandOption("--ignore-index <I>")]
+    [Description("Ground-truth value that is not counted. Default 255.")]
+    public int IgnoreIndex { get; init; } = 255;
+
+    /// <summary>--class-names</summary>
+    [CommandOption("--class-names <FILE>")]
+    [Description("Text file with one class name per line (N lines).")]
+    public string? ClassNames { get; init; }
+
+    /// <summary>--reduce-zero-label</summary>
+    [CommandOption("--reduce-zero-label")]
+    [Description("Ground truth 0 is ignored and v becomes v-1 (mmsegmentation's reduce_zero_label).")]
+    public bool ReduceZeroLabel { get; init; }
+
+    /// <summary>--zero-division</summary>
+    [CommandOption("--zero-division <V>")]
+    [Description("Use V for 0/0 ratios and keep every class in the means (torchmetrics style). Default: NaN, left out (mmsegmentation).")]
+    public double? ZeroDivision { get; init; }
+
+    /// <summary>--beta</summary>
+    [CommandOption("--beta <B>")]
+    [Description("β of the F-score. Default 1.")]
+    public double Beta { get; init; } = 1;
+
+    /// <summary>--json</summary>
+    [CommandOption("--json <FILE>")]
+    [Description("Write the results as JSON.")]
+    public string? Json { get; init; }
+
+    /// <summary>--confusion-png</summary>
+    [CommandOption("--confusion-png <FILE>")]
+    [Description("Write the row-normalised confusion matrix as a PNG.")]
+    public string? ConfusionPng { get; init; }
+
+    /// <summary>--on-missing</summary>
+    [CommandOption("--on-missing <MODE>")]
+    [Description("error (default) or skip: what to do with a file that has no partner.")]
+    public string OnMissing { get; init; } = "error";
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(GroundTruth)) return ValidationResult.Error("--gt: required (folder of ground-truth PNGs)");
+        if (string.IsNullOrEmpty(Prediction)) return ValidationResult.Error("--pred: required (folder of predicted PNGs)");
+        if (NumClasses is < 1 or > 256) return ValidationResult.Error($"--num-classes: {NumClasses}; expected 1 to 256 for 8-bit label maps");
+        if (IgnoreIndex is < 0 or > 255) return ValidationResult.Error($"--ignore-index: {IgnoreIndex}; expected 0 to 255");
+        if (OnMissing is not ("error" or "skip")) return ValidationResult.Error($"--on-missing: '{OnMissing}'; expected error or skip");
+        if (Beta <= 0) return ValidationResult.Error($"--beta: {Beta}; expected a positive number");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera seg eval</c>: PA, MPA, MIoU, FWIoU, Dice and F-score over folders of label maps.</summary>
+public sealed class SegEvalCommand : Command<SegEvalSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SegEvalSettings settings, CancellationToken cancellation)
+    {
+        settings.Apply();
+        string[]? names = null;
+        if (settings.ClassNames is not null)
+        {
+            if (!File.Exists(settings.ClassNames)) throw new TesseraUserException($"--class-names: file '{settings.ClassNames}' does not exist");
+            names = File.ReadAllLines(settings.ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+            if (names.Length != settings.NumClasses)
+                throw new TesseraFormatException(settings.ClassNames, $"{names.Length} class names for --num-classes {settings.NumClasses}");
+        }
+        Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, settings.OnMissing == "skip");
+        var options = new ConfusionOptions(settings.NumClasses, settings.IgnoreIndex, settings.ReduceZeroLabel);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        ConfusionMatrix cm = Ui.WithProgress("evaluating", pairing.Pairs.Count, "img",
+            report => FolderEvaluation.Evaluate(pairing.Pairs, options, done => report(done, null), cancellation));
+        double seconds = watch.Elapsed.TotalSeconds;
+        var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
+
+        static string Pct(double v) => double.IsNaN(v) ? "nan" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumn("class");
+        foreach (string h in new[] { "IoU", "Acc", "Dice", "Precision", "Recall", "Fscore" }) table.AddColumn(new TableColumn(h).RightAligned());
+        foreach (ClassScores c in metrics.PerClass)
+            table.AddRow(Markup.Escape(c.Name), Pct(c.IoU), Pct(c.Acc), Pct(c.Dice), Pct(c.Precision), Pct(c.Recall), Pct(c.Fscore));
+        Ui.Console.Write(table);
+        Ui.Result($"aAcc {Pct(metrics.AAcc)}  mIoU {Pct(metrics.MIoU)}  mAcc {Pct(metrics.MAcc)}  mDice {Pct(metrics.MDice)}  mFscore {Pct(metrics.MFscore)}  FWIoU {Pct(metrics.FWIoU)}  (%, {pairing.Pairs.Count} images)");
+        int skipped = pairing.MissingPredictions.Count + pairing.MissingGroundTruth.Count;
+        if (skipped > 0)
+            Ui.Result($"skipped {pairing.MissingPredictions.Count} ground-truth file(s) without prediction and {pairing.MissingGroundTruth.Count} prediction(s) without ground truth");
+        Ui.Say($"{pairing.Pairs.Count / Math.Max(seconds, 1e-9):0.0} images/s, {cm.Total / Math.Max(seconds, 1e-9) / 1e6:0.0} Mpixel/s (PNG decoding included)");
+        if (settings.Json is not null)
+        {
+            AtomicFile.WriteAllText(settings.Json, FolderEvaluation.ToJson(metrics, cm, pairing.Pairs.Count));
+            Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
+        }
+        if (settings.ConfusionPng is not null)
+        {
+            AtomicFile.WriteAllBytes(settings.ConfusionPng, FolderEvaluation.ConfusionPng(cm));
+            Ui.Result($"wrote {Path.GetFullPath(settings.ConfusionPng)}");
+        }
+        return Program.Ok;
+    }
+}
