@@ -5,6 +5,7 @@ using Tessera.Bench;
 var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgnoreCase)
 {
     ["io"] = IoBench.Run,
+    ["segmetrics"] = SegMetricsBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

@@ -1,0 +1,98 @@
+using System.Text.Json;
+
+namespace Tessera.Tests;
+
+[Collection("serial")]
+public class SegEvalCliTests
+{
+    private static void Write(string path, int w, int h, byte[] labels, bool palette = false) =>
+        File.WriteAllBytes(path, PngWriter.Indexed(w, h, labels, 8, palette ? 3 : 0, 4));
+
+    private static TempDir Folders()
+    {
+        var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("gt"));
+        Directory.CreateDirectory(dir.File("pred"));
+        // Two images of different sizes; together they are the hand-worked case of SegMetricsTests:
+        // gt [0,0,1,1,2,255], pred [0,1,1,1,0,2].
+        Write(Path.Combine(dir.File("gt"), "a.png"), 2, 2, [0, 0, 1, 1]);
+        Write(Path.Combine(dir.File("pred"), "a.png"), 2, 2, [0, 1, 1, 1], palette: true);
+        Write(Path.Combine(dir.File("gt"), "b.png"), 2, 1, [2, 255], palette: true);
+        Write(Path.Combine(dir.File("pred"), "b.png"), 2, 1, [0, 2]);
+        return dir;
+    }
+
+    [Fact]
+    public void Eval_writes_json_with_exactly_the_documented_keys()
+    {
+        using var dir = Folders();
+        File.WriteAllLines(dir.File("names.txt"), ["background", "shirt", "shoe"]);
+        var (code, output) = CliTests.Run("seg", "eval", "--gt", dir.File("gt"), "--pred", dir.File("pred"), "--num-classes", "3",
+            "--class-names", dir.File("names.txt"), "--json", dir.File("r.json"), "--confusion-png", dir.File("cm.png"));
+        Assert.Equal(0, code);
+        Assert.Contains("mIoU 33.33", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
+        var root = doc.RootElement;
+        Assert.Equal(new[] { "aAcc", "mIoU", "mAcc", "mDice", "mFscore", "FWIoU", "per_class", "confusion_matrix", "num_images" },
+            root.EnumerateObject().Select(p => p.Name).ToArray());
+        Assert.Equal(0.6, root.GetProperty("aAcc").GetDouble(), 12);
+        Assert.Equal(0.4, root.GetProperty("FWIoU").GetDouble(), 12);
+        Assert.Equal(2, root.GetProperty("num_images").GetInt32());
+        var shoe = root.GetProperty("per_class")[2];
+        Assert.Equal("shoe", shoe.GetProperty("name").GetString());
+        Assert.Equal(JsonValueKind.Null, shoe.GetProperty("Precision").ValueKind);
+        Assert.Equal(new[] { "name", "IoU", "Acc", "Dice", "Precision", "Recall", "Fscore" }, shoe.EnumerateObject().Select(p => p.Name).ToArray());
+        Assert.Equal(2, root.GetProperty("confusion_matrix")[1][1].GetInt64());
+        using var png = Tessera.IO.ImageIO.Load(dir.File("cm.png"), Tessera.IO.ColorMode.Rgb);
+        Assert.Equal(png.shape[1], png.shape[2]);
+    }
+
+    [Fact]
+    public void Bad_inputs_exit_2_naming_the_file()
+    {
+        using var dir = Folders();
+        string[] Args(params string[] extra) => ["seg", "eval", "--gt", dir.File("gt"), "--pred", dir.File("pred"), "--num-classes", "3", .. extra];
+
+        File.Copy(Path.Combine(dir.File("gt"), "a.png"), Path.Combine(dir.File("gt"), "c.png"));
+        var (code, output) = CliTests.Run(Args());
+        Assert.Equal(2, code);
+        Assert.Contains("c.png", output);
+        (code, output) = CliTests.Run(Args("--on-missing", "skip"));
+        Assert.Equal(0, code);
+        Assert.Contains("skipped 1 ground-truth file", output);
+        File.Delete(Path.Combine(dir.File("gt"), "c.png"));
+
+        (code, output) = CliTests.Run(["seg", "eval", "--gt", dir.File("gt"), "--pred", dir.File("pred"), "--num-classes", "2"]);
+        Assert.Equal(2, code);
+        Assert.Contains("label 2 is not a class", output);
+
+        Write(Path.Combine(dir.File("pred"), "b.png"), 1, 2, [0, 2]);
+        (code, output) = CliTests.Run(Args());
+        Assert.Equal(2, code);
+        Assert.Contains("b.png", output);
+        Assert.Contains("1x2", output);
+
+        using (var rgb = TorchSharp.torch.zeros(3, 1, 2, dtype: TorchSharp.torch.ScalarType.Byte))
+            Tessera.IO.ImageIO.SavePng(rgb, Path.Combine(dir.File("pred"), "b.png"));
+        (code, output) = CliTests.Run(Args());
+        Assert.Equal(2, code);
+        Assert.Contains("RGB", output);
+
+        File.WriteAllText(Path.Combine(dir.File("pred"), "b.png"), "text");
+        (code, output) = CliTests.Run(Args());
+        Assert.Contains("not a PNG", output);
+
+        File.WriteAllText(Path.Combine(dir.File("pred"), "notes.txt"), "text");
+        (code, output) = CliTests.Run(Args());
+        Assert.Equal(2, code);
+        Assert.Contains("notes.txt", output);
+
+        Directory.CreateDirectory(dir.File("empty"));
+        (code, output) = CliTests.Run(["seg", "eval", "--gt", dir.File("empty"), "--pred", dir.File("pred"), "--num-classes", "3"]);
+        Assert.Equal(2, code);
+        Assert.Contains("no PNG files", output);
+
+        (code, _) = CliTests.Run(["seg", "eval", "--gt", dir.File("gt"), "--num-classes", "3"]);
+        Assert.Equal(2, code);
+    }
+}
