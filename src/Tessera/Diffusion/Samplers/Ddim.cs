@@ -1,0 +1,68 @@
+using TorchSharp;
+
+namespace Tessera.Diffusion.Samplers;
+
+/// <summary>
+/// DDIM (Song, Meng and Ermon 2021, eq. 12) in its own variance-preserving coordinates: with
+/// ᾱ = 1/(1 + σ²), x_vp = √ᾱ·x, ε̂ = (x − D)/σ and σ_t(η) = η·√((1 − ᾱₙ)/(1 − ᾱ))·√(1 − ᾱ/ᾱₙ),
+/// x_vp' = √ᾱₙ·D + √(1 − ᾱₙ − σ_t²)·ε̂ + σ_t·z, mapped back by x' = x_vp'/√ᾱₙ.
+/// With η = 0 this is exactly Euler in σ; with η = 1 it is DDPM's ancestral sampler.
+/// </summary>
+public static class Ddim
+{
+    /// <summary>Samples down the grid; one evaluation per step.</summary>
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, double eta = 0, INoiseSource? noise = null, Action<SamplerStep>? callback = null)
+    {
+        SamplerMath.CheckGrid(sigmas);
+        if (eta > 0 && noise is null) throw new ArgumentNullException(nameof(noise), "η > 0 needs a noise source");
+        var cur = x.alias();
+        for (int i = 0; i < sigmas.Count - 1; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            double s = sigmas[i], sn = sigmas[i + 1];
+            var denoised = model(cur, s);
+            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
+            double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn);
+            var eps = (cur - denoised) / s;
+            double st = eta * Math.Sqrt((1 - an) / (1 - a)) * Math.Sqrt(1 - a / an);
+            var xvp = denoised * Math.Sqrt(an) + eps * Math.Sqrt(Math.Max(0, 1 - an - st * st));
+            if (st > 0) xvp = xvp + noise!.Next(cur) * st;
+            var next = xvp / Math.Sqrt(an);
+            cur.Dispose();
+            cur = next.MoveToOuterDisposeScope();
+        }
+        return cur;
+    }
+}
+
+/// <summary>
+/// DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) between the grid's noise levels, in VP
+/// coordinates: αₜ = ᾱ/ᾱₙ, βₜ = 1 − αₜ, x_vp' = (x_vp − βₜ/√(1 − ᾱ)·ε̂)/√αₜ + √β̃ₜ·z with the posterior
+/// variance β̃ₜ = (1 − ᾱₙ)/(1 − ᾱ)·βₜ.
+/// </summary>
+public static class Ddpm
+{
+    /// <summary>Samples down the grid; one evaluation per step.</summary>
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, Action<SamplerStep>? callback = null)
+    {
+        SamplerMath.CheckGrid(sigmas);
+        var cur = x.alias();
+        for (int i = 0; i < sigmas.Count - 1; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            double s = sigmas[i], sn = sigmas[i + 1];
+            var denoised = model(cur, s);
+            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
+            double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn), alpha = a / an, beta = 1 - alpha;
+            var eps = (cur - denoised) / s;
+            var xvp = cur * Math.Sqrt(a);
+            var mean = (xvp - eps * (beta / Math.Sqrt(1 - a))) / Math.Sqrt(alpha);
+            double var = (1 - an) / (1 - a) * beta;
+            if (var > 0) mean = mean + noise.Next(cur) * Math.Sqrt(var);
+            var next = mean / Math.Sqrt(an);
+            cur.Dispose();
+            cur = next.MoveToOuterDisposeScope();
+        }
+        return cur;
+    }
+}

@@ -1,0 +1,30 @@
+using TorchSharp;
+
+namespace Tessera.Diffusion.Samplers;
+
+/// <summary>
+/// Ancestral Euler (k-diffusion sample_euler_ancestral): an Euler step to σ_down, then fresh noise of
+/// std σ_up, with (σ_down, σ_up) from <see cref="SamplerMath.AncestralStep"/>; η = 1 is DDPM-like, η = 0 is Euler.
+/// </summary>
+public static class EulerAncestral
+{
+    /// <summary>Samples down the grid; one evaluation per step.</summary>
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null)
+    {
+        SamplerMath.CheckGrid(sigmas);
+        var cur = x.alias();
+        for (int i = 0; i < sigmas.Count - 1; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            double s = sigmas[i], sn = sigmas[i + 1];
+            var denoised = model(cur, s);
+            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
+            var (down, up) = SamplerMath.AncestralStep(s, sn, eta);
+            var next = cur + SamplerMath.ToD(cur, s, denoised) * (down - s);
+            if (sn > 0 && up > 0) next = next + noise.Next(next) * (sNoise * up);
+            cur.Dispose();
+            cur = next.MoveToOuterDisposeScope();
+        }
+        return cur;
+    }
+}
