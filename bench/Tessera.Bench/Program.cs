@@ -6,6 +6,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
 {
     ["io"] = IoBench.Run,
     ["segmetrics"] = SegMetricsBench.Run,
+    ["analytic"] = AnalyticBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

@@ -23,7 +23,12 @@ public static class Program
     /// <summary>Runs the command line with <paramref name="args"/>, writing to <paramref name="console"/> (the terminal by default).</summary>
     public static int Run(string[] args, IAnsiConsole? console = null)
     {
-        console ??= AnsiConsole.Console;
+        if (console is null)
+        {
+            console = AnsiConsole.Console;
+            // Piped output: no wrapping at an imaginary 80 columns.
+            if (Console.IsOutputRedirected) console.Profile.Width = 200;
+        }
         Ui.Console = console;
         var app = new CommandApp();
         app.Configure(config =>
@@ -41,6 +46,12 @@ public static class Program
                 data.SetDescription("Datasets.");
                 data.AddCommand<DataGridCommand>("grid")
                     .WithDescription("Write a PNG grid of Fashion-MNIST or of a folder of images.");
+            });
+            config.AddBranch("diffusion", diffusion =>
+            {
+                diffusion.SetDescription("Diffusion models (EDM framework).");
+                diffusion.AddCommand<DiffusionAnalyticCommand>("analytic")
+                    .WithDescription("Run any sampler on a Gaussian mixture with exact answers: RMS error against the converged probability flow, and SW2 to exact samples.");
             });
             config.AddBranch("seg", seg =>
             {

@@ -16,7 +16,7 @@ public static class Ui
     public static void Error(string message)
     {
         if (ReferenceEquals(Console, AnsiConsole.Console)) System.Console.Error.WriteLine($"tessera: error: {message}");
-        else Console.WriteLine($"tessera: error: {message}");
+        else Console.Profile.Out.Writer.WriteLine($"tessera: error: {message}"); // unwrapped: one line, whatever its length
     }
 
     /// <summary>Writes a line unless quiet.</summary>
@@ -26,7 +26,7 @@ public static class Ui
     }
 
     /// <summary>Writes a result line, even when quiet.</summary>
-    public static void Result(string markupFreeText) => Console.WriteLine(markupFreeText);
+    public static void Result(string markupFreeText) => Console.Profile.Out.Writer.WriteLine(markupFreeText);
 
     /// <summary>
     /// Runs <paramref name="work"/> under a progress bar with rate and ETA (none when quiet or when the

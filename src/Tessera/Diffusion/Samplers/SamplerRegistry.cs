@@ -26,8 +26,8 @@ public sealed record SamplerOptions
     /// <summary>Langevin steps per level (annealed_langevin).</summary>
     public int LangevinSteps { get; init; } = 5;
 
-    /// <summary>Step scale ε of annealed Langevin.</summary>
-    public double LangevinEpsilon { get; init; } = 2e-5;
+    /// <summary>Step scale ε of annealed Langevin (NaN: 0.2·σ_L², NCSN's ratio).</summary>
+    public double LangevinEpsilon { get; init; } = double.NaN;
 
     /// <summary>Order of LMS.</summary>
     public int LmsOrder { get; init; } = 4;

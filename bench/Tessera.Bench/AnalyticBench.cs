@@ -1,0 +1,33 @@
+using System.Globalization;
+using Tessera.Diffusion.Analytic;
+using TorchSharp;
+
+namespace Tessera.Bench;
+
+/// <summary>Sampler error against NFE on the 2-D ring mixture and a 64-D mixture (see tessera diffusion analytic --bench).</summary>
+internal static class AnalyticBench
+{
+    public static void Run(string[] args)
+    {
+        var configs = args.Length > 0
+            ? args.Select(a => a.Split('/')).Select(p => (p[0], p.Length > 1 ? p[1] : "karras")).ToArray()
+            : new[] { ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("dpmpp_2m", "karras"), ("dpmpp_3m", "karras"), ("ddim", "karras"), ("rk45", "karras") };
+        foreach (var (label, problem) in Problems())
+        {
+            var cells = AnalyticBenchmark.Run(label, problem, configs, AnalyticBenchmark.Budgets);
+            Console.WriteLine($"\n{label}: RMS error vs converged PF-ODE (rows: sampler/grid; columns: NFE budget; actual NFE in brackets where different)");
+            Console.WriteLine("sampler/grid".PadRight(24) + string.Concat(AnalyticBenchmark.Budgets.Select(b => b.ToString(CultureInfo.InvariantCulture).PadLeft(16))));
+            foreach (var group in cells.GroupBy(c => $"{c.Sampler}/{c.Grid}"))
+                Console.WriteLine(group.Key.PadRight(24) + string.Concat(group.Select(c => (c.Rmse.ToString("0.000e+0", CultureInfo.InvariantCulture) + (c.Nfe != c.Budget ? $"[{c.Nfe}]" : "")).PadLeft(16))));
+        }
+    }
+
+    public static IEnumerable<(string, AnalyticProblem)> Problems()
+    {
+        var ring = new GaussianMixture(2, Enumerable.Repeat(0.125, 8).ToArray(), Enumerable.Repeat(0.5, 8).ToArray(),
+            Enumerable.Range(0, 8).Select(k => new[] { 4 * Math.Cos(2 * Math.PI * k / 8), 4 * Math.Sin(2 * Math.PI * k / 8) }).ToArray());
+        yield return ("2-D ring", new AnalyticProblem(ring, torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1))));
+        var wide = AnalyticProblem.RandomMixture(64, 16, 7);
+        yield return ("64-D mixture", new AnalyticProblem(wide, torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2))));
+    }
+}

@@ -1,0 +1,206 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Diffusion.Analytic;
+using Tessera.Diffusion.Samplers;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options of <c>tessera diffusion analytic</c>.</summary>
+public sealed class DiffusionAnalyticSettings : GlobalSettings
+{
+    /// <summary>--mixture</summary>
+    [CommandOption("--mixture <FILE>")]
+    [Description("Mixture JSON: dim, weights, stds (one isotropic std per mode), means. Default: the 8-mode ring of radius 4, std 0.5.")]
+    public string? Mixture { get; init; }
+
+    /// <summary>--noise</summary>
+    [CommandOption("--noise <FILE>")]
+    [Description("Raw little-endian float64 [N, dim] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")]
+    public string? Noise { get; init; }
+
+    /// <summary>--sampler</summary>
+    [CommandOption("--sampler <NAME>")]
+    [Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")]
+    public string Sampler { get; init; } = "dpmpp_3m";
+
+    /// <summary>--steps</summary>
+    [CommandOption("--steps <N>")]
+    [Description("Steps of the σ-grid (N + 1 values ending in 0). Default 18.")]
+    public int Steps { get; init; } = 18;
+
+    /// <summary>--grid</summary>
+    [CommandOption("--grid <NAME>")]
+    [Description("karras, exponential, polyexponential, vp or uniform-t. Default karras.")]
+    public string Grid { get; init; } = "karras";
+
+    /// <summary>--sigma-min</summary>
+    [CommandOption("--sigma-min <S>")]
+    [Description("Smallest non-zero σ. Default 0.002.")]
+    public double SigmaMin { get; init; } = 0.002;
+
+    /// <summary>--sigma-max</summary>
+    [CommandOption("--sigma-max <S>")]
+    [Description("Largest σ; sampling starts at x = σ_max·ε. Default 80.")]
+    public double SigmaMax { get; init; } = 80;
+
+    /// <summary>--rho</summary>
+    [CommandOption("--rho <R>")]
+    [Description("ρ of the karras and polyexponential grids. Default 7.")]
+    public double Rho { get; init; } = 7;
+
+    /// <summary>--eta</summary>
+    [CommandOption("--eta <ETA>")]
+    [Description("η of the ancestral/SDE samplers (default 1) and of ddim (default 0).")]
+    public double? Eta { get; init; }
+
+    /// <summary>--s-churn</summary>
+    [CommandOption("--s-churn <V>")]
+    [Description("S_churn of edm_stochastic. Default 40.")]
+    public double SChurn { get; init; } = 40;
+
+    /// <summary>--rtol</summary>
+    [CommandOption("--rtol <V>")]
+    [Description("Relative and absolute tolerance of rk45. Default 1e-5.")]
+    public double Rtol { get; init; } = 1e-5;
+
+    /// <summary>--out</summary>
+    [CommandOption("--out <FILE>")]
+    [Description("Write the final samples as float64 .bin with a .json header.")]
+    public string? Out { get; init; }
+
+    /// <summary>--json</summary>
+    [CommandOption("--json <FILE>")]
+    [Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")]
+    public string? Json { get; init; }
+
+    /// <summary>--bench</summary>
+    [CommandOption("--bench")]
+    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the 2-D and a 64-D mixture.")]
+    public bool Bench { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
+        if (!SamplerRegistry.Exists(Sampler)) return ValidationResult.Error($"--sampler: unknown sampler '{Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
+        if (!GridNames.All.Contains(Grid)) return ValidationResult.Error($"--grid: unknown grid '{Grid}'; expected one of {string.Join(", ", GridNames.All)}");
+        if (!(SigmaMin > 0) || !(SigmaMax > SigmaMin)) return ValidationResult.Error($"--sigma-min/--sigma-max: need 0 < σ_min < σ_max, got {SigmaMin} and {SigmaMax}");
+        if (!(Rho > 0)) return ValidationResult.Error($"--rho: {Rho}; expected a positive number");
+        if (!(Rtol > 0)) return ValidationResult.Error($"--rtol: {Rtol}; expected a positive number");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera diffusion analytic</c>: any sampler on a Gaussian mixture whose exact answers are known.</summary>
+public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, DiffusionAnalyticSettings settings, CancellationToken cancellation)
+    {
+        settings.Apply();
+        if (settings.Bench) return Bench(settings, cancellation);
+        GaussianMixture mixture = settings.Mixture is null ? Ring() : GaussianMixture.Load(settings.Mixture);
+        torch.Tensor noise;
+        if (settings.Noise is null) noise = torch.randn([1024, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)settings.Seed));
+        else
+        {
+            noise = RawArray.ReadFloat64(settings.Noise);
+            if (noise.dim() != 2 || noise.shape[1] != mixture.Dim)
+                throw new TesseraFormatException(settings.Noise, $"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}] for the mixture's dim {mixture.Dim}");
+        }
+        var problem = new AnalyticProblem(mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed);
+        var options = new SamplerOptions
+        {
+            Eta = settings.Eta ?? 1,
+            DdimEta = settings.Eta ?? 0,
+            Edm = new EdmStochasticOptions(settings.SChurn),
+            Rk45 = new Rk45Options(settings.Rtol, settings.Rtol),
+        };
+        AnalyticResult r = problem.Run(settings.Sampler, settings.Steps, settings.Grid, options);
+        string F(double v) => v.ToString("0.000000e+0", CultureInfo.InvariantCulture);
+        Ui.Result($"sampler {r.Sampler}  grid {settings.Grid}  steps {r.Steps}  nfe {r.Nfe}  rmse_vs_ode {F(r.RmseVsOde)}  sw2 {F(r.Sw2)}  (N = {noise.shape[0]}, d = {mixture.Dim})");
+        if (settings.Out is not null)
+        {
+            RawArray.WriteFloat64(settings.Out, r.Samples, $"final samples of {r.Sampler}, {r.Steps} steps on the {settings.Grid} grid");
+            Ui.Result($"wrote {Path.GetFullPath(settings.Out)}");
+        }
+        if (settings.Json is not null)
+        {
+            var json = new JsonObject
+            {
+                ["sampler"] = r.Sampler,
+                ["steps"] = r.Steps,
+                ["nfe"] = r.Nfe,
+                ["rmse_vs_ode"] = r.RmseVsOde,
+                ["sw2"] = r.Sw2,
+                ["grid"] = settings.Grid,
+                ["sigma_min"] = settings.SigmaMin,
+                ["sigma_max"] = settings.SigmaMax,
+                ["num_samples"] = noise.shape[0],
+                ["dim"] = mixture.Dim,
+            };
+            AtomicFile.WriteAllText(settings.Json, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
+        }
+        return Program.Ok;
+    }
+
+    private static int Bench(DiffusionAnalyticSettings settings, CancellationToken cancellation)
+    {
+        var deterministic = new (string, string)[]
+        {
+            ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("ddim", "karras"),
+            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("rk45", "karras"),
+        };
+        var stochastic = SamplerRegistry.StochasticNames.Select(n => (n, "karras")).ToArray();
+        int[] stochasticBudgets = [20, 40, 80];
+        var problems = new (string, AnalyticProblem)[]
+        {
+            ("2-D ring", new AnalyticProblem(settings.Mixture is null ? Ring() : GaussianMixture.Load(settings.Mixture), torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
+            ("64-D mixture", new AnalyticProblem(AnalyticProblem.RandomMixture(64, 16, 7), torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
+        };
+        int total = problems.Length * (deterministic.Length * AnalyticBenchmark.Budgets.Length + stochastic.Length * stochasticBudgets.Length);
+        var all = Ui.WithProgress("benchmark", total, "runs", report =>
+        {
+            var cells = new List<BenchmarkCell>();
+            int done = 0;
+            foreach (var (label, problem) in problems)
+            {
+                cells.AddRange(AnalyticBenchmark.Run(label, problem, deterministic, AnalyticBenchmark.Budgets, _ => { cancellation.ThrowIfCancellationRequested(); report(++done, null); }));
+                cells.AddRange(AnalyticBenchmark.Run(label, problem, stochastic, stochasticBudgets, _ => { cancellation.ThrowIfCancellationRequested(); report(++done, null); }));
+            }
+            return cells;
+        });
+        foreach (var group in all.GroupBy(c => c.Problem))
+        {
+            foreach (bool stoch in new[] { false, true })
+            {
+                var rows = group.Where(c => SamplerRegistry.StochasticNames.Contains(c.Sampler) == stoch).ToList();
+                int[] budgets = rows.Select(c => c.Budget).Distinct().Order().ToArray();
+                var table = new Table().Title(Markup.Escape($"{group.Key}: {(stoch ? "SW2 to exact samples" : "RMS error vs converged PF-ODE")} by NFE budget (actual NFE in brackets)"));
+                table.AddColumn("sampler/grid");
+                foreach (int b in budgets) table.AddColumn(new TableColumn(b.ToString(CultureInfo.InvariantCulture)).RightAligned());
+                foreach (var row in rows.GroupBy(c => $"{c.Sampler}/{c.Grid}"))
+                    table.AddRow([Markup.Escape(row.Key), .. row.Select(c => Markup.Escape((stoch ? c.Sw2 : c.Rmse).ToString("0.000e+0", CultureInfo.InvariantCulture) + (c.Nfe != c.Budget ? $" [{c.Nfe}]" : "")))]);
+                Ui.Console.Write(table);
+            }
+        }
+        if (settings.Json is not null)
+        {
+            AtomicFile.WriteAllText(settings.Json, JsonSerializer.Serialize(all, new JsonSerializerOptions { WriteIndented = true }));
+            Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
+        }
+        return Program.Ok;
+    }
+
+    /// <summary>The 2-D ring of the fixtures: 8 equal modes at radius 4, std 0.5.</summary>
+    internal static GaussianMixture Ring() => new(2, Enumerable.Repeat(0.125, 8).ToArray(), Enumerable.Repeat(0.5, 8).ToArray(),
+        Enumerable.Range(0, 8).Select(k => new[] { 4 * Math.Cos(2 * Math.PI * k / 8), 4 * Math.Sin(2 * Math.PI * k / 8) }).ToArray());
+}
