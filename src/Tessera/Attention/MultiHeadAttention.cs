@@ -1,0 +1,73 @@
+using TorchSharp;
+using TorchSharp.Modules;
+
+namespace Tessera.Attention;
+
+/// <summary>
+/// Multi-head scaled dot-product attention (Vaswani et al. 2017, eq. 1) with causal and padding masks and
+/// any <see cref="AttentionPosition"/>: softmax(((qkᵀ + logit terms)·scale + bias) + mask)·v + value terms.
+/// Absolute encodings (sinusoidal, learned) are added to the input before this layer.
+/// </summary>
+public sealed class MultiHeadAttention : torch.nn.Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Linear qkv;
+    private readonly Linear proj;
+    private readonly AttentionPosition? position;
+
+    /// <summary>Heads.</summary>
+    public int Heads { get; }
+
+    /// <summary>Whether each query sees only keys at or before its position.</summary>
+    public bool Causal { get; }
+
+    /// <summary>Creates the layer for model width <paramref name="modelDim"/>.</summary>
+    public MultiHeadAttention(int modelDim, int heads, bool causal, AttentionPosition? position = null) : base(nameof(MultiHeadAttention))
+    {
+        if (modelDim % heads != 0) throw new ArgumentException($"model dim {modelDim} is not divisible by {heads} heads");
+        (Heads, Causal) = (heads, causal);
+        qkv = torch.nn.Linear(modelDim, 3 * modelDim);
+        proj = torch.nn.Linear(modelDim, modelDim);
+        this.position = position;
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// Attends over x [B, T, D]. <paramref name="keyPadding"/> [B, T] is true where a key is padding.
+    /// <paramref name="offset"/> is the position of the first token (for decoding with a cache).
+    /// </summary>
+    public torch.Tensor forward(torch.Tensor x, torch.Tensor? keyPadding, long offset = 0)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / Heads;
+        var parts = qkv.forward(x).view(b, t, 3, Heads, hd).permute(2, 0, 3, 1, 4);    // [3, B, H, T, hd]
+        torch.Tensor q = parts[0], k = parts[1], v = parts[2];
+        if (position is not null) (q, k) = position.Rotate(q, k, offset);
+        var logits = q.matmul(k.transpose(2, 3));
+        if (position?.LogitTerm(q, k, offset) is { } extra) logits = logits + extra;
+        logits = logits * (position?.Scale(hd) ?? 1 / Math.Sqrt(hd));
+        if (position?.Bias(Heads, t, t, offset, x.device, x.dtype) is { } bias) logits = logits + bias;
+        logits = Mask(logits, keyPadding, offset);
+        var weights = torch.softmax(logits, -1);
+        var output = weights.matmul(v);
+        if (position?.ValueTerm(weights, offset) is { } values) output = output + values;
+        return proj.forward(output.transpose(1, 2).reshape(b, t, d)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x) => forward(x, null);
+
+    private torch.Tensor Mask(torch.Tensor logits, torch.Tensor? keyPadding, long offset)
+    {
+        long tq = logits.shape[2], tk = logits.shape[3];
+        if (Causal)
+        {
+            using var qi = torch.arange(offset, offset + tq, device: logits.device).view(-1, 1);
+            using var kj = torch.arange(0, tk, device: logits.device).view(1, -1);
+            using var future = kj > qi;
+            logits = logits.masked_fill(future, double.NegativeInfinity);
+        }
+        if (keyPadding is not null)
+            logits = logits.masked_fill(keyPadding.view(keyPadding.shape[0], 1, 1, tk), double.NegativeInfinity);
+        return logits;
+    }
+}
