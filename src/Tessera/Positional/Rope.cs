@@ -96,13 +96,13 @@ public static class Rope
                 // NTK-aware base change (bloc97, 2023): base' = base·s^(d/(d−2)).
                 return (Base(c.Base * Math.Pow(c.Factor, dim / (dim - 2.0))), 1);
             case "dynamic":
-            {
-                // Dynamic NTK (Hugging Face): grow base with the current length beyond L.
-                double L = c.OriginalMaxPositionEmbeddings!.Value;
-                if (sequenceLength <= L) return (Base(c.Base), 1);
-                double b = c.Base * Math.Pow(c.Factor * sequenceLength / L - (c.Factor - 1), dim / (dim - 2.0));
-                return (Base(b), 1);
-            }
+                {
+                    // Dynamic NTK (Hugging Face): grow base with the current length beyond L.
+                    double L = c.OriginalMaxPositionEmbeddings!.Value;
+                    if (sequenceLength <= L) return (Base(c.Base), 1);
+                    double b = c.Base * Math.Pow(c.Factor * sequenceLength / L - (c.Factor - 1), dim / (dim - 2.0));
+                    return (Base(b), 1);
+                }
             case "yarn":
                 return Yarn(c, dim);
             default:
