@@ -18,7 +18,7 @@ internal static class AnalyticBench
             Console.WriteLine($"\n{label}: RMS error vs converged PF-ODE (rows: sampler/grid; columns: NFE budget; actual NFE in brackets where different)");
             Console.WriteLine("sampler/grid".PadRight(24) + string.Concat(AnalyticBenchmark.Budgets.Select(b => b.ToString(CultureInfo.InvariantCulture).PadLeft(16))));
             foreach (var group in cells.GroupBy(c => $"{c.Sampler}/{c.Grid}"))
-                Console.WriteLine(group.Key.PadRight(24) + string.Concat(group.Select(c => (c.Rmse.ToString("0.000e+0", CultureInfo.InvariantCulture) + (c.Nfe != c.Budget ? $"[{c.Nfe}]" : "")).PadLeft(16))));
+                Console.WriteLine(group.Key.PadRight(24) + string.Concat(group.Select(c => (c.Nfe == 0 ? "over budget" : c.Rmse.ToString("0.000e+0", CultureInfo.InvariantCulture) + (c.Nfe != c.Budget ? $"[{c.Nfe}]" : "")).PadLeft(16))));
         }
     }
 

@@ -47,6 +47,12 @@ public static class Program
                 data.AddCommand<DataGridCommand>("grid")
                     .WithDescription("Write a PNG grid of Fashion-MNIST or of a folder of images.");
             });
+            config.AddBranch("posenc", posenc =>
+            {
+                posenc.SetDescription("Positional encodings.");
+                posenc.AddCommand<PosencBenchCommand>("bench")
+                    .WithDescription("Train a small Transformer to copy strings with each position encoding and test it on 1x, 2x and 4x longer ones.");
+            });
             config.AddBranch("diffusion", diffusion =>
             {
                 diffusion.SetDescription("Diffusion models (EDM framework).");

@@ -311,3 +311,26 @@ public class PositionalTests
         Assert.Equal(new long[] { 12, 2 }, Rope2D.GridPositions(3, 4).shape);
     }
 }
+
+[Collection("serial")]
+public class LengthBenchTests
+{
+    [Fact]
+    public void A_short_run_learns_to_copy_far_above_chance()
+    {
+        var row = LengthGeneralization.Run("alibi", new LengthBenchOptions(TrainLength: 4, Steps: 250, Batch: 32, ModelDim: 32, Heads: 2, Layers: 2, LearningRate: 3e-3, EvalSequences: 64));
+        Assert.Equal(3, row.TokenAccuracy.Length);
+        Assert.True(row.TokenAccuracy[0] > 0.5, $"accuracy at 1x: {row.TokenAccuracy[0]}"); // chance is 0.1
+        Assert.All(row.TokenAccuracy.Concat(row.SequenceAccuracy), a => Assert.InRange(a, 0, 1));
+    }
+
+    [Fact]
+    public void Copy_batches_are_the_string_a_separator_and_the_copy()
+    {
+        var (input, target) = LengthGeneralization.Batch(3, 5, new TorchSharp.torch.Generator(1));
+        Assert.Equal(new long[] { 3, 10 }, input.shape);
+        Assert.True(input[.., 5].eq(10).all().item<bool>());
+        Assert.True(input[.., ..5].eq(target).all().item<bool>());
+        Assert.True(input[.., 6..].eq(target[.., ..4]).all().item<bool>());
+    }
+}

@@ -188,7 +188,7 @@ public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings
                 table.AddColumn("sampler/grid");
                 foreach (int b in budgets) table.AddColumn(new TableColumn(b.ToString(CultureInfo.InvariantCulture)).RightAligned());
                 foreach (var row in rows.GroupBy(c => $"{c.Sampler}/{c.Grid}"))
-                    table.AddRow([Markup.Escape(row.Key), .. row.Select(c => Markup.Escape((stoch ? c.Sw2 : c.Rmse).ToString("0.000e+0", CultureInfo.InvariantCulture) + (c.Nfe != c.Budget ? $" [{c.Nfe}]" : "")))]);
+                    table.AddRow([Markup.Escape(row.Key), .. row.Select(c => c.Nfe == 0 ? "over budget" : Markup.Escape((stoch ? c.Sw2 : c.Rmse).ToString("0.000e+0", CultureInfo.InvariantCulture) + (c.Nfe != c.Budget ? $" [{c.Nfe}]" : "")))]);
                 Ui.Console.Write(table);
             }
         }

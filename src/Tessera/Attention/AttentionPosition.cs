@@ -31,7 +31,21 @@ public abstract class AttentionPosition(string name) : torch.nn.Module(name)
 public sealed class RotaryPosition : AttentionPosition
 {
     /// <summary>The configuration.</summary>
-    public RopeConfig Config { get; }
+    public RopeConfig Config { get; private set; }
+
+    /// <summary>Uses <paramref name="config"/> (e.g. a scaled one at inference) until the result is disposed.</summary>
+    public IDisposable WithConfig(RopeConfig config)
+    {
+        config.Validate();
+        var previous = Config;
+        Config = config;
+        return new Restore(() => Config = previous);
+    }
+
+    private sealed class Restore(Action action) : IDisposable
+    {
+        public void Dispose() => action();
+    }
 
     /// <summary>The pairing of channels.</summary>
     public RopePairing Pairing { get; }

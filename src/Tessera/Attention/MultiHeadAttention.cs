@@ -14,6 +14,9 @@ public sealed class MultiHeadAttention : torch.nn.Module<torch.Tensor, torch.Ten
     private readonly Linear proj;
     private readonly AttentionPosition? position;
 
+    /// <summary>The position encoding inside the layer, if any.</summary>
+    public AttentionPosition? Position => position;
+
     /// <summary>Heads.</summary>
     public int Heads { get; }
 
