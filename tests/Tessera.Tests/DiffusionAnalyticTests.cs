@@ -238,3 +238,22 @@ public class DiffusionAnalyticTests
         Assert.Equal(new[] { 999, 888, 777, 666, 555, 444, 333, 222, 111, 0 }, ho.Timesteps(10, TimestepSpacing.Linspace));
     }
 }
+
+public class NoiseSourceTests
+{
+    [Fact]
+    public void Per_sample_noise_makes_sample_i_independent_of_the_batch()
+    {
+        var mixture = new GaussianMixture(2, [0.5, 0.5], [0.3, 0.3], [[-2.0, 0.0], [2.0, 0.0]]);
+        var sigmas = SigmaGrids.Karras(8, 0.01, 20);
+        var start = torch.randn([6, 2], torch.ScalarType.Float64, generator: new torch.Generator(3)) * 20.0;
+        var seeds = new long[] { 10, 11, 12, 13, 14, 15 };
+        var full = DpmSolverPP2MSde.Sample(mixture.AsDenoiser(), start, sigmas, new PerSampleNoise(seeds));
+        // Samples 2 and 4 alone, in another order and batch size, get the same draws and so the same result.
+        var part = DpmSolverPP2MSde.Sample(mixture.AsDenoiser(), torch.stack([start[4], start[2]]), sigmas, new PerSampleNoise([14, 12]));
+        Assert.True((full[4] - part[0]).abs().max().item<double>() == 0);
+        Assert.True((full[2] - part[1]).abs().max().item<double>() == 0);
+        var other = DpmSolverPP2MSde.Sample(mixture.AsDenoiser(), start, sigmas, new PerSampleNoise([20, 21, 22, 23, 24, 25]));
+        Assert.True((full - other).abs().max().item<double>() > 1e-3);
+    }
+}
