@@ -1,0 +1,161 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Backbones;
+
+/// <summary>ResNet depth.</summary>
+public enum ResNetDepth
+{
+    /// <summary>ResNet-18 (basic blocks 2-2-2-2).</summary>
+    ResNet18,
+    /// <summary>ResNet-34 (basic blocks 3-4-6-3).</summary>
+    ResNet34,
+    /// <summary>ResNet-50 (bottlenecks 3-4-6-3).</summary>
+    ResNet50,
+}
+
+/// <summary>The feature maps of a ResNet: stem (after max-pool) and the four stages.</summary>
+/// <param name="Stem">conv1-bn1-relu-maxpool output.</param>
+/// <param name="Layer1">Stage 1 (stride 4).</param>
+/// <param name="Layer2">Stage 2 (stride 8).</param>
+/// <param name="Layer3">Stage 3 (stride 16, or 8 when dilated).</param>
+/// <param name="Layer4">Stage 4 (stride 32, or 16 or 8 when dilated).</param>
+public sealed record ResNetFeatures(torch.Tensor Stem, torch.Tensor Layer1, torch.Tensor Layer2, torch.Tensor Layer3, torch.Tensor Layer4);
+
+/// <summary>
+/// ResNet (He et al. 2016) with torchvision's module names, so torchvision state dicts load as they are,
+/// and DeepLab's output-stride control (Chen et al. 2017): at output stride 16 the last stage, at 8 the
+/// last two, replace their stride by dilation (torchvision's replace_stride_with_dilation: the first block of
+/// a dilated stage keeps the previous dilation, the later blocks use the new one).
+/// </summary>
+public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly MaxPool2d maxpool;
+    private readonly Sequential layer1, layer2, layer3, layer4;
+    private readonly Linear? fc;
+
+    /// <summary>Channels of each stage's output.</summary>
+    public int[] StageChannels { get; }
+
+    /// <summary>Output stride of layer4.</summary>
+    public int OutputStride { get; }
+
+    /// <summary>Builds the network; <paramref name="numClasses"/> 0 leaves out the classifier.</summary>
+    public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000) : base("ResNet")
+    {
+        if (outputStride is not (8 or 16 or 32)) throw new ArgumentException($"output stride must be 8, 16 or 32, got {outputStride}", nameof(outputStride));
+        OutputStride = outputStride;
+        bool bottleneck = depth == ResNetDepth.ResNet50;
+        int[] blocks = depth == ResNetDepth.ResNet18 ? [2, 2, 2, 2] : [3, 4, 6, 3];
+        int expansion = bottleneck ? 4 : 1;
+        bool[] dilate = [false, outputStride == 8, outputStride <= 16];
+
+        conv1 = Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
+        bn1 = BatchNorm2d(64);
+        maxpool = MaxPool2d(3, stride: 2, padding: 1);
+        int inplanes = 64, dilation = 1;
+        Sequential Stage(int planes, int count, int stride, bool dilateStage)
+        {
+            int previous = dilation;
+            if (dilateStage) { dilation *= stride; stride = 1; }
+            var list = new List<Module<torch.Tensor, torch.Tensor>>();
+            Sequential? down = null;
+            if (stride != 1 || inplanes != planes * expansion)
+                down = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), BatchNorm2d(planes * expansion));
+            list.Add(bottleneck ? new Bottleneck(inplanes, planes, stride, previous, down) : new BasicBlock(inplanes, planes, stride, previous, down));
+            inplanes = planes * expansion;
+            for (int i = 1; i < count; i++)
+                list.Add(bottleneck ? new Bottleneck(inplanes, planes, 1, dilation, null) : new BasicBlock(inplanes, planes, 1, dilation, null));
+            return Sequential(list.Select((m, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), m)).ToArray());
+        }
+        layer1 = Stage(64, blocks[0], 1, false);
+        layer2 = Stage(128, blocks[1], 2, dilate[0]);
+        layer3 = Stage(256, blocks[2], 2, dilate[1]);
+        layer4 = Stage(512, blocks[3], 2, dilate[2]);
+        StageChannels = [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion];
+        if (numClasses > 0) fc = Linear(512 * expansion, numClasses);
+        RegisterComponents();
+        foreach (var (_, m) in named_modules())
+            if (m is Conv2d c) init.kaiming_normal_(c.weight!, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+    }
+
+    /// <summary>All stage outputs.</summary>
+    public ResNetFeatures Features(torch.Tensor x)
+    {
+        var stem = maxpool.forward(functional.relu(bn1.forward(conv1.forward(x))));
+        var l1 = layer1.forward(stem);
+        var l2 = layer2.forward(l1);
+        var l3 = layer3.forward(l2);
+        var l4 = layer4.forward(l3);
+        return new ResNetFeatures(stem, l1, l2, l3, l4);
+    }
+
+    /// <summary>Class logits after global average pooling (requires the classifier).</summary>
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        if (fc is null) throw new InvalidOperationException("this ResNet was built without a classifier (numClasses 0)");
+        using var scope = torch.NewDisposeScope();
+        var f = Features(x);
+        return fc.forward(f.Layer4.mean([2, 3])).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>torchvision's BasicBlock (two 3×3 convolutions); here it may be dilated too, as DeepLab-style ResNet-18/34 need.</summary>
+internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly BatchNorm2d bn1, bn2;
+    private readonly Sequential? downsample;
+
+    public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down) : base("BasicBlock")
+    {
+        conv1 = Conv2d(inplanes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
+        bn1 = BatchNorm2d(planes);
+        conv2 = Conv2d(planes, planes, 3, padding: dilation, dilation: dilation, bias: false);
+        bn2 = BatchNorm2d(planes);
+        downsample = down;
+        RegisterComponents();
+    }
+
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var y = functional.relu(bn1.forward(conv1.forward(x)));
+        y = bn2.forward(conv2.forward(y));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return functional.relu(y + identity).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>torchvision's Bottleneck (1×1, 3×3 with stride and dilation, 1×1 ×4), ResNet v1.5.</summary>
+internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d conv1, conv2, conv3;
+    private readonly BatchNorm2d bn1, bn2, bn3;
+    private readonly Sequential? downsample;
+
+    public Bottleneck(int inplanes, int planes, int stride, int dilation, Sequential? down) : base("Bottleneck")
+    {
+        conv1 = Conv2d(inplanes, planes, 1, bias: false);
+        bn1 = BatchNorm2d(planes);
+        conv2 = Conv2d(planes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
+        bn2 = BatchNorm2d(planes);
+        conv3 = Conv2d(planes, planes * 4, 1, bias: false);
+        bn3 = BatchNorm2d(planes * 4);
+        downsample = down;
+        RegisterComponents();
+    }
+
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var y = functional.relu(bn1.forward(conv1.forward(x)));
+        y = functional.relu(bn2.forward(conv2.forward(y)));
+        y = bn3.forward(conv3.forward(y));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return functional.relu(y + identity).MoveToOuterDisposeScope();
+    }
+}
