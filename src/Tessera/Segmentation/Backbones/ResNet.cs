@@ -43,8 +43,12 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
     /// <summary>Output stride of layer4.</summary>
     public int OutputStride { get; }
 
-    /// <summary>Builds the network; <paramref name="numClasses"/> 0 leaves out the classifier.</summary>
-    public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000) : base("ResNet")
+    /// <summary>
+    /// Builds the network; <paramref name="numClasses"/> 0 leaves out the classifier. <paramref name="baseWidth"/>
+    /// below 64 and <paramref name="smallStem"/> (a 3×3 stride-1 stem without max-pool) give the small variant
+    /// for 64×64 inputs trained from scratch; the defaults are torchvision's.
+    /// </summary>
+    public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000, int baseWidth = 64, bool smallStem = false) : base("ResNet")
     {
         if (outputStride is not (8 or 16 or 32)) throw new ArgumentException($"output stride must be 8, 16 or 32, got {outputStride}", nameof(outputStride));
         OutputStride = outputStride;
@@ -53,10 +57,11 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
         int expansion = bottleneck ? 4 : 1;
         bool[] dilate = [false, outputStride == 8, outputStride <= 16];
 
-        conv1 = Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
-        bn1 = BatchNorm2d(64);
-        maxpool = MaxPool2d(3, stride: 2, padding: 1);
-        int inplanes = 64, dilation = 1;
+        int w = baseWidth;
+        conv1 = smallStem ? Conv2d(3, w, 3, stride: 1, padding: 1, bias: false) : Conv2d(3, w, 7, stride: 2, padding: 3, bias: false);
+        bn1 = BatchNorm2d(w);
+        maxpool = smallStem ? MaxPool2d(1, stride: 1) : MaxPool2d(3, stride: 2, padding: 1);
+        int inplanes = w, dilation = 1;
         Sequential Stage(int planes, int count, int stride, bool dilateStage)
         {
             int previous = dilation;
@@ -71,12 +76,12 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
                 list.Add(bottleneck ? new Bottleneck(inplanes, planes, 1, dilation, null) : new BasicBlock(inplanes, planes, 1, dilation, null));
             return Sequential(list.Select((m, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), m)).ToArray());
         }
-        layer1 = Stage(64, blocks[0], 1, false);
-        layer2 = Stage(128, blocks[1], 2, dilate[0]);
-        layer3 = Stage(256, blocks[2], 2, dilate[1]);
-        layer4 = Stage(512, blocks[3], 2, dilate[2]);
-        StageChannels = [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion];
-        if (numClasses > 0) fc = Linear(512 * expansion, numClasses);
+        layer1 = Stage(w, blocks[0], 1, false);
+        layer2 = Stage(2 * w, blocks[1], 2, dilate[0]);
+        layer3 = Stage(4 * w, blocks[2], 2, dilate[1]);
+        layer4 = Stage(8 * w, blocks[3], 2, dilate[2]);
+        StageChannels = [w * expansion, 2 * w * expansion, 4 * w * expansion, 8 * w * expansion];
+        if (numClasses > 0) fc = Linear(8 * w * expansion, numClasses);
         RegisterComponents();
         foreach (var (_, m) in named_modules())
             if (m is Conv2d c) init.kaiming_normal_(c.weight!, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);

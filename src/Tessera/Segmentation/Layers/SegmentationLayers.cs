@@ -1,0 +1,113 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Layers;
+
+/// <summary>
+/// Global Convolutional Network module (Peng et al. 2017, "Large Kernel Matters", Fig. 2B): two branches,
+/// k×1 then 1×k, and 1×k then k×1, summed; no BatchNorm or ReLU inside, so a k × k receptive field costs
+/// O(2k) instead of O(k²) parameters per channel pair.
+/// </summary>
+public sealed class GcnModule : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d left1, left2, right1, right2;
+
+    /// <summary>Kernel size k (odd).</summary>
+    public int K { get; }
+
+    /// <summary>Creates the module mapping <paramref name="inChannels"/> to <paramref name="outChannels"/>.</summary>
+    public GcnModule(int inChannels, int outChannels, int k) : base(nameof(GcnModule))
+    {
+        if (k < 1 || k % 2 == 0) throw new ArgumentException($"--k: GCN kernel size must be odd, got {k}", nameof(k));
+        K = k;
+        int p = (k - 1) / 2;
+        left1 = Conv2d(inChannels, outChannels, (k, 1), padding: (p, 0));
+        left2 = Conv2d(outChannels, outChannels, (1, k), padding: (0, p));
+        right1 = Conv2d(inChannels, outChannels, (1, k), padding: (0, p));
+        right2 = Conv2d(outChannels, outChannels, (k, 1), padding: (p, 0));
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        return (left2.forward(left1.forward(x)) + right2.forward(right1.forward(x))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Boundary Refinement (Peng et al. 2017, Fig. 2C): S̃ = S + conv3×3(ReLU(conv3×3(S))).</summary>
+public sealed class BoundaryRefinement : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d conv1, conv2;
+
+    /// <summary>Creates the block for <paramref name="channels"/> score maps.</summary>
+    public BoundaryRefinement(int channels) : base(nameof(BoundaryRefinement))
+    {
+        conv1 = Conv2d(channels, channels, 3, padding: 1);
+        conv2 = Conv2d(channels, channels, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor s)
+    {
+        using var scope = torch.NewDisposeScope();
+        return (s + conv2.forward(functional.relu(conv1.forward(s)))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Atrous Spatial Pyramid Pooling (Chen et al. 2017, DeepLabv3 §3.3): a 1×1 branch, three 3×3 atrous
+/// branches (rates 6, 12, 18 at output stride 16, doubled at 8), image-level pooling, each with BN and ReLU,
+/// concatenated and projected by a 1×1 convolution with BN, ReLU and dropout 0.5 (torchvision's layout).
+/// </summary>
+public sealed class Aspp : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly ModuleList<Sequential> branches;
+    private readonly Sequential pooling;
+    private readonly Sequential project;
+
+    /// <summary>The atrous rates used.</summary>
+    public int[] Rates { get; }
+
+    /// <summary>Creates ASPP for a backbone at <paramref name="outputStride"/> (or with explicit <paramref name="rates"/>).</summary>
+    public Aspp(int inChannels, int outChannels = 256, int outputStride = 16, int[]? rates = null) : base(nameof(Aspp))
+    {
+        Rates = rates ?? (outputStride == 8 ? [12, 24, 36] : [6, 12, 18]);
+        var list = new List<Sequential> { Sequential(Conv2d(inChannels, outChannels, 1, bias: false), BatchNorm2d(outChannels), ReLU()) };
+        foreach (int r in Rates)
+            list.Add(Sequential(Conv2d(inChannels, outChannels, 3, padding: r, dilation: r, bias: false), BatchNorm2d(outChannels), ReLU()));
+        branches = new ModuleList<Sequential>(list.ToArray());
+        pooling = Sequential(AdaptiveAvgPool2d(1), Conv2d(inChannels, outChannels, 1, bias: false), BatchNorm2d(outChannels), ReLU());
+        project = Sequential(Conv2d((Rates.Length + 2) * outChannels, outChannels, 1, bias: false), BatchNorm2d(outChannels), ReLU(), Dropout(0.5));
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var outs = branches.Select(b => b.forward(x)).ToList();
+        outs.Add(functional.interpolate(pooling.forward(x), [x.shape[2], x.shape[3]], mode: torch.InterpolationMode.Bilinear, align_corners: false));
+        return project.forward(torch.cat(outs, 1)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>torchvision's FCNHead: conv3×3 (C → C/4), BN, ReLU, dropout 0.1, conv1×1 to the classes.</summary>
+public sealed class FcnHead : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Sequential body;
+
+    /// <summary>Creates the head.</summary>
+    public FcnHead(int inChannels, int classes) : base(nameof(FcnHead))
+    {
+        int mid = Math.Max(1, inChannels / 4);
+        body = Sequential(Conv2d(inChannels, mid, 3, padding: 1, bias: false), BatchNorm2d(mid), ReLU(), Dropout(0.1), Conv2d(mid, classes, 1));
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x) => body.forward(x);
+}

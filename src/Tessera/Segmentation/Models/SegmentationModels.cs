@@ -1,0 +1,120 @@
+using Tessera.Segmentation.Backbones;
+using Tessera.Segmentation.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Models;
+
+/// <summary>Bilinear resizing of score maps.</summary>
+internal static class Resize
+{
+    public static torch.Tensor To(torch.Tensor x, long h, long w) =>
+        functional.interpolate(x, [h, w], mode: torch.InterpolationMode.Bilinear, align_corners: false);
+}
+
+/// <summary>
+/// DeepLabV3 (Chen et al. 2017): a dilated ResNet (output stride 16 or 8), ASPP, a 3×3 convolution with BN and
+/// ReLU, a 1×1 classifier, and bilinear upsampling to the input size (torchvision's DeepLabHead). With
+/// <c>useAspp</c> false the head is an FCN head on the same backbone (the ablation without ASPP).
+/// </summary>
+public sealed class DeepLabV3 : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly ResNet backbone;
+    private readonly Sequential head;
+
+    /// <summary>Creates the model.</summary>
+    public DeepLabV3(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 16, bool useAspp = true, int[]? rates = null, int baseWidth = 64, bool smallStem = false) : base(nameof(DeepLabV3))
+    {
+        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem);
+        int c = backbone.StageChannels[3];
+        int width = Math.Min(256, Math.Max(32, c / 2));
+        head = useAspp
+            ? Sequential(new Aspp(c, width, outputStride, rates), Conv2d(width, width, 3, padding: 1, bias: false), BatchNorm2d(width), ReLU(), Conv2d(width, classes, 1))
+            : Sequential(new FcnHead(c, classes));
+        RegisterComponents();
+    }
+
+    /// <summary>The backbone (for loading torchvision weights into it).</summary>
+    public ResNet Backbone => backbone;
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var f = backbone.Features(x);
+        return Resize.To(head.forward(f.Layer4), x.shape[2], x.shape[3]).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>FCN baseline (Long et al. 2015, torchvision's FCN): backbone, FCN head, bilinear upsampling.</summary>
+public sealed class Fcn : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly ResNet backbone;
+    private readonly FcnHead head;
+
+    /// <summary>Creates the model.</summary>
+    public Fcn(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 8, int baseWidth = 64, bool smallStem = false) : base(nameof(Fcn))
+    {
+        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem);
+        head = new FcnHead(backbone.StageChannels[3], classes);
+        RegisterComponents();
+    }
+
+    /// <summary>The backbone.</summary>
+    public ResNet Backbone => backbone;
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        return Resize.To(head.forward(backbone.Features(x).Layer4), x.shape[2], x.shape[3]).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// GCN-Net (Peng et al. 2017, Fig. 2A): a GCN module and a BR block on each of the four ResNet stages; the
+/// coarsest score map is upsampled ×2, added to the next finer one and refined by BR, down to stride 4;
+/// then two more ×2 upsamplings, each followed by BR — 4 GCN and 9 BR blocks in all. <c>boundaryRefinement</c>
+/// false replaces every BR by identity (the paper's ablation, Table 5).
+/// </summary>
+public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly ResNet backbone;
+    private readonly ModuleList<GcnModule> gcn;
+    private readonly ModuleList<Module<torch.Tensor, torch.Tensor>> br;
+
+    /// <summary>Number of GCN modules (4).</summary>
+    public int GcnCount => gcn.Count;
+
+    /// <summary>Number of BR blocks (9, or 0 without BR).</summary>
+    public int BrCount => br.Count(m => m is BoundaryRefinement);
+
+    /// <summary>Creates the model with GCN kernel size <paramref name="k"/>.</summary>
+    public GcnNet(int classes, int k = 15, bool boundaryRefinement = true, ResNetDepth depth = ResNetDepth.ResNet50, int baseWidth = 64, bool smallStem = false) : base(nameof(GcnNet))
+    {
+        backbone = new ResNet(depth, 32, numClasses: 0, baseWidth, smallStem);
+        gcn = new ModuleList<GcnModule>(backbone.StageChannels.Select(c => new GcnModule(c, classes, k)).ToArray());
+        br = new ModuleList<Module<torch.Tensor, torch.Tensor>>(Enumerable.Range(0, 9)
+            .Select(_ => boundaryRefinement ? (Module<torch.Tensor, torch.Tensor>)new BoundaryRefinement(classes) : Identity()).ToArray());
+        RegisterComponents();
+    }
+
+    /// <summary>The backbone.</summary>
+    public ResNet Backbone => backbone;
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var f = backbone.Features(x);
+        torch.Tensor[] stages = [f.Layer1, f.Layer2, f.Layer3, f.Layer4];
+        var scores = stages.Select((s, i) => br[i].forward(gcn[i].forward(s))).ToArray();   // BR 0–3
+        var y = scores[3];
+        for (int i = 2, b = 4; i >= 0; i--, b++)                                            // BR 4–6
+            y = br[b].forward(Resize.To(y, scores[i].shape[2], scores[i].shape[3]) + scores[i]);
+        y = br[7].forward(Resize.To(y, y.shape[2] * 2, y.shape[3] * 2));                     // BR 7
+        y = br[8].forward(Resize.To(y, x.shape[2], x.shape[3]));                             // BR 8
+        return y.MoveToOuterDisposeScope();
+    }
+}
