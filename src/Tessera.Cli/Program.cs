@@ -30,6 +30,8 @@ public static class Program
             if (Console.IsOutputRedirected) console.Profile.Width = 200;
         }
         Ui.Console = console;
+        // The issues' spelling "--k 15": Spectre.Console.Cli wants long names of two or more letters.
+        args = args.Select(a => a == "--k" ? "--kernel" : a.StartsWith("--k=", StringComparison.Ordinal) ? "--kernel=" + a[4..] : a).ToArray();
         var app = new CommandApp();
         app.Configure(config =>
         {
@@ -62,6 +64,12 @@ public static class Program
             config.AddBranch("seg", seg =>
             {
                 seg.SetDescription("Semantic segmentation.");
+                seg.AddCommand<MakeDatasetCommand>("make-dataset")
+                    .WithDescription("Write Fashion-MNIST scenes (images/, labels/, instances/) as PNGs.");
+                seg.AddCommand<SegTrainCommand>("train")
+                    .WithDescription("Train GCN-Net, DeepLabV3 or FCN on Fashion-MNIST scenes, with checkpoints, curves and validation.");
+                seg.AddCommand<SegPredictCommand>("predict")
+                    .WithDescription("Label PNGs and colour overlays for a folder of images, from a seg train checkpoint.");
                 seg.AddCommand<SegEvalCommand>("eval")
                     .WithDescription("PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.");
             });

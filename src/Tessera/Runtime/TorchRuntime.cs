@@ -8,6 +8,19 @@ namespace Tessera.Runtime;
 /// </summary>
 public static class TorchRuntime
 {
+    private static int _initialized;
+
+    /// <summary>
+    /// One-time process set-up: loads libtorch and honours TESSERA_ONEDNN=0, which turns libtorch's oneDNN
+    /// kernels off (see <see cref="OneDnn"/>). Idempotent; every Tessera trainer and the CLI call it.
+    /// </summary>
+    public static void EnsureInitialized()
+    {
+        if (Interlocked.Exchange(ref _initialized, 1) == 1) return;
+        _ = torch.get_num_threads(); // loads the native libraries
+        if (Environment.GetEnvironmentVariable("TESSERA_ONEDNN") == "0") OneDnn.SetEnabled(false);
+    }
+
     /// <summary>
     /// Parses a device string ("cpu", "cuda", "cuda:1") and makes it usable: for CUDA the CUDA
     /// backend is initialised before any other use of libtorch, and its absence is a user error.
@@ -15,6 +28,8 @@ public static class TorchRuntime
     /// <exception cref="TesseraUserException">The string is not a device, or CUDA is not available.</exception>
     public static torch.Device ResolveDevice(string? spec)
     {
+        string requested = string.IsNullOrWhiteSpace(spec) ? "cpu" : spec.Trim().ToLowerInvariant();
+        if (!requested.StartsWith("cuda", StringComparison.Ordinal)) EnsureInitialized();
         string text = string.IsNullOrWhiteSpace(spec) ? "cpu" : spec.Trim().ToLowerInvariant();
         string kind = text.Split(':')[0];
         int index = -1;
@@ -40,6 +55,7 @@ public static class TorchRuntime
                 }
                 if (!torch.cuda.is_available())
                     throw new TesseraUserException("--device cuda: libtorch reports no CUDA device on this machine");
+                EnsureInitialized();
                 if (index >= torch.cuda.device_count())
                     throw new TesseraUserException($"--device: '{spec}' names a GPU that does not exist ({torch.cuda.device_count()} found)");
                 return index < 0 ? torch.CUDA : new torch.Device(DeviceType.CUDA, index);

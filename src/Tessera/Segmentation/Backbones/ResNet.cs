@@ -45,7 +45,7 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
 
     /// <summary>
     /// Builds the network; <paramref name="numClasses"/> 0 leaves out the classifier. <paramref name="baseWidth"/>
-    /// below 64 and <paramref name="smallStem"/> (a 3×3 stride-1 stem without max-pool) give the small variant
+    /// below 64 and <paramref name="smallStem"/> (a 3×3 stride-2 stem without max-pool: stages at strides 2, 4, 8, 16) give the small variant
     /// for 64×64 inputs trained from scratch; the defaults are torchvision's.
     /// </summary>
     public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000, int baseWidth = 64, bool smallStem = false) : base("ResNet")
@@ -58,7 +58,7 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
         bool[] dilate = [false, outputStride == 8, outputStride <= 16];
 
         int w = baseWidth;
-        conv1 = smallStem ? Conv2d(3, w, 3, stride: 1, padding: 1, bias: false) : Conv2d(3, w, 7, stride: 2, padding: 3, bias: false);
+        conv1 = smallStem ? Conv2d(3, w, 3, stride: 2, padding: 1, bias: false) : Conv2d(3, w, 7, stride: 2, padding: 3, bias: false);
         bn1 = BatchNorm2d(w);
         maxpool = smallStem ? MaxPool2d(1, stride: 1) : MaxPool2d(3, stride: 2, padding: 1);
         int inplanes = w, dilation = 1;

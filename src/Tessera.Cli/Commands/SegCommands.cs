@@ -1,0 +1,292 @@
+using System.ComponentModel;
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Data;
+using Tessera.IO;
+using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Training;
+using Tessera.Training;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options shared by the scene-making commands.</summary>
+public class SceneSettings : DataSettings
+{
+    /// <summary>--canvas</summary>
+    [CommandOption("--canvas <PX>")]
+    [Description("Side of the scene canvas. Default 64.")]
+    public int Canvas { get; init; } = 64;
+
+    /// <summary>--ignore-band</summary>
+    [CommandOption("--ignore-band")]
+    [Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")]
+    public bool IgnoreBand { get; init; }
+
+    /// <summary>The scene options.</summary>
+    public SceneOptions SceneOptions() => new(Canvas, IgnoreBand: IgnoreBand, Seed: (ulong)Seed);
+
+    /// <inheritdoc />
+    public override ValidationResult Validate() =>
+        Canvas < 40 ? ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)") : base.Validate();
+}
+
+/// <summary>Options of <c>tessera seg make-dataset</c>.</summary>
+public sealed class MakeDatasetSettings : SceneSettings
+{
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Folder to create with images/, labels/ and instances/.")]
+    public string Out { get; init; } = "scenes";
+
+    /// <summary>--count</summary>
+    [CommandOption("--count <N>")]
+    [Description("Scenes to write. Default 200.")]
+    public int Count { get; init; } = 200;
+
+    /// <summary>--split</summary>
+    [CommandOption("--split <SPLIT>")]
+    [Description("train (items from Fashion-MNIST's training images) or val (its test images). Default val.")]
+    public string SplitName { get; init; } = "val";
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
+        if (SplitName is not ("train" or "val")) return ValidationResult.Error($"--split: '{SplitName}'; expected train or val");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera seg make-dataset</c>: Fashion-MNIST scenes as folders of PNGs.</summary>
+public sealed class MakeDatasetCommand : Command<MakeDatasetSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, MakeDatasetSettings settings, CancellationToken cancellation)
+    {
+        settings.Apply();
+        using var source = FashionMnist.Load(settings.SplitName == "train" ? Split.Train : Split.Test, settings.Data);
+        var scenes = new FashionMnistScenes(source, settings.SceneOptions());
+        foreach (string sub in new[] { "images", "labels", "instances" }) Directory.CreateDirectory(Path.Combine(settings.Out, sub));
+        Ui.WithProgress("writing scenes", settings.Count, "scenes", report =>
+        {
+            for (int first = 0; first < settings.Count; first += 32)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                using var scope = torch.NewDisposeScope();
+                int n = Math.Min(32, settings.Count - first);
+                using var batch = scenes.Generate(first, n);
+                for (int i = 0; i < n; i++)
+                {
+                    string name = (first + i).ToString("00000", CultureInfo.InvariantCulture) + ".png";
+                    ImageIO.SavePng(batch.Images[i], Path.Combine(settings.Out, "images", name));
+                    ImageIO.SavePng(batch.Labels[i].to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(settings.Out, "labels", name));
+                    ImageIO.SavePng(batch.Instances[i].unsqueeze(0), Path.Combine(settings.Out, "instances", name));
+                }
+                report(first + n, null);
+            }
+            return 0;
+        });
+        File.WriteAllLines(Path.Combine(settings.Out, "classes.txt"), FashionMnistScenes.ClassNames);
+        Ui.Result($"wrote {settings.Count} scenes to {Path.GetFullPath(settings.Out)} (images/, labels/, instances/, classes.txt; 11 classes, 255 = ignore)");
+        return Program.Ok;
+    }
+}
+
+/// <summary>Options of <c>tessera seg train</c>.</summary>
+public sealed class SegTrainSettings : SceneSettings
+{
+    /// <summary>--model</summary>
+    [CommandOption("--model <NAME>")]
+    [Description("gcn, deeplabv3 or fcn (ablation baselines: kxk, stacked3x3). Default gcn.")]
+    public string Model { get; init; } = "gcn";
+
+    /// <summary>--k</summary>
+    [CommandOption("-k|--kernel <K>")]
+    [Description("GCN kernel size (odd); --k works too. Default 15.")]
+    public int K { get; init; } = 15;
+
+    /// <summary>--no-br</summary>
+    [CommandOption("--no-br")]
+    [Description("Leave out boundary refinement.")]
+    public bool NoBr { get; init; }
+
+    /// <summary>--no-aspp</summary>
+    [CommandOption("--no-aspp")]
+    [Description("DeepLabV3 without ASPP (an FCN head on the dilated backbone).")]
+    public bool NoAspp { get; init; }
+
+    /// <summary>--rates</summary>
+    [CommandOption("--rates <LIST>")]
+    [Description("ASPP rates, comma-separated. Default 6,12,18 at output stride 16, doubled at 8.")]
+    public string? Rates { get; init; }
+
+    /// <summary>--output-stride</summary>
+    [CommandOption("--output-stride <OS>")]
+    [Description("Backbone output stride for deeplabv3 and fcn: 8 or 16. Default 16.")]
+    public int OutputStride { get; init; } = 16;
+
+    /// <summary>--width</summary>
+    [CommandOption("--width <W>")]
+    [Description("Base width of the from-scratch ResNet-18. Default 32.")]
+    public int Width { get; init; } = 32;
+
+    /// <summary>--steps</summary>
+    [CommandOption("--steps <N>")]
+    [Description("Optimiser steps. Default 1500.")]
+    public int Steps { get; init; } = 1500;
+
+    /// <summary>--batch</summary>
+    [CommandOption("--batch <N>")]
+    [Description("Scenes per step. Default 16.")]
+    public int Batch { get; init; } = 16;
+
+    /// <summary>--lr</summary>
+    [CommandOption("--lr <LR>")]
+    [Description("Peak learning rate (AdamW). Default 0.002.")]
+    public double Lr { get; init; } = 2e-3;
+
+    /// <summary>--loss</summary>
+    [CommandOption("--loss <SPEC>")]
+    [Description("ce, dice, focal, or a sum such as ce+dice. Default ce.")]
+    public string Loss { get; init; } = "ce";
+
+    /// <summary>--eval-every</summary>
+    [CommandOption("--eval-every <N>")]
+    [Description("Validate every N steps. Default 500.")]
+    public int EvalEvery { get; init; } = 500;
+
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, metrics.json). Default runs/seg.")]
+    public string Out { get; init; } = Path.Combine("runs", "seg");
+
+    /// <summary>--resume</summary>
+    [CommandOption("--resume")]
+    [Description("Continue the run in --out from its checkpoint.")]
+    public bool Resume { get; init; }
+
+    /// <summary>The options for the trainer.</summary>
+    public SegTrainOptions Options() => new()
+    {
+        Model = new SegModelConfig
+        {
+            Model = Model, K = K, BoundaryRefinement = !NoBr, Aspp = !NoAspp, OutputStride = OutputStride, BaseWidth = Width,
+            Rates = Rates?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
+        },
+        Steps = Steps, Batch = Batch, LearningRate = Lr, Loss = Loss, EvalEvery = EvalEvery, CheckpointEvery = EvalEvery,
+        Scenes = SceneOptions(), Seed = Seed, Data = Data,
+    };
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Rates is not null && Rates.Split(',').Any(r => !int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1))
+            return ValidationResult.Error($"--rates: '{Rates}'; expected positive integers separated by commas");
+        if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
+        if (Steps < 1 || Batch < 1 || EvalEvery < 1) return ValidationResult.Error("--steps, --batch and --eval-every must be at least 1");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera seg train</c>.</summary>
+public sealed class SegTrainCommand : Command<SegTrainSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        var options = settings.Options();
+        options.Model.Validate();
+        var trainer = new SegTrainer(options, device);
+        SegEvaluation result = Ui.WithProgress($"training {options.Model.Model}", options.Steps, "steps",
+            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        PrintEvaluation(result);
+        Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
+        return Program.Ok;
+    }
+
+    internal static void PrintEvaluation(SegEvaluation result)
+    {
+        var table = new Table().AddColumn("class").AddColumn(new TableColumn("IoU").RightAligned()).AddColumn(new TableColumn("Acc").RightAligned());
+        string P(double v) => double.IsNaN(v) ? "nan" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture);
+        foreach (var c in result.Metrics.PerClass) table.AddRow(Markup.Escape(c.Name), P(c.IoU), P(c.Acc));
+        Ui.Console.Write(table);
+        Ui.Result($"mIoU {P(result.Metrics.MIoU)}  aAcc {P(result.Metrics.AAcc)}  boundary-band mIoU {P(result.BoundaryMIoU)}  interior mIoU {P(result.InteriorMIoU)}");
+    }
+}
+
+/// <summary>Options of <c>tessera seg predict</c>.</summary>
+public sealed class SegPredictSettings : GlobalSettings
+{
+    /// <summary>--checkpoint</summary>
+    [CommandOption("--checkpoint <FILE>")]
+    [Description("A checkpoint.safetensors written by tessera seg train.")]
+    public string? Checkpoint { get; init; }
+
+    /// <summary>--input</summary>
+    [CommandOption("--input <DIR>")]
+    [Description("Folder of images (PNG/JPEG).")]
+    public string? Input { get; init; }
+
+    /// <summary>--output</summary>
+    [CommandOption("--output <DIR>")]
+    [Description("Folder for labels/ (class-index PNGs) and overlays/ (colour blends).")]
+    public string? Output { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (string.IsNullOrEmpty(Input)) return ValidationResult.Error("--input: required");
+        if (string.IsNullOrEmpty(Output)) return ValidationResult.Error("--output: required");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera seg predict</c>.</summary>
+public sealed class SegPredictCommand : Command<SegPredictSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        string input = Path.GetFullPath(settings.Input!), output = Path.GetFullPath(settings.Output!);
+        if (!Directory.Exists(input)) throw new TesseraUserException($"--input: folder '{settings.Input}' does not exist");
+        if (output.TrimEnd('/') == input.TrimEnd('/'))
+            throw new TesseraUserException($"--output: '{settings.Output}' is the input folder; predictions would mix with (and could overwrite) the inputs");
+        var header = SafeTensors.ReadHeader(settings.Checkpoint!);
+        if (!header.Metadata.TryGetValue("format", out string? format) || format != "tessera.segmentation" || !header.Metadata.TryGetValue("config", out string? cfg))
+            throw new TesseraFormatException(settings.Checkpoint!, "not a segmentation checkpoint of tessera seg train (metadata 'format' is not tessera.segmentation)");
+        var config = SegModelConfig.FromJson(cfg, settings.Checkpoint!);
+        using var model = config.Build();
+        TrainingCheckpoint.Load(settings.Checkpoint!, model);
+        model.to(device).eval();
+        var files = Directory.EnumerateFiles(input).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new TesseraUserException($"--input: folder '{settings.Input}' is empty");
+        Directory.CreateDirectory(Path.Combine(output, "labels"));
+        Directory.CreateDirectory(Path.Combine(output, "overlays"));
+        Ui.WithProgress("predicting", files.Count, "img", report =>
+        {
+            int done = 0;
+            foreach (string file in files)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                using var scope = torch.NewDisposeScope();
+                var image = ImageIO.Load(file, ColorMode.Rgb).to(torch.ScalarType.Float32).div(255f);
+                torch.Tensor labels;
+                using (torch.no_grad()) labels = model.forward(image.unsqueeze(0).to(device)).argmax(1)[0].cpu();
+                string name = Path.GetFileNameWithoutExtension(file) + ".png";
+                ImageIO.SavePng(labels.to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(output, "labels", name));
+                var colour = FashionMnistScenes.Colorize(labels).to(torch.ScalarType.Float32).div(255f);
+                ImageIO.SavePng(image * 0.5 + colour * 0.5, Path.Combine(output, "overlays", name));
+                report(++done, null);
+            }
+            return 0;
+        });
+        Ui.Result($"wrote {files.Count} label maps and overlays to {output}");
+        return Program.Ok;
+    }
+}

@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+
+namespace Tessera.Runtime;
+
+/// <summary>
+/// Switches libtorch's oneDNN (MKL-DNN) CPU kernels on or off through at::Context, which TorchSharp does not
+/// expose. Why: with libtorch 2.10 (TorchSharp 0.107) on the project's AMD EPYC (AVX-512) machines, oneDNN's
+/// convolution backward-data returns NaN for some inputs: a 3×3 convolution to 11 channels whose output
+/// gradient is an expanded (stride-0) tensor gave NaN input gradients in 3–5 of 60 passes, and GCN-Net's
+/// 11-channel (and 8-channel) score maps gave NaN in every pass; 16-channel maps and dense gradients never did,
+/// nor did PyTorch 1.13 on the same machine or libtorch with oneDNN off. oneDNN off is correct but about six
+/// times slower for convolutions, so it stays on by default (Tessera's models avoid the failing shapes);
+/// TESSERA_ONEDNN=0 turns it off.
+/// </summary>
+public static partial class OneDnn
+{
+    [LibraryImport("torch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
+    private static partial IntPtr GlobalContext();
+
+    [LibraryImport("torch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    private static partial void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [LibraryImport("torch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool UserEnabledMkldnn(IntPtr context);
+
+    /// <summary>Whether oneDNN kernels are enabled, or null when the native switch is not reachable.</summary>
+    public static bool? Enabled
+    {
+        get
+        {
+            try { return UserEnabledMkldnn(GlobalContext()); }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+        }
+    }
+
+    /// <summary>Turns oneDNN on or off; returns false when the native switch is not reachable.</summary>
+    public static bool SetEnabled(bool enabled)
+    {
+        try
+        {
+            SetUserEnabledMkldnn(GlobalContext(), enabled);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+}

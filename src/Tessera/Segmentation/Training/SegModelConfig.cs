@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Tessera.Segmentation.Backbones;
+using Tessera.Segmentation.Models;
+using TorchSharp;
+
+namespace Tessera.Segmentation.Training;
+
+/// <summary>
+/// Everything needed to rebuild a segmentation model; stored as JSON in its checkpoints' metadata.
+/// Model: gcn, deeplabv3, fcn, plus the ablation baselines kxk (one k × k convolution per stage instead of GCN)
+/// and stacked3x3 (stacked 3 × 3 convolutions of about the GCN's parameter count).
+/// </summary>
+public sealed record SegModelConfig
+{
+    /// <summary>gcn, deeplabv3, fcn, kxk or stacked3x3.</summary>
+    public string Model { get; init; } = "gcn";
+    /// <summary>Classes.</summary>
+    public int Classes { get; init; } = 11;
+    /// <summary>GCN kernel size k (odd).</summary>
+    public int K { get; init; } = 15;
+    /// <summary>Boundary refinement on (GCN-Net family).</summary>
+    public bool BoundaryRefinement { get; init; } = true;
+    /// <summary>ResNet depth (18, 34 or 50).</summary>
+    public int Depth { get; init; } = 18;
+    /// <summary>Backbone base width (64 = torchvision).</summary>
+    public int BaseWidth { get; init; } = 32;
+    /// <summary>3×3 stride-1 stem without max-pool (small inputs).</summary>
+    public bool SmallStem { get; init; } = true;
+    /// <summary>Output stride for deeplabv3/fcn (8 or 16; relative to the torchvision stem).</summary>
+    public int OutputStride { get; init; } = 16;
+    /// <summary>ASPP on (deeplabv3).</summary>
+    public bool Aspp { get; init; } = true;
+    /// <summary>ASPP rates, or null for (6, 12, 18) scaled by the output stride.</summary>
+    public int[]? Rates { get; init; }
+
+    /// <summary>Known model names.</summary>
+    public static readonly string[] Models = ["gcn", "deeplabv3", "fcn", "kxk", "stacked3x3"];
+
+    /// <summary>Checks the settings; messages name the option.</summary>
+    public void Validate()
+    {
+        if (!Models.Contains(Model)) throw new TesseraUserException($"--model: '{Model}' is not a model; expected {string.Join(", ", Models)}");
+        if (K < 1 || K % 2 == 0) throw new TesseraUserException($"--k: {K} must be odd and positive (GCN kernels are centred)");
+        if (Depth is not (18 or 34 or 50)) throw new TesseraUserException($"--depth: {Depth}; expected 18, 34 or 50");
+        if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException($"--output-stride: {OutputStride}; expected 8, 16 or 32");
+        if (Classes < 2) throw new TesseraUserException($"classes: {Classes}; expected at least 2");
+    }
+
+    /// <summary>Builds the model.</summary>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Build()
+    {
+        Validate();
+        var depth = Depth switch { 18 => ResNetDepth.ResNet18, 34 => ResNetDepth.ResNet34, _ => ResNetDepth.ResNet50 };
+        return Model switch
+        {
+            "gcn" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem),
+            "kxk" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.FullKernel),
+            "stacked3x3" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.Stacked3x3),
+            "deeplabv3" => new DeepLabV3(Classes, depth, OutputStride, Aspp, Rates, BaseWidth, SmallStem),
+            _ => new Fcn(Classes, depth, OutputStride, BaseWidth, SmallStem),
+        };
+    }
+
+    /// <summary>As JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this);
+
+    /// <summary>From JSON; a malformed text is a user error naming <paramref name="source"/>.</summary>
+    public static SegModelConfig FromJson(string json, string source)
+    {
+        try { return JsonSerializer.Deserialize<SegModelConfig>(json) ?? throw new TesseraFormatException(source, "empty model config"); }
+        catch (JsonException e) { throw new TesseraFormatException(source, $"model config is not valid JSON ({e.Message})", e); }
+    }
+}
