@@ -75,13 +75,15 @@ public class CliTests
     public void Quickstart_writes_a_grid_png()
     {
         using var dir = new TempDir();
-        var (code, output) = Run("quickstart", "--out", dir.Path, "--quiet");
+        var (code, output) = Run("quickstart", "--out", dir.Path, "--quiet", "--seg-steps", "2");
         Assert.Equal(0, code);
         string png = Path.Combine(dir.Path, "fashion-mnist-grid.png");
         Assert.Contains(png, output);
         using var grid = Tessera.IO.ImageIO.Load(png, Tessera.IO.ColorMode.Gray);
         // 10 rows of 8 images of 28 px with 2 px padding.
         Assert.Equal(new long[] { 1, 10 * 30 + 2, 8 * 30 + 2 }, grid.shape);
+        Assert.Contains("mIoU", output);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "gcn", "checkpoint.safetensors")));
     }
 
     [Fact]

@@ -135,8 +135,8 @@ public sealed class SegTrainSettings : SceneSettings
 
     /// <summary>--steps</summary>
     [CommandOption("--steps <N>")]
-    [Description("Optimiser steps. Default 1500.")]
-    public int Steps { get; init; } = 1500;
+    [Description("Optimiser steps. Default 1000.")]
+    public int Steps { get; init; } = 1000;
 
     /// <summary>--batch</summary>
     [CommandOption("--batch <N>")]
@@ -158,10 +158,20 @@ public sealed class SegTrainSettings : SceneSettings
     [Description("Validate every N steps. Default 500.")]
     public int EvalEvery { get; init; } = 500;
 
+    /// <summary>--eval-scenes</summary>
+    [CommandOption("--eval-scenes <N>")]
+    [Description("Validation scenes. Default 256.")]
+    public int EvalScenes { get; init; } = 256;
+
     /// <summary>--out</summary>
     [CommandOption("-o|--out <DIR>")]
     [Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, metrics.json). Default runs/seg.")]
     public string Out { get; init; } = Path.Combine("runs", "seg");
+
+    /// <summary>--stop-at</summary>
+    [CommandOption("--stop-at <STEP>")]
+    [Description("Stop after this step with a checkpoint, as an interrupted run would (resume later with --resume).")]
+    public int StopAt { get; init; }
 
     /// <summary>--resume</summary>
     [CommandOption("--resume")]
@@ -173,11 +183,25 @@ public sealed class SegTrainSettings : SceneSettings
     {
         Model = new SegModelConfig
         {
-            Model = Model, K = K, BoundaryRefinement = !NoBr, Aspp = !NoAspp, OutputStride = OutputStride, BaseWidth = Width,
+            Model = Model,
+            K = K,
+            BoundaryRefinement = !NoBr,
+            Aspp = !NoAspp,
+            OutputStride = OutputStride,
+            BaseWidth = Width,
             Rates = Rates?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
         },
-        Steps = Steps, Batch = Batch, LearningRate = Lr, Loss = Loss, EvalEvery = EvalEvery, CheckpointEvery = EvalEvery,
-        Scenes = SceneOptions(), Seed = Seed, Data = Data,
+        Steps = Steps,
+        Batch = Batch,
+        LearningRate = Lr,
+        Loss = Loss,
+        EvalEvery = EvalEvery,
+        CheckpointEvery = EvalEvery,
+        EvalScenes = EvalScenes,
+        StopAt = StopAt,
+        Scenes = SceneOptions(),
+        Seed = Seed,
+        Data = Data,
     };
 
     /// <inheritdoc />
@@ -186,7 +210,7 @@ public sealed class SegTrainSettings : SceneSettings
         if (Rates is not null && Rates.Split(',').Any(r => !int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1))
             return ValidationResult.Error($"--rates: '{Rates}'; expected positive integers separated by commas");
         if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
-        if (Steps < 1 || Batch < 1 || EvalEvery < 1) return ValidationResult.Error("--steps, --batch and --eval-every must be at least 1");
+        if (Steps < 1 || Batch < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --eval-every and --eval-scenes must be at least 1");
         return base.Validate();
     }
 }

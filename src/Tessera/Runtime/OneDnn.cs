@@ -9,8 +9,8 @@ namespace Tessera.Runtime;
 /// gradient is an expanded (stride-0) tensor gave NaN input gradients in 3–5 of 60 passes, and GCN-Net's
 /// 11-channel (and 8-channel) score maps gave NaN in every pass; 16-channel maps and dense gradients never did,
 /// nor did PyTorch 1.13 on the same machine or libtorch with oneDNN off. oneDNN off is correct but about six
-/// times slower for convolutions, so it stays on by default (Tessera's models avoid the failing shapes);
-/// TESSERA_ONEDNN=0 turns it off.
+/// times slower for convolutions, so it stays on by default and Tessera's models keep every convolution that
+/// needs an input gradient at a multiple of 16 channels; TESSERA_ONEDNN=0 turns it off.
 /// </summary>
 public static partial class OneDnn
 {
@@ -19,6 +19,9 @@ public static partial class OneDnn
 
     [LibraryImport("torch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
     private static partial void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [LibraryImport("torch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    private static partial void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     [LibraryImport("torch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
     [return: MarshalAs(UnmanagedType.U1)]
@@ -40,6 +43,8 @@ public static partial class OneDnn
         try
         {
             SetUserEnabledMkldnn(GlobalContext(), enabled);
+            // Without oneDNN, libtorch tries NNPACK, which this CPU lacks, and warns on every convolution.
+            if (!enabled) SetUserEnabledNnpack(GlobalContext(), false);
             return true;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)

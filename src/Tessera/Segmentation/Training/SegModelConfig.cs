@@ -24,7 +24,7 @@ public sealed record SegModelConfig
     public int Depth { get; init; } = 18;
     /// <summary>Backbone base width (64 = torchvision).</summary>
     public int BaseWidth { get; init; } = 32;
-    /// <summary>3×3 stride-1 stem without max-pool (small inputs).</summary>
+    /// <summary>3×3 stride-2 stem without max-pool (small inputs).</summary>
     public bool SmallStem { get; init; } = true;
     /// <summary>Output stride for deeplabv3/fcn (8 or 16; relative to the torchvision stem).</summary>
     public int OutputStride { get; init; } = 16;
@@ -44,6 +44,8 @@ public sealed record SegModelConfig
         if (Depth is not (18 or 34 or 50)) throw new TesseraUserException($"--depth: {Depth}; expected 18, 34 or 50");
         if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException($"--output-stride: {OutputStride}; expected 8, 16 or 32");
         if (Classes < 2) throw new TesseraUserException($"classes: {Classes}; expected at least 2");
+        // oneDNN (libtorch 2.10) returns NaN input gradients for convolutions on 8- or 11-channel maps on AVX-512 CPUs.
+        if (BaseWidth < 16 || BaseWidth % 16 != 0) throw new TesseraUserException($"--width: {BaseWidth}; expected a positive multiple of 16 (libtorch's oneDNN kernels give NaN gradients on narrower maps here)");
     }
 
     /// <summary>Builds the model.</summary>

@@ -34,6 +34,8 @@ public sealed record SegTrainOptions
     public long Seed { get; init; }
     /// <summary>Where Fashion-MNIST is (null: located as usual).</summary>
     public string? Data { get; init; }
+    /// <summary>Stop (with a checkpoint) after this step, as an interrupted run would; 0 runs to the end.</summary>
+    public int StopAt { get; init; }
 }
 
 /// <summary>Validation results: the metrics, and IoU on a boundary band and on the interior (GCN paper, Table 5).</summary>
@@ -102,6 +104,12 @@ public sealed class SegTrainer
         var meta0 = Metadata();
         for (long step = start; step < _o.Steps; step++)
         {
+            if (_o.StopAt > 0 && step >= _o.StopAt)
+            {
+                TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta0);
+                curve.SaveCsv(curvePath);
+                break;
+            }
             if (cancellation.IsCancellationRequested)
             {
                 TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta0);

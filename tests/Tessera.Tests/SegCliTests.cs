@@ -1,0 +1,81 @@
+using Tessera.IO;
+
+namespace Tessera.Tests;
+
+[Collection("serial")]
+public class SegCliTests
+{
+    private static string[] Train(string outDir, int steps, params string[] extra) =>
+        ["seg", "train", "--model", "gcn", "--k", "3", "--width", "16", "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch", "2",
+         "--eval-every", "3", "--eval-scenes", "8", "--out", outDir, "--seed", "5", "-q", .. extra];
+
+    [Fact]
+    public void Resumed_training_equals_uninterrupted_training_bit_for_bit()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 6)).Code);
+        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--stop-at", "3")).Code);
+        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--resume")).Code);
+        using var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors"));
+        using var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors"));
+        Assert.Equal("6", b.Metadata["step"]);
+        foreach (var (k, v) in a.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
+            Assert.True(Same.Tensors(v, b.Tensors[k]), k);
+        Assert.True(File.Exists(Path.Combine(dir.File("split"), "loss.png")));
+        var csv = File.ReadAllLines(Path.Combine(dir.File("split"), "curve.csv"));
+        Assert.Equal(1 + 6 + 2, csv.Length); // header, six losses, evaluations at steps 3 and 6
+    }
+
+    [Fact]
+    public void Predict_writes_labels_and_overlays_and_refuses_bad_inputs()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, CliTests.Run(Train(dir.File("run"), 2)).Code);
+        Assert.Equal(0, CliTests.Run("seg", "make-dataset", "--out", dir.File("scenes"), "--count", "3", "-q").Code);
+        string ckpt = Path.Combine(dir.File("run"), "checkpoint.safetensors");
+        var (code, output) = CliTests.Run("seg", "predict", "--checkpoint", ckpt, "--input", Path.Combine(dir.File("scenes"), "images"), "--output", dir.File("pred"), "-q");
+        Assert.Equal(0, code);
+        var label = LabelPng.Read(Path.Combine(dir.File("pred"), "labels", "00000.png"));
+        Assert.Equal((64, 64), (label.Width, label.Height));
+        Assert.All(label.Labels, v => Assert.InRange(v, 0, 10));
+        Assert.True(File.Exists(Path.Combine(dir.File("pred"), "overlays", "00002.png")));
+        // The predictions evaluate with seg eval as they are.
+        (code, output) = CliTests.Run("seg", "eval", "--gt", Path.Combine(dir.File("scenes"), "labels"), "--pred", Path.Combine(dir.File("pred"), "labels"), "--num-classes", "11", "-q");
+        Assert.Equal(0, code);
+        Assert.Contains("mIoU", output);
+
+        // Bad inputs: an even k, a checkpoint of another kind, output = input, non-images, another model's weights.
+        Assert.Equal(2, CliTests.Run(["seg", "train", "--k", "4", "--steps", "1", "--out", dir.File("x")]).Code);
+        using (var t = TorchSharp.torch.zeros(2)) SafeTensors.Save(dir.File("other.safetensors"), [new("w", t)]);
+        (code, output) = CliTests.Run("seg", "predict", "--checkpoint", dir.File("other.safetensors"), "--input", Path.Combine(dir.File("scenes"), "images"), "--output", dir.File("p2"));
+        Assert.Equal(2, code);
+        Assert.Contains("not a segmentation checkpoint", output);
+        string images = Path.Combine(dir.File("scenes"), "images");
+        Assert.Equal(2, CliTests.Run("seg", "predict", "--checkpoint", ckpt, "--input", images, "--output", images).Code);
+        File.WriteAllText(Path.Combine(images, "zz.txt"), "hello");
+        (code, output) = CliTests.Run("seg", "predict", "--checkpoint", ckpt, "--input", images, "--output", dir.File("p3"));
+        Assert.Equal(2, code);
+        Assert.Contains("zz.txt", output);
+        (code, output) = CliTests.Run(Train(dir.File("run"), 4, "--resume", "--width", "32"));
+        Assert.Equal(2, code);
+    }
+
+    [Fact]
+    public void Scenes_are_deterministic_and_consistent()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, CliTests.Run("seg", "make-dataset", "--out", dir.File("a"), "--count", "4", "--seed", "3", "-q").Code);
+        Assert.Equal(0, CliTests.Run("seg", "make-dataset", "--out", dir.File("b"), "--count", "4", "--seed", "3", "-q").Code);
+        foreach (string sub in new[] { "images", "labels", "instances" })
+            foreach (string f in Directory.GetFiles(dir.File(Path.Combine("a", sub))))
+                Assert.Equal(File.ReadAllBytes(f), File.ReadAllBytes(Path.Combine(dir.File("b"), sub, Path.GetFileName(f))));
+        for (int i = 0; i < 4; i++)
+        {
+            var labels = LabelPng.Read(Path.Combine(dir.File("a"), "labels", $"0000{i}.png")).Labels;
+            var inst = LabelPng.Read(Path.Combine(dir.File("a"), "instances", $"0000{i}.png")).Labels;
+            // Background in one map is background in the other; every scene has at least one item.
+            Assert.All(labels.Zip(inst), p => Assert.Equal(p.First == 0, p.Second == 0));
+            Assert.Contains(labels, v => v > 0);
+        }
+    }
+}
