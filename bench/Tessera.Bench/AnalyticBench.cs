@@ -24,8 +24,7 @@ internal static class AnalyticBench
 
     public static IEnumerable<(string, AnalyticProblem)> Problems()
     {
-        var ring = new GaussianMixture(2, Enumerable.Repeat(0.125, 8).ToArray(), Enumerable.Repeat(0.5, 8).ToArray(),
-            Enumerable.Range(0, 8).Select(k => new[] { 4 * Math.Cos(2 * Math.PI * k / 8), 4 * Math.Sin(2 * Math.PI * k / 8) }).ToArray());
+        var ring = GaussianMixture.Ring();
         yield return ("2-D ring", new AnalyticProblem(ring, torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1))));
         var wide = AnalyticProblem.RandomMixture(64, 16, 7);
         yield return ("64-D mixture", new AnalyticProblem(wide, torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2))));

@@ -11,8 +11,7 @@ namespace Tessera.Tests;
 /// <summary>Exact identities of the diffusion framework on Gaussian mixtures.</summary>
 public class DiffusionAnalyticTests
 {
-    private static GaussianMixture Ring() => new(2, Enumerable.Repeat(0.125, 8).ToArray(), Enumerable.Repeat(0.5, 8).ToArray(),
-        Enumerable.Range(0, 8).Select(k => new[] { 4 * Math.Cos(2 * Math.PI * k / 8), 4 * Math.Sin(2 * Math.PI * k / 8) }).ToArray());
+    private static GaussianMixture Ring() => GaussianMixture.Ring();
 
     private static torch.Tensor Noise(int n, int d, long seed) => torch.randn([n, d], torch.ScalarType.Float64, generator: new torch.Generator((ulong)seed));
 

@@ -93,6 +93,17 @@ public class DiffusionFixtureTests
     }
 
     [FixtureFact("diffusion")]
+    public void Built_in_ring_is_the_fixture_mixture()
+    {
+        var file = GaussianMixture.Load(Path.Combine(Dir, "gmm2d.json"));
+        var ring = GaussianMixture.Ring();
+        Assert.Equal(file.Weights, ring.Weights);
+        Assert.Equal(file.Stds, ring.Stds);
+        for (int k = 0; k < 8; k++)
+            for (int d = 0; d < 2; d++) Assert.Equal(file.Means[k][d], ring.Means[k][d], 14);
+    }
+
+    [FixtureFact("diffusion")]
     public void Mixture_denoiser_reproduces_every_recorded_call()
     {
         var gmm = GaussianMixture.Load(Path.Combine(Dir, "gmm2d.json"));

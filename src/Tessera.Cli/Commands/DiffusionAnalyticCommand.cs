@@ -106,7 +106,7 @@ public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings
     {
         settings.Apply();
         if (settings.Bench) return Bench(settings, cancellation);
-        GaussianMixture mixture = settings.Mixture is null ? Ring() : GaussianMixture.Load(settings.Mixture);
+        GaussianMixture mixture = settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture);
         torch.Tensor noise;
         if (settings.Noise is null) noise = torch.randn([1024, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)settings.Seed));
         else
@@ -163,7 +163,7 @@ public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings
         int[] stochasticBudgets = [20, 40, 80];
         var problems = new (string, AnalyticProblem)[]
         {
-            ("2-D ring", new AnalyticProblem(settings.Mixture is null ? Ring() : GaussianMixture.Load(settings.Mixture), torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
+            ("2-D ring", new AnalyticProblem(settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture), torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
             ("64-D mixture", new AnalyticProblem(AnalyticProblem.RandomMixture(64, 16, 7), torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
         };
         int total = problems.Length * (deterministic.Length * AnalyticBenchmark.Budgets.Length + stochastic.Length * stochasticBudgets.Length);
@@ -199,8 +199,4 @@ public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings
         }
         return Program.Ok;
     }
-
-    /// <summary>The 2-D ring of the fixtures: 8 equal modes at radius 4, std 0.5.</summary>
-    internal static GaussianMixture Ring() => new(2, Enumerable.Repeat(0.125, 8).ToArray(), Enumerable.Repeat(0.5, 8).ToArray(),
-        Enumerable.Range(0, 8).Select(k => new[] { 4 * Math.Cos(2 * Math.PI * k / 8), 4 * Math.Sin(2 * Math.PI * k / 8) }).ToArray());
 }

@@ -68,6 +68,25 @@ public static class SamplerMath
         return um1 * x / Math.Log(u);
     }
 
+    /// <summary>
+    /// The loop every sampler shares: for each step i from σᵢ to σᵢ₊₁, <paramref name="step"/>(i, x, σᵢ, σᵢ₊₁) returns
+    /// the next state inside a dispose scope (so a step's temporaries are freed at once); the previous state is
+    /// disposed. Tensors a step keeps for later (multistep history) must be moved out of the scope by the step.
+    /// </summary>
+    public static torch.Tensor Loop(torch.Tensor x, IReadOnlyList<double> sigmas, Func<int, torch.Tensor, double, double, torch.Tensor> step)
+    {
+        CheckGrid(sigmas);
+        var cur = x.alias();
+        for (int i = 0; i < sigmas.Count - 1; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var next = step(i, cur, sigmas[i], sigmas[i + 1]);
+            cur.Dispose();
+            cur = next.MoveToOuterDisposeScope();
+        }
+        return cur;
+    }
+
     /// <summary>Checks a σ-grid: at least two values, finite, non-increasing, non-negative.</summary>
     public static void CheckGrid(IReadOnlyList<double> sigmas)
     {

@@ -49,6 +49,11 @@ public sealed class GaussianMixture
         _s2 = torch.tensor(stds.Select(s => s * s).ToArray(), torch.ScalarType.Float64);
     }
 
+    /// <summary>Equal modes on a circle: the 2-D test problem of Tessera's fixtures (8 modes, radius 4, std 0.5).</summary>
+    public static GaussianMixture Ring(int modes = 8, double radius = 4, double std = 0.5) =>
+        new(2, Enumerable.Repeat(1.0 / modes, modes).ToArray(), Enumerable.Repeat(std, modes).ToArray(),
+            Enumerable.Range(0, modes).Select(k => new[] { radius * Math.Cos(2 * Math.PI * k / modes), radius * Math.Sin(2 * Math.PI * k / modes) }).ToArray());
+
     /// <summary>Reads the mixture JSON (<c>dim</c>, <c>weights</c>, <c>stds</c>, <c>means</c>).</summary>
     /// <exception cref="TesseraFormatException">The file is missing, malformed or describes an invalid mixture.</exception>
     public static GaussianMixture Load(string path)

@@ -13,13 +13,9 @@ public static class Ddim
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, double eta = 0, INoiseSource? noise = null, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
         if (eta > 0 && noise is null) throw new ArgumentNullException(nameof(noise), "η > 0 needs a noise source");
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn);
@@ -27,11 +23,8 @@ public static class Ddim
             double st = eta * Math.Sqrt((1 - an) / (1 - a)) * Math.Sqrt(1 - a / an);
             var xvp = denoised * Math.Sqrt(an) + eps * Math.Sqrt(Math.Max(0, 1 - an - st * st));
             if (st > 0) xvp = xvp + noise!.Next(cur) * st;
-            var next = xvp / Math.Sqrt(an);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
+            return xvp / Math.Sqrt(an);
+        });
     }
 }
 
@@ -45,12 +38,8 @@ public static class Ddpm
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn), alpha = a / an, beta = 1 - alpha;
@@ -59,10 +48,7 @@ public static class Ddpm
             var mean = (xvp - eps * (beta / Math.Sqrt(1 - a))) / Math.Sqrt(alpha);
             double var = (1 - an) / (1 - a) * beta;
             if (var > 0) mean = mean + noise.Next(cur) * Math.Sqrt(var);
-            var next = mean / Math.Sqrt(an);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
+            return mean / Math.Sqrt(an);
+        });
     }
 }

@@ -9,29 +9,16 @@ namespace Tessera.Diffusion.Samplers;
 public static class Dpm2
 {
     /// <summary>Samples down the grid; two evaluations per step, one for the last.</summary>
-    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null)
-    {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null) =>
+        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             var d = SamplerMath.ToD(cur, s, denoised);
-            torch.Tensor next;
-            if (sn == 0) next = cur + d * (sn - s);
-            else
-            {
-                double mid = Math.Exp(0.5 * (Math.Log(s) + Math.Log(sn)));
-                var x2 = cur + d * (mid - s);
-                var d2 = SamplerMath.ToD(x2, mid, model(x2, mid));
-                next = cur + d2 * (sn - s);
-            }
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
-    }
+            if (sn == 0) return cur + d * (sn - s);
+            double mid = Math.Exp(0.5 * (Math.Log(s) + Math.Log(sn)));
+            var x2 = cur + d * (mid - s);
+            var d2 = SamplerMath.ToD(x2, mid, model(x2, mid));
+            return cur + d2 * (sn - s);
+        });
 }

@@ -12,14 +12,10 @@ public static class DpmSolverPP2M
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
         torch.Tensor? old = null;
         double hLast = 0;
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             torch.Tensor next;
@@ -38,11 +34,10 @@ public static class DpmSolverPP2M
             }
             old?.Dispose();
             old = denoised.MoveToOuterDisposeScope();
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
+            return next;
+        });
         old?.Dispose();
-        return cur;
+        return result;
     }
 }
 

@@ -12,14 +12,10 @@ public static class DpmSolverPP2MSde
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
         torch.Tensor? old = null;
         double hLast = 0;
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             torch.Tensor next;
@@ -39,11 +35,10 @@ public static class DpmSolverPP2MSde
             }
             old?.Dispose();
             old = denoised.MoveToOuterDisposeScope();
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
+            return next;
+        });
         old?.Dispose();
-        return cur;
+        return result;
     }
 }
 
@@ -56,15 +51,11 @@ public static class DpmSolverPP3MSde
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource? noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
         if (eta > 0 && noise is null) throw new ArgumentNullException(nameof(noise), "η > 0 needs a noise source");
-        var cur = x.alias();
         torch.Tensor? d1Prev = null, d2Prev = null; // D_{i−1}, D_{i−2}
         double h1 = double.NaN, h2 = double.NaN;
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             torch.Tensor next;
@@ -98,11 +89,10 @@ public static class DpmSolverPP3MSde
             d2Prev = d1Prev;
             d1Prev = denoised.MoveToOuterDisposeScope();
             (h1, h2) = (h, h1);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
+            return next;
+        });
         d1Prev?.Dispose();
         d2Prev?.Dispose();
-        return cur;
+        return result;
     }
 }

@@ -19,24 +19,17 @@ public static class EdmStochastic
     /// <summary>Samples down the grid with churn.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, EdmStochasticOptions? options = null, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
         var o = options ?? new EdmStochasticOptions();
         int steps = sigmas.Count - 1;
-        var cur = x.alias();
-        for (int i = 0; i < steps; i++)
+        return SamplerMath.Loop(x, sigmas, (i, cur, t, tn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double t = sigmas[i], tn = sigmas[i + 1];
             double gamma = t >= o.STmin && t <= o.STmax ? Math.Min(o.SChurn / steps, Math.Sqrt(2) - 1) : 0;
             // σ̂ = σ(1 + γ);  x̂ = x + √(σ̂² − σ²)·S_noise·ε
             double tHat = t + gamma * t;
             var xHat = cur + noise.Next(cur) * (Math.Sqrt(tHat * tHat - t * t) * o.SNoise);
             var denoised = model(xHat, tHat);
             callback?.Invoke(new SamplerStep(i, tHat, tn, xHat, denoised));
-            var next = Heun.HeunStep(model, xHat, tHat, tn, denoised);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
+            return Heun.HeunStep(model, xHat, tHat, tn, denoised);
+        });
     }
 }

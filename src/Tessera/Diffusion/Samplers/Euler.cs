@@ -6,21 +6,12 @@ namespace Tessera.Diffusion.Samplers;
 public static class Euler
 {
     /// <summary>Samples from <paramref name="x"/> at σ₀ down the grid; one evaluation per step.</summary>
-    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null)
-    {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null) =>
+        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             // x_{i+1} = x_i + (σ_{i+1} − σ_i)·(x_i − D)/σ_i
-            var next = cur + SamplerMath.ToD(cur, s, denoised) * (sn - s);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
-    }
+            return cur + SamplerMath.ToD(cur, s, denoised) * (sn - s);
+        });
 }

@@ -9,22 +9,13 @@ namespace Tessera.Diffusion.Samplers;
 public static class EulerAncestral
 {
     /// <summary>Samples down the grid; one evaluation per step.</summary>
-    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null)
-    {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null) =>
+        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             var (down, up) = SamplerMath.AncestralStep(s, sn, eta);
             var next = cur + SamplerMath.ToD(cur, s, denoised) * (down - s);
-            if (sn > 0 && up > 0) next = next + noise.Next(next) * (sNoise * up);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
-    }
+            return sn > 0 && up > 0 ? next + noise.Next(next) * (sNoise * up) : next;
+        });
 }

@@ -9,22 +9,13 @@ namespace Tessera.Diffusion.Samplers;
 public static class Heun
 {
     /// <summary>Samples down the grid; two evaluations per step, one for the last.</summary>
-    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null)
-    {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null) =>
+        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
-            var next = HeunStep(model, cur, s, sn, denoised);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
-    }
+            return HeunStep(model, cur, s, sn, denoised);
+        });
 
     /// <summary>One Heun step from (x, σ) with D(x; σ) known: x' = x + (σₙ − σ)·d; if σₙ > 0, x' = x + (σₙ − σ)·(d + d')/2.</summary>
     internal static torch.Tensor HeunStep(Denoiser model, torch.Tensor x, double s, double sn, torch.Tensor denoised)

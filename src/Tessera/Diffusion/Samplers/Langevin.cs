@@ -12,25 +12,14 @@ public static class EulerMaruyama
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
-            torch.Tensor next;
-            if (sn == 0) next = denoised.alias();
-            else
-            {
-                var score = (denoised - cur) / (s * s);
-                next = cur + score * (2 * s * (s - sn)) + noise.Next(cur) * Math.Sqrt(2 * s * (s - sn));
-            }
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
+            if (sn == 0) return denoised;
+            var score = (denoised - cur) / (s * s);
+            return cur + score * (2 * s * (s - sn)) + noise.Next(cur) * Math.Sqrt(2 * s * (s - sn));
+        });
     }
 }
 
@@ -45,13 +34,8 @@ public static class PredictorCorrector
     /// <summary>Samples down the grid; 1 + <paramref name="correctorSteps"/> evaluations per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double snr = 0.16, int correctorSteps = 1, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
-        var cur = x.alias();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
-            var start = cur;
             for (int c = 0; c < correctorSteps; c++)
             {
                 var grad = (model(cur, s) - cur) / (s * s);
@@ -63,11 +47,8 @@ public static class PredictorCorrector
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             var next = cur + (denoised - cur) / (s * s) * (s * s - sn * sn);
-            if (sn > 0) next = next + noise.Next(cur) * Math.Sqrt(s * s - sn * sn);
-            start.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
-        return cur;
+            return sn > 0 ? next + noise.Next(cur) * Math.Sqrt(s * s - sn * sn) : next;
+        });
     }
 
     /// <summary>Mean over the batch of each sample's L2 norm.</summary>

@@ -12,14 +12,10 @@ public static class Lms
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, int order = 4, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
         if (order < 1) throw new ArgumentOutOfRangeException(nameof(order), "order must be at least 1");
-        var cur = x.alias();
         var ds = new List<torch.Tensor>();
-        for (int i = 0; i < sigmas.Count - 1; i++)
+        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double s = sigmas[i], sn = sigmas[i + 1];
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             ds.Add(SamplerMath.ToD(cur, s, denoised).MoveToOuterDisposeScope());
@@ -28,11 +24,10 @@ public static class Lms
             var next = cur.alias();
             for (int j = 0; j < k; j++)
                 next = next + ds[k - 1 - j] * Coefficient(k, i, sigmas, j);
-            cur.Dispose();
-            cur = next.MoveToOuterDisposeScope();
-        }
+            return next;
+        });
         foreach (var d in ds) d.Dispose();
-        return cur;
+        return result;
     }
 
     /// <summary>∫ from σ_i to σ_{i+1} of the Lagrange basis polynomial for node σ_{i−j} over nodes σ_{i−order+1} … σ_i.</summary>
