@@ -75,6 +75,12 @@ public class SegMetricsTests
         Assert.Equal(0, Cm(3, [255], [200]).Total); // prediction under an ignored pixel is not looked at
         var ints = new ConfusionMatrix(3);
         Assert.Throws<LabelOutOfRangeException>(() => ints.Add(new[] { 1000 }, new[] { 0 }));
+        // A rejected batch leaves nothing behind: the next one counts alone.
+        var cm = new ConfusionMatrix(3);
+        Assert.Throws<LabelOutOfRangeException>(() => cm.Add(new byte[] { 0, 1, 2, 1 }, new byte[] { 0, 1, 9, 1 }));
+        cm.Clear();
+        cm.Add(new byte[] { 2 }, new byte[] { 2 });
+        Assert.Equal(new long[] { 0, 0, 0, 0, 0, 0, 0, 0, 1 }, cm.Counts.ToArray());
     }
 
     private static (byte[] Gt, byte[] Pred) Random(int n, int classes, int seed)

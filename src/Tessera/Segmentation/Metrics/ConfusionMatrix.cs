@@ -27,6 +27,7 @@ public sealed class ConfusionMatrix
 {
     private readonly long[] _counts;
     private readonly int[] _gtLut; // ground-truth value (0 … 255) → class, or −1 for ignored
+    private readonly long[] _joint = new long[65536];
 
     /// <summary>The options.</summary>
     public ConfusionOptions Options { get; }
@@ -74,8 +75,9 @@ public sealed class ConfusionMatrix
             throw new ArgumentException($"ground truth has {groundTruth.Length} pixels but prediction {prediction.Length}");
         // A 256 × 256 joint histogram of raw values, then one fold through the ground-truth map: the
         // per-pixel work is a single increment, whatever the label map, reduction or ignore index.
-        var hist = Histogram256(groundTruth, prediction);
-        Fold(hist, source);
+        // The joint histogram is kept per matrix (no 512 KB allocation per call) and zeroed by Fold.
+        Histogram256(groundTruth, prediction, _joint);
+        Fold(_joint, source);
     }
 
     /// <summary>Adds one pair of integer label maps (same length).</summary>
@@ -166,22 +168,33 @@ public sealed class ConfusionMatrix
     private LabelOutOfRangeException OutOfRange(string which, int value, string? source) =>
         new($"{(source is null ? "" : source + ": ")}{which} label {value} is not a class (0-{NumClasses - 1}) and not the ignore index {Options.IgnoreIndex}");
 
+    /// <summary>Adds the joint histogram into the matrix through the ground-truth map, leaving it zeroed (also on error).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Fold(long[] hist, string? source)
     {
         int n = NumClasses;
-        for (int g = 0; g < 256; g++)
+        try
         {
-            int c = _gtLut[g];
-            if (c < 0) continue;
-            ReadOnlySpan<long> row = hist.AsSpan(g << 8, 256);
-            for (int p = 0; p < 256; p++)
+            for (int g = 0; g < 256; g++)
             {
-                long k = row[p];
-                if (k == 0) continue;
-                if ((uint)c >= (uint)n) throw OutOfRange("ground-truth", g, source);
-                if (p >= n) throw OutOfRange("predicted", p, source);
-                _counts[c * n + p] += k;
+                Span<long> row = hist.AsSpan(g << 8, 256);
+                int c = _gtLut[g];
+                if (c < 0) { row.Clear(); continue; }
+                for (int p = 0; p < 256; p++)
+                {
+                    long k = row[p];
+                    if (k == 0) continue;
+                    row[p] = 0;
+                    if ((uint)c >= (uint)n) throw OutOfRange("ground-truth", g, source);
+                    if (p >= n) throw OutOfRange("predicted", p, source);
+                    _counts[c * n + p] += k;
+                }
             }
+        }
+        catch
+        {
+            Array.Clear(hist);
+            throw;
         }
     }
 
@@ -190,21 +203,23 @@ public sealed class ConfusionMatrix
     /// interleaved sub-histograms keep consecutive increments off the same counter; large inputs are
     /// split across threads.
     /// </summary>
-    internal static long[] Histogram256(ReadOnlySpan<byte> gt, ReadOnlySpan<byte> pred)
+    internal static void Histogram256(ReadOnlySpan<byte> gt, ReadOnlySpan<byte> pred, long[] total)
     {
-        const int Chunk = 1 << 20;
+        // Below ~8 Mpixel one thread wins: waking a pool thread costs about a millisecond here, as much as a
+        // 1-Mpixel slice takes (measured: 1.3 Gpixel/s on one thread, 0.9 with two on 2-Mpixel maps).
+        const int Chunk = 4 << 20, Slice = 1 << 20;
         int len = gt.Length;
-        var total = new long[65536];
         if (len < 2 * Chunk || Environment.ProcessorCount == 1)
         {
+            // 1-Mpixel slices: measured 1.3 Gpixel/s against 0.55–0.75 for one pass over a 2-Mpixel map.
             uint[] sub = SubHistograms;
-            for (int start = 0; start < len; start += int.MaxValue / 2)
+            for (int start = 0; start < len; start += Slice)
             {
-                int n = Math.Min(int.MaxValue / 2, len - start);
+                int n = Math.Min(Slice, len - start);
                 HistogramInto(gt.Slice(start, n), pred.Slice(start, n), sub);
                 ReduceInto(sub, total);
             }
-            return total;
+            return;
         }
         unsafe
         {
@@ -219,7 +234,6 @@ public sealed class ConfusionMatrix
                     HistogramInto(new ReadOnlySpan<byte>((byte*)gp + begin, (int)(end - begin)), new ReadOnlySpan<byte>((byte*)pp + begin, (int)(end - begin)), sub);
                     ReduceInto(sub, total);
                 });
-                return total;
             }
         }
     }
@@ -231,6 +245,7 @@ public sealed class ConfusionMatrix
     private static uint[] SubHistograms => _subHistograms ??= new uint[4 * 65536];
 
     /// <summary>Adds the four sub-histograms into <paramref name="into"/> (thread-safe) and zeroes them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ReduceInto(uint[] sub, long[] into)
     {
         for (int k = 0; k < 65536; k++)
