@@ -127,12 +127,12 @@ public sealed class SegTrainer
                 optimizer.zero_grad();
                 var logits = model.forward(batch.Images.to(_device));
                 var l = SegmentationLosses.Named(_o.Loss, logits, batch.Labels.to(_device));
-                if (!double.IsFinite(l.item<float>()))
-                    throw new InvalidOperationException($"loss is {l.item<float>()} at step {step}; the last good checkpoint is {ckptPath}");
+                loss = l.item<float>(); // the one host read of the step
+                if (!double.IsFinite(loss))
+                    throw new InvalidOperationException($"loss is {loss} at step {step}; the last good checkpoint is {ckptPath}");
                 l.backward();
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0);
                 optimizer.step();
-                loss = l.item<float>();
             }
             curve.AddTrain(step + 1, loss);
             string? status = null;
