@@ -65,6 +65,21 @@ public class ResNetFixtureTests
                 Assert.Equal(shape, state[key].shape);
                 if (!key.EndsWith("num_batches_tracked", StringComparison.Ordinal)) state[key].copy_(Weight(key, shape));
             }
+        if (name == "resnet50_os8")
+        {
+            // The same weights through a torch-format state-dict file into a classifier-less backbone.
+            using var dir = new TempDir();
+            TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(dir.File("w.pth"), new System.Collections.Hashtable(model.state_dict()));
+            using var headless = new ResNet(depth, outputStride, numClasses: 0);
+            headless.LoadTorchvision(dir.File("w.pth"));
+            headless.eval();
+            var input = TensorIndexFile.Read(Path.Combine(Dir, "resnet_io.bin"))["input"];
+            using (torch.no_grad())
+            {
+                var err = (headless.Features(input).Layer4 - TensorIndexFile.Read(Path.Combine(Dir, "resnet_io.bin"))[$"{name}.layer4"]).abs().max().item<float>();
+                Assert.True(err < 1e-3, $"loaded backbone differs by {err}");
+            }
+        }
         model.eval();
         var io = TensorIndexFile.Read(Path.Combine(Dir, "resnet_io.bin"));
         using (torch.no_grad())

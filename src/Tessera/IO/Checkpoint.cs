@@ -42,6 +42,63 @@ public static class Checkpoint
     private static string Names(List<string> names) =>
         string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
 
+    /// <summary>
+    /// Reads a PyTorch checkpoint written by <c>torch.save(state_dict)</c> (the zip container with a pickled
+    /// dict of tensors, as torchvision's and Segment Anything's official .pth files are), through
+    /// TorchSharp.PyBridge's unpickler. A dict nested under "state_dict" or "model" is unwrapped.
+    /// </summary>
+    /// <exception cref="TesseraFormatException">Not a readable PyTorch checkpoint.</exception>
+    public static Dictionary<string, torch.Tensor> ReadPyTorch(string path)
+    {
+        if (!File.Exists(path)) throw new TesseraFormatException(path, "file not found");
+        System.Collections.Hashtable table;
+        try
+        {
+            table = TorchSharp.PyBridge.PyTorchUnpickler.UnpickleStateDict(path);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or InvalidOperationException or ArgumentException or IOException or FormatException or KeyNotFoundException or NullReferenceException)
+        {
+            throw new TesseraFormatException(path, $"not a readable PyTorch checkpoint ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})", e);
+        }
+        foreach (string wrapper in new[] { "state_dict", "model" })
+            if (table.Count == 1 && table[wrapper] is System.Collections.Hashtable inner) table = inner;
+        var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in table)
+        {
+            if (e.Value is not torch.Tensor t) throw new TesseraFormatException(path, $"entry '{e.Key}' is not a tensor (a full training checkpoint? save the model's state_dict)");
+            result[(string)e.Key] = t;
+        }
+        return result;
+    }
+
+    /// <summary>Reads tensors from a .safetensors or a PyTorch .pth/.pt file, by content.</summary>
+    public static Dictionary<string, torch.Tensor> ReadAny(string path)
+    {
+        if (!File.Exists(path)) throw new TesseraFormatException(path, "file not found");
+        Span<byte> head = stackalloc byte[2];
+        using (var f = File.OpenRead(path)) _ = f.Read(head);
+        if (head[0] == (byte)'P' && head[1] == (byte)'K') return ReadPyTorch(path);
+        using var file = SafeTensors.Load(path);
+        return file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+    }
+
+    /// <summary>Loads a .safetensors or PyTorch state-dict file into a module, strictly (all names and shapes must match).</summary>
+    public static void LoadAny(torch.nn.Module module, string path, bool allowExtra = false)
+    {
+        var tensors = ReadAny(path);
+        try
+        {
+            var state = module.state_dict();
+            Validate(path, state, tensors, allowExtra);
+            using (torch.no_grad())
+                foreach (var (name, target) in state) target.copy_(tensors[name]);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
     /// <summary>Loads a safetensors checkpoint into a module (copying into its existing tensors, on their device).</summary>
     /// <returns>The file's metadata.</returns>
     /// <exception cref="TesseraFormatException">The file is malformed or does not fit the module.</exception>

@@ -87,6 +87,13 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
             if (m is Conv2d c) init.kaiming_normal_(c.weight!, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
     }
 
+    /// <summary>
+    /// Loads torchvision ImageNet weights (<c>resnet50-0676ba61.pth</c> and the like, or a safetensors copy) by their
+    /// own key names; the classifier's <c>fc.*</c> may be present when this network has none.
+    /// </summary>
+    /// <exception cref="TesseraFormatException">The file is unreadable or does not fit this depth and width.</exception>
+    public void LoadTorchvision(string path) => IO.Checkpoint.LoadAny(this, path, allowExtra: fc is null);
+
     /// <summary>All stage outputs.</summary>
     public ResNetFeatures Features(torch.Tensor x)
     {
