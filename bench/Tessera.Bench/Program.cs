@@ -7,6 +7,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["io"] = IoBench.Run,
     ["segmetrics"] = SegMetricsBench.Run,
     ["analytic"] = AnalyticBench.Run,
+    ["segspeed"] = SegSpeedBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tessera.Segmentation.Training;
+using TorchSharp;
+
+namespace Tessera.Bench;
+
+/// <summary>
+/// Training and inference images/s of GCN-Net (k = 15) and DeepLabV3 (ASPP, OS 16) on 64×64 scenes-sized inputs,
+/// small ResNet-18 of width 32, against the same architectures in PyTorch (bench/scripts/seg_speed_torch.py,
+/// Debian's python3-torch) at the same thread count, run from here.
+/// </summary>
+internal static class SegSpeedBench
+{
+    public static void Run(string[] args)
+    {
+        int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+        Tessera.Runtime.TorchRuntime.EnsureInitialized();
+        torch.set_num_threads(threads);
+        var ours = new Dictionary<string, double>();
+        foreach (var (name, config) in new[] { ("gcn", new SegModelConfig { Model = "gcn", K = 15 }), ("deeplabv3", new SegModelConfig { Model = "deeplabv3" }) })
+        {
+            torch.manual_seed(0);
+            using var model = config.Build();
+            ours[name + "-params"] = model.parameters().Sum(p => p.numel());
+            using var opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay: 1e-4);
+            var x = torch.rand(16, 3, 64, 64);
+            var y = torch.randint(0, 11, [16, 64, 64]);
+            model.train();
+            void Step()
+            {
+                using var scope = torch.NewDisposeScope();
+                opt.zero_grad();
+                torch.nn.functional.cross_entropy(model.forward(x), y).backward();
+                opt.step();
+            }
+            for (int i = 0; i < 3; i++) Step();
+            const int n = 10;
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++) Step();
+            ours[name + "-train"] = 16 * n / sw.Elapsed.TotalSeconds;
+            model.eval();
+            var xi = torch.rand(32, 3, 64, 64);
+            using (torch.no_grad())
+            {
+                for (int i = 0; i < 2; i++) { using var s0 = torch.NewDisposeScope(); model.forward(xi); }
+                sw.Restart();
+                for (int i = 0; i < n; i++) { using var s1 = torch.NewDisposeScope(); model.forward(xi); }
+            }
+            ours[name + "-infer"] = 32 * n / sw.Elapsed.TotalSeconds;
+        }
+        var theirs = new Dictionary<string, double>();
+        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "seg_speed_torch.py");
+        if (File.Exists("/usr/bin/python3") && File.Exists(script))
+        {
+            var psi = new ProcessStartInfo("/usr/bin/python3", [script, threads.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] parts = line.Split(' ');
+                if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) theirs[parts[0]] = v;
+            }
+            p.WaitForExit();
+        }
+        Console.WriteLine($"images/s at {threads} threads, batch 16 (train) / 32 (inference), 64x64, 11 classes");
+        foreach (var (k, v) in ours)
+            Console.WriteLine(k.EndsWith("-params", StringComparison.Ordinal)
+                ? $"{k,-16} Tessera {v,8:0}   PyTorch {theirs.GetValueOrDefault(k),8:0}   (the same architecture has the same count)"
+                : theirs.TryGetValue(k, out double t)
+                ? $"{k,-16} Tessera {v,8:0.0}   PyTorch {t,8:0.0}   Tessera/PyTorch {v / t:0.00}"
+                : $"{k,-16} Tessera {v,8:0.0}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+    }
+}
