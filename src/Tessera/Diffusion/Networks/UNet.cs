@@ -1,0 +1,249 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+using GroupNorm = Tessera.Layers.GroupNorm;
+
+namespace Tessera.Diffusion.Networks;
+
+/// <summary>Settings of <see cref="UNet"/>.</summary>
+/// <param name="InChannels">Image channels.</param>
+/// <param name="BaseChannels">Channels at full resolution.</param>
+/// <param name="Multipliers">Channel multiplier per level (each level after the first halves the resolution).</param>
+/// <param name="ResBlocks">Residual blocks per level on the way down (one more on the way up).</param>
+/// <param name="AttentionResolutions">Resolutions (side in pixels) with self-attention after each block.</param>
+/// <param name="Groups">GroupNorm groups.</param>
+/// <param name="TimeChannels">Sinusoidal embedding width of the noise level or timestep.</param>
+/// <param name="EmbedChannels">Width of the conditioning embedding after its MLP.</param>
+/// <param name="Dropout">Dropout inside residual blocks.</param>
+/// <param name="ImageSize">Input side (needed to place attention).</param>
+/// <param name="Classes">Class labels for conditioning (0: unconditional); label Classes is the null label for guidance.</param>
+public sealed record UNetConfig(int InChannels = 1, int BaseChannels = 32, int[]? Multipliers = null, int ResBlocks = 2, int[]? AttentionResolutions = null,
+    int Groups = 8, int TimeChannels = 32, int EmbedChannels = 128, double Dropout = 0, int ImageSize = 28, int Classes = 0)
+{
+    /// <summary>Multipliers, default 1-2-4.</summary>
+    public int[] Mult => Multipliers ?? [1, 2, 4];
+
+    /// <summary>Attention resolutions, default 7.</summary>
+    public int[] Attention => AttentionResolutions ?? [7];
+}
+
+/// <summary>
+/// A DDPM-family U-Net (Ho et al. 2020, App. B; Dhariwal and Nichol 2021 for class embeddings): residual blocks
+/// with GroupNorm, SiLU and an additive embedding of the noise level, self-attention at chosen resolutions,
+/// strided-convolution downsampling, nearest-neighbour upsampling with a convolution, skip connections by
+/// concatenation. forward(x, t) returns a tensor shaped like x; what it predicts (ε, x₀, v, …) is decided by how
+/// it is trained and wrapped (<see cref="Preconditioning.Predictions"/>).
+/// </summary>
+public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
+{
+    private readonly Sequential timeMlp;
+    private readonly Embedding? classEmbed;
+    private readonly Conv2d convIn;
+    private readonly ModuleList<Module> down;
+    private readonly ModuleList<Module> mid;
+    private readonly ModuleList<Module> up;
+    private readonly GroupNorm normOut;
+    private readonly Conv2d convOut;
+    private readonly UNetConfig _c;
+    private readonly int _outChannels;
+
+    /// <summary>The configuration.</summary>
+    public UNetConfig Config => _c;
+
+    /// <summary>Builds the network.</summary>
+    public UNet(UNetConfig config) : base(nameof(UNet))
+    {
+        _c = config;
+        int ch = config.BaseChannels, emb = config.EmbedChannels;
+        timeMlp = Sequential(Linear(config.TimeChannels, emb), SiLU(), Linear(emb, emb));
+        if (config.Classes > 0) classEmbed = Embedding(config.Classes + 1, emb);
+        convIn = Conv2d(config.InChannels, ch, 3, padding: 1);
+        var downList = new List<Module>();
+        var skips = new List<int> { ch };
+        int res = config.ImageSize, cur = ch;
+        for (int level = 0; level < config.Mult.Length; level++)
+        {
+            int outCh = ch * config.Mult[level];
+            for (int b = 0; b < config.ResBlocks; b++)
+            {
+                downList.Add(new ResBlock(cur, outCh, emb, config.Groups, config.Dropout));
+                cur = outCh;
+                if (config.Attention.Contains(res)) downList.Add(new SelfAttention(cur, config.Groups));
+                skips.Add(cur);
+            }
+            if (level < config.Mult.Length - 1)
+            {
+                downList.Add(new Downsample(cur));
+                res = (res + 1) / 2;
+                skips.Add(cur);
+            }
+        }
+        down = new ModuleList<Module>(downList.ToArray());
+        mid = new ModuleList<Module>(new ResBlock(cur, cur, emb, config.Groups, config.Dropout), new SelfAttention(cur, config.Groups), new ResBlock(cur, cur, emb, config.Groups, config.Dropout));
+        var upList = new List<Module>();
+        for (int level = config.Mult.Length - 1; level >= 0; level--)
+        {
+            int outCh = ch * config.Mult[level];
+            for (int b = 0; b < config.ResBlocks + 1; b++)
+            {
+                int skip = skips[^1];
+                skips.RemoveAt(skips.Count - 1);
+                upList.Add(new ResBlock(cur + skip, outCh, emb, config.Groups, config.Dropout));
+                cur = outCh;
+                if (config.Attention.Contains(res)) upList.Add(new SelfAttention(cur, config.Groups));
+            }
+            if (level > 0)
+            {
+                upList.Add(new Upsample(cur));
+                res *= 2;
+            }
+        }
+        up = new ModuleList<Module>(upList.ToArray());
+        normOut = new GroupNorm(config.Groups, cur);
+        // Output channels rounded up to 16 and sliced: libtorch 2.10's oneDNN gives NaN gradients behind
+        // convolutions with very few output channels on AVX-512 CPUs (docs/known-issues.md).
+        _outChannels = (config.InChannels + 15) / 16 * 16;
+        convOut = Conv2d(cur, _outChannels, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    /// <summary>Sinusoidal embedding of noise labels t [B] (Vaswani et al.; DDPM): [cos ‖ sin] of t·ωᵢ, ωᵢ = 10000^(−i/(d/2)).</summary>
+    public static torch.Tensor TimestepEmbedding(torch.Tensor t, int dim)
+    {
+        using var scope = torch.NewDisposeScope();
+        int half = dim / 2;
+        var freqs = torch.exp(-Math.Log(10000) * torch.arange(half, dtype: torch.ScalarType.Float32, device: t.device) / half);
+        var args = t.to(torch.ScalarType.Float32).unsqueeze(1) * freqs.unsqueeze(0);
+        return torch.cat([args.cos(), args.sin()], 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Predicts from x [B, C, H, W] at noise labels t [B] (and class labels, when class-conditional).</summary>
+    public torch.Tensor forward(torch.Tensor x, torch.Tensor t, torch.Tensor? classes)
+    {
+        using var scope = torch.NewDisposeScope();
+        var emb = timeMlp.forward(TimestepEmbedding(t, _c.TimeChannels).to(x.dtype));
+        if (classEmbed is not null)
+            emb = emb + classEmbed.forward(classes ?? torch.full([x.shape[0]], (long)_c.Classes, device: x.device));
+        var h = convIn.forward(x);
+        var hs = new List<torch.Tensor> { h };
+        foreach (var m in down)
+        {
+            h = Apply(m, h, emb);
+            // The skip of a level is taken after its attention, when it has one.
+            if (m is SelfAttention) hs[^1] = h;
+            else hs.Add(h);
+        }
+        foreach (var m in mid) h = Apply(m, h, emb);
+        foreach (var m in up)
+        {
+            if (m is ResBlock)
+            {
+                var skip = hs[^1];
+                hs.RemoveAt(hs.Count - 1);
+                h = torch.cat([h, skip], 1);
+            }
+            h = Apply(m, h, emb);
+        }
+        var y = convOut.forward(functional.silu(normOut.forward(h)));
+        return y[.., .._c.InChannels].MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x, torch.Tensor t) => forward(x, t, null);
+
+    private static torch.Tensor Apply(Module m, torch.Tensor h, torch.Tensor emb) => m switch
+    {
+        ResBlock r => r.forward(h, emb),
+        SelfAttention a => a.forward(h),
+        Downsample d => d.forward(h),
+        Upsample u => u.forward(h),
+        _ => throw new InvalidOperationException(m.GetType().Name),
+    };
+}
+
+/// <summary>GN → SiLU → conv → + emb → GN → SiLU → dropout → conv, plus a 1×1 skip when the width changes.</summary>
+internal sealed class ResBlock : Module<torch.Tensor, torch.Tensor, torch.Tensor>
+{
+    private readonly GroupNorm norm1, norm2;
+    private readonly Conv2d conv1, conv2;
+    private readonly Linear embProj;
+    private readonly Dropout? drop;
+    private readonly Conv2d? skip;
+
+    public ResBlock(int inCh, int outCh, int emb, int groups, double dropout) : base(nameof(ResBlock))
+    {
+        norm1 = new GroupNorm(groups, inCh);
+        conv1 = Conv2d(inCh, outCh, 3, padding: 1);
+        embProj = Linear(emb, outCh);
+        norm2 = new GroupNorm(groups, outCh);
+        if (dropout > 0) drop = Dropout(dropout);
+        conv2 = Conv2d(outCh, outCh, 3, padding: 1);
+        if (inCh != outCh) skip = Conv2d(inCh, outCh, 1);
+        RegisterComponents();
+    }
+
+    public override torch.Tensor forward(torch.Tensor x, torch.Tensor emb)
+    {
+        var h = conv1.forward(functional.silu(norm1.forward(x)));
+        h = h + embProj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
+        var a = functional.silu(norm2.forward(h));
+        h = conv2.forward(drop is null ? a : drop.forward(a));
+        return h + (skip is null ? x : skip.forward(x));
+    }
+}
+
+/// <summary>Single-head self-attention over the pixels, GN first, residual.</summary>
+internal sealed class SelfAttention : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly GroupNorm norm;
+    private readonly Conv2d qkv, proj;
+
+    public SelfAttention(int ch, int groups) : base(nameof(SelfAttention))
+    {
+        norm = new GroupNorm(groups, ch);
+        qkv = Conv2d(ch, 3 * ch, 1);
+        proj = Conv2d(ch, ch, 1);
+        RegisterComponents();
+    }
+
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+        var parts = qkv.forward(norm.forward(x)).reshape(b, 3, c, h * w);
+        var q = parts[.., 0].transpose(1, 2);
+        var k = parts[.., 1];
+        var v = parts[.., 2].transpose(1, 2);
+        var attn = torch.softmax(q.matmul(k) / Math.Sqrt(c), -1);
+        var o = attn.matmul(v).transpose(1, 2).reshape(b, c, h, w);
+        return x + proj.forward(o);
+    }
+}
+
+/// <summary>3×3 convolution with stride 2.</summary>
+internal sealed class Downsample : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d conv;
+
+    public Downsample(int ch) : base(nameof(Downsample))
+    {
+        conv = Conv2d(ch, ch, 3, stride: 2, padding: 1);
+        RegisterComponents();
+    }
+
+    public override torch.Tensor forward(torch.Tensor x) => conv.forward(x);
+}
+
+/// <summary>Nearest-neighbour ×2 then a 3×3 convolution.</summary>
+internal sealed class Upsample : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d conv;
+
+    public Upsample(int ch) : base(nameof(Upsample))
+    {
+        conv = Conv2d(ch, ch, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public override torch.Tensor forward(torch.Tensor x) =>
+        conv.forward(functional.interpolate(x, scale_factor: [2.0, 2.0], mode: torch.InterpolationMode.Nearest));
+}

@@ -1,0 +1,40 @@
+using TorchSharp;
+
+namespace Tessera.Tests;
+
+public class GroupNormTests
+{
+    [Fact]
+    public void Group_norm_matches_its_formula_even_on_recycled_memory()
+    {
+        var gn = new Tessera.Layers.GroupNorm(2, 4);
+        using (torch.no_grad())
+        {
+            gn.parameters().First().copy_(torch.tensor(new float[] { 1, 2, 3, 4 }));
+            gn.parameters().Last().copy_(torch.tensor(new float[] { 0, 1, 0, -1 }));
+        }
+        for (int trial = 0; trial < 20; trial++)
+        {
+            // libtorch's own group_norm returned NaN here whenever freed memory had held NaN.
+            torch.full(1 << 16, float.NaN).Dispose();
+            var x = torch.randn([3, 4, 5, 2], torch.ScalarType.Float64, generator: new torch.Generator((ulong)trial));
+            var y = gn.to(torch.ScalarType.Float64).forward(x);
+            var xs = x.data<double>().ToArray();
+            double[] w = [1, 2, 3, 4], bias = [0, 1, 0, -1];
+            for (int n = 0; n < 3; n++)
+                for (int g = 0; g < 2; g++)
+                {
+                    // Channels 2g, 2g+1 over 5×2 pixels: 20 values.
+                    var idx = Enumerable.Range(0, 2).SelectMany(cc => Enumerable.Range(0, 10).Select(p => ((n * 4 + 2 * g + cc) * 10) + p)).ToArray();
+                    double mean = idx.Average(i => xs[i]), v = idx.Average(i => (xs[i] - mean) * (xs[i] - mean));
+                    foreach (int i in idx)
+                    {
+                        int ch = i / 10 % 4;
+                        double expected = (xs[i] - mean) / Math.Sqrt(v + 1e-5) * w[ch] + bias[ch];
+                        Assert.Equal(expected, y.data<double>()[i], 10);
+                    }
+                }
+        }
+        Assert.Equal(new[] { "weight", "bias" }, gn.named_parameters().Select(p => p.name));
+    }
+}
