@@ -18,7 +18,7 @@ public sealed class QuickstartSettings : DataSettings
 
     /// <summary>--seg-steps</summary>
     [CommandOption("--seg-steps <N>")]
-    [Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, about two minutes on 2 cores.")]
+    [Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, a few minutes on 2 cores.")]
     public int SegSteps { get; init; } = 300;
 
     /// <inheritdoc />
