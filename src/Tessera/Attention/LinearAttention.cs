@@ -14,6 +14,14 @@ public static class LinearAttention
     /// <summary>φ(x) = elu(x) + 1.</summary>
     public static torch.Tensor FeatureMap(torch.Tensor x) => torch.nn.functional.elu(x, 1.0, false) + 1;
 
+    /// <summary>φ(q), φ(k) and their rotations R·φ(q), R·φ(k) (the same tensors when there is no RoPE table).</summary>
+    private static (torch.Tensor Fq, torch.Tensor Fk, torch.Tensor Rq, torch.Tensor Rk) Features(torch.Tensor q, torch.Tensor k, torch.Tensor? cos, torch.Tensor? sin, RopePairing pairing)
+    {
+        var fq = FeatureMap(q);
+        var fk = FeatureMap(k);
+        return cos is null ? (fq, fk, fq, fk) : (fq, fk, Rope.Apply(fq, cos, sin!, pairing), Rope.Apply(fk, cos, sin!, pairing));
+    }
+
     /// <summary>
     /// q, k [B, H, T, d], v [B, H, T, dv]; cos/sin [T, d] of a RoPE table for the numerator (null for plain
     /// linear attention). Returns [B, H, T, dv].
@@ -21,10 +29,7 @@ public static class LinearAttention
     public static torch.Tensor Forward(torch.Tensor q, torch.Tensor k, torch.Tensor v, bool causal, torch.Tensor? cos = null, torch.Tensor? sin = null, RopePairing pairing = RopePairing.HalfSplit, double eps = 1e-6)
     {
         using var scope = torch.NewDisposeScope();
-        var fq = FeatureMap(q);
-        var fk = FeatureMap(k);
-        var rq = cos is null ? fq : Rope.Apply(fq, cos, sin!, pairing);
-        var rk = cos is null ? fk : Rope.Apply(fk, cos, sin!, pairing);
+        var (fq, fk, rq, rk) = Features(q, k, cos, sin, pairing);
         torch.Tensor num, den;
         if (!causal)
         {
@@ -47,10 +52,7 @@ public static class LinearAttention
     public static torch.Tensor Quadratic(torch.Tensor q, torch.Tensor k, torch.Tensor v, bool causal, torch.Tensor? cos = null, torch.Tensor? sin = null, RopePairing pairing = RopePairing.HalfSplit, double eps = 1e-6)
     {
         using var scope = torch.NewDisposeScope();
-        var fq = FeatureMap(q);
-        var fk = FeatureMap(k);
-        var rq = cos is null ? fq : Rope.Apply(fq, cos, sin!, pairing);
-        var rk = cos is null ? fk : Rope.Apply(fk, cos, sin!, pairing);
+        var (fq, fk, rq, rk) = Features(q, k, cos, sin, pairing);
         var a = rq.matmul(rk.transpose(2, 3));
         var plain = fq.matmul(fk.transpose(2, 3));
         if (causal)
