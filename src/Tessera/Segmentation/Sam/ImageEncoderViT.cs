@@ -1,0 +1,260 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Sam;
+
+/// <summary>
+/// SAM's image encoder (Kirillov et al. 2023, §3 and App. A): a plain ViT (Dosovitskiy et al. 2021) with a
+/// learned absolute position table, windowed attention in most blocks and global attention in a few
+/// (ViTDet, Li et al. 2022), decomposed relative position bias, and a neck (1×1 conv, LayerNorm2d, 3×3 conv,
+/// LayerNorm2d) down to the prompt width. Parameter names are those of the official checkpoints.
+/// </summary>
+public sealed class ImageEncoderViT : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly PatchEmbed patch_embed;
+    private readonly Parameter pos_embed;
+    private readonly ModuleList<VitBlock> blocks;
+    private readonly Sequential neck;
+
+    /// <summary>The configuration.</summary>
+    public SamConfig Config { get; }
+
+    /// <summary>The encoder blocks, in order.</summary>
+    public IReadOnlyList<VitBlock> Blocks => [.. blocks];
+
+    /// <summary>Builds the encoder for <paramref name="config"/>.</summary>
+    public ImageEncoderViT(SamConfig config) : base(nameof(ImageEncoderViT))
+    {
+        Config = config;
+        int grid = config.EmbeddingSize, dim = config.EncoderDim;
+        patch_embed = new PatchEmbed(config.PatchSize, 3, dim);
+        pos_embed = new Parameter(torch.zeros(1, grid, grid, dim));
+        var global = config.GlobalBlocks.ToHashSet();
+        blocks = new ModuleList<VitBlock>([.. Enumerable.Range(0, config.EncoderDepth)
+            .Select(i => new VitBlock(dim, config.EncoderHeads, config.MlpRatio, global.Contains(i) ? 0 : config.WindowSize, grid))]);
+        neck = Sequential(
+            ("0", Conv2d(dim, config.PromptDim, 1, bias: false)),
+            ("1", new LayerNorm2d(config.PromptDim)),
+            ("2", Conv2d(config.PromptDim, config.PromptDim, 3, padding: 1, bias: false)),
+            ("3", new LayerNorm2d(config.PromptDim)));
+        RegisterComponents();
+    }
+
+    /// <summary>Patch embedding, channels last: [B, H/p, W/p, C].</summary>
+    public torch.Tensor PatchEmbedding(torch.Tensor image) => patch_embed.forward(image);
+
+    /// <summary>The learned absolute position table [1, H/p, W/p, C].</summary>
+    public torch.Tensor PositionTable => pos_embed;
+
+    /// <summary>The neck's layers applied one by one to a channels-first map, each output returned.</summary>
+    public IReadOnlyList<torch.Tensor> NeckStages(torch.Tensor x)
+    {
+        var outputs = new List<torch.Tensor>();
+        foreach (var layer in neck.children().Cast<Module<torch.Tensor, torch.Tensor>>())
+        {
+            x = layer.forward(x);
+            outputs.Add(x);
+        }
+        return outputs;
+    }
+
+    /// <summary>Image embedding [B, PromptDim, H/p, W/p] of preprocessed images [B, 3, ImageSize, ImageSize].</summary>
+    public override torch.Tensor forward(torch.Tensor image)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = patch_embed.forward(image) + pos_embed;
+        foreach (var block in blocks)
+        {
+            using var blockScope = torch.NewDisposeScope();
+            x = block.forward(x).MoveToOuterDisposeScope();
+        }
+        return neck.forward(x.permute(0, 3, 1, 2)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Patch embedding: a p×p convolution with stride p, output channels last.</summary>
+public sealed class PatchEmbed : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d proj;
+
+    /// <summary>Creates the embedding of <paramref name="inChannels"/>-channel images into <paramref name="dim"/>.</summary>
+    public PatchEmbed(int patch, int inChannels, int dim) : base(nameof(PatchEmbed))
+    {
+        proj = Conv2d(inChannels, dim, patch, stride: patch);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var y = proj.forward(x);
+        return y.permute(0, 2, 3, 1);
+    }
+}
+
+/// <summary>
+/// A ViT block with optional windowing (ViTDet): x + Attn(LN(x)) then x + MLP(LN(x)). Windowed blocks pad
+/// the token grid with zero tokens (after the first LayerNorm) to a multiple of the window and crop after.
+/// </summary>
+public sealed class VitBlock : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly LayerNorm norm1, norm2;
+    private readonly VitAttention attn;
+    private readonly MlpBlock mlp;
+
+    /// <summary>Window side in tokens; 0 for global attention.</summary>
+    public int WindowSize { get; }
+
+    /// <summary>The attention layer.</summary>
+    public VitAttention Attention => attn;
+
+    /// <summary>Creates the block; <paramref name="grid"/> is the token grid side of global blocks.</summary>
+    public VitBlock(int dim, int heads, double mlpRatio, int windowSize, int grid) : base(nameof(VitBlock))
+    {
+        WindowSize = windowSize;
+        norm1 = LayerNorm(dim, eps: 1e-6);
+        attn = new VitAttention(dim, heads, windowSize > 0 ? windowSize : grid);
+        norm2 = LayerNorm(dim, eps: 1e-6);
+        mlp = new MlpBlock(dim, (int)(dim * mlpRatio), gelu: true);
+        RegisterComponents();
+    }
+
+    /// <summary>The first LayerNorm (exposed for parity tests).</summary>
+    public torch.Tensor Norm1(torch.Tensor x) => norm1.forward(x);
+
+    /// <summary>The attention input: the normalised tokens, split into windows for windowed blocks.</summary>
+    public torch.Tensor AttentionInput(torch.Tensor x)
+    {
+        var n = norm1.forward(x);
+        if (WindowSize == 0) return n;
+        using (n) return Windows.Partition(n, WindowSize).Windows;
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var h = norm1.forward(x);
+        if (WindowSize > 0)
+        {
+            long height = h.shape[1], width = h.shape[2];
+            var (windows, padded) = Windows.Partition(h, WindowSize);
+            h = Windows.Unpartition(attn.forward(windows), WindowSize, padded, (height, width));
+        }
+        else
+        {
+            h = attn.forward(h);
+        }
+        x = x + h;
+        return (x + mlp.forward(norm2.forward(x))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Multi-head self-attention over a token grid [B, H, W, C] with decomposed relative position bias:
+/// softmax((q/√d)·kᵀ + rel(q)) v (MViTv2 eq. 4; the bias uses the unscaled q).
+/// </summary>
+public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Linear qkv, proj;
+    private readonly Parameter rel_pos_h, rel_pos_w;
+    private readonly int _heads;
+    private readonly double _scale;
+
+    /// <summary>Creates the layer for a grid of side <paramref name="size"/> (the window, or the whole grid).</summary>
+    public VitAttention(int dim, int heads, int size) : base(nameof(VitAttention))
+    {
+        _heads = heads;
+        int headDim = dim / heads;
+        _scale = Math.Pow(headDim, -0.5);
+        qkv = Linear(dim, dim * 3, hasBias: true);
+        proj = Linear(dim, dim);
+        // The official code creates these as zeros whatever rel_pos_zero_init says; checkpoints fill them.
+        rel_pos_h = new Parameter(torch.zeros(2 * size - 1, headDim));
+        rel_pos_w = new Parameter(torch.zeros(2 * size - 1, headDim));
+        RegisterComponents();
+    }
+
+    private (torch.Tensor Q, torch.Tensor K, torch.Tensor V) Split(torch.Tensor x)
+    {
+        long b = x.shape[0], h = x.shape[1], w = x.shape[2];
+        var parts = qkv.forward(x).reshape(b, h * w, 3, _heads, -1).permute(2, 0, 3, 1, 4).reshape(3, b * _heads, h * w, -1).unbind(0);
+        return (parts[0], parts[1], parts[2]);
+    }
+
+    /// <summary>Pre-softmax logits [B·heads, HW, HW] including the relative position terms.</summary>
+    public torch.Tensor Logits(torch.Tensor x, bool withRelativePosition = true)
+    {
+        using var scope = torch.NewDisposeScope();
+        int h = (int)x.shape[1], w = (int)x.shape[2];
+        var (q, k, _) = Split(x);
+        var logits = torch.matmul(q * _scale, k.transpose(-2, -1));
+        if (withRelativePosition) logits = RelativePosition.AddDecomposed(logits, q, rel_pos_h, rel_pos_w, (h, w), (h, w));
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0];
+        int h = (int)x.shape[1], w = (int)x.shape[2];
+        var (q, k, v) = Split(x);
+        var logits = torch.matmul(q * _scale, k.transpose(-2, -1));
+        logits = RelativePosition.AddDecomposed(logits, q, rel_pos_h, rel_pos_w, (h, w), (h, w));
+        var y = torch.matmul(logits.softmax(-1), v).view(b, _heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1);
+        return proj.forward(y).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Two-layer MLP (lin1, activation, lin2): GELU in the encoder, ReLU in the two-way transformer.</summary>
+public sealed class MlpBlock : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Linear lin1, lin2;
+    private readonly bool _gelu;
+
+    /// <summary>Creates the block.</summary>
+    public MlpBlock(int dim, int hidden, bool gelu) : base(nameof(MlpBlock))
+    {
+        lin1 = Linear(dim, hidden);
+        lin2 = Linear(hidden, dim);
+        _gelu = gelu;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var h = lin1.forward(x);
+        using var a = _gelu ? functional.gelu(h) : functional.relu(h);
+        return lin2.forward(a);
+    }
+}
+
+/// <summary>Window partitioning of a token grid [B, H, W, C] (ViTDet / Swin).</summary>
+public static class Windows
+{
+    /// <summary>Pads the grid with zero tokens to a multiple of <paramref name="size"/> and splits it into windows [B·nw, s, s, C], row-major.</summary>
+    public static (torch.Tensor Windows, (long H, long W) Padded) Partition(torch.Tensor x, int size)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3];
+        long padH = (size - h % size) % size, padW = (size - w % size) % size;
+        if (padH > 0 || padW > 0) x = functional.pad(x, [0, 0, 0, padW, 0, padH]);
+        long hp = h + padH, wp = w + padW;
+        var windows = x.view(b, hp / size, size, wp / size, size, c).permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, size, size, c);
+        return (windows.MoveToOuterDisposeScope(), (hp, wp));
+    }
+
+    /// <summary>Reassembles windows into the padded grid and crops it to <paramref name="original"/>.</summary>
+    public static torch.Tensor Unpartition(torch.Tensor windows, int size, (long H, long W) padded, (long H, long W) original)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = windows.shape[0] / (padded.H * padded.W / size / size);
+        var x = windows.view(b, padded.H / size, padded.W / size, size, size, -1).permute(0, 1, 3, 2, 4, 5).contiguous().view(b, padded.H, padded.W, -1);
+        if (padded.H > original.H || padded.W > original.W)
+            x = x[.., ..(int)original.H, ..(int)original.W, ..].contiguous();
+        return x.MoveToOuterDisposeScope();
+    }
+}

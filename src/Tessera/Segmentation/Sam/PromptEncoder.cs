@@ -1,0 +1,152 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Sam;
+
+/// <summary>
+/// Random Fourier-feature positional encoding (Tancik et al. 2020, eq. 5), as SAM encodes coordinates:
+/// γ(v) = [sin(2π·(2v − 1)G), cos(2π·(2v − 1)G)] for v ∈ [0, 1]², with a fixed Gaussian matrix G [2, C/2].
+/// </summary>
+public sealed class PositionEmbeddingRandom : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly torch.Tensor positional_encoding_gaussian_matrix;
+
+    /// <summary>Creates the encoding with <paramref name="features"/> frequencies (output width 2·features).</summary>
+    public PositionEmbeddingRandom(int features, double scale = 1.0) : base(nameof(PositionEmbeddingRandom))
+    {
+        positional_encoding_gaussian_matrix = torch.randn(2, features) * scale;
+        RegisterComponents();
+    }
+
+    /// <summary>Encodes normalised coordinates [..., 2] (x first) in [0, 1].</summary>
+    public override torch.Tensor forward(torch.Tensor coords)
+    {
+        using var scope = torch.NewDisposeScope();
+        var c = torch.matmul(coords * 2 - 1, positional_encoding_gaussian_matrix) * (2 * Math.PI);
+        return torch.cat([c.sin(), c.cos()], -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Encoding of the cell centres of an h × w grid: [C, h, w].</summary>
+    public torch.Tensor Grid(int h, int w)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = positional_encoding_gaussian_matrix.device;
+        var y = ((torch.arange(h, torch.ScalarType.Float32, device) + 0.5f) / h).view(h, 1).expand(h, w);
+        var x = ((torch.arange(w, torch.ScalarType.Float32, device) + 0.5f) / w).view(1, w).expand(h, w);
+        return forward(torch.stack([x, y], -1)).permute(2, 0, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Encodes pixel coordinates [B, N, 2] (x, y) of an image of <paramref name="imageSize"/> (h, w).</summary>
+    public torch.Tensor WithCoords(torch.Tensor coords, (int H, int W) imageSize)
+    {
+        using var scope = torch.NewDisposeScope();
+        var c = coords.to(torch.ScalarType.Float32);
+        var normalised = torch.stack([c[.., .., 0] / (float)imageSize.W, c[.., .., 1] / (float)imageSize.H], -1);
+        return forward(normalised).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// SAM's prompt encoder (Kirillov et al. 2023, §3 and App. A): points and box corners become sparse tokens
+/// (positional encoding plus a learned embedding per kind: negative, positive, top-left, bottom-right,
+/// and "not a point" for padding), a low-resolution mask becomes a dense embedding by two strided
+/// convolutions (or the learned "no mask" embedding everywhere).
+/// </summary>
+public sealed class PromptEncoder : Module
+{
+    private readonly PositionEmbeddingRandom pe_layer;
+    private readonly ModuleList<Embedding> point_embeddings;
+    private readonly Embedding not_a_point_embed;
+    private readonly Sequential mask_downscaling;
+    private readonly Embedding no_mask_embed;
+    private readonly int _dim;
+
+    /// <summary>Image-embedding grid (h, w).</summary>
+    public (int H, int W) EmbeddingSize { get; }
+
+    /// <summary>Padded model-input size (h, w) that point coordinates refer to.</summary>
+    public (int H, int W) InputSize { get; }
+
+    /// <summary>Size of a mask prompt: 4× the embedding grid.</summary>
+    public (int H, int W) MaskInputSize => (4 * EmbeddingSize.H, 4 * EmbeddingSize.W);
+
+    /// <summary>The coordinate encoding.</summary>
+    public PositionEmbeddingRandom PositionalEncoding => pe_layer;
+
+    /// <summary>Creates the encoder.</summary>
+    public PromptEncoder(int dim, (int H, int W) embeddingSize, (int H, int W) inputSize, int maskInChannels) : base(nameof(PromptEncoder))
+    {
+        _dim = dim;
+        EmbeddingSize = embeddingSize;
+        InputSize = inputSize;
+        pe_layer = new PositionEmbeddingRandom(dim / 2);
+        point_embeddings = new ModuleList<Embedding>([.. Enumerable.Range(0, 4).Select(_ => Embedding(1, dim))]);
+        not_a_point_embed = Embedding(1, dim);
+        mask_downscaling = Sequential(
+            ("0", Conv2d(1, maskInChannels / 4, 2, stride: 2)),
+            ("1", new LayerNorm2d(maskInChannels / 4)),
+            ("2", GELU()),
+            ("3", Conv2d(maskInChannels / 4, maskInChannels, 2, stride: 2)),
+            ("4", new LayerNorm2d(maskInChannels)),
+            ("5", GELU()),
+            ("6", Conv2d(maskInChannels, dim, 1)));
+        no_mask_embed = Embedding(1, dim);
+        RegisterComponents();
+    }
+
+    /// <summary>Positional encoding of the image-embedding grid [1, C, h, w] (the decoder's image PE).</summary>
+    public torch.Tensor DensePositionalEncoding()
+    {
+        using var g = pe_layer.Grid(EmbeddingSize.H, EmbeddingSize.W);
+        return g.unsqueeze(0);
+    }
+
+    /// <summary>
+    /// Sparse [B, n, C] and dense [B, C, h, w] embeddings of the prompts. Points are (coords [B, N, 2] in
+    /// model-input pixels, labels [B, N]: 1 positive, 0 negative, −1 padding); boxes [B, 4] (x0, y0, x1, y1);
+    /// masks [B, 1, 4h, 4w] low-resolution logits. Points without a box get a padding point appended.
+    /// Any may be null; with none, the batch is 1 and the sparse embedding is empty.
+    /// </summary>
+    public (torch.Tensor Sparse, torch.Tensor Dense) forward(torch.Tensor? pointCoords, torch.Tensor? pointLabels, torch.Tensor? boxes, torch.Tensor? masks)
+    {
+        using var scope = torch.NewDisposeScope();
+        if ((pointCoords is null) != (pointLabels is null)) throw new ArgumentException("point coordinates and labels go together");
+        var device = no_mask_embed.weight!.device;
+        long batch = pointCoords?.shape[0] ?? boxes?.shape[0] ?? masks?.shape[0] ?? 1;
+        var sparse = torch.empty(batch, 0, _dim, device: device);
+        if (pointCoords is not null) sparse = torch.cat([sparse, EmbedPoints(pointCoords, pointLabels!, pad: boxes is null)], 1);
+        if (boxes is not null) sparse = torch.cat([sparse, EmbedBoxes(boxes)], 1);
+        var dense = masks is not null
+            ? mask_downscaling.forward(masks)
+            : no_mask_embed.weight!.reshape(1, -1, 1, 1).expand(batch, -1, EmbeddingSize.H, EmbeddingSize.W);
+        return (sparse.MoveToOuterDisposeScope(), dense.MoveToOuterDisposeScope());
+    }
+
+    private torch.Tensor EmbedPoints(torch.Tensor coords, torch.Tensor labels, bool pad)
+    {
+        coords = coords.to(torch.ScalarType.Float32) + 0.5f;
+        labels = labels.to(torch.ScalarType.Int64);
+        if (pad)
+        {
+            long b = coords.shape[0];
+            coords = torch.cat([coords, torch.zeros(b, 1, 2, device: coords.device)], 1);
+            labels = torch.cat([labels, -torch.ones(b, 1, torch.ScalarType.Int64, device: labels.device)], 1);
+        }
+        var pe = pe_layer.WithCoords(coords, InputSize);
+        var l = labels.unsqueeze(-1);
+        // Padding points: the encoding is replaced by the learned "not a point" embedding.
+        pe = torch.where(l == -1, not_a_point_embed.weight!.view(1, 1, -1).expand_as(pe), pe);
+        pe = pe + (l == 0).to(pe.dtype) * point_embeddings[0].weight!.view(1, 1, -1);
+        pe = pe + (l == 1).to(pe.dtype) * point_embeddings[1].weight!.view(1, 1, -1);
+        return pe;
+    }
+
+    private torch.Tensor EmbedBoxes(torch.Tensor boxes)
+    {
+        var corners = (boxes.to(torch.ScalarType.Float32) + 0.5f).reshape(-1, 2, 2);
+        var pe = pe_layer.WithCoords(corners, InputSize);
+        var kinds = torch.stack([point_embeddings[2].weight!.view(-1), point_embeddings[3].weight!.view(-1)]).unsqueeze(0);
+        return pe + kinds;
+    }
+}

@@ -1,0 +1,76 @@
+namespace Tessera.Segmentation.Sam;
+
+/// <summary>
+/// The sizes of a Segment Anything model (Kirillov et al. 2023). <see cref="VitB"/>, <see cref="VitL"/> and
+/// <see cref="VitH"/> are the released checkpoints' configurations; any other size may be built for training.
+/// </summary>
+/// <param name="ImageSize">Long side the image is resized and padded to (1024 for the released models).</param>
+/// <param name="PatchSize">Patch size of the ViT encoder (16).</param>
+/// <param name="EncoderDim">Encoder width (768 / 1024 / 1280).</param>
+/// <param name="EncoderDepth">Number of encoder blocks (12 / 24 / 32).</param>
+/// <param name="EncoderHeads">Encoder attention heads (12 / 16 / 16).</param>
+/// <param name="GlobalAttentionBlocks">Blocks with global attention; the others attend inside windows.</param>
+/// <param name="WindowSize">Window side of windowed blocks, in tokens (14).</param>
+/// <param name="MlpRatio">Encoder MLP hidden width over encoder width (4).</param>
+/// <param name="PromptDim">Width of the prompt encoder, image embedding and mask decoder (256).</param>
+/// <param name="MaskInChannels">Channels of the dense mask branch (16).</param>
+/// <param name="DecoderDepth">Two-way transformer layers (2).</param>
+/// <param name="DecoderHeads">Decoder attention heads (8).</param>
+/// <param name="DecoderMlpDim">Decoder MLP hidden width (2048).</param>
+/// <param name="IouHeadHiddenDim">IoU head hidden width (256).</param>
+/// <param name="MultimaskOutputs">Masks returned in multimask mode (3; one more mask token is used for the single mask).</param>
+public sealed record SamConfig(
+    int ImageSize = 1024,
+    int PatchSize = 16,
+    int EncoderDim = 768,
+    int EncoderDepth = 12,
+    int EncoderHeads = 12,
+    int[]? GlobalAttentionBlocks = null,
+    int WindowSize = 14,
+    double MlpRatio = 4.0,
+    int PromptDim = 256,
+    int MaskInChannels = 16,
+    int DecoderDepth = 2,
+    int DecoderHeads = 8,
+    int DecoderMlpDim = 2048,
+    int IouHeadHiddenDim = 256,
+    int MultimaskOutputs = 3)
+{
+    /// <summary>Blocks with global attention (default: the last block of each quarter of the depth).</summary>
+    public int[] GlobalBlocks => GlobalAttentionBlocks ?? [.. Enumerable.Range(1, 4).Select(i => i * EncoderDepth / 4 - 1)];
+
+    /// <summary>Side of the image-embedding grid (ImageSize / PatchSize: 64 for the released models).</summary>
+    public int EmbeddingSize => ImageSize / PatchSize;
+
+    /// <summary>SAM ViT-B (sam_vit_b_01ec64.pth): 93,735,472 parameters.</summary>
+    public static SamConfig VitB { get; } = new(EncoderDim: 768, EncoderDepth: 12, EncoderHeads: 12, GlobalAttentionBlocks: [2, 5, 8, 11]);
+
+    /// <summary>SAM ViT-L (sam_vit_l_0b3195.pth): 312,342,832 parameters.</summary>
+    public static SamConfig VitL { get; } = new(EncoderDim: 1024, EncoderDepth: 24, EncoderHeads: 16, GlobalAttentionBlocks: [5, 11, 17, 23]);
+
+    /// <summary>SAM ViT-H (sam_vit_h_4b8939.pth): 641,090,608 parameters.</summary>
+    public static SamConfig VitH { get; } = new(EncoderDim: 1280, EncoderDepth: 32, EncoderHeads: 16, GlobalAttentionBlocks: [7, 15, 23, 31]);
+
+    /// <summary>A configuration by name: vit_b, vit_l, vit_h (also b, l, h).</summary>
+    /// <exception cref="TesseraUserException">Unknown name.</exception>
+    public static SamConfig FromName(string name) => name.ToLowerInvariant().Replace("-", "_") switch
+    {
+        "vit_b" or "b" => VitB,
+        "vit_l" or "l" => VitL,
+        "vit_h" or "h" => VitH,
+        _ => throw new TesseraUserException($"--model: unknown SAM size '{name}' (expected vit_b, vit_l or vit_h)"),
+    };
+
+    /// <summary>Checks that the sizes fit together.</summary>
+    /// <exception cref="ArgumentException">A size that cannot work.</exception>
+    public void Validate()
+    {
+        if (ImageSize % PatchSize != 0) throw new ArgumentException($"image size {ImageSize} is not a multiple of the patch size {PatchSize}");
+        if (EncoderDim % EncoderHeads != 0) throw new ArgumentException($"encoder width {EncoderDim} does not split into {EncoderHeads} heads");
+        if (PromptDim % DecoderHeads != 0 || PromptDim % 2 != 0 || (PromptDim / 2) % DecoderHeads != 0)
+            throw new ArgumentException($"prompt width {PromptDim} does not split into {DecoderHeads} heads at full and half width");
+        if (PromptDim % 8 != 0) throw new ArgumentException($"prompt width {PromptDim} must be a multiple of 8 (the upscaler divides it by 4 and 8)");
+        if (MaskInChannels % 4 != 0) throw new ArgumentException($"mask channels {MaskInChannels} must be a multiple of 4");
+        if (GlobalBlocks.Any(b => b < 0 || b >= EncoderDepth)) throw new ArgumentException("a global-attention block index is outside the encoder");
+    }
+}
