@@ -257,6 +257,48 @@ public sealed class SamFixtureTests
         Assert.Equal(root.GetProperty("num_state_dict_tensors").GetInt32(), state.Count);
     }
 
+    [FixtureTheory("sam")]
+    [MemberData(nameof(Cases))]
+    public void Predictor_end_to_end_from_the_original_image_matches(string img, string c)
+    {
+        var meta = Meta.RootElement.GetProperty("images").GetProperty(img).GetProperty("cases").GetProperty(c);
+        using var predictor = new SamPredictor(Model.Value);
+        predictor.SetImage(Ref($"{img}/image"), channelsLast: true);
+        Close(predictor.Features, $"{img}/image_embedding");
+        var points = new List<SamPoint>();
+        if (meta.TryGetProperty("point_coords_original_frame", out var pts))
+        {
+            var labels = meta.GetProperty("point_labels").EnumerateArray().Select(l => l.GetInt32()).ToArray();
+            int i = 0;
+            foreach (var pt in pts.EnumerateArray()) points.Add(new SamPoint(pt[0].GetDouble(), pt[1].GetDouble(), labels[i++] == 1));
+        }
+        SamBox? box = meta.TryGetProperty("box_original_frame_xyxy", out var b) ? new SamBox(b[0].GetDouble(), b[1].GetDouble(), b[2].GetDouble(), b[3].GetDouble()) : null;
+        Io.Value.TryGetValue($"{img}/{c}/mask_input", out var mask);
+        var prompt = new SamPrompt(points, box, mask);
+        predictor.Check(prompt);
+        foreach (string mm in new[] { "multi", "single" })
+        {
+            using var logits = predictor.Predict(prompt, multimask: mm == "multi", returnLogits: true);
+            Close(logits.Masks.unsqueeze(0), $"{img}/{c}/{mm}/masks_logits");
+            Close(logits.LowResLogits.unsqueeze(0), $"{img}/{c}/{mm}/low_res_masks");
+            Assert.Equal(Ref($"{img}/{c}/{mm}/iou_predictions")[0].data<float>().ToArray(), logits.Scores, (x, y) => Math.Abs(x - y) < 1e-5);
+            using var binary = predictor.Predict(prompt, multimask: mm == "multi");
+            Assert.Equal(torch.ScalarType.Bool, binary.Masks.dtype);
+            var refLogits = Ref($"{img}/{c}/{mm}/masks_logits")[0];
+            var mismatch = binary.Masks.ne(Ref($"{img}/{c}/{mm}/masks")[0]) & (refLogits.abs() >= 1e-4 * refLogits.abs().max().item<float>());
+            Assert.Equal(0, mismatch.sum().item<long>());
+        }
+    }
+
+    [FixtureFact("sam")]
+    public void Prompts_outside_the_image_or_inverted_boxes_are_refused()
+    {
+        using var predictor = new SamPredictor(Model.Value);
+        predictor.SetImage(Ref("img0/image"), channelsLast: true);
+        Assert.Contains("outside", Assert.Throws<TesseraUserException>(() => predictor.Check(new SamPrompt([new SamPoint(101, 5)]))).Message);
+        Assert.Contains("x1 < x0", Assert.Throws<TesseraUserException>(() => predictor.Check(new SamPrompt(Box: new SamBox(50, 10, 40, 20)))).Message);
+    }
+
     private static SamModel BuildOnMeta(SamConfig config)
     {
         var previous = torch.get_default_device();

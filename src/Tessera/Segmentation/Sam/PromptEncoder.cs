@@ -41,9 +41,10 @@ public sealed class PositionEmbeddingRandom : Module<torch.Tensor, torch.Tensor>
     public torch.Tensor WithCoords(torch.Tensor coords, (int H, int W) imageSize)
     {
         using var scope = torch.NewDisposeScope();
-        var c = coords.to(torch.ScalarType.Float32);
-        var normalised = torch.stack([c[.., .., 0] / (float)imageSize.W, c[.., .., 1] / (float)imageSize.H], -1);
-        return forward(normalised).MoveToOuterDisposeScope();
+        // Divided in the coordinates' own precision (float64 from the automatic mask generator), then float32.
+        var c = coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32);
+        var normalised = torch.stack([c[.., .., 0] / (double)imageSize.W, c[.., .., 1] / (double)imageSize.H], -1);
+        return forward(normalised.to(torch.ScalarType.Float32)).MoveToOuterDisposeScope();
     }
 }
 
@@ -125,12 +126,12 @@ public sealed class PromptEncoder : Module
 
     private torch.Tensor EmbedPoints(torch.Tensor coords, torch.Tensor labels, bool pad)
     {
-        coords = coords.to(torch.ScalarType.Float32) + 0.5f;
+        coords = (coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32)) + 0.5;
         labels = labels.to(torch.ScalarType.Int64);
         if (pad)
         {
             long b = coords.shape[0];
-            coords = torch.cat([coords, torch.zeros(b, 1, 2, device: coords.device)], 1);
+            coords = torch.cat([coords, torch.zeros(b, 1, 2, coords.dtype, coords.device)], 1);
             labels = torch.cat([labels, -torch.ones(b, 1, torch.ScalarType.Int64, device: labels.device)], 1);
         }
         var pe = pe_layer.WithCoords(coords, InputSize);
@@ -144,7 +145,7 @@ public sealed class PromptEncoder : Module
 
     private torch.Tensor EmbedBoxes(torch.Tensor boxes)
     {
-        var corners = (boxes.to(torch.ScalarType.Float32) + 0.5f).reshape(-1, 2, 2);
+        var corners = ((boxes.is_floating_point() ? boxes : boxes.to(torch.ScalarType.Float32)) + 0.5).reshape(-1, 2, 2);
         var pe = pe_layer.WithCoords(corners, InputSize);
         var kinds = torch.stack([point_embeddings[2].weight!.view(-1), point_embeddings[3].weight!.view(-1)]).unsqueeze(0);
         return pe + kinds;

@@ -1,0 +1,156 @@
+using TorchSharp;
+
+namespace Tessera.Segmentation.Sam;
+
+/// <summary>A point prompt in original-image pixel coordinates; <see cref="Positive"/> false marks background.</summary>
+public readonly record struct SamPoint(double X, double Y, bool Positive = true);
+
+/// <summary>A box prompt (x0, y0, x1, y1) in original-image pixel coordinates.</summary>
+public readonly record struct SamBox(double X0, double Y0, double X1, double Y1);
+
+/// <summary>
+/// The prompts of one prediction: points, an optional box and an optional low-resolution mask
+/// (logits [1, 4h, 4w] or [1, 1, 4h, 4w], e.g. the best low-res output of an earlier prediction).
+/// </summary>
+public sealed record SamPrompt(IReadOnlyList<SamPoint>? Points = null, SamBox? Box = null, torch.Tensor? MaskInput = null);
+
+/// <summary>
+/// Masks of one prediction: <see cref="Masks"/> bool [C, H, W] at the original size (or logits, when
+/// asked), <see cref="Scores"/> the predicted IoUs, <see cref="LowResLogits"/> [C, 4h, 4w] to feed back.
+/// </summary>
+public sealed record SamPrediction(torch.Tensor Masks, float[] Scores, torch.Tensor LowResLogits) : IDisposable
+{
+    /// <summary>Index of the mask with the highest predicted IoU.</summary>
+    public int Best => Array.IndexOf(Scores, Scores.Max());
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Masks.Dispose();
+        LowResLogits.Dispose();
+    }
+}
+
+/// <summary>
+/// Interactive use of SAM, as the official <c>SamPredictor</c>: <see cref="SetImage"/> runs the image encoder
+/// once; <see cref="Predict"/> then answers any number of prompts with the cheap prompt encoder and mask
+/// decoder. Coordinates are in original-image pixels; tensors live on the model's device.
+/// </summary>
+public sealed class SamPredictor : IDisposable
+{
+    private readonly SamModel _model;
+    private readonly ResizeLongestSide _transform;
+    private torch.Tensor? _features;
+
+    /// <summary>Original image size (h, w) of the current image.</summary>
+    public (int H, int W) OriginalSize { get; private set; }
+
+    /// <summary>Resized image size (h, w) inside the padded model input.</summary>
+    public (int H, int W) InputSize { get; private set; }
+
+    /// <summary>The image embedding [1, C, h, w] of the current image.</summary>
+    public torch.Tensor Features => _features ?? throw new InvalidOperationException("call SetImage first");
+
+    /// <summary>Creates a predictor over <paramref name="model"/> (put in evaluation mode).</summary>
+    public SamPredictor(SamModel model)
+    {
+        _model = model;
+        _model.eval();
+        _transform = new ResizeLongestSide(model.Config.ImageSize);
+    }
+
+    private torch.Device Device => _model.parameters().First().device;
+
+    /// <summary>Sets the image: uint8 RGB [3, H, W] (as <c>ImageIO.Load(path, ColorMode.Rgb)</c> gives) or [H, W, 3] with <paramref name="channelsLast"/>.</summary>
+    public void SetImage(torch.Tensor rgb, bool channelsLast = false)
+    {
+        using var scope = torch.NewDisposeScope();
+        var hwc = (channelsLast ? rgb : rgb.permute(1, 2, 0)).to(torch.ScalarType.Byte).cpu().contiguous();
+        if (hwc.dim() != 3 || hwc.shape[2] != 3) throw new ArgumentException($"expected an RGB image, got shape [{string.Join(", ", rgb.shape)}]");
+        int h = (int)hwc.shape[0], w = (int)hwc.shape[1];
+        var (pixels, rh, rw) = _transform.ApplyImage(hwc.bytes, h, w);
+        var resized = torch.tensor(pixels, [1, rh, rw, 3], device: Device).permute(0, 3, 1, 2);
+        using (torch.no_grad())
+        {
+            var features = _model.ImageEncoder.forward(_model.Preprocess(resized));
+            _features?.Dispose();
+            _features = features.MoveToOuterDisposeScope();
+        }
+        OriginalSize = (h, w);
+        InputSize = (rh, rw);
+    }
+
+    /// <summary>Validates prompts against the current image (a point outside it, a box with x1 &lt; x0 or y1 &lt; y0).</summary>
+    /// <exception cref="TesseraUserException">The prompt does not fit the image.</exception>
+    public void Check(SamPrompt prompt)
+    {
+        var (h, w) = OriginalSize;
+        foreach (var p in prompt.Points ?? [])
+            if (!(p.X >= 0 && p.X <= w && p.Y >= 0 && p.Y <= h))
+                throw new TesseraUserException($"--point {p.X},{p.Y} is outside the {w}×{h} image");
+        if (prompt.Box is { } b)
+        {
+            if (!(b.X1 >= b.X0 && b.Y1 >= b.Y0)) throw new TesseraUserException($"--box {b.X0},{b.Y0},{b.X1},{b.Y1}: x1 < x0 or y1 < y0");
+            if (b.X0 < 0 || b.Y0 < 0 || b.X1 > w || b.Y1 > h) throw new TesseraUserException($"--box {b.X0},{b.Y0},{b.X1},{b.Y1} is outside the {w}×{h} image");
+        }
+    }
+
+    /// <summary>Predicts masks for one prompt on the current image.</summary>
+    public SamPrediction Predict(SamPrompt prompt, bool multimask = true, bool returnLogits = false)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = Device;
+        torch.Tensor? coords = null, labels = null, box = null, mask = null;
+        if (prompt.Points is { Count: > 0 } points)
+        {
+            var xy = new float[points.Count * 2];
+            var lab = new int[points.Count];
+            for (int i = 0; i < points.Count; i++)
+            {
+                var (x, y) = _transform.ApplyCoords(points[i].X, points[i].Y, OriginalSize);
+                (xy[2 * i], xy[2 * i + 1], lab[i]) = ((float)x, (float)y, points[i].Positive ? 1 : 0);
+            }
+            coords = torch.tensor(xy, [1, points.Count, 2], device: device);
+            labels = torch.tensor(lab, [1, points.Count], device: device);
+        }
+        if (prompt.Box is { } b)
+        {
+            var t = _transform.ApplyBox((b.X0, b.Y0, b.X1, b.Y1), OriginalSize);
+            box = torch.tensor(new[] { (float)t.X0, (float)t.Y0, (float)t.X1, (float)t.Y1 }, [1, 4], device: device);
+        }
+        if (prompt.MaskInput is { } m)
+        {
+            var size = _model.PromptEncoder.MaskInputSize;
+            mask = m.to(torch.ScalarType.Float32).to(device).reshape(1, 1, size.H, size.W);
+        }
+        var (masks, iou, lowRes) = PredictTorch(coords, labels, box, mask, multimask, returnLogits);
+        var scores = iou[0].cpu().data<float>().ToArray();
+        return new SamPrediction(masks[0].MoveToOuterDisposeScope(), scores, lowRes[0].MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Batched prediction with prompts already in the model frame (coordinates of the resized image):
+    /// coords [B, N, 2], labels [B, N], boxes [B, 4], masks [B, 1, 4h, 4w]. Returns masks [B, C, H, W]
+    /// (bool, or logits), IoUs [B, C] and low-resolution logits [B, C, 4h, 4w].
+    /// </summary>
+    public (torch.Tensor Masks, torch.Tensor Iou, torch.Tensor LowRes) PredictTorch(torch.Tensor? coords, torch.Tensor? labels, torch.Tensor? boxes, torch.Tensor? masks, bool multimask = true, bool returnLogits = false)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, boxes, masks);
+        using var pred = _model.MaskDecoder.forward(Features, _model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask);
+        var full = _model.PostprocessMasks(pred.Masks, InputSize, OriginalSize);
+        if (!returnLogits) full = full > SamModel.MaskThreshold;
+        return (full.MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope(), pred.Masks.clone().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Transforms a point of the original image into the model frame.</summary>
+    public (double X, double Y) ToModelFrame(double x, double y) => _transform.ApplyCoords(x, y, OriginalSize);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _features?.Dispose();
+        _features = null;
+    }
+}
