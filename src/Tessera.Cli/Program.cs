@@ -73,6 +73,14 @@ public static class Program
                 seg.AddCommand<SegEvalCommand>("eval")
                     .WithDescription("PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.");
             });
+            config.AddBranch("sam", sam =>
+            {
+                sam.SetDescription("Segment Anything: official checkpoints, prompts, automatic masks, training.");
+                sam.AddCommand<SamSegmentCommand>("segment")
+                    .WithDescription("Mask of the object at --point clicks and/or a --box, with an overlay PNG.");
+                sam.AddCommand<SamAutoCommand>("auto")
+                    .WithDescription("Automatic masks for everything in an image: PNGs, an overlay and a JSON of RLEs, scores and boxes.");
+            });
             config.AddBranch("checkpoint", ckpt =>
             {
                 ckpt.SetDescription("Checkpoints (.safetensors).");

@@ -56,6 +56,87 @@ public sealed class SamModel : torch.nn.Module
     /// <exception cref="TesseraFormatException">The file is unreadable or does not fit this configuration.</exception>
     public void Load(string path) => Checkpoint.LoadAny(this, path);
 
+    /// <summary>Saves the weights as safetensors with the configuration in the metadata (key <c>sam.config</c>), atomically.</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "tessera.sam", ["sam.config"] = ConfigJson(Config) };
+        Checkpoint.Save(this, path, meta);
+    }
+
+    private static string ConfigJson(SamConfig c) => System.Text.Json.JsonSerializer.Serialize(c with { GlobalAttentionBlocks = c.GlobalBlocks });
+
+    /// <summary>
+    /// Builds the model a checkpoint holds and loads it: from the <c>sam.config</c> metadata of Tessera's
+    /// safetensors, else inferred from the tensor shapes (official .pth files; decoder heads, which shapes do
+    /// not show, are the official 8). <paramref name="expected"/>, when given, must match.
+    /// </summary>
+    /// <exception cref="TesseraFormatException">Not a SAM checkpoint, or not of the expected size.</exception>
+    public static SamModel FromCheckpoint(string path, SamConfig? expected = null)
+    {
+        var tensors = Checkpoint.ReadAny(path);
+        try
+        {
+            SamConfig config;
+            string? json = null;
+            if (!IsPyTorch(path)) SafeTensors.ReadHeader(path).Metadata.TryGetValue("sam.config", out json);
+            config = json is not null
+                ? System.Text.Json.JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "metadata 'sam.config' is empty")
+                : Infer(path, tensors);
+            if (expected is not null && !SameSize(expected, config))
+                throw new TesseraFormatException(path, $"checkpoint holds a SAM with encoder width {config.EncoderDim} and depth {config.EncoderDepth}, not the requested width {expected.EncoderDim} and depth {expected.EncoderDepth}");
+            var model = new SamModel(config);
+            var state = model.state_dict();
+            Checkpoint.Validate(path, state, tensors);
+            using (torch.no_grad())
+                foreach (var (name, target) in state) target.copy_(tensors[name]);
+            return model;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    private static bool SameSize(SamConfig a, SamConfig b) =>
+        a.EncoderDim == b.EncoderDim && a.EncoderDepth == b.EncoderDepth && a.ImageSize == b.ImageSize && a.PatchSize == b.PatchSize && a.PromptDim == b.PromptDim;
+
+    private static bool IsPyTorch(string path)
+    {
+        Span<byte> head = stackalloc byte[2];
+        using var f = File.OpenRead(path);
+        return f.Read(head) == 2 && head[0] == (byte)'P' && head[1] == (byte)'K';
+    }
+
+    private static SamConfig Infer(string path, Dictionary<string, torch.Tensor> t)
+    {
+        long[] Shape(string key) => t.TryGetValue(key, out var v) ? v.shape
+            : throw new TesseraFormatException(path, $"not a Segment Anything checkpoint: tensor '{key}' is missing");
+        var patch = Shape("image_encoder.patch_embed.proj.weight");
+        int dim = (int)patch[0], patchSize = (int)patch[2];
+        int grid = (int)Shape("image_encoder.pos_embed")[1];
+        int depth = 0;
+        while (t.ContainsKey($"image_encoder.blocks.{depth}.norm1.weight")) depth++;
+        var global = new List<int>();
+        int window = 0, headDim = 0;
+        for (int i = 0; i < depth; i++)
+        {
+            var rel = Shape($"image_encoder.blocks.{i}.attn.rel_pos_h");
+            headDim = (int)rel[1];
+            if (rel[0] == 2 * grid - 1) global.Add(i);
+            else window = (int)(rel[0] + 1) / 2;
+        }
+        int decoderDepth = 0;
+        while (t.ContainsKey($"mask_decoder.transformer.layers.{decoderDepth}.norm1.weight")) decoderDepth++;
+        return new SamConfig(
+            ImageSize: grid * patchSize, PatchSize: patchSize, EncoderDim: dim, EncoderDepth: depth, EncoderHeads: dim / Math.Max(1, headDim),
+            GlobalAttentionBlocks: [.. global], WindowSize: window == 0 ? 14 : window,
+            MlpRatio: (double)Shape("image_encoder.blocks.0.mlp.lin1.weight")[0] / dim,
+            PromptDim: (int)Shape("image_encoder.neck.0.weight")[0], MaskInChannels: (int)Shape("prompt_encoder.mask_downscaling.3.weight")[0],
+            DecoderDepth: decoderDepth, DecoderHeads: 8, DecoderMlpDim: (int)Shape("mask_decoder.transformer.layers.0.mlp.lin1.weight")[0],
+            IouHeadHiddenDim: (int)Shape("mask_decoder.iou_prediction_head.layers.0.weight")[0],
+            MultimaskOutputs: (int)Shape("mask_decoder.mask_tokens.weight")[0] - 1);
+    }
+
     /// <summary>
     /// Encoder input from a resized image [B, 3, h, w] (0–255 floats, h, w ≤ L): normalised by the pixel
     /// mean and std, then zero-padded at the bottom and right to L × L.

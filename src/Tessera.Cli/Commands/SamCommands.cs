@@ -1,0 +1,285 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.IO;
+using Tessera.Segmentation.Sam;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options shared by the SAM commands that run a checkpoint on an image.</summary>
+public class SamImageSettings : GlobalSettings
+{
+    /// <summary>--checkpoint</summary>
+    [CommandOption("--checkpoint <FILE>")]
+    [Description("SAM weights: an official sam_vit_{b,l,h}_*.pth as released, or a .safetensors from tessera sam train.")]
+    public string? Checkpoint { get; init; }
+
+    /// <summary>--model</summary>
+    [CommandOption("--model <SIZE>")]
+    [Description("vit_b, vit_l or vit_h to insist on a size; default: whatever the checkpoint holds.")]
+    public string? Model { get; init; }
+
+    /// <summary>--image</summary>
+    [CommandOption("--image <FILE>")]
+    [Description("The image (PNG, JPEG, BMP, GIF, WebP).")]
+    public string? Image { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (string.IsNullOrEmpty(Image)) return ValidationResult.Error("--image: required");
+        return base.Validate();
+    }
+
+    /// <summary>Loads the model onto <paramref name="device"/> and the image, and sets the image on a predictor.</summary>
+    internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device)
+    {
+        var expected = Model is null ? null : SamConfig.FromName(Model);
+        var rgb = ImageIO.Load(Image!, ColorMode.Rgb);
+        var model = SamModel.FromCheckpoint(Checkpoint!, expected);
+        model.to(device);
+        var predictor = new SamPredictor(model);
+        Ui.WithProgress("encoding image", 1, "img", report =>
+        {
+            predictor.SetImage(rgb);
+            report(1, null);
+            return 0;
+        });
+        return (model, predictor, rgb);
+    }
+
+    /// <summary>Colour blend of an RGB image and coloured masks, as a float image in [0, 1].</summary>
+    internal static torch.Tensor Overlay(torch.Tensor rgb, IReadOnlyList<torch.Tensor> masks)
+    {
+        using var scope = torch.NewDisposeScope();
+        var image = rgb.to(torch.ScalarType.Float32).div(255f);
+        var output = image.clone();
+        for (int i = 0; i < masks.Count; i++)
+        {
+            var (r, g, b) = Palette(i);
+            var colour = torch.tensor(new[] { r / 255f, g / 255f, b / 255f }).view(3, 1, 1);
+            var m = masks[i].cpu().to(torch.ScalarType.Float32).unsqueeze(0);
+            output = output * (1 - 0.55f * m) + colour * (0.55f * m);
+        }
+        return output.MoveToOuterDisposeScope();
+    }
+
+    private static (int R, int G, int B) Palette(int i)
+    {
+        // Golden-angle hues: neighbours in the list get distinct colours.
+        double h = (i * 137.508) % 360 / 60, c = 0.85, x = c * (1 - Math.Abs(h % 2 - 1));
+        var (r, g, b) = h switch { < 1 => (c, x, 0.0), < 2 => (x, c, 0.0), < 3 => (0.0, c, x), < 4 => (0.0, x, c), < 5 => (x, 0.0, c), _ => (c, 0.0, x) };
+        return ((int)((r + 0.1) * 255), (int)((g + 0.1) * 255), (int)((b + 0.1) * 255));
+    }
+}
+
+/// <summary>Options of <c>tessera sam segment</c>.</summary>
+public sealed class SamSegmentSettings : SamImageSettings
+{
+    /// <summary>--point</summary>
+    [CommandOption("--point <X,Y[[,LABEL]]>")]
+    [Description("A click in image pixels; LABEL 1 (object, default) or 0 (background). Repeat for more points.")]
+    public string[] Points { get; init; } = [];
+
+    /// <summary>--box</summary>
+    [CommandOption("--box <X0,Y0,X1,Y1>")]
+    [Description("A box in image pixels.")]
+    public string? Box { get; init; }
+
+    /// <summary>--multimask</summary>
+    [CommandOption("--multimask")]
+    [Description("Predict three masks for an ambiguous prompt (written as OUT.0.png …); --out gets the best-scoring one.")]
+    public bool Multimask { get; init; }
+
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <FILE>")]
+    [Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")]
+    public string Out { get; init; } = "mask.png";
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Points.Length == 0 && Box is null) return ValidationResult.Error("give at least one --point or a --box");
+        return base.Validate();
+    }
+
+    internal static double[] Numbers(string option, string text, int min, int max)
+    {
+        var parts = text.Split(',');
+        var values = new double[parts.Length];
+        bool ok = parts.Length >= min && parts.Length <= max;
+        for (int i = 0; ok && i < parts.Length; i++)
+            ok = double.TryParse(parts[i].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) && double.IsFinite(values[i]);
+        if (!ok)
+            throw new TesseraUserException($"{option} '{text}': expected {(min == max ? $"{min}" : $"{min} or {max}")} comma-separated numbers" + (option == "--point" ? " (x,y or x,y,label)" : " (x0,y0,x1,y1)"));
+        return values;
+    }
+
+    internal SamPrompt Prompt()
+    {
+        var points = Points.Select(p =>
+        {
+            var v = Numbers("--point", p, 2, 3);
+            if (v.Length == 3 && v[2] is not (0 or 1)) throw new TesseraUserException($"--point '{p}': label must be 1 (object) or 0 (background)");
+            return new SamPoint(v[0], v[1], v.Length == 2 || v[2] == 1);
+        }).ToList();
+        SamBox? box = null;
+        if (Box is not null)
+        {
+            var b = Numbers("--box", Box, 4, 4);
+            box = new SamBox(b[0], b[1], b[2], b[3]);
+        }
+        return new SamPrompt(points, box);
+    }
+}
+
+/// <summary><c>tessera sam segment</c>.</summary>
+public sealed class SamSegmentCommand : Command<SamSegmentSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SamSegmentSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        var prompt = settings.Prompt(); // parse errors before the (slow) model load
+        var (model, predictor, rgb) = settings.Open(device);
+        using (model)
+        using (predictor)
+        using (rgb)
+        {
+            predictor.Check(prompt);
+            using var prediction = predictor.Predict(prompt, settings.Multimask);
+            string output = Path.GetFullPath(settings.Out);
+            string stem = Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileNameWithoutExtension(output));
+            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+            int best = prediction.Best;
+            var masks = Enumerable.Range(0, (int)prediction.Masks.shape[0]).Select(i => prediction.Masks[i]).ToList();
+            ImageIO.SavePng(masks[best].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), output);
+            if (settings.Multimask)
+                for (int i = 0; i < masks.Count; i++) ImageIO.SavePng(masks[i].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), $"{stem}.{i}.png");
+            ImageIO.SavePng(SamImageSettings.Overlay(rgb, [masks[best]]), stem + ".overlay.png");
+            for (int i = 0; i < masks.Count; i++)
+                Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {masks[i].sum().item<long>()} pixels{(i == best ? " (best)" : "")}");
+            Ui.Result($"wrote {output} and {stem}.overlay.png");
+        }
+        return Program.Ok;
+    }
+}
+
+/// <summary>Options of <c>tessera sam auto</c>.</summary>
+public sealed class SamAutoSettings : SamImageSettings
+{
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes). Default sam-auto")]
+    public string Out { get; init; } = "sam-auto";
+
+    /// <summary>--points-per-side</summary>
+    [CommandOption("--points-per-side <N>")]
+    [Description("Point grid N × N. Default 32")]
+    public int PointsPerSide { get; init; } = 32;
+
+    /// <summary>--points-per-batch</summary>
+    [CommandOption("--points-per-batch <N>")]
+    [Description("Prompts decoded at once. Default 64")]
+    public int PointsPerBatch { get; init; } = 64;
+
+    /// <summary>--pred-iou-thresh</summary>
+    [CommandOption("--pred-iou-thresh <T>")]
+    [Description("Keep masks with predicted IoU above T. Default 0.88")]
+    public double PredIouThresh { get; init; } = 0.88;
+
+    /// <summary>--stability-thresh</summary>
+    [CommandOption("--stability-thresh <T>")]
+    [Description("Keep masks with stability score at least T. Default 0.95")]
+    public double StabilityThresh { get; init; } = 0.95;
+
+    /// <summary>--box-nms-thresh</summary>
+    [CommandOption("--box-nms-thresh <T>")]
+    [Description("Box IoU for duplicate removal. Default 0.7")]
+    public double BoxNmsThresh { get; init; } = 0.7;
+
+    /// <summary>--crop-layers</summary>
+    [CommandOption("--crop-layers <N>")]
+    [Description("Extra layers of overlapping crops. Default 0")]
+    public int CropLayers { get; init; }
+
+    /// <summary>--min-region-area</summary>
+    [CommandOption("--min-region-area <PX>")]
+    [Description("Remove holes and islands smaller than this. Default 0 (off)")]
+    public int MinRegionArea { get; init; }
+
+    /// <summary>--output-mode</summary>
+    [CommandOption("--output-mode <MODE>")]
+    [Description("Segmentations in masks.json: coco_rle (default), uncompressed_rle, or binary_mask (PNGs only)")]
+    public string OutputMode { get; init; } = "coco_rle";
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (PointsPerSide < 1) return ValidationResult.Error($"--points-per-side: {PointsPerSide} must be at least 1");
+        if (PointsPerBatch < 1) return ValidationResult.Error($"--points-per-batch: {PointsPerBatch} must be at least 1");
+        if (CropLayers < 0) return ValidationResult.Error($"--crop-layers: {CropLayers} is negative");
+        if (OutputMode is not ("coco_rle" or "uncompressed_rle" or "binary_mask"))
+            return ValidationResult.Error($"--output-mode: '{OutputMode}' is not coco_rle, uncompressed_rle or binary_mask");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera sam auto</c>.</summary>
+public sealed class SamAutoCommand : Command<SamAutoSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        string output = Path.GetFullPath(settings.Out);
+        if (File.Exists(output)) throw new TesseraUserException($"--out: '{settings.Out}' is a file; expected a folder");
+        var (model, predictor, rgb) = settings.Open(device);
+        using (model)
+        using (predictor)
+        using (rgb)
+        {
+            var options = new AmgOptions(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
+                BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
+            var generator = new AutomaticMaskGenerator(predictor, options);
+            var masks = Ui.WithProgress("generating masks", 1000, "‰", report =>
+                generator.Generate(rgb, new Progress<double>(f => report((long)(f * 1000), null))));
+            masks = [.. masks.OrderByDescending(m => m.Area)];
+            Directory.CreateDirectory(Path.Combine(output, "masks"));
+            int h = (int)rgb.shape[1], w = (int)rgb.shape[2];
+            var tensors = new List<torch.Tensor>();
+            for (int i = 0; i < masks.Count; i++)
+            {
+                var t = torch.tensor(masks[i].Segmentation.Decode(), [h, w]);
+                tensors.Add(t);
+                ImageIO.SavePng(t.to(torch.ScalarType.Byte).mul(255).unsqueeze(0), Path.Combine(output, "masks", $"{i:D3}.png"));
+            }
+            ImageIO.SavePng(SamImageSettings.Overlay(rgb, tensors), Path.Combine(output, "overlay.png"));
+            foreach (var t in tensors) t.Dispose();
+            var json = masks.Select((m, i) => new Dictionary<string, object?>
+            {
+                ["id"] = i,
+                ["segmentation"] = settings.OutputMode switch
+                {
+                    "coco_rle" => new Dictionary<string, object> { ["size"] = new[] { h, w }, ["counts"] = m.Segmentation.ToCocoString() },
+                    "uncompressed_rle" => new Dictionary<string, object> { ["size"] = new[] { h, w }, ["counts"] = m.Segmentation.Counts },
+                    _ => $"masks/{i:D3}.png",
+                },
+                ["area"] = m.Area,
+                ["bbox"] = m.BoxXywh,
+                ["predicted_iou"] = m.PredictedIou,
+                ["point_coords"] = new[] { m.PointCoords },
+                ["stability_score"] = m.StabilityScore,
+                ["crop_box"] = m.CropBoxXywh,
+            }).ToList();
+            AtomicFile.WriteAllBytes(Path.Combine(output, "masks.json"), JsonSerializer.SerializeToUtf8Bytes(json, new JsonSerializerOptions { WriteIndented = true }));
+            Ui.Result($"{masks.Count} masks; wrote {Path.Combine(output, "masks.json")}, overlay.png and masks/");
+        }
+        return Program.Ok;
+    }
+}
