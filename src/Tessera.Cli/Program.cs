@@ -80,6 +80,10 @@ public static class Program
                     .WithDescription("Mask of the object at --point clicks and/or a --box, with an overlay PNG.");
                 sam.AddCommand<SamAutoCommand>("auto")
                     .WithDescription("Automatic masks for everything in an image: PNGs, an overlay and a JSON of RLEs, scores and boxes.");
+                sam.AddCommand<SamTrainCommand>("train")
+                    .WithDescription("Promptable training on Fashion-MNIST scenes (SAM's interactive recipe), from scratch or fine-tuning a checkpoint.");
+                sam.AddCommand<SamEvalCommand>("eval")
+                    .WithDescription("mIoU after 1 … 5 simulated clicks (the SAM paper's protocol) on Fashion-MNIST scenes.");
             });
             config.AddBranch("checkpoint", ckpt =>
             {

@@ -283,3 +283,196 @@ public sealed class SamAutoCommand : Command<SamAutoSettings>
         return Program.Ok;
     }
 }
+
+/// <summary>Options of <c>tessera sam train</c>.</summary>
+public sealed class SamTrainSettings : DataSettings
+{
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Run folder (checkpoint.safetensors to resume, model.safetensors for sam segment/auto/eval, curve.csv, loss.png, clicks.json). Default runs/sam")]
+    public string Out { get; init; } = "runs/sam";
+
+    /// <summary>--init</summary>
+    [CommandOption("--init <CKPT>")]
+    [Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch.")]
+    public string? Init { get; init; }
+
+    /// <summary>--freeze-encoder</summary>
+    [CommandOption("--freeze-encoder")]
+    [Description("Train only the prompt encoder and mask decoder (fine-tuning a loaded checkpoint).")]
+    public bool FreezeEncoder { get; init; }
+
+    /// <summary>--width</summary>
+    [CommandOption("--width <W>")]
+    [Description("Encoder and prompt width of the from-scratch model (a multiple of 64). Default 128")]
+    public int Width { get; init; } = 128;
+
+    /// <summary>--depth</summary>
+    [CommandOption("--depth <N>")]
+    [Description("Encoder blocks of the from-scratch model (a multiple of 2). Default 4")]
+    public int Depth { get; init; } = 4;
+
+    /// <summary>--canvas</summary>
+    [CommandOption("--canvas <PX>")]
+    [Description("Scene canvas side. Default 64")]
+    public int Canvas { get; init; } = 64;
+
+    /// <summary>--steps</summary>
+    [CommandOption("--steps <N>")]
+    [Description("Optimiser steps. Default 2000")]
+    public int Steps { get; init; } = 2000;
+
+    /// <summary>--batch</summary>
+    [CommandOption("--batch <N>")]
+    [Description("Objects per step (one per scene). Default 16")]
+    public int Batch { get; init; } = 16;
+
+    /// <summary>--lr</summary>
+    [CommandOption("--lr <LR>")]
+    [Description("Peak learning rate (AdamW, weight decay 0.1). Default 0.0008")]
+    public double LearningRate { get; init; } = 8e-4;
+
+    /// <summary>--rounds</summary>
+    [CommandOption("--rounds <N>")]
+    [Description("Prompting rounds per object and step (first prompt, then error-region clicks). Default 4")]
+    public int Rounds { get; init; } = 4;
+
+    /// <summary>--eval-every</summary>
+    [CommandOption("--eval-every <N>")]
+    [Description("Run the click protocol every N steps. Default 500")]
+    public int EvalEvery { get; init; } = 500;
+
+    /// <summary>--eval-scenes</summary>
+    [CommandOption("--eval-scenes <N>")]
+    [Description("Validation scenes for the click protocol. Default 64")]
+    public int EvalScenes { get; init; } = 64;
+
+    /// <summary>--stop-at</summary>
+    [CommandOption("--stop-at <STEP>")]
+    [Description("Stop after this step with a checkpoint, as an interrupted run would")]
+    public int StopAt { get; init; }
+
+    /// <summary>--resume</summary>
+    [CommandOption("--resume")]
+    [Description("Continue the run in --out from its checkpoint")]
+    public bool Resume { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Width < 64 || Width % 64 != 0) return ValidationResult.Error($"--width: {Width} is not a positive multiple of 64");
+        if (Depth < 2 || Depth % 2 != 0) return ValidationResult.Error($"--depth: {Depth} is not a positive multiple of 2");
+        if (Steps < 1 || Batch < 1 || Rounds < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --rounds, --eval-every and --eval-scenes must be at least 1");
+        if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
+        if (FreezeEncoder && Init is null) return ValidationResult.Error("--freeze-encoder needs --init CKPT (a random encoder would stay random)");
+        return base.Validate();
+    }
+
+    internal SamTrainOptions Options() => new()
+    {
+        Config = SamTrainOptions.SmallConfig with
+        {
+            ImageSize = Canvas,
+            PatchSize = Canvas / 16,
+            EncoderDim = Width,
+            EncoderHeads = Width / 32,
+            EncoderDepth = Depth,
+            GlobalAttentionBlocks = [.. Enumerable.Range(1, Depth / 2).Select(i => 2 * i - 1)],
+            PromptDim = Width,
+            DecoderHeads = Width / 32,
+            DecoderMlpDim = 4 * Width,
+            IouHeadHiddenDim = Width,
+        },
+        Init = Init,
+        FreezeEncoder = FreezeEncoder,
+        Steps = Steps,
+        Batch = Batch,
+        LearningRate = LearningRate,
+        Rounds = Rounds,
+        EvalEvery = EvalEvery,
+        EvalScenes = EvalScenes,
+        CheckpointEvery = Math.Min(250, EvalEvery),
+        Scenes = new Segmentation.Data.SceneOptions(Canvas: Canvas, Seed: (ulong)Seed),
+        Seed = Seed,
+        Data = Data,
+        StopAt = StopAt,
+    };
+}
+
+/// <summary><c>tessera sam train</c>.</summary>
+public sealed class SamTrainCommand : Command<SamTrainSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        var options = settings.Options();
+        var trainer = new SamTrainer(options, device);
+        var result = Ui.WithProgress("training SAM", options.Steps, "steps",
+            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        SamEvalCommand.Print(result);
+        Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
+        return Program.Ok;
+    }
+}
+
+/// <summary>Options of <c>tessera sam eval</c>.</summary>
+public sealed class SamEvalSettings : DataSettings
+{
+    /// <summary>--checkpoint</summary>
+    [CommandOption("--checkpoint <FILE>")]
+    [Description("SAM weights (official .pth, or model.safetensors of tessera sam train).")]
+    public string? Checkpoint { get; init; }
+
+    /// <summary>--scenes</summary>
+    [CommandOption("--scenes <N>")]
+    [Description("Validation scenes (Fashion-MNIST test items). Default 128")]
+    public int Scenes { get; init; } = 128;
+
+    /// <summary>--clicks</summary>
+    [CommandOption("--clicks <N>")]
+    [Description("Clicks per object. Default 5")]
+    public int Clicks { get; init; } = 5;
+
+    /// <summary>--canvas</summary>
+    [CommandOption("--canvas <PX>")]
+    [Description("Scene canvas side. Default 64")]
+    public int Canvas { get; init; } = 64;
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (Scenes < 1 || Clicks < 1) return ValidationResult.Error("--scenes and --clicks must be at least 1");
+        if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes.</summary>
+public sealed class SamEvalCommand : Command<SamEvalSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        using var model = SamModel.FromCheckpoint(settings.Checkpoint!);
+        model.to(device);
+        var result = Ui.WithProgress("click protocol", 1, "runs", report =>
+        {
+            var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data);
+            report(1, null);
+            return r;
+        });
+        Print(result);
+        return Program.Ok;
+    }
+
+    internal static void Print(ClickEvaluation result)
+    {
+        var table = new Table().AddColumn("clicks").AddColumn(new TableColumn("mIoU").RightAligned());
+        for (int k = 0; k < result.MIoU.Length; k++) table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), (100 * result.MIoU[k]).ToString("0.0", CultureInfo.InvariantCulture));
+        Ui.Console.Write(table);
+        Ui.Result($"objects {result.Objects}; mIoU after " + string.Join(", ", result.MIoU.Select((v, k) => $"{k + 1} click{(k == 0 ? "" : "s")} {100 * v:0.0}")));
+    }
+}

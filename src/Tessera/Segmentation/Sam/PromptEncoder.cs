@@ -118,36 +118,52 @@ public sealed class PromptEncoder : Module
         var sparse = torch.empty(batch, 0, _dim, device: device);
         if (pointCoords is not null) sparse = torch.cat([sparse, EmbedPoints(pointCoords, pointLabels!, pad: boxes is null)], 1);
         if (boxes is not null) sparse = torch.cat([sparse, EmbedBoxes(boxes)], 1);
-        var dense = masks is not null
-            ? mask_downscaling.forward(masks)
-            : no_mask_embed.weight!.reshape(1, -1, 1, 1).expand(batch, -1, EmbeddingSize.H, EmbeddingSize.W);
+        var dense = EmbedDense(masks, batch);
         return (sparse.MoveToOuterDisposeScope(), dense.MoveToOuterDisposeScope());
     }
 
     private torch.Tensor EmbedPoints(torch.Tensor coords, torch.Tensor labels, bool pad)
     {
-        coords = (coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32)) + 0.5;
         labels = labels.to(torch.ScalarType.Int64);
         if (pad)
         {
             long b = coords.shape[0];
-            coords = torch.cat([coords, torch.zeros(b, 1, 2, coords.dtype, coords.device)], 1);
+            coords = torch.cat([coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32), torch.zeros(b, 1, 2, coords.is_floating_point() ? coords.dtype : torch.ScalarType.Float32, coords.device)], 1);
             labels = torch.cat([labels, -torch.ones(b, 1, torch.ScalarType.Int64, device: labels.device)], 1);
         }
-        var pe = pe_layer.WithCoords(coords, InputSize);
-        var l = labels.unsqueeze(-1);
-        // Padding points: the encoding is replaced by the learned "not a point" embedding.
-        pe = torch.where(l == -1, not_a_point_embed.weight!.view(1, 1, -1).expand_as(pe), pe);
-        pe = pe + (l == 0).to(pe.dtype) * point_embeddings[0].weight!.view(1, 1, -1);
-        pe = pe + (l == 1).to(pe.dtype) * point_embeddings[1].weight!.view(1, 1, -1);
-        return pe;
+        return EmbedLabeled(coords, labels);
     }
 
     private torch.Tensor EmbedBoxes(torch.Tensor boxes)
     {
-        var corners = ((boxes.is_floating_point() ? boxes : boxes.to(torch.ScalarType.Float32)) + 0.5).reshape(-1, 2, 2);
-        var pe = pe_layer.WithCoords(corners, InputSize);
-        var kinds = torch.stack([point_embeddings[2].weight!.view(-1), point_embeddings[3].weight!.view(-1)]).unsqueeze(0);
-        return pe + kinds;
+        var corners = boxes.reshape(-1, 2, 2);
+        var labels = torch.tensor(new long[] { 2, 3 }, device: boxes.device).unsqueeze(0).expand(corners.shape[0], 2);
+        return EmbedLabeled(corners, labels);
+    }
+
+    /// <summary>
+    /// Sparse tokens [B, N, C] of labelled coordinates [B, N, 2] (model-input pixels): label 1 positive
+    /// point, 0 negative point, 2 and 3 the top-left and bottom-right box corners, −1 padding (its
+    /// encoding replaced by "not a point"). Official prompts are this with points first, then the box
+    /// corners, then one padding point when there is no box; a batch may mix points and boxes this way.
+    /// </summary>
+    public torch.Tensor EmbedLabeled(torch.Tensor coords, torch.Tensor labels)
+    {
+        using var scope = torch.NewDisposeScope();
+        coords = (coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32)) + 0.5;
+        var pe = pe_layer.WithCoords(coords, InputSize);
+        var l = labels.to(torch.ScalarType.Int64).unsqueeze(-1);
+        pe = torch.where(l == -1, not_a_point_embed.weight!.view(1, 1, -1).expand_as(pe), pe);
+        for (int kind = 0; kind < 4; kind++)
+            pe = pe + (l == kind).to(pe.dtype) * point_embeddings[kind].weight!.view(1, 1, -1);
+        return pe.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Dense embedding: the mask branch on low-resolution logits [B, 1, 4h, 4w], or "no mask" everywhere for a batch of <paramref name="batch"/>.</summary>
+    public torch.Tensor EmbedDense(torch.Tensor? masks, long batch)
+    {
+        if (masks is not null) return mask_downscaling.forward(masks);
+        using var w = no_mask_embed.weight!.reshape(1, -1, 1, 1);
+        return w.expand(batch, -1, EmbeddingSize.H, EmbeddingSize.W).contiguous();
     }
 }
