@@ -8,6 +8,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["segmetrics"] = SegMetricsBench.Run,
     ["analytic"] = AnalyticBench.Run,
     ["segspeed"] = SegSpeedBench.Run,
+    ["sam"] = SamBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

@@ -58,6 +58,10 @@ public static class Program
             config.AddBranch("diffusion", diffusion =>
             {
                 diffusion.SetDescription("Diffusion models (EDM framework).");
+                diffusion.AddCommand<DiffusionTrainCommand>("train")
+                    .WithDescription("Train a U-Net or DiT denoiser (EDM, VP, VE or flow matching) on Fashion-MNIST or a folder of images, with EMA, resumable checkpoints, curves and sample grids.");
+                diffusion.AddCommand<DiffusionSampleCommand>("sample")
+                    .WithDescription("Sample a trained model with any sampler, steps, seeds, classes and guidance; a PNG grid and optionally one PNG per sample.");
                 diffusion.AddCommand<DiffusionAnalyticCommand>("analytic")
                     .WithDescription("Run any sampler on a Gaussian mixture with exact answers: RMS error against the converged probability flow, and SW2 to exact samples.");
             });

@@ -439,6 +439,11 @@ public sealed class SamEvalSettings : DataSettings
     [Description("Scene canvas side. Default 64")]
     public int Canvas { get; init; } = 64;
 
+    /// <summary>--no-mask-feedback</summary>
+    [CommandOption("--no-mask-feedback")]
+    [Description("Do not give the previous mask logits back with each new click (points only)")]
+    public bool NoMaskFeedback { get; init; }
+
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
@@ -460,7 +465,7 @@ public sealed class SamEvalCommand : Command<SamEvalSettings>
         model.to(device);
         var result = Ui.WithProgress("click protocol", 1, "runs", report =>
         {
-            var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data);
+            var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data, feedMask: !settings.NoMaskFeedback);
             report(1, null);
             return r;
         });

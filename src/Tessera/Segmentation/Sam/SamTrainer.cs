@@ -304,7 +304,7 @@ public sealed class SamTrainer
     /// kept), then each click at the point farthest from the boundary of the larger error region, with the
     /// previous mask logits fed back (one mask). Returns mIoU over objects after 1 … <paramref name="clicks"/> clicks.
     /// </summary>
-    public static ClickEvaluation Evaluate(SamModel model, SceneOptions sceneOptions, int sceneCount, int clicks = 5, string? data = null, int minArea = 16)
+    public static ClickEvaluation Evaluate(SamModel model, SceneOptions sceneOptions, int sceneCount, int clicks = 5, string? data = null, int minArea = 16, bool feedMask = true)
     {
         model.eval();
         var device = model.parameters().First().device;
@@ -337,7 +337,7 @@ public sealed class SamTrainer
                 using var pred = model.MaskDecoder.forward(features, pe, sparse, dense, multimask: k == 0);
                 var arg = pred.Iou.argmax(1);
                 var lowRes = pred.Masks.gather(1, arg.view(b, 1, 1, 1).expand(b, 1, pred.Masks.shape[2], pred.Masks.shape[3]));
-                previous = lowRes;
+                previous = feedMask ? lowRes : null;
                 int l = model.Config.ImageSize;
                 var atImage = model.PostprocessMasks(lowRes, (l, l), (s, s));
                 var predicted = (atImage > 0).cpu().contiguous().data<bool>().ToArray();

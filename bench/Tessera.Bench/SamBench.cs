@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tessera.Segmentation.Sam;
+using TorchSharp;
+
+namespace Tessera.Bench;
+
+/// <summary>
+/// SAM ViT-B on the CPU: image-encoder latency on a 1024×1024 input and prompt-encoder + mask-decoder latency per
+/// single-point prompt (three masks), random weights, float32, against the same architecture in PyTorch
+/// (bench/scripts/sam_speed_torch.py, Debian's python3-torch) at the same thread count, run from here.
+/// </summary>
+internal static class SamBench
+{
+    public static void Run(string[] args)
+    {
+        int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+        int reps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2;
+        Tessera.Runtime.TorchRuntime.EnsureInitialized();
+        torch.set_num_threads(threads);
+        torch.manual_seed(0);
+        var ours = new Dictionary<string, double>();
+        using (var model = new SamModel(SamConfig.VitB))
+        {
+            model.eval();
+            ours["encoder_params"] = model.ImageEncoder.parameters().Sum(p => p.numel());
+            ours["decoder_params"] = model.PromptEncoder.parameters().Sum(p => p.numel()) + model.MaskDecoder.parameters().Sum(p => p.numel());
+            using var _ = torch.no_grad();
+            var x = torch.randn(1, 3, 1024, 1024);
+            torch.Tensor embedding;
+            using (var s0 = torch.NewDisposeScope()) model.ImageEncoder.forward(x);
+            var sw = Stopwatch.StartNew();
+            embedding = model.ImageEncoder.forward(x);
+            for (int i = 1; i < reps; i++) { embedding.Dispose(); embedding = model.ImageEncoder.forward(x); }
+            ours["encoder_s"] = sw.Elapsed.TotalSeconds / reps;
+            var points = torch.tensor(new float[] { 500, 375 }, [1, 1, 2]);
+            var labels = torch.ones(1, 1, torch.ScalarType.Int64);
+            void Decode()
+            {
+                using var scope = torch.NewDisposeScope();
+                var (sparse, dense) = model.PromptEncoder.forward(points, labels, null, null);
+                using var pred = model.MaskDecoder.forward(embedding, model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask: true);
+            }
+            for (int i = 0; i < 3; i++) Decode();
+            sw.Restart();
+            for (int i = 0; i < 20; i++) Decode();
+            ours["decoder_ms"] = sw.Elapsed.TotalMilliseconds / 20;
+        }
+        var theirs = new Dictionary<string, double>();
+        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "sam_speed_torch.py");
+        if (File.Exists("/usr/bin/python3") && File.Exists(script))
+        {
+            var psi = new ProcessStartInfo("/usr/bin/python3", [script, threads.ToString(CultureInfo.InvariantCulture), reps.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] parts = line.Split(' ');
+                if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) theirs[parts[0]] = v;
+            }
+            p.WaitForExit();
+        }
+        Console.WriteLine($"SAM ViT-B, float32, CPU, {threads} threads; encoder on 1024x1024 (mean of {reps}), decoder per one-point prompt (mean of 20)");
+        foreach (var (k, v) in ours)
+            Console.WriteLine(k.EndsWith("_params", StringComparison.Ordinal)
+                ? $"{k,-16} Tessera {v,12:0}   PyTorch {theirs.GetValueOrDefault(k),12:0}   (the same architecture has the same count)"
+                : theirs.TryGetValue(k, out double t)
+                ? $"{k,-16} Tessera {v,12:0.000}   PyTorch {t,12:0.000}   speed Tessera/PyTorch {t / v:0.00}"
+                : $"{k,-16} Tessera {v,12:0.000}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+    }
+}

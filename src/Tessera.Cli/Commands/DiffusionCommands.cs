@@ -1,0 +1,338 @@
+using System.ComponentModel;
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Data;
+using Tessera.Diffusion;
+using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Samplers;
+using Tessera.Diffusion.Training;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options of <c>tessera diffusion train</c>.</summary>
+public sealed class DiffusionTrainSettings : DataSettings
+{
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, grid.png, samples/). Default runs/diffusion")]
+    public string Out { get; init; } = "runs/diffusion";
+
+    /// <summary>--net</summary>
+    [CommandOption("--net <NAME>")]
+    [Description("unet (DDPM family) or dit (Diffusion Transformer with adaLN-Zero). Default unet")]
+    public string Net { get; init; } = "unet";
+
+    /// <summary>--formulation</summary>
+    [CommandOption("--formulation <NAME>")]
+    [Description("edm, vp, ve or flow. Default edm")]
+    public string Formulation { get; init; } = "edm";
+
+    /// <summary>--channels</summary>
+    [CommandOption("--base-channels <N>")]
+    [Description("U-Net channels at full resolution (a multiple of 16). Default 32")]
+    public int BaseChannels { get; init; } = 32;
+
+    /// <summary>--multipliers</summary>
+    [CommandOption("--multipliers <LIST>")]
+    [Description("U-Net channel multipliers per level, comma-separated. Default 1,2,4")]
+    public string Multipliers { get; init; } = "1,2,4";
+
+    /// <summary>--attention</summary>
+    [CommandOption("--attention <LIST>")]
+    [Description("U-Net resolutions with self-attention, comma-separated. Default 7")]
+    public string Attention { get; init; } = "7";
+
+    /// <summary>--dropout</summary>
+    [CommandOption("--dropout <P>")]
+    [Description("U-Net dropout. Default 0")]
+    public double Dropout { get; init; }
+
+    /// <summary>--hidden</summary>
+    [CommandOption("--hidden <D>")]
+    [Description("DiT width. Default 256")]
+    public int Hidden { get; init; } = 256;
+
+    /// <summary>--depth</summary>
+    [CommandOption("--depth <N>")]
+    [Description("DiT blocks. Default 6")]
+    public int Depth { get; init; } = 6;
+
+    /// <summary>--patch</summary>
+    [CommandOption("--patch <P>")]
+    [Description("DiT patch size. Default 2")]
+    public int Patch { get; init; } = 2;
+
+    /// <summary>--position</summary>
+    [CommandOption("--position <KIND>")]
+    [Description("DiT positions: rope (2-D RoPE) or sincos (fixed table). Default rope")]
+    public string Position { get; init; } = "rope";
+
+    /// <summary>--conditional</summary>
+    [CommandOption("--conditional")]
+    [Description("Class-conditional (labels from Fashion-MNIST or the image folder's sub-folders), with label dropout for guidance")]
+    public bool Conditional { get; init; }
+
+    /// <summary>--images</summary>
+    [CommandOption("--images <DIR>")]
+    [Description("Train on a folder of images instead of Fashion-MNIST")]
+    public string? Images { get; init; }
+
+    /// <summary>--size</summary>
+    [CommandOption("--size <PX>")]
+    [Description("Image side. Default 28")]
+    public int Size { get; init; } = 28;
+
+    /// <summary>--gray</summary>
+    [CommandOption("--rgb")]
+    [Description("Three channels (image folders); default one (gray)")]
+    public bool Rgb { get; init; }
+
+    /// <summary>--resize</summary>
+    [CommandOption("--resize <MODE>")]
+    [Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")]
+    public string Resize { get; init; } = "none";
+
+    /// <summary>--steps</summary>
+    [CommandOption("--steps <N>")]
+    [Description("Optimiser steps. Default 20000")]
+    public int Steps { get; init; } = 20_000;
+
+    /// <summary>--batch</summary>
+    [CommandOption("--batch <N>")]
+    [Description("Images per step. Default 64")]
+    public int Batch { get; init; } = 64;
+
+    /// <summary>--lr</summary>
+    [CommandOption("--lr <LR>")]
+    [Description("Adam learning rate. Default 0.0002")]
+    public double LearningRate { get; init; } = 2e-4;
+
+    /// <summary>--warmup</summary>
+    [CommandOption("--warmup <N>")]
+    [Description("Warm-up steps. Default 500")]
+    public int Warmup { get; init; } = 500;
+
+    /// <summary>--ema-halflife</summary>
+    [CommandOption("--ema-halflife <KIMG>")]
+    [Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")]
+    public double EmaHalfLife { get; init; } = 50;
+
+    /// <summary>--limit</summary>
+    [CommandOption("--limit <N>")]
+    [Description("Use only the first N training images")]
+    public int Limit { get; init; }
+
+    /// <summary>--checkpoint-every</summary>
+    [CommandOption("--checkpoint-every <N>")]
+    [Description("Checkpoint every N steps. Default 1000")]
+    public int CheckpointEvery { get; init; } = 1000;
+
+    /// <summary>--sample-every</summary>
+    [CommandOption("--sample-every <N>")]
+    [Description("Sample grid every N steps (0: only at the end). Default 2000")]
+    public int SampleEvery { get; init; } = 2000;
+
+    /// <summary>--stop-at</summary>
+    [CommandOption("--stop-at <STEP>")]
+    [Description("Stop after this step with a checkpoint, as an interrupted run would")]
+    public int StopAt { get; init; }
+
+    /// <summary>--resume</summary>
+    [CommandOption("--resume")]
+    [Description("Continue the run in --out from its checkpoint")]
+    public bool Resume { get; init; }
+
+    internal static int[] Ints(string option, string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var values = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1)
+                throw new TesseraUserException($"{option} '{text}': expected positive integers separated by commas");
+        return values;
+    }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Net is not ("unet" or "dit")) return ValidationResult.Error($"--net: '{Net}' is not unet or dit");
+        if (Formulation is not ("edm" or "vp" or "ve" or "flow")) return ValidationResult.Error($"--formulation: '{Formulation}' is not edm, vp, ve or flow");
+        if (Position is not ("rope" or "sincos")) return ValidationResult.Error($"--position: '{Position}' is not rope or sincos");
+        if (Resize is not ("none" or "crop" or "stretch")) return ValidationResult.Error($"--resize: '{Resize}' is not none, crop or stretch");
+        if (BaseChannels < 16 || BaseChannels % 16 != 0) return ValidationResult.Error($"--base-channels: {BaseChannels} is not a positive multiple of 16");
+        if (Steps < 1 || Batch < 1 || Warmup < 0 || CheckpointEvery < 1 || SampleEvery < 0) return ValidationResult.Error("--steps, --batch and --checkpoint-every must be at least 1; --warmup and --sample-every not negative");
+        if (Size < 8) return ValidationResult.Error($"--size: {Size} is below 8");
+        return base.Validate();
+    }
+
+    internal DiffusionTrainOptions Options()
+    {
+        int channels = Rgb ? 3 : 1, classes = Conditional ? (Images is null ? 10 : -1) : 0;
+        if (classes < 0)
+        {
+            var folder = new ImageFolder(Images!, new ImageFolderOptions(Size, Rgb ? ColorMode.Rgb : ColorMode.Gray));
+            classes = Math.Max(1, folder.Classes.Count);
+        }
+        var formulation = Enum.Parse<Formulation>(Formulation, ignoreCase: true);
+        var config = Net == "dit"
+            ? new DiffusionModelConfig("dit", DiT: new DiTConfig(channels, Size, Patch, Hidden, Depth, Math.Max(1, Hidden / 64), 4, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
+            : new DiffusionModelConfig("unet", UNet: new UNetConfig(channels, BaseChannels, Ints("--multipliers", Multipliers), 2, Ints("--attention", Attention), Math.Min(8, BaseChannels / 4), 32, 4 * BaseChannels, Dropout, Size, classes), Formulation: formulation);
+        if (config.Kind == "dit" && Size % Patch != 0) throw new TesseraUserException($"--patch: {Patch} does not divide --size {Size}");
+        return new DiffusionTrainOptions
+        {
+            Model = config,
+            Steps = Steps,
+            Batch = Batch,
+            LearningRate = LearningRate,
+            WarmupSteps = Warmup,
+            EmaHalfLifeKimg = EmaHalfLife,
+            CheckpointEvery = CheckpointEvery,
+            SampleEvery = SampleEvery,
+            Seed = Seed,
+            Data = Data,
+            ImageFolder = Images,
+            Fit = Resize switch { "crop" => FitMode.ResizeAndCrop, "stretch" => FitMode.Stretch, _ => FitMode.Exact },
+            Limit = Limit,
+            StopAt = StopAt,
+        };
+    }
+}
+
+/// <summary><c>tessera diffusion train</c>.</summary>
+public sealed class DiffusionTrainCommand : Command<DiffusionTrainSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, DiffusionTrainSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        var options = settings.Options();
+        var trainer = new DiffusionTrainer(options, device);
+        double loss = Ui.WithProgress($"training {options.Model.Kind} ({options.Model.Formulation})", options.Steps, "steps",
+            report => trainer.Train(settings.Out, settings.Resume, (step, l, status) => report(step, status ?? $"loss {l:0.0000}"), cancellation));
+        Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
+        return Program.Ok;
+    }
+}
+
+/// <summary>Options of <c>tessera diffusion sample</c>.</summary>
+public sealed class DiffusionSampleSettings : GlobalSettings
+{
+    /// <summary>--checkpoint</summary>
+    [CommandOption("--checkpoint <FILE>")]
+    [Description("checkpoint.safetensors of tessera diffusion train (its EMA weights are used)")]
+    public string? Checkpoint { get; init; }
+
+    /// <summary>--sampler</summary>
+    [CommandOption("--sampler <NAME>")]
+    [Description("Any sampler of the framework (euler, heun, dpmpp_2m, edm_stochastic, …). Default heun")]
+    public string Sampler { get; init; } = "heun";
+
+    /// <summary>--steps</summary>
+    [CommandOption("--steps <N>")]
+    [Description("Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18")]
+    public int Steps { get; init; } = 18;
+
+    /// <summary>--count</summary>
+    [CommandOption("-n|--count <N>")]
+    [Description("Samples. Default 64")]
+    public int Count { get; init; } = 64;
+
+    /// <summary>--batch</summary>
+    [CommandOption("--batch <N>")]
+    [Description("Samples per batch (results do not depend on it: every sample has its own seed). Default 64")]
+    public int Batch { get; init; } = 64;
+
+    /// <summary>--class</summary>
+    [CommandOption("--class <LIST>")]
+    [Description("Class labels, comma-separated, cycled over the samples (conditional models); default: all classes in turn")]
+    public string? Classes { get; init; }
+
+    /// <summary>--guidance</summary>
+    [CommandOption("--guidance <W>")]
+    [Description("Classifier-free guidance scale (1: none). Default 1")]
+    public double Guidance { get; init; } = 1;
+
+    /// <summary>--out</summary>
+    [CommandOption("-o|--out <FILE>")]
+    [Description("PNG grid. Default samples.png")]
+    public string Out { get; init; } = "samples.png";
+
+    /// <summary>--out-dir</summary>
+    [CommandOption("--out-dir <DIR>")]
+    [Description("Also write one PNG per sample here")]
+    public string? OutDir { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (!SamplerRegistry.Exists(Sampler)) return ValidationResult.Error($"--sampler: unknown '{Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
+        if (Steps < 1 || Count < 1 || Batch < 1) return ValidationResult.Error("--steps, --count and --batch must be at least 1");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera diffusion sample</c>.</summary>
+public sealed class DiffusionSampleCommand : Command<DiffusionSampleSettings>
+{
+    /// <summary>Samples with per-sample seeds seed, seed + 1, … in [0, 1] on the CPU; labels cycle through <paramref name="classes"/>.</summary>
+    internal static torch.Tensor Run(DiffusionModel model, string sampler, int steps, int count, int batch, long seed, int[]? classes, double guidance, torch.Device device, Action<long>? report = null)
+    {
+        var parts = new List<torch.Tensor>();
+        for (int first = 0; first < count; first += batch)
+        {
+            int n = Math.Min(batch, count - first);
+            using var scope = torch.NewDisposeScope();
+            torch.Tensor? labels = null;
+            if (model.Config.Classes > 0)
+            {
+                var cycle = classes ?? [.. Enumerable.Range(0, model.Config.Classes)];
+                labels = torch.tensor(Enumerable.Range(first, n).Select(i => (long)cycle[i % cycle.Length]).ToArray(), device: device);
+            }
+            var x = DiffusionTrainer.Generate(model, sampler, steps, PerSampleNoise.Consecutive(seed + first, n, device), n, labels, guidance, device);
+            parts.Add(x.add(1).div(2).clamp(0, 1).cpu().MoveToOuterDisposeScope());
+            report?.Invoke(first + n);
+        }
+        var all = torch.cat(parts);
+        foreach (var p in parts) p.Dispose();
+        return all;
+    }
+
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, DiffusionSampleSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        using var model = DiffusionModel.Load(settings.Checkpoint!);
+        model.to(device);
+        int[]? classes = null;
+        if (settings.Classes is not null)
+        {
+            var parts = settings.Classes.Split(',', StringSplitOptions.TrimEntries);
+            classes = new int[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out classes[i]))
+                    throw new TesseraUserException($"--class '{settings.Classes}': expected class numbers separated by commas");
+        }
+        if (classes is not null && model.Config.Classes == 0) throw new TesseraUserException("--class: this model is unconditional");
+        if (classes is not null && classes.Any(c => c < 0 || c >= model.Config.Classes)) throw new TesseraUserException($"--class: labels must be in 0 … {model.Config.Classes - 1}");
+        var images = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", settings.Count, "img",
+            report => Run(model, settings.Sampler, settings.Steps, settings.Count, settings.Batch, settings.Seed, classes, settings.Guidance, device, n => report(n, null)));
+        using (images)
+        {
+            string dir = Path.GetDirectoryName(Path.GetFullPath(settings.Out))!;
+            Directory.CreateDirectory(dir);
+            ImageIO.SaveGrid(images, settings.Out, columns: (int)Math.Ceiling(Math.Sqrt(settings.Count)));
+            if (settings.OutDir is not null)
+            {
+                Directory.CreateDirectory(settings.OutDir);
+                for (int i = 0; i < settings.Count; i++) ImageIO.SavePng(images[i], Path.Combine(settings.OutDir, $"{i:D5}.png"));
+            }
+        }
+        Ui.Result($"wrote {Path.GetFullPath(settings.Out)}" + (settings.OutDir is null ? "" : $" and {settings.Count} PNGs in {Path.GetFullPath(settings.OutDir)}"));
+        return Program.Ok;
+    }
+}

@@ -1,0 +1,184 @@
+using Tessera.Positional;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Diffusion.Networks;
+
+/// <summary>How DiT tokens learn where they are.</summary>
+public enum DiTPosition
+{
+    /// <summary>2-D rotary embedding of queries and keys (RoPE-Axial, Heo et al. 2024).</summary>
+    Rope2D,
+    /// <summary>A fixed 2-D sin-cos table added to the tokens (as the DiT paper, after MAE).</summary>
+    SinCos,
+}
+
+/// <summary>Settings of <see cref="DiT"/>.</summary>
+/// <param name="InChannels">Image channels.</param>
+/// <param name="ImageSize">Image side (a multiple of the patch size).</param>
+/// <param name="PatchSize">Patch side.</param>
+/// <param name="Hidden">Token width.</param>
+/// <param name="Depth">Transformer blocks.</param>
+/// <param name="Heads">Attention heads.</param>
+/// <param name="MlpRatio">MLP hidden width over token width.</param>
+/// <param name="Classes">Class labels for conditioning (0: unconditional); label Classes is the null label.</param>
+/// <param name="Position">RoPE or the sin-cos table.</param>
+/// <param name="FrequencyChannels">Sinusoidal width of the noise-level embedding.</param>
+public sealed record DiTConfig(int InChannels = 1, int ImageSize = 28, int PatchSize = 2, int Hidden = 256, int Depth = 6, int Heads = 4,
+    double MlpRatio = 4, int Classes = 0, DiTPosition Position = DiTPosition.Rope2D, int FrequencyChannels = 256)
+{
+    /// <summary>Token grid side.</summary>
+    public int Grid => ImageSize / PatchSize;
+}
+
+/// <summary>
+/// Diffusion Transformer (Peebles and Xie 2023, "Scalable Diffusion Models with Transformers", §3.2): patchify,
+/// transformer blocks conditioned by adaptive LayerNorm with zero-initialised gates (adaLN-Zero) on the sum of
+/// the noise-level and class embeddings, a final adaptive LayerNorm and linear layer, unpatchify. forward(x, t)
+/// returns a tensor shaped like x.
+/// </summary>
+public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>
+{
+    private readonly Conv2d x_embedder;
+    private readonly Sequential t_embedder;
+    private readonly Embedding? y_embedder;
+    private readonly ModuleList<DiTBlock> blocks;
+    private readonly LayerNorm norm_final;
+    private readonly Linear final_linear;
+    private readonly Sequential final_modulation;
+    private readonly DiTConfig _c;
+    private readonly int _outChannels;
+
+    /// <summary>The configuration.</summary>
+    public DiTConfig Config => _c;
+
+    /// <summary>Builds the network (adaLN gates and the output layer start at zero, so it starts as the zero function).</summary>
+    public DiT(DiTConfig config) : base(nameof(DiT))
+    {
+        if (config.ImageSize % config.PatchSize != 0) throw new ArgumentException($"image size {config.ImageSize} is not a multiple of patch size {config.PatchSize}");
+        if (config.Hidden % config.Heads != 0) throw new ArgumentException($"width {config.Hidden} does not split into {config.Heads} heads");
+        if (config.Position == DiTPosition.Rope2D && (config.Hidden / config.Heads) % 4 != 0) throw new ArgumentException("2-D RoPE needs a head width that is a multiple of 4");
+        _c = config;
+        int d = config.Hidden;
+        // Output channels rounded up to 16 per pixel and sliced (docs/known-issues.md: narrow layers on oneDNN).
+        _outChannels = (config.InChannels + 15) / 16 * 16;
+        x_embedder = Conv2d(config.InChannels, d, config.PatchSize, stride: config.PatchSize);
+        t_embedder = Sequential(("0", Linear(config.FrequencyChannels, d)), ("1", SiLU()), ("2", Linear(d, d)));
+        if (config.Classes > 0) y_embedder = Embedding(config.Classes + 1, d);
+        blocks = new ModuleList<DiTBlock>([.. Enumerable.Range(0, config.Depth).Select(_ => new DiTBlock(d, config.Heads, config.MlpRatio))]);
+        norm_final = LayerNorm(d, eps: 1e-6, elementwise_affine: false);
+        final_linear = Linear(d, config.PatchSize * config.PatchSize * _outChannels);
+        final_modulation = Sequential(("0", SiLU()), ("1", Linear(d, 2 * d)));
+        RegisterComponents();
+        using (torch.no_grad())
+        {
+            foreach (var p in new[] { final_linear.weight!, final_linear.bias!, ((Linear)final_modulation[1]).weight!, ((Linear)final_modulation[1]).bias! }) p.zero_();
+        }
+    }
+
+    /// <summary>
+    /// Fixed 2-D sin-cos table [T, d] (DiT/MAE): the first d/2 channels encode the column, the rest the row,
+    /// each as [sin ‖ cos] of position·ωᵢ with ωᵢ = 10000^(−i/(d/4)).
+    /// </summary>
+    public static torch.Tensor SinCosTable(int grid, int dim, torch.Device? device = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pos = Rope2D.GridPositions(grid, grid, device);
+        int quarter = dim / 4;
+        var omega = torch.pow(10000.0, -torch.arange(quarter, torch.ScalarType.Float64, device) / quarter);
+        torch.Tensor Axis(torch.Tensor p)
+        {
+            var a = p.unsqueeze(1) * omega.unsqueeze(0);
+            return torch.cat([a.sin(), a.cos()], 1);
+        }
+        return torch.cat([Axis(pos[.., 0]), Axis(pos[.., 1])], 1).to(torch.ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Sinusoidal embedding of noise labels [B] into <paramref name="dim"/> channels: [cos ‖ sin] of t·10000^(−i/(d/2)).</summary>
+    public static torch.Tensor NoiseEmbedding(torch.Tensor t, int dim) => UNet.TimestepEmbedding(t, dim);
+
+    /// <summary>Predicts from x [B, C, H, W] at noise labels t [B] (and class labels, when class-conditional).</summary>
+    public torch.Tensor forward(torch.Tensor x, torch.Tensor t, torch.Tensor? classes)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0];
+        int g = _c.Grid, p = _c.PatchSize;
+        var tokens = x_embedder.forward(x).flatten(2).transpose(1, 2); // [B, T, D]
+        torch.Tensor? cos = null, sin = null;
+        if (_c.Position == DiTPosition.SinCos) tokens = tokens + SinCosTable(g, _c.Hidden, x.device);
+        else
+        {
+            var angles = Rope2D.AxialAngles(Rope2D.GridPositions(g, g, x.device), _c.Hidden / _c.Heads);
+            (cos, sin) = Rope2D.FromAngles(angles, x.dtype);
+        }
+        var c = t_embedder.forward(NoiseEmbedding(t, _c.FrequencyChannels).to(x.dtype));
+        if (y_embedder is not null)
+            c = c + y_embedder.forward(classes ?? torch.full([b], (long)_c.Classes, device: x.device));
+        foreach (var block in blocks) tokens = block.forward(tokens, c, cos, sin);
+        var mod = final_modulation.forward(c).chunk(2, 1);
+        tokens = DiTBlock.Modulate(norm_final.forward(tokens), mod[0], mod[1]);
+        var patches = final_linear.forward(tokens); // [B, T, p·p·C']
+        var img = patches.reshape(b, g, g, p, p, _outChannels).permute(0, 5, 1, 3, 2, 4).reshape(b, _outChannels, g * p, g * p);
+        return img[.., .._c.InChannels].MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x, torch.Tensor t) => forward(x, t, null);
+}
+
+/// <summary>
+/// A DiT block with adaLN-Zero (Peebles and Xie 2023, Fig. 3): from the conditioning c, shift, scale and gate for
+/// the attention and the MLP; x + gate·Attn(LN(x)·(1 + scale) + shift), likewise for the MLP; gates start at zero.
+/// </summary>
+public sealed class DiTBlock : Module
+{
+    private readonly LayerNorm norm1, norm2;
+    private readonly Linear qkv, proj, fc1, fc2;
+    private readonly Sequential adaLN_modulation;
+    private readonly int _heads;
+
+    /// <summary>Creates the block.</summary>
+    public DiTBlock(int dim, int heads, double mlpRatio) : base(nameof(DiTBlock))
+    {
+        _heads = heads;
+        norm1 = LayerNorm(dim, eps: 1e-6, elementwise_affine: false);
+        qkv = Linear(dim, 3 * dim);
+        proj = Linear(dim, dim);
+        norm2 = LayerNorm(dim, eps: 1e-6, elementwise_affine: false);
+        int hidden = (int)(dim * mlpRatio);
+        fc1 = Linear(dim, hidden);
+        fc2 = Linear(hidden, dim);
+        adaLN_modulation = Sequential(("0", SiLU()), ("1", Linear(dim, 6 * dim)));
+        RegisterComponents();
+        using (torch.no_grad())
+        {
+            ((Linear)adaLN_modulation[1]).weight!.zero_();
+            ((Linear)adaLN_modulation[1]).bias!.zero_();
+        }
+    }
+
+    /// <summary>x·(1 + scale) + shift, per sample.</summary>
+    public static torch.Tensor Modulate(torch.Tensor x, torch.Tensor shift, torch.Tensor scale) => x * (scale.unsqueeze(1) + 1) + shift.unsqueeze(1);
+
+    /// <summary>Updates tokens [B, T, D] under conditioning c [B, D]; cos/sin are the RoPE tables or null.</summary>
+    public torch.Tensor forward(torch.Tensor x, torch.Tensor c, torch.Tensor? cos, torch.Tensor? sin)
+    {
+        using var scope = torch.NewDisposeScope();
+        var m = adaLN_modulation.forward(c).chunk(6, 1);
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2];
+        var h = Modulate(norm1.forward(x), m[0], m[1]);
+        var parts = qkv.forward(h).reshape(b, t, 3, _heads, d / _heads).permute(2, 0, 3, 1, 4);
+        torch.Tensor q = parts[0], k = parts[1], v = parts[2];
+        if (cos is not null && sin is not null)
+        {
+            q = Rope.Apply(q, cos, sin, RopePairing.Interleaved);
+            k = Rope.Apply(k, cos, sin, RopePairing.Interleaved);
+        }
+        var attn = torch.nn.functional.scaled_dot_product_attention(q, k, v);
+        x = x + m[2].unsqueeze(1) * proj.forward(attn.transpose(1, 2).reshape(b, t, d));
+        var h2 = Modulate(norm2.forward(x), m[3], m[4]);
+        x = x + m[5].unsqueeze(1) * fc2.forward(torch.nn.functional.gelu(fc1.forward(h2), TorchSharp.Modules.GELU.Approximate.tanh, false));
+        return x.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,175 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Preconditioning;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Diffusion.Training;
+
+/// <summary>The training formulation: how noise levels are drawn, how the network is wrapped, and its loss.</summary>
+public enum Formulation
+{
+    /// <summary>EDM (Karras et al. 2022, Table 1): log-normal σ, preconditioning with σ_data, λ(σ) = (σ² + σ_d²)/(σ·σ_d)².</summary>
+    Edm,
+    /// <summary>VP (DDPM++ in the EDM framework): σ from uniform t, ε-prediction scaling, λ = 1/σ².</summary>
+    Vp,
+    /// <summary>VE (NCSN++ in the EDM framework): log-uniform σ, λ = 1/σ².</summary>
+    Ve,
+    /// <summary>Flow matching / rectified flow (Lipman et al. 2023; Liu et al. 2023): x_t = (1 − t)x₀ + tε, velocity ε − x₀, logit-normal t.</summary>
+    Flow,
+}
+
+/// <summary>What network a diffusion model uses, and its settings (stored in checkpoints as JSON).</summary>
+/// <param name="Kind">"unet" or "dit".</param>
+/// <param name="UNet">U-Net settings (Kind unet).</param>
+/// <param name="DiT">DiT settings (Kind dit).</param>
+/// <param name="Formulation">Training formulation.</param>
+/// <param name="SigmaData">σ_data of EDM preconditioning (data scaled to [−1, 1]).</param>
+public sealed record DiffusionModelConfig(string Kind = "unet", UNetConfig? UNet = null, DiTConfig? DiT = null, Formulation Formulation = Formulation.Edm, double SigmaData = 0.5)
+{
+    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
+
+    /// <summary>Image channels.</summary>
+    public int Channels => Kind == "dit" ? DiT!.InChannels : UNet!.InChannels;
+
+    /// <summary>Image side.</summary>
+    public int ImageSize => Kind == "dit" ? DiT!.ImageSize : UNet!.ImageSize;
+
+    /// <summary>Class labels (0: unconditional).</summary>
+    public int Classes => Kind == "dit" ? DiT!.Classes : UNet!.Classes;
+
+    /// <summary>As JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>From JSON (checkpoint metadata).</summary>
+    /// <exception cref="TesseraFormatException">Unreadable.</exception>
+    public static DiffusionModelConfig FromJson(string json, string path)
+    {
+        try
+        {
+            var c = JsonSerializer.Deserialize<DiffusionModelConfig>(json, Json) ?? throw new JsonException("empty");
+            if (c.Kind is not ("unet" or "dit") || (c.Kind == "unet" && c.UNet is null) || (c.Kind == "dit" && c.DiT is null)) throw new JsonException($"kind '{c.Kind}' without its settings");
+            return c;
+        }
+        catch (JsonException e)
+        {
+            throw new TesseraFormatException(path, $"metadata 'diffusion.config' is not a diffusion model configuration ({e.Message})");
+        }
+    }
+
+    /// <summary>The σ range sampling starts and ends at.</summary>
+    public (double Min, double Max) SigmaRange => Formulation switch
+    {
+        Formulation.Vp => (new VpPrecond().SigmaMin, new VpPrecond().SigmaMax),
+        Formulation.Ve => (0.02, 100),
+        Formulation.Flow => (0.002, 200),
+        _ => (0.002, 80),
+    };
+}
+
+/// <summary>
+/// A trainable denoiser D(x; σ, class): the network (<c>net.*</c> in state dicts) under its formulation's
+/// preconditioning, D = c_skip·x + c_out·F(c_in·x; c_noise) (Karras et al. 2022, eq. 7), or for flow matching
+/// D from the predicted velocity.
+/// </summary>
+public sealed class DiffusionModel : torch.nn.Module
+{
+    private readonly torch.nn.Module net;
+    private readonly Preconditioner? _precond;
+
+    /// <summary>The configuration.</summary>
+    public DiffusionModelConfig Config { get; }
+
+    /// <summary>Builds the model (random weights) for <paramref name="config"/>.</summary>
+    public DiffusionModel(DiffusionModelConfig config) : base(nameof(DiffusionModel))
+    {
+        Config = config;
+        net = config.Kind == "dit" ? new DiT(config.DiT!) : new UNet(config.UNet!);
+        _precond = config.Formulation switch
+        {
+            Formulation.Edm => new EdmPrecond(config.SigmaData),
+            Formulation.Vp => new VpPrecond(),
+            Formulation.Ve => new VePrecond(),
+            _ => null,
+        };
+        RegisterComponents();
+    }
+
+    private torch.Tensor Net(torch.Tensor x, torch.Tensor noiseLabels, torch.Tensor? classes) => net switch
+    {
+        DiT d => d.forward(x, noiseLabels, classes),
+        UNet u => u.forward(x, noiseLabels, classes),
+        _ => throw new InvalidOperationException(),
+    };
+
+    /// <summary>Per-sample coefficients [B] of the preconditioning at σ [B] (float64 on the CPU).</summary>
+    public (torch.Tensor CSkip, torch.Tensor COut, torch.Tensor CIn, torch.Tensor CNoise, torch.Tensor Weight) Coefficients(double[] sigmas)
+    {
+        var c = sigmas.Select(s => _precond!.At(s)).ToArray();
+        return (torch.tensor(c.Select(v => v.CSkip).ToArray()), torch.tensor(c.Select(v => v.COut).ToArray()), torch.tensor(c.Select(v => v.CIn).ToArray()),
+            torch.tensor(c.Select(v => v.CNoise).ToArray()), torch.tensor(c.Select(v => v.LossWeight).ToArray()));
+    }
+
+    /// <summary>D(x; σ) for x [B, C, H, W] at per-sample σ (unscaled x = x₀ + σε).</summary>
+    public torch.Tensor Denoise(torch.Tensor x, double[] sigmas, torch.Tensor? classes)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = x.device;
+        torch.Tensor V(torch.Tensor t) => t.to(x.dtype).to(device).view(-1, 1, 1, 1);
+        if (_precond is null)
+        {
+            // Flow matching: t = σ/(1 + σ), x_t = x/(1 + σ), D = (x − σ·u)/(1 + σ).
+            var sig = torch.tensor(sigmas);
+            var t = sig / (sig + 1);
+            var u = Net(x / V(sig + 1), t.to(x.dtype).to(device), classes);
+            return ((x - V(sig) * u) / V(sig + 1)).MoveToOuterDisposeScope();
+        }
+        var (cSkip, cOut, cIn, cNoise, _) = Coefficients(sigmas);
+        var f = Net(x * V(cIn), cNoise.to(x.dtype).to(device), classes);
+        return (V(cSkip) * x + V(cOut) * f).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The sampler-facing denoiser at one σ for the whole batch, with classifier-free guidance when
+    /// <paramref name="guidance"/> ≠ 1 and classes are given: D = D_uncond + w·(D_cond − D_uncond).
+    /// </summary>
+    public Denoiser AsDenoiser(torch.Tensor? classes, double guidance = 1)
+    {
+        return (x, sigma) =>
+        {
+            var sigmas = Enumerable.Repeat(sigma, (int)x.shape[0]).ToArray();
+            if (classes is null || guidance == 1 || Config.Classes == 0) return Denoise(x, sigmas, classes);
+            using var scope = torch.NewDisposeScope();
+            var both = Denoise(torch.cat([x, x]), [.. sigmas, .. sigmas], torch.cat([classes, torch.full_like(classes, Config.Classes)]));
+            var parts = both.chunk(2);
+            return (parts[1] + (parts[0] - parts[1]) * guidance).MoveToOuterDisposeScope();
+        };
+    }
+
+    /// <summary>Saves weights as safetensors with the configuration (metadata <c>diffusion.config</c>), atomically.</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "tessera.diffusion", ["diffusion.config"] = Config.ToJson() };
+        Checkpoint.Save(this, path, meta);
+    }
+
+    /// <summary>Loads a model saved by <see cref="Save"/> (or the EMA weights of a training checkpoint).</summary>
+    /// <exception cref="TesseraFormatException">Not a diffusion checkpoint, or tensors that do not fit (named).</exception>
+    public static DiffusionModel Load(string path)
+    {
+        var header = SafeTensors.ReadHeader(path);
+        if (!header.Metadata.TryGetValue("diffusion.config", out string? json))
+            throw new TesseraFormatException(path, "not a diffusion checkpoint of tessera diffusion train (no 'diffusion.config' metadata)");
+        var model = new DiffusionModel(DiffusionModelConfig.FromJson(json, path));
+        using var file = SafeTensors.Load(path);
+        // A training checkpoint holds model./ema./optimizer; sample from the EMA weights.
+        var tensors = file.Tensors.Keys.Any(k => k.StartsWith("ema.", StringComparison.Ordinal))
+            ? file.Tensors.Where(kv => kv.Key.StartsWith("ema.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[4..], kv => kv.Value)
+            : file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+        var state = model.state_dict();
+        Checkpoint.Validate(path, state, tensors);
+        using (torch.no_grad()) foreach (var (k, v) in state) v.copy_(tensors[k]);
+        return model;
+    }
+}

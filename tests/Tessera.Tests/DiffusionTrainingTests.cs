@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using Tessera.Diffusion;
+using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Training;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Tests;
+
+/// <summary>Diffusion denoisers (DiT), EMA, losses and the training loop: overfitting, resume, round trips, memory, bad input.</summary>
+[Collection("serial")]
+public sealed class DiffusionTrainingTests
+{
+    internal static UNetConfig TinyUNet(int classes = 0) => new(1, 16, [1, 2], 1, [], 4, 16, 32, 0, 28, classes);
+
+    [Fact]
+    public void DiT_starts_as_zero_keeps_shapes_and_sincos_table_follows_its_formula()
+    {
+        torch.manual_seed(0);
+        foreach (var position in new[] { DiTPosition.Rope2D, DiTPosition.SinCos })
+        {
+            using var net = new DiT(new DiTConfig(ImageSize: 8, PatchSize: 2, Hidden: 32, Depth: 2, Heads: 2, Classes: 3, Position: position));
+            var x = torch.randn(2, 1, 8, 8);
+            var t = torch.tensor(new float[] { 0.1f, 2f });
+            // adaLN-Zero: gates and output layer start at zero, so the network starts as the zero function.
+            Assert.Equal(0, net.forward(x, t, torch.tensor(new long[] { 0, 3 })).abs().max().item<float>());
+            // After perturbing every parameter it depends on x, t and the class, with gradients everywhere.
+            using (torch.no_grad()) foreach (var p in net.parameters()) p.add_(torch.randn_like(p) * 0.05);
+            var y = net.forward(x, t, torch.tensor(new long[] { 0, 3 }));
+            Assert.Equal(x.shape, y.shape);
+            Assert.True((y - net.forward(x, t, torch.tensor(new long[] { 1, 3 })))[0].abs().max().item<float>() > 1e-5);
+            y.square().mean().backward();
+            Assert.All(net.parameters(), p => Assert.True(p.grad is not null && torch.isfinite(p.grad).all().item<bool>()));
+        }
+        // Table row for grid position (x = 2, y = 1) in a width-8 table: [sin 2ω, cos 2ω, sin 1ω, cos 1ω], ω = (1, 1/100).
+        var table = DiT.SinCosTable(3, 8);
+        var row = table[1 * 3 + 2].data<float>().ToArray();
+        double[] want = [Math.Sin(2), Math.Sin(0.02), Math.Cos(2), Math.Cos(0.02), Math.Sin(1), Math.Sin(0.01), Math.Cos(1), Math.Cos(0.01)];
+        Assert.Equal(want, row.Select(v => (double)v), (a, b) => Math.Abs(a - b) < 1e-6);
+    }
+
+    [Fact]
+    public void Ema_follows_the_half_life_rule()
+    {
+        // After h images the old average keeps weight one half: β^(h / batch) = 1/2.
+        double beta = Ema.Beta(64, 10_000_000, 50_000, rampRatio: 0);
+        Assert.Equal(0.5, Math.Pow(beta, 50_000 / 64.0), 12);
+        // Ramp-up: early on, the half-life is 5% of the images seen.
+        Assert.Equal(Math.Pow(0.5, 64 / (0.05 * 6400)), Ema.Beta(64, 6400, 50_000), 12);
+        using var a = torch.nn.Linear(2, 2);
+        using var b = torch.nn.Linear(2, 2);
+        var before = b.weight!.clone();
+        Ema.Update(b, a, 0.25);
+        Assert.True(torch.allclose(b.weight!, a.weight! + (before - a.weight!) * 0.25, 1e-6, 1e-7));
+    }
+
+    [Fact]
+    public void Flow_matching_loss_in_denoiser_form_equals_the_velocity_loss()
+    {
+        torch.manual_seed(1);
+        using var model = new DiffusionModel(new DiffusionModelConfig("unet", TinyUNet(), Formulation: Formulation.Flow));
+        var x0 = torch.randn(3, 1, 28, 28);
+        var eps = torch.randn(3, 1, 28, 28);
+        double[] sigmas = [0.3, 1.0, 4.0];
+        using var _ = torch.no_grad();
+        var sig = torch.tensor(sigmas).to(torch.ScalarType.Float32).view(-1, 1, 1, 1);
+        var d = model.Denoise(x0 + eps * sig, sigmas, null);
+        var viaD = (torch.tensor(sigmas.Select(s => Math.Pow((1 + s) / s, 2)).ToArray()).to(torch.ScalarType.Float32).view(-1, 1, 1, 1) * (d - x0).square()).mean();
+        // Independently: x_t = (1 − t)x₀ + tε with t = σ/(1 + σ); velocity target ε − x₀; the network sees (x_t, t).
+        var t = sig / (sig + 1);
+        var xt = (1 - t) * x0 + t * eps;
+        var u = Predictions(model, xt, t);
+        var direct = (u - (eps - x0)).square().mean();
+        Assert.Equal(direct.item<float>(), viaD.item<float>(), 3);
+    }
+
+    private static torch.Tensor Predictions(DiffusionModel model, torch.Tensor xt, torch.Tensor t)
+    {
+        // D(x; σ) = (x − σu)/(1 + σ) inverted at x = x_t·(1 + σ): u = (x − (1 + σ)·D)/σ.
+        var sigma = t / (1 - t);
+        var x = xt * (1 + sigma);
+        var d = model.Denoise(x, sigma.flatten().to(torch.ScalarType.Float64).data<double>().ToArray(), null);
+        return (x - (1 + sigma) * d) / sigma;
+    }
+
+    private static string[] Train(string outDir, int steps, params string[] extra) =>
+        ["diffusion", "train", "--base-channels", "16", "--multipliers", "1,2", "--attention", "14", "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+         "--batch", "4", "--limit", "16", "--checkpoint-every", "2", "--sample-every", "0", "--warmup", "2", "--out", outDir, "--seed", "7", "-q", .. extra];
+
+    [Fact]
+    public void Resume_equals_uninterrupted_training_and_checkpoints_reproduce_samples()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 6, "--conditional")).Code);
+        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--conditional", "--stop-at", "3")).Code);
+        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--conditional", "--resume")).Code);
+        using (var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors")))
+        using (var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors")))
+        {
+            Assert.Equal("6", b.Metadata["step"]);
+            foreach (var (k, v) in a.Tensors) Assert.True(Same.Tensors(v, b.Tensors[k]), k);
+        }
+        Assert.Equal(File.ReadAllLines(Path.Combine(dir.File("straight"), "curve.csv")), File.ReadAllLines(Path.Combine(dir.File("split"), "curve.csv")));
+        Assert.True(File.Exists(Path.Combine(dir.File("split"), "grid.png")) && File.Exists(Path.Combine(dir.File("split"), "loss.png")));
+
+        // Sampling: the same seeds give the same images whatever the batch size, from the checkpoint as written.
+        string ckpt = Path.Combine(dir.File("split"), "checkpoint.safetensors");
+        string[] sample = ["diffusion", "sample", "--checkpoint", ckpt, "--steps", "3", "-n", "5", "--seed", "11", "--guidance", "2", "-q"];
+        Assert.Equal(0, CliTests.Run([.. sample, "--out", dir.File("a.png"), "--out-dir", dir.File("a")]).Code);
+        Assert.Equal(0, CliTests.Run([.. sample, "--batch", "2", "--out", dir.File("b.png"), "--out-dir", dir.File("b")]).Code);
+        for (int i = 0; i < 5; i++)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(dir.File("a"), $"{i:D5}.png")), File.ReadAllBytes(Path.Combine(dir.File("b"), $"{i:D5}.png")));
+        // And in memory: the EMA weights reloaded sample exactly what the saved model does.
+        using var model = DiffusionModel.Load(ckpt);
+        model.Save(dir.File("ema.safetensors"));
+        using var again = DiffusionModel.Load(dir.File("ema.safetensors"));
+        var labels = torch.tensor(new long[] { 1, 2 });
+        using var s1 = DiffusionTrainer.Generate(model, "euler_ancestral", 4, PerSampleNoise.Consecutive(3, 2), 2, labels, 1.5, torch.CPU);
+        using var s2 = DiffusionTrainer.Generate(again, "euler_ancestral", 4, PerSampleNoise.Consecutive(3, 2), 2, labels, 1.5, torch.CPU);
+        Assert.True(Same.Tensors(s1, s2));
+    }
+
+    [Fact]
+    public void A_tiny_model_overfits_eight_images()
+    {
+        // Eight Fashion-MNIST images; the loss at fixed noise levels (σ = 0.2, 0.5, 1, 2 with fixed ε) must fall
+        // below 25 % of its starting value within 400 steps.
+        var options = new DiffusionTrainOptions
+        {
+            Model = new DiffusionModelConfig("unet", TinyUNet()), Steps = 400, Batch = 8, Limit = 8, LearningRate = 2e-3, WarmupSteps = 20,
+            CheckpointEvery = 10_000, SampleEvery = 0, EmaHalfLifeKimg = 0.05, Seed = 2,
+        };
+        var trainer = new DiffusionTrainer(options);
+        var (images, _) = trainer.LoadData();
+        torch.manual_seed(options.Seed);
+        using var fresh = new DiffusionModel(options.Model);
+        double before = FixedLoss(fresh, images);
+        using var dir = new TempDir();
+        trainer.Train(dir.Path, resume: false);
+        using var trained = DiffusionModel.Load(Path.Combine(dir.Path, "checkpoint.safetensors"));
+        double after = FixedLoss(trained, images);
+        Assert.True(after < 0.25 * before, $"loss {before:0.0000} → {after:0.0000}");
+    }
+
+    private static double FixedLoss(DiffusionModel model, torch.Tensor images)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        double total = 0;
+        var g = new torch.Generator(99);
+        foreach (double s in new[] { 0.2, 0.5, 1.0, 2.0 })
+        {
+            var eps = torch.randn(images.shape, generator: g);
+            var sigmas = Enumerable.Repeat(s, (int)images.shape[0]).ToArray();
+            total += (model.Denoise(images + eps * s, sigmas, null) - images).square().mean().item<float>();
+        }
+        return total;
+    }
+
+    [Fact]
+    public void Resident_memory_stays_flat_over_two_thousand_steps()
+    {
+        var options = new DiffusionTrainOptions
+        {
+            Model = new DiffusionModelConfig("dit", DiT: new DiTConfig(ImageSize: 28, PatchSize: 7, Hidden: 16, Depth: 1, Heads: 1, FrequencyChannels: 16, Position: DiTPosition.SinCos)), Steps = 2000, Batch = 4, Limit = 32,
+            CheckpointEvery = 100_000, SampleEvery = 0, Seed = 1,
+        };
+        using var dir = new TempDir();
+        long at200 = 0, at2000 = 0, tensors200 = 0, tensors2000 = 0;
+        var process = Process.GetCurrentProcess();
+        new DiffusionTrainer(options).Train(dir.Path, resume: false, (step, _, _) =>
+        {
+            if (step is 200 or 2000)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                process.Refresh();
+                if (step == 200) (at200, tensors200) = (process.WorkingSet64, torch.Tensor.TotalCount);
+                else (at2000, tensors2000) = (process.WorkingSet64, torch.Tensor.TotalCount);
+            }
+        });
+        Assert.True(at2000 < at200 * 1.05, $"resident set {at200 / 1e6:0.0} MB at step 200, {at2000 / 1e6:0.0} MB at step 2000; live tensors {tensors200} and {tensors2000}");
+        Assert.True(tensors2000 <= tensors200, $"live tensors {tensors200} at step 200, {tensors2000} at step 2000");
+    }
+
+    [Fact]
+    public void Bad_inputs_stop_with_a_reason()
+    {
+        using var dir = new TempDir();
+        // Mixed sizes without --resize; an empty folder.
+        Directory.CreateDirectory(dir.File("mixed"));
+        ImageIO.SavePng(torch.zeros(1, 8, 8), Path.Combine(dir.File("mixed"), "a.png"));
+        ImageIO.SavePng(torch.zeros(1, 9, 8), Path.Combine(dir.File("mixed"), "b.png"));
+        var (code, output) = CliTests.Run("diffusion", "train", "--images", dir.File("mixed"), "--size", "8", "--net", "dit", "--hidden", "32", "--depth", "1", "--steps", "1", "--out", dir.File("r1"));
+        Assert.Equal(2, code);
+        Assert.Contains("expected 8x8", output);
+        Directory.CreateDirectory(dir.File("empty"));
+        (code, output) = CliTests.Run("diffusion", "train", "--images", dir.File("empty"), "--size", "8", "--steps", "1", "--out", dir.File("r2"));
+        Assert.Equal(2, code);
+        Assert.Contains("no images", output);
+        // A checkpoint of another architecture: resume refuses; sample names the tensors.
+        Assert.Equal(0, CliTests.Run(Train(dir.File("run"), 2)).Code);
+        (code, output) = CliTests.Run(Train(dir.File("run"), 4, "--resume", "--base-channels", "32"));
+        Assert.Equal(2, code);
+        Assert.Contains("another network", output);
+        using (var t = torch.zeros(2)) SafeTensors.Save(dir.File("other.safetensors"), [new("w", t)]);
+        (code, output) = CliTests.Run("diffusion", "sample", "--checkpoint", dir.File("other.safetensors"), "--out", dir.File("x.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("not a diffusion checkpoint", output);
+        // A NaN loss stops the run, exit 1, and the last good checkpoint stays readable.
+        // (A good start, then a learning rate that makes the weights explode.)
+        Assert.Equal(0, CliTests.Run(Train(dir.File("nan"), 2)).Code);
+        (code, output) = CliTests.Run(Train(dir.File("nan"), 50, "--lr", "1e30", "--warmup", "0", "--resume"));
+        Assert.Equal(1, code);
+        Assert.Contains("last good checkpoint", output);
+        using var last = SafeTensors.Load(Path.Combine(dir.File("nan"), "checkpoint.safetensors"));
+        Assert.InRange(int.Parse(last.Metadata["step"], System.Globalization.CultureInfo.InvariantCulture), 2, 49);
+        Assert.All(last.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)), kv => Assert.True(torch.isfinite(kv.Value).all().item<bool>(), kv.Key));
+    }
+}
