@@ -127,8 +127,16 @@ public sealed class DiffusionTrainingTests
         // below 25 % of its starting value within 400 steps.
         var options = new DiffusionTrainOptions
         {
-            Model = new DiffusionModelConfig("unet", TinyUNet()), Steps = 400, Batch = 8, Limit = 8, LearningRate = 2e-3, WarmupSteps = 20,
-            CheckpointEvery = 10_000, SampleEvery = 0, EmaHalfLifeKimg = 0.05, Seed = 2,
+            Model = new DiffusionModelConfig("unet", TinyUNet()),
+            Steps = 400,
+            Batch = 8,
+            Limit = 8,
+            LearningRate = 2e-3,
+            WarmupSteps = 20,
+            CheckpointEvery = 10_000,
+            SampleEvery = 0,
+            EmaHalfLifeKimg = 0.05,
+            Seed = 2,
         };
         var trainer = new DiffusionTrainer(options);
         var (images, _) = trainer.LoadData();
@@ -162,8 +170,13 @@ public sealed class DiffusionTrainingTests
     {
         var options = new DiffusionTrainOptions
         {
-            Model = new DiffusionModelConfig("dit", DiT: new DiTConfig(ImageSize: 28, PatchSize: 7, Hidden: 16, Depth: 1, Heads: 1, FrequencyChannels: 16, Position: DiTPosition.SinCos)), Steps = 2000, Batch = 4, Limit = 32,
-            CheckpointEvery = 100_000, SampleEvery = 0, Seed = 1,
+            Model = new DiffusionModelConfig("dit", DiT: new DiTConfig(ImageSize: 28, PatchSize: 7, Hidden: 16, Depth: 1, Heads: 1, FrequencyChannels: 16, Position: DiTPosition.SinCos)),
+            Steps = 2000,
+            Batch = 4,
+            Limit = 32,
+            CheckpointEvery = 100_000,
+            SampleEvery = 0,
+            Seed = 1,
         };
         using var dir = new TempDir();
         long at200 = 0, at2000 = 0, tensors200 = 0, tensors2000 = 0;
