@@ -62,6 +62,8 @@ public static class Program
                     .WithDescription("Train a U-Net or DiT denoiser (EDM, VP, VE or flow matching) on Fashion-MNIST or a folder of images, with EMA, resumable checkpoints, curves and sample grids.");
                 diffusion.AddCommand<DiffusionSampleCommand>("sample")
                     .WithDescription("Sample a trained model with any sampler, steps, seeds, classes and guidance; a PNG grid and optionally one PNG per sample.");
+                diffusion.AddCommand<DiffusionEvalCommand>("eval")
+                    .WithDescription("Sample quality of a Fashion-MNIST model: Fréchet distance of Tessera's classifier features against test images, and class accuracy of conditional samples, per sampler and step count.");
                 diffusion.AddCommand<DiffusionAnalyticCommand>("analytic")
                     .WithDescription("Run any sampler on a Gaussian mixture with exact answers: RMS error against the converged probability flow, and SW2 to exact samples.");
             });
@@ -76,6 +78,12 @@ public static class Program
                     .WithDescription("Label PNGs and colour overlays for a folder of images, from a seg train checkpoint.");
                 seg.AddCommand<SegEvalCommand>("eval")
                     .WithDescription("PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.");
+            });
+            config.AddBranch("classifier", cls =>
+            {
+                cls.SetDescription("The Fashion-MNIST classifier behind diffusion eval.");
+                cls.AddCommand<ClassifierTrainCommand>("train")
+                    .WithDescription("Train it (a few minutes on a CPU) and cache its weights.");
             });
             config.AddBranch("sam", sam =>
             {

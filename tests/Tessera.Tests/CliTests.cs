@@ -75,7 +75,7 @@ public class CliTests
     public void Quickstart_writes_a_grid_png()
     {
         using var dir = new TempDir();
-        var (code, output) = Run("quickstart", "--out", dir.Path, "--quiet", "--seg-steps", "2");
+        var (code, output) = Run("quickstart", "--out", dir.Path, "--quiet", "--seg-steps", "2", "--diffusion-steps", "2");
         Assert.Equal(0, code);
         string png = Path.Combine(dir.Path, "fashion-mnist-grid.png");
         Assert.Contains(png, output);
@@ -84,6 +84,14 @@ public class CliTests
         Assert.Equal(new long[] { 1, 10 * 30 + 2, 8 * 30 + 2 }, grid.shape);
         Assert.Contains("mIoU", output);
         Assert.True(File.Exists(Path.Combine(dir.Path, "gcn", "checkpoint.safetensors")));
+        // The diffusion part: two sample grids (64 samples in 10 columns of 28 px tiles).
+        foreach (string sampler in new[] { "heun", "dpmpp_2m" })
+        {
+            string samples = Path.Combine(dir.Path, "diffusion", $"samples-{sampler}.png");
+            Assert.Contains(samples, output);
+            using var g = Tessera.IO.ImageIO.Load(samples, Tessera.IO.ColorMode.Gray);
+            Assert.Equal(new long[] { 1, 7 * 30 + 2, 10 * 30 + 2 }, g.shape);
+        }
     }
 
     [Fact]

@@ -1,0 +1,54 @@
+using Tessera.Diffusion.Evaluation;
+using Tessera.Diffusion.Training;
+using TorchSharp;
+
+namespace Tessera.Tests;
+
+/// <summary>The Fréchet distance against closed forms, and the classifier + diffusion eval path end to end.</summary>
+[Collection("serial")]
+public sealed class SampleQualityTests
+{
+    private static torch.Tensor M(double[,] a) => torch.tensor(a.Cast<double>().ToArray(), [a.GetLength(0), a.GetLength(1)], torch.ScalarType.Float64);
+
+    [Fact]
+    public void Frechet_distance_matches_closed_forms()
+    {
+        var mu1 = torch.tensor(new double[] { 1, 2 });
+        var mu2 = torch.tensor(new double[] { 0, -1 });
+        // Diagonal covariances: ‖Δμ‖² + Σ(√a − √b)².
+        double d = FrechetDistance.Compute(mu1, M(new double[,] { { 4, 0 }, { 0, 9 } }), mu2, M(new double[,] { { 1, 0 }, { 0, 16 } }));
+        Assert.Equal(1 + 9 + 1 + 1, d, 10);
+        // Non-commuting 2 × 2: Tr √(Σ₁^½Σ₂Σ₁^½) = √(tr Σ₁Σ₂ + 2√(det Σ₁ det Σ₂)).
+        var s1 = M(new double[,] { { 2, 0.7 }, { 0.7, 1 } });
+        var s2 = M(new double[,] { { 1, -0.3 }, { -0.3, 3 } });
+        double tr12 = torch.matmul(s1, s2).trace().item<double>();
+        double det1 = 2 * 1 - 0.49, det2 = 3 - 0.09;
+        double expected = 10 + 3 + 4 - 2 * Math.Sqrt(tr12 + 2 * Math.Sqrt(det1 * det2));
+        Assert.Equal(expected, FrechetDistance.Compute(mu1, s1, mu2, s2), 10);
+        // Same distribution: zero (up to rounding).
+        Assert.Equal(0, FrechetDistance.Compute(mu1, s1, mu1, s1), 10);
+        // From samples: a shift of the features by c adds ‖c‖² only.
+        var f = torch.randn(500, 3, torch.ScalarType.Float64, generator: new torch.Generator(5));
+        Assert.Equal(0.25 * 3, FrechetDistance.Compute(f, f + 0.5), 10);
+    }
+
+    [Fact]
+    public void Classifier_trains_and_diffusion_eval_reports_a_table()
+    {
+        using var dir = new TempDir();
+        var (classifier, accuracy) = FashionClassifier.Train(dir.File("cls.safetensors"), epochs: 2, seed: 1, limit: 2000);
+        classifier.Dispose();
+        Assert.True(accuracy > 0.6, $"test accuracy {accuracy:P1}");
+        var (code, output) = CliTests.Run("diffusion", "train", "--base-channels", "16", "--multipliers", "1,2", "--attention", "14", "--steps", "2", "--batch", "4", "--limit", "8",
+            "--sample-every", "0", "--conditional", "--out", dir.File("run"), "-q");
+        Assert.Equal(0, code);
+        (code, output) = CliTests.Run("diffusion", "eval", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--classifier", dir.File("cls.safetensors"),
+            "--samplers", "euler,heun", "--steps", "2", "-n", "12", "-q");
+        Assert.True(code == 0, output);
+        Assert.Contains("heun steps 2 NFE 3: Fréchet distance", output);
+        Assert.Contains("class accuracy", output);
+        (code, output) = CliTests.Run("diffusion", "eval", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--classifier", dir.File("missing.safetensors"), "-q");
+        Assert.Equal(2, code);
+        Assert.Contains("tessera classifier train", output);
+    }
+}
