@@ -9,6 +9,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["analytic"] = AnalyticBench.Run,
     ["segspeed"] = SegSpeedBench.Run,
     ["sam"] = SamBench.Run,
+    ["unet"] = UNetBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

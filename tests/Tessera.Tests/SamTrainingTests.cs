@@ -82,6 +82,16 @@ public sealed class SamTrainingTests
         (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--image", dir.File("scene.png"), "--point", "30,30", "--out", dir.File("m.png"), "-q");
         Assert.True(code == 0, output);
 
+        // Fine-tuning a loaded checkpoint with the encoder frozen: the encoder stays bit for bit, the decoder moves.
+        Assert.Equal(0, CliTests.Run("sam", "train", "--init", model, "--freeze-encoder", "--batch", "2", "--rounds", "2", "--steps", "2", "--eval-every", "2", "--eval-scenes", "2",
+            "--out", dir.File("tune"), "-q").Code);
+        using (var before = SafeTensors.Load(model))
+        using (var after = SafeTensors.Load(Path.Combine(dir.File("tune"), "model.safetensors")))
+        {
+            Assert.All(before.Tensors.Where(kv => kv.Key.StartsWith("image_encoder.", StringComparison.Ordinal)), kv => Assert.True(Same.Tensors(kv.Value, after.Tensors[kv.Key]), kv.Key));
+            Assert.Contains(before.Tensors.Where(kv => kv.Key.StartsWith("mask_decoder.", StringComparison.Ordinal)), kv => !Same.Tensors(kv.Value, after.Tensors[kv.Key]));
+        }
+
         // Bad options.
         Assert.Equal(2, CliTests.Run(Train(dir.File("x"), 2, "--freeze-encoder")).Code);
         Assert.Equal(2, CliTests.Run(Train(dir.File("split"), 5, "--resume", "--width", "128")).Code);

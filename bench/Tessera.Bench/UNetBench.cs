@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tessera.Diffusion.Networks;
+using TorchSharp;
+
+namespace Tessera.Bench;
+
+/// <summary>
+/// Training steps/s and peak resident memory of the reference DDPM U-Net (ε-prediction, base 32, multipliers 1-2-4,
+/// two residual blocks, attention at 7×7, GroupNorm(8), SiLU, time embedding 32 → 128, batch 64 of 28×28×1,
+/// Adam 2·10⁻⁴) against the same architecture in PyTorch (bench/scripts/unet_speed_torch.py, Debian's
+/// python3-torch) at the same thread count, run from here.
+/// </summary>
+internal static class UNetBench
+{
+    public static void Run(string[] args)
+    {
+        int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+        int steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+        Tessera.Runtime.TorchRuntime.EnsureInitialized();
+        torch.set_num_threads(threads);
+        torch.manual_seed(0);
+        var ours = new Dictionary<string, double>();
+        using (var net = new UNet(new UNetConfig()))
+        {
+            ours["params"] = net.parameters().Sum(p => p.numel());
+            using var opt = torch.optim.Adam(net.parameters(), 2e-4);
+            var abar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0);
+            var x0 = torch.rand(64, 1, 28, 28) * 2 - 1;
+            var g = new torch.Generator(0);
+            net.train();
+            void Step()
+            {
+                using var scope = torch.NewDisposeScope();
+                var t = torch.randint(0, 1000, [64], generator: g);
+                var eps = torch.randn(x0.shape, generator: g);
+                var a = abar[t].view(-1, 1, 1, 1);
+                var loss = torch.nn.functional.mse_loss(net.forward(a.sqrt() * x0 + (1 - a).sqrt() * eps, t), eps);
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+            }
+            for (int i = 0; i < 3; i++) Step();
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++) Step();
+            ours["steps_per_s"] = steps / sw.Elapsed.TotalSeconds;
+        }
+        ours["peak_rss_mb"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
+        var theirs = new Dictionary<string, double>();
+        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "unet_speed_torch.py");
+        if (File.Exists("/usr/bin/python3") && File.Exists(script))
+        {
+            var psi = new ProcessStartInfo("/usr/bin/python3", [script, threads.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] parts = line.Split(' ');
+                if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) theirs[parts[0]] = v;
+            }
+            p.WaitForExit();
+        }
+        Console.WriteLine($"reference DDPM U-Net, batch 64 of 28x28x1, Adam, {threads} threads, {steps} timed steps after 3 warm-up steps");
+        foreach (var (k, v) in ours)
+            Console.WriteLine(k == "params"
+                ? $"{k,-14} Tessera {v,12:0}   PyTorch {theirs.GetValueOrDefault(k),12:0}   (the same architecture has the same count)"
+                : theirs.TryGetValue(k, out double t)
+                ? $"{k,-14} Tessera {v,12:0.000}   PyTorch {t,12:0.000}   Tessera/PyTorch {v / t:0.00}"
+                : $"{k,-14} Tessera {v,12:0.000}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+    }
+}
