@@ -78,4 +78,24 @@ public class SegCliTests
             Assert.Contains(labels, v => v > 0);
         }
     }
+
+    [Fact]
+    public void Backbone_weights_from_a_torchvision_state_dict_initialise_the_backbone()
+    {
+        using var dir = new TempDir();
+        TorchSharp.torch.manual_seed(123);
+        using (var tv = new Tessera.Segmentation.Backbones.ResNet(Tessera.Segmentation.Backbones.ResNetDepth.ResNet18, 32))
+            TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(dir.File("resnet18.pth"), new System.Collections.Hashtable(tv.state_dict()));
+        var (code, output) = CliTests.Run("seg", "train", "--model", "fcn", "--backbone-weights", dir.File("resnet18.pth"), "--steps", "1", "--batch", "2",
+            "--eval-every", "1", "--eval-scenes", "2", "--out", dir.File("run"), "-q");
+        Assert.True(code == 0, output);
+        var file = Checkpoint.ReadPyTorch(dir.File("resnet18.pth"));
+        using var ckpt = SafeTensors.Load(Path.Combine(dir.File("run"), "checkpoint.safetensors"));
+        string key = ckpt.Tensors.Keys.Single(k => k.EndsWith("backbone.layer2.1.conv2.weight", StringComparison.Ordinal));
+        // One AdamW step in warm-up moves a weight by at most about lr/100; a random initialisation would differ by O(0.1).
+        Assert.True((ckpt.Tensors[key] - file["layer2.1.conv2.weight"]).abs().max().item<float>() < 1e-3);
+        // The small from-scratch layout cannot take torchvision weights.
+        (code, output) = CliTests.Run("seg", "train", "--model", "fcn", "--backbone-weights", dir.File("missing.pth"), "--steps", "1", "--out", dir.File("r2"), "-q");
+        Assert.Equal(2, code);
+    }
 }

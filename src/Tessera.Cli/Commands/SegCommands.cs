@@ -178,9 +178,25 @@ public sealed class SegTrainSettings : SceneSettings
     [Description("Continue the run in --out from its checkpoint.")]
     public bool Resume { get; init; }
 
+    /// <summary>--depth</summary>
+    [CommandOption("--depth <N>")]
+    [Description("ResNet depth of the backbone: 18, 34 or 50. Default 18.")]
+    public int Depth { get; init; } = 18;
+
+    /// <summary>--torchvision-backbone</summary>
+    [CommandOption("--torchvision-backbone")]
+    [Description("torchvision's ResNet layout (width 64, 7×7 stem with max-pool) instead of the small from-scratch one; needed for --backbone-weights.")]
+    public bool TorchvisionBackbone { get; init; }
+
+    /// <summary>--backbone-weights</summary>
+    [CommandOption("--backbone-weights <PTH>")]
+    [Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")]
+    public string? BackboneWeights { get; init; }
+
     /// <summary>The options for the trainer.</summary>
     public SegTrainOptions Options() => new()
     {
+        BackboneWeights = BackboneWeights,
         Model = new SegModelConfig
         {
             Model = Model,
@@ -188,7 +204,9 @@ public sealed class SegTrainSettings : SceneSettings
             BoundaryRefinement = !NoBr,
             Aspp = !NoAspp,
             OutputStride = OutputStride,
-            BaseWidth = Width,
+            Depth = Depth,
+            BaseWidth = TorchvisionBackbone || BackboneWeights is not null ? 64 : Width,
+            SmallStem = !(TorchvisionBackbone || BackboneWeights is not null),
             Rates = Rates?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
         },
         Steps = Steps,

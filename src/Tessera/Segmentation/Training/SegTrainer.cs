@@ -36,6 +36,8 @@ public sealed record SegTrainOptions
     public string? Data { get; init; }
     /// <summary>Stop (with a checkpoint) after this step, as an interrupted run would; 0 runs to the end.</summary>
     public int StopAt { get; init; }
+    /// <summary>A torchvision ResNet state dict (.pth or .safetensors) to initialise the backbone of a new run (torchvision layout only).</summary>
+    public string? BackboneWeights { get; init; }
 }
 
 /// <summary>Validation results: the metrics, and IoU on a boundary band and on the interior (GCN paper, Table 5).</summary>
@@ -84,6 +86,19 @@ public sealed class SegTrainer
         string ckptPath = Path.Combine(runDir, "checkpoint.safetensors"), curvePath = Path.Combine(runDir, "curve.csv");
         torch.manual_seed(_o.Seed);
         var model = _o.Model.Build();
+        if (_o.BackboneWeights is not null && !resume)
+        {
+            if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
+                throw new TesseraUserException("--backbone-weights: torchvision weights need the torchvision layout (width 64, standard stem)");
+            var backbone = model switch
+            {
+                Models.GcnNet g => g.Backbone,
+                Models.DeepLabV3 d => d.Backbone,
+                Models.Fcn f => f.Backbone,
+                _ => throw new InvalidOperationException(model.GetType().Name),
+            };
+            backbone.LoadTorchvision(_o.BackboneWeights);
+        }
         model.to(_device);
         var optimizer = torch.optim.AdamW(model.parameters(), _o.LearningRate, weight_decay: 1e-4);
         long start = 0;
