@@ -21,6 +21,8 @@ internal static class UNetBench
         torch.set_num_threads(threads);
         torch.manual_seed(0);
         var ours = new Dictionary<string, double>();
+        using (var warm = torch.ones(4)) warm.add_(1);
+        ours["baseline_rss_mb"] = Process.GetCurrentProcess().WorkingSet64 / 1048576.0;
         using (var net = new UNet(new UNetConfig()))
         {
             ours["params"] = net.parameters().Sum(p => p.numel());

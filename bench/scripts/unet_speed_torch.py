@@ -3,8 +3,8 @@
 here layer for layer like Tessera's Networks.UNet (base 32, multipliers 1-2-4, two residual blocks per level,
 attention at 7x7, GroupNorm(8), SiLU, sinusoidal time embedding 32 -> 128; output convolution with 16 channels
 sliced to 1, as Tessera pads it), epsilon-prediction DDPM training with Adam 2e-4 on batches of 64 28x28x1.
-Prints `key value` lines: parameter count, steps/s, peak resident memory."""
-import math, resource, sys, time
+Prints `key value` lines: parameter count, steps/s, peak resident memory (VmHWM)."""
+import math, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -13,6 +13,9 @@ threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 torch.set_num_threads(threads)
 torch.manual_seed(0)
+torch.ones(4).add_(1)
+rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")][0].split()[1]
+print("baseline_rss_mb", int(rss) / 1024)
 
 
 def temb(t, dim):
@@ -110,4 +113,6 @@ for _ in range(3): step()
 t0 = time.perf_counter()
 for _ in range(steps): step()
 print("steps_per_s", steps / (time.perf_counter() - t0))
-print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM, not ru_maxrss: the latter carries the parent's peak across fork + exec.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print("peak_rss_mb", int(hwm) / 1024)

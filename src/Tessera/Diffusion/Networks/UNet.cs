@@ -184,11 +184,14 @@ internal sealed class ResBlock : Module<torch.Tensor, torch.Tensor, torch.Tensor
 
     public override torch.Tensor forward(torch.Tensor x, torch.Tensor emb)
     {
+        // A scope per block: intermediates that backward does not keep are freed here, not at the end of the
+        // whole forward pass (autograd holds its own references to what it needs).
+        using var scope = torch.NewDisposeScope();
         var h = conv1.forward(functional.silu(norm1.forward(x)));
         h = h + embProj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
         var a = functional.silu(norm2.forward(h));
         h = conv2.forward(drop is null ? a : drop.forward(a));
-        return h + (skip is null ? x : skip.forward(x));
+        return (h + (skip is null ? x : skip.forward(x))).MoveToOuterDisposeScope();
     }
 }
 
@@ -208,6 +211,7 @@ internal sealed class SelfAttention : Module<torch.Tensor, torch.Tensor>
 
     public override torch.Tensor forward(torch.Tensor x)
     {
+        using var scope = torch.NewDisposeScope();
         long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
         var parts = qkv.forward(norm.forward(x)).reshape(b, 3, c, h * w);
         var q = parts[.., 0].transpose(1, 2);
@@ -215,7 +219,7 @@ internal sealed class SelfAttention : Module<torch.Tensor, torch.Tensor>
         var v = parts[.., 2].transpose(1, 2);
         var attn = torch.softmax(q.matmul(k) / Math.Sqrt(c), -1);
         var o = attn.matmul(v).transpose(1, 2).reshape(b, c, h, w);
-        return x + proj.forward(o);
+        return (x + proj.forward(o)).MoveToOuterDisposeScope();
     }
 }
 
