@@ -46,19 +46,7 @@ internal static class SamBench
             for (int i = 0; i < 20; i++) Decode();
             ours["decoder_ms"] = sw.Elapsed.TotalMilliseconds / 20;
         }
-        var theirs = new Dictionary<string, double>();
-        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "sam_speed_torch.py");
-        if (File.Exists("/usr/bin/python3") && File.Exists(script))
-        {
-            var psi = new ProcessStartInfo("/usr/bin/python3", [script, threads.ToString(CultureInfo.InvariantCulture), reps.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(psi)!;
-            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] parts = line.Split(' ');
-                if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) theirs[parts[0]] = v;
-            }
-            p.WaitForExit();
-        }
+        var theirs = PythonBaseline.Run("sam_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture), reps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"SAM ViT-B, float32, CPU, {threads} threads; encoder on 1024x1024 (mean of {reps}), decoder per one-point prompt (mean of 20)");
         foreach (var (k, v) in ours)
             Console.WriteLine(k.EndsWith("_params", StringComparison.Ordinal)

@@ -49,19 +49,7 @@ internal static class SegSpeedBench
             }
             ours[name + "-infer"] = 32 * n / sw.Elapsed.TotalSeconds;
         }
-        var theirs = new Dictionary<string, double>();
-        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "seg_speed_torch.py");
-        if (File.Exists("/usr/bin/python3") && File.Exists(script))
-        {
-            var psi = new ProcessStartInfo("/usr/bin/python3", [script, threads.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(psi)!;
-            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] parts = line.Split(' ');
-                if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) theirs[parts[0]] = v;
-            }
-            p.WaitForExit();
-        }
+        var theirs = PythonBaseline.Run("seg_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"images/s at {threads} threads, batch 16 (train) / 32 (inference), 64x64, 11 classes");
         foreach (var (k, v) in ours)
             Console.WriteLine(k.EndsWith("-params", StringComparison.Ordinal)

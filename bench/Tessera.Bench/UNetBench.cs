@@ -48,19 +48,7 @@ internal static class UNetBench
             ours["steps_per_s"] = steps / sw.Elapsed.TotalSeconds;
         }
         ours["peak_rss_mb"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
-        var theirs = new Dictionary<string, double>();
-        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "unet_speed_torch.py");
-        if (File.Exists("/usr/bin/python3") && File.Exists(script))
-        {
-            var psi = new ProcessStartInfo("/usr/bin/python3", [script, threads.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(psi)!;
-            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] parts = line.Split(' ');
-                if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) theirs[parts[0]] = v;
-            }
-            p.WaitForExit();
-        }
+        var theirs = PythonBaseline.Run("unet_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"reference DDPM U-Net, batch 64 of 28x28x1, Adam, {threads} threads, {steps} timed steps after 3 warm-up steps");
         foreach (var (k, v) in ours)
             Console.WriteLine(k == "params"
