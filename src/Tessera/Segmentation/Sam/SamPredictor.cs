@@ -41,6 +41,7 @@ public sealed class SamPredictor : IDisposable
     private readonly SamModel _model;
     private readonly ResizeLongestSide _transform;
     private torch.Tensor? _features;
+    private torch.Tensor? _densePe;
 
     /// <summary>Original image size (h, w) of the current image.</summary>
     public (int H, int W) OriginalSize { get; private set; }
@@ -138,7 +139,13 @@ public sealed class SamPredictor : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, boxes, masks);
-        using var pred = _model.MaskDecoder.forward(Features, _model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask);
+        // The dense positional encoding depends on the weights only: computed once per predictor.
+        if (_densePe is null)
+        {
+            _densePe = _model.PromptEncoder.DensePositionalEncoding();
+            _densePe.DetachFromDisposeScope();
+        }
+        using var pred = _model.MaskDecoder.forward(Features, _densePe, sparse, dense, multimask);
         var full = _model.PostprocessMasks(pred.Masks, InputSize, OriginalSize);
         if (!returnLogits) full = full > SamModel.MaskThreshold;
         return (full.MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope(), pred.Masks.clone().MoveToOuterDisposeScope());
@@ -152,5 +159,7 @@ public sealed class SamPredictor : IDisposable
     {
         _features?.Dispose();
         _features = null;
+        _densePe?.Dispose();
+        _densePe = null;
     }
 }
