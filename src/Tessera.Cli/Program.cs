@@ -108,6 +108,12 @@ public static class Program
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (kill, timeout, docker stop, a scheduler's preemption) stops as Ctrl-C does: trainers checkpoint first.
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            cancel.Cancel();
+        });
         try
         {
             return app.Run(args, cancel.Token);

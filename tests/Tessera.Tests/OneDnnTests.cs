@@ -33,6 +33,13 @@ public class OneDnnTests
         }
     }
 
+    [Fact]
+    public void Process_set_up_turns_nnpack_off()
+    {
+        // libtorch's own default is on; on CPUs without NNPACK support that means a warning per convolution.
+        Assert.False(OneDnn.NnpackEnabled);
+    }
+
     [Theory]
     [InlineData("gcn")]
     [InlineData("kxk")]

@@ -27,6 +27,20 @@ public static partial class OneDnn
     [return: MarshalAs(UnmanagedType.U1)]
     private static partial bool UserEnabledMkldnn(IntPtr context);
 
+    [LibraryImport("torch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledNNPACKEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool UserEnabledNnpack(IntPtr context);
+
+    /// <summary>Whether libtorch may use NNPACK, or null when the native switch is not reachable.</summary>
+    public static bool? NnpackEnabled
+    {
+        get
+        {
+            try { return UserEnabledNnpack(GlobalContext()); }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+        }
+    }
+
     /// <summary>Whether oneDNN kernels are enabled, or null when the native switch is not reachable.</summary>
     public static bool? Enabled
     {
@@ -34,6 +48,25 @@ public static partial class OneDnn
         {
             try { return UserEnabledMkldnn(GlobalContext()); }
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+        }
+    }
+
+    /// <summary>
+    /// Turns libtorch's NNPACK convolutions off. libtorch picks NNPACK for some shapes (small batches, one thread)
+    /// even with oneDNN on; on CPUs NNPACK does not support (this project's AMD EPYC machines) its initialisation
+    /// fails and libtorch prints a warning on every such convolution before falling back. Returns false when the
+    /// native switch is not reachable.
+    /// </summary>
+    public static bool DisableNnpack()
+    {
+        try
+        {
+            SetUserEnabledNnpack(GlobalContext(), false);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
         }
     }
 
