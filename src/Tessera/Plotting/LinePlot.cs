@@ -100,9 +100,11 @@ public sealed class LinePlot
             canvas.Restore();
             if (Series.Count > 1 || s.Name.Length > 0)
             {
-                float ly = plot.Top + 16 + 18 * i;
-                canvas.DrawLine(plot.Right - 150, ly - 4, plot.Right - 125, ly - 4, pen);
-                canvas.DrawText(s.Name, plot.Right - 118, ly, SKTextAlign.Left, font, ink);
+                // The legend is as wide as its longest entry, so long names stay inside the plot.
+                float textWidth = Series.Max(t => font.MeasureText(t.Name));
+                float ly = plot.Top + 16 + 18 * i, legendLeft = plot.Right - textWidth - 45;
+                canvas.DrawLine(legendLeft, ly - 4, legendLeft + 25, ly - 4, pen);
+                canvas.DrawText(s.Name, legendLeft + 32, ly, SKTextAlign.Left, font, ink);
             }
         }
 
