@@ -47,6 +47,7 @@ public sealed class SampleQualityTests
         Assert.True(code == 0, output);
         Assert.Contains("heun steps 2 NFE 3: Fréchet distance", output);
         Assert.Contains("class accuracy", output);
+        Assert.Contains("reference: 12 training images against 12 test images", output);
         (code, output) = CliTests.Run("diffusion", "eval", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--classifier", dir.File("missing.safetensors"), "-q");
         Assert.Equal(2, code);
         Assert.Contains("tessera classifier train", output);

@@ -441,6 +441,8 @@ public sealed class DiffusionEvalCommand : Command<DiffusionEvalSettings>
         Ui.Console.Write(table);
         foreach (var r in rows)
             Ui.Result($"{r.Sampler} steps {r.Steps} NFE {r.Nfe}: Fréchet distance {r.FrechetDistance:0.000}" + (double.IsNaN(r.ClassAccuracy) ? "" : $", class accuracy {100 * r.ClassAccuracy:0.0}%"));
+        double floor = Diffusion.Evaluation.SampleQuality.ReferenceDistance(classifier, settings.Count, settings.Data, device);
+        Ui.Result($"reference: {settings.Count} training images against {settings.Count} test images: Fréchet distance {floor:0.000} (the floor at this sample size)");
         return Program.Ok;
     }
 }

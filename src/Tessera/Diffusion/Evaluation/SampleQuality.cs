@@ -31,6 +31,19 @@ public static class SampleQuality
         return Features(classifier, x.narrow(0, 0, n), device);
     }
 
+    /// <summary>
+    /// The same statistic between real images: the first <paramref name="count"/> training images against the first
+    /// <paramref name="count"/> test images — the floor a perfect generator would reach at this sample size.
+    /// </summary>
+    public static double ReferenceDistance(FashionClassifier classifier, int count, string? data, torch.Device device)
+    {
+        using var train = FashionMnist.Load(Split.Train, data);
+        using var x = train.ImagesAsFloat(null, -1f, 1f);
+        using var real = Features(classifier, x.narrow(0, 0, Math.Min(count, train.Count)), device);
+        using var test = TestFeatures(classifier, count, data, device);
+        return FrechetDistance.Compute(real, test);
+    }
+
     private static torch.Tensor Features(FashionClassifier classifier, torch.Tensor images, torch.Device device)
     {
         var parts = new List<torch.Tensor>();
