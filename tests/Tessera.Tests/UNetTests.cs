@@ -54,4 +54,28 @@ public class UNetTests
             Assert.True((none - three).abs().max().item<float>() > 1e-5, $"class {(none - three).abs().max().item<float>()}");
         }
     }
+
+    [Fact]
+    public void Fourier_noise_embedding_follows_its_formula_and_is_saved_with_the_weights()
+    {
+        torch.manual_seed(3);
+        using var net = new UNet(new UNetConfig(BaseChannels: 16, Multipliers: [1, 2], ResBlocks: 1, AttentionResolutions: [], Groups: 4, TimeChannels: 8, EmbedChannels: 32, FourierEmbedding: true));
+        var freqs = net.state_dict()["fourier_freqs"];
+        Assert.Equal(new long[] { 4 }, freqs.shape);
+        var f = UNet.FourierFeatures(torch.tensor(new float[] { 0.25f }), freqs).data<float>().ToArray();
+        var w = freqs.data<float>().ToArray();
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(Math.Cos(2 * Math.PI * 0.25 * w[i]), f[i], 4);
+            Assert.Equal(Math.Sin(2 * Math.PI * 0.25 * w[i]), f[4 + i], 4);
+        }
+        // The sinusoidal default has no such buffer, so its checkpoints are unchanged.
+        using var plain = new UNet(new UNetConfig(BaseChannels: 16, Multipliers: [1, 2], ResBlocks: 1, AttentionResolutions: [], Groups: 4, TimeChannels: 8, EmbedChannels: 32));
+        Assert.DoesNotContain("fourier_freqs", plain.state_dict().Keys);
+        using (torch.no_grad())
+        {
+            var x = torch.randn(2, 1, 28, 28);
+            Assert.True((net.forward(x, torch.tensor(new float[] { 0.1f, 0.1f })) - net.forward(x, torch.tensor(new float[] { 3f, 3f }))).abs().max().item<float>() > 1e-5);
+        }
+    }
 }

@@ -46,6 +46,11 @@ public sealed class DiffusionTrainSettings : DataSettings
     [Description("U-Net resolutions with self-attention, comma-separated. Default 7")]
     public string Attention { get; init; } = "7";
 
+    /// <summary>--noise-embedding</summary>
+    [CommandOption("--noise-embedding <KIND>")]
+    [Description("U-Net noise-level embedding: sinusoidal or fourier (random Fourier features, scale 16). Default sinusoidal")]
+    public string NoiseEmbedding { get; init; } = "sinusoidal";
+
     /// <summary>--dropout</summary>
     [CommandOption("--dropout <P>")]
     [Description("U-Net dropout. Default 0")]
@@ -162,6 +167,7 @@ public sealed class DiffusionTrainSettings : DataSettings
         if (Net is not ("unet" or "dit")) return ValidationResult.Error($"--net: '{Net}' is not unet or dit");
         if (Formulation is not ("edm" or "vp" or "ve" or "flow")) return ValidationResult.Error($"--formulation: '{Formulation}' is not edm, vp, ve or flow");
         if (Position is not ("rope" or "sincos")) return ValidationResult.Error($"--position: '{Position}' is not rope or sincos");
+        if (NoiseEmbedding is not ("sinusoidal" or "fourier")) return ValidationResult.Error($"--noise-embedding: '{NoiseEmbedding}' is not sinusoidal or fourier");
         if (Resize is not ("none" or "crop" or "stretch")) return ValidationResult.Error($"--resize: '{Resize}' is not none, crop or stretch");
         if (BaseChannels < 16 || BaseChannels % 16 != 0) return ValidationResult.Error($"--base-channels: {BaseChannels} is not a positive multiple of 16");
         if (Steps < 1 || Batch < 1 || Warmup < 0 || CheckpointEvery < 1 || SampleEvery < 0) return ValidationResult.Error("--steps, --batch and --checkpoint-every must be at least 1; --warmup and --sample-every not negative");
@@ -180,7 +186,7 @@ public sealed class DiffusionTrainSettings : DataSettings
         var formulation = Enum.Parse<Formulation>(Formulation, ignoreCase: true);
         var config = Net == "dit"
             ? new DiffusionModelConfig("dit", DiT: new DiTConfig(channels, Size, Patch, Hidden, Depth, Math.Max(1, Hidden / 64), 4, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
-            : new DiffusionModelConfig("unet", UNet: new UNetConfig(channels, BaseChannels, Ints("--multipliers", Multipliers), 2, Ints("--attention", Attention), Math.Min(8, BaseChannels / 4), 32, 4 * BaseChannels, Dropout, Size, classes), Formulation: formulation);
+            : new DiffusionModelConfig("unet", UNet: new UNetConfig(channels, BaseChannels, Ints("--multipliers", Multipliers), 2, Ints("--attention", Attention), Math.Min(8, BaseChannels / 4), 32, 4 * BaseChannels, Dropout, Size, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
         if (config.Kind == "dit" && Size % Patch != 0) throw new TesseraUserException($"--patch: {Patch} does not divide --size {Size}");
         return new DiffusionTrainOptions
         {

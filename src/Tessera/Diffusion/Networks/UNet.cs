@@ -17,8 +17,11 @@ namespace Tessera.Diffusion.Networks;
 /// <param name="Dropout">Dropout inside residual blocks.</param>
 /// <param name="ImageSize">Input side (needed to place attention).</param>
 /// <param name="Classes">Class labels for conditioning (0: unconditional); label Classes is the null label for guidance.</param>
+/// <param name="FourierEmbedding">Random Fourier features of the noise level (NCSN++/EDM's FourierEmbedding) instead of the sinusoidal table.</param>
+/// <param name="FourierScale">Standard deviation of the Fourier frequencies (EDM: 16).</param>
 public sealed record UNetConfig(int InChannels = 1, int BaseChannels = 32, int[]? Multipliers = null, int ResBlocks = 2, int[]? AttentionResolutions = null,
-    int Groups = 8, int TimeChannels = 32, int EmbedChannels = 128, double Dropout = 0, int ImageSize = 28, int Classes = 0)
+    int Groups = 8, int TimeChannels = 32, int EmbedChannels = 128, double Dropout = 0, int ImageSize = 28, int Classes = 0,
+    bool FourierEmbedding = false, double FourierScale = 16)
 {
     /// <summary>Multipliers, default 1-2-4.</summary>
     public int[] Mult => Multipliers ?? [1, 2, 4];
@@ -37,6 +40,7 @@ public sealed record UNetConfig(int InChannels = 1, int BaseChannels = 32, int[]
 public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
 {
     private readonly Sequential timeMlp;
+    private readonly torch.Tensor? fourier_freqs;
     private readonly Embedding? classEmbed;
     private readonly Conv2d convIn;
     private readonly ModuleList<Module> down;
@@ -56,6 +60,7 @@ public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
         _c = config;
         int ch = config.BaseChannels, emb = config.EmbedChannels;
         timeMlp = Sequential(Linear(config.TimeChannels, emb), SiLU(), Linear(emb, emb));
+        if (config.FourierEmbedding) fourier_freqs = torch.randn(config.TimeChannels / 2) * config.FourierScale;
         if (config.Classes > 0) classEmbed = Embedding(config.Classes + 1, emb);
         convIn = Conv2d(config.InChannels, ch, 3, padding: 1);
         var downList = new List<Module>();
@@ -117,11 +122,19 @@ public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
         return torch.cat([args.cos(), args.sin()], 1).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Random Fourier features (Tancik et al. 2020; NCSN++ and EDM's FourierEmbedding): [cos ‖ sin] of 2π·t·fᵢ.</summary>
+    public static torch.Tensor FourierFeatures(torch.Tensor t, torch.Tensor frequencies)
+    {
+        using var scope = torch.NewDisposeScope();
+        var args = t.to(torch.ScalarType.Float32).unsqueeze(1) * (frequencies.to(torch.ScalarType.Float32) * (2 * Math.PI)).unsqueeze(0);
+        return torch.cat([args.cos(), args.sin()], 1).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Predicts from x [B, C, H, W] at noise labels t [B] (and class labels, when class-conditional).</summary>
     public torch.Tensor forward(torch.Tensor x, torch.Tensor t, torch.Tensor? classes)
     {
         using var scope = torch.NewDisposeScope();
-        var emb = timeMlp.forward(TimestepEmbedding(t, _c.TimeChannels).to(x.dtype));
+        var emb = timeMlp.forward((fourier_freqs is null ? TimestepEmbedding(t, _c.TimeChannels) : FourierFeatures(t, fourier_freqs)).to(x.dtype));
         if (classEmbed is not null)
             emb = emb + classEmbed.forward(classes ?? torch.full([x.shape[0]], (long)_c.Classes, device: x.device));
         var h = convIn.forward(x);
