@@ -93,6 +93,16 @@ public sealed class DiffusionTrainingTests
         using var dir = new TempDir();
         Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 6, "--conditional")).Code);
         Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--conditional", "--stop-at", "3")).Code);
+        // A checkpoint written before the Fourier noise-embedding option existed lacks its fields; it still resumes.
+        string splitCkpt = Path.Combine(dir.File("split"), "checkpoint.safetensors");
+        using (var f = SafeTensors.Load(splitCkpt))
+        {
+            var meta = new Dictionary<string, string>(f.Metadata);
+            var cfg = System.Text.Json.Nodes.JsonNode.Parse(meta["diffusion.config"])!.AsObject();
+            Assert.True(cfg["UNet"]!.AsObject().Remove("FourierEmbedding") && cfg["UNet"]!.AsObject().Remove("FourierScale"));
+            meta["diffusion.config"] = cfg.ToJsonString();
+            SafeTensors.Save(splitCkpt, f.Tensors, meta);
+        }
         Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--conditional", "--resume")).Code);
         using (var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors")))
         using (var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors")))

@@ -40,6 +40,16 @@ public class OneDnnTests
         Assert.False(OneDnn.NnpackEnabled);
     }
 
+    [Fact]
+    public void Process_set_up_tunes_the_glibc_heap_on_linux()
+    {
+        // Without it TorchSharp's burst frees make glibc trim and regrow the heap (bench/README.md, segspeed).
+        bool optedOut = Environment.GetEnvironmentVariable("TESSERA_MALLOC") == "default"
+            || Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
+            || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null;
+        Assert.Equal(OperatingSystem.IsLinux() && !optedOut, NativeHeap.Configured);
+    }
+
     [Theory]
     [InlineData("gcn")]
     [InlineData("kxk")]

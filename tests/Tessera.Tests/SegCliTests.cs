@@ -46,6 +46,10 @@ public class SegCliTests
 
         // Bad inputs: an even k, a checkpoint of another kind, output = input, non-images, another model's weights.
         Assert.Equal(2, CliTests.Run(["seg", "train", "--k", "4", "--steps", "1", "--out", dir.File("x")]).Code);
+        (code, output) = CliTests.Run("seg", "train", "--model", "deeplabv3", "--dilations", "1,2,3", "--steps", "1", "--out", dir.File("x"));
+        Assert.Equal(2, code);
+        Assert.Contains("--dilations", output);
+        Assert.Contains("expected 4 positive rates", output);
         using (var t = TorchSharp.torch.zeros(2)) SafeTensors.Save(dir.File("other.safetensors"), [new("w", t)]);
         (code, output) = CliTests.Run("seg", "predict", "--checkpoint", dir.File("other.safetensors"), "--input", Path.Combine(dir.File("scenes"), "images"), "--output", dir.File("p2"));
         Assert.Equal(2, code);

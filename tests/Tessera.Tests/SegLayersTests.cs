@@ -92,4 +92,34 @@ public class SegLayersTests
             Assert.Equal(new long[] { 2, 11, 64, 64 }, model.forward(x).shape);
         }
     }
+
+    [Theory]
+    [InlineData(new[] { 3, 3, 3, 3 })]
+    [InlineData(new[] { 1, 2, 4, 5 })]
+    public void Last_stage_dilations_reach_exactly_the_offsets_their_rates_predict(int[] rates)
+    {
+        // Independent expectation: a residual block relu(conv2(conv1(x)) + x) reaches {0} ∪ (C₁ + C₂); two blocks
+        // reach the sums of their sets. Measured: the gradient of one layer4 output pixel with respect to layer3.
+        var block1 = ReceptiveField.Coverage(rates[..2]).Append(0).ToHashSet();
+        var block2 = ReceptiveField.Coverage(rates[2..]).Append(0).ToHashSet();
+        var expected = block1.SelectMany(a => block2.Select(b => a + b)).ToHashSet();
+
+        torch.manual_seed(3);
+        var net = new ResNet(ResNetDepth.ResNet18, 16, numClasses: 0, baseWidth: 16, smallStem: true, layer4Dilations: rates);
+        net.eval();
+        var x = torch.randn(1, 3, 256, 256);
+        var f = net.Features(x);
+        Assert.Equal(new long[] { 1, 64, 32, 32 }, f.Layer3.shape);
+        Assert.Equal(32, f.Layer4.shape[2]); // dilated: no stride
+        var g = torch.autograd.grad([f.Layer4[.., .., 16, 16].sum()], [f.Layer3])[0].abs().sum(1)[0];
+        for (int dy = -15; dy <= 15; dy++)
+            for (int dx = -15; dx <= 15; dx++)
+            {
+                bool reached = g[16 + dy, 16 + dx].item<float>() > 0;
+                Assert.True(reached == (expected.Contains(dy) && expected.Contains(dx)), $"offset ({dy}, {dx}): reached {reached}");
+            }
+        // Rates of another length, or on an undilated stage, are refused.
+        Assert.Throws<ArgumentException>(() => new ResNet(ResNetDepth.ResNet18, 16, 0, 16, true, [1, 2, 3]));
+        Assert.Throws<ArgumentException>(() => new ResNet(ResNetDepth.ResNet18, 32, 0, 16, true, rates));
+    }
 }

@@ -123,6 +123,11 @@ public sealed class SegTrainSettings : SceneSettings
     [Description("ASPP rates, comma-separated. Default 6,12,18 at output stride 16, doubled at 8.")]
     public string? Rates { get; init; }
 
+    /// <summary>--dilations</summary>
+    [CommandOption("--dilations <LIST>")]
+    [Description("deeplabv3/fcn: rates of the last stage's 3×3 convolutions one by one (multi-grid / hybrid dilated convolution), e.g. 1,2,4,5 for ResNet-18. Default: the standard dilation.")]
+    public string? Dilations { get; init; }
+
     /// <summary>--output-stride</summary>
     [CommandOption("--output-stride <OS>")]
     [Description("Backbone output stride for deeplabv3 and fcn: 8 or 16. Default 16.")]
@@ -208,6 +213,7 @@ public sealed class SegTrainSettings : SceneSettings
             BaseWidth = TorchvisionBackbone || BackboneWeights is not null ? 64 : Width,
             SmallStem = !(TorchvisionBackbone || BackboneWeights is not null),
             Rates = Rates?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
+            Dilations = Dilations?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
         },
         Steps = Steps,
         Batch = Batch,
@@ -227,6 +233,8 @@ public sealed class SegTrainSettings : SceneSettings
     {
         if (Rates is not null && Rates.Split(',').Any(r => !int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1))
             return ValidationResult.Error($"--rates: '{Rates}'; expected positive integers separated by commas");
+        if (Dilations is not null && Dilations.Split(',').Any(r => !int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1))
+            return ValidationResult.Error($"--dilations: '{Dilations}'; expected positive integers separated by commas");
         if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
         if (Steps < 1 || Batch < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --eval-every and --eval-scenes must be at least 1");
         return base.Validate();

@@ -11,12 +11,14 @@ public static class TorchRuntime
     private static int _initialized;
 
     /// <summary>
-    /// One-time process set-up: loads libtorch, turns NNPACK off (TESSERA_NNPACK=1 keeps it) and honours
+    /// One-time process set-up: tunes glibc's heap for libtorch's tensors (<see cref="NativeHeap"/>), loads libtorch,
+    /// turns NNPACK off (TESSERA_NNPACK=1 keeps it) and honours
     /// TESSERA_ONEDNN=0, which turns libtorch's oneDNN kernels off (see <see cref="OneDnn"/>). Idempotent; every Tessera trainer and the CLI call it.
     /// </summary>
     public static void EnsureInitialized()
     {
         if (Interlocked.Exchange(ref _initialized, 1) == 1) return;
+        NativeHeap.Configure();
         _ = torch.get_num_threads(); // loads the native libraries
         // NNPACK is off unless TESSERA_NNPACK=1: where the CPU lacks it, libtorch warns on every convolution.
         if (Environment.GetEnvironmentVariable("TESSERA_NNPACK") != "1") OneDnn.DisableNnpack();

@@ -200,11 +200,12 @@ internal sealed class ResBlock : Module<torch.Tensor, torch.Tensor, torch.Tensor
         // A scope per block: intermediates that backward does not keep are freed here, not at the end of the
         // whole forward pass (autograd holds its own references to what it needs).
         using var scope = torch.NewDisposeScope();
+        // In place where autograd keeps nothing of the operand (a convolution keeps its input, not its output).
         var h = conv1.forward(functional.silu(norm1.forward(x)));
-        h = h + embProj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1);
+        h.add_(embProj.forward(functional.silu(emb)).unsqueeze(-1).unsqueeze(-1));
         var a = functional.silu(norm2.forward(h));
         h = conv2.forward(drop is null ? a : drop.forward(a));
-        return (h + (skip is null ? x : skip.forward(x))).MoveToOuterDisposeScope();
+        return h.add_(skip is null ? x : skip.forward(x)).MoveToOuterDisposeScope();
     }
 }
 

@@ -37,6 +37,8 @@ public sealed record DiffusionTrainOptions
     public int CheckpointEvery { get; init; } = 1000;
     /// <summary>Sample grid every N steps (and at the end; 0: only at the end).</summary>
     public int SampleEvery { get; init; } = 2000;
+    /// <summary>Also write a sample grid at the last step (callers that sample right after training turn it off).</summary>
+    public bool FinalGrid { get; init; } = true;
     /// <summary>Seed of initialisation, data order and noise.</summary>
     public long Seed { get; init; }
     /// <summary>Fashion-MNIST folder (null: located as usual) when <see cref="ImageFolder"/> is null.</summary>
@@ -166,7 +168,8 @@ public sealed class DiffusionTrainer
         {
             if (!File.Exists(ckptPath)) throw new TesseraUserException($"--resume: {ckptPath} does not exist");
             var header = SafeTensors.ReadHeader(ckptPath);
-            if (!header.Metadata.TryGetValue("diffusion.config", out string? cfg) || cfg != meta["diffusion.config"])
+            // Compared after a round trip, so options added since the checkpoint was written count at their defaults.
+            if (!header.Metadata.TryGetValue("diffusion.config", out string? cfg) || DiffusionModelConfig.FromJson(cfg, ckptPath).ToJson() != meta["diffusion.config"])
                 throw new TesseraFormatException(ckptPath, "checkpoint was written for another network or formulation; use the same options or another --out");
             (start, _) = TrainingCheckpoint.Load(ckptPath, model, optimizer, ema);
             curve = LossCurve.LoadCsv(curvePath, "ema loss");
@@ -223,7 +226,7 @@ public sealed class DiffusionTrainer
                 Save(step + 1);
                 curve.SavePng(Path.Combine(runDir, "loss.png"), $"{_o.Model.Kind} ({_o.Model.Formulation}) training loss");
             }
-            if ((_o.SampleEvery > 0 && (step + 1) % _o.SampleEvery == 0) || end)
+            if ((_o.SampleEvery > 0 && (step + 1) % _o.SampleEvery == 0) || (end && _o.FinalGrid))
             {
                 string samples = Path.Combine(runDir, "samples");
                 Directory.CreateDirectory(samples);

@@ -47,10 +47,20 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
     /// Builds the network; <paramref name="numClasses"/> 0 leaves out the classifier. <paramref name="baseWidth"/>
     /// below 64 and <paramref name="smallStem"/> (a 3×3 stride-2 stem without max-pool: stages at strides 2, 4, 8, 16) give the small variant
     /// for 64×64 inputs trained from scratch; the defaults are torchvision's.
+    /// <paramref name="layer4Dilations"/> overrides the rates of the last stage's 3 × 3 convolutions one by one
+    /// (DeepLabv3's multi-grid, Wang et al.'s hybrid dilated convolution): one rate per 3 × 3 convolution in
+    /// order (two per basic block, one per bottleneck), for a dilated last stage (output stride 16 or 8).
     /// </summary>
-    public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000, int baseWidth = 64, bool smallStem = false) : base("ResNet")
+    public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null) : base("ResNet")
     {
         if (outputStride is not (8 or 16 or 32)) throw new ArgumentException($"output stride must be 8, 16 or 32, got {outputStride}", nameof(outputStride));
+        if (layer4Dilations is not null)
+        {
+            int convs = Layer4Convolutions(depth);
+            if (outputStride == 32) throw new ArgumentException("per-convolution dilations need a dilated last stage (output stride 16 or 8)", nameof(layer4Dilations));
+            if (layer4Dilations.Length != convs || layer4Dilations.Any(r => r < 1))
+                throw new ArgumentException($"expected {convs} positive rates for the last stage's 3×3 convolutions, got [{string.Join(", ", layer4Dilations)}]", nameof(layer4Dilations));
+        }
         OutputStride = outputStride;
         bool bottleneck = depth == ResNetDepth.ResNet50;
         int[] blocks = depth == ResNetDepth.ResNet18 ? [2, 2, 2, 2] : [3, 4, 6, 3];
@@ -62,7 +72,7 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
         bn1 = BatchNorm2d(w);
         maxpool = smallStem ? MaxPool2d(1, stride: 1) : MaxPool2d(3, stride: 2, padding: 1);
         int inplanes = w, dilation = 1;
-        Sequential Stage(int planes, int count, int stride, bool dilateStage)
+        Sequential Stage(int planes, int count, int stride, bool dilateStage, int[]? rates = null)
         {
             int previous = dilation;
             if (dilateStage) { dilation *= stride; stride = 1; }
@@ -70,22 +80,27 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
             Sequential? down = null;
             if (stride != 1 || inplanes != planes * expansion)
                 down = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), BatchNorm2d(planes * expansion));
-            list.Add(bottleneck ? new Bottleneck(inplanes, planes, stride, previous, down) : new BasicBlock(inplanes, planes, stride, previous, down));
+            // Rate of the j-th 3 × 3 convolution of block i: the override, or torchvision's rule.
+            int Rate(int i, int j, int standard) => rates is null ? standard : rates[bottleneck ? i : 2 * i + j];
+            list.Add(bottleneck ? new Bottleneck(inplanes, planes, stride, Rate(0, 0, previous), down) : new BasicBlock(inplanes, planes, stride, Rate(0, 0, previous), down, Rate(0, 1, previous)));
             inplanes = planes * expansion;
             for (int i = 1; i < count; i++)
-                list.Add(bottleneck ? new Bottleneck(inplanes, planes, 1, dilation, null) : new BasicBlock(inplanes, planes, 1, dilation, null));
+                list.Add(bottleneck ? new Bottleneck(inplanes, planes, 1, Rate(i, 0, dilation), null) : new BasicBlock(inplanes, planes, 1, Rate(i, 0, dilation), null, Rate(i, 1, dilation)));
             return Sequential(list.Select((m, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), m)).ToArray());
         }
         layer1 = Stage(w, blocks[0], 1, false);
         layer2 = Stage(2 * w, blocks[1], 2, dilate[0]);
         layer3 = Stage(4 * w, blocks[2], 2, dilate[1]);
-        layer4 = Stage(8 * w, blocks[3], 2, dilate[2]);
+        layer4 = Stage(8 * w, blocks[3], 2, dilate[2], layer4Dilations);
         StageChannels = [w * expansion, 2 * w * expansion, 4 * w * expansion, 8 * w * expansion];
         if (numClasses > 0) fc = Linear(8 * w * expansion, numClasses);
         RegisterComponents();
         foreach (var (_, m) in named_modules())
             if (m is Conv2d c) init.kaiming_normal_(c.weight!, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
     }
+
+    /// <summary>Number of 3 × 3 convolutions in the last stage (the length of a per-convolution rate list).</summary>
+    public static int Layer4Convolutions(ResNetDepth depth) => depth switch { ResNetDepth.ResNet18 => 4, ResNetDepth.ResNet34 => 6, _ => 3 };
 
     /// <summary>
     /// Loads torchvision ImageNet weights (<c>resnet50-0676ba61.pth</c> and the like, or a safetensors copy) by their
@@ -122,11 +137,12 @@ internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>
     private readonly BatchNorm2d bn1, bn2;
     private readonly Sequential? downsample;
 
-    public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down) : base("BasicBlock")
+    public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down, int dilation2 = 0) : base("BasicBlock")
     {
+        if (dilation2 == 0) dilation2 = dilation;
         conv1 = Conv2d(inplanes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
         bn1 = BatchNorm2d(planes);
-        conv2 = Conv2d(planes, planes, 3, padding: dilation, dilation: dilation, bias: false);
+        conv2 = Conv2d(planes, planes, 3, padding: dilation2, dilation: dilation2, bias: false);
         bn2 = BatchNorm2d(planes);
         downsample = down;
         RegisterComponents();

@@ -24,9 +24,9 @@ public sealed class DeepLabV3 : Module<torch.Tensor, torch.Tensor>
     private readonly Sequential head;
 
     /// <summary>Creates the model.</summary>
-    public DeepLabV3(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 16, bool useAspp = true, int[]? rates = null, int baseWidth = 64, bool smallStem = false) : base(nameof(DeepLabV3))
+    public DeepLabV3(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 16, bool useAspp = true, int[]? rates = null, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null) : base(nameof(DeepLabV3))
     {
-        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem);
+        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem, layer4Dilations);
         int c = backbone.StageChannels[3];
         int width = Math.Min(256, Math.Max(32, c / 2));
         head = useAspp
@@ -54,9 +54,9 @@ public sealed class Fcn : Module<torch.Tensor, torch.Tensor>
     private readonly FcnHead head;
 
     /// <summary>Creates the model.</summary>
-    public Fcn(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 8, int baseWidth = 64, bool smallStem = false) : base(nameof(Fcn))
+    public Fcn(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 8, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null) : base(nameof(Fcn))
     {
-        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem);
+        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem, layer4Dilations);
         head = new FcnHead(backbone.StageChannels[3], classes);
         RegisterComponents();
     }

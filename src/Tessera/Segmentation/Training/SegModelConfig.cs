@@ -32,6 +32,8 @@ public sealed record SegModelConfig
     public bool Aspp { get; init; } = true;
     /// <summary>ASPP rates, or null for (6, 12, 18) scaled by the output stride.</summary>
     public int[]? Rates { get; init; }
+    /// <summary>Rates of the last stage's 3 × 3 convolutions one by one (deeplabv3/fcn), or null for the standard dilation.</summary>
+    public int[]? Dilations { get; init; }
 
     /// <summary>Known model names.</summary>
     public static readonly string[] Models = ["gcn", "deeplabv3", "fcn", "kxk", "stacked3x3"];
@@ -43,6 +45,14 @@ public sealed record SegModelConfig
         if (K < 1 || K % 2 == 0) throw new TesseraUserException($"--k: {K} must be odd and positive (GCN kernels are centred)");
         if (Depth is not (18 or 34 or 50)) throw new TesseraUserException($"--depth: {Depth}; expected 18, 34 or 50");
         if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException($"--output-stride: {OutputStride}; expected 8, 16 or 32");
+        if (Dilations is not null)
+        {
+            if (Model is not ("deeplabv3" or "fcn")) throw new TesseraUserException($"--dilations: only for deeplabv3 and fcn (the dilated backbones), not {Model}");
+            if (OutputStride == 32) throw new TesseraUserException("--dilations: needs a dilated last stage (--output-stride 16 or 8)");
+            int n = ResNet.Layer4Convolutions(DepthEnum);
+            if (Dilations.Length != n || Dilations.Any(r => r < 1))
+                throw new TesseraUserException($"--dilations: [{string.Join(",", Dilations)}]; expected {n} positive rates, one per 3×3 convolution of the last stage of ResNet-{Depth}");
+        }
         if (Classes < 2) throw new TesseraUserException($"classes: {Classes}; expected at least 2");
         // oneDNN (libtorch 2.10) returns NaN input gradients for convolutions on 8- or 11-channel maps on AVX-512 CPUs.
         if (BaseWidth < 16 || BaseWidth % 16 != 0) throw new TesseraUserException($"--width: {BaseWidth}; expected a positive multiple of 16 (libtorch's oneDNN kernels give NaN gradients on narrower maps here)");
@@ -52,16 +62,18 @@ public sealed record SegModelConfig
     public torch.nn.Module<torch.Tensor, torch.Tensor> Build()
     {
         Validate();
-        var depth = Depth switch { 18 => ResNetDepth.ResNet18, 34 => ResNetDepth.ResNet34, _ => ResNetDepth.ResNet50 };
+        var depth = DepthEnum;
         return Model switch
         {
             "gcn" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem),
             "kxk" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.FullKernel),
             "stacked3x3" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.Stacked3x3),
-            "deeplabv3" => new DeepLabV3(Classes, depth, OutputStride, Aspp, Rates, BaseWidth, SmallStem),
-            _ => new Fcn(Classes, depth, OutputStride, BaseWidth, SmallStem),
+            "deeplabv3" => new DeepLabV3(Classes, depth, OutputStride, Aspp, Rates, BaseWidth, SmallStem, Dilations),
+            _ => new Fcn(Classes, depth, OutputStride, BaseWidth, SmallStem, Dilations),
         };
     }
+
+    private ResNetDepth DepthEnum => Depth switch { 18 => ResNetDepth.ResNet18, 34 => ResNetDepth.ResNet34, _ => ResNetDepth.ResNet50 };
 
     /// <summary>As JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this);
