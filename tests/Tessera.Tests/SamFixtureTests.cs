@@ -239,25 +239,6 @@ public sealed class SamFixtureTests
     }
 
     [FixtureTheory("sam")]
-    [InlineData("vit_b")]
-    [InlineData("vit_l")]
-    [InlineData("vit_h")]
-    public void Released_sizes_build_with_exactly_the_official_keys_shapes_and_counts(string name)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, $"{name}_keys.json")));
-        var root = doc.RootElement;
-        var config = SamConfig.FromName(name);
-        // Built on the meta device: names and shapes without allocating hundreds of MB.
-        using var model = BuildOnMeta(config);
-        var state = model.state_dict();
-        var keys = root.GetProperty("keys").EnumerateArray().Select(e => (Key: e.GetProperty("key").GetString()!, Shape: e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray())).ToList();
-        Assert.Equal(keys.Select(k => k.Key).Order(StringComparer.Ordinal), state.Keys.Order(StringComparer.Ordinal));
-        foreach (var (key, shape) in keys) Assert.True(shape.SequenceEqual(state[key].shape), key);
-        Assert.Equal(root.GetProperty("num_parameters").GetInt64(), model.parameters().Sum(p => p.numel()));
-        Assert.Equal(root.GetProperty("num_state_dict_tensors").GetInt32(), state.Count);
-    }
-
-    [FixtureTheory("sam")]
     [MemberData(nameof(Cases))]
     public void Predictor_end_to_end_from_the_original_image_matches(string img, string c)
     {
@@ -297,6 +278,35 @@ public sealed class SamFixtureTests
         predictor.SetImage(Ref("img0/image"), channelsLast: true);
         Assert.Contains("outside", Assert.Throws<TesseraUserException>(() => predictor.Check(new SamPrompt([new SamPoint(101, 5)]))).Message);
         Assert.Contains("x1 < x0", Assert.Throws<TesseraUserException>(() => predictor.Check(new SamPrompt(Box: new SamBox(50, 10, 40, 20)))).Message);
+    }
+}
+
+/// <summary>
+/// The released ViT-B/L/H against their official key lists. Serial: building on the meta device changes libtorch's
+/// process-wide default device, which would put tensors of tests running alongside on the meta device.
+/// </summary>
+[Collection("serial")]
+public sealed class SamKeyListTests
+{
+    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
+
+    [FixtureTheory("sam")]
+    [InlineData("vit_b")]
+    [InlineData("vit_l")]
+    [InlineData("vit_h")]
+    public void Released_sizes_build_with_exactly_the_official_keys_shapes_and_counts(string name)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, $"{name}_keys.json")));
+        var root = doc.RootElement;
+        var config = SamConfig.FromName(name);
+        // Built on the meta device: names and shapes without allocating hundreds of MB.
+        using var model = BuildOnMeta(config);
+        var state = model.state_dict();
+        var keys = root.GetProperty("keys").EnumerateArray().Select(e => (Key: e.GetProperty("key").GetString()!, Shape: e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray())).ToList();
+        Assert.Equal(keys.Select(k => k.Key).Order(StringComparer.Ordinal), state.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, shape) in keys) Assert.True(shape.SequenceEqual(state[key].shape), key);
+        Assert.Equal(root.GetProperty("num_parameters").GetInt64(), model.parameters().Sum(p => p.numel()));
+        Assert.Equal(root.GetProperty("num_state_dict_tensors").GetInt32(), state.Count);
     }
 
     private static SamModel BuildOnMeta(SamConfig config)
