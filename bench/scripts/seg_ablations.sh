@@ -27,3 +27,5 @@ run deeplabv3-no-aspp --model deeplabv3 --no-aspp
 run deeplabv3-aspp-234 --model deeplabv3 --rates 2,3,4
 run fcn-gridding-3333 --model fcn --output-stride 16 --dilations 3,3,3,3
 run fcn-hdc-1245 --model fcn --output-stride 16 --dilations 1,2,4,5
+run c128-deeplabv3-aspp --model deeplabv3 --canvas 128
+run c128-deeplabv3-no-aspp --model deeplabv3 --no-aspp --canvas 128
