@@ -212,8 +212,8 @@ public sealed class SegTrainSettings : SceneSettings
             Depth = Depth,
             BaseWidth = TorchvisionBackbone || BackboneWeights is not null ? 64 : Width,
             SmallStem = !(TorchvisionBackbone || BackboneWeights is not null),
-            Rates = Rates?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
-            Dilations = Dilations?.Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray(),
+            Rates = PositiveList(Rates),
+            Dilations = PositiveList(Dilations),
         },
         Steps = Steps,
         Batch = Batch,
@@ -228,13 +228,23 @@ public sealed class SegTrainSettings : SceneSettings
         Data = Data,
     };
 
+    /// <summary>A comma-separated list of positive integers; null when absent or malformed.</summary>
+    private static int[]? PositiveList(string? text)
+    {
+        if (text is null) return null;
+        var parts = text.Split(',');
+        var values = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1) return null;
+        return values;
+    }
+
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
-        if (Rates is not null && Rates.Split(',').Any(r => !int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1))
-            return ValidationResult.Error($"--rates: '{Rates}'; expected positive integers separated by commas");
-        if (Dilations is not null && Dilations.Split(',').Any(r => !int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1))
-            return ValidationResult.Error($"--dilations: '{Dilations}'; expected positive integers separated by commas");
+        foreach (var (option, text) in new[] { ("--rates", Rates), ("--dilations", Dilations) })
+            if (text is not null && PositiveList(text) is null)
+                return ValidationResult.Error($"{option}: '{text}'; expected positive integers separated by commas");
         if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
         if (Steps < 1 || Batch < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --eval-every and --eval-scenes must be at least 1");
         return base.Validate();
