@@ -32,6 +32,7 @@ public static class Program
         Ui.Console = console;
         // The issues' spelling "--k 15": Spectre.Console.Cli wants long names of two or more letters.
         args = args.Select(a => a == "--k" ? "--kernel" : a.StartsWith("--k=", StringComparison.Ordinal) ? "--kernel=" + a[4..] : a).ToArray();
+        args = ExpandMultiValueOptions(args);
         var app = new CommandApp();
         app.Configure(config =>
         {
@@ -157,5 +158,21 @@ public static class Program
     {
         string msg = p.Message;
         return msg.EndsWith('.') ? msg[..^1] + " (see tessera --help)" : msg + " (see tessera --help)";
+    }
+
+    /// <summary>Options that take several values after one flag (<c>--merge a.json b.json</c>, as a shell glob gives them): repeated for the parser.</summary>
+    private static readonly HashSet<string> MultiValueOptions = new(StringComparer.Ordinal) { "--merge" };
+
+    private static string[] ExpandMultiValueOptions(string[] args)
+    {
+        var result = new List<string>(args.Length);
+        string? current = null;
+        foreach (string a in args)
+        {
+            if (a.StartsWith('-')) current = MultiValueOptions.Contains(a) ? a : null;
+            else if (current is not null && result.Count > 0 && result[^1] != current) { result.Add(current); }
+            result.Add(a);
+        }
+        return result.ToArray();
     }
 }

@@ -33,7 +33,7 @@ public class SegEvalCliTests
         Assert.Contains("mIoU 33.33", output);
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
         var root = doc.RootElement;
-        Assert.Equal(new[] { "aAcc", "mIoU", "mAcc", "mDice", "mFscore", "FWIoU", "per_class", "confusion_matrix", "num_images" },
+        Assert.Equal(new[] { "aAcc", "mIoU", "mAcc", "mDice", "mFscore", "FWIoU", "per_class", "confusion_matrix", "num_images", "confusion" },
             root.EnumerateObject().Select(p => p.Name).ToArray());
         Assert.Equal(0.6, root.GetProperty("aAcc").GetDouble(), 12);
         Assert.Equal(0.4, root.GetProperty("FWIoU").GetDouble(), 12);
@@ -45,6 +45,51 @@ public class SegEvalCliTests
         Assert.Equal(2, root.GetProperty("confusion_matrix")[1][1].GetInt64());
         using var png = Tessera.IO.ImageIO.Load(dir.File("cm.png"), Tessera.IO.ColorMode.Rgb);
         Assert.Equal(png.shape[1], png.shape[2]);
+    }
+
+    [Fact]
+    public void Shard_reports_merge_to_the_single_run_exactly()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("gt"));
+        Directory.CreateDirectory(dir.File("pred"));
+        var rng = new Random(5);
+        for (int i = 0; i < 7; i++)
+        {
+            int w = 3 + i, h = 2 + i % 3;
+            byte[] gt = Enumerable.Range(0, w * h).Select(_ => (byte)(rng.Next(5) == 0 ? 255 : rng.Next(4))).ToArray();
+            byte[] pred = Enumerable.Range(0, w * h).Select(_ => (byte)rng.Next(4)).ToArray();
+            Write(Path.Combine(dir.File("gt"), $"i{i}.png"), w, h, gt);
+            Write(Path.Combine(dir.File("pred"), $"i{i}.png"), w, h, pred);
+        }
+        string[] Args(params string[] extra) => ["seg", "eval", "--gt", dir.File("gt"), "--pred", dir.File("pred"), "--num-classes", "4", .. extra];
+        var (code, single) = CliTests.Run(Args("--json", dir.File("all.json")));
+        Assert.Equal(0, code);
+        for (int s = 0; s < 3; s++)
+        {
+            (code, var output) = CliTests.Run(Args("--shard", $"{s}/3", "--json", dir.File($"part{s}.json")));
+            Assert.Equal(0, code);
+            Assert.Contains($"shard {s}/3", output);
+        }
+        // one --merge followed by several files, as a shell glob gives them
+        (code, var merged) = CliTests.Run("seg", "eval", "--merge", dir.File("part2.json"), dir.File("part0.json"), dir.File("part1.json"), "--json", dir.File("merged.json"));
+        Assert.Equal(0, code);
+        string Line(string output) => output.Split('\n').Single(l => l.StartsWith("aAcc", StringComparison.Ordinal));
+        Assert.Equal(Line(single), Line(merged));
+        using var a = JsonDocument.Parse(File.ReadAllText(dir.File("all.json")));
+        using var b = JsonDocument.Parse(File.ReadAllText(dir.File("merged.json")));
+        foreach (var key in new[] { "aAcc", "mIoU", "mAcc", "FWIoU", "mDice" })
+            Assert.Equal(a.RootElement.GetProperty(key).GetDouble(), b.RootElement.GetProperty(key).GetDouble());
+        Assert.Equal(a.RootElement.GetProperty("confusion_matrix").ToString(), b.RootElement.GetProperty("confusion_matrix").ToString());
+        Assert.Equal(7, b.RootElement.GetProperty("num_images").GetInt32());
+
+        // a missing or repeated shard is refused
+        (code, var err) = CliTests.Run("seg", "eval", "--merge", dir.File("part0.json"), dir.File("part1.json"));
+        Assert.Equal(2, code);
+        Assert.Contains("shard 2/3 is missing", err);
+        (code, err) = CliTests.Run("seg", "eval", "--merge", dir.File("part0.json"), dir.File("part0.json"), dir.File("part1.json"));
+        Assert.Equal(2, code);
+        Assert.Contains("again", err);
     }
 
     [Fact]

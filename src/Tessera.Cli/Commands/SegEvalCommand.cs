@@ -66,9 +66,30 @@ public sealed class SegEvalSettings : GlobalSettings
     [Description("error (default) or skip: what to do with a file that has no partner.")]
     public string OnMissing { get; init; } = "error";
 
+    /// <summary>--shard</summary>
+    [CommandOption("--shard <I/N>")]
+    [Description("Evaluate only shard I of N (pairs sorted by name, dealt round-robin); write its --json report and merge the reports with --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")]
+    public string? Shard { get; init; }
+
+    /// <summary>--shard-count</summary>
+    [CommandOption("--shard-count <N>")]
+    [Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")]
+    public int? ShardCount { get; init; }
+
+    /// <summary>--merge</summary>
+    [CommandOption("--merge <REPORT>")]
+    [Description("Merge the --json reports of shards (repeat, or list several after one --merge): adds their confusion matrices and prints the metrics of the whole set.")]
+    public string[] Merge { get; init; } = [];
+
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
+        if (Merge.Length > 0)
+        {
+            if (GroundTruth is not null || Prediction is not null || Shard is not null) return ValidationResult.Error("--merge: takes reports, not --gt/--pred/--shard");
+            if (Beta <= 0) return ValidationResult.Error($"--beta: {Beta}; expected a positive number");
+            return base.Validate();
+        }
         if (string.IsNullOrEmpty(GroundTruth)) return ValidationResult.Error("--gt: required (folder of ground-truth PNGs)");
         if (string.IsNullOrEmpty(Prediction)) return ValidationResult.Error("--pred: required (folder of predicted PNGs)");
         if (NumClasses is < 1 or > 256) return ValidationResult.Error($"--num-classes: {NumClasses}; expected 1 to 256 for 8-bit label maps");
@@ -86,6 +107,7 @@ public sealed class SegEvalCommand : Command<SegEvalSettings>
     public override int Execute(CommandContext context, SegEvalSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
+        if (settings.Merge.Length > 0) return ExecuteMerge(settings);
         string[]? names = null;
         if (settings.ClassNames is not null)
         {
@@ -95,27 +117,59 @@ public sealed class SegEvalCommand : Command<SegEvalSettings>
                 throw new TesseraFormatException(settings.ClassNames, $"{names.Length} class names for --num-classes {settings.NumClasses}");
         }
         Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, settings.OnMissing == "skip");
+        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        if (shard.IsSharded)
+        {
+            Ui.Result($"{shard.Describe()}: the metrics below are of this shard's images; merge the shards' --json reports with --merge");
+            pairing = pairing with { Pairs = shard.Select(pairing.Pairs).ToList() };
+        }
         var options = new ConfusionOptions(settings.NumClasses, settings.IgnoreIndex, settings.ReduceZeroLabel);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         ConfusionMatrix cm = Ui.WithProgress("evaluating", pairing.Pairs.Count, "img",
             report => FolderEvaluation.Evaluate(pairing.Pairs, options, done => report(done, null), cancellation));
         double seconds = watch.Elapsed.TotalSeconds;
         var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
+        PrintMetrics(metrics, pairing.Pairs.Count);
+        int skipped = pairing.MissingPredictions.Count + pairing.MissingGroundTruth.Count;
+        if (skipped > 0)
+            Ui.Result($"skipped {pairing.MissingPredictions.Count} ground-truth file(s) without prediction and {pairing.MissingGroundTruth.Count} prediction(s) without ground truth");
+        Ui.Say($"{pairing.Pairs.Count / Math.Max(seconds, 1e-9):0.0} images/s, {cm.Total / Math.Max(seconds, 1e-9) / 1e6:0.0} Mpixel/s (PNG decoding included)");
+        WriteOutputs(settings, metrics, cm, pairing.Pairs.Count, shard.IsSharded ? shard.ToString() : null);
+        return Program.Ok;
+    }
 
+    private int ExecuteMerge(SegEvalSettings settings)
+    {
+        var (cm, images, names) = FolderEvaluation.MergeReports(settings.Merge);
+        if (settings.ClassNames is not null)
+        {
+            if (!File.Exists(settings.ClassNames)) throw new TesseraUserException($"--class-names: file '{settings.ClassNames}' does not exist");
+            names = File.ReadAllLines(settings.ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        }
+        if (names is not null && names.Length != cm.NumClasses) names = null;
+        var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
+        Ui.Say($"merged {settings.Merge.Length} report(s)");
+        PrintMetrics(metrics, images);
+        WriteOutputs(settings, metrics, cm, images, null);
+        return Program.Ok;
+    }
+
+    private void PrintMetrics(SegmentationMetrics metrics, int images)
+    {
         static string Pct(double v) => double.IsNaN(v) ? "nan" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
         var table = new Table().AddColumn("class");
         foreach (string h in new[] { "IoU", "Acc", "Dice", "Precision", "Recall", "Fscore" }) table.AddColumn(new TableColumn(h).RightAligned());
         foreach (ClassScores c in metrics.PerClass)
             table.AddRow(Markup.Escape(c.Name), Pct(c.IoU), Pct(c.Acc), Pct(c.Dice), Pct(c.Precision), Pct(c.Recall), Pct(c.Fscore));
         Ui.Console.Write(table);
-        Ui.Result($"aAcc {Pct(metrics.AAcc)}  mIoU {Pct(metrics.MIoU)}  mAcc {Pct(metrics.MAcc)}  mDice {Pct(metrics.MDice)}  mFscore {Pct(metrics.MFscore)}  FWIoU {Pct(metrics.FWIoU)}  (%, {pairing.Pairs.Count} images)");
-        int skipped = pairing.MissingPredictions.Count + pairing.MissingGroundTruth.Count;
-        if (skipped > 0)
-            Ui.Result($"skipped {pairing.MissingPredictions.Count} ground-truth file(s) without prediction and {pairing.MissingGroundTruth.Count} prediction(s) without ground truth");
-        Ui.Say($"{pairing.Pairs.Count / Math.Max(seconds, 1e-9):0.0} images/s, {cm.Total / Math.Max(seconds, 1e-9) / 1e6:0.0} Mpixel/s (PNG decoding included)");
+        Ui.Result($"aAcc {Pct(metrics.AAcc)}  mIoU {Pct(metrics.MIoU)}  mAcc {Pct(metrics.MAcc)}  mDice {Pct(metrics.MDice)}  mFscore {Pct(metrics.MFscore)}  FWIoU {Pct(metrics.FWIoU)}  (%, {images} images)");
+    }
+
+    private void WriteOutputs(SegEvalSettings settings, SegmentationMetrics metrics, ConfusionMatrix cm, int images, string? shard)
+    {
         if (settings.Json is not null)
         {
-            AtomicFile.WriteAllText(settings.Json, FolderEvaluation.ToJson(metrics, cm, pairing.Pairs.Count));
+            AtomicFile.WriteAllText(settings.Json, FolderEvaluation.ToJson(metrics, cm, images, shard));
             Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
         }
         if (settings.ConfusionPng is not null)
@@ -123,6 +177,5 @@ public sealed class SegEvalCommand : Command<SegEvalSettings>
             AtomicFile.WriteAllBytes(settings.ConfusionPng, FolderEvaluation.ConfusionPng(cm));
             Ui.Result($"wrote {Path.GetFullPath(settings.ConfusionPng)}");
         }
-        return Program.Ok;
     }
 }

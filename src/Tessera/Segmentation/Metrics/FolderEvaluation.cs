@@ -84,8 +84,11 @@ public static class FolderEvaluation
         return total;
     }
 
-    /// <summary>The JSON report: aAcc, mIoU, mAcc, mDice, mFscore, FWIoU, per_class, confusion_matrix, num_images (NaN as null).</summary>
-    public static string ToJson(SegmentationMetrics m, ConfusionMatrix cm, int numImages)
+    /// <summary>
+    /// The JSON report: aAcc, mIoU, mAcc, mDice, mFscore, FWIoU, per_class, confusion_matrix, num_images (NaN as null),
+    /// and, for exact merges of shard reports, <c>confusion</c> (the matrix with its options) and <c>shard</c> ("I/N") when sharded.
+    /// </summary>
+    public static string ToJson(SegmentationMetrics m, ConfusionMatrix cm, int numImages, string? shard = null)
     {
         static JsonNode? Num(double v) => double.IsNaN(v) ? null : JsonValue.Create(v);
         var root = new JsonObject
@@ -109,8 +112,63 @@ public static class FolderEvaluation
             ["confusion_matrix"] = new JsonArray(Enumerable.Range(0, cm.NumClasses)
                 .Select(r => (JsonNode)new JsonArray(Enumerable.Range(0, cm.NumClasses).Select(c => (JsonNode)JsonValue.Create(cm[r, c])).ToArray())).ToArray()),
             ["num_images"] = numImages,
+            ["confusion"] = JsonNode.Parse(cm.ToJson()),
         };
+        if (shard is not null) root["shard"] = shard;
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>
+    /// Adds the confusion matrices of shard reports written by <see cref="ToJson"/> into the matrix a single run over all
+    /// images gives (counts add exactly), with the number of images and the class names of the reports.
+    /// When the reports name their shards ("I/N"), every shard 0 … N−1 must appear exactly once.
+    /// </summary>
+    /// <exception cref="TesseraFormatException">A report is not a Tessera report, or options or shards do not fit together.</exception>
+    public static (ConfusionMatrix Matrix, int Images, string[]? ClassNames) MergeReports(IReadOnlyList<string> paths)
+    {
+        if (paths.Count == 0) throw new TesseraUserException("no reports to merge");
+        ConfusionMatrix? total = null;
+        int images = 0;
+        string[]? names = null;
+        var shards = new Dictionary<string, string>(StringComparer.Ordinal);
+        int? shardCount = null;
+        foreach (string path in paths)
+        {
+            if (!File.Exists(path)) throw new TesseraUserException($"{path}: report does not exist");
+            ConfusionMatrix part;
+            JsonNode? root;
+            try
+            {
+                root = JsonNode.Parse(File.ReadAllText(path));
+                var confusion = root?["confusion"] ?? throw new TesseraFormatException(path, "no 'confusion' object (write shard reports with this version's --json)");
+                part = ConfusionMatrix.FromJson(confusion.ToJsonString());
+                images += root!["num_images"]?.GetValue<int>() ?? 0;
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or KeyNotFoundException or ArgumentException)
+            {
+                throw new TesseraFormatException(path, $"not a segmentation report ({e.Message.Split('\n')[0]})", e);
+            }
+            if (root?["shard"]?.GetValue<string>() is { } shard)
+            {
+                var s = Runtime.Sharding.Shard.Parse(shard, $"{path}: shard");
+                if (shardCount is { } n && n != s.Count) throw new TesseraFormatException(path, $"shard {shard} is of {s.Count} shards, the others of {n}");
+                shardCount = s.Count;
+                if (shards.TryGetValue(shard, out var first)) throw new TesseraFormatException(path, $"shard {shard} again (also in {first})");
+                shards[shard] = path;
+            }
+            names ??= root?["per_class"]?.AsArray().Select(c => c?["name"]?.GetValue<string>() ?? "").ToArray();
+            if (total is null) total = part;
+            else
+            {
+                if (part.NumClasses != total.NumClasses || part.Options.IgnoreIndex != total.Options.IgnoreIndex || part.Options.ReduceZeroLabel != total.Options.ReduceZeroLabel)
+                    throw new TesseraFormatException(path, $"evaluated with other options ({part.NumClasses} classes, ignore {part.Options.IgnoreIndex}) than {paths[0]} ({total.NumClasses} classes, ignore {total.Options.IgnoreIndex})");
+                total.Merge(part);
+            }
+        }
+        if (shardCount is { } count)
+            for (int i = 0; i < count; i++)
+                if (!shards.ContainsKey($"{i}/{count}")) throw new TesseraUserException($"shard {i}/{count} is missing from the reports to merge");
+        return (total!, images, names);
     }
 
     /// <summary>
