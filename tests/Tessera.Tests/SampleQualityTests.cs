@@ -48,6 +48,29 @@ public sealed class SampleQualityTests
         Assert.Contains("heun steps 2 NFE 3: Fréchet distance", output);
         Assert.Contains("class accuracy", output);
         Assert.Contains("reference: 12 training images against 12 test images", output);
+
+        // Three shards' statistics (batches of 4 dealt round-robin) merge to the single-process distances.
+        string[] Eval(params string[] extra) => ["diffusion", "eval", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--classifier", dir.File("cls.safetensors"),
+            "--samplers", "euler,heun", "--steps", "2", "-n", "12", "--batch", "4", "-q", .. extra];
+        (code, var single) = CliTests.Run(Eval("--reference-stats", dir.File("ref.safetensors")));
+        Assert.True(code == 0, single);
+        Assert.True(File.Exists(dir.File("ref.safetensors")));
+        for (int i = 0; i < 3; i++)
+        {
+            (code, output) = CliTests.Run(Eval("--shard", $"{i}/3", "--stats-dir", dir.File("stats")));
+            Assert.True(code == 0, output);
+        }
+        var parts = Directory.GetFiles(dir.File("stats"), "*.safetensors");
+        Assert.Equal(6, parts.Length);
+        (code, var merged) = CliTests.Run(["diffusion", "eval", "--classifier", dir.File("cls.safetensors"), "--reference-stats", dir.File("ref.safetensors"), "--merge", .. parts]);
+        Assert.True(code == 0, merged);
+        static string[] Rows(string output) => output.Split('\n').Where(l => l.Contains(" steps 2 NFE ", StringComparison.Ordinal) && l.Contains(": Fréchet distance", StringComparison.Ordinal)).Select(l => l.Trim()).ToArray();
+        Assert.Equal(2, Rows(single).Length);
+        Assert.Equal(Rows(single), Rows(merged));
+        (code, output) = CliTests.Run(["diffusion", "eval", "--classifier", dir.File("cls.safetensors"), "--merge", .. parts.Where(p => !p.Contains("shard-00001", StringComparison.Ordinal))]);
+        Assert.Equal(2, code);
+        Assert.Contains("shard 1/3 is missing", output);
+
         (code, output) = CliTests.Run("diffusion", "eval", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--classifier", dir.File("missing.safetensors"), "-q");
         Assert.Equal(2, code);
         Assert.Contains("tessera classifier train", output);

@@ -269,13 +269,30 @@ public sealed class DiffusionSampleSettings : GlobalSettings
 
     /// <summary>--out-dir</summary>
     [CommandOption("--out-dir <DIR>")]
-    [Description("Also write one PNG per sample here")]
+    [Description("Also write one PNG per sample here; with --seeds, one PNG per seed named by it (000123.png), skipping those already there")]
     public string? OutDir { get; init; }
+
+    /// <summary>--seeds</summary>
+    [CommandOption("--seeds <LIST>")]
+    [Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")]
+    public string? Seeds { get; init; }
+
+    /// <summary>--shard</summary>
+    [CommandOption("--shard <I/N>")]
+    [Description("With --seeds: only shard I of N (seeds sorted by value, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")]
+    public string? Shard { get; init; }
+
+    /// <summary>--shard-count</summary>
+    [CommandOption("--shard-count <N>")]
+    [Description("Number of shards of a Kubernetes Indexed Job (its completions)")]
+    public int? ShardCount { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (Seeds is not null && OutDir is null) return ValidationResult.Error("--seeds: needs --out-dir (one PNG per seed)");
+        if ((Shard is not null || ShardCount is not null) && Seeds is null) return ValidationResult.Error("--shard: shards split a --seeds list");
         if (!SamplerRegistry.Exists(Sampler)) return ValidationResult.Error($"--sampler: unknown '{Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
         if (Steps < 1 || Count < 1 || Batch < 1) return ValidationResult.Error("--steps, --count and --batch must be at least 1");
         return base.Validate();
@@ -325,6 +342,17 @@ public sealed class DiffusionSampleCommand : Command<DiffusionSampleSettings>
         }
         if (classes is not null && model.Config.Classes == 0) throw new TesseraUserException("--class: this model is unconditional");
         if (classes is not null && classes.Any(c => c < 0 || c >= model.Config.Classes)) throw new TesseraUserException($"--class: labels must be in 0 … {model.Config.Classes - 1}");
+        if (settings.Seeds is not null)
+        {
+            var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds, "--seeds");
+            var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+            Ui.Result($"{shard.Describe()}: {shard.Select(seeds).Count()} of {seeds.Count} seeds");
+            var options = new Diffusion.Sampling.SeedSamplingOptions { Sampler = settings.Sampler, Steps = settings.Steps, Batch = settings.Batch, Classes = classes, Guidance = settings.Guidance };
+            var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", shard.Select(seeds).Count(), "img",
+                report => Diffusion.Sampling.SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, n => report(n, null), cancellation));
+            Ui.Result($"{summary.Done} written, {summary.Skipped} already there, in {Path.GetFullPath(settings.OutDir!)} ({summary.Seconds:0.0} s)");
+            return Program.Ok;
+        }
         var images = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", settings.Count, "img",
             report => Run(model, settings.Sampler, settings.Steps, settings.Count, settings.Batch, settings.Seed, classes, settings.Guidance, device, n => report(n, null)));
         using (images)
@@ -409,9 +437,41 @@ public sealed class DiffusionEvalSettings : DataSettings
     [Description("Classifier-free guidance scale for conditional models. Default 1")]
     public double Guidance { get; init; } = 1;
 
+    /// <summary>--shard</summary>
+    [CommandOption("--shard <I/N>")]
+    [Description("Only shard I of N (batches of samples dealt round-robin): writes each row's feature statistics to --stats-dir for --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")]
+    public string? Shard { get; init; }
+
+    /// <summary>--shard-count</summary>
+    [CommandOption("--shard-count <N>")]
+    [Description("Number of shards of a Kubernetes Indexed Job (its completions)")]
+    public int? ShardCount { get; init; }
+
+    /// <summary>--stats-dir</summary>
+    [CommandOption("--stats-dir <DIR>")]
+    [Description("Where a shard writes its rows' statistics (count, sum, sum of outer products in float64); rows already there are skipped")]
+    public string? StatsDir { get; init; }
+
+    /// <summary>--merge</summary>
+    [CommandOption("--merge <FILE>")]
+    [Description("Combine the shards' statistics files (repeat, or list several after one --merge) into the table")]
+    public string[] Merge { get; init; } = [];
+
+    /// <summary>--reference-stats</summary>
+    [CommandOption("--reference-stats <FILE>")]
+    [Description("Statistics of the real (test) images: read when the file exists, else computed once and written there")]
+    public string? ReferenceStats { get; init; }
+
+    /// <summary>--batch</summary>
+    [CommandOption("--batch <N>")]
+    [Description("Samples per batch (the unit dealt to shards). Default 250")]
+    public int Batch { get; init; } = 250;
+
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
+        if (Batch < 1) return ValidationResult.Error("--batch must be at least 1");
+        if (Merge.Length > 0) return Count < 2 ? ValidationResult.Error("--count must be at least 2") : base.Validate();
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
         foreach (var s in Samplers.Split(',', StringSplitOptions.TrimEntries))
             if (!SamplerRegistry.Exists(s)) return ValidationResult.Error($"--samplers: unknown '{s}'");
@@ -427,18 +487,78 @@ public sealed class DiffusionEvalCommand : Command<DiffusionEvalSettings>
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        using var model = DiffusionModel.Load(settings.Checkpoint!);
-        model.to(device);
         using var classifier = Diffusion.Evaluation.FashionClassifier.Load(settings.Classifier ?? Diffusion.Evaluation.FashionClassifier.DefaultPath);
         classifier.to(device);
+        using var reference = ReferenceStatistics(settings, classifier, device);
+        if (settings.Merge.Length > 0)
+        {
+            var merged = Diffusion.Evaluation.ShardedSampleQuality.Merge(settings.Merge, reference);
+            Ui.Say($"merged {settings.Merge.Length} statistics file(s) into {merged.Count} row(s)");
+            PrintRows(merged);
+            return Program.Ok;
+        }
+        using var model = DiffusionModel.Load(settings.Checkpoint!);
+        model.to(device);
         var samplers = settings.Samplers.Split(',', StringSplitOptions.TrimEntries);
         var steps = DiffusionTrainSettings.Ints("--steps", settings.Steps);
+        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        if (shard.IsSharded || settings.StatsDir is not null)
+        {
+            string dir = settings.StatsDir ?? throw new TesseraUserException("--shard: needs --stats-dir (where the shard's statistics go)");
+            Ui.Result($"{shard.Describe()}: writing row statistics to {Path.GetFullPath(dir)}");
+            Directory.CreateDirectory(dir);
+            Ui.WithProgress("sampling", samplers.Length * steps.Length, "rows", report =>
+            {
+                int done = 0;
+                foreach (var sampler in samplers)
+                    foreach (int n in steps)
+                    {
+                        string path = Path.Combine(dir, Diffusion.Evaluation.ShardedSampleQuality.FileName(sampler, n, shard));
+                        if (!File.Exists(path))
+                        {
+                            var part = Diffusion.Evaluation.ShardedSampleQuality.Row(model, classifier, sampler, n, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, cancellation);
+                            using (part.Features) Diffusion.Evaluation.ShardedSampleQuality.Save(part, path);
+                        }
+                        report(++done, $"{sampler} {n}");
+                    }
+                return 0;
+            });
+            Ui.Result($"wrote the statistics of {samplers.Length * steps.Length} row(s); combine all shards with: tessera diffusion eval --merge {Path.Combine(dir, "*.safetensors")}");
+            return Program.Ok;
+        }
         var rows = Ui.WithProgress("sampling and scoring", samplers.Length * steps.Length, "rows", report =>
         {
             int done = 0;
             return Diffusion.Evaluation.SampleQuality.Evaluate(model, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, settings.Data, device,
-                onRow: r => report(++done, $"{r.Sampler} {r.Nfe} NFE"));
+                settings.Batch, onRow: r => report(++done, $"{r.Sampler} {r.Nfe} NFE"), reference: reference, cancellation: cancellation);
         });
+        PrintRows(rows);
+        double floor = Diffusion.Evaluation.SampleQuality.ReferenceDistance(classifier, settings.Count, settings.Data, device);
+        Ui.Result($"reference: {settings.Count} training images against {settings.Count} test images: Fréchet distance {floor:0.000} (the floor at this sample size)");
+        return Program.Ok;
+    }
+
+    private static Diffusion.Evaluation.FeatureStatistics ReferenceStatistics(DiffusionEvalSettings settings, Diffusion.Evaluation.FashionClassifier classifier, torch.Device device)
+    {
+        if (settings.ReferenceStats is { } file && File.Exists(file)) return Diffusion.Evaluation.FeatureStatistics.Load(file);
+        int count = settings.Count;
+        if (settings.Merge.Length > 0)
+        {
+            // as many test images as the row has samples, as the single-process run uses
+            var first = Diffusion.Evaluation.ShardedSampleQuality.Load(settings.Merge[0]);
+            using (first.Features) count = first.Count;
+        }
+        var stats = Diffusion.Evaluation.SampleQuality.TestStatistics(classifier, count, settings.Data, device);
+        if (settings.ReferenceStats is { } path)
+        {
+            stats.Save(path, new Dictionary<string, string> { ["source"] = $"Fashion-MNIST test images, first {count}" });
+            Ui.Say($"wrote the reference statistics to {Path.GetFullPath(path)}");
+        }
+        return stats;
+    }
+
+    private void PrintRows(List<Diffusion.Evaluation.SampleQualityRow> rows)
+    {
         var table = new Table().AddColumn("sampler").AddColumn(new TableColumn("steps").RightAligned()).AddColumn(new TableColumn("NFE").RightAligned())
             .AddColumn(new TableColumn("Fréchet distance").RightAligned()).AddColumn(new TableColumn("class accuracy").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned());
         foreach (var r in rows)
@@ -447,8 +567,5 @@ public sealed class DiffusionEvalCommand : Command<DiffusionEvalSettings>
         Ui.Console.Write(table);
         foreach (var r in rows)
             Ui.Result($"{r.Sampler} steps {r.Steps} NFE {r.Nfe}: Fréchet distance {r.FrechetDistance:0.000}" + (double.IsNaN(r.ClassAccuracy) ? "" : $", class accuracy {100 * r.ClassAccuracy:0.0}%"));
-        double floor = Diffusion.Evaluation.SampleQuality.ReferenceDistance(classifier, settings.Count, settings.Data, device);
-        Ui.Result($"reference: {settings.Count} training images against {settings.Count} test images: Fréchet distance {floor:0.000} (the floor at this sample size)");
-        return Program.Ok;
     }
 }

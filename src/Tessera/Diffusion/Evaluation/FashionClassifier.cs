@@ -19,13 +19,16 @@ public sealed class FashionClassifier : Module<torch.Tensor, torch.Tensor>
     /// <summary>Default cache file: ~/.cache/tessera/fashion-classifier.safetensors.</summary>
     public static string DefaultPath => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "tessera", "fashion-classifier.safetensors");
 
+    /// <summary>Length of the penultimate-layer feature vector.</summary>
+    public const int FeatureDimension = 128;
+
     /// <summary>Creates the network (random weights).</summary>
     public FashionClassifier() : base(nameof(FashionClassifier))
     {
         conv1 = Conv2d(1, 32, 3, padding: 1);
         conv2 = Conv2d(32, 64, 3, padding: 1);
-        fc1 = Linear(64 * 7 * 7, 128);
-        fc2 = Linear(128, 10);
+        fc1 = Linear(64 * 7 * 7, FeatureDimension);
+        fc2 = Linear(FeatureDimension, 10);
         RegisterComponents();
     }
 

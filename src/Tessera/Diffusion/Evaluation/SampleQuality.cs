@@ -55,46 +55,48 @@ public static class SampleQuality
         return all;
     }
 
-    /// <summary>Evaluates <paramref name="count"/> samples (per-sample seeds from <paramref name="seed"/>) for each sampler and step count.</summary>
+    /// <summary>Feature statistics of the first <paramref name="count"/> test images (the reference of the Fréchet distance).</summary>
+    public static FeatureStatistics TestStatistics(FashionClassifier classifier, int count, string? data, torch.Device device)
+    {
+        using var features = TestFeatures(classifier, count, data, device);
+        var stats = new FeatureStatistics(FashionClassifier.FeatureDimension);
+        stats.Add(features);
+        return stats;
+    }
+
+    /// <summary>
+    /// Evaluates <paramref name="count"/> samples (sample i: seed <paramref name="seed"/> + i) for each sampler and step count against
+    /// <paramref name="reference"/> (null: the first <paramref name="count"/> test images), in one process: the same computation as the
+    /// shards of <see cref="ShardedSampleQuality"/> and their merge.
+    /// </summary>
     public static List<SampleQualityRow> Evaluate(DiffusionModel model, FashionClassifier classifier, IEnumerable<string> samplers, IEnumerable<int> steps, int count,
-        long seed, double guidance, string? data, torch.Device device, int batch = 250, Action<SampleQualityRow>? onRow = null)
+        long seed, double guidance, string? data, torch.Device device, int batch = 250, Action<SampleQualityRow>? onRow = null, FeatureStatistics? reference = null,
+        CancellationToken cancellation = default)
     {
         if (model.Config.Channels != 1 || model.Config.ImageSize != 28) throw new TesseraUserException("the sample-quality classifier reads 28×28 gray images; this model makes others");
-        using var reference = TestFeatures(classifier, count, data, device);
-        var rows = new List<SampleQualityRow>();
-        var (sMin, sMax) = model.Config.SigmaRange;
-        model.eval();
-        classifier.eval();
-        foreach (string sampler in samplers)
-            foreach (int n in steps)
-            {
-                var sw = System.Diagnostics.Stopwatch.StartNew();
-                var features = new List<torch.Tensor>();
-                long correct = 0;
-                int nfe = 0;
-                for (int first = 0; first < count; first += batch)
+        var owned = reference is null ? TestStatistics(classifier, count, data, device) : null;
+        var refStats = reference ?? owned!;
+        try
+        {
+            var rows = new List<SampleQualityRow>();
+            foreach (string sampler in samplers)
+                foreach (int n in steps)
                 {
-                    int b = Math.Min(batch, count - first);
-                    using var scope = torch.NewDisposeScope();
-                    using var _ = torch.no_grad();
-                    torch.Tensor? labels = model.Config.Classes > 0 ? torch.arange(first, first + b, device: device).remainder(model.Config.Classes) : null;
-                    var counting = new CountingDenoiser(model.AsDenoiser(labels, guidance));
-                    var noise = PerSampleNoise.Consecutive(seed + first, b, device);
-                    var sigmas = SigmaGrids.Karras(n, sMin, sMax);
-                    var x = noise.Next(torch.empty(b, 1, 28, 28, device: device)) * sigmas[0];
-                    var images = SamplerRegistry.Sample(sampler, counting.AsDenoiser(), x, sigmas, noise).clamp(-1, 1);
-                    nfe = counting.Evaluations;
-                    var f = classifier.Features(images);
-                    if (labels is not null) correct += classifier.Classify(f).argmax(1).eq(labels).sum().item<long>();
-                    features.Add(f.cpu().MoveToOuterDisposeScope());
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    var part = ShardedSampleQuality.Row(model, classifier, sampler, n, count, seed, guidance, device, Runtime.Sharding.Shard.All, batch, cancellation);
+                    using (part.Features)
+                    {
+                        var row = new SampleQualityRow(sampler, n, part.Nfe, part.Features.FrechetDistanceTo(refStats),
+                            part.Correct < 0 ? double.NaN : (double)part.Correct / count, sw.Elapsed.TotalSeconds);
+                        rows.Add(row);
+                        onRow?.Invoke(row);
+                    }
                 }
-                using var generated = torch.cat(features);
-                foreach (var f in features) f.Dispose();
-                var row = new SampleQualityRow(sampler, n, nfe, FrechetDistance.Compute(generated, reference),
-                    model.Config.Classes > 0 ? (double)correct / count : double.NaN, sw.Elapsed.TotalSeconds);
-                rows.Add(row);
-                onRow?.Invoke(row);
-            }
-        return rows;
+            return rows;
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
     }
 }
