@@ -1,6 +1,6 @@
+using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Runtime.Sharding;
-using Tessera.Diffusion.Training;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Sampling;
