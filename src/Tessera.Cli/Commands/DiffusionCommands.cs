@@ -209,7 +209,7 @@ public sealed class DiffusionTrainSettings : DataSettings
 }
 
 /// <summary><c>tessera diffusion train</c>.</summary>
-public sealed class DiffusionTrainCommand : Command<DiffusionTrainSettings>
+public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionTrainSettings settings, CancellationToken cancellation)
@@ -283,7 +283,7 @@ public sealed class DiffusionSampleSettings : GlobalSettings
 }
 
 /// <summary><c>tessera diffusion sample</c>.</summary>
-public sealed class DiffusionSampleCommand : Command<DiffusionSampleSettings>
+public sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSettings>
 {
     /// <summary>Samples with per-sample seeds seed, seed + 1, … in [0, 1] on the CPU; labels cycle through <paramref name="classes"/>.</summary>
     internal static torch.Tensor Run(DiffusionModel model, string sampler, int steps, int count, int batch, long seed, int[]? classes, double guidance, torch.Device device, Action<long>? report = null)
@@ -361,7 +361,7 @@ public sealed class ClassifierTrainSettings : DataSettings
 }
 
 /// <summary><c>tessera classifier train</c>.</summary>
-public sealed class ClassifierTrainCommand : Command<ClassifierTrainSettings>
+public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, ClassifierTrainSettings settings, CancellationToken cancellation)
@@ -421,7 +421,7 @@ public sealed class DiffusionEvalSettings : DataSettings
 }
 
 /// <summary><c>tessera diffusion eval</c>.</summary>
-public sealed class DiffusionEvalCommand : Command<DiffusionEvalSettings>
+public sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)

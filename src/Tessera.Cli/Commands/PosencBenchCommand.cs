@@ -46,7 +46,7 @@ public sealed class PosencBenchSettings : GlobalSettings
 }
 
 /// <summary><c>tessera posenc bench</c>: length generalisation of position encodings on a copy task.</summary>
-public sealed class PosencBenchCommand : Command<PosencBenchSettings>
+public sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, PosencBenchSettings settings, CancellationToken cancellation)

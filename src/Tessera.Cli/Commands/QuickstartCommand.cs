@@ -34,7 +34,7 @@ public sealed class QuickstartSettings : DataSettings
 }
 
 /// <summary><c>tessera quickstart</c>: the first thing to run on a fresh checkout.</summary>
-public sealed class QuickstartCommand : Command<QuickstartSettings>
+public sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
 {
     private const int PerClass = 8;
 
@@ -92,7 +92,7 @@ public sealed class QuickstartCommand : Command<QuickstartSettings>
             var trainer = new Tessera.Segmentation.Training.SegTrainer(options, device);
             var result = Ui.WithProgress("training GCN-Net on scenes", options.Steps, "steps",
                 report => trainer.Train(runDir, resume: false, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-            SegTrainCommand.PrintEvaluation(result);
+            SegTrainCommand.PrintEvaluation(Ui, result);
             Ui.Result($"wrote {runDir} (checkpoint.safetensors, loss.png, metrics.json)");
         }
         if (settings.DiffusionSteps > 0)

@@ -37,14 +37,14 @@ public class SamImageSettings : GlobalSettings
     }
 
     /// <summary>Loads the model onto <paramref name="device"/> and the image, and sets the image on a predictor.</summary>
-    internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device)
+    internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device, Ui ui)
     {
         var expected = Model is null ? null : SamConfig.FromName(Model);
         var rgb = ImageIO.Load(Image!, ColorMode.Rgb);
         var model = SamModel.FromCheckpoint(Checkpoint!, expected);
         model.to(device);
         var predictor = new SamPredictor(model);
-        Ui.WithProgress("encoding image", 1, "img", report =>
+        ui.WithProgress("encoding image", 1, "img", report =>
         {
             predictor.SetImage(rgb);
             report(1, null);
@@ -139,14 +139,14 @@ public sealed class SamSegmentSettings : SamImageSettings
 }
 
 /// <summary><c>tessera sam segment</c>.</summary>
-public sealed class SamSegmentCommand : Command<SamSegmentSettings>
+public sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamSegmentSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
         var prompt = settings.Prompt(); // parse errors before the (slow) model load
-        var (model, predictor, rgb) = settings.Open(device);
+        var (model, predictor, rgb) = settings.Open(device, Ui);
         using (model)
         using (predictor)
         using (rgb)
@@ -231,7 +231,7 @@ public sealed class SamAutoSettings : SamImageSettings
 }
 
 /// <summary><c>tessera sam auto</c>.</summary>
-public sealed class SamAutoCommand : Command<SamAutoSettings>
+public sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
@@ -239,7 +239,7 @@ public sealed class SamAutoCommand : Command<SamAutoSettings>
         var device = settings.Apply();
         string output = Path.GetFullPath(settings.Out);
         if (File.Exists(output)) throw new TesseraUserException($"--out: '{settings.Out}' is a file; expected a folder");
-        var (model, predictor, rgb) = settings.Open(device);
+        var (model, predictor, rgb) = settings.Open(device, Ui);
         using (model)
         using (predictor)
         using (rgb)
@@ -400,7 +400,7 @@ public sealed class SamTrainSettings : DataSettings
 }
 
 /// <summary><c>tessera sam train</c>.</summary>
-public sealed class SamTrainCommand : Command<SamTrainSettings>
+public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
@@ -410,7 +410,7 @@ public sealed class SamTrainCommand : Command<SamTrainSettings>
         var trainer = new SamTrainer(options, device);
         var result = Ui.WithProgress("training SAM", options.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        SamEvalCommand.Print(result);
+        SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
         return Program.Ok;
     }
@@ -455,7 +455,7 @@ public sealed class SamEvalSettings : DataSettings
 }
 
 /// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes.</summary>
-public sealed class SamEvalCommand : Command<SamEvalSettings>
+public sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
@@ -469,15 +469,15 @@ public sealed class SamEvalCommand : Command<SamEvalSettings>
             report(1, null);
             return r;
         });
-        Print(result);
+        Print(Ui, result);
         return Program.Ok;
     }
 
-    internal static void Print(ClickEvaluation result)
+    internal static void Print(Ui ui, ClickEvaluation result)
     {
         var table = new Table().AddColumn("clicks").AddColumn(new TableColumn("mIoU").RightAligned());
         for (int k = 0; k < result.MIoU.Length; k++) table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), (100 * result.MIoU[k]).ToString("0.0", CultureInfo.InvariantCulture));
-        Ui.Console.Write(table);
-        Ui.Result($"objects {result.Objects}; mIoU after " + string.Join(", ", result.MIoU.Select((v, k) => $"{k + 1} click{(k == 0 ? "" : "s")} {100 * v:0.0}")));
+        ui.Console.Write(table);
+        ui.Result($"objects {result.Objects}; mIoU after " + string.Join(", ", result.MIoU.Select((v, k) => $"{k + 1} click{(k == 0 ? "" : "s")} {100 * v:0.0}")));
     }
 }

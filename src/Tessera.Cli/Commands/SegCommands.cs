@@ -61,7 +61,7 @@ public sealed class MakeDatasetSettings : SceneSettings
 }
 
 /// <summary><c>tessera seg make-dataset</c>: Fashion-MNIST scenes as folders of PNGs.</summary>
-public sealed class MakeDatasetCommand : Command<MakeDatasetSettings>
+public sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, MakeDatasetSettings settings, CancellationToken cancellation)
@@ -252,7 +252,7 @@ public sealed class SegTrainSettings : SceneSettings
 }
 
 /// <summary><c>tessera seg train</c>.</summary>
-public sealed class SegTrainCommand : Command<SegTrainSettings>
+public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
@@ -263,18 +263,18 @@ public sealed class SegTrainCommand : Command<SegTrainSettings>
         var trainer = new SegTrainer(options, device);
         SegEvaluation result = Ui.WithProgress($"training {options.Model.Model}", options.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        PrintEvaluation(result);
+        PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
         return Program.Ok;
     }
 
-    internal static void PrintEvaluation(SegEvaluation result)
+    internal static void PrintEvaluation(Ui ui, SegEvaluation result)
     {
         var table = new Table().AddColumn("class").AddColumn(new TableColumn("IoU").RightAligned()).AddColumn(new TableColumn("Acc").RightAligned());
         string P(double v) => double.IsNaN(v) ? "nan" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture);
         foreach (var c in result.Metrics.PerClass) table.AddRow(Markup.Escape(c.Name), P(c.IoU), P(c.Acc));
-        Ui.Console.Write(table);
-        Ui.Result($"mIoU {P(result.Metrics.MIoU)}  aAcc {P(result.Metrics.AAcc)}  boundary-band mIoU {P(result.BoundaryMIoU)}  interior mIoU {P(result.InteriorMIoU)}");
+        ui.Console.Write(table);
+        ui.Result($"mIoU {P(result.Metrics.MIoU)}  aAcc {P(result.Metrics.AAcc)}  boundary-band mIoU {P(result.BoundaryMIoU)}  interior mIoU {P(result.InteriorMIoU)}");
     }
 }
 
@@ -307,7 +307,7 @@ public sealed class SegPredictSettings : GlobalSettings
 }
 
 /// <summary><c>tessera seg predict</c>.</summary>
-public sealed class SegPredictCommand : Command<SegPredictSettings>
+public sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)

@@ -58,7 +58,7 @@ public sealed record SamConfig(
         "vit_b" or "b" => VitB,
         "vit_l" or "l" => VitL,
         "vit_h" or "h" => VitH,
-        _ => throw new TesseraUserException($"--model: unknown SAM size '{name}' (expected vit_b, vit_l or vit_h)"),
+        _ => throw new TesseraUserException(nameof(name), $"unknown SAM size '{name}' (expected vit_b, vit_l or vit_h)"),
     };
 
     /// <summary>Checks that the sizes fit together.</summary>
