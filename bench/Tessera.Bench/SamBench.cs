@@ -16,7 +16,7 @@ internal static class SamBench
     {
         int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
         int reps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2;
-        Tessera.Runtime.TorchRuntime.EnsureInitialized();
+        Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions());
         torch.set_num_threads(threads);
         torch.manual_seed(0);
         var ours = new Dictionary<string, double>();

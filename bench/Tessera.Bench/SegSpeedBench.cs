@@ -15,7 +15,7 @@ internal static class SegSpeedBench
     public static void Run(string[] args)
     {
         int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
-        Tessera.Runtime.TorchRuntime.EnsureInitialized();
+        Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions());
         torch.set_num_threads(threads);
         var ours = new Dictionary<string, double>();
         foreach (var (name, config) in new[] { ("gcn", new SegModelConfig { Model = "gcn", K = 15 }), ("deeplabv3", new SegModelConfig { Model = "deeplabv3" }) })

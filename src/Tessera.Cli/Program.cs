@@ -29,11 +29,12 @@ public static class Program
             // Piped output: no wrapping at an imaginary 80 columns.
             if (Console.IsOutputRedirected) console.Profile.Width = 200;
         }
-        Ui.Console = console;
+        var ui = new Ui(console);
+        var resolver = new CommandResolver(ui);
         // The issues' spelling "--k 15": Spectre.Console.Cli wants long names of two or more letters.
         args = args.Select(a => a == "--k" ? "--kernel" : a.StartsWith("--k=", StringComparison.Ordinal) ? "--kernel=" + a[4..] : a).ToArray();
         args = ExpandMultiValueOptions(args);
-        var app = new CommandApp();
+        var app = new CommandApp(resolver);
         app.Configure(config =>
         {
             config.SetApplicationName("tessera");
@@ -121,7 +122,7 @@ public static class Program
         }
         catch (Exception e)
         {
-            return Report(console, e);
+            return Report(ui, e, resolver.SettingsType);
         }
         finally
         {
@@ -129,19 +130,22 @@ public static class Program
         }
     }
 
-    /// <summary>Maps an exception to one line on stderr and an exit code.</summary>
-    public static int Report(IAnsiConsole console, Exception e)
+    /// <summary>
+    /// Maps an exception to one line on stderr and an exit code; a library parameter named by a
+    /// <see cref="TesseraUserException"/> is shown as the flag of the command that ran (<paramref name="settings"/>).
+    /// </summary>
+    internal static int Report(Ui ui, Exception e, Type? settings)
     {
         Exception inner = Unwrap(e);
         (string message, int code) = inner switch
         {
-            TesseraUserException u => (u.Message, UserError),
+            TesseraUserException u => (ParameterFlags.Message(u, settings), UserError),
             CommandParseException p => (ParseMessage(p), UserError),
             CommandRuntimeException r => (r.Message, UserError),
             OperationCanceledException => ("cancelled", RuntimeFailure),
             _ => ($"{inner.GetType().Name}: {inner.Message}", RuntimeFailure),
         };
-        Ui.Error(message.ReplaceLineEndings(" ").Trim());
+        ui.Error(message.ReplaceLineEndings(" ").Trim());
         if (code == RuntimeFailure && Environment.GetEnvironmentVariable("TESSERA_DEBUG") == "1")
             Console.Error.WriteLine(inner.ToString());
         return code;

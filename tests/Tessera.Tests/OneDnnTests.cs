@@ -9,7 +9,7 @@ internal static class TestSetup
 {
     /// <summary>The tests run with the same process set-up as the CLI.</summary>
     [ModuleInitializer]
-    internal static void Init() => TorchRuntime.EnsureInitialized();
+    internal static void Init() => TorchRuntime.Configure(new RuntimeOptions());
 }
 
 [Collection("serial")]

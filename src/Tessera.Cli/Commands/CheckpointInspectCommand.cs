@@ -17,7 +17,7 @@ public sealed class CheckpointInspectSettings : GlobalSettings
 }
 
 /// <summary><c>tessera checkpoint inspect</c>: validates a safetensors file and lists its tensors and metadata.</summary>
-public sealed class CheckpointInspectCommand : Command<CheckpointInspectSettings>
+public sealed class CheckpointInspectCommand : TesseraCommand<CheckpointInspectSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, CheckpointInspectSettings settings, CancellationToken cancellation)

@@ -52,7 +52,7 @@ public sealed class DataGridSettings : DataSettings
 }
 
 /// <summary><c>tessera data grid</c>: a PNG grid of a dataset's images.</summary>
-public sealed class DataGridCommand : Command<DataGridSettings>
+public sealed class DataGridCommand : TesseraCommand<DataGridSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DataGridSettings settings, CancellationToken cancellation)

@@ -99,7 +99,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 }
 
 /// <summary><c>tessera diffusion analytic</c>: any sampler on a Gaussian mixture whose exact answers are known.</summary>
-public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings>
+public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionAnalyticSettings settings, CancellationToken cancellation)
@@ -152,7 +152,7 @@ public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings
         return Program.Ok;
     }
 
-    private static int Bench(DiffusionAnalyticSettings settings, CancellationToken cancellation)
+    private int Bench(DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
         var deterministic = new (string, string)[]
         {

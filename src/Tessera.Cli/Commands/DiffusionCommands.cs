@@ -151,16 +151,6 @@ public sealed class DiffusionTrainSettings : DataSettings
     [Description("Continue the run in --out from its checkpoint")]
     public bool Resume { get; init; }
 
-    internal static int[] Ints(string option, string text)
-    {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var values = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1)
-                throw new TesseraUserException($"{option} '{text}': expected positive integers separated by commas");
-        return values;
-    }
-
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
@@ -185,9 +175,8 @@ public sealed class DiffusionTrainSettings : DataSettings
         }
         var formulation = Enum.Parse<Formulation>(Formulation, ignoreCase: true);
         var config = Net == "dit"
-            ? new DiffusionModelConfig("dit", DiT: new DiTConfig(channels, Size, Patch, Hidden, Depth, Math.Max(1, Hidden / 64), 4, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
-            : new DiffusionModelConfig("unet", UNet: new UNetConfig(channels, BaseChannels, Ints("--multipliers", Multipliers), 2, Ints("--attention", Attention), Math.Min(8, BaseChannels / 4), 32, 4 * BaseChannels, Dropout, Size, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
-        if (config.Kind == "dit" && Size % Patch != 0) throw new TesseraUserException($"--patch: {Patch} does not divide --size {Size}");
+            ? new DiffusionModelConfig("dit", DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
+            : new DiffusionModelConfig("unet", UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
         return new DiffusionTrainOptions
         {
             Model = config,
@@ -209,7 +198,7 @@ public sealed class DiffusionTrainSettings : DataSettings
 }
 
 /// <summary><c>tessera diffusion train</c>.</summary>
-public sealed class DiffusionTrainCommand : Command<DiffusionTrainSettings>
+public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionTrainSettings settings, CancellationToken cancellation)
@@ -300,61 +289,34 @@ public sealed class DiffusionSampleSettings : GlobalSettings
 }
 
 /// <summary><c>tessera diffusion sample</c>.</summary>
-public sealed class DiffusionSampleCommand : Command<DiffusionSampleSettings>
+public sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSettings>
 {
-    /// <summary>Samples with per-sample seeds seed, seed + 1, … in [0, 1] on the CPU; labels cycle through <paramref name="classes"/>.</summary>
-    internal static torch.Tensor Run(DiffusionModel model, string sampler, int steps, int count, int batch, long seed, int[]? classes, double guidance, torch.Device device, Action<long>? report = null)
-    {
-        var parts = new List<torch.Tensor>();
-        for (int first = 0; first < count; first += batch)
-        {
-            int n = Math.Min(batch, count - first);
-            using var scope = torch.NewDisposeScope();
-            torch.Tensor? labels = null;
-            if (model.Config.Classes > 0)
-            {
-                var cycle = classes ?? [.. Enumerable.Range(0, model.Config.Classes)];
-                labels = torch.tensor(Enumerable.Range(first, n).Select(i => (long)cycle[i % cycle.Length]).ToArray(), device: device);
-            }
-            var x = DiffusionTrainer.Generate(model, sampler, steps, PerSampleNoise.Consecutive(seed + first, n, device), n, labels, guidance, device);
-            parts.Add(x.add(1).div(2).clamp(0, 1).cpu().MoveToOuterDisposeScope());
-            report?.Invoke(first + n);
-        }
-        var all = torch.cat(parts);
-        foreach (var p in parts) p.Dispose();
-        return all;
-    }
-
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionSampleSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
         using var model = DiffusionModel.Load(settings.Checkpoint!);
         model.to(device);
-        int[]? classes = null;
-        if (settings.Classes is not null)
+        var options = new DiffusionSamplingOptions
         {
-            var parts = settings.Classes.Split(',', StringSplitOptions.TrimEntries);
-            classes = new int[parts.Length];
-            for (int i = 0; i < parts.Length; i++)
-                if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out classes[i]))
-                    throw new TesseraUserException($"--class '{settings.Classes}': expected class numbers separated by commas");
-        }
-        if (classes is not null && model.Config.Classes == 0) throw new TesseraUserException("--class: this model is unconditional");
-        if (classes is not null && classes.Any(c => c < 0 || c >= model.Config.Classes)) throw new TesseraUserException($"--class: labels must be in 0 … {model.Config.Classes - 1}");
+            Sampler = settings.Sampler,
+            Steps = settings.Steps,
+            Batch = settings.Batch,
+            Classes = settings.Classes is null ? null : ListOption.TryInts(settings.Classes, min: 0) ?? throw new TesseraUserException(ListOption.Expected("--class", settings.Classes, min: 0)),
+            Guidance = settings.Guidance,
+        };
         if (settings.Seeds is not null)
         {
-            var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds, "--seeds");
+            var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds);
             var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
             Ui.Result($"{shard.Describe()}: {shard.Select(seeds).Count()} of {seeds.Count} seeds");
-            var options = new Diffusion.Sampling.SeedSamplingOptions { Sampler = settings.Sampler, Steps = settings.Steps, Batch = settings.Batch, Classes = classes, Guidance = settings.Guidance };
             var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", shard.Select(seeds).Count(), "img",
                 report => Diffusion.Sampling.SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, n => report(n, null), cancellation));
             Ui.Result($"{summary.Done} written, {summary.Skipped} already there, in {Path.GetFullPath(settings.OutDir!)} ({summary.Seconds:0.0} s)");
             return Program.Ok;
         }
         var images = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", settings.Count, "img",
-            report => Run(model, settings.Sampler, settings.Steps, settings.Count, settings.Batch, settings.Seed, classes, settings.Guidance, device, n => report(n, null)));
+            report => DiffusionSampling.Sample(model, DiffusionSampling.ConsecutiveSeeds(settings.Seed, settings.Count), options, device, n => report(n, null), cancellation));
         using (images)
         {
             string dir = Path.GetDirectoryName(Path.GetFullPath(settings.Out))!;
@@ -389,7 +351,7 @@ public sealed class ClassifierTrainSettings : DataSettings
 }
 
 /// <summary><c>tessera classifier train</c>.</summary>
-public sealed class ClassifierTrainCommand : Command<ClassifierTrainSettings>
+public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, ClassifierTrainSettings settings, CancellationToken cancellation)
@@ -473,7 +435,7 @@ public sealed class DiffusionEvalSettings : DataSettings
         if (Batch < 1) return ValidationResult.Error("--batch must be at least 1");
         if (Merge.Length > 0) return Count < 2 ? ValidationResult.Error("--count must be at least 2") : base.Validate();
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        foreach (var s in Samplers.Split(',', StringSplitOptions.TrimEntries))
+        foreach (var s in ListOption.Items(Samplers))
             if (!SamplerRegistry.Exists(s)) return ValidationResult.Error($"--samplers: unknown '{s}'");
         if (Count < 2) return ValidationResult.Error("--count must be at least 2");
         return base.Validate();
@@ -481,7 +443,7 @@ public sealed class DiffusionEvalSettings : DataSettings
 }
 
 /// <summary><c>tessera diffusion eval</c>.</summary>
-public sealed class DiffusionEvalCommand : Command<DiffusionEvalSettings>
+public sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)
@@ -499,8 +461,8 @@ public sealed class DiffusionEvalCommand : Command<DiffusionEvalSettings>
         }
         using var model = DiffusionModel.Load(settings.Checkpoint!);
         model.to(device);
-        var samplers = settings.Samplers.Split(',', StringSplitOptions.TrimEntries);
-        var steps = DiffusionTrainSettings.Ints("--steps", settings.Steps);
+        var samplers = ListOption.Items(settings.Samplers);
+        var steps = ListOption.Ints("--steps", settings.Steps);
         var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded || settings.StatsDir is not null)
         {

@@ -8,7 +8,7 @@ using TorchSharp;
 namespace Tessera.Cli.Commands;
 
 /// <summary><c>tessera info</c>: versions, device, threads and data locations.</summary>
-public sealed class InfoCommand : Command<DataSettings>
+public sealed class InfoCommand : TesseraCommand<DataSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellation)

@@ -38,7 +38,7 @@ public sealed class PosencBenchSettings : GlobalSettings
         if (TrainLength < 2) return ValidationResult.Error($"--train-length: {TrainLength}; expected at least 2");
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
         if (Encodings is not null)
-            foreach (string e in Encodings.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            foreach (string e in ListOption.Items(Encodings))
                 if (!LengthGeneralization.Encodings.Contains(e))
                     return ValidationResult.Error($"--encodings: unknown encoding '{e}'; expected any of {string.Join(", ", LengthGeneralization.Encodings)}");
         return base.Validate();
@@ -46,13 +46,13 @@ public sealed class PosencBenchSettings : GlobalSettings
 }
 
 /// <summary><c>tessera posenc bench</c>: length generalisation of position encodings on a copy task.</summary>
-public sealed class PosencBenchCommand : Command<PosencBenchSettings>
+public sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, PosencBenchSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
-        string[] encodings = settings.Encodings?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? LengthGeneralization.Encodings;
+        string[] encodings = (settings.Encodings is null ? null : ListOption.Items(settings.Encodings)) ?? LengthGeneralization.Encodings;
         var options = new LengthBenchOptions(settings.TrainLength, settings.Steps, Seed: settings.Seed);
         Ui.Say($"copy task: train on strings of 1-{options.TrainLength} digits, test at {string.Join(", ", LengthGeneralization.Multiples.Select(m => $"{m}x"))}; {options.Layers} layers, width {options.ModelDim}, {options.Heads} heads, {options.Steps} steps each");
         var rows = Ui.WithProgress("training", (long)encodings.Length * options.Steps, "steps", report =>

@@ -34,7 +34,7 @@ public sealed class QuickstartSettings : DataSettings
 }
 
 /// <summary><c>tessera quickstart</c>: the first thing to run on a fresh checkout.</summary>
-public sealed class QuickstartCommand : Command<QuickstartSettings>
+public sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
 {
     private const int PerClass = 8;
 
@@ -92,7 +92,7 @@ public sealed class QuickstartCommand : Command<QuickstartSettings>
             var trainer = new Tessera.Segmentation.Training.SegTrainer(options, device);
             var result = Ui.WithProgress("training GCN-Net on scenes", options.Steps, "steps",
                 report => trainer.Train(runDir, resume: false, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-            SegTrainCommand.PrintEvaluation(result);
+            SegTrainCommand.PrintEvaluation(Ui, result);
             Ui.Result($"wrote {runDir} (checkpoint.safetensors, loss.png, metrics.json)");
         }
         if (settings.DiffusionSteps > 0)
@@ -100,8 +100,7 @@ public sealed class QuickstartCommand : Command<QuickstartSettings>
             // A small class-conditional U-Net (EDM), then two samplers from the same seeds.
             var options = new Tessera.Diffusion.Training.DiffusionTrainOptions
             {
-                Model = new Tessera.Diffusion.Training.DiffusionModelConfig("unet",
-                    new Tessera.Diffusion.Networks.UNetConfig(1, 32, [1, 2], 1, [], 8, 32, 128, 0, 28, 10)),
+                Model = new Tessera.Diffusion.Training.DiffusionModelConfig("unet", Tessera.Diffusion.Networks.UNetConfig.SmallFashionMnist),
                 Steps = settings.DiffusionSteps,
                 Batch = 32,
                 LearningRate = 2e-3,
@@ -122,7 +121,8 @@ public sealed class QuickstartCommand : Command<QuickstartSettings>
             foreach (var (sampler, steps) in new[] { ("heun", 18), ("dpmpp_2m", 10) })
             {
                 using var images = Ui.WithProgress($"sampling with {sampler}", 64, "img", report =>
-                    DiffusionSampleCommand.Run(model, sampler, steps, 64, 64, settings.Seed, null, 1.5, device, n => report(n, null)));
+                    Tessera.Diffusion.DiffusionSampling.Sample(model, Tessera.Diffusion.DiffusionSampling.ConsecutiveSeeds(settings.Seed, 64),
+                        new Tessera.Diffusion.DiffusionSamplingOptions { Sampler = sampler, Steps = steps, Guidance = 1.5 }, device, n => report(n, null), cancellation));
                 string path = Path.Combine(runDir, $"samples-{sampler}.png");
                 ImageIO.SaveGrid(images, path, columns: 10);
                 Ui.Result($"wrote {path} ({sampler}, {steps} steps, classes in columns)");

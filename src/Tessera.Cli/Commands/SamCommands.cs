@@ -5,6 +5,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using Tessera.Cli.Infrastructure;
 using Tessera.IO;
+using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam;
 using TorchSharp;
 
@@ -37,44 +38,20 @@ public class SamImageSettings : GlobalSettings
     }
 
     /// <summary>Loads the model onto <paramref name="device"/> and the image, and sets the image on a predictor.</summary>
-    internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device)
+    internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device, Ui ui)
     {
         var expected = Model is null ? null : SamConfig.FromName(Model);
         var rgb = ImageIO.Load(Image!, ColorMode.Rgb);
         var model = SamModel.FromCheckpoint(Checkpoint!, expected);
         model.to(device);
         var predictor = new SamPredictor(model);
-        Ui.WithProgress("encoding image", 1, "img", report =>
+        ui.WithProgress("encoding image", 1, "img", report =>
         {
             predictor.SetImage(rgb);
             report(1, null);
             return 0;
         });
         return (model, predictor, rgb);
-    }
-
-    /// <summary>Colour blend of an RGB image and coloured masks, as a float image in [0, 1].</summary>
-    internal static torch.Tensor Overlay(torch.Tensor rgb, IReadOnlyList<torch.Tensor> masks)
-    {
-        using var scope = torch.NewDisposeScope();
-        var image = rgb.to(torch.ScalarType.Float32).div(255f);
-        var output = image.clone();
-        for (int i = 0; i < masks.Count; i++)
-        {
-            var (r, g, b) = Palette(i);
-            var colour = torch.tensor(new[] { r / 255f, g / 255f, b / 255f }).view(3, 1, 1);
-            var m = masks[i].cpu().to(torch.ScalarType.Float32).unsqueeze(0);
-            output = output * (1 - 0.55f * m) + colour * (0.55f * m);
-        }
-        return output.MoveToOuterDisposeScope();
-    }
-
-    private static (int R, int G, int B) Palette(int i)
-    {
-        // Golden-angle hues: neighbours in the list get distinct colours.
-        double h = (i * 137.508) % 360 / 60, c = 0.85, x = c * (1 - Math.Abs(h % 2 - 1));
-        var (r, g, b) = h switch { < 1 => (c, x, 0.0), < 2 => (x, c, 0.0), < 3 => (0.0, c, x), < 4 => (0.0, x, c), < 5 => (x, 0.0, c), _ => (c, 0.0, x) };
-        return ((int)((r + 0.1) * 255), (int)((g + 0.1) * 255), (int)((b + 0.1) * 255));
     }
 }
 
@@ -108,30 +85,18 @@ public sealed class SamSegmentSettings : SamImageSettings
         return base.Validate();
     }
 
-    internal static double[] Numbers(string option, string text, int min, int max)
-    {
-        var parts = text.Split(',');
-        var values = new double[parts.Length];
-        bool ok = parts.Length >= min && parts.Length <= max;
-        for (int i = 0; ok && i < parts.Length; i++)
-            ok = double.TryParse(parts[i].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) && double.IsFinite(values[i]);
-        if (!ok)
-            throw new TesseraUserException($"{option} '{text}': expected {(min == max ? $"{min}" : $"{min} or {max}")} comma-separated numbers" + (option == "--point" ? " (x,y or x,y,label)" : " (x0,y0,x1,y1)"));
-        return values;
-    }
-
     internal SamPrompt Prompt()
     {
         var points = Points.Select(p =>
         {
-            var v = Numbers("--point", p, 2, 3);
+            var v = ListOption.Numbers("--point", p, 2, 3, "x,y or x,y,label");
             if (v.Length == 3 && v[2] is not (0 or 1)) throw new TesseraUserException($"--point '{p}': label must be 1 (object) or 0 (background)");
             return new SamPoint(v[0], v[1], v.Length == 2 || v[2] == 1);
         }).ToList();
         SamBox? box = null;
         if (Box is not null)
         {
-            var b = Numbers("--box", Box, 4, 4);
+            var b = ListOption.Numbers("--box", Box, 4, 4, "x0,y0,x1,y1");
             box = new SamBox(b[0], b[1], b[2], b[3]);
         }
         return new SamPrompt(points, box);
@@ -139,14 +104,14 @@ public sealed class SamSegmentSettings : SamImageSettings
 }
 
 /// <summary><c>tessera sam segment</c>.</summary>
-public sealed class SamSegmentCommand : Command<SamSegmentSettings>
+public sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamSegmentSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
         var prompt = settings.Prompt(); // parse errors before the (slow) model load
-        var (model, predictor, rgb) = settings.Open(device);
+        var (model, predictor, rgb) = settings.Open(device, Ui);
         using (model)
         using (predictor)
         using (rgb)
@@ -161,7 +126,7 @@ public sealed class SamSegmentCommand : Command<SamSegmentSettings>
             ImageIO.SavePng(masks[best].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), output);
             if (settings.Multimask)
                 for (int i = 0; i < masks.Count; i++) ImageIO.SavePng(masks[i].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), $"{stem}.{i}.png");
-            ImageIO.SavePng(SamImageSettings.Overlay(rgb, [masks[best]]), stem + ".overlay.png");
+            ImageIO.SavePng(MaskOverlay.Masks(rgb, [masks[best]]), stem + ".overlay.png");
             for (int i = 0; i < masks.Count; i++)
                 Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {masks[i].sum().item<long>()} pixels{(i == best ? " (best)" : "")}");
             Ui.Result($"wrote {output} and {stem}.overlay.png");
@@ -231,7 +196,7 @@ public sealed class SamAutoSettings : SamImageSettings
 }
 
 /// <summary><c>tessera sam auto</c>.</summary>
-public sealed class SamAutoCommand : Command<SamAutoSettings>
+public sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
@@ -239,7 +204,7 @@ public sealed class SamAutoCommand : Command<SamAutoSettings>
         var device = settings.Apply();
         string output = Path.GetFullPath(settings.Out);
         if (File.Exists(output)) throw new TesseraUserException($"--out: '{settings.Out}' is a file; expected a folder");
-        var (model, predictor, rgb) = settings.Open(device);
+        var (model, predictor, rgb) = settings.Open(device, Ui);
         using (model)
         using (predictor)
         using (rgb)
@@ -259,25 +224,10 @@ public sealed class SamAutoCommand : Command<SamAutoSettings>
                 tensors.Add(t);
                 ImageIO.SavePng(t.to(torch.ScalarType.Byte).mul(255).unsqueeze(0), Path.Combine(output, "masks", $"{i:D3}.png"));
             }
-            ImageIO.SavePng(SamImageSettings.Overlay(rgb, tensors), Path.Combine(output, "overlay.png"));
+            ImageIO.SavePng(MaskOverlay.Masks(rgb, tensors), Path.Combine(output, "overlay.png"));
             foreach (var t in tensors) t.Dispose();
-            var json = masks.Select((m, i) => new Dictionary<string, object?>
-            {
-                ["id"] = i,
-                ["segmentation"] = settings.OutputMode switch
-                {
-                    "coco_rle" => new Dictionary<string, object> { ["size"] = new[] { h, w }, ["counts"] = m.Segmentation.ToCocoString() },
-                    "uncompressed_rle" => new Dictionary<string, object> { ["size"] = new[] { h, w }, ["counts"] = m.Segmentation.Counts },
-                    _ => $"masks/{i:D3}.png",
-                },
-                ["area"] = m.Area,
-                ["bbox"] = m.BoxXywh,
-                ["predicted_iou"] = m.PredictedIou,
-                ["point_coords"] = new[] { m.PointCoords },
-                ["stability_score"] = m.StabilityScore,
-                ["crop_box"] = m.CropBoxXywh,
-            }).ToList();
-            AtomicFile.WriteAllBytes(Path.Combine(output, "masks.json"), JsonSerializer.SerializeToUtf8Bytes(json, new JsonSerializerOptions { WriteIndented = true }));
+            var format = settings.OutputMode switch { "coco_rle" => MaskJsonFormat.CocoRle, "uncompressed_rle" => MaskJsonFormat.UncompressedRle, _ => MaskJsonFormat.BinaryMask };
+            AutomaticMasksJson.Write(Path.Combine(output, "masks.json"), masks, format);
             Ui.Result($"{masks.Count} masks; wrote {Path.Combine(output, "masks.json")}, overlay.png and masks/");
         }
         return Program.Ok;
@@ -370,19 +320,7 @@ public sealed class SamTrainSettings : DataSettings
 
     internal SamTrainOptions Options() => new()
     {
-        Config = SamTrainOptions.SmallConfig with
-        {
-            ImageSize = Canvas,
-            PatchSize = Canvas / 16,
-            EncoderDim = Width,
-            EncoderHeads = Width / 32,
-            EncoderDepth = Depth,
-            GlobalAttentionBlocks = [.. Enumerable.Range(1, Depth / 2).Select(i => 2 * i - 1)],
-            PromptDim = Width,
-            DecoderHeads = Width / 32,
-            DecoderMlpDim = 4 * Width,
-            IouHeadHiddenDim = Width,
-        },
+        Config = SamConfig.Small(Canvas, Width, Depth),
         Init = Init,
         FreezeEncoder = FreezeEncoder,
         Steps = Steps,
@@ -400,7 +338,7 @@ public sealed class SamTrainSettings : DataSettings
 }
 
 /// <summary><c>tessera sam train</c>.</summary>
-public sealed class SamTrainCommand : Command<SamTrainSettings>
+public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
@@ -410,7 +348,7 @@ public sealed class SamTrainCommand : Command<SamTrainSettings>
         var trainer = new SamTrainer(options, device);
         var result = Ui.WithProgress("training SAM", options.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        SamEvalCommand.Print(result);
+        SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
         return Program.Ok;
     }
@@ -455,7 +393,7 @@ public sealed class SamEvalSettings : DataSettings
 }
 
 /// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes.</summary>
-public sealed class SamEvalCommand : Command<SamEvalSettings>
+public sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
@@ -469,15 +407,15 @@ public sealed class SamEvalCommand : Command<SamEvalSettings>
             report(1, null);
             return r;
         });
-        Print(result);
+        Print(Ui, result);
         return Program.Ok;
     }
 
-    internal static void Print(ClickEvaluation result)
+    internal static void Print(Ui ui, ClickEvaluation result)
     {
         var table = new Table().AddColumn("clicks").AddColumn(new TableColumn("mIoU").RightAligned());
         for (int k = 0; k < result.MIoU.Length; k++) table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), (100 * result.MIoU[k]).ToString("0.0", CultureInfo.InvariantCulture));
-        Ui.Console.Write(table);
-        Ui.Result($"objects {result.Objects}; mIoU after " + string.Join(", ", result.MIoU.Select((v, k) => $"{k + 1} click{(k == 0 ? "" : "s")} {100 * v:0.0}")));
+        ui.Console.Write(table);
+        ui.Result($"objects {result.Objects}; mIoU after " + string.Join(", ", result.MIoU.Select((v, k) => $"{k + 1} click{(k == 0 ? "" : "s")} {100 * v:0.0}")));
     }
 }

@@ -6,6 +6,7 @@ using Tessera.Cli.Infrastructure;
 using Tessera.Data;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
@@ -61,7 +62,7 @@ public sealed class MakeDatasetSettings : SceneSettings
 }
 
 /// <summary><c>tessera seg make-dataset</c>: Fashion-MNIST scenes as folders of PNGs.</summary>
-public sealed class MakeDatasetCommand : Command<MakeDatasetSettings>
+public sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, MakeDatasetSettings settings, CancellationToken cancellation)
@@ -212,8 +213,8 @@ public sealed class SegTrainSettings : SceneSettings
             Depth = Depth,
             BaseWidth = TorchvisionBackbone || BackboneWeights is not null ? 64 : Width,
             SmallStem = !(TorchvisionBackbone || BackboneWeights is not null),
-            Rates = PositiveList(Rates),
-            Dilations = PositiveList(Dilations),
+            Rates = ListOption.TryInts(Rates),
+            Dilations = ListOption.TryInts(Dilations),
         },
         Steps = Steps,
         Batch = Batch,
@@ -228,22 +229,11 @@ public sealed class SegTrainSettings : SceneSettings
         Data = Data,
     };
 
-    /// <summary>A comma-separated list of positive integers; null when absent or malformed.</summary>
-    private static int[]? PositiveList(string? text)
-    {
-        if (text is null) return null;
-        var parts = text.Split(',');
-        var values = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1) return null;
-        return values;
-    }
-
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
         foreach (var (option, text) in new[] { ("--rates", Rates), ("--dilations", Dilations) })
-            if (text is not null && PositiveList(text) is null)
+            if (text is not null && ListOption.TryInts(text) is null)
                 return ValidationResult.Error($"{option}: '{text}'; expected positive integers separated by commas");
         if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
         if (Steps < 1 || Batch < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --eval-every and --eval-scenes must be at least 1");
@@ -252,7 +242,7 @@ public sealed class SegTrainSettings : SceneSettings
 }
 
 /// <summary><c>tessera seg train</c>.</summary>
-public sealed class SegTrainCommand : Command<SegTrainSettings>
+public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
@@ -263,18 +253,18 @@ public sealed class SegTrainCommand : Command<SegTrainSettings>
         var trainer = new SegTrainer(options, device);
         SegEvaluation result = Ui.WithProgress($"training {options.Model.Model}", options.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        PrintEvaluation(result);
+        PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
         return Program.Ok;
     }
 
-    internal static void PrintEvaluation(SegEvaluation result)
+    internal static void PrintEvaluation(Ui ui, SegEvaluation result)
     {
         var table = new Table().AddColumn("class").AddColumn(new TableColumn("IoU").RightAligned()).AddColumn(new TableColumn("Acc").RightAligned());
         string P(double v) => double.IsNaN(v) ? "nan" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture);
         foreach (var c in result.Metrics.PerClass) table.AddRow(Markup.Escape(c.Name), P(c.IoU), P(c.Acc));
-        Ui.Console.Write(table);
-        Ui.Result($"mIoU {P(result.Metrics.MIoU)}  aAcc {P(result.Metrics.AAcc)}  boundary-band mIoU {P(result.BoundaryMIoU)}  interior mIoU {P(result.InteriorMIoU)}");
+        ui.Console.Write(table);
+        ui.Result($"mIoU {P(result.Metrics.MIoU)}  aAcc {P(result.Metrics.AAcc)}  boundary-band mIoU {P(result.BoundaryMIoU)}  interior mIoU {P(result.InteriorMIoU)}");
     }
 }
 
@@ -307,7 +297,7 @@ public sealed class SegPredictSettings : GlobalSettings
 }
 
 /// <summary><c>tessera seg predict</c>.</summary>
-public sealed class SegPredictCommand : Command<SegPredictSettings>
+public sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
@@ -317,13 +307,7 @@ public sealed class SegPredictCommand : Command<SegPredictSettings>
         if (!Directory.Exists(input)) throw new TesseraUserException($"--input: folder '{settings.Input}' does not exist");
         if (output.TrimEnd('/') == input.TrimEnd('/'))
             throw new TesseraUserException($"--output: '{settings.Output}' is the input folder; predictions would mix with (and could overwrite) the inputs");
-        var header = SafeTensors.ReadHeader(settings.Checkpoint!);
-        if (!header.Metadata.TryGetValue("format", out string? format) || format != "tessera.segmentation" || !header.Metadata.TryGetValue("config", out string? cfg))
-            throw new TesseraFormatException(settings.Checkpoint!, "not a segmentation checkpoint of tessera seg train (metadata 'format' is not tessera.segmentation)");
-        var config = SegModelConfig.FromJson(cfg, settings.Checkpoint!);
-        using var model = config.Build();
-        TrainingCheckpoint.Load(settings.Checkpoint!, model);
-        model.to(device).eval();
+        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
         var files = Directory.EnumerateFiles(input).Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new TesseraUserException($"--input: folder '{settings.Input}' is empty");
         Directory.CreateDirectory(Path.Combine(output, "labels"));
@@ -335,13 +319,11 @@ public sealed class SegPredictCommand : Command<SegPredictSettings>
             {
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                var image = ImageIO.Load(file, ColorMode.Rgb).to(torch.ScalarType.Float32).div(255f);
-                torch.Tensor labels;
-                using (torch.no_grad()) labels = model.forward(image.unsqueeze(0).to(device)).argmax(1)[0].cpu();
+                var image = ImageIO.Load(file, ColorMode.Rgb);
+                var labels = model.Predict(image);
                 string name = Path.GetFileNameWithoutExtension(file) + ".png";
                 ImageIO.SavePng(labels.to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(output, "labels", name));
-                var colour = FashionMnistScenes.Colorize(labels).to(torch.ScalarType.Float32).div(255f);
-                ImageIO.SavePng(image * 0.5 + colour * 0.5, Path.Combine(output, "overlays", name));
+                ImageIO.SavePng(MaskOverlay.Labels(image, labels, FashionMnistScenes.Palette), Path.Combine(output, "overlays", name));
                 report(++done, null);
             }
             return 0;

@@ -101,7 +101,7 @@ public sealed class SegEvalSettings : GlobalSettings
 }
 
 /// <summary><c>tessera seg eval</c>: PA, MPA, MIoU, FWIoU, Dice and F-score over folders of label maps.</summary>
-public sealed class SegEvalCommand : Command<SegEvalSettings>
+public sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegEvalSettings settings, CancellationToken cancellation)

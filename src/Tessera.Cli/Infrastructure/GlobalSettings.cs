@@ -34,14 +34,12 @@ public class GlobalSettings : CommandSettings
         Threads < 0 ? ValidationResult.Error($"--threads: {Threads} is negative; expected 0 (default) or a positive count") : ValidationResult.Success();
 
     /// <summary>
-    /// Applies the global options: quiet mode, the device (CUDA initialised before any other libtorch
-    /// use), the thread count and the seed. Returns the device.
+    /// Applies the global options: the process set-up of <see cref="TorchRuntime.Configure"/> (the device, CUDA
+    /// initialised before any other libtorch use; heap, NNPACK, oneDNN, the thread count) and the seed. Returns the device.
     /// </summary>
     public torch.Device Apply()
     {
-        Ui.Quiet = Quiet;
-        torch.Device device = TorchRuntime.ResolveDevice(Device);
-        TorchRuntime.SetThreads(Threads);
+        torch.Device device = TorchRuntime.Configure(new RuntimeOptions { Device = Device, Threads = Threads });
         TorchRuntime.Seed(Seed);
         return device;
     }

@@ -3,36 +3,40 @@ using Spectre.Console.Rendering;
 
 namespace Tessera.Cli.Infrastructure;
 
-/// <summary>Console output of the command line: messages, tables and progress bars.</summary>
-public static class Ui
+/// <summary>
+/// Console output of one run of the command line: messages, tables and progress bars. <see cref="Program.Run"/>
+/// makes one per run and hands it to the command (see <see cref="TesseraCommand{TSettings}"/>), so runs in one
+/// process (tests) do not share output or quiet mode.
+/// </summary>
+public sealed class Ui(IAnsiConsole console)
 {
     /// <summary>Where output goes (the terminal, or a test console).</summary>
-    public static IAnsiConsole Console { get; set; } = AnsiConsole.Console;
+    public IAnsiConsole Console { get; } = console;
 
-    /// <summary>Suppress progress bars and chatter (results are still printed).</summary>
-    public static bool Quiet { get; set; }
+    /// <summary>Suppress progress bars and chatter (results are still printed); set from <c>--quiet</c> before the command runs.</summary>
+    public bool Quiet { get; internal set; }
 
     /// <summary>Writes one error line to standard error (and to the test console when one is set).</summary>
-    public static void Error(string message)
+    public void Error(string message)
     {
         if (ReferenceEquals(Console, AnsiConsole.Console)) System.Console.Error.WriteLine($"tessera: error: {message}");
         else Console.Profile.Out.Writer.WriteLine($"tessera: error: {message}"); // unwrapped: one line, whatever its length
     }
 
     /// <summary>Writes a line unless quiet.</summary>
-    public static void Say(string markupFreeText)
+    public void Say(string markupFreeText)
     {
         if (!Quiet) Console.WriteLine(markupFreeText);
     }
 
     /// <summary>Writes a result line, even when quiet.</summary>
-    public static void Result(string markupFreeText) => Console.Profile.Out.Writer.WriteLine(markupFreeText);
+    public void Result(string markupFreeText) => Console.Profile.Out.Writer.WriteLine(markupFreeText);
 
     /// <summary>
     /// Runs <paramref name="work"/> under a progress bar with rate and ETA (none when quiet or when the
     /// output is not a terminal). <paramref name="work"/> receives a callback to report completed units.
     /// </summary>
-    public static T WithProgress<T>(string description, long total, string unit, Func<Action<long, string?>, T> work)
+    public T WithProgress<T>(string description, long total, string unit, Func<Action<long, string?>, T> work)
     {
         if (Quiet || !Console.Profile.Capabilities.Interactive)
             return work((_, _) => { });

@@ -30,7 +30,7 @@ public sealed record FashionMnistSource(DataSourceKind Kind, string? Folder)
     /// <summary>A one-line description for people.</summary>
     public string Describe() => Kind switch
     {
-        DataSourceKind.UserFolder => $"{Folder} (--data)",
+        DataSourceKind.UserFolder => $"{Folder} (the folder given)",
         DataSourceKind.DebianPackage => $"{Folder} (Debian package dataset-fashion-mnist)",
         _ => "embedded subset (2,000 train / 500 test images; install Debian's dataset-fashion-mnist for all 70,000)",
     };
@@ -94,11 +94,11 @@ public sealed class FashionMnist : IDisposable
     {
         if (!string.IsNullOrEmpty(dataFolder))
         {
-            if (!Directory.Exists(dataFolder)) throw new TesseraUserException($"--data: folder '{dataFolder}' does not exist");
+            if (!Directory.Exists(dataFolder)) throw new TesseraUserException(nameof(dataFolder), $"folder '{dataFolder}' does not exist");
             foreach (Split split in new[] { Split.Train, Split.Test })
                 foreach (bool images in new[] { true, false })
                     if (FindFile(dataFolder, split, images) is null)
-                        throw new TesseraUserException($"--data: '{dataFolder}' has no {Stem(split, images)}[.gz]; expected the four Fashion-MNIST IDX files");
+                        throw new TesseraUserException(nameof(dataFolder), $"'{dataFolder}' has no {Stem(split, images)}[.gz]; expected the four Fashion-MNIST IDX files");
             return new FashionMnistSource(DataSourceKind.UserFolder, Path.GetFullPath(dataFolder));
         }
         if (FindFile(DebianFolder, Split.Train, true) is not null && FindFile(DebianFolder, Split.Train, false) is not null

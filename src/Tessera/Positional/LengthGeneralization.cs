@@ -45,7 +45,6 @@ public static class LengthGeneralization
     public static LengthBenchRow Run(string encoding, LengthBenchOptions o, Action<int, double>? progress = null, CancellationToken cancellation = default)
     {
         if (!Encodings.Contains(encoding)) throw new ArgumentException($"unknown encoding '{encoding}'; expected one of {string.Join(", ", Encodings)}");
-        Runtime.TorchRuntime.EnsureInitialized();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         torch.manual_seed(o.Seed);
         var gen = new torch.Generator((ulong)o.Seed + 17);

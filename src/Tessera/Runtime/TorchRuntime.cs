@@ -8,32 +8,56 @@ namespace Tessera.Runtime;
 /// </summary>
 public static class TorchRuntime
 {
-    private static int _initialized;
+    private static int _heapTuned;
 
     /// <summary>
-    /// One-time process set-up: tunes glibc's heap for libtorch's tensors (<see cref="NativeHeap"/>), loads libtorch,
-    /// turns NNPACK off (TESSERA_NNPACK=1 keeps it) and honours
-    /// TESSERA_ONEDNN=0, which turns libtorch's oneDNN kernels off (see <see cref="OneDnn"/>). Idempotent; every Tessera trainer and the CLI call it.
+    /// Process set-up for libtorch, explicit and process-wide: makes <see cref="RuntimeOptions.Device"/> usable (CUDA
+    /// initialised first), tunes glibc's heap (<see cref="NativeHeap"/>, first call only), turns NNPACK off unless
+    /// asked, switches oneDNN and sets the thread count. Tessera's library never calls it; the command line calls it
+    /// once per run, and a program using the library may call it before its first tensor. Returns the device.
     /// </summary>
+    /// <exception cref="TesseraUserException">The device is not a device, or CUDA is not available (parameter <c>Device</c>).</exception>
+    public static torch.Device Configure(RuntimeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Threads < 0) throw new TesseraUserException(nameof(RuntimeOptions.Threads), $"{options.Threads} is negative; expected 0 (default) or a positive count");
+        // CUDA's backend must be initialised before libtorch is otherwise used: then the device comes first.
+        bool cuda = options.Device.Trim().StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        if (!cuda) TuneHeap(options);
+        torch.Device device = ResolveDevice(options.Device);
+        if (cuda) TuneHeap(options);
+        _ = torch.get_num_threads(); // loads the native libraries
+        if (!options.Nnpack) Runtime.OneDnn.DisableNnpack();
+        if (options.OneDnn is bool on) Runtime.OneDnn.SetEnabled(on);
+        SetThreads(options.Threads);
+        return device;
+    }
+
+    private static int _legacyInitialized;
+
+    /// <summary>
+    /// The old implicit set-up: <see cref="Configure"/> with default options, once per process. Only the trainers that
+    /// predate the explicit set-up still call it; it goes when they stop (issue 13).
+    /// </summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
     public static void EnsureInitialized()
     {
-        if (Interlocked.Exchange(ref _initialized, 1) == 1) return;
-        NativeHeap.Configure();
-        _ = torch.get_num_threads(); // loads the native libraries
-        // NNPACK is off unless TESSERA_NNPACK=1: where the CPU lacks it, libtorch warns on every convolution.
-        if (Environment.GetEnvironmentVariable("TESSERA_NNPACK") != "1") OneDnn.DisableNnpack();
-        if (Environment.GetEnvironmentVariable("TESSERA_ONEDNN") == "0") OneDnn.SetEnabled(false);
+        if (Interlocked.Exchange(ref _legacyInitialized, 1) == 0) Configure(new RuntimeOptions());
+    }
+
+    private static void TuneHeap(RuntimeOptions options)
+    {
+        if (options.TuneHeap && Interlocked.Exchange(ref _heapTuned, 1) == 0) NativeHeap.Configure();
     }
 
     /// <summary>
     /// Parses a device string ("cpu", "cuda", "cuda:1") and makes it usable: for CUDA the CUDA
     /// backend is initialised before any other use of libtorch, and its absence is a user error.
     /// </summary>
-    /// <exception cref="TesseraUserException">The string is not a device, or CUDA is not available.</exception>
+    /// <exception cref="TesseraUserException">The string is not a device, or CUDA is not available (parameter <c>Device</c>).</exception>
     public static torch.Device ResolveDevice(string? spec)
     {
-        string requested = string.IsNullOrWhiteSpace(spec) ? "cpu" : spec.Trim().ToLowerInvariant();
-        if (!requested.StartsWith("cuda", StringComparison.Ordinal)) EnsureInitialized();
+        const string Device = nameof(RuntimeOptions.Device);
         string text = string.IsNullOrWhiteSpace(spec) ? "cpu" : spec.Trim().ToLowerInvariant();
         string kind = text.Split(':')[0];
         int index = -1;
@@ -41,12 +65,12 @@ public static class TorchRuntime
         {
             string ordinal = text[(text.IndexOf(':') + 1)..];
             if (!int.TryParse(ordinal, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))
-                throw new TesseraUserException($"--device: '{spec}' is not a device; expected cpu, cuda or cuda:N");
+                throw new TesseraUserException(Device, $"'{spec}' is not a device; expected cpu, cuda or cuda:N");
         }
         switch (kind)
         {
             case "cpu":
-                if (index > 0) throw new TesseraUserException($"--device: '{spec}' is not a device; the CPU has no index");
+                if (index > 0) throw new TesseraUserException(Device, $"'{spec}' is not a device; the CPU has no index");
                 return torch.CPU;
             case "cuda":
                 try
@@ -55,16 +79,15 @@ public static class TorchRuntime
                 }
                 catch (Exception e) when (e is NotSupportedException or TypeInitializationException or DllNotFoundException or InvalidOperationException)
                 {
-                    throw new TesseraUserException("--device cuda: CUDA is not available here (this build uses TorchSharp's CPU libtorch; install TorchSharp-cuda-linux or run against a CUDA libtorch)", e);
+                    throw new TesseraUserException(Device, "cuda: CUDA is not available here (this build uses TorchSharp's CPU libtorch; install TorchSharp-cuda-linux or run against a CUDA libtorch)", e);
                 }
                 if (!torch.cuda.is_available())
-                    throw new TesseraUserException("--device cuda: libtorch reports no CUDA device on this machine");
-                EnsureInitialized();
+                    throw new TesseraUserException(Device, "cuda: libtorch reports no CUDA device on this machine");
                 if (index >= torch.cuda.device_count())
-                    throw new TesseraUserException($"--device: '{spec}' names a GPU that does not exist ({torch.cuda.device_count()} found)");
+                    throw new TesseraUserException(Device, $"'{spec}' names a GPU that does not exist ({torch.cuda.device_count()} found)");
                 return index < 0 ? torch.CUDA : new torch.Device(DeviceType.CUDA, index);
             default:
-                throw new TesseraUserException($"--device: '{spec}' is not a device; expected cpu, cuda or cuda:N");
+                throw new TesseraUserException(Device, $"'{spec}' is not a device; expected cpu, cuda or cuda:N");
         }
     }
 

@@ -30,6 +30,26 @@ public sealed record DiTConfig(int InChannels = 1, int ImageSize = 28, int Patch
 {
     /// <summary>Token grid side.</summary>
     public int Grid => ImageSize / PatchSize;
+
+    /// <summary>
+    /// A DiT sized by its width and depth, as <c>tessera diffusion train</c> builds it: heads of 64 channels (at
+    /// least one) and an MLP four times the width.
+    /// </summary>
+    /// <param name="inChannels">Image channels.</param>
+    /// <param name="imageSize">Image side (a multiple of <paramref name="patchSize"/>).</param>
+    /// <param name="patchSize">Patch side.</param>
+    /// <param name="hidden">Token width.</param>
+    /// <param name="depth">Transformer blocks.</param>
+    /// <param name="classes">Class labels (0: unconditional).</param>
+    /// <param name="position">RoPE or the sin-cos table.</param>
+    /// <exception cref="TesseraUserException">The patch size does not divide the image size.</exception>
+    public static DiTConfig FromWidth(int inChannels, int imageSize, int patchSize = 2, int hidden = 256, int depth = 6, int classes = 0,
+        DiTPosition position = DiTPosition.Rope2D)
+    {
+        if (patchSize < 1 || imageSize % patchSize != 0)
+            throw new TesseraUserException(nameof(patchSize), $"{patchSize} does not divide the image size {imageSize}");
+        return new(inChannels, imageSize, patchSize, hidden, depth, Math.Max(1, hidden / 64), 4, classes, position);
+    }
 }
 
 /// <summary>

@@ -28,6 +28,29 @@ public sealed record UNetConfig(int InChannels = 1, int BaseChannels = 32, int[]
 
     /// <summary>Attention resolutions, default 7.</summary>
     public int[] Attention => AttentionResolutions ?? [7];
+
+    /// <summary>
+    /// A U-Net sized by its width alone, as <c>tessera diffusion train</c> builds it: two residual blocks per level,
+    /// GroupNorm with min(8, width / 4) groups, a 32-channel noise-level table and a 4 × width conditioning embedding.
+    /// </summary>
+    /// <param name="inChannels">Image channels.</param>
+    /// <param name="imageSize">Image side.</param>
+    /// <param name="baseChannels">Channels at full resolution (a multiple of 16).</param>
+    /// <param name="multipliers">Channel multiplier per level (default 1, 2, 4).</param>
+    /// <param name="attentionResolutions">Resolutions with self-attention (default 7).</param>
+    /// <param name="dropout">Dropout inside residual blocks.</param>
+    /// <param name="classes">Class labels (0: unconditional).</param>
+    /// <param name="fourierEmbedding">Random Fourier features of the noise level instead of the sinusoidal table.</param>
+    public static UNetConfig FromWidth(int inChannels, int imageSize, int baseChannels = 32, int[]? multipliers = null, int[]? attentionResolutions = null,
+        double dropout = 0, int classes = 0, bool fourierEmbedding = false) =>
+        new(inChannels, baseChannels, multipliers ?? [1, 2, 4], 2, attentionResolutions ?? [7], Math.Min(8, baseChannels / 4), 32, 4 * baseChannels,
+            dropout, imageSize, classes, fourierEmbedding);
+
+    /// <summary>
+    /// The small class-conditional U-Net of <c>tessera quickstart</c> for 28 × 28 gray images: width 32, two levels
+    /// (1, 2), one residual block per level, no attention, 10 classes. Trains in minutes on a CPU.
+    /// </summary>
+    public static UNetConfig SmallFashionMnist { get; } = new(1, 32, [1, 2], 1, [], 8, 32, 128, 0, 28, 10);
 }
 
 /// <summary>

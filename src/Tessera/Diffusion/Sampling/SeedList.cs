@@ -10,7 +10,7 @@ public static class SeedList
 
     /// <summary>Parses a comma-separated list of seeds and inclusive ranges into distinct seeds sorted by value.</summary>
     /// <exception cref="TesseraUserException">A part is not a seed or a range, or the list is empty.</exception>
-    public static IReadOnlyList<long> Parse(string text, string parameter = "seeds")
+    public static IReadOnlyList<long> Parse(string text, string parameter = "Seeds")
     {
         var seeds = new SortedSet<long>();
         foreach (string raw in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
@@ -20,14 +20,14 @@ public static class SeedList
             {
                 if (!long.TryParse(raw[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out long lo)
                     || !long.TryParse(raw[(dash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out long hi) || hi < lo)
-                    throw new TesseraUserException($"{parameter}: '{raw}' is not a range; expected A-B with 0 ≤ A ≤ B");
-                if (hi - lo + 1 + seeds.Count > MaxSeeds) throw new TesseraUserException($"{parameter}: more than {MaxSeeds} seeds");
+                    throw new TesseraUserException(parameter, $"'{raw}' is not a range; expected A-B with 0 ≤ A ≤ B");
+                if (hi - lo + 1 + seeds.Count > MaxSeeds) throw new TesseraUserException(parameter, $"more than {MaxSeeds} seeds");
                 for (long s = lo; s <= hi; s++) seeds.Add(s);
             }
             else if (long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out long s)) seeds.Add(s);
-            else throw new TesseraUserException($"{parameter}: '{raw}' is not a seed; expected numbers and ranges such as 0-49999 or 1,5,7-9");
+            else throw new TesseraUserException(parameter, $"'{raw}' is not a seed; expected numbers and ranges such as 0-49999 or 1,5,7-9");
         }
-        if (seeds.Count == 0) throw new TesseraUserException($"{parameter}: no seeds in '{text}'");
+        if (seeds.Count == 0) throw new TesseraUserException(parameter, $"no seeds in '{text}'");
         return seeds.ToList();
     }
 

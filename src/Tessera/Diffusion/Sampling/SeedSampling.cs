@@ -5,21 +5,6 @@ using TorchSharp;
 
 namespace Tessera.Diffusion.Sampling;
 
-/// <summary>Settings of seed-addressed sampling.</summary>
-public sealed record SeedSamplingOptions
-{
-    /// <summary>Sampler name (see <see cref="Samplers.SamplerRegistry"/>).</summary>
-    public string Sampler { get; init; } = "heun";
-    /// <summary>Noise levels of the Karras grid.</summary>
-    public int Steps { get; init; } = 18;
-    /// <summary>Samples per network batch (the images do not depend on it).</summary>
-    public int Batch { get; init; } = 64;
-    /// <summary>Class labels of conditional models: seed s gets Classes[s mod Classes.Length]; null: s mod the model's class count.</summary>
-    public IReadOnlyList<int>? Classes { get; init; }
-    /// <summary>Classifier-free guidance scale (1: none).</summary>
-    public double Guidance { get; init; } = 1;
-}
-
 /// <summary>
 /// Sampling addressed by seed, as EDM's <c>generate.py</c>: the image of seed s depends only on s (its own noise
 /// generator, its class label a function of s), so it is the same in any batch, shard or rerun; each is written
@@ -27,23 +12,21 @@ public sealed record SeedSamplingOptions
 /// </summary>
 public static class SeedSampling
 {
-    /// <summary>The class label of <paramref name="seed"/> (null for unconditional models).</summary>
-    public static long? LabelOf(long seed, int modelClasses, IReadOnlyList<int>? classes) =>
-        modelClasses == 0 ? null : classes is { Count: > 0 } ? classes[(int)(seed % classes.Count)] : seed % modelClasses;
+    /// <summary>The class label of <paramref name="seed"/>: classes[seed mod count], or seed mod the model's classes (null for unconditional models).</summary>
+    public static int? LabelOf(long seed, int modelClasses, IReadOnlyList<int>? classes) =>
+        modelClasses == 0 ? null : classes is { Count: > 0 } ? classes[(int)(seed % classes.Count)] : (int)(seed % modelClasses);
 
-    /// <summary>Images in [0, 1] on the CPU for <paramref name="seeds"/> in one batch.</summary>
-    public static torch.Tensor Generate(DiffusionModel model, SeedSamplingOptions o, IReadOnlyList<long> seeds, torch.Device device)
+    /// <summary>Images in [0, 1] on the CPU for <paramref name="seeds"/> in one batch, each labelled by <see cref="LabelOf"/>.</summary>
+    public static torch.Tensor Generate(DiffusionModel model, DiffusionSamplingOptions o, IReadOnlyList<long> seeds, torch.Device device)
     {
-        using var scope = torch.NewDisposeScope();
-        torch.Tensor? labels = model.Config.Classes > 0
-            ? torch.tensor(seeds.Select(s => LabelOf(s, model.Config.Classes, o.Classes)!.Value).ToArray(), device: device) : null;
-        var x = DiffusionTrainer.Generate(model, o.Sampler, o.Steps, new PerSampleNoise(seeds, device), seeds.Count, labels, o.Guidance, device);
-        return x.add(1).div(2).clamp(0, 1).cpu().MoveToOuterDisposeScope();
+        // one label per seed: DiffusionSampling cycles Classes over the batch positions, so a list as long as the batch is taken as it is
+        var perSeed = model.Config.Classes > 0 ? seeds.Select(s => LabelOf(s, model.Config.Classes, o.Classes)!.Value).ToArray() : null;
+        return DiffusionSampling.Sample(model, seeds, o with { Classes = perSeed, Batch = Math.Max(1, seeds.Count) }, device);
     }
 
     /// <summary>
     /// Writes the images of this shard's seeds (seeds sorted by value, dealt round-robin) into <paramref name="outDir"/>,
-    /// skipping those already there, in batches of <see cref="SeedSamplingOptions.Batch"/>; writes the shard summary last.
+    /// skipping those already there, in batches of <see cref="DiffusionSamplingOptions.Batch"/>; writes the shard summary last.
     /// </summary>
     /// <param name="model">The model (its EMA weights, as loaded).</param>
     /// <param name="o">Sampler, grid, batch, classes and guidance.</param>
@@ -53,12 +36,13 @@ public static class SeedSampling
     /// <param name="device">Where the model runs.</param>
     /// <param name="progress">Called with the number of this shard's seeds handled so far.</param>
     /// <param name="cancellation">Stops between batches (finished images stay).</param>
-    public static ShardSummary WriteImages(DiffusionModel model, SeedSamplingOptions o, IReadOnlyList<long> seeds, Shard shard, string outDir,
+    public static ShardSummary WriteImages(DiffusionModel model, DiffusionSamplingOptions o, IReadOnlyList<long> seeds, Shard shard, string outDir,
         torch.Device device, Action<int>? progress = null, CancellationToken cancellation = default)
     {
-        if (o.Batch < 1) throw new TesseraUserException($"Batch: {o.Batch}; expected at least 1");
-        if (o.Classes is { } cl && model.Config.Classes > 0 && cl.Any(c => c < 0 || c >= model.Config.Classes))
-            throw new TesseraUserException($"Classes: labels must be in 0 … {model.Config.Classes - 1}");
+        if (o.Batch < 1) throw new TesseraUserException(nameof(o.Batch), $"{o.Batch}; expected at least 1");
+        if (o.Classes is not null && model.Config.Classes == 0) throw new TesseraUserException(nameof(o.Classes), "this model is unconditional");
+        if (o.Classes is { } cl && cl.Any(c => c < 0 || c >= model.Config.Classes))
+            throw new TesseraUserException(nameof(o.Classes), $"labels must be in 0 … {model.Config.Classes - 1}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Directory.CreateDirectory(outDir);
         string PathOf(long s) => Path.Combine(outDir, SeedList.ImageName(s));

@@ -53,14 +53,14 @@ public sealed record Shard(int Index, int Count, ShardSource Source = ShardSourc
 
     /// <summary>Parses "I/N" (0 ≤ I &lt; N).</summary>
     /// <exception cref="TesseraUserException">The text is not of that form.</exception>
-    public static Shard Parse(string text, string parameter = "shard")
+    public static Shard Parse(string text, string parameter = "Shard")
     {
         var parts = text.Split('/');
         if (parts.Length != 2
             || !int.TryParse(parts[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int i)
             || !int.TryParse(parts[1].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-            throw new TesseraUserException($"{parameter}: '{text}' is not a shard; expected I/N such as 0/8");
-        if (n < 1 || i >= n) throw new TesseraUserException($"{parameter}: '{text}': expected 0 ≤ I < N and N ≥ 1");
+            throw new TesseraUserException(parameter, $"'{text}' is not a shard; expected I/N such as 0/8");
+        if (n < 1 || i >= n) throw new TesseraUserException(parameter, $"'{text}': expected 0 ≤ I < N and N ≥ 1");
         return new Shard(i, n, ShardSource.Explicit);
     }
 
@@ -83,7 +83,7 @@ public sealed record Shard(int Index, int Count, ShardSource Source = ShardSourc
         if (Env("JOB_COMPLETION_INDEX") is { Length: > 0 } k8s)
         {
             if (shardCount is null)
-                throw new TesseraUserException("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but the shard count is not given; pass the Job's completions as the shard count");
+                throw new TesseraUserException("ShardCount", "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but the shard count is not given (the Job's completions)");
             int index = EnvInt("JOB_COMPLETION_INDEX", k8s);
             if (shardCount < 1 || index < 0 || index >= shardCount)
                 throw new TesseraUserException($"JOB_COMPLETION_INDEX {index} is not below the shard count {shardCount}");
@@ -94,7 +94,7 @@ public sealed record Shard(int Index, int Count, ShardSource Source = ShardSourc
             int id = EnvInt("SLURM_ARRAY_TASK_ID", slurm);
             int min = Env("SLURM_ARRAY_TASK_MIN") is { Length: > 0 } m ? EnvInt("SLURM_ARRAY_TASK_MIN", m) : 0;
             int count = shardCount ?? (Env("SLURM_ARRAY_TASK_COUNT") is { Length: > 0 } c ? EnvInt("SLURM_ARRAY_TASK_COUNT", c)
-                : throw new TesseraUserException("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass the shard count"));
+                : throw new TesseraUserException("ShardCount", "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give the shard count"));
             int index = id - min;
             if (count < 1 || index < 0 || index >= count)
                 throw new TesseraUserException($"SLURM_ARRAY_TASK_ID {id} (minimum {min}) is not within {count} array tasks; use a contiguous --array such as 0-{count - 1}");

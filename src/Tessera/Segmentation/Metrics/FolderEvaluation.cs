@@ -24,21 +24,21 @@ public static class FolderEvaluation
     /// <exception cref="TesseraUserException">A folder is missing or empty, holds a non-PNG, or (unless skipping) a file has no partner.</exception>
     public static Pairing Pair(string groundTruthFolder, string predictionFolder, bool skipMissing)
     {
-        Dictionary<string, string> gt = List(groundTruthFolder, "--gt"), pred = List(predictionFolder, "--pred");
+        Dictionary<string, string> gt = List(groundTruthFolder, nameof(groundTruthFolder)), pred = List(predictionFolder, nameof(predictionFolder));
         var missingPred = gt.Keys.Where(k => !pred.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         var missingGt = pred.Keys.Where(k => !gt.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         if (!skipMissing && missingPred.Count > 0)
-            throw new TesseraUserException($"{gt[missingPred[0]]}: no prediction of that name in {predictionFolder} ({missingPred.Count} missing; --on-missing skip to evaluate the rest)");
+            throw new TesseraUserException($"{gt[missingPred[0]]}: no prediction of that name in {predictionFolder} ({missingPred.Count} missing; skip missing files to evaluate the rest)");
         if (!skipMissing && missingGt.Count > 0)
-            throw new TesseraUserException($"{pred[missingGt[0]]}: no ground truth of that name in {groundTruthFolder} ({missingGt.Count} missing; --on-missing skip to evaluate the rest)");
+            throw new TesseraUserException($"{pred[missingGt[0]]}: no ground truth of that name in {groundTruthFolder} ({missingGt.Count} missing; skip missing files to evaluate the rest)");
         var pairs = gt.Keys.Where(pred.ContainsKey).Order(StringComparer.Ordinal).Select(k => new LabelPair(k, gt[k], pred[k])).ToList();
         if (pairs.Count == 0) throw new TesseraUserException($"{groundTruthFolder} and {predictionFolder}: no file name appears in both");
         return new Pairing(pairs, missingPred, missingGt);
     }
 
-    private static Dictionary<string, string> List(string folder, string option)
+    private static Dictionary<string, string> List(string folder, string parameter)
     {
-        if (!Directory.Exists(folder)) throw new TesseraUserException($"{option}: folder '{folder}' does not exist");
+        if (!Directory.Exists(folder)) throw new TesseraUserException(parameter, $"folder '{folder}' does not exist");
         var files = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string f in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
         {
@@ -47,7 +47,7 @@ public static class FolderEvaluation
             if (!name.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new TesseraFormatException(f, "not a PNG file (label maps must be .png)");
             files[name] = f;
         }
-        if (files.Count == 0) throw new TesseraUserException($"{option}: folder '{folder}' holds no PNG files");
+        if (files.Count == 0) throw new TesseraUserException(parameter, $"folder '{folder}' holds no PNG files");
         return files;
     }
 

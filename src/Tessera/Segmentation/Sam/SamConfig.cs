@@ -51,6 +51,24 @@ public sealed record SamConfig(
     /// <summary>SAM ViT-H (sam_vit_h_4b8939.pth): 641,090,608 parameters.</summary>
     public static SamConfig VitH { get; } = new(EncoderDim: 1280, EncoderDepth: 32, EncoderHeads: 16, GlobalAttentionBlocks: [7, 15, 23, 31]);
 
+    /// <summary>
+    /// A small SAM for <paramref name="canvas"/>-pixel scenes trained from scratch: 16 × 16 tokens (patch side
+    /// canvas / 16), encoder and prompt width <paramref name="width"/> with heads of 32 channels, <paramref name="depth"/>
+    /// encoder blocks in windows of 8 with global attention in every second block (1, 3, …), a 64-channel mask
+    /// branch, decoder MLP 4 × width. <c>Small()</c> is the 64 px, width 128, 4-block model of
+    /// <c>tessera sam train</c>. Channel counts stay multiples of 16 (docs/known-issues.md: narrow convolutions on oneDNN).
+    /// </summary>
+    /// <exception cref="TesseraUserException">The width is not a positive multiple of 64, the depth not a positive even number, or the canvas below 32.</exception>
+    public static SamConfig Small(int canvas = 64, int width = 128, int depth = 4)
+    {
+        if (width < 64 || width % 64 != 0) throw new TesseraUserException(nameof(width), $"{width} is not a positive multiple of 64");
+        if (depth < 2 || depth % 2 != 0) throw new TesseraUserException(nameof(depth), $"{depth} is not a positive multiple of 2");
+        if (canvas < 32) throw new TesseraUserException(nameof(canvas), $"{canvas} is below 32");
+        return new SamConfig(ImageSize: canvas, PatchSize: canvas / 16, EncoderDim: width, EncoderDepth: depth, EncoderHeads: width / 32,
+            GlobalAttentionBlocks: [.. Enumerable.Range(1, depth / 2).Select(i => 2 * i - 1)], WindowSize: 8, PromptDim: width,
+            MaskInChannels: 64, DecoderDepth: 2, DecoderHeads: width / 32, DecoderMlpDim: 4 * width, IouHeadHiddenDim: width);
+    }
+
     /// <summary>A configuration by name: vit_b, vit_l, vit_h (also b, l, h).</summary>
     /// <exception cref="TesseraUserException">Unknown name.</exception>
     public static SamConfig FromName(string name) => name.ToLowerInvariant().Replace("-", "_") switch
@@ -58,7 +76,7 @@ public sealed record SamConfig(
         "vit_b" or "b" => VitB,
         "vit_l" or "l" => VitL,
         "vit_h" or "h" => VitH,
-        _ => throw new TesseraUserException($"--model: unknown SAM size '{name}' (expected vit_b, vit_l or vit_h)"),
+        _ => throw new TesseraUserException(nameof(name), $"unknown SAM size '{name}' (expected vit_b, vit_l or vit_h)"),
     };
 
     /// <summary>Checks that the sizes fit together.</summary>

@@ -88,11 +88,11 @@ public sealed class SamPredictor : IDisposable
         var (h, w) = OriginalSize;
         foreach (var p in prompt.Points ?? [])
             if (!(p.X >= 0 && p.X <= w && p.Y >= 0 && p.Y <= h))
-                throw new TesseraUserException($"--point {p.X},{p.Y} is outside the {w}×{h} image");
+                throw new TesseraUserException(nameof(SamPrompt.Points), $"{p.X},{p.Y} is outside the {w}×{h} image");
         if (prompt.Box is { } b)
         {
-            if (!(b.X1 >= b.X0 && b.Y1 >= b.Y0)) throw new TesseraUserException($"--box {b.X0},{b.Y0},{b.X1},{b.Y1}: x1 < x0 or y1 < y0");
-            if (b.X0 < 0 || b.Y0 < 0 || b.X1 > w || b.Y1 > h) throw new TesseraUserException($"--box {b.X0},{b.Y0},{b.X1},{b.Y1} is outside the {w}×{h} image");
+            if (!(b.X1 >= b.X0 && b.Y1 >= b.Y0)) throw new TesseraUserException(nameof(SamPrompt.Box), $"{b.X0},{b.Y0},{b.X1},{b.Y1}: x1 < x0 or y1 < y0");
+            if (b.X0 < 0 || b.Y0 < 0 || b.X1 > w || b.Y1 > h) throw new TesseraUserException(nameof(SamPrompt.Box), $"{b.X0},{b.Y0},{b.X1},{b.Y1} is outside the {w}×{h} image");
         }
     }
 

@@ -38,24 +38,24 @@ public sealed record SegModelConfig
     /// <summary>Known model names.</summary>
     public static readonly string[] Models = ["gcn", "deeplabv3", "fcn", "kxk", "stacked3x3"];
 
-    /// <summary>Checks the settings; messages name the option.</summary>
+    /// <summary>Checks the settings; messages name the property (<see cref="TesseraUserException.Parameter"/>).</summary>
     public void Validate()
     {
-        if (!Models.Contains(Model)) throw new TesseraUserException($"--model: '{Model}' is not a model; expected {string.Join(", ", Models)}");
-        if (K < 1 || K % 2 == 0) throw new TesseraUserException($"--k: {K} must be odd and positive (GCN kernels are centred)");
-        if (Depth is not (18 or 34 or 50)) throw new TesseraUserException($"--depth: {Depth}; expected 18, 34 or 50");
-        if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException($"--output-stride: {OutputStride}; expected 8, 16 or 32");
+        if (!Models.Contains(Model)) throw new TesseraUserException(nameof(Model), $"'{Model}' is not a model; expected {string.Join(", ", Models)}");
+        if (K < 1 || K % 2 == 0) throw new TesseraUserException(nameof(K), $"{K} must be odd and positive (GCN kernels are centred)");
+        if (Depth is not (18 or 34 or 50)) throw new TesseraUserException(nameof(Depth), $"{Depth}; expected 18, 34 or 50");
+        if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException(nameof(OutputStride), $"{OutputStride}; expected 8, 16 or 32");
         if (Dilations is not null)
         {
-            if (Model is not ("deeplabv3" or "fcn")) throw new TesseraUserException($"--dilations: only for deeplabv3 and fcn (the dilated backbones), not {Model}");
-            if (OutputStride == 32) throw new TesseraUserException("--dilations: needs a dilated last stage (--output-stride 16 or 8)");
+            if (Model is not ("deeplabv3" or "fcn")) throw new TesseraUserException(nameof(Dilations), $"only for deeplabv3 and fcn (the dilated backbones), not {Model}");
+            if (OutputStride == 32) throw new TesseraUserException(nameof(Dilations), $"needs a dilated last stage ({nameof(OutputStride)} 16 or 8)");
             int n = ResNet.Layer4Convolutions(DepthEnum);
             if (Dilations.Length != n || Dilations.Any(r => r < 1))
-                throw new TesseraUserException($"--dilations: [{string.Join(",", Dilations)}]; expected {n} positive rates, one per 3×3 convolution of the last stage of ResNet-{Depth}");
+                throw new TesseraUserException(nameof(Dilations), $"[{string.Join(",", Dilations)}]; expected {n} positive rates, one per 3×3 convolution of the last stage of ResNet-{Depth}");
         }
-        if (Classes < 2) throw new TesseraUserException($"classes: {Classes}; expected at least 2");
+        if (Classes < 2) throw new TesseraUserException(nameof(Classes), $"{Classes}; expected at least 2");
         // oneDNN (libtorch 2.10) returns NaN input gradients for convolutions on 8- or 11-channel maps on AVX-512 CPUs.
-        if (BaseWidth < 16 || BaseWidth % 16 != 0) throw new TesseraUserException($"--width: {BaseWidth}; expected a positive multiple of 16 (libtorch's oneDNN kernels give NaN gradients on narrower maps here)");
+        if (BaseWidth < 16 || BaseWidth % 16 != 0) throw new TesseraUserException(nameof(BaseWidth), $"{BaseWidth}; expected a positive multiple of 16 (libtorch's oneDNN kernels give NaN gradients on narrower maps here)");
     }
 
     /// <summary>Builds the model.</summary>

@@ -1,0 +1,75 @@
+using Tessera.IO;
+using Tessera.Segmentation.Training;
+using Tessera.Training;
+using TorchSharp;
+
+namespace Tessera.Segmentation.Inference;
+
+/// <summary>
+/// A trained semantic-segmentation network (GCN-Net, DeepLabV3, FCN, …) with its configuration, loaded from a
+/// checkpoint of <see cref="SegTrainer"/>, ready to label images.
+/// </summary>
+public sealed class SegmentationModel : IDisposable
+{
+    /// <summary>The checkpoint format this reads (metadata <c>format</c>).</summary>
+    public const string Format = "tessera.segmentation";
+
+    private readonly torch.nn.Module<torch.Tensor, torch.Tensor> _net;
+
+    private SegmentationModel(SegModelConfig config, torch.nn.Module<torch.Tensor, torch.Tensor> net, torch.Device device) =>
+        (Config, _net, Device) = (config, net, device);
+
+    /// <summary>The configuration the checkpoint recorded.</summary>
+    public SegModelConfig Config { get; }
+
+    /// <summary>Where the weights live.</summary>
+    public torch.Device Device { get; }
+
+    /// <summary>The network (evaluation mode): forward maps [B, 3, H, W] floats in [0, 1] to [B, classes, H, W] logits.</summary>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Network => _net;
+
+    /// <summary>Loads a checkpoint written by <see cref="SegTrainer"/> (its model weights) onto <paramref name="device"/> (default CPU).</summary>
+    /// <exception cref="TesseraFormatException">Not a segmentation checkpoint, or its weights do not fit its configuration.</exception>
+    public static SegmentationModel Load(string path, torch.Device? device = null)
+    {
+        var header = SafeTensors.ReadHeader(path);
+        if (!header.Metadata.TryGetValue("format", out string? format) || format != Format || !header.Metadata.TryGetValue("config", out string? json))
+            throw new TesseraFormatException(path, $"not a segmentation checkpoint of Tessera's segmentation trainer (metadata 'format' is not {Format})");
+        var config = SegModelConfig.FromJson(json, path);
+        var net = config.Build();
+        try
+        {
+            TrainingCheckpoint.Load(path, net);
+            device ??= torch.CPU;
+            net.to(device).eval();
+            return new SegmentationModel(config, net, device);
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Class logits of one image: <paramref name="rgb"/> is [3, H, W], bytes or floats in [0, 1] (as
+    /// <see cref="ImageIO.Load"/> gives with a conversion); returns [classes, H, W] float logits on the CPU.
+    /// </summary>
+    public torch.Tensor Logits(torch.Tensor rgb)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var x = rgb.dtype == torch.ScalarType.Byte ? rgb.to(torch.ScalarType.Float32).div(255f) : rgb.to(torch.ScalarType.Float32);
+        return _net.forward(x.unsqueeze(0).to(Device))[0].cpu().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The label map of one image: [H, W] class indices (int64) on the CPU; see <see cref="Logits"/> for the input.</summary>
+    public torch.Tensor Predict(torch.Tensor rgb)
+    {
+        using var logits = Logits(rgb);
+        return logits.argmax(0);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _net.Dispose();
+}
