@@ -500,7 +500,7 @@ public sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
         return Program.Ok;
     }
 
-    private static Diffusion.Evaluation.FeatureStatistics ReferenceStatistics(DiffusionEvalSettings settings, Diffusion.Evaluation.FashionClassifier classifier, torch.Device device)
+    private Diffusion.Evaluation.FeatureStatistics ReferenceStatistics(DiffusionEvalSettings settings, Diffusion.Evaluation.FashionClassifier classifier, torch.Device device)
     {
         if (settings.ReferenceStats is { } file && File.Exists(file)) return Diffusion.Evaluation.FeatureStatistics.Load(file);
         int count = settings.Count;
