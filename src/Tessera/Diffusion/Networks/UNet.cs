@@ -1,7 +1,7 @@
+using Tessera.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
-using Tessera.IO;
 using GroupNorm = Tessera.Layers.GroupNorm;
 
 namespace Tessera.Diffusion.Networks;
