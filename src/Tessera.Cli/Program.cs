@@ -44,7 +44,7 @@ public static class Program
             config.AddCommand<InfoCommand>("info")
                 .WithDescription("Versions of Tessera, TorchSharp and libtorch; the device, threads and where data was found.");
             config.AddCommand<QuickstartCommand>("quickstart")
-                .WithDescription("Load Fashion-MNIST (or the embedded subset), print a summary and write a grid of real images.");
+                .WithDescription("A first run: load Fashion-MNIST (or the embedded subset), print a summary, write a grid of real images, then train a small GCN-Net on scenes (--seg-steps) and a small class-conditional diffusion U-Net (--diffusion-steps) with loss curves, metrics and sample grids.");
             config.AddBranch("data", data =>
             {
                 data.SetDescription("Datasets.");

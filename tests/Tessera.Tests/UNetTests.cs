@@ -35,8 +35,72 @@ public class UNetTests
         }
     }
 
-    /// <summary>Counted from the layer list (see UNet.cs); also printed by bench/ unet next to PyTorch's count.</summary>
-    internal const long ReferenceParameterCount = 3_943_728;
+    /// <summary>
+    /// Counted from the layer list (see UNet.cs): bench/scripts/unet_speed_torch.py's PyTorch model has 3,943,728
+    /// because its output convolution has 16 filters, 15 of them (15 × (32·3·3 + 1) = 4,335 parameters) padding.
+    /// </summary>
+    internal const long ReferenceParameterCount = 3_943_728 - 15 * (32 * 3 * 3 + 1);
+
+    [Fact]
+    public void Checkpoints_hold_the_architectures_shapes_and_old_padded_ones_still_load()
+    {
+        torch.manual_seed(5);
+        var config = new UNetConfig(BaseChannels: 16, Multipliers: [1, 2], ResBlocks: 1, AttentionResolutions: [], Groups: 4, TimeChannels: 8, EmbedChannels: 32);
+        using var net = new UNet(config);
+        var state = net.state_dict();
+        // Ho et al.'s output layer: base channels → image channels, no padding in the saved shapes.
+        Assert.Equal(new long[] { 1, 16, 3, 3 }, state["convOut.weight"].shape);
+        Assert.Equal(new long[] { 1 }, state["convOut.bias"].shape);
+        var x = torch.randn(2, 1, 28, 28);
+        var t = torch.tensor(new float[] { 0.5f, 20f });
+        torch.Tensor expected;
+        using (torch.no_grad()) expected = net.forward(x, t);
+
+        using var dir = new TempDir();
+        // Saved and loaded as is.
+        Tessera.IO.Checkpoint.Save(net, dir.File("new.safetensors"));
+        using (var again = new UNet(config))
+        {
+            Tessera.IO.Checkpoint.Load(again, dir.File("new.safetensors"));
+            using (torch.no_grad()) Assert.True(expected.eq(again.forward(x, t)).all().item<bool>());
+        }
+
+        // The layout written before: 16 output filters, the last 15 arbitrary (they only fed sliced-off channels).
+        var old = state.ToDictionary(kv => kv.Key, kv => kv.Value);
+        old["convOut.weight"] = torch.cat([state["convOut.weight"], torch.randn(15, 16, 3, 3)], 0);
+        old["convOut.bias"] = torch.cat([state["convOut.bias"], torch.randn(15)], 0);
+        Tessera.IO.SafeTensors.Save(dir.File("old.safetensors"), old);
+        using (var loaded = new UNet(config))
+        {
+            Tessera.IO.Checkpoint.Load(loaded, dir.File("old.safetensors"));
+            Assert.Equal(new long[] { 1, 16, 3, 3 }, loaded.state_dict()["convOut.weight"].shape);
+            using (torch.no_grad()) Assert.True(expected.eq(loaded.forward(x, t)).all().item<bool>());
+        }
+        // The same through the training-checkpoint reader (model. and ema. prefixes).
+        Tessera.IO.SafeTensors.Save(dir.File("old-train.safetensors"), old.Select(kv => ("model." + kv.Key, kv.Value)).ToDictionary(p => p.Item1, p => p.Value));
+        using (var loaded = new UNet(config))
+        {
+            Tessera.Training.TrainingCheckpoint.Load(dir.File("old-train.safetensors"), loaded);
+            using (torch.no_grad()) Assert.True(expected.eq(loaded.forward(x, t)).all().item<bool>());
+        }
+        // And through DiffusionModel.Load, where the U-Net sits under "net.".
+        using var model = new Tessera.Diffusion.Training.DiffusionModel(new Tessera.Diffusion.Training.DiffusionModelConfig("unet", config));
+        model.Save(dir.File("model.safetensors"));
+        IReadOnlyDictionary<string, string> meta;
+        Dictionary<string, torch.Tensor> padded;
+        using (var file = Tessera.IO.SafeTensors.Load(dir.File("model.safetensors")))
+        {
+            meta = file.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+            padded = file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        }
+        string key = Assert.Single(padded.Keys, k => k.EndsWith("convOut.weight", StringComparison.Ordinal));
+        Assert.Equal(1, padded[key].shape[0]);
+        var original = padded[key].clone();
+        padded[key] = torch.cat([original, torch.randn(15, 16, 3, 3)], 0);
+        Tessera.IO.SafeTensors.Save(dir.File("model-old.safetensors"), padded, meta);
+        using var reloaded = Tessera.Diffusion.Training.DiffusionModel.Load(dir.File("model-old.safetensors"));
+        Assert.True(original.eq(reloaded.state_dict()[key]).all().item<bool>());
+    }
 
     [Fact]
     public void Class_conditioning_uses_the_null_label_by_default()

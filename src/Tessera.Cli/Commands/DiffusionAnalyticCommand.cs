@@ -22,7 +22,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 
     /// <summary>--noise</summary>
     [CommandOption("--noise <FILE>")]
-    [Description("Raw little-endian float64 [N, dim] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")]
+    [Description("Raw little-endian float64 [[N, dim]] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")]
     public string? Noise { get; init; }
 
     /// <summary>--sampler</summary>

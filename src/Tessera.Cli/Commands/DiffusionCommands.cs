@@ -31,7 +31,7 @@ public sealed class DiffusionTrainSettings : DataSettings
     [Description("edm, vp, ve or flow. Default edm")]
     public string Formulation { get; init; } = "edm";
 
-    /// <summary>--channels</summary>
+    /// <summary>--base-channels</summary>
     [CommandOption("--base-channels <N>")]
     [Description("U-Net channels at full resolution (a multiple of 16). Default 32")]
     public int BaseChannels { get; init; } = 32;
@@ -91,7 +91,7 @@ public sealed class DiffusionTrainSettings : DataSettings
     [Description("Image side. Default 28")]
     public int Size { get; init; } = 28;
 
-    /// <summary>--gray</summary>
+    /// <summary>--rgb</summary>
     [CommandOption("--rgb")]
     [Description("Three channels (image folders); default one (gray)")]
     public bool Rgb { get; init; }
@@ -162,6 +162,8 @@ public sealed class DiffusionTrainSettings : DataSettings
         if (BaseChannels < 16 || BaseChannels % 16 != 0) return ValidationResult.Error($"--base-channels: {BaseChannels} is not a positive multiple of 16");
         if (Steps < 1 || Batch < 1 || Warmup < 0 || CheckpointEvery < 1 || SampleEvery < 0) return ValidationResult.Error("--steps, --batch and --checkpoint-every must be at least 1; --warmup and --sample-every not negative");
         if (Size < 8) return ValidationResult.Error($"--size: {Size} is below 8");
+        if (Images is null && (Rgb || Size != 28))
+            return ValidationResult.Error($"{(Rgb ? "--rgb" : "--size")}: Fashion-MNIST is 28×28 gray; leave out --rgb and --size, or train on --images DIR");
         return base.Validate();
     }
 

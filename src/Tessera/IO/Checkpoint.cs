@@ -39,6 +39,20 @@ public static class Checkpoint
         if (problems.Count > 0) throw new TesseraFormatException(path, "checkpoint does not fit the model: " + string.Join("; ", problems));
     }
 
+    /// <summary>
+    /// Lets every module of <paramref name="module"/> that implements <see cref="ILegacyTensors"/> (the module
+    /// itself included) rewrite its entries of <paramref name="tensors"/> from an older checkpoint layout.
+    /// </summary>
+    /// <returns>The tensors, upgraded: a new dictionary; the tensors themselves are views of the originals.</returns>
+    public static Dictionary<string, torch.Tensor> UpgradeLegacy(torch.nn.Module module, IReadOnlyDictionary<string, torch.Tensor> tensors)
+    {
+        var result = new Dictionary<string, torch.Tensor>(tensors, StringComparer.Ordinal);
+        if (module is ILegacyTensors self) self.UpgradeLegacyTensors(result, "");
+        foreach (var (name, child) in module.named_modules())
+            if (child is ILegacyTensors legacy) legacy.UpgradeLegacyTensors(result, name + ".");
+        return result;
+    }
+
     private static string Names(List<string> names) =>
         string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
 
@@ -89,9 +103,10 @@ public static class Checkpoint
         try
         {
             var state = module.state_dict();
-            Validate(path, state, tensors, allowExtra);
+            var upgraded = UpgradeLegacy(module, tensors);
+            Validate(path, state, upgraded, allowExtra);
             using (torch.no_grad())
-                foreach (var (name, target) in state) target.copy_(tensors[name]);
+                foreach (var (name, target) in state) target.copy_(upgraded[name]);
         }
         finally
         {
@@ -106,11 +121,12 @@ public static class Checkpoint
     {
         using SafeTensorFile file = SafeTensors.Load(path);
         var state = module.state_dict();
-        Validate(path, state, file.Tensors, allowExtra);
+        var tensors = UpgradeLegacy(module, file.Tensors);
+        Validate(path, state, tensors, allowExtra);
         using (torch.no_grad())
         {
             foreach (var (name, target) in state)
-                target.copy_(file.Tensors[name]);
+                target.copy_(tensors[name]);
         }
         return file.Metadata;
     }

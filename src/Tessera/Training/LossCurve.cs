@@ -70,7 +70,7 @@ public sealed class LossCurve
         plot.SavePng(path);
         if (_eval.Count > 0)
         {
-            var evalPlot = new LinePlot { Title = title, XLabel = "step", YLabel = EvalName };
+            var evalPlot = new LinePlot { Title = title, XLabel = "step", YLabel = EvalName, YBounds = LinePlot.MetricBounds(EvalName) };
             evalPlot.Series.Add(new Series(EvalName, _eval.Keys.Select(k => (double)k).ToArray(), _eval.Values.ToArray()));
             evalPlot.SavePng(Path.Combine(Path.GetDirectoryName(path) ?? ".", Path.GetFileNameWithoutExtension(path) + "-" + EvalName.ToLowerInvariant() + ".png"));
         }

@@ -37,7 +37,7 @@ public static class TrainingCheckpoint
         using SafeTensorFile file = SafeTensors.Load(path);
         void Into(torch.nn.Module m, string prefix)
         {
-            var part = file.Tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
+            var part = Checkpoint.UpgradeLegacy(m, file.Tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value));
             var state = m.state_dict();
             Checkpoint.Validate(path, state, part);
             using (torch.no_grad()) foreach (var (k, v) in state) v.copy_(part[k]);

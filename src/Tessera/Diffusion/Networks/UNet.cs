@@ -1,3 +1,4 @@
+using Tessera.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
@@ -60,7 +61,7 @@ public sealed record UNetConfig(int InChannels = 1, int BaseChannels = 32, int[]
 /// concatenation. forward(x, t) returns a tensor shaped like x; what it predicts (ε, x₀, v, …) is decided by how
 /// it is trained and wrapped (<see cref="Preconditioning.Predictions"/>).
 /// </summary>
-public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
+public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>, ILegacyTensors
 {
     private readonly Sequential timeMlp;
     private readonly torch.Tensor? fourier_freqs;
@@ -128,10 +129,8 @@ public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
         }
         up = new ModuleList<Module>(upList.ToArray());
         normOut = new GroupNorm(config.Groups, cur);
-        // Output channels rounded up to 16 and sliced: libtorch 2.10's oneDNN gives NaN gradients behind
-        // convolutions with very few output channels on AVX-512 CPUs (docs/known-issues.md).
-        _outChannels = (config.InChannels + 15) / 16 * 16;
-        convOut = Conv2d(cur, _outChannels, 3, padding: 1);
+        convOut = Conv2d(cur, config.InChannels, 3, padding: 1);
+        _outChannels = PaddedOutChannels(config.InChannels);
         RegisterComponents();
     }
 
@@ -180,8 +179,42 @@ public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>
             }
             h = Apply(m, h, emb);
         }
-        var y = convOut.forward(functional.silu(normOut.forward(h)));
+        return OutputConvolution(functional.silu(normOut.forward(h))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The output convolution, run with its output channels padded by zero filters to a multiple of 16 and
+    /// sliced back: libtorch 2.10's oneDNN gives NaN gradients behind convolutions with very few output
+    /// channels on AVX-512 CPUs (docs/known-issues.md). The padding exists only inside this call: the
+    /// parameters, the parameter count and checkpoints hold the architecture's own shapes.
+    /// </summary>
+    private torch.Tensor OutputConvolution(torch.Tensor h)
+    {
+        int pad = _outChannels - _c.InChannels;
+        if (pad == 0) return convOut.forward(h);
+        using var scope = torch.NewDisposeScope();
+        var w = convOut.weight!;
+        var weight = torch.cat([w, torch.zeros([pad, w.shape[1], w.shape[2], w.shape[3]], w.dtype, w.device)], 0);
+        var bias = torch.cat([convOut.bias!, torch.zeros([pad], w.dtype, w.device)], 0);
+        var y = functional.conv2d(h, weight, bias, padding: [1, 1]);
         return y[.., .._c.InChannels].MoveToOuterDisposeScope();
+    }
+
+    private static int PaddedOutChannels(int channels) => (channels + 15) / 16 * 16;
+
+    /// <summary>
+    /// Checkpoints written before the padding became internal hold <c>convOut</c> with the padded output
+    /// channels; their first <see cref="UNetConfig.InChannels"/> filters are the network's (the rest only
+    /// ever produced sliced-off outputs), so they are kept and the rest dropped.
+    /// </summary>
+    void ILegacyTensors.UpgradeLegacyTensors(IDictionary<string, torch.Tensor> tensors, string prefix)
+    {
+        int padded = PaddedOutChannels(_c.InChannels);
+        foreach (string name in new[] { "convOut.weight", "convOut.bias" })
+        {
+            if (tensors.TryGetValue(prefix + name, out var t) && t.dim() >= 1 && t.shape[0] == padded && padded != _c.InChannels)
+                tensors[prefix + name] = t[.._c.InChannels];
+        }
     }
 
     /// <inheritdoc />

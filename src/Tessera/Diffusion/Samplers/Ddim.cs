@@ -27,28 +27,3 @@ public static class Ddim
         });
     }
 }
-
-/// <summary>
-/// DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) between the grid's noise levels, in VP
-/// coordinates: αₜ = ᾱ/ᾱₙ, βₜ = 1 − αₜ, x_vp' = (x_vp − βₜ/√(1 − ᾱ)·ε̂)/√αₜ + √β̃ₜ·z with the posterior
-/// variance β̃ₜ = (1 − ᾱₙ)/(1 − ᾱ)·βₜ.
-/// </summary>
-public static class Ddpm
-{
-    /// <summary>Samples down the grid; one evaluation per step.</summary>
-    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, Action<SamplerStep>? callback = null)
-    {
-        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
-        {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
-            double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn), alpha = a / an, beta = 1 - alpha;
-            var eps = (cur - denoised) / s;
-            var xvp = cur * Math.Sqrt(a);
-            var mean = (xvp - eps * (beta / Math.Sqrt(1 - a))) / Math.Sqrt(alpha);
-            double var = (1 - an) / (1 - a) * beta;
-            if (var > 0) mean = mean + noise.Next(cur) * Math.Sqrt(var);
-            return mean / Math.Sqrt(an);
-        });
-    }
-}

@@ -167,6 +167,7 @@ public sealed class DiffusionModel : torch.nn.Module
         var tensors = file.Tensors.Keys.Any(k => k.StartsWith("ema.", StringComparison.Ordinal))
             ? file.Tensors.Where(kv => kv.Key.StartsWith("ema.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[4..], kv => kv.Value)
             : file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+        tensors = Checkpoint.UpgradeLegacy(model, tensors);
         var state = model.state_dict();
         Checkpoint.Validate(path, state, tensors);
         using (torch.no_grad()) foreach (var (k, v) in state) v.copy_(tensors[k]);

@@ -90,7 +90,7 @@ public sealed class DiffusionTrainer
         }
         else
         {
-            if (c.Channels != 1 || c.ImageSize != 28) throw new TesseraUserException("Fashion-MNIST is 28×28 gray: use --size 28 --channels 1, or --images DIR");
+            if (c.Channels != 1 || c.ImageSize != 28) throw new TesseraUserException($"Fashion-MNIST is 28×28 gray, but the model expects {c.ImageSize}×{c.ImageSize} with {c.Channels} channel(s): use image size 28 and 1 channel, or train on an image folder");
             using var data = FashionMnist.Load(Split.Train, _o.Data);
             images = data.ImagesAsFloat(null, -1f, 1f);
             labels = data.Labels.to(torch.ScalarType.Int64);
