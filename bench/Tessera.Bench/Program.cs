@@ -10,6 +10,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["segspeed"] = SegSpeedBench.Run,
     ["sam"] = SamBench.Run,
     ["unet"] = UNetBench.Run,
+    ["fuzz"] = FuzzBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

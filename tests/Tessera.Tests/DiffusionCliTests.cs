@@ -6,7 +6,7 @@ namespace Tessera.Tests;
 [Collection("serial")]
 public class DiffusionCliTests
 {
-    private static string Fixture(string rel) => Path.Combine(SharedFixtures.Root!, "diffusion", rel);
+    private static string Fixture(string rel) => Path.Combine(SharedFixtures.Required, "diffusion", rel);
 
     [FixtureFact("diffusion")]
     public void Analytic_heun_reproduces_the_edm_fixture_and_writes_the_contract()

@@ -10,7 +10,7 @@ namespace Tessera.Tests;
 /// <summary>Parity with NVlabs/edm and k-diffusion trajectories on the 2-D mixture (../shared/fixtures/diffusion).</summary>
 public class DiffusionFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "diffusion");
+    private static string Dir => Path.Combine(SharedFixtures.Required, "diffusion");
 
     private static torch.Tensor Load(string rel) => RawArray.ReadFloat64(Path.Combine(Dir, rel));
 

@@ -179,23 +179,70 @@ public class PositionalTests
     [InlineData(true, false)]
     [InlineData(false, true)]
     [InlineData(true, true)]
-    public void Linear_attention_equals_its_quadratic_formula(bool causal, bool rope)
+    public void Linear_attention_equals_its_formula_written_out(bool causal, bool rope)
     {
+        const int B = 2, H = 3, T = 11, D = 8, Dv = 5;
         var g = new torch.Generator(3);
-        var q = torch.randn([2, 3, 11, 8], torch.ScalarType.Float64, generator: g);
-        var k = torch.randn([2, 3, 11, 8], torch.ScalarType.Float64, generator: g);
-        var v = torch.randn([2, 3, 11, 5], torch.ScalarType.Float64, generator: g);
-        torch.Tensor? cos = null, sin = null;
-        if (rope) (cos, sin) = Rope.CosSin(Rope.InverseFrequencies(new RopeConfig { HeadDim = 8 }).InvFreq, torch.arange(11), RopePairing.HalfSplit, 1, torch.ScalarType.Float64);
+        var q = torch.randn([B, H, T, D], torch.ScalarType.Float64, generator: g);
+        var k = torch.randn([B, H, T, D], torch.ScalarType.Float64, generator: g);
+        var v = torch.randn([B, H, T, Dv], torch.ScalarType.Float64, generator: g);
+        // RoPE tables of RoFormer (Su et al. 2021, eq. 34), pairs (i, i + d/2): θ_i = 10000^(−2i/d), angle t·θ_i.
+        var cosTable = new double[T * D];
+        var sinTable = new double[T * D];
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < D / 2; i++)
+            {
+                double angle = t * Math.Pow(10000, -2.0 * i / D);
+                cosTable[t * D + i] = cosTable[t * D + i + D / 2] = Math.Cos(angle);
+                sinTable[t * D + i] = sinTable[t * D + i + D / 2] = Math.Sin(angle);
+            }
+        torch.Tensor? cos = rope ? torch.tensor(cosTable, [T, D]) : null, sin = rope ? torch.tensor(sinTable, [T, D]) : null;
         var fast = LinearAttention.Forward(q, k, v, causal, cos, sin);
-        var slow = LinearAttention.Quadratic(q, k, v, causal, cos, sin);
-        Assert.True(MaxAbs(fast, slow) < 1e-10, $"{MaxAbs(fast, slow)}");
-        if (causal)
+
+        // Katharopoulos et al. 2020 eq. 5 with φ(x) = elu(x) + 1 (eq. 7); with RoPE (RoFormer §3.3, eq. 19) the rotation
+        // R_t acts on φ(q), φ(k) in the numerator only: out_m = Σ_n (R_mφ(q_m))·(R_nφ(k_n)) v_n / (Σ_n φ(q_m)·φ(k_n) + 1e-6).
+        double[] Q = q.data<double>().ToArray(), K = k.data<double>().ToArray(), V = v.data<double>().ToArray();
+        static double Phi(double x) => x > 0 ? x + 1 : Math.Exp(x);
+        double[] Features(double[] x, int b, int h, int t, bool rotate)
         {
-            // The causal form is the non-causal one applied to each prefix: output t only sees 0 … t.
-            var prefix = LinearAttention.Forward(q[.., .., ..6], k[.., .., ..6], v[.., .., ..6], false, cos?[..6], sin?[..6]);
-            Assert.True(MaxAbs(fast[.., .., 5], prefix[.., .., 5]) < 1e-10);
+            var f = new double[D];
+            for (int i = 0; i < D; i++) f[i] = Phi(x[((b * H + h) * T + t) * D + i]);
+            if (!rotate) return f;
+            var r = new double[D];
+            for (int i = 0; i < D / 2; i++)
+            {
+                double angle = t * Math.Pow(10000, -2.0 * i / D), c = Math.Cos(angle), s = Math.Sin(angle);
+                r[i] = f[i] * c - f[i + D / 2] * s;
+                r[i + D / 2] = f[i + D / 2] * c + f[i] * s;
+            }
+            return r;
         }
+        static double Dot(double[] a, double[] b) => a.Zip(b, (x, y) => x * y).Sum();
+        var want = new double[B * H * T * Dv];
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int m = 0; m < T; m++)
+                {
+                    double den = 0;
+                    var num = new double[Dv];
+                    for (int n = 0; n < (causal ? m + 1 : T); n++)
+                    {
+                        den += Dot(Features(Q, b, h, m, false), Features(K, b, h, n, false));
+                        double a = Dot(Features(Q, b, h, m, rope), Features(K, b, h, n, rope));
+                        for (int j = 0; j < Dv; j++) num[j] += a * V[((b * H + h) * T + n) * Dv + j];
+                    }
+                    for (int j = 0; j < Dv; j++) want[((b * H + h) * T + m) * Dv + j] = num[j] / (den + 1e-6);
+                }
+        using var expected = torch.tensor(want, [B, H, T, Dv]);
+        Assert.True(MaxAbs(fast, expected) < 1e-10, $"{MaxAbs(fast, expected)}");
+        if (rope)
+        {
+            // Tessera's own table is this one.
+            var (c, s) = Rope.CosSin(Rope.InverseFrequencies(new RopeConfig { HeadDim = D }).InvFreq, torch.arange(T), RopePairing.HalfSplit, 1, torch.ScalarType.Float64);
+            Assert.True(MaxAbs(c, cos!) < 1e-12 && MaxAbs(s, sin!) < 1e-12);
+        }
+        // The quadratic form Tessera keeps for checking agrees too.
+        Assert.True(MaxAbs(LinearAttention.Quadratic(q, k, v, causal, cos, sin), expected) < 1e-10);
     }
 
     public static IEnumerable<object[]> Positions() =>

@@ -9,7 +9,7 @@ namespace Tessera.Tests;
 public class PrecondFixtureTests
 {
     private static JsonElement Json(string file) =>
-        JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedFixtures.Root!, "diffusion", "precond", file))).RootElement;
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedFixtures.Required, "diffusion", "precond", file))).RootElement;
 
     private static double[] Array(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 
@@ -57,7 +57,7 @@ public class PrecondFixtureTests
     [FixtureFact("diffusion")]
     public void Iddpm_grid_matches_the_float64_recursion()
     {
-        double[] reference = RawArray.ReadFloat64(Path.Combine(SharedFixtures.Root!, "diffusion", "precond", "iddpm_u_float64.bin")).data<double>().ToArray();
+        double[] reference = RawArray.ReadFloat64(Path.Combine(SharedFixtures.Required, "diffusion", "precond", "iddpm_u_float64.bin")).data<double>().ToArray();
         double[] ours = new IddpmPrecond().U;
         Assert.Equal(reference.Length, ours.Length);
         // The stored "float64" grid carries float32-level rounding (u[0] = 20291.169921875 is a float32

@@ -8,7 +8,7 @@ namespace Tessera.Tests;
 /// <summary>torchvision ResNets (plain and dilated) against ../shared/fixtures/resnet, weights from the README's formula.</summary>
 public class ResNetFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "resnet");
+    private static string Dir => Path.Combine(SharedFixtures.Required, "resnet");
 
     private static uint Crc32(byte[] data)
     {

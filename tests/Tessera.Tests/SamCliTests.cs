@@ -9,7 +9,7 @@ namespace Tessera.Tests;
 [Collection("serial")]
 public sealed class SamCliTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
+    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
 
     private static (string Checkpoint, string Image) Prepare(TempDir dir)
     {

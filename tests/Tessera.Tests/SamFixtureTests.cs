@@ -11,7 +11,7 @@ namespace Tessera.Tests;
 /// </summary>
 public sealed class SamFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
+    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
 
     /// <summary>The fixture's tiny configuration (README table).</summary>
     internal static SamConfig Tiny => new(ImageSize: 64, PatchSize: 8, EncoderDim: 32, EncoderDepth: 4, EncoderHeads: 2,
@@ -288,7 +288,7 @@ public sealed class SamFixtureTests
 [Collection("serial")]
 public sealed class SamKeyListTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
+    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
 
     [FixtureTheory("sam")]
     [InlineData("vit_b")]

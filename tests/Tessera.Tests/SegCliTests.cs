@@ -45,7 +45,9 @@ public class SegCliTests
         Assert.Contains("mIoU", output);
 
         // Bad inputs: an even k, a checkpoint of another kind, output = input, non-images, another model's weights.
-        Assert.Equal(2, CliTests.Run(["seg", "train", "--k", "4", "--steps", "1", "--out", dir.File("x")]).Code);
+        (code, output) = CliTests.Run(["seg", "train", "--k", "4", "--steps", "1", "--out", dir.File("x")]);
+        Assert.Equal(2, code);
+        Assert.Contains("k", output);
         (code, output) = CliTests.Run("seg", "train", "--model", "deeplabv3", "--dilations", "1,2,3", "--steps", "1", "--out", dir.File("x"));
         Assert.Equal(2, code);
         Assert.Contains("--dilations", output);
@@ -55,13 +57,16 @@ public class SegCliTests
         Assert.Equal(2, code);
         Assert.Contains("not a segmentation checkpoint", output);
         string images = Path.Combine(dir.File("scenes"), "images");
-        Assert.Equal(2, CliTests.Run("seg", "predict", "--checkpoint", ckpt, "--input", images, "--output", images).Code);
+        (code, output) = CliTests.Run("seg", "predict", "--checkpoint", ckpt, "--input", images, "--output", images);
+        Assert.Equal(2, code);
+        Assert.Contains("--output", output);
         File.WriteAllText(Path.Combine(images, "zz.txt"), "hello");
         (code, output) = CliTests.Run("seg", "predict", "--checkpoint", ckpt, "--input", images, "--output", dir.File("p3"));
         Assert.Equal(2, code);
         Assert.Contains("zz.txt", output);
         (code, output) = CliTests.Run(Train(dir.File("run"), 4, "--resume", "--width", "32"));
         Assert.Equal(2, code);
+        Assert.Contains("checkpoint.safetensors", output);
     }
 
     [Fact]
@@ -98,8 +103,26 @@ public class SegCliTests
         string key = ckpt.Tensors.Keys.Single(k => k.EndsWith("backbone.layer2.1.conv2.weight", StringComparison.Ordinal));
         // One AdamW step in warm-up moves a weight by at most about lr/100; a random initialisation would differ by O(0.1).
         Assert.True((ckpt.Tensors[key] - file["layer2.1.conv2.weight"]).abs().max().item<float>() < 1e-3);
-        // The small from-scratch layout cannot take torchvision weights.
-        (code, output) = CliTests.Run("seg", "train", "--model", "fcn", "--backbone-weights", dir.File("missing.pth"), "--steps", "1", "--out", dir.File("r2"), "-q");
+    }
+
+    [Fact]
+    public void Backbone_weights_that_do_not_fit_torchvision_resnet_are_refused_naming_the_file_and_the_tensor()
+    {
+        using var dir = new TempDir();
+        // A real PyTorch state dict, of a network that is not a torchvision ResNet: a 16-channel 3×3 stem only.
+        using (var w = TorchSharp.torch.zeros(16, 3, 3, 3))
+            TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(dir.File("tiny.pth"), new System.Collections.Hashtable { ["conv1.weight"] = w });
+        var (code, output) = CliTests.Run("seg", "train", "--model", "fcn", "--backbone-weights", dir.File("tiny.pth"), "--steps", "1", "--out", dir.File("r2"), "-q");
         Assert.Equal(2, code);
+        string line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("tessera: error:", line);
+        Assert.Contains("tiny.pth", line);
+        Assert.Contains("'conv1.weight' has shape [16, 3, 3, 3], expected [64, 3, 7, 7]", line);
+        Assert.Contains("missing tensors 'bn1.weight'", line);
+
+        (code, output) = CliTests.Run("seg", "train", "--model", "fcn", "--backbone-weights", dir.File("missing.pth"), "--steps", "1", "--out", dir.File("r3"), "-q");
+        Assert.Equal(2, code);
+        Assert.Contains("missing.pth", output);
+        Assert.Contains("file not found", output);
     }
 }

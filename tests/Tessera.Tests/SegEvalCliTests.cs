@@ -125,6 +125,8 @@ public class SegEvalCliTests
 
         File.WriteAllText(Path.Combine(dir.File("pred"), "b.png"), "text");
         (code, output) = CliTests.Run(Args());
+        Assert.Equal(2, code);
+        Assert.Contains("b.png", output);
         Assert.Contains("not a PNG", output);
 
         File.WriteAllText(Path.Combine(dir.File("pred"), "notes.txt"), "text");
@@ -137,7 +139,8 @@ public class SegEvalCliTests
         Assert.Equal(2, code);
         Assert.Contains("no PNG files", output);
 
-        (code, _) = CliTests.Run(["seg", "eval", "--gt", dir.File("gt"), "--num-classes", "3"]);
+        (code, output) = CliTests.Run(["seg", "eval", "--gt", dir.File("gt"), "--num-classes", "3"]);
         Assert.Equal(2, code);
+        Assert.Contains("--pred", output);
     }
 }

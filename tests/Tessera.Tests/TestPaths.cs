@@ -31,6 +31,16 @@ internal static class SharedFixtures
             return null;
         }
     }
+
+    /// <summary>Whether ../shared/fixtures/<paramref name="folder"/> exists.</summary>
+    public static bool Has(string folder) => Root is { } root && Directory.Exists(System.IO.Path.Combine(root, folder));
+
+    /// <summary>Why a test of <paramref name="folder"/> cannot run.</summary>
+    public static string MissingReason(string folder) => $"golden fixtures ../shared/fixtures/{folder} are not present beside this checkout";
+
+    /// <summary>The fixtures folder, failing the test with a clear message where it is missing (in CI, where nothing is skipped).</summary>
+    public static string Required => Root
+        ?? throw new Xunit.Sdk.XunitException("golden fixtures ../shared/fixtures are not present beside this checkout (CI=true: required, not skipped)");
 }
 
 internal static class Same

@@ -440,6 +440,14 @@ public sealed class DiffusionEvalSettings : DataSettings
         foreach (var s in ListOption.Items(Samplers))
             if (!SamplerRegistry.Exists(s)) return ValidationResult.Error($"--samplers: unknown '{s}'");
         if (Count < 2) return ValidationResult.Error("--count must be at least 2");
+        try
+        {
+            DiffusionTrainSettings.Ints("--steps", Steps);
+        }
+        catch (TesseraUserException e)
+        {
+            return ValidationResult.Error(e.Message);
+        }
         return base.Validate();
     }
 }

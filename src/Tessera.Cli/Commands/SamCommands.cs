@@ -189,6 +189,10 @@ public sealed class SamAutoSettings : SamImageSettings
         if (PointsPerSide < 1) return ValidationResult.Error($"--points-per-side: {PointsPerSide} must be at least 1");
         if (PointsPerBatch < 1) return ValidationResult.Error($"--points-per-batch: {PointsPerBatch} must be at least 1");
         if (CropLayers < 0) return ValidationResult.Error($"--crop-layers: {CropLayers} is negative");
+        if (!double.IsFinite(PredIouThresh)) return ValidationResult.Error($"--pred-iou-thresh: {PredIouThresh}; expected a number");
+        if (!(StabilityThresh >= 0 && StabilityThresh <= 1)) return ValidationResult.Error($"--stability-thresh: {StabilityThresh}; expected a number in [0, 1]");
+        if (!(BoxNmsThresh >= 0 && BoxNmsThresh <= 1)) return ValidationResult.Error($"--box-nms-thresh: {BoxNmsThresh}; expected a number in [0, 1]");
+        if (MinRegionArea < 0) return ValidationResult.Error($"--min-region-area: {MinRegionArea} is negative");
         if (OutputMode is not ("coco_rle" or "uncompressed_rle" or "binary_mask"))
             return ValidationResult.Error($"--output-mode: '{OutputMode}' is not coco_rle, uncompressed_rle or binary_mask");
         return base.Validate();

@@ -95,7 +95,7 @@ public sealed class SegEvalSettings : GlobalSettings
         if (NumClasses is < 1 or > 256) return ValidationResult.Error($"--num-classes: {NumClasses}; expected 1 to 256 for 8-bit label maps");
         if (IgnoreIndex is < 0 or > 255) return ValidationResult.Error($"--ignore-index: {IgnoreIndex}; expected 0 to 255");
         if (OnMissing is not ("error" or "skip")) return ValidationResult.Error($"--on-missing: '{OnMissing}'; expected error or skip");
-        if (Beta <= 0) return ValidationResult.Error($"--beta: {Beta}; expected a positive number");
+        if (!(Beta > 0) || double.IsInfinity(Beta)) return ValidationResult.Error($"--beta: {Beta}; expected a positive number");
         return base.Validate();
     }
 }

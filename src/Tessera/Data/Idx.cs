@@ -94,17 +94,17 @@ public static class Idx
             if (ReadFully(input, dims) < dims.Length)
                 throw new TesseraFormatException(name, $"truncated IDX file: header declares {rank} dimensions but ends early");
             var shape = new long[rank];
-            long count = 1;
-            for (int i = 0; i < rank; i++)
-            {
-                shape[i] = BinaryPrimitives.ReadUInt32BigEndian(dims.AsSpan(4 * i));
-                count = checked(count * shape[i]);
-            }
+            for (int i = 0; i < rank; i++) shape[i] = BinaryPrimitives.ReadUInt32BigEndian(dims.AsSpan(4 * i));
             int size = ElementSize(type);
-            long bytes = checked(count * size);
-            if (bytes > Array.MaxLength) throw new TesseraFormatException(name, $"IDX array of {bytes} bytes is too large to load");
-            byte[] data = new byte[bytes];
-            int got = ReadFully(input, data);
+            // Sizes in double first: a product of up to 255 declared 32-bit dimensions overflows a long.
+            double declared = shape.Aggregate((double)size, (a, d) => a * d);
+            if (declared > Array.MaxLength)
+                throw new TesseraFormatException(name, $"IDX header declares shape [{string.Join(", ", shape)}], {declared:G3} bytes: too large to load");
+            long bytes = shape.Aggregate((long)size, (a, d) => a * d);
+            // A plain file says how much data follows; reject a short one before allocating what its header claims.
+            if (input.CanSeek && input.Length - input.Position < bytes)
+                throw new TesseraFormatException(name, $"truncated IDX file: shape [{string.Join(", ", shape)}] needs {bytes} data bytes, found {input.Length - input.Position}");
+            byte[] data = ReadUpTo(input, bytes, out long got);
             if (got < bytes)
                 throw new TesseraFormatException(name, $"truncated IDX file: shape [{string.Join(", ", shape)}] needs {bytes} data bytes, found {got}");
             if (input.ReadByte() != -1)
@@ -165,6 +165,22 @@ public static class Idx
         if (b1 >= 0) head.Add((byte)b1);
         Stream rest = new PrefixedStream(head.ToArray(), buffered);
         return b0 == 0x1f && b1 == 0x8b ? new GZipStream(rest, CompressionMode.Decompress) : rest;
+    }
+
+    /// <summary>Reads up to <paramref name="bytes"/> bytes into an array that grows with the data actually delivered (a gzip
+    /// stream does not say its length), so a header's claim costs memory only as far as the data backs it.</summary>
+    private static byte[] ReadUpTo(Stream s, long bytes, out long got)
+    {
+        var data = new byte[Math.Min(bytes, 1 << 20)];
+        got = 0;
+        while (got < bytes)
+        {
+            if (got == data.Length) Array.Resize(ref data, (int)Math.Min(bytes, 2L * data.Length));
+            int n = s.Read(data, (int)got, (int)(data.Length - got));
+            if (n == 0) break;
+            got += n;
+        }
+        return data;
     }
 
     private static int ReadFully(Stream s, Span<byte> buffer)

@@ -65,13 +65,17 @@ public static class Checkpoint
     public static Dictionary<string, torch.Tensor> ReadPyTorch(string path)
     {
         if (!File.Exists(path)) throw new TesseraFormatException(path, "file not found");
+        if (PickleScan.Check(path) is { } damage) throw new TesseraFormatException(path, $"not a readable PyTorch checkpoint ({damage})");
         System.Collections.Hashtable table;
         try
         {
             table = TorchSharp.PyBridge.PyTorchUnpickler.UnpickleStateDict(path);
         }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException or InvalidOperationException or ArgumentException or IOException or FormatException or KeyNotFoundException or NullReferenceException)
+        catch (Exception e) when (e is not TesseraUserException)
         {
+            // PyBridge and the Razorvine unpickler it drives are a parser of untrusted bytes that throws whatever its
+            // damaged input provokes (pickle, cast, index, not-implemented and out-of-memory exceptions were all seen in
+            // fuzzing): each is this file's fault, and the user's answer is the same.
             throw new TesseraFormatException(path, $"not a readable PyTorch checkpoint ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})", e);
         }
         foreach (string wrapper in new[] { "state_dict", "model" })
@@ -79,8 +83,14 @@ public static class Checkpoint
         var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry e in table)
         {
-            if (e.Value is not torch.Tensor t) throw new TesseraFormatException(path, $"entry '{e.Key}' is not a tensor (a full training checkpoint? save the model's state_dict)");
-            result[(string)e.Key] = t;
+            string? problem = e.Value is not torch.Tensor ? $"entry '{e.Key}' is not a tensor (a full training checkpoint? save the model's state_dict)"
+                : e.Key is not string ? $"key {e.Key} is not a string" : null;
+            if (problem is not null)
+            {
+                foreach (System.Collections.DictionaryEntry d in table) (d.Value as torch.Tensor)?.Dispose();
+                throw new TesseraFormatException(path, problem);
+            }
+            result[(string)e.Key] = (torch.Tensor)e.Value!;
         }
         return result;
     }

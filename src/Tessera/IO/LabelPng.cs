@@ -42,6 +42,7 @@ public static class LabelPng
             var data = png.Slice(pos + 8, length);
             if (type.SequenceEqual("IHDR"u8))
             {
+                if (length != 13) throw new TesseraFormatException(name, $"corrupt PNG: IHDR chunk of {length} bytes, expected 13");
                 width = (int)BinaryPrimitives.ReadUInt32BigEndian(data);
                 height = (int)BinaryPrimitives.ReadUInt32BigEndian(data[4..]);
                 depth = data[8];
@@ -51,6 +52,7 @@ public static class LabelPng
                     throw new TesseraFormatException(name, "RGB or gray+alpha image is not a label map; expected 8-bit single-channel or palette PNG");
                 if (colorType is not (0 or 3)) throw new TesseraFormatException(name, $"unknown PNG colour type {colorType}");
                 if (depth > 8) throw new TesseraFormatException(name, $"{depth}-bit PNG; expected 8-bit (or lower) label values");
+                if (depth is not (1 or 2 or 4 or 8)) throw new TesseraFormatException(name, $"corrupt PNG: bit depth {depth}; expected 1, 2, 4 or 8");
             }
             else if (type.SequenceEqual("IDAT"u8)) idat.Write(data);
             else if (type.SequenceEqual("IEND"u8)) break;
@@ -59,32 +61,38 @@ public static class LabelPng
         if (colorType < 0) throw new TesseraFormatException(name, "PNG without IHDR");
         if (width <= 0 || height <= 0) throw new TesseraFormatException(name, "PNG with zero size");
 
-        int bitsPerRow = width * depth;
-        int stride = (bitsPerRow + 7) / 8;
-        byte[] raw = new byte[(long)(stride + 1) * height];
+        long stride = ((long)width * depth + 7) / 8;
+        long rawLength = (stride + 1) * height;
+        if (rawLength > Array.MaxLength || (long)width * height > Array.MaxLength)
+            throw new TesseraFormatException(name, $"PNG of {width}x{height} pixels is too large for a label map");
+        byte[] raw;
         try
         {
+            // Inflate into a buffer that grows with the data actually present, so a header that claims a huge image
+            // costs nothing until the compressed stream delivers it.
             idat.Position = 0;
             using var z = new ZLibStream(idat, CompressionMode.Decompress);
-            int got = 0;
-            while (got < raw.Length)
+            using var inflated = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            while (inflated.Length < rawLength)
             {
-                int n = z.Read(raw, got, raw.Length - got);
+                int n = z.Read(buffer, 0, (int)Math.Min(buffer.Length, rawLength - inflated.Length));
                 if (n == 0) break;
-                got += n;
+                inflated.Write(buffer, 0, n);
             }
-            if (got < raw.Length) throw new TesseraFormatException(name, $"truncated PNG image data ({got} of {raw.Length} bytes)");
+            if (inflated.Length < rawLength) throw new TesseraFormatException(name, $"truncated PNG image data ({inflated.Length} of {rawLength} bytes)");
+            raw = inflated.Length == inflated.Capacity ? inflated.GetBuffer() : inflated.ToArray();
         }
         catch (InvalidDataException e)
         {
             throw new TesseraFormatException(name, $"corrupt PNG image data ({e.Message})", e);
         }
 
-        Unfilter(raw, stride, height, Math.Max(1, depth / 8), name);
+        Unfilter(raw, (int)stride, height, Math.Max(1, depth / 8), name);
         var labels = new byte[(long)width * height];
         for (int y = 0; y < height; y++)
         {
-            var row = raw.AsSpan(y * (stride + 1) + 1, stride);
+            var row = raw.AsSpan((int)(y * (stride + 1) + 1), (int)stride);
             var dst = labels.AsSpan(y * width, width);
             if (depth == 8) row[..width].CopyTo(dst);
             else

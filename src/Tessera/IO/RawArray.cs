@@ -28,7 +28,8 @@ public static class RawArray
             var root = doc.RootElement;
             if (!root.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
                 throw new TesseraFormatException(header, "missing field 'shape'");
-            shape = sh.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            shape = sh.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long v) && v >= 0 ? v
+                : throw new TesseraFormatException(header, $"shape holds {e.GetRawText()}; expected non-negative integers")).ToArray();
             if (root.TryGetProperty("dtype", out var dt) && dt.GetString() is string d && d != "float64")
                 throw new TesseraFormatException(header, $"dtype '{d}' is not supported; expected float64");
             if (root.TryGetProperty("byte_order", out var bo) && bo.GetString() is string b && b != "little")
@@ -42,8 +43,11 @@ public static class RawArray
         {
             throw new TesseraFormatException(header, $"malformed header ({e.Message})", e);
         }
-        long count = shape.Aggregate(1L, (a, x) => a * x);
         long size = new FileInfo(binPath).Length;
+        // In double first: the declared dimensions' product may overflow a long.
+        if (shape.Aggregate(8.0, (a, x) => a * x) != size)
+            throw new TesseraFormatException(binPath, $"{size} bytes, but shape [{string.Join(", ", shape)}] of float64 needs {shape.Aggregate(8.0, (a, x) => a * x):G}");
+        long count = shape.Aggregate(1L, (a, x) => a * x);
         if (size != count * 8)
             throw new TesseraFormatException(binPath, $"{size} bytes, but shape [{string.Join(", ", shape)}] of float64 needs {count * 8}");
         var t = torch.empty(shape, torch.ScalarType.Float64);

@@ -189,25 +189,31 @@ public static class SafeTensors
         try { doc = JsonDocument.Parse(header.AsMemory().TrimEnd((byte)' ')); }
         catch (JsonException e) { throw new TesseraFormatException(path, $"safetensors header is not valid JSON ({e.Message})", e); }
         using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(path, "safetensors header is not a JSON object");
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+            try
             {
-                if (!seen.Add(p.Name)) throw new TesseraFormatException(path, $"tensor '{p.Name}' appears twice in the header");
-                if (p.Name == "__metadata__")
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(path, "safetensors header is not a JSON object");
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (JsonProperty p in doc.RootElement.EnumerateObject())
                 {
-                    if (p.Value.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(path, "__metadata__ must be an object of strings");
-                    foreach (JsonProperty m in p.Value.EnumerateObject())
+                    if (!seen.Add(p.Name)) throw new TesseraFormatException(path, $"tensor '{p.Name}' appears twice in the header");
+                    if (p.Name == "__metadata__")
                     {
-                        if (m.Value.ValueKind != JsonValueKind.String) throw new TesseraFormatException(path, $"__metadata__.{m.Name} must be a string");
-                        metadata[m.Name] = m.Value.GetString()!;
+                        if (p.Value.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(path, "__metadata__ must be an object of strings");
+                        foreach (JsonProperty m in p.Value.EnumerateObject())
+                        {
+                            if (m.Value.ValueKind != JsonValueKind.String) throw new TesseraFormatException(path, $"__metadata__.{m.Name} must be a string");
+                            metadata[m.Name] = m.Value.GetString()!;
+                        }
+                        continue;
                     }
-                    continue;
+                    entries.Add(ParseEntry(path, p));
                 }
-                entries.Add(ParseEntry(path, p));
             }
-        }
+            catch (InvalidOperationException e)
+            {
+                // System.Text.Json meets text that is not UTF-8 only when a name or string is read.
+                throw new TesseraFormatException(path, $"safetensors header is not valid UTF-8 JSON ({e.Message})", e);
+            }
 
         long dataStart = 8 + (long)n;
         long dataLength = fileLength - dataStart;
@@ -241,10 +247,13 @@ public static class SafeTensors
         }
         if (!p.Value.TryGetProperty("data_offsets", out JsonElement off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new TesseraFormatException(path, $"{where}: missing field 'data_offsets' [begin, end]");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new TesseraFormatException(path, $"{where}: data_offsets must be two integers with 0 <= begin <= end");
-        long count = shape.Aggregate(1L, (a, b) => checked(a * b));
-        long bytes = checked(count * ElementSize(scalar));
+        // In double first: a product of declared dimensions may overflow a long.
+        if (shape.Aggregate((double)ElementSize(scalar), (a, b) => a * b) > long.MaxValue / 2)
+            throw new TesseraFormatException(path, $"{where}: shape [{string.Join(", ", shape)}] is too large");
+        long bytes = shape.Aggregate((long)ElementSize(scalar), (a, b) => a * b);
         if (end - begin != bytes)
             throw new TesseraFormatException(path, $"{where}: shape [{string.Join(", ", shape)}] of {dtype} needs {bytes} bytes but data_offsets span {end - begin}");
         return new Entry(p.Name, dtype, shape.ToArray(), begin, end);
