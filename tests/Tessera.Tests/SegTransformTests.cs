@@ -248,4 +248,27 @@ public class SegTransformTests
         Assert.Equal(255, tiny.Label[47 * 48 + 47]);
         Assert.Equal(0f, tiny.Image[47 * 48 + 47]);
     }
+
+    [Fact]
+    public void Fused_resize_and_crop_gives_the_bytes_of_the_transforms_one_after_another()
+    {
+        var aug = SegAugmentation.Standard(200, 60, 48, 40);
+        for (int k = 0; k < 12; k++)
+        {
+            var s = RandomLabels(90 + k, 70 - k, 10 + k, 5);
+            var rng = new SampleRandom(5, k, 1);
+            var t = aug.Resize!.Apply(s, ref rng);
+            t = aug.Crop!.Apply(t, ref rng);
+            t = aug.Flip!.Apply(t, ref rng);
+            t = aug.Photometric!.Apply(t, ref rng);
+            var expected = new Pad(48, 40).Apply(aug.Normalize.Apply(t));
+            var fused = aug.Apply(s, 5, k, 1);
+            Assert.Equal(expected.Label, fused.Label);
+            Assert.Equal(expected.Image, fused.Image);
+        }
+        // The window of a bilinear resize is the crop of the whole resize.
+        var img = RandomLabels(33, 21, 3, 7).Image;
+        var whole = Resampling.Bilinear(img, 33, 21, 3, 70, 45);
+        Assert.Equal(Resampling.Crop(whole, 70, 3, 9, 4, 30, 20), Resampling.BilinearWindow(img, 33, 21, 3, 70, 45, 9, 4, 30, 20));
+    }
 }

@@ -38,33 +38,47 @@ public static class Hsv8
         }
     }
 
+    // Per 8-bit hue: OpenCV's sector ⌊h·6/180⌋ (wrapped into 0–5) and the fraction within it, in single precision.
+    private static readonly (int Sector, float Fraction)[] HueTable = MakeHueTable();
+
+    private static (int, float)[] MakeHueTable()
+    {
+        const float HScale = 6f / 180f;
+        var t = new (int, float)[256];
+        for (int i = 0; i < 256; i++)
+        {
+            float h = i * HScale;
+            while (h >= 6) h -= 6;
+            int sector = (int)MathF.Floor(h);
+            h -= sector;
+            if ((uint)sector >= 6u) { sector = 0; h = 0; }
+            t[i] = (sector, h);
+        }
+        return t;
+    }
+
     /// <summary>Interleaved HSV bytes to interleaved RGB bytes, in place.</summary>
     public static void ToRgb(Span<byte> pixels)
     {
-        const float HScale = 6f / 180f;
+        var table = HueTable;
         for (int i = 0; i + 2 < pixels.Length; i += 3)
         {
-            float h = pixels[i], s = pixels[i + 1] * (1f / 255f), v = pixels[i + 2] * (1f / 255f);
+            float s = pixels[i + 1] * (1f / 255f), v = pixels[i + 2] * (1f / 255f);
             float r, g, b;
             if (s == 0) r = g = b = v;
             else
             {
-                h *= HScale;
-                while (h < 0) h += 6;
-                while (h >= 6) h -= 6;
-                int sector = (int)MathF.Floor(h);
-                h -= sector;
-                if ((uint)sector >= 6u) { sector = 0; h = 0; }
+                var (sector, h) = table[pixels[i]];
                 float t0 = v, t1 = v * (1f - s), t2 = v * (1f - s * h), t3 = v * (1f - s * (1f - h));
-                (r, g, b) = sector switch
+                switch (sector)
                 {
-                    0 => (t0, t3, t1),
-                    1 => (t2, t0, t1),
-                    2 => (t1, t0, t3),
-                    3 => (t1, t2, t0),
-                    4 => (t3, t1, t0),
-                    _ => (t0, t1, t2),
-                };
+                    case 0: r = t0; g = t3; b = t1; break;
+                    case 1: r = t2; g = t0; b = t1; break;
+                    case 2: r = t1; g = t0; b = t3; break;
+                    case 3: r = t1; g = t2; b = t0; break;
+                    case 4: r = t3; g = t1; b = t0; break;
+                    default: r = t0; g = t1; b = t2; break;
+                }
             }
             pixels[i] = Sat(r * 255f);
             pixels[i + 1] = Sat(g * 255f);
@@ -72,5 +86,5 @@ public static class Hsv8
         }
     }
 
-    private static byte Sat(float x) => (byte)Math.Clamp((int)MathF.Round(x, MidpointRounding.ToEven), 0, 255);
+    private static byte Sat(float x) => x <= 0 ? (byte)0 : x >= 255 ? (byte)255 : (byte)MathF.Round(x, MidpointRounding.ToEven);
 }

@@ -23,11 +23,14 @@ public sealed record RandomCrop(int CropHeight = 512, int CropWidth = 512, doubl
     }
 
     /// <summary>Whether the window passes the category check: at least two classes and none at <see cref="CatMaxRatio"/> or more of the non-ignored pixels.</summary>
-    public bool Passes(SegmentationSample s, (int X, int Y, int W, int H) window)
+    public bool Passes(SegmentationSample s, (int X, int Y, int W, int H) window) => Passes(s.Label, s.Width, window);
+
+    /// <summary>The category check on a label map of width <paramref name="width"/>.</summary>
+    public bool Passes(ReadOnlySpan<byte> label, int width, (int X, int Y, int W, int H) window)
     {
         Span<int> counts = stackalloc int[256];
         for (int r = 0; r < window.H; r++)
-            foreach (byte v in s.Label.AsSpan((window.Y + r) * s.Width + window.X, window.W)) counts[v]++;
+            foreach (byte v in label.Slice((window.Y + r) * width + window.X, window.W)) counts[v]++;
         counts[SegmentationSample.IgnoreIndex] = 0;
         int classes = 0, max = 0;
         long sum = 0;
@@ -42,16 +45,19 @@ public sealed record RandomCrop(int CropHeight = 512, int CropWidth = 512, doubl
     }
 
     /// <summary>Crops the sample.</summary>
-    public SegmentationSample Apply(SegmentationSample s, ref SampleRandom rng)
+    public SegmentationSample Apply(SegmentationSample s, ref SampleRandom rng) => Crop(s, ChooseWindow(s.Label, s.Width, s.Height, ref rng));
+
+    /// <summary>The window the crop takes from a label map: drawn, and redrawn while the category check fails.</summary>
+    public (int X, int Y, int W, int H) ChooseWindow(ReadOnlySpan<byte> label, int width, int height, ref SampleRandom rng)
     {
-        var window = DrawWindow(s.Width, s.Height, ref rng);
+        var window = DrawWindow(width, height, ref rng);
         if (CatMaxRatio < 1)
             for (int i = 0; i < MaxTries; i++)
             {
-                if (Passes(s, window)) break;
-                window = DrawWindow(s.Width, s.Height, ref rng);
+                if (Passes(label, width, window)) break;
+                window = DrawWindow(width, height, ref rng);
             }
-        return Crop(s, window);
+        return window;
     }
 
     /// <summary>The window (x, y, w, h) of a sample.</summary>

@@ -9,37 +9,44 @@ namespace Tessera.Segmentation.Transforms;
 public static class Resampling
 {
     /// <summary>Bilinear resize of an interleaved image with <paramref name="channels"/> bytes per pixel.</summary>
-    public static byte[] Bilinear(ReadOnlySpan<byte> src, int width, int height, int channels, int newWidth, int newHeight)
+    public static byte[] Bilinear(ReadOnlySpan<byte> src, int width, int height, int channels, int newWidth, int newHeight) =>
+        BilinearWindow(src, width, height, channels, newWidth, newHeight, 0, 0, newWidth, newHeight);
+
+    /// <summary>
+    /// The window [x, x + w) × [y, y + h) of the bilinear resize to <paramref name="newWidth"/> × <paramref name="newHeight"/>,
+    /// computed alone: the same bytes as resizing everything and cropping, at the cost of the window.
+    /// </summary>
+    public static byte[] BilinearWindow(ReadOnlySpan<byte> src, int width, int height, int channels, int newWidth, int newHeight, int x, int y, int w, int h)
     {
         if (newWidth <= 0 || newHeight <= 0) throw new ArgumentOutOfRangeException(nameof(newWidth), $"target size {newWidth}x{newHeight} must be positive");
+        if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > newWidth || y + h > newHeight) throw new ArgumentOutOfRangeException(nameof(x), "window outside the resized image");
         var (x0, xw) = Taps(width, newWidth);
         var (y0, yw) = Taps(height, newHeight);
-        int rowLen = newWidth * channels;
+        int rowLen = w * channels;
         // Horizontal pass over the source rows that the vertical pass reads.
-        var needed = new bool[height];
-        for (int y = 0; y < newHeight; y++) { needed[y0[y]] = true; needed[Math.Min(y0[y] + 1, height - 1)] = true; }
         var rows = new float[height][];
-        for (int y = 0; y < height; y++)
-        {
-            if (!needed[y]) continue;
-            var r = rows[y] = new float[rowLen];
-            var s = src.Slice(y * width * channels, width * channels);
-            for (int x = 0; x < newWidth; x++)
+        for (int r = y; r < y + h; r++)
+            foreach (int sy in new[] { y0[r], Math.Min(y0[r] + 1, height - 1) })
             {
-                int a = x0[x] * channels, b = Math.Min(x0[x] + 1, width - 1) * channels;
-                float w = xw[x];
-                for (int c = 0; c < channels; c++) r[x * channels + c] = s[a + c] + w * (s[b + c] - s[a + c]);
+                if (rows[sy] is not null) continue;
+                var row = rows[sy] = new float[rowLen];
+                var s = src.Slice(sy * width * channels, width * channels);
+                for (int dx = 0; dx < w; dx++)
+                {
+                    int a = x0[x + dx] * channels, b = Math.Min(x0[x + dx] + 1, width - 1) * channels;
+                    float f = xw[x + dx];
+                    for (int c = 0; c < channels; c++) row[dx * channels + c] = s[a + c] + f * (s[b + c] - s[a + c]);
+                }
             }
-        }
-        var dst = new byte[newHeight * rowLen];
-        for (int y = 0; y < newHeight; y++)
+        var dst = new byte[h * rowLen];
+        for (int r = 0; r < h; r++)
         {
-            float[] top = rows[y0[y]], bottom = rows[Math.Min(y0[y] + 1, height - 1)];
-            float w = yw[y];
-            var d = dst.AsSpan(y * rowLen, rowLen);
+            float[] top = rows[y0[y + r]], bottom = rows[Math.Min(y0[y + r] + 1, height - 1)];
+            float f = yw[y + r];
+            var d = dst.AsSpan(r * rowLen, rowLen);
             for (int i = 0; i < rowLen; i++)
             {
-                float v = top[i] + w * (bottom[i] - top[i]);
+                float v = top[i] + f * (bottom[i] - top[i]);
                 d[i] = (byte)(v + 0.5f);
             }
         }
