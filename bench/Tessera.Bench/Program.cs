@@ -5,6 +5,7 @@ using Tessera.Bench;
 var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgnoreCase)
 {
     ["io"] = IoBench.Run,
+    ["segdata"] = SegDataBench.Run,
     ["segmetrics"] = SegMetricsBench.Run,
     ["analytic"] = AnalyticBench.Run,
     ["segspeed"] = SegSpeedBench.Run,

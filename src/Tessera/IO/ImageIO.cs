@@ -96,6 +96,28 @@ public static class ImageIO
         return data.ToArray();
     }
 
+    /// <summary>Encodes an RGB or gray image tensor (see <see cref="ToBytes"/>) as JPEG bytes at <paramref name="quality"/> (1–100).</summary>
+    public static byte[] EncodeJpeg(torch.Tensor image, int quality = 90)
+    {
+        var (pixels, c, h, w) = ToBytes(image);
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using var bitmap = new SKBitmap(info);
+        Span<byte> dst = bitmap.GetPixelSpan();
+        int plane = h * w;
+        for (int i = 0; i < plane; i++)
+        {
+            dst[4 * i] = pixels[i];
+            dst[4 * i + 1] = pixels[c == 1 ? i : plane + i];
+            dst[4 * i + 2] = pixels[c == 1 ? i : 2 * plane + i];
+            dst[4 * i + 3] = 255;
+        }
+        using SKData data = bitmap.Encode(SKEncodedImageFormat.Jpeg, Math.Clamp(quality, 1, 100));
+        return data.ToArray();
+    }
+
+    /// <summary>Writes an image tensor as a JPEG file, atomically.</summary>
+    public static void SaveJpeg(torch.Tensor image, string path, int quality = 90) => AtomicFile.WriteAllBytes(path, EncodeJpeg(image, quality));
+
     /// <summary>Writes an image tensor as a PNG file, atomically.</summary>
     public static void SavePng(torch.Tensor image, string path) => AtomicFile.WriteAllBytes(path, EncodePng(image));
 

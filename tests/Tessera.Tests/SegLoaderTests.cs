@@ -1,0 +1,84 @@
+using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Transforms;
+using TorchSharp;
+
+namespace Tessera.Tests;
+
+public class SegLoaderTests
+{
+    private static List<(long Step, torch.Tensor Images, torch.Tensor Labels, int[] Indices)> Take(ISegmentationDataset ds, LoaderOptions options, SegAugmentation aug)
+    {
+        var result = new List<(long, torch.Tensor, torch.Tensor, int[])>();
+        using var loader = new SegmentationLoader(ds, aug, options);
+        foreach (var b in loader) result.Add((b.Step, b.Images, b.Labels, b.Indices));
+        return result;
+    }
+
+    [Fact]
+    public void Batches_do_not_depend_on_threads_and_resume_where_a_run_left_off()
+    {
+        using var dir = new TempDir();
+        SegDatasetLayouts.WriteVoc(dir.Path);
+        var ds = VocDataset.Open(dir.Path, "train+val");
+        var aug = SegAugmentation.Standard(128, 48, 40, 40);
+        var one = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 1, Prefetch: 1, Seed: 3, Steps: 6), aug);
+        var two = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 2, Prefetch: 3, Seed: 3, Steps: 6), aug);
+        var resumed = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 2, Seed: 3, FirstStep: 4, Steps: 6), aug);
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => (long)i), one.Select(b => b.Step));
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal(new long[] { 2, 3, 40, 40 }, one[i].Images.shape);
+            Assert.Equal(torch.ScalarType.Int64, one[i].Labels.dtype);
+            Assert.True(Same.Tensors(one[i].Images, two[i].Images));
+            Assert.True(Same.Tensors(one[i].Labels, two[i].Labels));
+        }
+        Assert.True(Same.Tensors(one[4].Images, resumed[0].Images));
+        Assert.True(Same.Tensors(one[5].Labels, resumed[1].Labels));
+        // Each epoch (5 samples) visits every item once: steps 0–1 and the first sample of step 2.
+        var epoch0 = one[0].Indices.Concat(one[1].Indices).Append(one[2].Indices[0]).Order();
+        Assert.Equal(Enumerable.Range(0, 5), epoch0);
+        var labels = one.SelectMany(b => b.Labels.data<long>().ToArray()).ToHashSet();
+        Assert.All(labels, v => Assert.True(v is (>= 0 and <= 20) or 255));
+        foreach (var b in one.Concat(two).Concat(resumed)) { b.Images.Dispose(); b.Labels.Dispose(); }
+    }
+
+    [Fact]
+    public void One_unshuffled_pass_pads_mixed_sizes_and_ends_with_a_short_batch()
+    {
+        using var dir = new TempDir();
+        SegDatasetLayouts.WriteCustom(dir.Path);
+        var ds = CustomDataset.Open(dir.Path, "train");
+        // Resize only (no crop): samples of different sizes in one batch are padded to the largest.
+        var aug = new SegAugmentation(new RandomResize(64, 64, 0.5, 1.5), null, null, null, Normalize.ImageNet);
+        var batches = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 2, Shuffle: false, Seed: 1), aug);
+        Assert.Equal(2, batches.Count);
+        Assert.Equal(new[] { 0, 1 }, batches[0].Indices);
+        Assert.Equal(new[] { 2 }, batches[1].Indices);
+        var (_, images, labels, _) = batches[0];
+        var sizes = Enumerable.Range(0, 2).Select(i =>
+        {
+            var a = aug.Apply(ds.Load(i), 1, 0, i);
+            return (a.Width, a.Height);
+        }).ToList();
+        Assert.NotEqual(sizes[0], sizes[1]);
+        Assert.Equal(sizes.Max(s => s.Height), images.shape[2]);
+        Assert.Equal(sizes.Max(s => s.Width), images.shape[3]);
+        int small = sizes[0].Width < sizes[1].Width ? 0 : 1;
+        Assert.Equal(255, labels[small, 0, -1].item<long>());
+        Assert.Equal(255, labels[small, -1, 0].item<long>());
+        Assert.Equal(0f, images[small, 0, 0, -1].item<float>());
+        foreach (var b in batches) { b.Images.Dispose(); b.Labels.Dispose(); }
+    }
+
+    [Fact]
+    public void A_bad_file_surfaces_as_the_format_error_naming_it()
+    {
+        using var dir = new TempDir();
+        SegDatasetLayouts.WriteCustom(dir.Path);
+        var ds = CustomDataset.Open(dir.Path, "train");
+        File.WriteAllText(ds[1].Image, "garbage");
+        using var loader = new SegmentationLoader(ds, SegAugmentation.None, new LoaderOptions(BatchSize: 1, Threads: 2, Shuffle: false));
+        var e = Assert.Throws<TesseraFormatException>(() => { foreach (var b in loader) b.Dispose(); });
+        Assert.Equal(ds[1].Image, e.Path);
+    }
+}
