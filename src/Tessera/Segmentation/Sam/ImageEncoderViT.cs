@@ -176,10 +176,24 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The qkv projection [C → 3C].</summary>
+    public Linear Qkv => qkv;
+
+    /// <summary>The output projection [C → C].</summary>
+    public Linear Proj => proj;
+
+    /// <summary>A low-rank adapter added to the qkv projection (not merged, not part of the state dict); null when none.</summary>
+    internal LoraAdapter? QkvLora { get; set; }
+
+    /// <summary>A low-rank adapter added to the output projection; null when none.</summary>
+    internal LoraAdapter? ProjLora { get; set; }
+
     private (torch.Tensor Q, torch.Tensor K, torch.Tensor V) Split(torch.Tensor x)
     {
         long b = x.shape[0], h = x.shape[1], w = x.shape[2];
-        var parts = qkv.forward(x).reshape(b, h * w, 3, _heads, -1).permute(2, 0, 3, 1, 4).reshape(3, b * _heads, h * w, -1).unbind(0);
+        var projected = qkv.forward(x);
+        if (QkvLora is not null) projected = projected + QkvLora.forward(x);
+        var parts = projected.reshape(b, h * w, 3, _heads, -1).permute(2, 0, 3, 1, 4).reshape(3, b * _heads, h * w, -1).unbind(0);
         return (parts[0], parts[1], parts[2]);
     }
 
@@ -204,7 +218,9 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         var logits = torch.matmul(q * _scale, k.transpose(-2, -1));
         logits = RelativePosition.AddDecomposed(logits, q, rel_pos_h, rel_pos_w, (h, w), (h, w));
         var y = torch.matmul(logits.softmax(-1), v).view(b, _heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1);
-        return proj.forward(y).MoveToOuterDisposeScope();
+        var output = proj.forward(y);
+        if (ProjLora is not null) output = output + ProjLora.forward(y);
+        return output.MoveToOuterDisposeScope();
     }
 }
 
