@@ -56,6 +56,8 @@
       const r = await upload(file);
       for (const c of [overlay, marks]) { c.width = r.width; c.height = r.height; c.hidden = false; }
       img.hidden = false; $('sam-drop').hidden = true; stage.classList.add('loaded');
+      // Small images are shown enlarged (pixelated), so that single pixels can be clicked.
+      img.style.width = r.width < 512 ? `${Math.min(512, 8 * r.width)}px` : '';
       sam.cursor = { x: r.width / 2, y: r.height / 2 };
       render();
       say(`${r.width}×${r.height} image ready (${r.cached ? 'cached' : `encoded in ${r.encode_ms.toFixed(0)} ms`}); click on it`);
