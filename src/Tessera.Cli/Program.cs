@@ -99,6 +99,7 @@ public static class Program
                 sam.AddCommand<SamEvalCommand>("eval")
                     .WithDescription("mIoU after 1 … 5 simulated clicks (the SAM paper's protocol) on Fashion-MNIST scenes.");
             });
+            config.AddCommand<ServeCommand>("serve").WithDescription("A web page and JSON API for SAM clicks, diffusion sampling and segmentation, models loaded once.");
             config.AddBranch("checkpoint", ckpt =>
             {
                 ckpt.SetDescription("Checkpoints (.safetensors).");

@@ -1,0 +1,108 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.Server;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options of <c>tessera serve</c>.</summary>
+public sealed class ServeSettings : GlobalSettings
+{
+    /// <summary>--sam</summary>
+    [CommandOption("--sam <CKPT>")]
+    [Description("SAM checkpoint (official .pth or .safetensors of tessera sam train): the SAM tab and /api/sam/*.")]
+    public string? Sam { get; init; }
+
+    /// <summary>--diffusion</summary>
+    [CommandOption("--diffusion <CKPT>")]
+    [Description("Checkpoint of tessera diffusion train: the sampling tab and /api/diffusion/sample.")]
+    public string? Diffusion { get; init; }
+
+    /// <summary>--seg</summary>
+    [CommandOption("--seg <CKPT>")]
+    [Description("Checkpoint of tessera seg train: the segmentation tab and /api/seg/predict.")]
+    public string? Seg { get; init; }
+
+    /// <summary>--host</summary>
+    [CommandOption("--host <ADDRESS>")]
+    [Description("Address to listen on. Default 127.0.0.1 (this machine only)")]
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>--port</summary>
+    [CommandOption("--port <PORT>")]
+    [Description("Port. Default 8080")]
+    public int Port { get; init; } = 8080;
+
+    /// <summary>--cache-mb</summary>
+    [CommandOption("--cache-mb <MIB>")]
+    [Description("Budget of the SAM image-embedding cache (least recently used images are evicted). Default 2048")]
+    public int CacheMb { get; init; } = 2048;
+
+    /// <summary>--max-upload-mb</summary>
+    [CommandOption("--max-upload-mb <MIB>")]
+    [Description("Largest accepted upload. Default 20")]
+    public int MaxUploadMb { get; init; } = 20;
+
+    /// <summary>--queue</summary>
+    [CommandOption("--queue <N>")]
+    [Description("Requests that may wait for each model; more get 429 with Retry-After. Default 16")]
+    public int Queue { get; init; } = 16;
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (Sam is null && Diffusion is null && Seg is null) return ValidationResult.Error("give at least one of --sam, --diffusion, --seg");
+        if (Port is < 0 or > 65535) return ValidationResult.Error($"--port: {Port} is not in 0 … 65535");
+        if (CacheMb < 1) return ValidationResult.Error($"--cache-mb: {CacheMb} must be at least 1");
+        if (MaxUploadMb < 1) return ValidationResult.Error($"--max-upload-mb: {MaxUploadMb} must be at least 1");
+        if (Queue < 0) return ValidationResult.Error($"--queue: {Queue} is negative");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera serve</c>: the web page and JSON API until Ctrl-C or SIGTERM.</summary>
+public sealed class ServeCommand : Command<ServeSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, ServeSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        var server = TesseraServer.Build(new ServerOptions
+        {
+            SamCheckpoint = settings.Sam,
+            DiffusionCheckpoint = settings.Diffusion,
+            SegCheckpoint = settings.Seg,
+            Host = settings.Host,
+            Port = settings.Port,
+            CacheMb = settings.CacheMb,
+            MaxUploadMb = settings.MaxUploadMb,
+            QueueLength = settings.Queue,
+            Device = device,
+            Log = Ui.Result,
+        });
+        return Run(server, cancellation).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> Run(TesseraServer server, CancellationToken cancellation)
+    {
+        await using (server)
+        {
+            try
+            {
+                await server.StartAsync(cancellation);
+            }
+            catch (IOException e)
+            {
+                throw new TesseraUserException($"cannot listen: {e.Message}");
+            }
+            var stopped = new TaskCompletionSource();
+            using var onStop = server.App.Lifetime.ApplicationStopping.Register(() => stopped.TrySetResult());
+            using var onCancel = cancellation.Register(() => stopped.TrySetResult());
+            await stopped.Task;
+            Ui.Result("stopping: finishing running requests");
+            await server.StopAsync();
+        }
+        return Program.Ok;
+    }
+}

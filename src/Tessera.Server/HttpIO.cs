@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using SkiaSharp;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Server;
+
+/// <summary>Reading request bodies (bounded), strict JSON, images from bytes; PNGs as base64.</summary>
+internal static class HttpIO
+{
+    /// <summary>snake_case names, unknown fields refused (a typo is an error, not a silent default).</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Most pixels an uploaded image may have (a decompression bomb is refused before decoding).</summary>
+    public const long MaxPixels = 50_000_000;
+
+    /// <summary>The whole body, refused with 400 beyond <paramref name="maxBytes"/>.</summary>
+    public static async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancel)
+    {
+        string tooLarge = $"upload is larger than the server's limit of {maxBytes / (1024 * 1024)} MiB";
+        if (request.ContentLength > maxBytes) throw ApiException.BadRequest(tooLarge);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await request.Body.ReadAsync(chunk, cancel).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > maxBytes) throw ApiException.BadRequest(tooLarge);
+            buffer.Write(chunk, 0, n);
+        }
+        if (buffer.Length == 0) throw ApiException.BadRequest("empty body: send the image file's bytes as the request body");
+        return buffer.ToArray();
+    }
+
+    /// <summary>Deserialises the JSON body as <typeparamref name="T"/>; 400 with the parser's reason when malformed.</summary>
+    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, long maxBytes, CancellationToken cancel) where T : class
+    {
+        byte[] body = await ReadBodyAsync(request, maxBytes, cancel).ConfigureAwait(false);
+        try
+        {
+            return JsonSerializer.Deserialize<T>(body, Json) ?? throw ApiException.BadRequest("malformed JSON: the body is null; expected an object");
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("malformed JSON: " + e.Message.ReplaceLineEndings(" "));
+        }
+    }
+
+    /// <summary>Decodes image bytes (PNG, JPEG, BMP, GIF, WebP) into uint8 RGB [3, H, W] on the CPU.</summary>
+    public static torch.Tensor DecodeRgb(byte[] bytes)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data) ?? throw ApiException.BadRequest("not an image: the body is not a decodable PNG, JPEG, BMP, GIF or WebP");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        if ((long)info.Width * info.Height > MaxPixels)
+            throw ApiException.BadRequest($"image is {info.Width}×{info.Height}: more than {MaxPixels / 1_000_000} megapixels");
+        using var bitmap = new SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
+            throw ApiException.BadRequest($"not an image: decoding failed ({result})");
+        return ImageIO.FromBitmap(bitmap, ColorMode.Rgb);
+    }
+
+    /// <summary>A PNG of an image tensor (see <see cref="ImageIO.EncodePng"/>), base64.</summary>
+    public static string PngBase64(torch.Tensor image) => Convert.ToBase64String(ImageIO.EncodePng(image));
+
+    /// <summary>0/255 gray PNG of a bool mask [H, W], base64.</summary>
+    public static string MaskPngBase64(torch.Tensor mask)
+    {
+        using var scope = torch.NewDisposeScope();
+        return PngBase64(mask.to(torch.ScalarType.Byte).mul(255).unsqueeze(0).cpu());
+    }
+
+    /// <summary>A colour blend of uint8 RGB [3, H, W] and bool masks [H, W] (55 % colour inside each mask), as a float image.</summary>
+    public static torch.Tensor Overlay(torch.Tensor rgb, IReadOnlyList<torch.Tensor> masks)
+    {
+        using var scope = torch.NewDisposeScope();
+        var output = rgb.to(torch.ScalarType.Float32).div(255f);
+        for (int i = 0; i < masks.Count; i++)
+        {
+            // Golden-angle hues: neighbours in the list get distinct colours.
+            double h = (i * 137.508) % 360 / 60, c = 0.85, x = c * (1 - Math.Abs(h % 2 - 1));
+            var (r, g, b) = h switch { < 1 => (c, x, 0.0), < 2 => (x, c, 0.0), < 3 => (0.0, c, x), < 4 => (0.0, x, c), < 5 => (x, 0.0, c), _ => (c, 0.0, x) };
+            var colour = torch.tensor(new[] { (float)(r + 0.1), (float)(g + 0.1), (float)(b + 0.1) }).view(3, 1, 1);
+            var m = masks[i].cpu().to(torch.ScalarType.Float32).unsqueeze(0);
+            output = output * (1 - 0.55f * m) + colour * (0.55f * m);
+        }
+        return output.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Tessera.Segmentation.Sam;
+using TorchSharp;
+
+namespace Tessera.Server;
+
+/// <summary>The loaded SAM: uploads encoded once into the <see cref="EmbeddingCache"/>, prompts answered by the decoder, one call at a time.</summary>
+public sealed class SamService : IDisposable
+{
+    private readonly SamModel _model;
+
+    /// <summary>Embeddings of uploaded images.</summary>
+    public EmbeddingCache Cache { get; }
+
+    /// <summary>The model's queue.</summary>
+    public ModelQueue Queue { get; }
+
+    /// <summary>The checkpoint path.</summary>
+    public string Checkpoint { get; }
+
+    /// <summary>The architecture.</summary>
+    public SamConfig Config => _model.Config;
+
+    /// <summary>Parameters.</summary>
+    public long Parameters { get; }
+
+    /// <summary>Device.</summary>
+    public string Device { get; }
+
+    /// <summary>Loads <paramref name="checkpoint"/> onto <paramref name="device"/>.</summary>
+    public SamService(string checkpoint, torch.Device device, long cacheBytes, int queueLength)
+    {
+        Checkpoint = checkpoint;
+        _model = SamModel.FromCheckpoint(checkpoint);
+        _model.to(device);
+        _model.eval();
+        Parameters = _model.parameters().Sum(p => p.NumberOfElements);
+        Device = device.ToString();
+        Cache = new EmbeddingCache(cacheBytes);
+        Queue = new ModelQueue("SAM", queueLength);
+    }
+
+    /// <summary>Id of an upload: the first 128 bits of its SHA-256, hex.</summary>
+    public static string IdOf(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes))[..32];
+
+    /// <summary>Decodes and encodes an uploaded image unless its embedding is cached.</summary>
+    public Task<SamImageResponse> UploadAsync(byte[] bytes, CancellationToken cancel)
+    {
+        string id = IdOf(bytes);
+        return Queue.RunAsync(_ =>
+        {
+            if (Cache.TryGet(id, out var hit))
+                return new SamImageResponse(id, hit!.Predictor.OriginalSize.W, hit.Predictor.OriginalSize.H, true, 0);
+            var rgb = HttpIO.DecodeRgb(bytes);
+            var predictor = new SamPredictor(_model);
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                predictor.SetImage(rgb);
+                predictor.Features.DetachFromDisposeScope();
+                double ms = clock.Elapsed.TotalMilliseconds;
+                Cache.Add(new CachedImage(id, rgb, predictor));
+                return new SamImageResponse(id, (int)rgb.shape[2], (int)rgb.shape[1], false, ms);
+            }
+            catch
+            {
+                predictor.Dispose();
+                rgb.Dispose();
+                throw;
+            }
+        }, cancel);
+    }
+
+    /// <summary>Masks for a prompt.</summary>
+    public Task<SamPredictResponse> PredictAsync(SamPredictRequest request, CancellationToken cancel)
+    {
+        string id = RequireId(request.Id);
+        var points = (request.Points ?? []).Select((p, i) =>
+        {
+            if (p is null || p.Length is not (2 or 3) || p.Any(v => !double.IsFinite(v)))
+                throw ApiException.BadRequest($"points[{i}]: expected [x, y] or [x, y, label] with finite numbers");
+            if (p.Length == 3 && p[2] is not (0 or 1)) throw ApiException.BadRequest($"points[{i}]: label {p[2]} must be 1 (object) or 0 (background)");
+            return new SamPoint(p[0], p[1], p.Length == 2 || p[2] == 1);
+        }).ToList();
+        SamBox? box = null;
+        if (request.Box is { } b)
+        {
+            if (b.Length != 4 || b.Any(v => !double.IsFinite(v))) throw ApiException.BadRequest("box: expected [x0, y0, x1, y1] with finite numbers");
+            if (b[2] < b[0] || b[3] < b[1]) throw ApiException.BadRequest($"box [{string.Join(", ", b)}]: x1 < x0 or y1 < y0");
+            box = new SamBox(b[0], b[1], b[2], b[3]);
+        }
+        if (points.Count == 0 && box is null) throw ApiException.BadRequest("give at least one point or a box");
+        bool multimask = request.Multimask ?? (points.Count == 1 && box is null);
+        return Queue.RunAsync(_ =>
+        {
+            using var scope = torch.NewDisposeScope();
+            var image = Cache.Get(id);
+            var (h, w) = image.Predictor.OriginalSize;
+            for (int i = 0; i < points.Count; i++)
+                if (!(points[i].X >= 0 && points[i].X <= w && points[i].Y >= 0 && points[i].Y <= h))
+                    throw ApiException.BadRequest($"points[{i}] ({points[i].X}, {points[i].Y}) is outside the {w}×{h} image");
+            if (box is { } bb && (bb.X0 < 0 || bb.Y0 < 0 || bb.X1 > w || bb.Y1 > h))
+                throw ApiException.BadRequest($"box [{bb.X0}, {bb.Y0}, {bb.X1}, {bb.Y1}] is outside the {w}×{h} image");
+            var maskInput = request.MaskInput is { } handle ? image.Logits(handle) : null;
+            var clock = Stopwatch.StartNew();
+            using var prediction = image.Predictor.Predict(new SamPrompt(points, box, maskInput), multimask);
+            double ms = clock.Elapsed.TotalMilliseconds;
+            int count = (int)prediction.Masks.shape[0];
+            var masks = new SamMask[count];
+            for (int i = 0; i < count; i++)
+            {
+                var mask = prediction.Masks[i].cpu().contiguous();
+                var rle = MaskRle.Encode(mask.data<bool>().ToArray(), h, w);
+                string logits = image.Keep(prediction.LowResLogits[i..(i + 1)].clone());
+                masks[i] = new SamMask(HttpIO.MaskPngBase64(mask), new CocoRle([h, w], rle.ToCocoString()), prediction.Scores[i], rle.Area, logits);
+            }
+            Cache.Trim();
+            return new SamPredictResponse(masks, prediction.Best, ms);
+        }, cancel);
+    }
+
+    /// <summary>Automatic masks (the official generator) for a cached image.</summary>
+    public Task<SamAutoResponse> AutoAsync(SamAutoRequest request, CancellationToken cancel)
+    {
+        string id = RequireId(request.Id);
+        var defaults = new AmgOptions();
+        var options = defaults with
+        {
+            PointsPerSide = request.PointsPerSide ?? defaults.PointsPerSide,
+            PointsPerBatch = request.PointsPerBatch ?? defaults.PointsPerBatch,
+            PredIouThreshold = request.PredIouThresh ?? defaults.PredIouThreshold,
+            StabilityScoreThreshold = request.StabilityScoreThresh ?? defaults.StabilityScoreThreshold,
+            BoxNmsThreshold = request.BoxNmsThresh ?? defaults.BoxNmsThreshold,
+            CropLayers = request.CropNLayers ?? defaults.CropLayers,
+            MinMaskRegionArea = request.MinMaskRegionArea ?? defaults.MinMaskRegionArea,
+        };
+        if (options.PointsPerSide is < 1 or > 128) throw ApiException.BadRequest($"points_per_side: {options.PointsPerSide} must be in 1 … 128");
+        if (options.PointsPerBatch is < 1 or > 1024) throw ApiException.BadRequest($"points_per_batch: {options.PointsPerBatch} must be in 1 … 1024");
+        if (options.CropLayers is < 0 or > 3) throw ApiException.BadRequest($"crop_n_layers: {options.CropLayers} must be in 0 … 3");
+        if (options.MinMaskRegionArea < 0) throw ApiException.BadRequest($"min_mask_region_area: {options.MinMaskRegionArea} is negative");
+        foreach (var (name, v) in new[] { ("pred_iou_thresh", options.PredIouThreshold), ("stability_score_thresh", options.StabilityScoreThreshold), ("box_nms_thresh", options.BoxNmsThreshold) })
+            if (!(v >= 0 && v <= 1)) throw ApiException.BadRequest($"{name}: {v} must be in 0 … 1");
+        return Queue.RunAsync(token =>
+        {
+            using var scope = torch.NewDisposeScope();
+            var image = Cache.Get(id);
+            var clock = Stopwatch.StartNew();
+            // A predictor of its own: the generator sets crops as images, which must not replace the cached embedding.
+            using var predictor = new SamPredictor(_model);
+            var generator = new AutomaticMaskGenerator(predictor, options);
+            var found = generator.Generate(image.Rgb, new CancelOnProgress(token));
+            found = [.. found.OrderByDescending(m => m.Area)];
+            int h = image.Predictor.OriginalSize.H, w = image.Predictor.OriginalSize.W;
+            var tensors = found.Select(m => torch.tensor(m.Segmentation.Decode(), [h, w])).ToList();
+            string overlay = HttpIO.PngBase64(HttpIO.Overlay(image.Rgb, tensors));
+            var annotations = found.Select(m => new SamAnnotation(new CocoRle([h, w], m.Segmentation.ToCocoString()), m.Area, m.BoxXywh,
+                m.PredictedIou, [m.PointCoords], m.StabilityScore, m.CropBoxXywh)).ToArray();
+            return new SamAutoResponse(annotations, overlay, clock.Elapsed.TotalMilliseconds);
+        }, cancel);
+    }
+
+    private static string RequireId(string? id) =>
+        string.IsNullOrWhiteSpace(id) ? throw ApiException.BadRequest("id: required (the id POST /api/sam/images returned)") : id;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Cache.Dispose();
+        Queue.Dispose();
+        _model.Dispose();
+    }
+
+    /// <summary>Progress that checks for cancellation on the generator's thread (Progress&lt;T&gt; would post elsewhere).</summary>
+    private sealed class CancelOnProgress(CancellationToken token) : IProgress<double>
+    {
+        public void Report(double value) => token.ThrowIfCancellationRequested();
+    }
+}

@@ -1,0 +1,358 @@
+using System.Diagnostics;
+using System.Net;
+using System.Reflection;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Tessera.Diffusion.Samplers;
+using TorchSharp;
+
+namespace Tessera.Server;
+
+/// <summary>
+/// <c>tessera serve</c>: the models loaded once, a JSON API over Kestrel (minimal APIs) with an OpenAPI document
+/// at <c>/openapi.json</c>, and the page at <c>/</c>. Build with <see cref="Build"/>, then <see cref="StartAsync"/>.
+/// </summary>
+public sealed class TesseraServer : IAsyncDisposable
+{
+    private readonly ServerOptions _options;
+    private readonly Action<string> _log;
+    private readonly DateTime _started = DateTime.UtcNow;
+
+    /// <summary>The ASP.NET Core application.</summary>
+    public WebApplication App { get; }
+
+    /// <summary>The SAM model, or null.</summary>
+    public SamService? Sam { get; }
+
+    /// <summary>The diffusion model, or null.</summary>
+    public DiffusionService? Diffusion { get; }
+
+    /// <summary>The segmentation model, or null.</summary>
+    public SegService? Seg { get; }
+
+    /// <summary>The bound address (http://host:port) once started.</summary>
+    public string Address => App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+        ?? throw new InvalidOperationException("the server is not started");
+
+    private TesseraServer(ServerOptions options, WebApplication app, SamService? sam, DiffusionService? diffusion, SegService? seg)
+    {
+        _options = options;
+        _log = options.Log ?? (line => Console.Error.WriteLine(line));
+        App = app;
+        Sam = sam;
+        Diffusion = diffusion;
+        Seg = seg;
+    }
+
+    /// <summary>Loads the models of <paramref name="options"/> and sets up the application (not yet listening).</summary>
+    /// <exception cref="TesseraUserException">A bad option (no model, a host that is not an address).</exception>
+    /// <exception cref="TesseraFormatException">A checkpoint that is missing or is not what it should be.</exception>
+    public static TesseraServer Build(ServerOptions options)
+    {
+        if (options.SamCheckpoint is null && options.DiffusionCheckpoint is null && options.SegCheckpoint is null)
+            throw new TesseraUserException("nothing to serve: give a SAM, diffusion or segmentation checkpoint");
+        if (options.Port is < 0 or > 65535) throw new TesseraUserException($"port {options.Port} is not in 0 … 65535");
+        if (options.CacheMb < 1) throw new TesseraUserException($"cache size {options.CacheMb} MiB must be at least 1");
+        if (options.MaxUploadMb < 1) throw new TesseraUserException($"upload limit {options.MaxUploadMb} MiB must be at least 1");
+        if (options.QueueLength < 0) throw new TesseraUserException($"queue length {options.QueueLength} is negative");
+        IPAddress? ip = null;
+        if (options.Host != "localhost" && !IPAddress.TryParse(options.Host, out ip))
+            throw new TesseraUserException($"host '{options.Host}' is not an IP address (or localhost)");
+        foreach (var path in new[] { options.SamCheckpoint, options.DiffusionCheckpoint, options.SegCheckpoint })
+            if (path is not null && !File.Exists(path)) throw new TesseraFormatException(path, "file not found");
+
+        var device = options.Device ?? torch.CPU;
+        SamService? sam = null;
+        DiffusionService? diffusion = null;
+        SegService? seg = null;
+        try
+        {
+            if (options.SamCheckpoint is { } s) sam = new SamService(s, device, (long)options.CacheMb * 1024 * 1024, options.QueueLength);
+            if (options.DiffusionCheckpoint is { } d) diffusion = new DiffusionService(d, device, options.QueueLength, options.MaxSamples);
+            if (options.SegCheckpoint is { } g) seg = new SegService(g, device, options.QueueLength);
+        }
+        catch
+        {
+            sam?.Dispose();
+            diffusion?.Dispose();
+            seg?.Dispose();
+            throw;
+        }
+
+        // Production: no developer exception page, whatever ASPNETCORE_ENVIRONMENT says.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Production, ApplicationName = typeof(TesseraServer).Assembly.GetName().Name });
+        builder.Logging.ClearProviders();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.Configure<Microsoft.Extensions.Hosting.ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "Tessera serve";
+            doc.Info.Description = "SAM prompts and automatic masks, diffusion sampling with progress, semantic segmentation.";
+            return Task.CompletedTask;
+        }));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            // The handlers check the upload limit themselves (a one-line 400); Kestrel's cap only stops a runaway body.
+            k.Limits.MaxRequestBodySize = ((long)options.MaxUploadMb + 1) * 1024 * 1024;
+            if (ip is null) k.ListenLocalhost(options.Port);
+            else k.Listen(ip, options.Port);
+        });
+        var app = builder.Build();
+        var server = new TesseraServer(options, app, sam, diffusion, seg);
+        server.Configure();
+        return server;
+    }
+
+    /// <summary>Starts listening.</summary>
+    public async Task StartAsync(CancellationToken cancel = default)
+    {
+        await App.StartAsync(cancel).ConfigureAwait(false);
+        _log($"tessera serve: listening on {Address} ({string.Join(", ", Loaded())})");
+    }
+
+    /// <summary>Stops: no new connections, queued work cancelled, running requests given the shutdown timeout.</summary>
+    public Task StopAsync(CancellationToken cancel = default) => App.StopAsync(cancel);
+
+    private IEnumerable<string> Loaded()
+    {
+        if (Sam is not null) yield return $"SAM {Path.GetFileName(Sam.Checkpoint)}";
+        if (Diffusion is not null) yield return $"diffusion {Path.GetFileName(Diffusion.Checkpoint)}";
+        if (Seg is not null) yield return $"segmentation {Path.GetFileName(Seg.Checkpoint)}";
+    }
+
+    private long MaxBytes => (long)_options.MaxUploadMb * 1024 * 1024;
+
+    private void Configure()
+    {
+        var app = App;
+        var stopping = app.Lifetime.ApplicationStopping;
+        app.Use(async (context, next) =>
+        {
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                await Fail(context, e, stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                int status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
+                _log($"{context.Request.Method} {context.Request.Path} {status} {clock.Elapsed.TotalMilliseconds:F1} ms");
+            }
+        });
+
+        var api = app.MapGroup("/api");
+        api.MapGet("/health", () => Results.Json(new { status = "ok", uptime_s = (DateTime.UtcNow - _started).TotalSeconds }, HttpIO.Json))
+            .WithSummary("Liveness: ok while the server runs.");
+        api.MapGet("/models", () => Results.Json(Models(), HttpIO.Json))
+            .WithSummary("What is loaded: checkpoints, parameters, devices, queues, the SAM cache, samplers and classes.");
+
+        api.MapPost("/sam/images", async (HttpContext ctx) =>
+        {
+            var sam = Sam ?? throw NotLoaded("SAM", "--sam");
+            byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+            return Results.Json(await sam.UploadAsync(bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+        }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<SamImageResponse>().Errors()
+          .WithSummary("Upload an image (the file's bytes as the body); its embedding is computed once and cached.");
+
+        api.MapPost("/sam/predict", async (HttpContext ctx) =>
+        {
+            var sam = Sam ?? throw NotLoaded("SAM", "--sam");
+            var request = await HttpIO.ReadJsonAsync<SamPredictRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+            return Results.Json(await sam.PredictAsync(request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+        }).Accepts<SamPredictRequest>("application/json", "*/*").Produces<SamPredictResponse>().Errors()
+          .WithSummary("Masks for clicks and/or a box on an uploaded image; 404 with code 'evicted' when its embedding left the cache.");
+
+        api.MapPost("/sam/auto", async (HttpContext ctx) =>
+        {
+            var sam = Sam ?? throw NotLoaded("SAM", "--sam");
+            var request = await HttpIO.ReadJsonAsync<SamAutoRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+            return Results.Json(await sam.AutoAsync(request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+        }).Accepts<SamAutoRequest>("application/json", "*/*").Produces<SamAutoResponse>().Errors()
+          .WithSummary("Segment everything: SA-1B-style annotations of the automatic mask generator.");
+
+        api.MapPost("/diffusion/sample", async Task<IResult> (HttpContext ctx) => await SampleAsync(ctx, stopping).ConfigureAwait(false))
+          .Accepts<DiffusionSampleRequest>("application/json", "*/*").Produces<DiffusionSampleResponse>().Produces<DiffusionStepEvent>(200, "text/event-stream").Errors()
+          .WithSummary("Sample a grid. With 'Accept: text/event-stream': 'step' events (σ and an x̂₀ preview) then a 'result' event.");
+
+        api.MapPost("/seg/predict", async (HttpContext ctx) =>
+        {
+            var seg = Seg ?? throw NotLoaded("segmentation", "--seg");
+            byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+            return Results.Json(await seg.PredictAsync(bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+        }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<SegPredictResponse>().Errors()
+          .WithSummary("Label PNG, overlay PNG and per-class pixel shares of an image.");
+
+        api.Map("/{**rest}", (HttpContext ctx) =>
+            throw new ApiException(404, $"no endpoint {ctx.Request.Method} {ctx.Request.Path}; see /openapi.json")).ExcludeFromDescription();
+
+        app.MapOpenApi("/openapi.json");
+        foreach (var (route, file, type) in new[] { ("/", "index.html", "text/html; charset=utf-8"), ("/app.js", "app.js", "text/javascript; charset=utf-8"), ("/app.css", "app.css", "text/css; charset=utf-8") })
+        {
+            byte[] content = Resource(file);
+            app.MapGet(route, () => Results.Bytes(content, type)).ExcludeFromDescription();
+        }
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            Sam?.Dispose();
+            Diffusion?.Dispose();
+            Seg?.Dispose();
+        });
+    }
+
+    private static byte[] Resource(string file)
+    {
+        using var stream = typeof(TesseraServer).Assembly.GetManifestResourceStream("Tessera.Server.wwwroot." + file)
+            ?? throw new InvalidOperationException($"embedded page file {file} is missing");
+        using var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        return memory.ToArray();
+    }
+
+    private static CancellationToken Link(HttpContext ctx, CancellationToken stopping) =>
+        CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, stopping).Token;
+
+    private static ApiException NotLoaded(string what, string flag) =>
+        new(404, $"no {what} model is loaded; start tessera serve with {flag} CKPT", "not_loaded");
+
+    private async Task<IResult> SampleAsync(HttpContext ctx, CancellationToken stopping)
+    {
+        var diffusion = Diffusion ?? throw NotLoaded("diffusion", "--diffusion");
+        var request = await HttpIO.ReadJsonAsync<DiffusionSampleRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+        var cancel = Link(ctx, stopping);
+        bool stream = ctx.Request.Headers.Accept.Any(a => a?.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase) == true);
+        if (!stream)
+        {
+            return Results.Json(await diffusion.SampleAsync(request, null, cancel).ConfigureAwait(false), HttpIO.Json);
+        }
+        var events = Channel.CreateUnbounded<DiffusionStepEvent>();
+        var work = diffusion.SampleAsync(request, e => events.Writer.TryWrite(e), cancel);
+        _ = work.ContinueWith(_ => events.Writer.TryComplete(), TaskScheduler.Default);
+        bool started = false;
+        async Task Send(string name, object data)
+        {
+            if (!started)
+            {
+                ctx.Response.StatusCode = 200;
+                ctx.Response.ContentType = "text/event-stream";
+                ctx.Response.Headers.CacheControl = "no-cache";
+                started = true;
+            }
+            await ctx.Response.WriteAsync($"event: {name}\ndata: {JsonSerializer.Serialize(data, HttpIO.Json)}\n\n", cancel).ConfigureAwait(false);
+            await ctx.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+        }
+        await foreach (var e in events.Reader.ReadAllAsync(cancel).ConfigureAwait(false)) await Send("step", e).ConfigureAwait(false);
+        DiffusionSampleResponse result;
+        try
+        {
+            result = await work.ConfigureAwait(false);
+        }
+        catch (Exception e) when (started && e is not OperationCanceledException)
+        {
+            var (_, body) = Describe(e, stopping, ctx);
+            await Send("error", body).ConfigureAwait(false);
+            return Results.Empty;
+        }
+        await Send("result", result).ConfigureAwait(false);
+        return Results.Empty;
+    }
+
+    private (int Status, ErrorResponse Body) Describe(Exception e, CancellationToken stopping, HttpContext ctx) => e switch
+    {
+        ApiException a => (a.Status, new ErrorResponse(OneLine(a.Message), a.Code)),
+        TesseraUserException t => (400, new ErrorResponse(OneLine(t.Message))),
+        BadHttpRequestException b => (400, new ErrorResponse(OneLine(b.StatusCode == 413 ? $"upload is larger than the server's limit of {_options.MaxUploadMb} MiB" : b.Message))),
+        OperationCanceledException when stopping.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested => (503, new ErrorResponse("the server is shutting down", "stopping")),
+        _ => (500, new ErrorResponse($"internal error ({e.GetType().Name}); the server log has the request")),
+    };
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+
+    private async Task Fail(HttpContext ctx, Exception e, CancellationToken stopping)
+    {
+        if (ctx.RequestAborted.IsCancellationRequested) return; // the client is gone: nobody to answer
+        var (status, body) = Describe(e, stopping, ctx);
+        if (status == 500) _log($"error in {ctx.Request.Method} {ctx.Request.Path}: {e.GetType().Name}: {OneLine(e.Message)}"
+            + (Environment.GetEnvironmentVariable("TESSERA_DEBUG") == "1" ? Environment.NewLine + e : ""));
+        if (ctx.Response.HasStarted) return;
+        ctx.Response.Clear();
+        ctx.Response.StatusCode = status;
+        if (status == 429) ctx.Response.Headers.RetryAfter = "1";
+        await ctx.Response.WriteAsJsonAsync(body, HttpIO.Json).ConfigureAwait(false);
+    }
+
+    private Dictionary<string, object?> Models()
+    {
+        static object Queue(ModelQueue q) => new { pending = q.Pending, capacity = q.Capacity, rejected = q.Rejected };
+        var models = new Dictionary<string, object?>();
+        if (Sam is { } s)
+            models["sam"] = new
+            {
+                checkpoint = Path.GetFileName(s.Checkpoint),
+                parameters = s.Parameters,
+                bytes = s.Parameters * 4,
+                device = s.Device,
+                image_size = s.Config.ImageSize,
+                encoder_dim = s.Config.EncoderDim,
+                encoder_depth = s.Config.EncoderDepth,
+                cache = new { images = s.Cache.Count, bytes = s.Cache.Bytes, budget_bytes = s.Cache.BudgetBytes, evictions = s.Cache.Evictions },
+                queue = Queue(s.Queue),
+            };
+        if (Diffusion is { } d)
+            models["diffusion"] = new
+            {
+                checkpoint = Path.GetFileName(d.Checkpoint),
+                parameters = d.Parameters,
+                bytes = d.Parameters * 4,
+                device = d.Device,
+                kind = d.Config.Kind,
+                formulation = d.Config.Formulation.ToString().ToLowerInvariant(),
+                image_size = d.Config.ImageSize,
+                channels = d.Config.Channels,
+                classes = d.Config.Classes,
+                samplers = SamplerRegistry.Names,
+                max_samples = _options.MaxSamples,
+                queue = Queue(d.Queue),
+            };
+        if (Seg is { } g)
+            models["seg"] = new
+            {
+                checkpoint = Path.GetFileName(g.Checkpoint),
+                parameters = g.Parameters,
+                bytes = g.Parameters * 4,
+                device = g.Device,
+                model = g.Config.Model,
+                classes = Enumerable.Range(0, g.Config.Classes).Select(g.Name).ToArray(),
+                queue = Queue(g.Queue),
+            };
+        return models;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await App.DisposeAsync().ConfigureAwait(false);
+        Sam?.Dispose();
+        Diffusion?.Dispose();
+        Seg?.Dispose();
+    }
+}
+
+/// <summary>OpenAPI metadata shared by the endpoints.</summary>
+internal static class EndpointMetadata
+{
+    /// <summary>The error answers every endpoint may give.</summary>
+    public static RouteHandlerBuilder Errors(this RouteHandlerBuilder b) =>
+        b.Produces<ErrorResponse>(400).Produces<ErrorResponse>(404).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+}
