@@ -442,7 +442,7 @@ public sealed class DiffusionEvalSettings : DataSettings
         if (Count < 2) return ValidationResult.Error("--count must be at least 2");
         try
         {
-            DiffusionTrainSettings.Ints("--steps", Steps);
+            ListOption.Ints("--steps", Steps);
         }
         catch (TesseraUserException e)
         {

@@ -62,7 +62,7 @@ public sealed class ServeSettings : GlobalSettings
 }
 
 /// <summary><c>tessera serve</c>: the web page and JSON API until Ctrl-C or SIGTERM.</summary>
-public sealed class ServeCommand : Command<ServeSettings>
+public sealed class ServeCommand : TesseraCommand<ServeSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, ServeSettings settings, CancellationToken cancellation)
@@ -84,7 +84,7 @@ public sealed class ServeCommand : Command<ServeSettings>
         return Run(server, cancellation).GetAwaiter().GetResult();
     }
 
-    private static async Task<int> Run(TesseraServer server, CancellationToken cancellation)
+    private async Task<int> Run(TesseraServer server, CancellationToken cancellation)
     {
         await using (server)
         {
