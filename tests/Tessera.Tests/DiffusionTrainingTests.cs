@@ -3,6 +3,7 @@ using Tessera.Diffusion;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Training;
 using TorchSharp;
 
 namespace Tessera.Tests;
@@ -71,7 +72,7 @@ public sealed class DiffusionTrainingTests
         }
         model.eval();
         raw.eval();
-        var trainer = new DiffusionTrainer(new DiffusionTrainOptions { Model = config, Batch = 4 });
+        var trainer = new DiffusionTrainer(new DiffusionTrainOptions { Model = config, Training = DiffusionTrainOptions.DefaultTraining with { Batch = 4 } });
         var x0 = torch.rand([4, 1, 28, 28], generator: g0) * 2 - 1;
         using var _ = torch.no_grad();
         float got = trainer.Loss(model, x0, null, new torch.Generator(5)).item<float>();
@@ -101,15 +102,21 @@ public sealed class DiffusionTrainingTests
         using var dir = new TempDir();
         Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 6, "--conditional")).Code);
         Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--conditional", "--stop-at", "3")).Code);
-        // A checkpoint written before the Fourier noise-embedding option existed lacks its fields; it still resumes.
+        // A checkpoint in the old metadata scheme ('format', 'diffusion.config', 'options', no tessera.* keys), written
+        // before the Fourier noise-embedding option existed so that its configuration lacks those fields: it still resumes.
         string splitCkpt = Path.Combine(dir.File("split"), "checkpoint.safetensors");
         using (var f = SafeTensors.Load(splitCkpt))
         {
-            var meta = new Dictionary<string, string>(f.Metadata);
-            var cfg = System.Text.Json.Nodes.JsonNode.Parse(meta["diffusion.config"])!.AsObject();
+            var cfg = System.Text.Json.Nodes.JsonNode.Parse(f.Metadata[CheckpointMetadata.ModelKey])!.AsObject();
             Assert.True(cfg["UNet"]!.AsObject().Remove("FourierEmbedding") && cfg["UNet"]!.AsObject().Remove("FourierScale"));
-            meta["diffusion.config"] = cfg.ToJsonString();
-            SafeTensors.Save(splitCkpt, f.Tensors, meta);
+            var old = new Dictionary<string, string>
+            {
+                ["format"] = "tessera.diffusion.training",
+                ["diffusion.config"] = cfg.ToJsonString(),
+                ["options"] = "{}",
+                ["step"] = f.Metadata["step"],
+            };
+            SafeTensors.Save(splitCkpt, f.Tensors, old);
         }
         Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--conditional", "--resume")).Code);
         using (var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors")))
@@ -146,19 +153,13 @@ public sealed class DiffusionTrainingTests
         var options = new DiffusionTrainOptions
         {
             Model = new DiffusionModelConfig("unet", TinyUNet()),
-            Steps = 400,
-            Batch = 8,
+            Training = DiffusionTrainOptions.DefaultTraining with { Steps = 400, Batch = 8, LearningRate = 2e-3, WarmupSteps = 20, CheckpointEvery = 10_000, SampleEvery = 0, Seed = 2 },
             Limit = 8,
-            LearningRate = 2e-3,
-            WarmupSteps = 20,
-            CheckpointEvery = 10_000,
-            SampleEvery = 0,
             EmaHalfLifeKimg = 0.05,
-            Seed = 2,
         };
         var trainer = new DiffusionTrainer(options);
         var (images, _) = trainer.LoadData();
-        torch.manual_seed(options.Seed);
+        torch.manual_seed(options.Training.Seed);
         using var fresh = new DiffusionModel(options.Model);
         double before = FixedLoss(fresh, images);
         using var dir = new TempDir();
@@ -192,12 +193,8 @@ public sealed class DiffusionTrainingTests
         var options = new DiffusionTrainOptions
         {
             Model = new DiffusionModelConfig("dit", DiT: new DiTConfig(ImageSize: 28, PatchSize: 7, Hidden: 16, Depth: 1, Heads: 1, FrequencyChannels: 16, Position: DiTPosition.SinCos)),
-            Steps = 2000,
-            Batch = 4,
+            Training = DiffusionTrainOptions.DefaultTraining with { Steps = 2000, Batch = 4, CheckpointEvery = 100_000, SampleEvery = 0, Seed = 1 },
             Limit = 32,
-            CheckpointEvery = 100_000,
-            SampleEvery = 0,
-            Seed = 1,
         };
         using var dir = new TempDir();
         long at200 = 0, at2000 = 0, tensors200 = 0, tensors2000 = 0;

@@ -70,7 +70,7 @@ public sealed class LibraryEntryPointTests
         var config = new SegModelConfig { Model = "gcn", K = 3, BaseWidth = 16 };
         torch.manual_seed(5);
         using var net = config.Build();
-        TrainingCheckpoint.Save(dir.File("seg.safetensors"), net, null, 7, new Dictionary<string, string> { ["format"] = SegmentationModel.Format, ["config"] = config.ToJson() });
+        TrainingCheckpoint.Save(dir.File("seg.safetensors"), net, null, 7, CheckpointMetadata.For(ModelKind.Segmentation, config.ToJson()));
         using var model = SegmentationModel.Load(dir.File("seg.safetensors"));
         Assert.Equal(3, model.Config.K);
         var image = torch.randint(0, 256, [3, 40, 40], dtype: torch.ScalarType.Byte);

@@ -103,12 +103,9 @@ public sealed class SamTrainingTests
         var options = new SamTrainOptions
         {
             Config = SamTrainOptions.SmallConfig with { EncoderDim = 64, EncoderHeads = 2, EncoderDepth = 2, GlobalAttentionBlocks = [1], PromptDim = 64, DecoderHeads = 2, DecoderMlpDim = 128, IouHeadHiddenDim = 64 },
-            Steps = 14,
-            Batch = 2,
+            Training = SamTrainOptions.DefaultTraining with { Steps = 14, Batch = 2, EvalEvery = 1000, CheckpointEvery = 1000 },
             Rounds = 2,
-            EvalEvery = 1000,
             EvalScenes = 1,
-            CheckpointEvery = 1000,
         };
         using var dir = new TempDir();
         var counts = new List<long>();

@@ -9,17 +9,19 @@ using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Training;
 using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera diffusion train</c>.</summary>
-public sealed class DiffusionTrainSettings : DataSettings
+public sealed class DiffusionTrainSettings : TrainingSettings
 {
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <DIR>")]
-    [Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, grid.png, samples/). Default runs/diffusion")]
-    public string Out { get; init; } = "runs/diffusion";
+    /// <inheritdoc />
+    protected override TrainingOptions Defaults => DiffusionTrainOptions.DefaultTraining;
+
+    /// <inheritdoc />
+    protected override string DefaultOut => "runs/diffusion";
 
     /// <summary>--net</summary>
     [CommandOption("--net <NAME>")]
@@ -101,26 +103,6 @@ public sealed class DiffusionTrainSettings : DataSettings
     [Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")]
     public string Resize { get; init; } = "none";
 
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Optimiser steps. Default 20000")]
-    public int Steps { get; init; } = 20_000;
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Images per step. Default 64")]
-    public int Batch { get; init; } = 64;
-
-    /// <summary>--lr</summary>
-    [CommandOption("--lr <LR>")]
-    [Description("Adam learning rate. Default 0.0002")]
-    public double LearningRate { get; init; } = 2e-4;
-
-    /// <summary>--warmup</summary>
-    [CommandOption("--warmup <N>")]
-    [Description("Warm-up steps. Default 500")]
-    public int Warmup { get; init; } = 500;
-
     /// <summary>--ema-halflife</summary>
     [CommandOption("--ema-halflife <KIMG>")]
     [Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")]
@@ -131,25 +113,11 @@ public sealed class DiffusionTrainSettings : DataSettings
     [Description("Use only the first N training images")]
     public int Limit { get; init; }
 
-    /// <summary>--checkpoint-every</summary>
-    [CommandOption("--checkpoint-every <N>")]
-    [Description("Checkpoint every N steps. Default 1000")]
-    public int CheckpointEvery { get; init; } = 1000;
-
     /// <summary>--sample-every</summary>
     [CommandOption("--sample-every <N>")]
     [Description("Sample grid every N steps (0: only at the end). Default 2000")]
     public int SampleEvery { get; init; } = 2000;
 
-    /// <summary>--stop-at</summary>
-    [CommandOption("--stop-at <STEP>")]
-    [Description("Stop after this step with a checkpoint, as an interrupted run would")]
-    public int StopAt { get; init; }
-
-    /// <summary>--resume</summary>
-    [CommandOption("--resume")]
-    [Description("Continue the run in --out from its checkpoint")]
-    public bool Resume { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -160,7 +128,8 @@ public sealed class DiffusionTrainSettings : DataSettings
         if (NoiseEmbedding is not ("sinusoidal" or "fourier")) return ValidationResult.Error($"--noise-embedding: '{NoiseEmbedding}' is not sinusoidal or fourier");
         if (Resize is not ("none" or "crop" or "stretch")) return ValidationResult.Error($"--resize: '{Resize}' is not none, crop or stretch");
         if (BaseChannels < 16 || BaseChannels % 16 != 0) return ValidationResult.Error($"--base-channels: {BaseChannels} is not a positive multiple of 16");
-        if (Steps < 1 || Batch < 1 || Warmup < 0 || CheckpointEvery < 1 || SampleEvery < 0) return ValidationResult.Error("--steps, --batch and --checkpoint-every must be at least 1; --warmup and --sample-every not negative");
+        if (SampleEvery < 0) return ValidationResult.Error($"--sample-every: {SampleEvery} is negative");
+        if (Images is null && (Size != 28 || Rgb)) return ValidationResult.Error("--size/--rgb: Fashion-MNIST is 28×28 gray; use --size 28 without --rgb, or --images DIR");
         if (Size < 8) return ValidationResult.Error($"--size: {Size} is below 8");
         if (Images is null && (Rgb || Size != 28))
             return ValidationResult.Error($"{(Rgb ? "--rgb" : "--size")}: Fashion-MNIST is 28×28 gray; leave out --rgb and --size, or train on --images DIR");
@@ -182,19 +151,12 @@ public sealed class DiffusionTrainSettings : DataSettings
         return new DiffusionTrainOptions
         {
             Model = config,
-            Steps = Steps,
-            Batch = Batch,
-            LearningRate = LearningRate,
-            WarmupSteps = Warmup,
+            Training = Training() with { SampleEvery = SampleEvery },
             EmaHalfLifeKimg = EmaHalfLife,
-            CheckpointEvery = CheckpointEvery,
-            SampleEvery = SampleEvery,
-            Seed = Seed,
             Data = Data,
             ImageFolder = Images,
             Fit = Resize switch { "crop" => FitMode.ResizeAndCrop, "stretch" => FitMode.Stretch, _ => FitMode.Exact },
             Limit = Limit,
-            StopAt = StopAt,
         };
     }
 }
@@ -208,7 +170,7 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
         var device = settings.Apply();
         var options = settings.Options();
         var trainer = new DiffusionTrainer(options, device);
-        double loss = Ui.WithProgress($"training {options.Model.Kind} ({options.Model.Formulation})", options.Steps, "steps",
+        double loss = Ui.WithProgress($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, l, status) => report(step, status ?? $"loss {l:0.0000}"), cancellation));
         Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
         return Program.Ok;

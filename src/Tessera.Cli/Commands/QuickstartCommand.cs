@@ -80,18 +80,21 @@ public sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             var options = new Tessera.Segmentation.Training.SegTrainOptions
             {
                 Model = new Tessera.Segmentation.Training.SegModelConfig { Model = "gcn", K = 7, BaseWidth = 16 },
-                Steps = settings.SegSteps,
-                Batch = 16,
-                EvalEvery = settings.SegSteps,
-                CheckpointEvery = settings.SegSteps,
+                Training = Tessera.Segmentation.Training.SegTrainOptions.DefaultTraining with
+                {
+                    Steps = settings.SegSteps,
+                    Batch = 16,
+                    EvalEvery = settings.SegSteps,
+                    CheckpointEvery = settings.SegSteps,
+                    Seed = settings.Seed,
+                },
                 EvalScenes = Math.Min(256, Math.Max(16, settings.SegSteps)),
-                Seed = settings.Seed,
                 Data = settings.Data,
             };
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "gcn"));
             var trainer = new Tessera.Segmentation.Training.SegTrainer(options, device);
-            var result = Ui.WithProgress("training GCN-Net on scenes", options.Steps, "steps",
-                report => trainer.Train(runDir, resume: false, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+            var result = Ui.WithProgress("training GCN-Net on scenes", options.Training.Steps, "steps",
+                report => trainer.Train(runDir, resume: false, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation))!;
             SegTrainCommand.PrintEvaluation(Ui, result);
             Ui.Result($"wrote {runDir} (checkpoint.safetensors, loss.png, metrics.json)");
         }
@@ -101,20 +104,23 @@ public sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             var options = new Tessera.Diffusion.Training.DiffusionTrainOptions
             {
                 Model = new Tessera.Diffusion.Training.DiffusionModelConfig("unet", Tessera.Diffusion.Networks.UNetConfig.SmallFashionMnist),
-                Steps = settings.DiffusionSteps,
-                Batch = 32,
-                LearningRate = 2e-3,
-                WarmupSteps = 50,
+                Training = Tessera.Diffusion.Training.DiffusionTrainOptions.DefaultTraining with
+                {
+                    Steps = settings.DiffusionSteps,
+                    Batch = 32,
+                    LearningRate = 2e-3,
+                    WarmupSteps = 50,
+                    CheckpointEvery = settings.DiffusionSteps,
+                    SampleEvery = 0,
+                    PreviewAtEnd = false, // the two samplers below write the grids
+                    Seed = settings.Seed,
+                },
                 EmaHalfLifeKimg = 5,
-                CheckpointEvery = settings.DiffusionSteps,
-                SampleEvery = 0,
-                FinalGrid = false, // the two samplers below write the grids
-                Seed = settings.Seed,
                 Data = settings.Data,
             };
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "diffusion"));
             var trainer = new Tessera.Diffusion.Training.DiffusionTrainer(options, device);
-            double loss = Ui.WithProgress("training a diffusion U-Net", options.Steps, "steps",
+            double loss = Ui.WithProgress("training a diffusion U-Net", options.Training.Steps, "steps",
                 report => trainer.Train(runDir, resume: false, (step, l, status) => report(step, status ?? $"loss {l:0.000}"), cancellation));
             using var model = Tessera.Diffusion.Training.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"));
             model.to(device);

@@ -7,6 +7,7 @@ using Tessera.Cli.Infrastructure;
 using Tessera.IO;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam;
+using Tessera.Training;
 using TorchSharp;
 
 namespace Tessera.Cli.Commands;
@@ -239,12 +240,13 @@ public sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 }
 
 /// <summary>Options of <c>tessera sam train</c>.</summary>
-public sealed class SamTrainSettings : DataSettings
+public sealed class SamTrainSettings : TrainingSettings
 {
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <DIR>")]
-    [Description("Run folder (checkpoint.safetensors to resume, model.safetensors for sam segment/auto/eval, curve.csv, loss.png, clicks.json). Default runs/sam")]
-    public string Out { get; init; } = "runs/sam";
+    /// <inheritdoc />
+    protected override TrainingOptions Defaults => SamTrainOptions.DefaultTraining;
+
+    /// <inheritdoc />
+    protected override string DefaultOut => "runs/sam";
 
     /// <summary>--init</summary>
     [CommandOption("--init <CKPT>")]
@@ -271,52 +273,22 @@ public sealed class SamTrainSettings : DataSettings
     [Description("Scene canvas side. Default 64")]
     public int Canvas { get; init; } = 64;
 
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Optimiser steps. Default 2000")]
-    public int Steps { get; init; } = 2000;
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Objects per step (one per scene). Default 16")]
-    public int Batch { get; init; } = 16;
-
-    /// <summary>--lr</summary>
-    [CommandOption("--lr <LR>")]
-    [Description("Peak learning rate (AdamW, weight decay 0.1). Default 0.0008")]
-    public double LearningRate { get; init; } = 8e-4;
-
     /// <summary>--rounds</summary>
     [CommandOption("--rounds <N>")]
     [Description("Prompting rounds per object and step (first prompt, then error-region clicks). Default 4")]
     public int Rounds { get; init; } = 4;
-
-    /// <summary>--eval-every</summary>
-    [CommandOption("--eval-every <N>")]
-    [Description("Run the click protocol every N steps. Default 500")]
-    public int EvalEvery { get; init; } = 500;
 
     /// <summary>--eval-scenes</summary>
     [CommandOption("--eval-scenes <N>")]
     [Description("Validation scenes for the click protocol. Default 64")]
     public int EvalScenes { get; init; } = 64;
 
-    /// <summary>--stop-at</summary>
-    [CommandOption("--stop-at <STEP>")]
-    [Description("Stop after this step with a checkpoint, as an interrupted run would")]
-    public int StopAt { get; init; }
-
-    /// <summary>--resume</summary>
-    [CommandOption("--resume")]
-    [Description("Continue the run in --out from its checkpoint")]
-    public bool Resume { get; init; }
-
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Width < 64 || Width % 64 != 0) return ValidationResult.Error($"--width: {Width} is not a positive multiple of 64");
         if (Depth < 2 || Depth % 2 != 0) return ValidationResult.Error($"--depth: {Depth} is not a positive multiple of 2");
-        if (Steps < 1 || Batch < 1 || Rounds < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --rounds, --eval-every and --eval-scenes must be at least 1");
+        if (Rounds < 1 || EvalScenes < 1) return ValidationResult.Error("--rounds and --eval-scenes must be at least 1");
         if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
         if (FreezeEncoder && Init is null) return ValidationResult.Error("--freeze-encoder needs --init CKPT (a random encoder would stay random)");
         return base.Validate();
@@ -327,17 +299,11 @@ public sealed class SamTrainSettings : DataSettings
         Config = SamConfig.Small(Canvas, Width, Depth),
         Init = Init,
         FreezeEncoder = FreezeEncoder,
-        Steps = Steps,
-        Batch = Batch,
-        LearningRate = LearningRate,
+        Training = CheckpointEveryOption is null ? Training() with { CheckpointEvery = Math.Min(250, Training().EvalEvery) } : Training(),
         Rounds = Rounds,
-        EvalEvery = EvalEvery,
         EvalScenes = EvalScenes,
-        CheckpointEvery = Math.Min(250, EvalEvery),
         Scenes = new Segmentation.Data.SceneOptions(Canvas: Canvas, Seed: (ulong)Seed),
-        Seed = Seed,
         Data = Data,
-        StopAt = StopAt,
     };
 }
 
@@ -350,8 +316,13 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         var device = settings.Apply();
         var options = settings.Options();
         var trainer = new SamTrainer(options, device);
-        var result = Ui.WithProgress("training SAM", options.Steps, "steps",
+        var result = Ui.WithProgress("training SAM", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        if (result is null)
+        {
+            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
+            return Program.Ok;
+        }
         SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
         return Program.Ok;

@@ -97,8 +97,24 @@ public sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 }
 
 /// <summary>Options of <c>tessera seg train</c>.</summary>
-public sealed class SegTrainSettings : SceneSettings
+public sealed class SegTrainSettings : TrainingSettings
 {
+    /// <inheritdoc />
+    protected override TrainingOptions Defaults => SegTrainOptions.DefaultTraining with { Steps = 1000 };
+
+    /// <inheritdoc />
+    protected override string DefaultOut => Path.Combine("runs", "seg");
+
+    /// <summary>--canvas</summary>
+    [CommandOption("--canvas <PX>")]
+    [Description("Side of the scene canvas. Default 64.")]
+    public int Canvas { get; init; } = 64;
+
+    /// <summary>--ignore-band</summary>
+    [CommandOption("--ignore-band")]
+    [Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")]
+    public bool IgnoreBand { get; init; }
+
     /// <summary>--model</summary>
     [CommandOption("--model <NAME>")]
     [Description("gcn, deeplabv3 or fcn (ablation baselines: kxk, stacked3x3). Default gcn.")]
@@ -139,50 +155,15 @@ public sealed class SegTrainSettings : SceneSettings
     [Description("Base width of the from-scratch ResNet-18. Default 32.")]
     public int Width { get; init; } = 32;
 
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Optimiser steps. Default 1000.")]
-    public int Steps { get; init; } = 1000;
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Scenes per step. Default 16.")]
-    public int Batch { get; init; } = 16;
-
-    /// <summary>--lr</summary>
-    [CommandOption("--lr <LR>")]
-    [Description("Peak learning rate (AdamW). Default 0.002.")]
-    public double Lr { get; init; } = 2e-3;
-
     /// <summary>--loss</summary>
     [CommandOption("--loss <SPEC>")]
     [Description("ce, dice, focal, or a sum such as ce+dice. Default ce.")]
     public string Loss { get; init; } = "ce";
 
-    /// <summary>--eval-every</summary>
-    [CommandOption("--eval-every <N>")]
-    [Description("Validate every N steps. Default 500.")]
-    public int EvalEvery { get; init; } = 500;
-
     /// <summary>--eval-scenes</summary>
     [CommandOption("--eval-scenes <N>")]
     [Description("Validation scenes. Default 256.")]
     public int EvalScenes { get; init; } = 256;
-
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <DIR>")]
-    [Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, metrics.json). Default runs/seg.")]
-    public string Out { get; init; } = Path.Combine("runs", "seg");
-
-    /// <summary>--stop-at</summary>
-    [CommandOption("--stop-at <STEP>")]
-    [Description("Stop after this step with a checkpoint, as an interrupted run would (resume later with --resume).")]
-    public int StopAt { get; init; }
-
-    /// <summary>--resume</summary>
-    [CommandOption("--resume")]
-    [Description("Continue the run in --out from its checkpoint.")]
-    public bool Resume { get; init; }
 
     /// <summary>--depth</summary>
     [CommandOption("--depth <N>")]
@@ -216,16 +197,10 @@ public sealed class SegTrainSettings : SceneSettings
             Rates = ListOption.TryInts(Rates),
             Dilations = ListOption.TryInts(Dilations),
         },
-        Steps = Steps,
-        Batch = Batch,
-        LearningRate = Lr,
+        Training = CheckpointEveryOption is null ? Training() with { CheckpointEvery = Training().EvalEvery } : Training(),
         Loss = Loss,
-        EvalEvery = EvalEvery,
-        CheckpointEvery = EvalEvery,
         EvalScenes = EvalScenes,
-        StopAt = StopAt,
-        Scenes = SceneOptions(),
-        Seed = Seed,
+        Scenes = new SceneOptions(Canvas, IgnoreBand: IgnoreBand, Seed: (ulong)Seed),
         Data = Data,
     };
 
@@ -236,7 +211,8 @@ public sealed class SegTrainSettings : SceneSettings
             if (text is not null && ListOption.TryInts(text) is null)
                 return ValidationResult.Error($"{option}: '{text}'; expected positive integers separated by commas");
         if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
-        if (Steps < 1 || Batch < 1 || EvalEvery < 1 || EvalScenes < 1) return ValidationResult.Error("--steps, --batch, --eval-every and --eval-scenes must be at least 1");
+        if (EvalScenes < 1) return ValidationResult.Error($"--eval-scenes: {EvalScenes}; expected at least 1");
+        if (Canvas < 40) return ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)");
         return base.Validate();
     }
 }
@@ -251,8 +227,13 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var options = settings.Options();
         options.Model.Validate();
         var trainer = new SegTrainer(options, device);
-        SegEvaluation result = Ui.WithProgress($"training {options.Model.Model}", options.Steps, "steps",
+        SegEvaluation? result = Ui.WithProgress($"training {options.Model.Model}", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        if (result is null)
+        {
+            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
+            return Program.Ok;
+        }
         PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
         return Program.Ok;

@@ -46,10 +46,10 @@ public static class LengthGeneralization
     {
         if (!Encodings.Contains(encoding)) throw new ArgumentException($"unknown encoding '{encoding}'; expected one of {string.Join(", ", Encodings)}");
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        torch.manual_seed(o.Seed);
         var gen = new torch.Generator((ulong)o.Seed + 17);
         int maxTokens = 2 * o.TrainLength * Multiples[^1] + 1;
-        using var model = new CopyTransformer(encoding, o, maxTokens);
+        // Initialisation draws from the global generator, seeded only while the model is built.
+        using var model = Tessera.Training.StepRandom.Seeded(o.Seed, () => new CopyTransformer(encoding, o, maxTokens));
         using var opt = torch.optim.AdamW(model.parameters(), o.LearningRate, weight_decay: 0.01);
         double loss = double.NaN;
         model.train();

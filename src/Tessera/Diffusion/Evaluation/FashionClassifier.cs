@@ -58,8 +58,8 @@ public sealed class FashionClassifier : Module<torch.Tensor, torch.Tensor>
     public static (FashionClassifier Model, double TestAccuracy) Train(string path, int epochs = 3, long seed = 0, string? data = null, Action<long, long, string?>? progress = null, torch.Device? device = null, CancellationToken cancellation = default, int limit = 0)
     {
         device ??= torch.CPU;
-        torch.manual_seed(seed);
-        var model = new FashionClassifier();
+        // Initialisation draws from the global generator, seeded only while the model is built.
+        var model = Tessera.Training.StepRandom.Seeded(seed, () => new FashionClassifier());
         model.to(device);
         using var train = FashionMnist.Load(Split.Train, data);
         long n = limit > 0 ? Math.Min(limit, train.Count) : train.Count;

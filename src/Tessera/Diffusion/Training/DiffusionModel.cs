@@ -54,7 +54,7 @@ public sealed record DiffusionModelConfig(string Kind = "unet", UNetConfig? UNet
         }
         catch (JsonException e)
         {
-            throw new TesseraFormatException(path, $"metadata 'diffusion.config' is not a diffusion model configuration ({e.Message})");
+            throw new TesseraFormatException(path, $"the metadata's model configuration is not a diffusion model configuration ({e.Message})");
         }
     }
 
@@ -147,20 +147,17 @@ public sealed class DiffusionModel : torch.nn.Module
         };
     }
 
-    /// <summary>Saves weights as safetensors with the configuration (metadata <c>diffusion.config</c>), atomically.</summary>
-    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null)
-    {
-        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "tessera.diffusion", ["diffusion.config"] = Config.ToJson() };
-        Checkpoint.Save(this, path, meta);
-    }
+    /// <summary>Saves weights as safetensors with the configuration (metadata <see cref="Tessera.Training.CheckpointMetadata"/>), atomically.</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Checkpoint.Save(this, path, Tessera.Training.CheckpointMetadata.For(Tessera.Training.ModelKind.Diffusion, Config.ToJson(), metadata));
 
     /// <summary>Loads a model saved by <see cref="Save"/> (or the EMA weights of a training checkpoint).</summary>
     /// <exception cref="TesseraFormatException">Not a diffusion checkpoint, or tensors that do not fit (named).</exception>
     public static DiffusionModel Load(string path)
     {
         var header = SafeTensors.ReadHeader(path);
-        if (!header.Metadata.TryGetValue("diffusion.config", out string? json))
-            throw new TesseraFormatException(path, "not a diffusion checkpoint of tessera diffusion train (no 'diffusion.config' metadata)");
+        string json = Tessera.Training.CheckpointMetadata.ModelConfig(header.Metadata, Tessera.Training.ModelKind.Diffusion)
+            ?? throw new TesseraFormatException(path, "not a diffusion checkpoint of Tessera (no diffusion model configuration in its metadata)");
         var model = new DiffusionModel(DiffusionModelConfig.FromJson(json, path));
         using var file = SafeTensors.Load(path);
         // A training checkpoint holds model./ema./optimizer; sample from the EMA weights.

@@ -13,34 +13,34 @@ namespace Tessera.Diffusion.Training;
 /// <summary>Settings of a diffusion training run.</summary>
 public sealed record DiffusionTrainOptions
 {
+    /// <summary>
+    /// The engine settings of a diffusion run when none are given: 20,000 steps of 64 images, Adam at 2·10⁻⁴ with
+    /// 500 warm-up steps and a constant rate, gradient clipping at 1, a checkpoint every 1,000 and a sample grid
+    /// every 2,000 steps.
+    /// </summary>
+    public static TrainingOptions DefaultTraining { get; } = new()
+    {
+        Steps = 20_000,
+        Batch = 64,
+        LearningRate = 2e-4,
+        Optimizer = OptimizerKind.Adam,
+        GradClip = 1.0,
+        WarmupSteps = 500,
+        Schedule = LearningRateSchedule.Constant,
+        CheckpointEvery = 1000,
+        SampleEvery = 2000,
+    };
+
     /// <summary>Network and formulation.</summary>
     public DiffusionModelConfig Model { get; init; } = new(UNet: new Networks.UNetConfig());
-    /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 20_000;
-    /// <summary>Images per step.</summary>
-    public int Batch { get; init; } = 64;
-    /// <summary>Adam learning rate after warm-up.</summary>
-    public double LearningRate { get; init; } = 2e-4;
-    /// <summary>Linear warm-up of the learning rate, in steps.</summary>
-    public int WarmupSteps { get; init; } = 500;
-    /// <summary>Gradient clipping (global L2 norm; 0: off).</summary>
-    public double GradClip { get; init; } = 1.0;
-    /// <summary>Use AdamW with this weight decay instead of Adam (0: Adam).</summary>
-    public double WeightDecay { get; init; }
+    /// <summary>Optimiser, schedule, length, cadences and seed (seed of initialisation, data order and noise).</summary>
+    public TrainingOptions Training { get; init; } = DefaultTraining;
     /// <summary>EMA half-life in thousands of images (EDM: 500 at full scale).</summary>
     public double EmaHalfLifeKimg { get; init; } = 50;
     /// <summary>EMA ramp-up ratio (half-life at most this fraction of images seen; 0: off).</summary>
     public double EmaRampRatio { get; init; } = 0.05;
     /// <summary>Probability of replacing a label by the null label (classifier-free guidance training).</summary>
     public double LabelDropout { get; init; } = 0.1;
-    /// <summary>Checkpoint every N steps (and at the end).</summary>
-    public int CheckpointEvery { get; init; } = 1000;
-    /// <summary>Sample grid every N steps (and at the end; 0: only at the end).</summary>
-    public int SampleEvery { get; init; } = 2000;
-    /// <summary>Also write a sample grid at the last step (callers that sample right after training turn it off).</summary>
-    public bool FinalGrid { get; init; } = true;
-    /// <summary>Seed of initialisation, data order and noise.</summary>
-    public long Seed { get; init; }
     /// <summary>Fashion-MNIST folder (null: located as usual) when <see cref="ImageFolder"/> is null.</summary>
     public string? Data { get; init; }
     /// <summary>Train on this folder of images instead of Fashion-MNIST.</summary>
@@ -49,31 +49,26 @@ public sealed record DiffusionTrainOptions
     public FitMode Fit { get; init; } = FitMode.Exact;
     /// <summary>Use only the first N training images (0: all).</summary>
     public int Limit { get; init; }
-    /// <summary>Stop (with a checkpoint) after this step, as an interrupted run would; 0 runs to the end.</summary>
-    public int StopAt { get; init; }
 }
 
 /// <summary>
 /// Trains a diffusion model in the EDM framework (Karras et al. 2022, §5 and App. B–D; NVlabs/edm's training
-/// loop): per step σ from the formulation's distribution, loss λ(σ)·‖D(x₀ + σε; σ) − x₀‖², Adam with linear
-/// warm-up, gradient clipping, an EMA copy with EDM's half-life schedule, atomic checkpoints (network, EMA,
-/// optimiser, step) from which a resumed run continues bit for bit — data order, σ, ε and label dropout are
-/// functions of (seed, step) — a loss curve and sample grids. Ctrl-C writes a checkpoint; a non-finite loss stops
-/// the run with the last good checkpoint intact. Every step runs in a dispose scope.
+/// loop): per step σ from the formulation's distribution, loss λ(σ)·‖D(x₀ + σε; σ) − x₀‖², and an EMA copy with
+/// EDM's half-life schedule saved in the checkpoint (its weights sample). Data order, σ, ε and label dropout are
+/// functions of (seed, step); the loop itself (optimiser, warm-up, clipping, checkpoints, resume, stop, Ctrl-C,
+/// finite-loss guard) is <see cref="TrainingEngine"/>'s.
 /// </summary>
 public sealed class DiffusionTrainer
 {
     private readonly DiffusionTrainOptions _o;
-    private readonly torch.Device _device;
+    private readonly TrainingEngine _engine;
 
     /// <summary>Creates a trainer.</summary>
+    /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
     public DiffusionTrainer(DiffusionTrainOptions options, torch.Device? device = null)
     {
-        Runtime.TorchRuntime.EnsureInitialized();
-        if (options.Steps < 1 || options.Batch < 1) throw new TesseraUserException("--steps and --batch must be at least 1");
-        if (!(options.LearningRate > 0)) throw new TesseraUserException($"--lr: {options.LearningRate} must be positive");
         _o = options;
-        _device = device ?? torch.CPU;
+        _engine = new TrainingEngine(options.Training, device);
     }
 
     /// <summary>Training images in [−1, 1] [N, C, S, S] and labels [N] (CPU).</summary>
@@ -103,7 +98,7 @@ public sealed class DiffusionTrainer
             allImages.Dispose();
             allLabels.Dispose();
         }
-        if (images.shape[0] < 1) throw new TesseraUserException("no training images");
+        if (images.shape[0] < 1) throw new TesseraUserException("no training images (ImageFolder or Limit)");
         return (images, labels);
     }
 
@@ -119,125 +114,120 @@ public sealed class DiffusionTrainer
     /// <summary>The loss of one batch (images in [−1, 1], labels or null) with the step's generator.</summary>
     public torch.Tensor Loss(DiffusionModel model, torch.Tensor images, torch.Tensor? labels, torch.Generator g)
     {
+        var device = images.device;
         using var scope = torch.NewDisposeScope();
         long n = images.shape[0];
         var sigmas = DrawSigmas(n, g);
-        var noise = torch.randn(images.shape, torch.ScalarType.Float32, generator: g).to(_device);
+        var noise = torch.randn(images.shape, torch.ScalarType.Float32, generator: g).to(device);
         torch.Tensor? classes = null;
         if (labels is not null && _o.Model.Classes > 0)
         {
-            var drop = torch.rand(n, torch.ScalarType.Float64, generator: g).lt(_o.LabelDropout).to(_device);
+            var drop = torch.rand(n, torch.ScalarType.Float64, generator: g).lt(_o.LabelDropout).to(device);
             classes = torch.where(drop, torch.full_like(labels, _o.Model.Classes), labels);
         }
         double[] weights = _o.Model.Formulation == Formulation.Flow
             ? [.. sigmas.Select(s => Math.Pow((1 + s) / s, 2))] // ‖u − u*‖² = ((1 + σ)/σ)²·‖D − x₀‖²
             : model.Coefficients(sigmas).Weight.data<double>().ToArray();
-        var sig = torch.tensor(sigmas).to(torch.ScalarType.Float32).to(_device).view(-1, 1, 1, 1);
+        var sig = torch.tensor(sigmas).to(torch.ScalarType.Float32).to(device).view(-1, 1, 1, 1);
         var denoised = model.Denoise(images + noise * sig, sigmas, classes);
-        var w = torch.tensor(weights).to(torch.ScalarType.Float32).to(_device).view(-1, 1, 1, 1);
+        var w = torch.tensor(weights).to(torch.ScalarType.Float32).to(device).view(-1, 1, 1, 1);
         return (w * (denoised - images).square()).mean().MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// Trains into <paramref name="runDir"/>: checkpoint.safetensors (resumable; its EMA weights sample),
-    /// curve.csv, loss.png, samples/step-N.png and grid.png (the latest). Cancellation writes a checkpoint first.
+    /// curve.csv, loss.png, samples/step-N.png and grid.png (the latest). Returns the last step's loss.
     /// </summary>
     public double Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
     {
-        Directory.CreateDirectory(runDir);
-        string ckptPath = Path.Combine(runDir, "checkpoint.safetensors"), curvePath = Path.Combine(runDir, "curve.csv");
-        torch.manual_seed(_o.Seed);
-        using var model = new DiffusionModel(_o.Model);
-        using var ema = new DiffusionModel(_o.Model);
-        model.to(_device);
-        ema.to(_device);
-        using (torch.no_grad()) foreach (var (k, v) in ema.state_dict()) v.copy_(model.state_dict()[k]);
-        ema.eval();
-        using var optimizer = _o.WeightDecay > 0
-            ? torch.optim.AdamW(model.parameters(), _o.LearningRate, weight_decay: _o.WeightDecay)
-            : (torch.optim.Optimizer)torch.optim.Adam(model.parameters(), _o.LearningRate);
-        var meta = new Dictionary<string, string>
+        using var task = new DiffusionTask(this);
+        return _engine.Run(task, runDir, resume, progress, cancellation).LastLoss;
+    }
+
+    /// <summary>The diffusion family as a task of the engine: the model, its EMA copy, and Fashion-MNIST or a folder in shuffled batches.</summary>
+    private sealed class DiffusionTask(DiffusionTrainer trainer) : ITrainingTask
+    {
+        private readonly DiffusionTrainOptions _o = trainer._o;
+        private readonly torch.Device _device = trainer._engine.Device;
+        private DiffusionModel? _model, _ema;
+        private torch.Tensor? _images, _labels;
+        private IEnumerator<Batch>? _batches;
+        private Batch? _current;
+
+        public ModelKind Kind => ModelKind.Diffusion;
+        public string ModelConfigJson => _o.Model.ToJson();
+        public string TaskOptionsJson => JsonSerializer.Serialize(_o with { Model = _o.Model });
+        public string EvalName => "ema loss";
+        public string PlotTitle => $"{_o.Model.Kind} ({_o.Model.Formulation}) training loss";
+        public torch.nn.Module? Extra => _ema;
+
+        public string CanonicalConfig(string json, string path) => DiffusionModelConfig.FromJson(json, path).ToJson();
+
+        public torch.nn.Module Build(torch.Device device, bool resume)
         {
-            ["format"] = "tessera.diffusion.training",
-            ["diffusion.config"] = _o.Model.ToJson(),
-            ["options"] = JsonSerializer.Serialize(_o with { Model = _o.Model }),
-        };
-        long start = 0;
-        var curve = new LossCurve("ema loss");
-        if (resume)
-        {
-            if (!File.Exists(ckptPath)) throw new TesseraUserException($"--resume: {ckptPath} does not exist");
-            var header = SafeTensors.ReadHeader(ckptPath);
-            // Compared after a round trip, so options added since the checkpoint was written count at their defaults.
-            if (!header.Metadata.TryGetValue("diffusion.config", out string? cfg) || DiffusionModelConfig.FromJson(cfg, ckptPath).ToJson() != meta["diffusion.config"])
-                throw new TesseraFormatException(ckptPath, "checkpoint was written for another network or formulation; use the same options or another --out");
-            (start, _) = TrainingCheckpoint.Load(ckptPath, model, optimizer, ema);
-            curve = LossCurve.LoadCsv(curvePath, "ema loss");
-            curve.TruncateAfter(start);
+            _model = new DiffusionModel(_o.Model);
+            _ema = new DiffusionModel(_o.Model);
+            _model.to(device);
+            _ema.to(device);
+            using (torch.no_grad()) foreach (var (k, v) in _ema.state_dict()) v.copy_(_model.state_dict()[k]);
+            _ema.eval();
+            return _model;
         }
-        var (images, labels) = LoadData();
-        using var _i = images;
-        using var _l = labels;
-        var batcher = new Batcher(images, labels, new BatcherOptions(_o.Batch, Shuffle: true, Seed: (ulong)_o.Seed, DropLast: images.shape[0] >= _o.Batch, Prefetch: 2), _device);
-        double last = double.NaN;
-        void Save(long step)
+
+        public IEnumerable<TorchSharp.Modules.Parameter> Parameters() => _model!.parameters();
+
+        public void Prepare(long startStep, CancellationToken cancellation)
         {
-            // Never replace a good checkpoint with diverged weights.
-            using (torch.no_grad())
-                if (model.parameters().Any(p => !torch.isfinite(p).all().item<bool>()))
-                    throw new InvalidOperationException($"weights are not finite after step {step}; stopped, the last good checkpoint is {ckptPath}");
-            TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta, ema);
-            curve.SaveCsv(curvePath);
+            (_images, _labels) = trainer.LoadData();
+            var t = _o.Training;
+            var batcher = new Batcher(_images, _labels, new BatcherOptions(t.Batch, Shuffle: true, Seed: (ulong)t.Seed, DropLast: _images.shape[0] >= t.Batch, Prefetch: 2), _device);
+            _batches = batcher.Forever(startStep, cancellation).GetEnumerator();
         }
-        using var batches = batcher.Forever(start, cancellation).GetEnumerator();
-        for (long step = start; step < _o.Steps; step++)
+
+        public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
-            if ((_o.StopAt > 0 && step >= _o.StopAt) || cancellation.IsCancellationRequested)
+            // One batch of the shuffled stream per step; micro-batches are consecutive slices of it.
+            if (batch.Micro == 0)
             {
-                Save(step);
-                cancellation.ThrowIfCancellationRequested();
-                return last;
+                _current?.Dispose();
+                if (!_batches!.MoveNext()) throw new InvalidOperationException("the batcher ended");
+                _current = _batches.Current;
             }
-            double loss;
-            using (var scope = torch.NewDisposeScope())
-            {
-                model.train();
-                if (!batches.MoveNext()) throw new InvalidOperationException("the batcher ended");
-                using var batch = batches.Current;
-                using var g = new torch.Generator((ulong)(_o.Seed * 1_000_003 + step + 1));
-                double lr = _o.LearningRate * Math.Min(1, (step + 1) / (double)Math.Max(1, _o.WarmupSteps));
-                foreach (var pg in optimizer.ParamGroups) pg.LearningRate = lr;
-                optimizer.zero_grad();
-                var l = Loss(model, batch.Inputs, batch.Targets, g);
-                loss = l.item<float>();
-                if (!double.IsFinite(loss))
-                    throw new InvalidOperationException($"loss is {loss} at step {step}; stopped, the last good checkpoint is {ckptPath}" + (File.Exists(ckptPath) ? "" : " (none written yet)"));
-                l.backward();
-                if (_o.GradClip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), _o.GradClip);
-                optimizer.step();
-                Ema.Update(ema, model, Ema.Beta(_o.Batch, (step + 1) * _o.Batch, _o.EmaHalfLifeKimg * 1000, _o.EmaRampRatio));
-            }
-            last = loss;
-            curve.AddTrain(step + 1, loss);
-            string? status = null;
-            bool end = step + 1 == _o.Steps;
-            if ((step + 1) % _o.CheckpointEvery == 0 || end)
-            {
-                Save(step + 1);
-                curve.SavePng(Path.Combine(runDir, "loss.png"), $"{_o.Model.Kind} ({_o.Model.Formulation}) training loss");
-            }
-            if ((_o.SampleEvery > 0 && (step + 1) % _o.SampleEvery == 0) || (end && _o.FinalGrid))
-            {
-                string samples = Path.Combine(runDir, "samples");
-                Directory.CreateDirectory(samples);
-                using var grid = SampleGrid(ema, 64, _device);
-                ImageIO.SaveGrid(grid, Path.Combine(samples, $"step-{step + 1:D7}.png"));
-                ImageIO.SaveGrid(grid, Path.Combine(runDir, "grid.png"));
-                status = "wrote grid.png";
-            }
-            progress?.Invoke(step + 1, loss, status);
+            var all = _current!;
+            long n = all.Inputs.shape[0], first = Math.Min(n, (long)batch.Micro * batch.Count), count = Math.Min(batch.Count, n - first);
+            if (batch.Micros == 1) return trainer.Loss(_model!, all.Inputs, all.Targets, generator);
+            return trainer.Loss(_model!, all.Inputs.narrow(0, first, count), all.Targets?.narrow(0, first, count), generator);
         }
-        return last;
+
+        public void AfterStep(long stepsDone)
+        {
+            var t = _o.Training;
+            Ema.Update(_ema!, _model!, Ema.Beta(t.Batch, stepsDone * t.Batch, _o.EmaHalfLifeKimg * 1000, _o.EmaRampRatio));
+            _current?.Dispose();
+            _current = null;
+        }
+
+
+        public string? Preview(string runDir, long step)
+        {
+            string samples = Path.Combine(runDir, "samples");
+            Directory.CreateDirectory(samples);
+            using var grid = SampleGrid(_ema!, 64, _device);
+            ImageIO.SaveGrid(grid, Path.Combine(samples, $"step-{step:D7}.png"));
+            ImageIO.SaveGrid(grid, Path.Combine(runDir, "grid.png"));
+            return "wrote grid.png";
+        }
+
+
+        public void Dispose()
+        {
+            _current?.Dispose();
+            _batches?.Dispose();
+            _images?.Dispose();
+            _labels?.Dispose();
+            _model?.Dispose();
+            _ema?.Dispose();
+        }
     }
 
     /// <summary>A fixed-seed preview: <paramref name="count"/> samples by Heun with 18 steps (35 NFE), classes cycling when conditional, in [0, 1].</summary>

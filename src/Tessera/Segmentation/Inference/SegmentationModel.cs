@@ -11,9 +11,6 @@ namespace Tessera.Segmentation.Inference;
 /// </summary>
 public sealed class SegmentationModel : IDisposable
 {
-    /// <summary>The checkpoint format this reads (metadata <c>format</c>).</summary>
-    public const string Format = "tessera.segmentation";
-
     private readonly torch.nn.Module<torch.Tensor, torch.Tensor> _net;
 
     private SegmentationModel(SegModelConfig config, torch.nn.Module<torch.Tensor, torch.Tensor> net, torch.Device device) =>
@@ -33,8 +30,8 @@ public sealed class SegmentationModel : IDisposable
     public static SegmentationModel Load(string path, torch.Device? device = null)
     {
         var header = SafeTensors.ReadHeader(path);
-        if (!header.Metadata.TryGetValue("format", out string? format) || format != Format || !header.Metadata.TryGetValue("config", out string? json))
-            throw new TesseraFormatException(path, $"not a segmentation checkpoint of Tessera's segmentation trainer (metadata 'format' is not {Format})");
+        string json = CheckpointMetadata.ModelConfig(header.Metadata, ModelKind.Segmentation)
+            ?? throw new TesseraFormatException(path, "not a segmentation checkpoint of Tessera's segmentation trainer (no segmentation model configuration in its metadata)");
         var config = SegModelConfig.FromJson(json, path);
         var net = config.Build();
         try

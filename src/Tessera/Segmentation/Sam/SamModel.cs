@@ -56,17 +56,15 @@ public sealed class SamModel : torch.nn.Module
     /// <exception cref="TesseraFormatException">The file is unreadable or does not fit this configuration.</exception>
     public void Load(string path) => Checkpoint.LoadAny(this, path);
 
-    /// <summary>Saves the weights as safetensors with the configuration in the metadata (key <c>sam.config</c>), atomically.</summary>
-    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null)
-    {
-        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "tessera.sam", ["sam.config"] = ConfigJson(Config) };
-        Checkpoint.Save(this, path, meta);
-    }
+    /// <summary>Saves the weights as safetensors with the configuration in the metadata (<see cref="Tessera.Training.CheckpointMetadata"/>), atomically.</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Checkpoint.Save(this, path, Tessera.Training.CheckpointMetadata.For(Tessera.Training.ModelKind.Sam, ConfigJson(Config), metadata));
 
-    private static string ConfigJson(SamConfig c) => System.Text.Json.JsonSerializer.Serialize(c with { GlobalAttentionBlocks = c.GlobalBlocks });
+    /// <summary>A configuration as recorded in checkpoints (global blocks resolved).</summary>
+    internal static string ConfigJson(SamConfig c) => System.Text.Json.JsonSerializer.Serialize(c with { GlobalAttentionBlocks = c.GlobalBlocks });
 
     /// <summary>
-    /// Builds the model a checkpoint holds and loads it: from the <c>sam.config</c> metadata of Tessera's
+    /// Builds the model a checkpoint holds and loads it: from the model configuration in the metadata of Tessera's
     /// safetensors, else inferred from the tensor shapes (official .pth files; decoder heads, which shapes do
     /// not show, are the official 8). <paramref name="expected"/>, when given, must match.
     /// </summary>
@@ -78,9 +76,9 @@ public sealed class SamModel : torch.nn.Module
         {
             SamConfig config;
             string? json = null;
-            if (!IsPyTorch(path)) SafeTensors.ReadHeader(path).Metadata.TryGetValue("sam.config", out json);
+            if (!IsPyTorch(path)) json = Tessera.Training.CheckpointMetadata.ModelConfig(SafeTensors.ReadHeader(path).Metadata, Tessera.Training.ModelKind.Sam);
             config = json is not null
-                ? System.Text.Json.JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "metadata 'sam.config' is empty")
+                ? System.Text.Json.JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "the SAM configuration in the metadata is empty")
                 : Infer(path, tensors);
             if (expected is not null && !SameSize(expected, config))
                 throw new TesseraFormatException(path, $"checkpoint holds a SAM with encoder width {config.EncoderDim} and depth {config.EncoderDepth}, not the requested width {expected.EncoderDim} and depth {expected.EncoderDepth}");

@@ -20,34 +20,41 @@ public sealed record SamTrainOptions
         GlobalAttentionBlocks: [1, 3], WindowSize: 8, PromptDim: 128, MaskInChannels: 64, DecoderDepth: 2, DecoderHeads: 4,
         DecoderMlpDim: 512, IouHeadHiddenDim: 128);
 
+    /// <summary>
+    /// The engine settings of a SAM run when none are given: 2,000 steps of 16 scenes, AdamW at 8·10⁻⁴ with weight
+    /// decay 0.1 (as SAM), 100 warm-up steps then cosine decay, gradient clipping at 1, evaluation every 500 and a
+    /// checkpoint every 250 steps.
+    /// </summary>
+    public static TrainingOptions DefaultTraining { get; } = new()
+    {
+        Steps = 2000,
+        Batch = 16,
+        LearningRate = 8e-4,
+        Optimizer = OptimizerKind.AdamW,
+        WeightDecay = 0.1,
+        GradClip = 1.0,
+        WarmupSteps = 100,
+        Schedule = LearningRateSchedule.Cosine,
+        EvalEvery = 500,
+        CheckpointEvery = 250,
+    };
+
     /// <summary>Model size when training from scratch.</summary>
     public SamConfig Config { get; init; } = SmallConfig;
     /// <summary>Start from this SAM checkpoint (.pth or .safetensors) instead of random weights.</summary>
     public string? Init { get; init; }
     /// <summary>Keep the image encoder fixed (fine-tune prompt encoder and mask decoder only).</summary>
     public bool FreezeEncoder { get; init; }
-    /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 2000;
-    /// <summary>Scenes (one object each) per step.</summary>
-    public int Batch { get; init; } = 16;
-    /// <summary>AdamW peak learning rate (100 warm-up steps, cosine decay), weight decay 0.1 as SAM.</summary>
-    public double LearningRate { get; init; } = 8e-4;
+    /// <summary>Optimiser, schedule, length, cadences and seed (seed of initialisation and prompt sampling).</summary>
+    public TrainingOptions Training { get; init; } = DefaultTraining;
     /// <summary>Prompting rounds per object and step: the first prompt, then clicks sampled from the error region.</summary>
     public int Rounds { get; init; } = 4;
-    /// <summary>Validate (click protocol) every N steps and at the end.</summary>
-    public int EvalEvery { get; init; } = 500;
     /// <summary>Validation scenes (every visible object of each is evaluated).</summary>
     public int EvalScenes { get; init; } = 64;
-    /// <summary>Checkpoint every N steps and at the end.</summary>
-    public int CheckpointEvery { get; init; } = 250;
     /// <summary>Scene settings.</summary>
     public SceneOptions Scenes { get; init; } = new();
-    /// <summary>Seed of initialisation and prompt sampling.</summary>
-    public long Seed { get; init; }
     /// <summary>Where Fashion-MNIST is (null: located as usual).</summary>
     public string? Data { get; init; }
-    /// <summary>Stop (with a checkpoint) after this step, as an interrupted run would; 0 runs to the end.</summary>
-    public int StopAt { get; init; }
     /// <summary>Smallest visible object (pixels) used for training and evaluation.</summary>
     public int MinObjectArea { get; init; } = 16;
 }
@@ -63,28 +70,24 @@ public sealed record ClickEvaluation(double[] MIoU, int Objects);
 /// odds), then clicks drawn uniformly from the error region of the previous prediction (positive on false
 /// negatives, negative on false positives) with the previous mask logits fed back; the first round predicts
 /// three masks and only the lowest loss counts; loss 20·focal + Dice plus MSE between predicted and actual
-/// IoU. Prompt sampling is a function of (seed, step), so resumed runs continue bit for bit.
+/// IoU. Prompt sampling is a function of (seed, step), so resumed runs continue bit for bit; the loop (optimiser,
+/// schedule, checkpoints, resume, stop, Ctrl-C, finite-loss guard) is <see cref="TrainingEngine"/>'s.
 /// </summary>
 public sealed class SamTrainer
 {
     private readonly SamTrainOptions _o;
+    private readonly TrainingEngine _engine;
     private readonly torch.Device _device;
 
     /// <summary>Creates a trainer.</summary>
+    /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
     public SamTrainer(SamTrainOptions options, torch.Device? device = null)
     {
-        Runtime.TorchRuntime.EnsureInitialized();
-        if (options.Steps < 1 || options.Batch < 1) throw new TesseraUserException("--steps and --batch must be at least 1");
-        if (options.Rounds < 1) throw new TesseraUserException("--rounds must be at least 1");
+        if (options.Rounds < 1) throw new TesseraUserException($"Rounds must be at least 1 (got {options.Rounds})");
+        if (options.EvalScenes < 1) throw new TesseraUserException($"EvalScenes must be at least 1 (got {options.EvalScenes})");
         _o = options;
-        _device = device ?? torch.CPU;
-    }
-
-    private SamModel BuildModel()
-    {
-        torch.manual_seed(_o.Seed);
-        var model = _o.Init is null ? new SamModel(_o.Config) : SamModel.FromCheckpoint(_o.Init);
-        return model.to(_device);
+        _engine = new TrainingEngine(options.Training, device);
+        _device = _engine.Device;
     }
 
     /// <summary>Image batch [B, 3, S, S] in [0, 1] to the encoder input, resized to the model's L × L if needed.</summary>
@@ -100,86 +103,78 @@ public sealed class SamTrainer
 
     /// <summary>
     /// Trains into <paramref name="runDir"/>: checkpoint.safetensors (resumable), model.safetensors (for
-    /// sam segment/auto/eval), curve.csv, loss.png, clicks.json. Cancellation writes a checkpoint first.
+    /// sam segment/auto/eval), curve.csv, loss.png, clicks.json. Returns the final click evaluation, or null when
+    /// the run stopped early at <see cref="TrainingOptions.StopAt"/> (checkpoint written, nothing evaluated).
     /// </summary>
-    public ClickEvaluation Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public ClickEvaluation? Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
     {
-        Directory.CreateDirectory(runDir);
-        string ckptPath = Path.Combine(runDir, "checkpoint.safetensors"), curvePath = Path.Combine(runDir, "curve.csv");
-        using var model = BuildModel();
-        var parameters = (_o.FreezeEncoder ? model.PromptEncoder.parameters().Concat(model.MaskDecoder.parameters()) : model.parameters()).ToList();
-        if (_o.FreezeEncoder) foreach (var p in model.ImageEncoder.parameters()) p.requires_grad = false;
-        using var optimizer = torch.optim.AdamW(parameters, _o.LearningRate, weight_decay: 0.1);
-        var meta = new Dictionary<string, string>
-        {
-            ["format"] = "tessera.sam.training",
-            ["sam.config"] = JsonSerializer.Serialize(model.Config with { GlobalAttentionBlocks = model.Config.GlobalBlocks }),
-            ["options"] = JsonSerializer.Serialize(_o with { Config = model.Config }),
-        };
-        long start = 0;
-        var curve = new LossCurve("mIoU@3");
-        if (resume)
-        {
-            if (!File.Exists(ckptPath)) throw new TesseraUserException($"--resume: {ckptPath} does not exist");
-            var (step, saved) = TrainingCheckpoint.Load(ckptPath, model, optimizer);
-            if (!saved.TryGetValue("sam.config", out string? cfg) || cfg != meta["sam.config"])
-                throw new TesseraFormatException(ckptPath, "checkpoint was written for another SAM configuration; use the same options or another --out");
-            start = step;
-            curve = LossCurve.LoadCsv(curvePath, "mIoU@3");
-            curve.TruncateAfter(start);
-        }
-        using var trainData = FashionMnist.Load(Split.Train, _o.Data);
-        var scenes = new FashionMnistScenes(trainData, _o.Scenes);
-        ClickEvaluation? last = null;
-        void Save(long step)
-        {
-            TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta);
-            model.Save(Path.Combine(runDir, "model.safetensors"), new Dictionary<string, string> { ["step"] = step.ToString(CultureInfo.InvariantCulture) });
-            curve.SaveCsv(curvePath);
-        }
-        for (long step = start; step < _o.Steps; step++)
-        {
-            if ((_o.StopAt > 0 && step >= _o.StopAt) || cancellation.IsCancellationRequested)
-            {
-                Save(step);
-                cancellation.ThrowIfCancellationRequested();
-                break;
-            }
-            double loss;
-            using (var scope = torch.NewDisposeScope())
-            {
-                model.train();
-                using var batch = scenes.Generate(step * _o.Batch, _o.Batch);
-                double lr = _o.LearningRate * Math.Min(1, (step + 1) / 100.0) * 0.5 * (1 + Math.Cos(Math.PI * step / _o.Steps));
-                foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-                optimizer.zero_grad();
-                var rng = new SplitMix64((ulong)_o.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)(step + 1) * 0xD1B54A32D192ED03UL);
-                var l = StepLoss(model, batch, rng);
-                loss = l.item<float>();
-                if (!double.IsFinite(loss))
-                    throw new InvalidOperationException($"loss is {loss} at step {step}; the last good checkpoint is {ckptPath}");
-                l.backward();
-                torch.nn.utils.clip_grad_norm_(parameters, 1.0);
-                optimizer.step();
-            }
-            curve.AddTrain(step + 1, loss);
-            string? status = null;
-            if ((step + 1) % _o.EvalEvery == 0 || step + 1 == _o.Steps)
-            {
-                last = Evaluate(model, _o.Scenes, _o.EvalScenes, 5, _o.Data, _o.MinObjectArea);
-                curve.AddEval(step + 1, last.MIoU[Math.Min(2, last.MIoU.Length - 1)]);
-                status = $"mIoU@1/3/5 {100 * last.MIoU[0]:0.0}/{100 * last.MIoU[2]:0.0}/{100 * last.MIoU[4]:0.0}";
-            }
-            if ((step + 1) % _o.CheckpointEvery == 0 || step + 1 == _o.Steps)
-            {
-                Save(step + 1);
-                curve.SavePng(Path.Combine(runDir, "loss.png"), "SAM on Fashion-MNIST scenes");
-            }
-            progress?.Invoke(step + 1, loss, status);
-        }
-        last ??= Evaluate(model, _o.Scenes, _o.EvalScenes, 5, _o.Data, _o.MinObjectArea);
+        using var task = new SamTask(this);
+        var result = _engine.Run(task, runDir, resume, progress, cancellation);
+        if (result.Stopped) return null;
+        var last = task.Last!;
         AtomicFile.WriteAllText(Path.Combine(runDir, "clicks.json"), JsonSerializer.Serialize(new { miou_by_clicks = last.MIoU, objects = last.Objects }));
         return last;
+    }
+
+    /// <summary>Promptable SAM training as a task of the engine.</summary>
+    private sealed class SamTask(SamTrainer trainer) : ITrainingTask
+    {
+        private readonly SamTrainOptions _o = trainer._o;
+        private SamModel? _model;
+        private FashionMnist? _data;
+        private FashionMnistScenes? _scenes;
+
+        public ClickEvaluation? Last { get; private set; }
+        public ModelKind Kind => ModelKind.Sam;
+        public string ModelConfigJson => _model is null ? throw new InvalidOperationException("the model is built first") : SamModel.ConfigJson(_model.Config);
+        public string TaskOptionsJson => JsonSerializer.Serialize(_o with { Config = _model?.Config ?? _o.Config });
+        public string EvalName => "mIoU@3";
+        public string PlotTitle => "SAM on Fashion-MNIST scenes";
+
+        public string CanonicalConfig(string json, string path) =>
+            SamModel.ConfigJson(JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "empty SAM configuration"));
+
+        public torch.nn.Module Build(torch.Device device, bool resume)
+        {
+            _model = _o.Init is null ? new SamModel(_o.Config) : SamModel.FromCheckpoint(_o.Init);
+            _model.to(device);
+            if (_o.FreezeEncoder) foreach (var p in _model.ImageEncoder.parameters()) p.requires_grad = false;
+            return _model;
+        }
+
+        public IEnumerable<TorchSharp.Modules.Parameter> Parameters() =>
+            _o.FreezeEncoder ? _model!.PromptEncoder.parameters().Concat(_model.MaskDecoder.parameters()) : _model!.parameters();
+
+        public void Prepare(long startStep, CancellationToken cancellation)
+        {
+            _data = FashionMnist.Load(Split.Train, _o.Data);
+            _scenes = new FashionMnistScenes(_data, _o.Scenes);
+        }
+
+        public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
+        {
+            using var scenes = _scenes!.Generate(batch.First, batch.Count);
+            // Prompt sampling runs on the host: a SplitMix64 seeded from the step's generator.
+            var rng = new SplitMix64((ulong)generator.initial_seed());
+            return trainer.StepLoss(_model!, scenes, rng);
+        }
+
+
+        public EvalPoint? Evaluate()
+        {
+            Last = SamTrainer.Evaluate(_model!, _o.Scenes, _o.EvalScenes, 5, _o.Data, _o.MinObjectArea);
+            return new EvalPoint(Last.MIoU[Math.Min(2, Last.MIoU.Length - 1)], $"mIoU@1/3/5 {100 * Last.MIoU[0]:0.0}/{100 * Last.MIoU[2]:0.0}/{100 * Last.MIoU[4]:0.0}");
+        }
+
+
+        public void AfterCheckpoint(string runDir, long step) =>
+            _model!.Save(Path.Combine(runDir, "model.safetensors"), new Dictionary<string, string> { ["step"] = step.ToString(CultureInfo.InvariantCulture) });
+
+        public void Dispose()
+        {
+            _data?.Dispose();
+            _model?.Dispose();
+        }
     }
 
     /// <summary>Objects of a scene batch: (scene index, instance id, mask) for every instance with at least <paramref name="minArea"/> visible pixels.</summary>

@@ -12,30 +12,37 @@ namespace Tessera.Segmentation.Training;
 /// <summary>Settings of a segmentation training run.</summary>
 public sealed record SegTrainOptions
 {
+    /// <summary>
+    /// The engine settings of a segmentation run when none are given: 1,500 steps of 16 scenes, AdamW at 2·10⁻³ with
+    /// weight decay 10⁻⁴, 100 warm-up steps then cosine decay, gradient clipping at 5, evaluation and a checkpoint
+    /// every 500 steps.
+    /// </summary>
+    public static TrainingOptions DefaultTraining { get; } = new()
+    {
+        Steps = 1500,
+        Batch = 16,
+        LearningRate = 2e-3,
+        Optimizer = OptimizerKind.AdamW,
+        WeightDecay = 1e-4,
+        GradClip = 5.0,
+        WarmupSteps = 100,
+        Schedule = LearningRateSchedule.Cosine,
+        EvalEvery = 500,
+        CheckpointEvery = 500,
+    };
+
     /// <summary>The model.</summary>
     public SegModelConfig Model { get; init; } = new();
-    /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 1500;
-    /// <summary>Scenes per step.</summary>
-    public int Batch { get; init; } = 16;
-    /// <summary>AdamW peak learning rate (linear warm-up over 100 steps, then cosine decay).</summary>
-    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>Optimiser, schedule, length, cadences and seed (seed of initialisation and dropout).</summary>
+    public TrainingOptions Training { get; init; } = DefaultTraining;
     /// <summary>Loss: ce, dice, focal or a sum such as ce+dice.</summary>
     public string Loss { get; init; } = "ce";
-    /// <summary>Evaluate on the validation scenes every N steps (and at the end).</summary>
-    public int EvalEvery { get; init; } = 500;
     /// <summary>Validation scenes.</summary>
     public int EvalScenes { get; init; } = 256;
-    /// <summary>Write a checkpoint every N steps (and at the end).</summary>
-    public int CheckpointEvery { get; init; } = 500;
     /// <summary>Scene settings (canvas, items, seed).</summary>
     public SceneOptions Scenes { get; init; } = new();
-    /// <summary>Seed of initialisation and dropout.</summary>
-    public long Seed { get; init; }
     /// <summary>Where Fashion-MNIST is (null: located as usual).</summary>
     public string? Data { get; init; }
-    /// <summary>Stop (with a checkpoint) after this step, as an interrupted run would; 0 runs to the end.</summary>
-    public int StopAt { get; init; }
     /// <summary>A torchvision ResNet state dict (.pth or .safetensors) to initialise the backbone of a new run (torchvision layout only).</summary>
     public string? BackboneWeights { get; init; }
 }
@@ -48,128 +55,108 @@ public sealed record SegTrainOptions
 public sealed record SegEvaluation(SegmentationMetrics Metrics, double BoundaryMIoU, double InteriorMIoU, ConfusionMatrix Confusion);
 
 /// <summary>
-/// Trains a segmentation model on Fashion-MNIST scenes: AdamW with warm-up and cosine decay, batches and
-/// dropout determined by (seed, step) so that a resumed run continues bit for bit, atomic checkpoints, a loss
-/// curve, periodic validation. Every step runs in a dispose scope.
+/// Trains a segmentation model on Fashion-MNIST scenes: per-pixel loss on scenes determined by their index, dropout
+/// seeded by (seed, step), periodic validation with boundary/interior mIoU, metrics.json at the end. The loop
+/// (optimiser, schedule, checkpoints, resume, stop, Ctrl-C, finite-loss guard) is <see cref="TrainingEngine"/>'s.
 /// </summary>
 public sealed class SegTrainer
 {
     private readonly SegTrainOptions _o;
-    private readonly torch.Device _device;
+    private readonly TrainingEngine _engine;
 
     /// <summary>Creates a trainer.</summary>
+    /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
     public SegTrainer(SegTrainOptions options, torch.Device? device = null)
     {
-        Runtime.TorchRuntime.EnsureInitialized();
         options.Model.Validate();
-        if (!SegmentationLosses.IsValid(options.Loss)) throw new TesseraUserException($"--loss: '{options.Loss}'; expected ce, dice, focal or a sum such as ce+dice");
-        if (options.Steps < 1 || options.Batch < 1) throw new TesseraUserException("--steps and --batch must be at least 1");
+        if (!SegmentationLosses.IsValid(options.Loss)) throw new TesseraUserException($"Loss: '{options.Loss}'; expected ce, dice, focal or a sum such as ce+dice");
+        if (options.EvalScenes < 1) throw new TesseraUserException($"EvalScenes must be at least 1 (got {options.EvalScenes})");
         _o = options;
-        _device = device ?? torch.CPU;
+        _engine = new TrainingEngine(options.Training, device);
     }
 
-    /// <summary>The checkpoint metadata of this run.</summary>
-    public Dictionary<string, string> Metadata() => new()
-    {
-        ["format"] = "tessera.segmentation",
-        ["config"] = _o.Model.ToJson(),
-        ["options"] = JsonSerializer.Serialize(_o with { Model = _o.Model }),
-    };
-
     /// <summary>
-    /// Trains into <paramref name="runDir"/> (checkpoint.safetensors, curve.csv, loss.png, metrics.json);
-    /// resumes from its checkpoint when <paramref name="resume"/>. Cancellation writes a checkpoint first.
+    /// Trains into <paramref name="runDir"/> (checkpoint.safetensors, curve.csv, loss.png, metrics.json); resumes
+    /// from its checkpoint when <paramref name="resume"/>. Returns the final validation, or null when the run stopped
+    /// early at <see cref="TrainingOptions.StopAt"/> (checkpoint written, nothing evaluated).
     /// </summary>
-    public SegEvaluation Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public SegEvaluation? Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
     {
-        Directory.CreateDirectory(runDir);
-        string ckptPath = Path.Combine(runDir, "checkpoint.safetensors"), curvePath = Path.Combine(runDir, "curve.csv");
-        torch.manual_seed(_o.Seed);
-        var model = _o.Model.Build();
-        if (_o.BackboneWeights is not null && !resume)
-        {
-            if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
-                throw new TesseraUserException("--backbone-weights: torchvision weights need the torchvision layout (width 64, standard stem)");
-            var backbone = model switch
-            {
-                Models.GcnNet g => g.Backbone,
-                Models.DeepLabV3 d => d.Backbone,
-                Models.Fcn f => f.Backbone,
-                _ => throw new InvalidOperationException(model.GetType().Name),
-            };
-            backbone.LoadTorchvision(_o.BackboneWeights);
-        }
-        model.to(_device);
-        var optimizer = torch.optim.AdamW(model.parameters(), _o.LearningRate, weight_decay: 1e-4);
-        long start = 0;
-        var curve = new LossCurve("mIoU");
-        if (resume)
-        {
-            if (!File.Exists(ckptPath)) throw new TesseraUserException($"--resume: {ckptPath} does not exist");
-            var (step, meta) = TrainingCheckpoint.Load(ckptPath, model, optimizer);
-            if (!meta.TryGetValue("config", out string? cfg) || SegModelConfig.FromJson(cfg, ckptPath).ToJson() != _o.Model.ToJson())
-                throw new TesseraFormatException(ckptPath, "checkpoint was written for another model configuration; use the same options or another --out");
-            start = step;
-            curve = LossCurve.LoadCsv(curvePath, "mIoU");
-            curve.TruncateAfter(start);
-        }
-        using var trainData = FashionMnist.Load(Split.Train, _o.Data);
-        var scenes = new FashionMnistScenes(trainData, _o.Scenes);
-        SegEvaluation? last = null;
-        var meta0 = Metadata();
-        for (long step = start; step < _o.Steps; step++)
-        {
-            if (_o.StopAt > 0 && step >= _o.StopAt)
-            {
-                TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta0);
-                curve.SaveCsv(curvePath);
-                break;
-            }
-            if (cancellation.IsCancellationRequested)
-            {
-                TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta0);
-                curve.SaveCsv(curvePath);
-                cancellation.ThrowIfCancellationRequested();
-            }
-            double loss;
-            using (var scope = torch.NewDisposeScope())
-            {
-                model.train();
-                torch.manual_seed(_o.Seed * 1_000_003 + step);  // dropout of step s is the same in a resumed run
-                using var batch = scenes.Generate(step * _o.Batch, _o.Batch);
-                double lr = _o.LearningRate * Math.Min(1, (step + 1) / 100.0) * 0.5 * (1 + Math.Cos(Math.PI * step / _o.Steps));
-                foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-                optimizer.zero_grad();
-                var logits = model.forward(batch.Images.to(_device));
-                var l = SegmentationLosses.Named(_o.Loss, logits, batch.Labels.to(_device));
-                loss = l.item<float>(); // the one host read of the step
-                if (!double.IsFinite(loss))
-                    throw new InvalidOperationException($"loss is {loss} at step {step}; the last good checkpoint is {ckptPath}");
-                l.backward();
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0);
-                optimizer.step();
-            }
-            curve.AddTrain(step + 1, loss);
-            string? status = null;
-            if ((step + 1) % _o.EvalEvery == 0 || step + 1 == _o.Steps)
-            {
-                last = Evaluate(model, _o, _device);
-                curve.AddEval(step + 1, last.Metrics.MIoU);
-                status = $"mIoU {100 * last.Metrics.MIoU:0.0}";
-            }
-            if ((step + 1) % _o.CheckpointEvery == 0 || step + 1 == _o.Steps)
-            {
-                TrainingCheckpoint.Save(ckptPath, model, optimizer, step + 1, meta0);
-                curve.SaveCsv(curvePath);
-                curve.SavePng(Path.Combine(runDir, "loss.png"), $"{_o.Model.Model} on Fashion-MNIST scenes");
-            }
-            progress?.Invoke(step + 1, loss, status);
-        }
-        last ??= Evaluate(model, _o, _device);
+        using var task = new SegTask(this);
+        var result = _engine.Run(task, runDir, resume, progress, cancellation);
+        if (result.Stopped) return null;
+        var last = task.Last!;
         AtomicFile.WriteAllText(Path.Combine(runDir, "metrics.json"), FolderEvaluation.ToJson(last.Metrics, last.Confusion, _o.EvalScenes));
-        model.Dispose();
-        optimizer.Dispose();
         return last;
+    }
+
+    /// <summary>The segmentation family as a task of the engine.</summary>
+    private sealed class SegTask(SegTrainer trainer) : ITrainingTask
+    {
+        private readonly SegTrainOptions _o = trainer._o;
+        private readonly torch.Device _device = trainer._engine.Device;
+        private torch.nn.Module<torch.Tensor, torch.Tensor>? _model;
+        private FashionMnist? _data;
+        private FashionMnistScenes? _scenes;
+
+        public SegEvaluation? Last { get; private set; }
+        public ModelKind Kind => ModelKind.Segmentation;
+        public string ModelConfigJson => _o.Model.ToJson();
+        public string TaskOptionsJson => JsonSerializer.Serialize(_o with { Model = _o.Model });
+        public string EvalName => "mIoU";
+        public string PlotTitle => $"{_o.Model.Model} on Fashion-MNIST scenes";
+
+        public string CanonicalConfig(string json, string path) => SegModelConfig.FromJson(json, path).ToJson();
+
+        public torch.nn.Module Build(torch.Device device, bool resume)
+        {
+            var model = _o.Model.Build();
+            if (_o.BackboneWeights is not null && !resume)
+            {
+                if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
+                    throw new TesseraUserException("BackboneWeights: torchvision weights need the torchvision layout (width 64, standard stem)");
+                var backbone = model switch
+                {
+                    Models.GcnNet g => g.Backbone,
+                    Models.DeepLabV3 d => d.Backbone,
+                    Models.Fcn f => f.Backbone,
+                    _ => throw new InvalidOperationException(model.GetType().Name),
+                };
+                backbone.LoadTorchvision(_o.BackboneWeights);
+            }
+            model.to(device);
+            return _model = model;
+        }
+
+        public IEnumerable<TorchSharp.Modules.Parameter> Parameters() => _model!.parameters();
+
+        public void Prepare(long startStep, CancellationToken cancellation)
+        {
+            _data = FashionMnist.Load(Split.Train, _o.Data);
+            _scenes = new FashionMnistScenes(_data, _o.Scenes);
+        }
+
+        public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
+        {
+            using var scenes = _scenes!.Generate(batch.First, batch.Count);
+            var logits = _model!.forward(scenes.Images.to(_device));
+            return SegmentationLosses.Named(_o.Loss, logits, scenes.Labels.to(_device));
+        }
+
+
+        public EvalPoint? Evaluate()
+        {
+            Last = SegTrainer.Evaluate(_model!, _o, _device);
+            return new EvalPoint(Last.Metrics.MIoU, $"mIoU {100 * Last.Metrics.MIoU:0.0}");
+        }
+
+
+
+        public void Dispose()
+        {
+            _data?.Dispose();
+            _model?.Dispose();
+        }
     }
 
     /// <summary>Validation on the first N scenes made from Fashion-MNIST's test images.</summary>

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace Tessera.Training;
+namespace Tessera.Segmentation.Training;
 
 /// <summary>Per-pixel classification losses for segmentation, all ignoring label 255.</summary>
 public static class SegmentationLosses
@@ -55,7 +55,7 @@ public static class SegmentationLosses
                 "ce" => CrossEntropy(logits, target),
                 "dice" => Dice(logits, target),
                 "focal" => Focal(logits, target),
-                _ => throw new ArgumentException($"--loss: unknown term '{term}'; expected ce, dice, focal or a sum such as ce+dice"),
+                _ => throw new ArgumentException($"loss: unknown term '{term}'; expected ce, dice, focal or a sum such as ce+dice"),
             };
             total = total is null ? l : total + l;
         }
