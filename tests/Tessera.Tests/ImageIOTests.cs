@@ -16,6 +16,20 @@ public class ImageIOTests
     }
 
     [Fact]
+    public void Jpeg_is_a_jfif_file_that_decodes_close_to_its_pixels()
+    {
+        using var dir = new TempDir();
+        // Flat 8×8 blocks of one colour each: JPEG keeps them within a few levels.
+        using var img = tensor(new byte[] { 200, 30, 90 }).view(3, 1, 1).expand(3, 24, 40).contiguous();
+        ImageIO.SaveJpeg(img, dir.File("c.jpg"), 95);
+        byte[] bytes = File.ReadAllBytes(dir.File("c.jpg"));
+        Assert.Equal(new byte[] { 0xFF, 0xD8, 0xFF }, bytes[..3]); // SOI marker
+        using var back = ImageIO.Load(dir.File("c.jpg"), ColorMode.Rgb);
+        Assert.Equal(new long[] { 3, 24, 40 }, back.shape);
+        Assert.True((back.to(ScalarType.Int32) - img.to(ScalarType.Int32)).abs().max().item<int>() <= 4);
+    }
+
+    [Fact]
     public void Gray_png_round_trips_exactly_and_is_a_grayscale_png()
     {
         using var dir = new TempDir();

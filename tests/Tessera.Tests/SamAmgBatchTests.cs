@@ -91,11 +91,17 @@ public sealed class SamAmgBatchTests
         foreach (string name in new[] { "a.json", "b.json" })
         {
             string text = File.ReadAllText(Path.Combine(dir.File("wide"), name));
-            Assert.Equal(text, File.ReadAllText(Path.Combine(dir.File("narrow"), name)));
             using var doc = JsonDocument.Parse(text);
+            using var other = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("narrow"), name)));
             Assert.True(doc.RootElement.GetArrayLength() > 0);
-            foreach (var ann in doc.RootElement.EnumerateArray())
+            Assert.Equal(doc.RootElement.GetArrayLength(), other.RootElement.GetArrayLength());
+            foreach (var (ann, twin) in doc.RootElement.EnumerateArray().Zip(other.RootElement.EnumerateArray()))
             {
+                // Same masks, boxes and points; the scores may differ in the last float digits (matrix products of another batch size).
+                foreach (string key in new[] { "segmentation", "area", "bbox", "point_coords", "crop_box" })
+                    Assert.Equal(ann.GetProperty(key).GetRawText(), twin.GetProperty(key).GetRawText());
+                foreach (string key in new[] { "predicted_iou", "stability_score" })
+                    Assert.Equal(ann.GetProperty(key).GetDouble(), twin.GetProperty(key).GetDouble(), 1e-5);
                 Assert.Equal(["segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"], ann.EnumerateObject().Select(p => p.Name));
                 var seg = ann.GetProperty("segmentation");
                 int h = seg.GetProperty("size")[0].GetInt32(), w = seg.GetProperty("size")[1].GetInt32();

@@ -57,6 +57,13 @@ public sealed class SamDataTests
         Assert.Equal(Enumerable.Range(0, ignore.Length).Select(i => FixtureMask(6)[i] || FixtureMask(7)[i]), ignore);
     }
 
+    [Fact]
+    public void Size_classes_follow_coco_area_ranges()
+    {
+        Assert.Equal([CocoAreaRange.Small, CocoAreaRange.Medium, CocoAreaRange.Medium, CocoAreaRange.Large],
+            new double[] { 1023, 1024, 9215, 9216 }.Select(InstanceObject.SizeOf));
+    }
+
     [FixtureFact("coco")]
     public void Coco_iou_with_and_without_crowd_equals_cocoapi()
     {

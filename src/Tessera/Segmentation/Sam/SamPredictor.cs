@@ -66,19 +66,33 @@ public sealed class SamPredictor : IDisposable
     public void SetImage(torch.Tensor rgb, bool channelsLast = false)
     {
         using var scope = torch.NewDisposeScope();
-        var hwc = (channelsLast ? rgb : rgb.permute(1, 2, 0)).to(torch.ScalarType.Byte).cpu().contiguous();
-        if (hwc.dim() != 3 || hwc.shape[2] != 3) throw new ArgumentException($"expected an RGB image, got shape [{string.Join(", ", rgb.shape)}]");
-        int h = (int)hwc.shape[0], w = (int)hwc.shape[1];
-        var (pixels, rh, rw) = _transform.ApplyImage(hwc.bytes, h, w);
-        var resized = torch.tensor(pixels, [1, rh, rw, 3], device: Device).permute(0, 3, 1, 2);
+        var (input, inputSize) = ModelInput(_model, channelsLast ? rgb.permute(2, 0, 1) : rgb);
         using (torch.no_grad())
         {
-            var features = _model.ImageEncoder.forward(_model.Preprocess(resized));
+            var features = _model.ImageEncoder.forward(input);
             _features?.Dispose();
             _features = features.MoveToOuterDisposeScope();
         }
-        OriginalSize = (h, w);
-        InputSize = (rh, rw);
+        OriginalSize = ((int)rgb.shape[channelsLast ? 0 : 1], (int)rgb.shape[channelsLast ? 1 : 2]);
+        InputSize = inputSize;
+    }
+
+    /// <summary>
+    /// The encoder input of an RGB image uint8 [3, H, W], as the predictor makes it: the longest side resized to
+    /// the model's size (PIL's bilinear filter on uint8), normalised and zero-padded to L × L: [1, 3, L, L] on
+    /// the model's device, with the resized size. Training and the embedding cache use this, so a fine-tuned
+    /// model sees its images exactly as <see cref="SetImage"/> will show them.
+    /// </summary>
+    public static (torch.Tensor Input, (int H, int W) InputSize) ModelInput(SamModel model, torch.Tensor rgb)
+    {
+        using var scope = torch.NewDisposeScope();
+        var hwc = rgb.permute(1, 2, 0).to(torch.ScalarType.Byte).cpu().contiguous();
+        if (hwc.dim() != 3 || hwc.shape[2] != 3) throw new ArgumentException($"expected an RGB image, got shape [{string.Join(", ", rgb.shape)}]");
+        int h = (int)hwc.shape[0], w = (int)hwc.shape[1];
+        var (pixels, rh, rw) = new ResizeLongestSide(model.Config.ImageSize).ApplyImage(hwc.bytes, h, w);
+        var device = model.parameters().First().device;
+        var resized = torch.tensor(pixels, [1, rh, rw, 3], device: device).permute(0, 3, 1, 2);
+        return (model.Preprocess(resized).MoveToOuterDisposeScope(), (rh, rw));
     }
 
     /// <summary>Validates prompts against the current image (a point outside it, a box with x1 &lt; x0 or y1 &lt; y0).</summary>

@@ -35,9 +35,8 @@ public sealed class DecoderAttention : Module<torch.Tensor, torch.Tensor, torch.
         var qh = Heads(q_proj.forward(q));
         var kh = Heads(k_proj.forward(k));
         var vh = Heads(v_proj.forward(v));
-        long dHead = qh.shape[3];
-        var attn = (torch.matmul(qh, kh.permute(0, 1, 3, 2)) / Math.Sqrt(dHead)).softmax(-1);
-        var o = torch.matmul(attn, vh).transpose(1, 2);
+        // One fused call of libtorch's scaled_dot_product_attention: softmax(q kᵀ/√d_head) v.
+        var o = functional.scaled_dot_product_attention(qh, kh, vh).transpose(1, 2);
         o = o.reshape(o.shape[0], o.shape[1], -1);
         return out_proj.forward(o).MoveToOuterDisposeScope();
     }

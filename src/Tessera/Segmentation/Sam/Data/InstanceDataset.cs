@@ -8,6 +8,17 @@ namespace Tessera.Segmentation.Sam.Data;
 /// <param name="Name">Its name.</param>
 public sealed record InstanceCategory(int Id, string Name);
 
+/// <summary>COCO's object sizes by mask area (cocoeval's areaRng): small below 32², medium below 96², large from 96².</summary>
+public enum CocoAreaRange
+{
+    /// <summary>Area below 32² = 1,024 pixels.</summary>
+    Small,
+    /// <summary>Area from 32² to below 96² = 9,216 pixels.</summary>
+    Medium,
+    /// <summary>Area of 96² pixels or more.</summary>
+    Large,
+}
+
 /// <summary>
 /// One annotated object: its mask at the image's size as COCO RLE. Crowd regions (COCO's <c>iscrowd</c>, the
 /// ignore value of an instance PNG) are never used as prompts and are left out of the loss.
@@ -23,6 +34,15 @@ public sealed record InstanceObject(long Id, int CategoryId, bool IsCrowd, MaskR
 
     /// <summary>Bounding box [x, y, w, h] as pycocotools' <c>toBbox</c>.</summary>
     public double[] Bbox => CocoMask.ToBbox(Mask);
+
+    /// <summary>
+    /// COCO's size class of <paramref name="area"/>. cocoeval's ranges are closed at both ends, so an area of
+    /// exactly 32² or 96² counts in both neighbouring classes there; here it goes to the larger one.
+    /// </summary>
+    public static CocoAreaRange SizeOf(double area) => area < 32 * 32 ? CocoAreaRange.Small : area < 96 * 96 ? CocoAreaRange.Medium : CocoAreaRange.Large;
+
+    /// <summary>This object's COCO size class (by mask area).</summary>
+    public CocoAreaRange Size => SizeOf(Area);
 }
 
 /// <summary>An image with its objects.</summary>
