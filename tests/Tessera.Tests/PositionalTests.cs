@@ -312,7 +312,6 @@ public class PositionalTests
     }
 }
 
-[Collection("serial")]
 public class LengthBenchTests
 {
     [Fact]
