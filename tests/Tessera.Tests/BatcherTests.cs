@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace Tessera.Tests;
 
+// Serial: the memory test holds the process in a no-GC region, which allocations of parallel tests would end.
 [Collection("serial")]
 public class BatcherTests
 {

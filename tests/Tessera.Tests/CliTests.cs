@@ -3,10 +3,13 @@ using Tessera.Cli;
 
 namespace Tessera.Tests;
 
+/// <summary>
+/// Tests that change process-wide state (libtorch's default device, the oneDNN switch, the GC's no-GC region, the
+/// global generator that bit-for-bit comparisons through trainers rely on) join this collection and run alone.
+/// </summary>
 [CollectionDefinition("serial", DisableParallelization = true)]
 public class CliCollection;
 
-[Collection("serial")]
 public class CliTests
 {
     internal static (int Code, string Output) Run(params string[] args)

@@ -3,7 +3,6 @@ using Tessera.IO;
 
 namespace Tessera.Tests;
 
-[Collection("serial")]
 public class DiffusionCliTests
 {
     private static string Fixture(string rel) => Path.Combine(SharedFixtures.Required, "diffusion", rel);

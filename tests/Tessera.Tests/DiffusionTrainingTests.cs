@@ -9,6 +9,7 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>Diffusion denoisers (DiT), EMA, losses and the training loop: overfitting, resume, round trips, memory, bad input.</summary>
+// Serial: resident memory and live tensor counts are process-wide; resume bit for bit relies on the trainer's torch.manual_seed of the global generator.
 [Collection("serial")]
 public sealed class DiffusionTrainingTests
 {

@@ -12,6 +12,7 @@ internal static class TestSetup
     internal static void Init() => TorchRuntime.Configure(new RuntimeOptions());
 }
 
+// Serial: switches libtorch's oneDNN kernels on and off for the whole process.
 [Collection("serial")]
 public class OneDnnTests
 {

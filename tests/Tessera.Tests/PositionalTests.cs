@@ -359,7 +359,6 @@ public class PositionalTests
     }
 }
 
-[Collection("serial")]
 public class LengthBenchTests
 {
     [Fact]

@@ -6,7 +6,6 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary><c>tessera sam segment|auto</c> with the fixture's tiny official SAM, saved by Tessera as safetensors.</summary>
-[Collection("serial")]
 public sealed class SamCliTests
 {
     private static string Dir => Path.Combine(SharedFixtures.Required, "sam");

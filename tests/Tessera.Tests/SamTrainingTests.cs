@@ -6,6 +6,7 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>Click simulation against brute force, and promptable SAM training: resume, memory, bad options.</summary>
+// Serial: the memory test holds the process in a no-GC region; the trainer seeds libtorch's global generator (torch.manual_seed).
 [Collection("serial")]
 public sealed class SamTrainingTests
 {

@@ -5,7 +5,6 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>The Fréchet distance against closed forms, and the classifier + diffusion eval path end to end.</summary>
-[Collection("serial")]
 public sealed class SampleQualityTests
 {
     private static torch.Tensor M(double[,] a) => torch.tensor(a.Cast<double>().ToArray(), [a.GetLength(0), a.GetLength(1)], torch.ScalarType.Float64);

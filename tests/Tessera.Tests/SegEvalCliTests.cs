@@ -2,7 +2,6 @@ using System.Text.Json;
 
 namespace Tessera.Tests;
 
-[Collection("serial")]
 public class SegEvalCliTests
 {
     private static void Write(string path, int w, int h, byte[] labels, bool palette = false) =>

@@ -4,6 +4,7 @@ using TorchSharp;
 
 namespace Tessera.Tests;
 
+// Serial: turns libtorch's oneDNN kernels on for the whole process while it compares against PyTorch.
 [Collection("serial")]
 public class UNetTests
 {

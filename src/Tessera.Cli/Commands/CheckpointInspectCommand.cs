@@ -8,7 +8,7 @@ using Tessera.IO;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera checkpoint inspect</c>.</summary>
-public sealed class CheckpointInspectSettings : GlobalSettings
+internal sealed class CheckpointInspectSettings : GlobalSettings
 {
     /// <summary>The file.</summary>
     [CommandArgument(0, "<FILE>")]
@@ -17,7 +17,7 @@ public sealed class CheckpointInspectSettings : GlobalSettings
 }
 
 /// <summary><c>tessera checkpoint inspect</c>: validates a safetensors file and lists its tensors and metadata.</summary>
-public sealed class CheckpointInspectCommand : TesseraCommand<CheckpointInspectSettings>
+internal sealed class CheckpointInspectCommand : TesseraCommand<CheckpointInspectSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, CheckpointInspectSettings settings, CancellationToken cancellation)

@@ -9,37 +9,14 @@ using TorchSharp;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera data grid</c>.</summary>
-public sealed class DataGridSettings : DataSettings
+internal sealed class DataGridSettings : DataSettings
 {
-    /// <summary>--images</summary>
-    [CommandOption("--images <DIR>")]
-    [Description("A folder of images (PNG/JPEG/…, any size; sub-folders are classes). Default: Fashion-MNIST.")]
-    public string? Images { get; init; }
-
-    /// <summary>--size</summary>
-    [CommandOption("--size <N>")]
-    [Description("Side of each tile for --images (resized and centre-cropped). Default 64.")]
-    public int Size { get; init; } = 64;
-
-    /// <summary>--gray</summary>
-    [CommandOption("--gray")]
-    [Description("Read --images as gray instead of RGB.")]
-    public bool Gray { get; init; }
-
-    /// <summary>--count</summary>
-    [CommandOption("--count <N>")]
-    [Description("How many images (shuffled with --seed). Default 64.")]
-    public int Count { get; init; } = 64;
-
-    /// <summary>--split</summary>
-    [CommandOption("--split <SPLIT>")]
-    [Description("train or test (Fashion-MNIST). Default train.")]
-    public string SplitName { get; init; } = "train";
-
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <FILE>")]
-    [Description("The PNG to write. Default grid.png.")]
-    public string Out { get; init; } = "grid.png";
+    [CommandOption("--images <DIR>"), Description("A folder of images (PNG/JPEG/…, any size; sub-folders are classes). Default: Fashion-MNIST.")] public string? Images { get; init; }
+    [CommandOption("--size <N>"), Description("Side of each tile for --images (resized and centre-cropped). Default 64.")] public int Size { get; init; } = 64;
+    [CommandOption("--gray"), Description("Read --images as gray instead of RGB.")] public bool Gray { get; init; }
+    [CommandOption("--count <N>"), Description("How many images (shuffled with --seed). Default 64.")] public int Count { get; init; } = 64;
+    [CommandOption("--split <SPLIT>"), Description("train or test (Fashion-MNIST). Default train.")] public string SplitName { get; init; } = "train";
+    [CommandOption("-o|--out <FILE>"), Description("The PNG to write. Default grid.png.")] public string Out { get; init; } = "grid.png";
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -52,7 +29,7 @@ public sealed class DataGridSettings : DataSettings
 }
 
 /// <summary><c>tessera data grid</c>: a PNG grid of a dataset's images.</summary>
-public sealed class DataGridCommand : TesseraCommand<DataGridSettings>
+internal sealed class DataGridCommand : TesseraCommand<DataGridSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DataGridSettings settings, CancellationToken cancellation)

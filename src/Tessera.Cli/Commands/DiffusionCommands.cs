@@ -178,52 +178,17 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
 }
 
 /// <summary>Options of <c>tessera diffusion sample</c>.</summary>
-public sealed class DiffusionSampleSettings : GlobalSettings
+internal sealed class DiffusionSampleSettings : GlobalSettings
 {
-    /// <summary>--checkpoint</summary>
-    [CommandOption("--checkpoint <FILE>")]
-    [Description("checkpoint.safetensors of tessera diffusion train (its EMA weights are used)")]
-    public string? Checkpoint { get; init; }
-
-    /// <summary>--sampler</summary>
-    [CommandOption("--sampler <NAME>")]
-    [Description("Any sampler of the framework (euler, heun, dpmpp_2m, edm_stochastic, …). Default heun")]
-    public string Sampler { get; init; } = "heun";
-
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18")]
-    public int Steps { get; init; } = 18;
-
-    /// <summary>--count</summary>
-    [CommandOption("-n|--count <N>")]
-    [Description("Samples. Default 64")]
-    public int Count { get; init; } = 64;
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Samples per batch (results do not depend on it: every sample has its own seed). Default 64")]
-    public int Batch { get; init; } = 64;
-
-    /// <summary>--class</summary>
-    [CommandOption("--class <LIST>")]
-    [Description("Class labels, comma-separated, cycled over the samples (conditional models); default: all classes in turn")]
-    public string? Classes { get; init; }
-
-    /// <summary>--guidance</summary>
-    [CommandOption("--guidance <W>")]
-    [Description("Classifier-free guidance scale (1: none). Default 1")]
-    public double Guidance { get; init; } = 1;
-
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <FILE>")]
-    [Description("PNG grid. Default samples.png")]
-    public string Out { get; init; } = "samples.png";
-
-    /// <summary>--out-dir</summary>
-    [CommandOption("--out-dir <DIR>")]
-    [Description("Also write one PNG per sample here; with --seeds, one PNG per seed named by it (000123.png), skipping those already there")]
-    public string? OutDir { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (its EMA weights are used)")] public string? Checkpoint { get; init; }
+    [CommandOption("--sampler <NAME>"), Description("Any sampler of the framework (euler, heun, dpmpp_2m, edm_stochastic, …). Default heun")] public string Sampler { get; init; } = "heun";
+    [CommandOption("--steps <N>"), Description("Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18")] public int Steps { get; init; } = 18;
+    [CommandOption("-n|--count <N>"), Description("Samples. Default 64")] public int Count { get; init; } = 64;
+    [CommandOption("--batch <N>"), Description("Samples per batch (results do not depend on it: every sample has its own seed). Default 64")] public int Batch { get; init; } = 64;
+    [CommandOption("--class <LIST>"), Description("Class labels, comma-separated, cycled over the samples (conditional models); default: all classes in turn")] public string? Classes { get; init; }
+    [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale (1: none). Default 1")] public double Guidance { get; init; } = 1;
+    [CommandOption("-o|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";
+    [CommandOption("--out-dir <DIR>"), Description("Also write one PNG per sample here; with --seeds, one PNG per seed named by it (000123.png), skipping those already there")] public string? OutDir { get; init; }
 
     /// <summary>--seeds</summary>
     [CommandOption("--seeds <LIST>")]
@@ -253,7 +218,7 @@ public sealed class DiffusionSampleSettings : GlobalSettings
 }
 
 /// <summary><c>tessera diffusion sample</c>.</summary>
-public sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSettings>
+internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionSampleSettings settings, CancellationToken cancellation)
@@ -331,37 +296,14 @@ public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSetti
 }
 
 /// <summary>Options of <c>tessera diffusion eval</c>.</summary>
-public sealed class DiffusionEvalSettings : DataSettings
+internal sealed class DiffusionEvalSettings : DataSettings
 {
-    /// <summary>--checkpoint</summary>
-    [CommandOption("--checkpoint <FILE>")]
-    [Description("checkpoint.safetensors of tessera diffusion train (Fashion-MNIST-shaped: 28×28 gray)")]
-    public string? Checkpoint { get; init; }
-
-    /// <summary>--classifier</summary>
-    [CommandOption("--classifier <FILE>")]
-    [Description("Classifier weights. Default ~/.cache/tessera/fashion-classifier.safetensors (tessera classifier train)")]
-    public string? Classifier { get; init; }
-
-    /// <summary>--samplers</summary>
-    [CommandOption("--samplers <LIST>")]
-    [Description("Samplers, comma-separated. Default heun,dpmpp_2m,edm_stochastic")]
-    public string Samplers { get; init; } = "heun,dpmpp_2m,edm_stochastic";
-
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <LIST>")]
-    [Description("Karras-grid sizes, comma-separated. Default 6,10,18")]
-    public string Steps { get; init; } = "6,10,18";
-
-    /// <summary>--count</summary>
-    [CommandOption("-n|--count <N>")]
-    [Description("Generated and test images per row. Default 2000")]
-    public int Count { get; init; } = 2000;
-
-    /// <summary>--guidance</summary>
-    [CommandOption("--guidance <W>")]
-    [Description("Classifier-free guidance scale for conditional models. Default 1")]
-    public double Guidance { get; init; } = 1;
+    [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (Fashion-MNIST-shaped: 28×28 gray)")] public string? Checkpoint { get; init; }
+    [CommandOption("--classifier <FILE>"), Description("Classifier weights. Default ~/.cache/tessera/fashion-classifier.safetensors (tessera classifier train)")] public string? Classifier { get; init; }
+    [CommandOption("--samplers <LIST>"), Description("Samplers, comma-separated. Default heun,dpmpp_2m,edm_stochastic")] public string Samplers { get; init; } = "heun,dpmpp_2m,edm_stochastic";
+    [CommandOption("--steps <LIST>"), Description("Karras-grid sizes, comma-separated. Default 6,10,18")] public string Steps { get; init; } = "6,10,18";
+    [CommandOption("-n|--count <N>"), Description("Generated and test images per row. Default 2000")] public int Count { get; init; } = 2000;
+    [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale for conditional models. Default 1")] public double Guidance { get; init; } = 1;
 
     /// <summary>--shard</summary>
     [CommandOption("--shard <I/N>")]
@@ -415,7 +357,7 @@ public sealed class DiffusionEvalSettings : DataSettings
 }
 
 /// <summary><c>tessera diffusion eval</c>.</summary>
-public sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
+internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)

@@ -10,27 +10,12 @@ using Tessera.Positional;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera posenc bench</c>.</summary>
-public sealed class PosencBenchSettings : GlobalSettings
+internal sealed class PosencBenchSettings : GlobalSettings
 {
-    /// <summary>--train-length</summary>
-    [CommandOption("--train-length <L>")]
-    [Description("Longest copied string in training; tests at L, 2L and 4L. Default 16.")]
-    public int TrainLength { get; init; } = 16;
-
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Training steps per encoding. Default 1200.")]
-    public int Steps { get; init; } = 1200;
-
-    /// <summary>--encodings</summary>
-    [CommandOption("--encodings <LIST>")]
-    [Description("Comma-separated subset of: none, sinusoidal, learned, t5, alibi, rope, rope-interpolation, rope-ntk, rope-yarn. Default all.")]
-    public string? Encodings { get; init; }
-
-    /// <summary>--json</summary>
-    [CommandOption("--json <FILE>")]
-    [Description("Write the table as JSON.")]
-    public string? Json { get; init; }
+    [CommandOption("--train-length <L>"), Description("Longest copied string in training; tests at L, 2L and 4L. Default 16.")] public int TrainLength { get; init; } = 16;
+    [CommandOption("--steps <N>"), Description("Training steps per encoding. Default 1200.")] public int Steps { get; init; } = 1200;
+    [CommandOption("--encodings <LIST>"), Description("Comma-separated subset of: none, sinusoidal, learned, t5, alibi, rope, rope-interpolation, rope-ntk, rope-yarn. Default all.")] public string? Encodings { get; init; }
+    [CommandOption("--json <FILE>"), Description("Write the table as JSON.")] public string? Json { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -46,7 +31,7 @@ public sealed class PosencBenchSettings : GlobalSettings
 }
 
 /// <summary><c>tessera posenc bench</c>: length generalisation of position encodings on a copy task.</summary>
-public sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
+internal sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, PosencBenchSettings settings, CancellationToken cancellation)

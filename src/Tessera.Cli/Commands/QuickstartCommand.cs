@@ -9,22 +9,11 @@ using TorchSharp;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera quickstart</c>.</summary>
-public sealed class QuickstartSettings : DataSettings
+internal sealed class QuickstartSettings : DataSettings
 {
-    /// <summary>--out</summary>
-    [CommandOption("--out <DIR>")]
-    [Description("Folder for the outputs. Default runs/quickstart.")]
-    public string Out { get; init; } = Path.Combine("runs", "quickstart");
-
-    /// <summary>--seg-steps</summary>
-    [CommandOption("--seg-steps <N>")]
-    [Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, a few minutes on 2 cores.")]
-    public int SegSteps { get; init; } = 300;
-
-    /// <summary>--diffusion-steps</summary>
-    [CommandOption("--diffusion-steps <N>")]
-    [Description("Training steps of the small class-conditional diffusion U-Net (0 skips it). Default 300: about three minutes on 2 cores with the sample grids.")]
-    public int DiffusionSteps { get; init; } = 300;
+    [CommandOption("--out <DIR>"), Description("Folder for the outputs. Default runs/quickstart.")] public string Out { get; init; } = Path.Combine("runs", "quickstart");
+    [CommandOption("--seg-steps <N>"), Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, a few minutes on 2 cores.")] public int SegSteps { get; init; } = 300;
+    [CommandOption("--diffusion-steps <N>"), Description("Training steps of the small class-conditional diffusion U-Net (0 skips it). Default 300: about three minutes on 2 cores with the sample grids.")] public int DiffusionSteps { get; init; } = 300;
 
     /// <inheritdoc />
     public override ValidationResult Validate() =>
@@ -34,7 +23,7 @@ public sealed class QuickstartSettings : DataSettings
 }
 
 /// <summary><c>tessera quickstart</c>: the first thing to run on a fresh checkout.</summary>
-public sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
+internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
 {
     private const int PerClass = 8;
 

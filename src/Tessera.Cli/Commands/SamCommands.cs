@@ -13,22 +13,11 @@ using TorchSharp;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options shared by the SAM commands that run a checkpoint on an image.</summary>
-public class SamImageSettings : GlobalSettings
+internal class SamImageSettings : GlobalSettings
 {
-    /// <summary>--checkpoint</summary>
-    [CommandOption("--checkpoint <FILE>")]
-    [Description("SAM weights: an official sam_vit_{b,l,h}_*.pth as released, or a .safetensors from tessera sam train.")]
-    public string? Checkpoint { get; init; }
-
-    /// <summary>--model</summary>
-    [CommandOption("--model <SIZE>")]
-    [Description("vit_b, vit_l or vit_h to insist on a size; default: whatever the checkpoint holds.")]
-    public string? Model { get; init; }
-
-    /// <summary>--image</summary>
-    [CommandOption("--image <FILE>")]
-    [Description("The image (PNG, JPEG, BMP, GIF, WebP).")]
-    public string? Image { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("SAM weights: an official sam_vit_{b,l,h}_*.pth as released, or a .safetensors from tessera sam train.")] public string? Checkpoint { get; init; }
+    [CommandOption("--model <SIZE>"), Description("vit_b, vit_l or vit_h to insist on a size; default: whatever the checkpoint holds.")] public string? Model { get; init; }
+    [CommandOption("--image <FILE>"), Description("The image (PNG, JPEG, BMP, GIF, WebP).")] public string? Image { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -57,27 +46,12 @@ public class SamImageSettings : GlobalSettings
 }
 
 /// <summary>Options of <c>tessera sam segment</c>.</summary>
-public sealed class SamSegmentSettings : SamImageSettings
+internal sealed class SamSegmentSettings : SamImageSettings
 {
-    /// <summary>--point</summary>
-    [CommandOption("--point <X,Y[[,LABEL]]>")]
-    [Description("A click in image pixels; LABEL 1 (object, default) or 0 (background). Repeat for more points.")]
-    public string[] Points { get; init; } = [];
-
-    /// <summary>--box</summary>
-    [CommandOption("--box <X0,Y0,X1,Y1>")]
-    [Description("A box in image pixels.")]
-    public string? Box { get; init; }
-
-    /// <summary>--multimask</summary>
-    [CommandOption("--multimask")]
-    [Description("Predict three masks for an ambiguous prompt (written as OUT.0.png …); --out gets the best-scoring one.")]
-    public bool Multimask { get; init; }
-
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <FILE>")]
-    [Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")]
-    public string Out { get; init; } = "mask.png";
+    [CommandOption("--point <X,Y[[,LABEL]]>"), Description("A click in image pixels; LABEL 1 (object, default) or 0 (background). Repeat for more points.")] public string[] Points { get; init; } = [];
+    [CommandOption("--box <X0,Y0,X1,Y1>"), Description("A box in image pixels.")] public string? Box { get; init; }
+    [CommandOption("--multimask"), Description("Predict three masks for an ambiguous prompt (written as OUT.0.png …); --out gets the best-scoring one.")] public bool Multimask { get; init; }
+    [CommandOption("-o|--out <FILE>"), Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")] public string Out { get; init; } = "mask.png";
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -105,7 +79,7 @@ public sealed class SamSegmentSettings : SamImageSettings
 }
 
 /// <summary><c>tessera sam segment</c>.</summary>
-public sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
+internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamSegmentSettings settings, CancellationToken cancellation)
@@ -137,52 +111,17 @@ public sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 }
 
 /// <summary>Options of <c>tessera sam auto</c>.</summary>
-public sealed class SamAutoSettings : SamImageSettings
+internal sealed class SamAutoSettings : SamImageSettings
 {
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <DIR>")]
-    [Description("Folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes). Default sam-auto")]
-    public string Out { get; init; } = "sam-auto";
-
-    /// <summary>--points-per-side</summary>
-    [CommandOption("--points-per-side <N>")]
-    [Description("Point grid N × N. Default 32")]
-    public int PointsPerSide { get; init; } = 32;
-
-    /// <summary>--points-per-batch</summary>
-    [CommandOption("--points-per-batch <N>")]
-    [Description("Prompts decoded at once. Default 64")]
-    public int PointsPerBatch { get; init; } = 64;
-
-    /// <summary>--pred-iou-thresh</summary>
-    [CommandOption("--pred-iou-thresh <T>")]
-    [Description("Keep masks with predicted IoU above T. Default 0.88")]
-    public double PredIouThresh { get; init; } = 0.88;
-
-    /// <summary>--stability-thresh</summary>
-    [CommandOption("--stability-thresh <T>")]
-    [Description("Keep masks with stability score at least T. Default 0.95")]
-    public double StabilityThresh { get; init; } = 0.95;
-
-    /// <summary>--box-nms-thresh</summary>
-    [CommandOption("--box-nms-thresh <T>")]
-    [Description("Box IoU for duplicate removal. Default 0.7")]
-    public double BoxNmsThresh { get; init; } = 0.7;
-
-    /// <summary>--crop-layers</summary>
-    [CommandOption("--crop-layers <N>")]
-    [Description("Extra layers of overlapping crops. Default 0")]
-    public int CropLayers { get; init; }
-
-    /// <summary>--min-region-area</summary>
-    [CommandOption("--min-region-area <PX>")]
-    [Description("Remove holes and islands smaller than this. Default 0 (off)")]
-    public int MinRegionArea { get; init; }
-
-    /// <summary>--output-mode</summary>
-    [CommandOption("--output-mode <MODE>")]
-    [Description("Segmentations in masks.json: coco_rle (default), uncompressed_rle, or binary_mask (PNGs only)")]
-    public string OutputMode { get; init; } = "coco_rle";
+    [CommandOption("-o|--out <DIR>"), Description("Folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes). Default sam-auto")] public string Out { get; init; } = "sam-auto";
+    [CommandOption("--points-per-side <N>"), Description("Point grid N × N. Default 32")] public int PointsPerSide { get; init; } = 32;
+    [CommandOption("--points-per-batch <N>"), Description("Prompts decoded at once. Default 64")] public int PointsPerBatch { get; init; } = 64;
+    [CommandOption("--pred-iou-thresh <T>"), Description("Keep masks with predicted IoU above T. Default 0.88")] public double PredIouThresh { get; init; } = 0.88;
+    [CommandOption("--stability-thresh <T>"), Description("Keep masks with stability score at least T. Default 0.95")] public double StabilityThresh { get; init; } = 0.95;
+    [CommandOption("--box-nms-thresh <T>"), Description("Box IoU for duplicate removal. Default 0.7")] public double BoxNmsThresh { get; init; } = 0.7;
+    [CommandOption("--crop-layers <N>"), Description("Extra layers of overlapping crops. Default 0")] public int CropLayers { get; init; }
+    [CommandOption("--min-region-area <PX>"), Description("Remove holes and islands smaller than this. Default 0 (off)")] public int MinRegionArea { get; init; }
+    [CommandOption("--output-mode <MODE>"), Description("Segmentations in masks.json: coco_rle (default), uncompressed_rle, or binary_mask (PNGs only)")] public string OutputMode { get; init; } = "coco_rle";
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -201,7 +140,7 @@ public sealed class SamAutoSettings : SamImageSettings
 }
 
 /// <summary><c>tessera sam auto</c>.</summary>
-public sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
+internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
@@ -330,32 +269,13 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 }
 
 /// <summary>Options of <c>tessera sam eval</c>.</summary>
-public sealed class SamEvalSettings : DataSettings
+internal sealed class SamEvalSettings : DataSettings
 {
-    /// <summary>--checkpoint</summary>
-    [CommandOption("--checkpoint <FILE>")]
-    [Description("SAM weights (official .pth, or model.safetensors of tessera sam train).")]
-    public string? Checkpoint { get; init; }
-
-    /// <summary>--scenes</summary>
-    [CommandOption("--scenes <N>")]
-    [Description("Validation scenes (Fashion-MNIST test items). Default 128")]
-    public int Scenes { get; init; } = 128;
-
-    /// <summary>--clicks</summary>
-    [CommandOption("--clicks <N>")]
-    [Description("Clicks per object. Default 5")]
-    public int Clicks { get; init; } = 5;
-
-    /// <summary>--canvas</summary>
-    [CommandOption("--canvas <PX>")]
-    [Description("Scene canvas side. Default 64")]
-    public int Canvas { get; init; } = 64;
-
-    /// <summary>--no-mask-feedback</summary>
-    [CommandOption("--no-mask-feedback")]
-    [Description("Do not give the previous mask logits back with each new click (points only)")]
-    public bool NoMaskFeedback { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("SAM weights (official .pth, or model.safetensors of tessera sam train).")] public string? Checkpoint { get; init; }
+    [CommandOption("--scenes <N>"), Description("Validation scenes (Fashion-MNIST test items). Default 128")] public int Scenes { get; init; } = 128;
+    [CommandOption("--clicks <N>"), Description("Clicks per object. Default 5")] public int Clicks { get; init; } = 5;
+    [CommandOption("--canvas <PX>"), Description("Scene canvas side. Default 64")] public int Canvas { get; init; } = 64;
+    [CommandOption("--no-mask-feedback"), Description("Do not give the previous mask logits back with each new click (points only)")] public bool NoMaskFeedback { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -368,7 +288,7 @@ public sealed class SamEvalSettings : DataSettings
 }
 
 /// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes.</summary>
-public sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
+internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)

@@ -35,22 +35,11 @@ public class SceneSettings : DataSettings
 }
 
 /// <summary>Options of <c>tessera seg make-dataset</c>.</summary>
-public sealed class MakeDatasetSettings : SceneSettings
+internal sealed class MakeDatasetSettings : SceneSettings
 {
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <DIR>")]
-    [Description("Folder to create with images/, labels/ and instances/.")]
-    public string Out { get; init; } = "scenes";
-
-    /// <summary>--count</summary>
-    [CommandOption("--count <N>")]
-    [Description("Scenes to write. Default 200.")]
-    public int Count { get; init; } = 200;
-
-    /// <summary>--split</summary>
-    [CommandOption("--split <SPLIT>")]
-    [Description("train (items from Fashion-MNIST's training images) or val (its test images). Default val.")]
-    public string SplitName { get; init; } = "val";
+    [CommandOption("-o|--out <DIR>"), Description("Folder to create with images/, labels/ and instances/.")] public string Out { get; init; } = "scenes";
+    [CommandOption("--count <N>"), Description("Scenes to write. Default 200.")] public int Count { get; init; } = 200;
+    [CommandOption("--split <SPLIT>"), Description("train (items from Fashion-MNIST's training images) or val (its test images). Default val.")] public string SplitName { get; init; } = "val";
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -62,7 +51,7 @@ public sealed class MakeDatasetSettings : SceneSettings
 }
 
 /// <summary><c>tessera seg make-dataset</c>: Fashion-MNIST scenes as folders of PNGs.</summary>
-public sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
+internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, MakeDatasetSettings settings, CancellationToken cancellation)
@@ -250,22 +239,11 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 }
 
 /// <summary>Options of <c>tessera seg predict</c>.</summary>
-public sealed class SegPredictSettings : GlobalSettings
+internal sealed class SegPredictSettings : GlobalSettings
 {
-    /// <summary>--checkpoint</summary>
-    [CommandOption("--checkpoint <FILE>")]
-    [Description("A checkpoint.safetensors written by tessera seg train.")]
-    public string? Checkpoint { get; init; }
-
-    /// <summary>--input</summary>
-    [CommandOption("--input <DIR>")]
-    [Description("Folder of images (PNG/JPEG).")]
-    public string? Input { get; init; }
-
-    /// <summary>--output</summary>
-    [CommandOption("--output <DIR>")]
-    [Description("Folder for labels/ (class-index PNGs) and overlays/ (colour blends).")]
-    public string? Output { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.safetensors written by tessera seg train.")] public string? Checkpoint { get; init; }
+    [CommandOption("--input <DIR>"), Description("Folder of images (PNG/JPEG).")] public string? Input { get; init; }
+    [CommandOption("--output <DIR>"), Description("Folder for labels/ (class-index PNGs) and overlays/ (colour blends).")] public string? Output { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -278,7 +256,7 @@ public sealed class SegPredictSettings : GlobalSettings
 }
 
 /// <summary><c>tessera seg predict</c>.</summary>
-public sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
+internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)

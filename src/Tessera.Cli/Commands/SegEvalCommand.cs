@@ -9,62 +9,19 @@ using Tessera.Segmentation.Metrics;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera seg eval</c>.</summary>
-public sealed class SegEvalSettings : GlobalSettings
+internal sealed class SegEvalSettings : GlobalSettings
 {
-    /// <summary>--gt</summary>
-    [CommandOption("--gt <DIR>")]
-    [Description("Folder of ground-truth label PNGs (8-bit gray or palette).")]
-    public string? GroundTruth { get; init; }
-
-    /// <summary>--pred</summary>
-    [CommandOption("--pred <DIR>")]
-    [Description("Folder of predicted label PNGs, with the same file names.")]
-    public string? Prediction { get; init; }
-
-    /// <summary>--num-classes</summary>
-    [CommandOption("--num-classes <N>")]
-    [Description("Number of classes; labels 0 … N-1.")]
-    public int NumClasses { get; init; }
-
-    /// <summary>--ignore-index</summary>
-    [CommandOption("--ignore-index <I>")]
-    [Description("Ground-truth value that is not counted. Default 255.")]
-    public int IgnoreIndex { get; init; } = 255;
-
-    /// <summary>--class-names</summary>
-    [CommandOption("--class-names <FILE>")]
-    [Description("Text file with one class name per line (N lines).")]
-    public string? ClassNames { get; init; }
-
-    /// <summary>--reduce-zero-label</summary>
-    [CommandOption("--reduce-zero-label")]
-    [Description("Ground truth 0 is ignored and v becomes v-1 (mmsegmentation's reduce_zero_label).")]
-    public bool ReduceZeroLabel { get; init; }
-
-    /// <summary>--zero-division</summary>
-    [CommandOption("--zero-division <V>")]
-    [Description("Use V for 0/0 ratios and keep every class in the means (torchmetrics style). Default: NaN, left out (mmsegmentation).")]
-    public double? ZeroDivision { get; init; }
-
-    /// <summary>--beta</summary>
-    [CommandOption("--beta <B>")]
-    [Description("β of the F-score. Default 1.")]
-    public double Beta { get; init; } = 1;
-
-    /// <summary>--json</summary>
-    [CommandOption("--json <FILE>")]
-    [Description("Write the results as JSON.")]
-    public string? Json { get; init; }
-
-    /// <summary>--confusion-png</summary>
-    [CommandOption("--confusion-png <FILE>")]
-    [Description("Write the row-normalised confusion matrix as a PNG.")]
-    public string? ConfusionPng { get; init; }
-
-    /// <summary>--on-missing</summary>
-    [CommandOption("--on-missing <MODE>")]
-    [Description("error (default) or skip: what to do with a file that has no partner.")]
-    public string OnMissing { get; init; } = "error";
+    [CommandOption("--gt <DIR>"), Description("Folder of ground-truth label PNGs (8-bit gray or palette).")] public string? GroundTruth { get; init; }
+    [CommandOption("--pred <DIR>"), Description("Folder of predicted label PNGs, with the same file names.")] public string? Prediction { get; init; }
+    [CommandOption("--num-classes <N>"), Description("Number of classes; labels 0 … N-1.")] public int NumClasses { get; init; }
+    [CommandOption("--ignore-index <I>"), Description("Ground-truth value that is not counted. Default 255.")] public int IgnoreIndex { get; init; } = 255;
+    [CommandOption("--class-names <FILE>"), Description("Text file with one class name per line (N lines).")] public string? ClassNames { get; init; }
+    [CommandOption("--reduce-zero-label"), Description("Ground truth 0 is ignored and v becomes v-1 (mmsegmentation's reduce_zero_label).")] public bool ReduceZeroLabel { get; init; }
+    [CommandOption("--zero-division <V>"), Description("Use V for 0/0 ratios and keep every class in the means (torchmetrics style). Default: NaN, left out (mmsegmentation).")] public double? ZeroDivision { get; init; }
+    [CommandOption("--beta <B>"), Description("β of the F-score. Default 1.")] public double Beta { get; init; } = 1;
+    [CommandOption("--json <FILE>"), Description("Write the results as JSON.")] public string? Json { get; init; }
+    [CommandOption("--confusion-png <FILE>"), Description("Write the row-normalised confusion matrix as a PNG.")] public string? ConfusionPng { get; init; }
+    [CommandOption("--on-missing <MODE>"), Description("error (default) or skip: what to do with a file that has no partner.")] public string OnMissing { get; init; } = "error";
 
     /// <summary>--shard</summary>
     [CommandOption("--shard <I/N>")]
@@ -101,7 +58,7 @@ public sealed class SegEvalSettings : GlobalSettings
 }
 
 /// <summary><c>tessera seg eval</c>: PA, MPA, MIoU, FWIoU, Dice and F-score over folders of label maps.</summary>
-public sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
+internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegEvalSettings settings, CancellationToken cancellation)

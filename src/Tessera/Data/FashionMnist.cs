@@ -14,7 +14,7 @@ public enum Split
 /// <summary>Where a dataset was found.</summary>
 public enum DataSourceKind
 {
-    /// <summary>A folder the user named (<c>--data DIR</c>).</summary>
+    /// <summary>A folder the caller named.</summary>
     UserFolder,
     /// <summary>Debian's <c>dataset-fashion-mnist</c> package.</summary>
     DebianPackage,

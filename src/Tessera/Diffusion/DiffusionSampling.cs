@@ -71,6 +71,6 @@ public static class DiffusionSampling
         }
     }
 
-    /// <summary>The seeds <paramref name="first"/>, first + 1, … of <paramref name="count"/> samples (what <c>--seed</c> gives the command line).</summary>
+    /// <summary>The seeds <paramref name="first"/>, first + 1, … of <paramref name="count"/> samples.</summary>
     public static long[] ConsecutiveSeeds(long first, int count) => [.. Enumerable.Range(0, count).Select(i => first + i)];
 }
