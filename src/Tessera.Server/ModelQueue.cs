@@ -54,6 +54,12 @@ public sealed class ModelQueue(string name, int capacity) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes the queue: waits up to <paramref name="timeout"/> for the running call and keeps the model for itself.
+    /// False when the call is still running (its model must then not be disposed).
+    /// </summary>
+    public bool Close(TimeSpan timeout) => _gate.Wait(timeout);
+
     /// <inheritdoc />
     public void Dispose() => _gate.Dispose();
 }
