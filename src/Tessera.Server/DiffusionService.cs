@@ -103,6 +103,8 @@ public sealed class DiffusionService : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        // A call still running after the shutdown timeout keeps its model: freeing tensors under it would crash the process.
+        if (!Queue.Close(TimeSpan.FromSeconds(30))) return;
         Queue.Dispose();
         _model.Dispose();
     }

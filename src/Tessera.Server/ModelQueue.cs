@@ -8,6 +8,7 @@ namespace Tessera.Server;
 public sealed class ModelQueue(string name, int capacity) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SingleThreadScheduler _thread = new(name);
     private int _pending;
 
     /// <summary>The model's name, for messages.</summary>
@@ -40,8 +41,9 @@ public sealed class ModelQueue(string name, int capacity) : IDisposable
             try
             {
                 cancel.ThrowIfCancellationRequested();
-                // Off the request thread: tensor work is long and synchronous; a dispose scope opened inside stays on this thread.
-                return await Task.Run(() => work(cancel), cancel).ConfigureAwait(false);
+                // On the model's own thread: tensor work is long and synchronous, a dispose scope opened inside stays on
+                // one thread, and native memory is allocated and freed in one glibc arena rather than in every pool thread's.
+                return await Task.Factory.StartNew(() => work(cancel), cancel, TaskCreationOptions.None, _thread).ConfigureAwait(false);
             }
             finally
             {
@@ -54,6 +56,16 @@ public sealed class ModelQueue(string name, int capacity) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes the queue: waits up to <paramref name="timeout"/> for the running call and keeps the model for itself.
+    /// False when the call is still running (its model must then not be disposed).
+    /// </summary>
+    public bool Close(TimeSpan timeout) => _gate.Wait(timeout);
+
     /// <inheritdoc />
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        _gate.Dispose();
+        _thread.Dispose();
+    }
 }

@@ -203,12 +203,7 @@ public sealed class TesseraServer : IAsyncDisposable
             byte[] content = Resource(file);
             app.MapGet(route, () => Results.Bytes(content, type)).ExcludeFromDescription();
         }
-        app.Lifetime.ApplicationStopped.Register(() =>
-        {
-            Sam?.Dispose();
-            Diffusion?.Dispose();
-            Seg?.Dispose();
-        });
+        app.Lifetime.ApplicationStopped.Register(DisposeModels);
     }
 
     private static byte[] Resource(string file)
@@ -343,6 +338,14 @@ public sealed class TesseraServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await App.DisposeAsync().ConfigureAwait(false);
+        DisposeModels();
+    }
+
+    private int _modelsDisposed;
+
+    private void DisposeModels()
+    {
+        if (Interlocked.Exchange(ref _modelsDisposed, 1) == 1) return;
         Sam?.Dispose();
         Diffusion?.Dispose();
         Seg?.Dispose();

@@ -167,6 +167,30 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task Concurrent_clients_all_get_their_masks()
+    {
+        using var dir = new TempDir();
+        var (ckpt, image) = TestModels.Sam(dir);
+        var log = new List<string>();
+        var (server, client) = await TestModels.StartAsync(new ServerOptions { SamCheckpoint = ckpt }, log);
+        await using var _ = server;
+        using var __ = client;
+        string id = await UploadAsync(client, File.ReadAllBytes(image));
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 8).Select(async c =>
+        {
+            var codes = new List<HttpStatusCode>();
+            for (int i = 0; i < 40; i++)
+            {
+                using var r = await client.PostAsync("/api/sam/predict", JsonBody($$"""{"id":"{{id}}","points":[[{{(c * 13 + i * 7) % 100}},{{(c * 5 + i * 3) % 70}}]]}"""));
+                await r.Content.ReadAsByteArrayAsync();
+                codes.Add(r.StatusCode);
+            }
+            return codes;
+        }));
+        lock (log) Assert.True(statuses.SelectMany(s => s).All(s => s == HttpStatusCode.OK), string.Join(" | ", log.Where(l => l.StartsWith("error", StringComparison.Ordinal))));
+    }
+
+    [Fact]
     public async Task Evicted_images_answer_404_saying_so_and_can_be_uploaded_again()
     {
         using var dir = new TempDir();

@@ -39,7 +39,7 @@
   const stage = $('sam-stage'), img = $('sam-image'), overlay = $('sam-overlay'), marks = $('sam-marks');
   const sam = { file: null, id: null, w: 0, h: 0, states: [], cursor: null, drag: null, busy: false };
   // What the page last received, for tests and curious users: the request, the answer and the shown mask (0/1 per pixel).
-  window.tessera = { request: null, response: null, mask: null, masks: 0 };
+  window.tessera = { request: null, response: null, mask: null, masks: 0, latencies: [] };
 
   async function upload(file) {
     say('encoding image…');
@@ -70,6 +70,7 @@
   async function predict(points, box) {
     if (!sam.id || sam.busy) return;
     sam.busy = true;
+    const t0 = sam.t0 || performance.now();
     const prev = top();
     const body = { id: sam.id, points: points.map(p => [p.x, p.y, p.label]) };
     if (box) body.box = box;
@@ -86,9 +87,10 @@
       window.tessera.request = body;
       sam.states.push({ points, box, response: r, selected: r.best });
       await render();
+      window.tessera.latencies.push(performance.now() - t0); // input event → overlay painted
       say(`${r.masks.length} mask${r.masks.length > 1 ? 's' : ''}, best IoU ${r.masks[r.best].score.toFixed(3)}, decoder ${r.decode_ms.toFixed(0)} ms`);
     } catch (e) { say(e.message, true); }
-    finally { sam.busy = false; }
+    finally { sam.busy = false; sam.t0 = 0; }
   }
 
   function addPoint(x, y, label) {
@@ -102,7 +104,7 @@
     return { x: Math.min(sam.w, Math.max(0, (e.clientX - r.left) / r.width * sam.w)), y: Math.min(sam.h, Math.max(0, (e.clientY - r.top) / r.height * sam.h)) };
   }
 
-  stage.addEventListener('mousedown', e => { if (e.button === 0 && sam.id) sam.drag = { start: toImage(e), end: null, x: e.clientX, y: e.clientY }; });
+  stage.addEventListener('mousedown', e => { sam.t0 = performance.now(); if (e.button === 0 && sam.id) sam.drag = { start: toImage(e), end: null, x: e.clientX, y: e.clientY }; });
   window.addEventListener('mousemove', e => {
     if (!sam.drag) return;
     if (Math.hypot(e.clientX - sam.drag.x, e.clientY - sam.drag.y) > 5) { sam.drag.end = toImage(e); drawMarks(); }
@@ -116,7 +118,7 @@
       predict(s ? s.points : [], box);
     } else addPoint(d.start.x, d.start.y, 1);
   });
-  stage.addEventListener('contextmenu', e => { e.preventDefault(); if (sam.id) { const p = toImage(e); addPoint(p.x, p.y, 0); } });
+  stage.addEventListener('contextmenu', e => { sam.t0 = performance.now(); e.preventDefault(); if (sam.id) { const p = toImage(e); addPoint(p.x, p.y, 0); } });
   stage.addEventListener('keydown', e => {
     if (!sam.id) return;
     const step = Math.max(1, Math.round(Math.max(sam.w, sam.h) / 100)) * (e.shiftKey ? 5 : 1);
