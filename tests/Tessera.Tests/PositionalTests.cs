@@ -1,3 +1,4 @@
+using Tessera.Applications;
 using Tessera.Attention;
 using Tessera.Positional;
 using TorchSharp;

@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Tessera.Applications;
 using Tessera.Cli.Infrastructure;
 using Tessera.IO;
-using Tessera.Positional;
 
 namespace Tessera.Cli.Commands;
 

@@ -1,8 +1,9 @@
 using Tessera.Attention;
+using Tessera.Positional;
 using TorchSharp;
 using TorchSharp.Modules;
 
-namespace Tessera.Positional;
+namespace Tessera.Applications;
 
 /// <summary>Settings of the length-generalisation benchmark.</summary>
 /// <param name="TrainLength">Longest copied string in training (L); training lengths are uniform in 1 … L.</param>
