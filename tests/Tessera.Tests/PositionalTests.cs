@@ -1,3 +1,4 @@
+using Tessera.Applications;
 using Tessera.Attention;
 using Tessera.Positional;
 using TorchSharp;
@@ -364,7 +365,7 @@ public class LengthBenchTests
     [Fact]
     public void A_short_run_learns_to_copy_far_above_chance()
     {
-        var row = LengthGeneralization.Run("alibi", new LengthBenchOptions(TrainLength: 4, Steps: 250, Batch: 32, ModelDim: 32, Heads: 2, Layers: 2, LearningRate: 3e-3, EvalSequences: 64));
+        var row = LengthGeneralization.Run(BenchEncoding.Alibi, new LengthBenchOptions(TrainLength: 4, Steps: 250, Batch: 32, ModelDim: 32, Heads: 2, Layers: 2, LearningRate: 3e-3, EvalSequences: 64));
         Assert.Equal(3, row.TokenAccuracy.Length);
         Assert.True(row.TokenAccuracy[0] > 0.5, $"accuracy at 1x: {row.TokenAccuracy[0]}"); // chance is 0.1
         Assert.All(row.TokenAccuracy.Concat(row.SequenceAccuracy), a => Assert.InRange(a, 0, 1));

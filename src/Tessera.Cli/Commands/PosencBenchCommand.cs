@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Tessera.Applications;
 using Tessera.Cli.Infrastructure;
 using Tessera.IO;
-using Tessera.Positional;
 
 namespace Tessera.Cli.Commands;
 
@@ -24,8 +24,8 @@ internal sealed class PosencBenchSettings : GlobalSettings
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
         if (Encodings is not null)
             foreach (string e in ListOption.Items(Encodings))
-                if (!LengthGeneralization.Encodings.Contains(e))
-                    return ValidationResult.Error($"--encodings: unknown encoding '{e}'; expected any of {string.Join(", ", LengthGeneralization.Encodings)}");
+                if (!LengthGeneralization.TryParse(e, out _))
+                    return ValidationResult.Error($"--encodings: unknown encoding '{e}'; expected any of {string.Join(", ", LengthGeneralization.Encodings.Select(LengthGeneralization.Name))}");
         return base.Validate();
     }
 }
@@ -37,7 +37,8 @@ internal sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
     public override int Execute(CommandContext context, PosencBenchSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
-        string[] encodings = (settings.Encodings is null ? null : ListOption.Items(settings.Encodings)) ?? LengthGeneralization.Encodings;
+        BenchEncoding[] encodings = settings.Encodings is null ? LengthGeneralization.Encodings
+            : ListOption.Items(settings.Encodings).Select(e => LengthGeneralization.TryParse(e, out var encoding) ? encoding : throw new TesseraUserException($"--encodings: unknown encoding '{e}'")).ToArray();
         var options = new LengthBenchOptions(settings.TrainLength, settings.Steps, Seed: settings.Seed);
         Ui.Say($"copy task: train on strings of 1-{options.TrainLength} digits, test at {string.Join(", ", LengthGeneralization.Multiples.Select(m => $"{m}x"))}; {options.Layers} layers, width {options.ModelDim}, {options.Heads} heads, {options.Steps} steps each");
         var rows = Ui.WithProgress("training", (long)encodings.Length * options.Steps, "steps", report =>
@@ -46,7 +47,7 @@ internal sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
             for (int i = 0; i < encodings.Length; i++)
             {
                 int done = i * options.Steps;
-                list.Add(LengthGeneralization.Run(encodings[i], options, (step, loss) => report(done + step, $"{encodings[i]} loss {loss:0.000}"), cancellation));
+                list.Add(LengthGeneralization.Run(encodings[i], options, (step, loss) => report(done + step, $"{LengthGeneralization.Name(encodings[i])} loss {loss:0.000}"), cancellation));
             }
             return list;
         });

@@ -10,6 +10,9 @@ public enum SinusoidLayout
     Interleaved,
     /// <summary>PE[p, i] = sin(p·ωᵢ), PE[p, d/2 + i] = cos(p·ωᵢ) ([sin ‖ cos], as tensor2tensor's get_timing_signal and Transformer-XL).</summary>
     Concatenated,
+
+    /// <summary>PE[p, i] = cos(p·ωᵢ), PE[p, d/2 + i] = sin(p·ωᵢ) ([cos ‖ sin], DDPM's and guided-diffusion's timestep embedding).</summary>
+    CosineFirst,
 }
 
 /// <summary>How a positional table joins the token embeddings.</summary>
@@ -38,9 +41,12 @@ public static class Sinusoidal
         using var scope = torch.NewDisposeScope();
         var omega = torch.pow(@base, -torch.arange(0, dim / 2, dtype: torch.ScalarType.Float64, device: positions.device) * (2.0 / dim));
         var angles = positions.to(torch.ScalarType.Float64).unsqueeze(1) * omega.unsqueeze(0);   // [n, d/2]
-        var table = layout == SinusoidLayout.Interleaved
-            ? torch.stack([angles.sin(), angles.cos()], -1).reshape(positions.shape[0], dim)
-            : torch.cat([angles.sin(), angles.cos()], 1);
+        var table = layout switch
+        {
+            SinusoidLayout.Interleaved => torch.stack([angles.sin(), angles.cos()], -1).reshape(positions.shape[0], dim),
+            SinusoidLayout.CosineFirst => torch.cat([angles.cos(), angles.sin()], 1),
+            _ => torch.cat([angles.sin(), angles.cos()], 1),
+        };
         return table.to(dtype).MoveToOuterDisposeScope();
     }
 }

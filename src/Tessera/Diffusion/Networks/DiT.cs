@@ -103,15 +103,11 @@ public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>
     /// </summary>
     public static torch.Tensor SinCosTable(int grid, int dim, torch.Device? device = null)
     {
+        if (dim % 4 != 0) throw new ArgumentException($"a 2-D sin-cos table needs a width that is a multiple of 4, got {dim}", nameof(dim));
         using var scope = torch.NewDisposeScope();
         var pos = Rope2D.GridPositions(grid, grid, device);
-        int quarter = dim / 4;
-        var omega = torch.pow(10000.0, -torch.arange(quarter, torch.ScalarType.Float64, device) / quarter);
-        torch.Tensor Axis(torch.Tensor p)
-        {
-            var a = p.unsqueeze(1) * omega.unsqueeze(0);
-            return torch.cat([a.sin(), a.cos()], 1);
-        }
+        // Each axis is Sinusoidal's [sin ‖ cos] table of width d/2, so ωᵢ = 10000^(−2i/(d/2)) = 10000^(−i/(d/4)).
+        torch.Tensor Axis(torch.Tensor p) => Sinusoidal.Table(p, dim / 2, SinusoidLayout.Concatenated, dtype: torch.ScalarType.Float64);
         return torch.cat([Axis(pos[.., 0]), Axis(pos[.., 1])], 1).to(torch.ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

@@ -1,4 +1,5 @@
 using Tessera.IO;
+using Tessera.Positional;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
@@ -134,15 +135,12 @@ public sealed class UNet : Module<torch.Tensor, torch.Tensor, torch.Tensor>, ILe
         RegisterComponents();
     }
 
-    /// <summary>Sinusoidal embedding of noise labels t [B] (Vaswani et al.; DDPM): [cos ‖ sin] of t·ωᵢ, ωᵢ = 10000^(−i/(d/2)).</summary>
-    public static torch.Tensor TimestepEmbedding(torch.Tensor t, int dim)
-    {
-        using var scope = torch.NewDisposeScope();
-        int half = dim / 2;
-        var freqs = torch.exp(-Math.Log(10000) * torch.arange(half, dtype: torch.ScalarType.Float32, device: t.device) / half);
-        var args = t.to(torch.ScalarType.Float32).unsqueeze(1) * freqs.unsqueeze(0);
-        return torch.cat([args.cos(), args.sin()], 1).MoveToOuterDisposeScope();
-    }
+    /// <summary>
+    /// Sinusoidal embedding of noise labels t [B] (Vaswani et al. §3.5 as DDPM uses it): [cos ‖ sin] of t·ωᵢ,
+    /// ωᵢ = 10000^(−i/(d/2)); the table of <see cref="Sinusoidal"/> at positions t, computed in float64.
+    /// </summary>
+    public static torch.Tensor TimestepEmbedding(torch.Tensor t, int dim) =>
+        Sinusoidal.Table(t, dim, SinusoidLayout.CosineFirst);
 
     /// <summary>Random Fourier features (Tancik et al. 2020; NCSN++ and EDM's FourierEmbedding): [cos ‖ sin] of 2π·t·fᵢ.</summary>
     public static torch.Tensor FourierFeatures(torch.Tensor t, torch.Tensor frequencies)

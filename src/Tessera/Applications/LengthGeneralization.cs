@@ -1,8 +1,9 @@
 using Tessera.Attention;
+using Tessera.Positional;
 using TorchSharp;
 using TorchSharp.Modules;
 
-namespace Tessera.Positional;
+namespace Tessera.Applications;
 
 /// <summary>Settings of the length-generalisation benchmark.</summary>
 /// <param name="TrainLength">Longest copied string in training (L); training lengths are uniform in 1 … L.</param>
@@ -17,8 +18,39 @@ namespace Tessera.Positional;
 public sealed record LengthBenchOptions(int TrainLength = 16, int Steps = 1200, int Batch = 64, int ModelDim = 64, int Heads = 4, int Layers = 2,
     double LearningRate = 2e-3, int EvalSequences = 256, long Seed = 0);
 
+/// <summary>The position encodings the length-generalisation benchmark compares, in table order.</summary>
+public enum BenchEncoding
+{
+    /// <summary>No position information (causal masking only).</summary>
+    None,
+
+    /// <summary>The fixed sinusoidal table added to the token embeddings.</summary>
+    Sinusoidal,
+
+    /// <summary>A learned absolute table.</summary>
+    Learned,
+
+    /// <summary>T5's bucketed relative bias.</summary>
+    T5,
+
+    /// <summary>ALiBi's linear biases.</summary>
+    Alibi,
+
+    /// <summary>Plain RoPE.</summary>
+    Rope,
+
+    /// <summary>RoPE with position interpolation at test lengths beyond training.</summary>
+    RopeInterpolation,
+
+    /// <summary>RoPE with NTK-aware scaling at test lengths beyond training.</summary>
+    RopeNtk,
+
+    /// <summary>RoPE with YaRN scaling at test lengths beyond training.</summary>
+    RopeYarn,
+}
+
 /// <summary>Accuracy of one encoding at each test length.</summary>
-/// <param name="Encoding">Encoding name.</param>
+/// <param name="Encoding">Encoding name (<see cref="LengthGeneralization.Name"/>).</param>
 /// <param name="TokenAccuracy">Per-token accuracy of the copy at 1×, 2×, 4× L.</param>
 /// <param name="SequenceAccuracy">Whole-copy accuracy at 1×, 2×, 4× L.</param>
 /// <param name="FinalLoss">Training loss at the end.</param>
@@ -34,7 +66,25 @@ public sealed record LengthBenchRow(string Encoding, double[] TokenAccuracy, dou
 public static class LengthGeneralization
 {
     /// <summary>The encodings compared, in table order.</summary>
-    public static readonly string[] Encodings = ["none", "sinusoidal", "learned", "t5", "alibi", "rope", "rope-interpolation", "rope-ntk", "rope-yarn"];
+    public static readonly BenchEncoding[] Encodings = Enum.GetValues<BenchEncoding>();
+
+    /// <summary>The encoding's name in tables and JSON: none, sinusoidal, learned, t5, alibi, rope, rope-interpolation, rope-ntk, rope-yarn.</summary>
+    public static string Name(BenchEncoding encoding) => encoding switch
+    {
+        BenchEncoding.RopeInterpolation => "rope-interpolation",
+        BenchEncoding.RopeNtk => "rope-ntk",
+        BenchEncoding.RopeYarn => "rope-yarn",
+        _ => encoding.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>The encoding named <paramref name="name"/> (as <see cref="Name"/> writes it), if there is one.</summary>
+    public static bool TryParse(string name, out BenchEncoding encoding)
+    {
+        foreach (BenchEncoding e in Encodings)
+            if (Name(e) == name) { encoding = e; return true; }
+        encoding = default;
+        return false;
+    }
 
     /// <summary>Test multiples of L.</summary>
     public static readonly int[] Multiples = [1, 2, 4];
@@ -42,9 +92,9 @@ public static class LengthGeneralization
     private const int Sep = 10, Vocab = 11;
 
     /// <summary>Trains and tests one encoding.</summary>
-    public static LengthBenchRow Run(string encoding, LengthBenchOptions o, Action<int, double>? progress = null, CancellationToken cancellation = default)
+    public static LengthBenchRow Run(BenchEncoding encoding, LengthBenchOptions o, Action<int, double>? progress = null, CancellationToken cancellation = default)
     {
-        if (!Encodings.Contains(encoding)) throw new ArgumentException($"unknown encoding '{encoding}'; expected one of {string.Join(", ", Encodings)}");
+        if (!Enum.IsDefined(encoding)) throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "not a BenchEncoding");
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var gen = new torch.Generator((ulong)o.Seed + 17);
         int maxTokens = 2 * o.TrainLength * Multiples[^1] + 1;
@@ -86,7 +136,7 @@ public static class LengthGeneralization
                 seqAcc[m] = correct.all(1).to(torch.ScalarType.Float64).mean().item<double>();
             }
         }
-        return new LengthBenchRow(encoding, tokenAcc, seqAcc, loss, watch.Elapsed.TotalSeconds);
+        return new LengthBenchRow(Name(encoding), tokenAcc, seqAcc, loss, watch.Elapsed.TotalSeconds);
     }
 
     /// <summary>Inputs x₁ … xₙ SEP x₁ … x_{n−1} [B, 2n] and targets x₁ … xₙ [B, n] (predicted from SEP onward).</summary>
@@ -106,23 +156,23 @@ public static class LengthGeneralization
         private readonly ModuleList<Block> blocks;
         private readonly LayerNorm norm;
         private readonly Linear head;
-        private readonly string _encoding;
+        private readonly BenchEncoding _encoding;
         private readonly int _dim;
         private readonly LengthBenchOptions _o;
 
-        public CopyTransformer(string encoding, LengthBenchOptions o, int maxTokens) : base("CopyTransformer")
+        public CopyTransformer(BenchEncoding encoding, LengthBenchOptions o, int maxTokens) : base("CopyTransformer")
         {
             (_encoding, _dim, _o) = (encoding, o.ModelDim, o);
             tokens = torch.nn.Embedding(Vocab, o.ModelDim);
-            if (encoding == "learned") learned = new LearnedPositionalEmbedding(maxTokens, o.ModelDim);
+            if (encoding == BenchEncoding.Learned) learned = new LearnedPositionalEmbedding(maxTokens, o.ModelDim);
             var list = new List<Block>();
             for (int i = 0; i < o.Layers; i++)
             {
                 AttentionPosition? pos = encoding switch
                 {
-                    "t5" => new T5Position(o.Heads, bidirectional: false, 32, 128),
-                    "alibi" => new AlibiPosition(symmetric: false),
-                    _ when encoding.StartsWith("rope", StringComparison.Ordinal) => new RotaryPosition(new RopeConfig { HeadDim = o.ModelDim / o.Heads }),
+                    BenchEncoding.T5 => new T5Position(o.Heads, bidirectional: false, 32, 128),
+                    BenchEncoding.Alibi => new AlibiPosition(symmetric: false),
+                    BenchEncoding.Rope or BenchEncoding.RopeInterpolation or BenchEncoding.RopeNtk or BenchEncoding.RopeYarn => new RotaryPosition(new RopeConfig { HeadDim = o.ModelDim / o.Heads }),
                     _ => null,
                 };
                 list.Add(new Block(o.ModelDim, o.Heads, pos));
@@ -137,14 +187,14 @@ public static class LengthGeneralization
         public torch.Tensor forward(torch.Tensor input, int n, int trainLength)
         {
             var x = tokens.forward(input);
-            if (_encoding == "sinusoidal") x = x + Sinusoidal.Table(input.shape[1], _dim, dtype: x.dtype);
+            if (_encoding == BenchEncoding.Sinusoidal) x = x + Sinusoidal.Table(input.shape[1], _dim, dtype: x.dtype);
             if (learned is not null) x = learned.forward(x);
             double factor = Math.Max(1, (double)n / trainLength);
             RopeConfig? scaled = factor <= 1 ? null : _encoding switch
             {
-                "rope-interpolation" => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "linear", Factor = factor },
-                "rope-ntk" => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "ntk", Factor = factor },
-                "rope-yarn" => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "yarn", Factor = factor, OriginalMaxPositionEmbeddings = 2 * trainLength + 1 },
+                BenchEncoding.RopeInterpolation => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "linear", Factor = factor },
+                BenchEncoding.RopeNtk => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "ntk", Factor = factor },
+                BenchEncoding.RopeYarn => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "yarn", Factor = factor, OriginalMaxPositionEmbeddings = 2 * trainLength + 1 },
                 _ => null,
             };
             foreach (var block in blocks) x = block.forward(x, scaled);
