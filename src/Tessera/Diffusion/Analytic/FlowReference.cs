@@ -1,0 +1,81 @@
+using System.Security.Cryptography;
+using System.Text;
+using Tessera.Diffusion.Samplers;
+using Tessera.IO;
+using TorchSharp;
+
+namespace Tessera.Diffusion.Analytic;
+
+/// <summary>
+/// The converged probability-flow solution of a mixture from x(σ_max) = σ_max·ε all the way to σ = 0: Dormand–Prince
+/// in σ itself on dx/dσ = (x − D(x; σ))/σ (Karras et al. 2022, EDM eq. 3 with s = 1), with the slope from
+/// <see cref="GaussianMixture.FlowVelocity"/> so it stays exact as σ → 0 (it vanishes there, linearly in σ).
+/// Nothing is left to a final denoising step.
+/// </summary>
+public static class FlowReference
+{
+    /// <summary>Default relative and absolute tolerance of the reference.</summary>
+    public const double DefaultTolerance = 1e-11;
+
+    /// <summary>Solves the PF-ODE for every row of <paramref name="noise"/> from σ_max to 0.</summary>
+    /// <param name="mixture">The data distribution.</param>
+    /// <param name="noise">Standard-normal noise ε [N, d].</param>
+    /// <param name="sigmaMax">Starting σ.</param>
+    /// <param name="tolerance">rtol = atol of the step control.</param>
+    /// <param name="cancellation">Checked before every slope evaluation.</param>
+    /// <returns>x(0) [N, d] and the slope evaluations spent.</returns>
+    public static (torch.Tensor X, int Evaluations) Solve(GaussianMixture mixture, torch.Tensor noise, double sigmaMax, double tolerance = DefaultTolerance, CancellationToken cancellation = default)
+    {
+        using var x0 = noise.to(torch.ScalarType.Float64) * sigmaMax;
+        return DormandPrince.Integrate((sigma, x) =>
+        {
+            cancellation.ThrowIfCancellationRequested();
+            return mixture.FlowVelocity(x, sigma);
+        }, x0, sigmaMax, 0, new Rk45Options(tolerance, tolerance), sigmaMax / 64);
+    }
+
+    /// <summary>
+    /// A name that identifies (mixture, noise, σ_max, tolerance): the first 16 hex digits of the SHA-256 of the
+    /// mixture's parameters, the noise's bytes and the two numbers.
+    /// </summary>
+    public static string Key(GaussianMixture mixture, torch.Tensor noise, double sigmaMax, double tolerance = DefaultTolerance)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var sb = new StringBuilder();
+        sb.Append("tessera-flow-reference-v1|").Append(mixture.Dim).Append('|');
+        foreach (double w in mixture.Weights) sb.Append(w.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Append(',');
+        foreach (double s in mixture.Stds) sb.Append(s.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Append(',');
+        sb.Append('|').Append(sigmaMax.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Append('|').Append(tolerance.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        sha.AppendData(Encoding.UTF8.GetBytes(sb.ToString()));
+        foreach (double[] m in mixture.Means) sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(m.AsSpan()));
+        using var contiguous = noise.to(torch.ScalarType.Float64).contiguous();
+        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(contiguous.data<double>().ToArray().AsSpan()));
+        sha.AppendData(Encoding.UTF8.GetBytes(string.Join(",", noise.shape)));
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+
+    /// <summary>
+    /// The reference from <paramref name="directory"/>/flow-reference-KEY.bin when present (with the shape checked),
+    /// otherwise solved and written there (atomically, with its .json header).
+    /// </summary>
+    public static torch.Tensor Cached(string directory, GaussianMixture mixture, torch.Tensor noise, double sigmaMax, double tolerance = DefaultTolerance, CancellationToken cancellation = default)
+    {
+        string path = Path.Combine(directory, $"flow-reference-{Key(mixture, noise, sigmaMax, tolerance)}.bin");
+        if (File.Exists(path) && File.Exists(RawArray.HeaderPath(path)))
+            return Load(path, noise);
+        var (x, evals) = Solve(mixture, noise, sigmaMax, tolerance, cancellation);
+        Directory.CreateDirectory(directory);
+        RawArray.WriteFloat64(path, x, $"probability-flow ODE solution at sigma = 0 from sigma_max = {sigmaMax.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (Dormand-Prince in sigma, rtol = atol = {tolerance.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, {evals} evaluations)");
+        return x;
+    }
+
+    /// <summary>Reads a reference written by <see cref="Cached"/> (or given by the user) and checks it matches the noise's shape.</summary>
+    /// <exception cref="TesseraFormatException">Unreadable, or not [N, d] of the noise.</exception>
+    public static torch.Tensor Load(string path, torch.Tensor noise)
+    {
+        var x = RawArray.ReadFloat64(path);
+        if (x.dim() != 2 || x.shape[0] != noise.shape[0] || x.shape[1] != noise.shape[1])
+            throw new TesseraFormatException(path, $"reference has shape [{string.Join(", ", x.shape)}], expected [{noise.shape[0]}, {noise.shape[1]}] like the noise");
+        return x;
+    }
+}
