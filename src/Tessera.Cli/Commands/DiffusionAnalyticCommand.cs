@@ -102,7 +102,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 
     /// <summary>--bench</summary>
     [CommandOption("--bench")]
-    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the 2-D and a 64-D mixture.")]
+    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")]
     public bool Bench { get; init; }
 
     /// <inheritdoc />
@@ -213,15 +213,21 @@ public sealed class DiffusionAnalyticCommand : Command<DiffusionAnalyticSettings
         var deterministic = new (string, string)[]
         {
             ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("ddim", "karras"),
-            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("rk45", "karras"),
+            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("dpmpp_3m", "polyexponential"),
+            ("unipc", "karras"), ("unipc", "exponential"), ("unipc_bh1", "karras"), ("deis", "karras"), ("ipndm", "karras"), ("rk45", "karras"),
         };
         var stochastic = SamplerRegistry.StochasticNames.Select(n => (n, "karras")).ToArray();
         int[] stochasticBudgets = [20, 40, 80];
-        var problems = new (string, AnalyticProblem)[]
+        // The built-in problems with their own 4,096 noises; the converged references are cached beside --json (or here).
+        string cacheDir = settings.Json is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(settings.Json))!;
+        var problems = BuiltInProblems.Names.Select(name =>
         {
-            ("2-D ring", new AnalyticProblem(settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture), torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
-            ("64-D mixture", new AnalyticProblem(AnalyticProblem.RandomMixture(64, 16, 7), torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
-        };
+            var b = BuiltInProblems.Get(name);
+            var noise = b.Noise(settings.Samples);
+            var p = new AnalyticProblem(b.Mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
+            p.UseReference(FlowReference.Cached(cacheDir, b.Mixture, noise, settings.SigmaMax, cancellation: cancellation));
+            return (b.Label, p);
+        }).ToArray();
         int total = problems.Length * (deterministic.Length * AnalyticBenchmark.Budgets.Length + stochastic.Length * stochasticBudgets.Length);
         var all = Ui.WithProgress("benchmark", total, "runs", report =>
         {
