@@ -11,7 +11,7 @@ internal static class AnalyticBench
     {
         var configs = args.Length > 0
             ? args.Select(a => a.Split('/')).Select(p => (p[0], p.Length > 1 ? p[1] : "karras")).ToArray()
-            : new[] { ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("dpmpp_2m", "karras"), ("dpmpp_3m", "karras"), ("ddim", "karras"), ("rk45", "karras") };
+            : new[] { ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("dpmpp_2m", "karras"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("unipc", "karras"), ("unipc", "exponential"), ("deis", "karras"), ("ipndm", "karras"), ("ddim", "karras"), ("rk45", "karras") };
         foreach (var (label, problem) in Problems())
         {
             var cells = AnalyticBenchmark.Run(label, problem, configs, AnalyticBenchmark.Budgets);
@@ -24,9 +24,10 @@ internal static class AnalyticBench
 
     public static IEnumerable<(string, AnalyticProblem)> Problems()
     {
-        var ring = GaussianMixture.Ring();
-        yield return ("2-D ring", new AnalyticProblem(ring, torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1))));
-        var wide = AnalyticProblem.RandomMixture(64, 16, 7);
-        yield return ("64-D mixture", new AnalyticProblem(wide, torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2))));
+        foreach (string name in BuiltInProblems.Names)
+        {
+            var b = BuiltInProblems.Get(name);
+            yield return (b.Label, new AnalyticProblem(b.Mixture, b.Noise()));
+        }
     }
 }

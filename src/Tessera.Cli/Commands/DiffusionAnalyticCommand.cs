@@ -20,6 +20,21 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [Description("Mixture JSON: dim, weights, stds (one isotropic std per mode), means. Default: the 8-mode ring of radius 4, std 0.5.")]
     public string? Mixture { get; init; }
 
+    /// <summary>--problem</summary>
+    [CommandOption("--problem <NAME>")]
+    [Description("A built-in problem instead of --mixture/--noise: ring (2-D, 8 modes), mixture64 (64-D, 16 modes) or mixture16 (16-D, 32 modes), each with its own 4,096 noises.")]
+    public string? Problem { get; init; }
+
+    /// <summary>--samples</summary>
+    [CommandOption("--samples <N>")]
+    [Description("Number of noises when they are drawn (not with --noise). Default 1024, or the built-in problem's 4096.")]
+    public int? Samples { get; init; }
+
+    /// <summary>--reference</summary>
+    [CommandOption("--reference <FILE>")]
+    [Description("The converged PF-ODE solution [[N, dim]] (.bin + .json) to measure against. Default: solved once and cached as flow-reference-KEY.bin beside --out/--json (or in the current directory).")]
+    public string? Reference { get; init; }
+
     /// <summary>--noise</summary>
     [CommandOption("--noise <FILE>")]
     [Description("Raw little-endian float64 [[N, dim]] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")]
@@ -27,7 +42,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 
     /// <summary>--sampler</summary>
     [CommandOption("--sampler <NAME>")]
-    [Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")]
+    [Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, unipc, unipc_bh1, deis, ipndm, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")]
     public string Sampler { get; init; } = "dpmpp_3m";
 
     /// <summary>--steps</summary>
@@ -36,8 +51,8 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     public int Steps { get; init; } = 18;
 
     /// <summary>--grid</summary>
-    [CommandOption("--grid <NAME>")]
-    [Description("karras, exponential, polyexponential, vp or uniform-t. Default karras.")]
+    [CommandOption("--grid <NAME|FILE>")]
+    [Description("karras, exponential, polyexponential, vp or uniform-t, or a grid file (JSON with a 'sigmas' array, e.g. from 'diffusion schedule'; --steps is then ignored). Default karras.")]
     public string Grid { get; init; } = "karras";
 
     /// <summary>--sigma-min</summary>
@@ -59,6 +74,11 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [CommandOption("--eta <ETA>")]
     [Description("η of the ancestral/SDE samplers (default 1) and of ddim (default 0).")]
     public double? Eta { get; init; }
+
+    /// <summary>--order</summary>
+    [CommandOption("--order <N>")]
+    [Description("Order of unipc/unipc_bh1 (1–3, default 3), of deis tAB (1–3, default 3) and the highest of ipndm (1–4, default 4).")]
+    public int? Order { get; init; }
 
     /// <summary>--s-churn</summary>
     [CommandOption("--s-churn <V>")]
@@ -82,7 +102,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 
     /// <summary>--bench</summary>
     [CommandOption("--bench")]
-    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the 2-D and a 64-D mixture.")]
+    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")]
     public bool Bench { get; init; }
 
     /// <inheritdoc />
@@ -90,9 +110,13 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     {
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
         if (!SamplerRegistry.Exists(Sampler)) return ValidationResult.Error($"--sampler: unknown sampler '{Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
-        if (!GridNames.All.Contains(Grid)) return ValidationResult.Error($"--grid: unknown grid '{Grid}'; expected one of {string.Join(", ", GridNames.All)}");
+        if (!GridNames.All.Contains(Grid) && !File.Exists(Grid)) return ValidationResult.Error($"--grid: '{Grid}' is an unknown grid: neither a grid name ({string.Join(", ", GridNames.All)}) nor an existing grid file");
+        if (Problem is not null && !BuiltInProblems.Names.Contains(Problem)) return ValidationResult.Error($"--problem: unknown problem '{Problem}'; expected one of {string.Join(", ", BuiltInProblems.Names)}");
+        if (Problem is not null && (Mixture is not null || Noise is not null)) return ValidationResult.Error("--problem: give either a built-in problem or --mixture/--noise, not both");
+        if (Samples is { } n && n < 2) return ValidationResult.Error($"--samples: {n}; expected at least 2");
         if (!(SigmaMin > 0) || !(SigmaMax > SigmaMin)) return ValidationResult.Error($"--sigma-min/--sigma-max: need 0 < σ_min < σ_max, got {SigmaMin} and {SigmaMax}");
         if (!(Rho > 0)) return ValidationResult.Error($"--rho: {Rho}; expected a positive number");
+        if (Order is { } ord && (ord < 1 || ord > 4)) return ValidationResult.Error($"--order: {ord}; expected 1 to 4 (unipc and deis: 1 to 3)");
         if (!(Rtol > 0)) return ValidationResult.Error($"--rtol: {Rtol}; expected a positive number");
         return base.Validate();
     }
@@ -106,24 +130,30 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
     {
         settings.Apply();
         if (settings.Bench) return Bench(settings, cancellation);
-        GaussianMixture mixture = settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture);
-        torch.Tensor noise;
-        if (settings.Noise is null) noise = torch.randn([1024, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)settings.Seed));
+        var problem = BuildProblem(settings, cancellation);
+        var mixture = problem.Mixture;
+        var noise = problem.Noise;
+        double[] sigmas = GridNames.All.Contains(settings.Grid)
+            ? GridNames.Build(settings.Grid, settings.Steps, settings.SigmaMin, settings.SigmaMax, settings.Rho)
+            : SigmaGridFile.Read(settings.Grid);
+        if (settings.Reference is not null) problem.UseReference(FlowReference.Load(settings.Reference, noise));
         else
         {
-            noise = RawArray.ReadFloat64(settings.Noise);
-            if (noise.dim() != 2 || noise.shape[1] != mixture.Dim)
-                throw new TesseraFormatException(settings.Noise, $"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}] for the mixture's dim {mixture.Dim}");
+            string? beside = settings.Out ?? settings.Json;
+            string dir = beside is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(beside))!;
+            problem.UseReference(FlowReference.Cached(dir, mixture, noise, sigmas[0], cancellation: cancellation));
         }
-        var problem = new AnalyticProblem(mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed);
         var options = new SamplerOptions
         {
             Eta = settings.Eta ?? 1,
             DdimEta = settings.Eta ?? 0,
             Edm = new EdmStochasticOptions(settings.SChurn),
             Rk45 = new Rk45Options(settings.Rtol, settings.Rtol),
+            UniPc = new UniPcOptions(Math.Min(settings.Order ?? 3, 3)),
+            DeisOrder = Math.Min(settings.Order ?? 3, 3),
+            IpndmOrder = settings.Order ?? 4,
         };
-        AnalyticResult r = problem.Run(settings.Sampler, settings.Steps, settings.Grid, options);
+        AnalyticResult r = problem.Run(settings.Sampler, sigmas, options);
         string F(double v) => v.ToString("0.000000e+0", CultureInfo.InvariantCulture);
         Ui.Result($"sampler {r.Sampler}  grid {settings.Grid}  steps {r.Steps}  nfe {r.Nfe}  rmse_vs_ode {F(r.RmseVsOde)}  sw2 {F(r.Sw2)}  (N = {noise.shape[0]}, d = {mixture.Dim})");
         if (settings.Out is not null)
@@ -141,6 +171,7 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
                 ["rmse_vs_ode"] = r.RmseVsOde,
                 ["sw2"] = r.Sw2,
                 ["grid"] = settings.Grid,
+                ["sigmas"] = new JsonArray(sigmas.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
                 ["sigma_min"] = settings.SigmaMin,
                 ["sigma_max"] = settings.SigmaMax,
                 ["num_samples"] = noise.shape[0],
@@ -152,20 +183,51 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
         return Program.Ok;
     }
 
+    /// <summary>The problem of a single run: a built-in one, or --mixture with --noise (or noise drawn from --seed).</summary>
+    private static AnalyticProblem BuildProblem(DiffusionAnalyticSettings settings, CancellationToken cancellation)
+    {
+        GaussianMixture mixture;
+        torch.Tensor noise;
+        if (settings.Problem is not null)
+        {
+            var p = BuiltInProblems.Get(settings.Problem);
+            mixture = p.Mixture;
+            noise = p.Noise(settings.Samples);
+        }
+        else
+        {
+            mixture = settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture);
+            if (settings.Noise is null) noise = torch.randn([settings.Samples ?? 1024, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)settings.Seed));
+            else
+            {
+                noise = RawArray.ReadFloat64(settings.Noise);
+                if (noise.dim() != 2 || noise.shape[1] != mixture.Dim)
+                    throw new TesseraFormatException(settings.Noise, $"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}] for the mixture's dim {mixture.Dim}");
+            }
+        }
+        return new AnalyticProblem(mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
+    }
+
     private int Bench(DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
         var deterministic = new (string, string)[]
         {
             ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("ddim", "karras"),
-            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("rk45", "karras"),
+            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("dpmpp_3m", "polyexponential"),
+            ("unipc", "karras"), ("unipc", "exponential"), ("unipc_bh1", "karras"), ("deis", "karras"), ("ipndm", "karras"), ("rk45", "karras"),
         };
         var stochastic = SamplerRegistry.StochasticNames.Select(n => (n, "karras")).ToArray();
         int[] stochasticBudgets = [20, 40, 80];
-        var problems = new (string, AnalyticProblem)[]
+        // The built-in problems with their own 4,096 noises; the converged references are cached beside --json (or here).
+        string cacheDir = settings.Json is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(settings.Json))!;
+        var problems = BuiltInProblems.Names.Select(name =>
         {
-            ("2-D ring", new AnalyticProblem(settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture), torch.randn([4096, 2], torch.ScalarType.Float64, generator: new torch.Generator(1)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
-            ("64-D mixture", new AnalyticProblem(AnalyticProblem.RandomMixture(64, 16, 7), torch.randn([1024, 64], torch.ScalarType.Float64, generator: new torch.Generator(2)), settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed)),
-        };
+            var b = BuiltInProblems.Get(name);
+            var noise = b.Noise(settings.Samples);
+            var p = new AnalyticProblem(b.Mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
+            p.UseReference(FlowReference.Cached(cacheDir, b.Mixture, noise, settings.SigmaMax, cancellation: cancellation));
+            return (b.Label, p);
+        }).ToArray();
         int total = problems.Length * (deterministic.Length * AnalyticBenchmark.Budgets.Length + stochastic.Length * stochasticBudgets.Length);
         var all = Ui.WithProgress("benchmark", total, "runs", report =>
         {

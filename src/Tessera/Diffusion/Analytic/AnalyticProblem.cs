@@ -57,6 +57,9 @@ public sealed class AnalyticProblem
     private torch.Tensor? _ode;
     private torch.Tensor? _exact;
 
+    /// <summary>Checked at every denoiser evaluation of the runs and of the reference.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     /// <summary>Sets up the problem; the references are computed on first use.</summary>
     public AnalyticProblem(GaussianMixture mixture, torch.Tensor noise, double sigmaMin = 0.002, double sigmaMax = 80, double rho = 7, long seed = 0)
     {
@@ -70,17 +73,39 @@ public sealed class AnalyticProblem
         _seed = seed;
     }
 
-    /// <summary>The converged PF-ODE solution from σ_max·ε (Dormand–Prince at rtol = atol = 1e-10 to σ_min, then D).</summary>
-    public torch.Tensor OdeReference => _ode ??= Rk45Sampler.Sample(Mixture.AsDenoiser(), Noise * SigmaMax, [SigmaMax, SigmaMin, 0], new Rk45Options(1e-10, 1e-10));
+    /// <summary>
+    /// The converged PF-ODE solution from σ_max·ε to σ = 0 (<see cref="FlowReference"/>), solved on first use unless
+    /// given with <see cref="UseReference"/>.
+    /// </summary>
+    public torch.Tensor OdeReference => _ode ??= FlowReference.Solve(Mixture, Noise, SigmaMax, cancellation: Cancellation).X;
+
+    /// <summary>Uses <paramref name="reference"/> [N, d] (e.g. from <see cref="FlowReference.Cached"/>) as the PF-ODE solution.</summary>
+    /// <exception cref="ArgumentException">Its shape is not the noise's.</exception>
+    public void UseReference(torch.Tensor reference)
+    {
+        if (reference.dim() != 2 || reference.shape[0] != Noise.shape[0] || reference.shape[1] != Noise.shape[1])
+            throw new ArgumentException($"reference has shape [{string.Join(", ", reference.shape)}], expected [{Noise.shape[0]}, {Noise.shape[1]}]");
+        _ode?.Dispose();
+        _ode = reference.to(torch.ScalarType.Float64);
+    }
 
     /// <summary>N exact samples of the data (seeded).</summary>
     public torch.Tensor ExactSamples => _exact ??= Mixture.Sample((int)Noise.shape[0], new torch.Generator((ulong)(_seed + 1_000_003)));
 
     /// <summary>Runs <paramref name="sampler"/> on grid <paramref name="grid"/> with <paramref name="steps"/> steps.</summary>
-    public AnalyticResult Run(string sampler, int steps, string grid = "karras", SamplerOptions? options = null)
+    public AnalyticResult Run(string sampler, int steps, string grid = "karras", SamplerOptions? options = null) =>
+        Run(sampler, GridNames.Build(grid, steps, SigmaMin, SigmaMax, Rho), options);
+
+    /// <summary>Runs <paramref name="sampler"/> down an explicit σ-grid (starting from x = σ₀·ε).</summary>
+    public AnalyticResult Run(string sampler, IReadOnlyList<double> sigmas, SamplerOptions? options = null)
     {
-        double[] sigmas = GridNames.Build(grid, steps, SigmaMin, SigmaMax, Rho);
-        var counter = new CountingDenoiser(Mixture.AsDenoiser());
+        int steps = sigmas.Count - 1;
+        var token = Cancellation;
+        var counter = new CountingDenoiser((x, s) =>
+        {
+            token.ThrowIfCancellationRequested();
+            return Mixture.Denoise(x, s);
+        });
         var noise = PerSampleNoise.Consecutive(_seed, (int)Noise.shape[0]);
         var x = SamplerRegistry.Sample(sampler, counter.AsDenoiser(), Noise * sigmas[0], sigmas, noise, options);
         double rmse = (x - OdeReference).square().mean().sqrt().item<double>();

@@ -25,6 +25,7 @@ public sealed class GaussianMixture
     private readonly torch.Tensor _mu;     // [K, d] float64
     private readonly torch.Tensor _logW;   // [K]
     private readonly torch.Tensor _s2;     // [K]
+    private readonly torch.Tensor _mu2;    // [K] |μₖ|²
 
     /// <summary>Builds a mixture, validating it.</summary>
     /// <exception cref="ArgumentException">Negative or non-normalised weights, non-positive stds, mismatched dimensions.</exception>
@@ -47,6 +48,7 @@ public sealed class GaussianMixture
         _mu = torch.tensor(means.SelectMany(m => m).ToArray(), [k, dim], torch.ScalarType.Float64);
         _logW = torch.tensor(weights.Select(w => Math.Log(w)).ToArray(), torch.ScalarType.Float64);
         _s2 = torch.tensor(stds.Select(s => s * s).ToArray(), torch.ScalarType.Float64);
+        _mu2 = torch.tensor(means.Select(m => m.Sum(e => e * e)).ToArray(), torch.ScalarType.Float64);
     }
 
     /// <summary>Equal modes on a circle: the 2-D test problem of Tessera's fixtures (8 modes, radius 4, std 0.5).</summary>
@@ -78,25 +80,44 @@ public sealed class GaussianMixture
     private static JsonElement Field(JsonElement r, string name, string path) =>
         r.TryGetProperty(name, out var v) ? v : throw new TesseraFormatException(path, $"missing field '{name}'");
 
-    /// <summary>Responsibilities r [N, K] = softmaxₖ(log wₖ − (d/2)·log 2π(sₖ² + σ²) − |x − μₖ|²/(2(sₖ² + σ²))), and the squared distances.</summary>
+    /// <summary>
+    /// Responsibilities r [N, K] = softmaxₖ(log wₖ − (d/2)·log 2π(sₖ² + σ²) − |x − μₖ|²/(2(sₖ² + σ²))) and the
+    /// variances vₖ = sₖ² + σ² [K]. The squared distances come from one matrix product,
+    /// |x − μₖ|² = |x|² − 2x·μₖ + |μₖ|², so no [N, K, d] tensor is formed.
+    /// </summary>
     private (torch.Tensor R, torch.Tensor Var) Responsibilities(torch.Tensor x, double sigma)
     {
         var mu = _mu.to(x.device);
         var v = _s2.to(x.device) + sigma * sigma;                                // [K]
-        var d2 = (x.unsqueeze(1) - mu.unsqueeze(0)).square().sum(-1);          // [N, K]
-        var logits = _logW.to(x.device) - 0.5 * Dim * (2 * Math.PI * v).log() - d2 / (2 * v);
+        var x2 = x.square().sum(1, keepdim: true);                                // [N, 1]
+        var d2 = (x2 - 2 * x.matmul(mu.t()) + _mu2.to(x.device)).clamp_min(0);   // [N, K]
+        var logits = (_logW.to(x.device) - 0.5 * Dim * (2 * Math.PI * v).log()) - d2 / (2 * v);
         return (torch.softmax(logits, 1), v);
     }
 
-    /// <summary>The ideal denoiser D(x; σ) = E[x₀ | x] = Σₖ rₖ·(μₖ + sₖ²/(sₖ² + σ²)·(x − μₖ)).</summary>
+    /// <summary>
+    /// The ideal denoiser D(x; σ) = E[x₀ | x] = Σₖ rₖ·(μₖ + aₖ·(x − μₖ)), aₖ = sₖ²/(sₖ² + σ²), computed as
+    /// (Σₖ rₖaₖ)·x + (r ⊙ (1 − a))·μ: two small matrix products.
+    /// </summary>
     public torch.Tensor Denoise(torch.Tensor x, double sigma)
     {
         using var scope = torch.NewDisposeScope();
         var (r, v) = Responsibilities(x, sigma);
-        var mu = _mu.to(x.device);
         var a = _s2.to(x.device) / v;                                            // [K]
-        var perMode = mu.unsqueeze(0) + a.view(1, -1, 1) * (x.unsqueeze(1) - mu.unsqueeze(0)); // [N, K, d]
-        return (r.unsqueeze(-1) * perMode).sum(1).MoveToOuterDisposeScope();
+        var ra = r * a;                                                          // [N, K]
+        return (ra.sum(1, keepdim: true) * x + (r - ra).matmul(_mu.to(x.device))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The probability-flow slope dx/dσ = (x − D(x; σ))/σ (EDM eq. 3 with s = 1) without cancellation:
+    /// x − D = σ²·Σₖ (rₖ/vₖ)(x − μₖ), so dx/dσ = σ·((Σₖ rₖ/vₖ)·x − (r/v)·μ), exact and finite down to σ = 0.
+    /// </summary>
+    public torch.Tensor FlowVelocity(torch.Tensor x, double sigma)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (r, v) = Responsibilities(x, sigma);
+        var rv = r / v;                                                          // [N, K]
+        return ((rv.sum(1, keepdim: true) * x - rv.matmul(_mu.to(x.device))) * sigma).MoveToOuterDisposeScope();
     }
 
     /// <summary>The denoiser as a <see cref="Denoiser"/>.</summary>

@@ -32,6 +32,15 @@ public sealed record SamplerOptions
     /// <summary>Order of LMS.</summary>
     public int LmsOrder { get; init; } = 4;
 
+    /// <summary>Order and B(h) of UniPC.</summary>
+    public UniPcOptions UniPc { get; init; } = new();
+
+    /// <summary>Degree r of DEIS tAB (1–3).</summary>
+    public int DeisOrder { get; init; } = 3;
+
+    /// <summary>Highest order of iPNDM (1–4).</summary>
+    public int IpndmOrder { get; init; } = 4;
+
     /// <summary>Tolerances of rk45.</summary>
     public Rk45Options Rk45 { get; init; } = new();
 }
@@ -39,7 +48,7 @@ public sealed record SamplerOptions
 /// <summary>Every sampler by name (k-diffusion's names where one exists).</summary>
 public static class SamplerRegistry
 {
-    private static readonly string[] Deterministic = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_3m", "ddim", "rk45"];
+    private static readonly string[] Deterministic = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_3m", "ddim", "rk45", "unipc", "unipc_bh1", "deis", "ipndm"];
     private static readonly string[] Stochastic = ["euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm_stochastic", "ddpm", "euler_maruyama", "pc_langevin", "annealed_langevin"];
 
     /// <summary>All sampler names.</summary>
@@ -69,6 +78,10 @@ public static class SamplerRegistry
             "dpmpp_3m" => DpmSolverPP3MSde.Sample(model, x, sigmas, null, eta: 0, callback: callback),
             "ddim" => Ddim.Sample(model, x, sigmas, o.DdimEta, noise, callback),
             "rk45" => Rk45Sampler.Sample(model, x, sigmas, o.Rk45),
+            "unipc" => UniPc.Sample(model, x, sigmas, o.UniPc with { Variant = UniPcVariant.Bh2 }, callback),
+            "unipc_bh1" => UniPc.Sample(model, x, sigmas, o.UniPc with { Variant = UniPcVariant.Bh1 }, callback),
+            "deis" => Deis.Sample(model, x, sigmas, o.DeisOrder, callback),
+            "ipndm" => Ipndm.Sample(model, x, sigmas, o.IpndmOrder, callback),
             "euler_ancestral" => EulerAncestral.Sample(model, x, sigmas, noise, o.Eta, o.SNoise, callback),
             "dpmpp_2m_sde" => DpmSolverPP2MSde.Sample(model, x, sigmas, noise, o.Eta, o.SNoise, callback),
             "dpmpp_3m_sde" => DpmSolverPP3MSde.Sample(model, x, sigmas, noise, o.Eta, o.SNoise, callback),
