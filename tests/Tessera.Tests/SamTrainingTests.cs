@@ -113,6 +113,8 @@ public sealed class SamTrainingTests
         GC.Collect();
         GC.WaitForPendingFinalizers();
         bool noGc = GC.TryStartNoGCRegion(240_000_000);
+        // Without the no-GC region, finalisers of tensors other tests leaked could move the count mid-run.
+        Assert.True(noGc, "the runtime refused a no-GC region of 240 MB; the live-tensor count would not be protected from finalisers");
         try
         {
             new SamTrainer(options).Train(dir.Path, resume: false, (step, _, _) => counts.Add(torch.Tensor.TotalCount));

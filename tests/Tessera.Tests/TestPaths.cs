@@ -13,6 +13,15 @@ internal sealed class TempDir : IDisposable
     }
 }
 
+/// <summary>Process-wide settings of the test run, before any test.</summary>
+internal static class TestRun
+{
+    /// <summary>Pins the Fashion-MNIST source to the embedded subset, in this process and in the tessera children it starts:
+    /// tests must not change their data when Debian's dataset-fashion-mnist is installed.</summary>
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void PinDataSource() => Environment.SetEnvironmentVariable(Tessera.Data.FashionMnist.SystemDataVariable, "0");
+}
+
 internal static class SharedFixtures
 {
     /// <summary>../shared/fixtures relative to the repository root, or null where absent (a user's clone).</summary>

@@ -43,6 +43,12 @@ public sealed record FashionMnistSource(DataSourceKind Kind, string? Folder)
 /// </summary>
 public sealed class FashionMnist : IDisposable
 {
+    /// <summary>
+    /// Set to <c>0</c>, Debian's package is ignored and the embedded subset is the default: so that a test suite
+    /// (or any reproducible run) does not change its data when the package is installed.
+    /// </summary>
+    public const string SystemDataVariable = "TESSERA_SYSTEM_DATA";
+
     /// <summary>Where Debian's package installs the files.</summary>
     public const string DebianFolder = "/usr/share/datasets/fashion-mnist";
 
@@ -87,7 +93,7 @@ public sealed class FashionMnist : IDisposable
 
     /// <summary>
     /// Locates the data: <paramref name="dataFolder"/> when given (it must hold the four files),
-    /// else Debian's package, else the embedded subset.
+    /// else Debian's package (unless <see cref="SystemDataVariable"/> is 0), else the embedded subset.
     /// </summary>
     /// <exception cref="TesseraUserException">A named folder lacks the files.</exception>
     public static FashionMnistSource Locate(string? dataFolder = null)
@@ -101,7 +107,8 @@ public sealed class FashionMnist : IDisposable
                         throw new TesseraUserException(nameof(dataFolder), $"'{dataFolder}' has no {Stem(split, images)}[.gz]; expected the four Fashion-MNIST IDX files");
             return new FashionMnistSource(DataSourceKind.UserFolder, Path.GetFullPath(dataFolder));
         }
-        if (FindFile(DebianFolder, Split.Train, true) is not null && FindFile(DebianFolder, Split.Train, false) is not null
+        if (Environment.GetEnvironmentVariable(SystemDataVariable) != "0"
+            && FindFile(DebianFolder, Split.Train, true) is not null && FindFile(DebianFolder, Split.Train, false) is not null
             && FindFile(DebianFolder, Split.Test, true) is not null && FindFile(DebianFolder, Split.Test, false) is not null)
             return new FashionMnistSource(DataSourceKind.DebianPackage, DebianFolder);
         return new FashionMnistSource(DataSourceKind.Embedded, null);

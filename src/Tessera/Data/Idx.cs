@@ -112,7 +112,7 @@ public static class Idx
             if (size > 1 && BitConverter.IsLittleEndian) SwapInPlace(data, size);
             return new IdxArray(shape, type, data);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException) // zlib errors are IOExceptions (ZLibException is internal)
         {
             throw new TesseraFormatException(name, $"corrupt gzip stream ({e.Message})", e);
         }

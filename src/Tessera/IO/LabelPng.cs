@@ -83,7 +83,7 @@ public static class LabelPng
             if (inflated.Length < rawLength) throw new TesseraFormatException(name, $"truncated PNG image data ({inflated.Length} of {rawLength} bytes)");
             raw = inflated.Length == inflated.Capacity ? inflated.GetBuffer() : inflated.ToArray();
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException) // zlib errors are IOExceptions (ZLibException is internal)
         {
             throw new TesseraFormatException(name, $"corrupt PNG image data ({e.Message})", e);
         }
