@@ -1,9 +1,6 @@
-using System.Text.Json.Serialization;
-
 namespace Tessera.Training;
 
-/// <summary>The kind of model a Tessera checkpoint holds.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<ModelKind>))]
+/// <summary>The kind of model a Tessera checkpoint holds (recorded in lower case).</summary>
 public enum ModelKind
 {
     /// <summary>A diffusion model (U-Net or DiT in a formulation).</summary>
