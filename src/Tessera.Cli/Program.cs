@@ -66,6 +66,8 @@ public static class Program
                     .WithDescription("Sample a trained model with any sampler, steps, seeds, classes and guidance; a PNG grid and optionally one PNG per sample.");
                 diffusion.AddCommand<DiffusionEvalCommand>("eval")
                     .WithDescription("Sample quality of a Fashion-MNIST model: Fréchet distance of Tessera's classifier features against test images, and class accuracy of conditional samples, per sampler and step count.");
+                diffusion.AddCommand<DiffusionScheduleCommand>("schedule")
+                    .WithDescription("Fit a σ-grid to a mixture model for one sampler and NFE (writes a grid file for --grid).");
                 diffusion.AddCommand<DiffusionAnalyticCommand>("analytic")
                     .WithDescription("Run any sampler on a Gaussian mixture with exact answers: RMS error against the converged probability flow, and SW2 to exact samples.");
             });
