@@ -93,7 +93,9 @@ public class PlotAxisTests
     [InlineData(0.3, 4.2, new[] { 0.5, 1, 2 })]
     [InlineData(0.011, 0.6, new[] { 0.02, 0.05, 0.1, 0.2, 0.5 })]
     [InlineData(1e-4, 20, new[] { 1e-4, 1e-3, 1e-2, 0.1, 1, 10 })] // more than three decades: powers of ten only
-    [InlineData(1.9, 3.4, new[] { 1.9, 2, 3.4 })] // one 1-2-5 value inside: the ends are labelled too
+    [InlineData(1.9, 3.4, new[] { 2.0, 3 })] // under a decade with one 1-2-5 value: integer mantissas
+    [InlineData(1.02, 2.44, new[] { 1.1, 2, 2.4 })] // one integer mantissa: the ends too, rounded inwards
+    [InlineData(0.87, 2.44, new[] { 0.9, 1, 2 })]
     public void Log_ticks_are_one_two_five(double lo, double hi, double[] expected)
     {
         var ticks = LinePlot.LogTicks(lo, hi);

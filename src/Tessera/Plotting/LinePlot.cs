@@ -174,25 +174,33 @@ public sealed class LinePlot
 
     /// <summary>
     /// Tick values of a logarithmic axis over [lo, hi] (0 &lt; lo &lt; hi): 1, 2 and 5 × 10^k when the range spans
-    /// at most three decades, powers of ten otherwise, and at least the two 1-2-5 values around the range when it
-    /// holds fewer than two.
+    /// at most three decades, powers of ten otherwise; every integer × 10^k when a range under a decade holds fewer
+    /// than three of those, and the range's ends (two significant digits, rounded inwards) when it holds one.
     /// </summary>
     public static IReadOnlyList<double> LogTicks(double lo, double hi)
     {
         if (!(lo > 0) || !(hi > lo)) throw new ArgumentException($"a logarithmic range needs 0 < lo < hi, got [{lo}, {hi}]");
-        double[] mantissas = Math.Log10(hi / lo) <= 3 ? [1, 2, 5] : [1];
-        var ticks = new List<double>();
-        for (int k = (int)Math.Floor(Math.Log10(lo)) - 1; k <= (int)Math.Ceiling(Math.Log10(hi)); k++)
-            foreach (double m in mantissas)
-            {
-                double t = Round(m * Math.Pow(10, k));
-                if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.Add(t);
-            }
+        List<double> Ticks(double[] mantissas)
+        {
+            var ticks = new List<double>();
+            for (int k = (int)Math.Floor(Math.Log10(lo)) - 1; k <= (int)Math.Ceiling(Math.Log10(hi)); k++)
+                foreach (double m in mantissas)
+                {
+                    double t = Round(m * Math.Pow(10, k));
+                    if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.Add(t);
+                }
+            return ticks;
+        }
+        var ticks = Ticks(Math.Log10(hi / lo) <= 3 ? [1, 2, 5] : [1]);
+        // Less than a decade with fewer than three 1-2-5 values: every integer mantissa (2, 3, 4 …).
+        if (ticks.Count < 3 && hi / lo < 10) ticks = Ticks([1, 2, 3, 4, 5, 6, 7, 8, 9]);
         if (ticks.Count < 2)
         {
-            // A narrow range that holds at most one 1-2-5 value: label the range's own ends too.
-            ticks.Add(Round(lo, 2));
-            ticks.Add(Round(hi, 2));
+            // Still a single value: label the range's ends too, rounded inwards to two significant digits.
+            double scale = Math.Pow(10, Math.Floor(Math.Log10(lo)) - 1);
+            ticks.Add(Round(Math.Ceiling(lo / scale) * scale));
+            scale = Math.Pow(10, Math.Floor(Math.Log10(hi)) - 1);
+            ticks.Add(Round(Math.Floor(hi / scale) * scale));
         }
         return ticks.Distinct().Order().ToList();
     }
