@@ -56,7 +56,7 @@ public sealed class DiffusionScheduleSettings : GlobalSettings
 }
 
 /// <summary><c>tessera diffusion schedule</c>: a σ-grid fitted to a mixture model's own fine trajectories.</summary>
-public sealed class DiffusionScheduleCommand : Command<DiffusionScheduleSettings>
+public sealed class DiffusionScheduleCommand : TesseraCommand<DiffusionScheduleSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionScheduleSettings settings, CancellationToken cancellation)
