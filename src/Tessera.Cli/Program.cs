@@ -18,7 +18,46 @@ public static class Program
     public const int UserError = 2;
 
     /// <summary>Entry point.</summary>
-    public static int Main(string[] args) => Run(args);
+    public static int Main(string[] args)
+    {
+        _isProcess = true;
+        return Run(args);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ImmediateExit(int status);
+
+    /// <summary>Whether this is the <c>tessera</c> process itself (not a test calling <see cref="Run"/> in its own process).</summary>
+    private static bool _isProcess;
+
+    /// <summary>How long a verb without a checkpoint to write gets, after Ctrl-C or SIGTERM, to stop on its own.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(0.25);
+
+    /// <summary>
+    /// Ctrl-C or SIGTERM: cancels the run's token. Trainers (which write a checkpoint first) and the server (which finishes
+    /// its requests) stop on their own; any other verb that has not returned within <see cref="StopGrace"/> is ended
+    /// with "cancelled" and exit 1 — its outputs are written atomically, so nothing torn is left, and a long native
+    /// call (a batch of samples, a reference integration) need not finish first.
+    /// </summary>
+    private static void OnStopSignal(CancellationTokenSource cancel, CommandResolver resolver, Ui ui)
+    {
+        if (cancel.IsCancellationRequested) return;
+        cancel.Cancel();
+        bool graceful = resolver.SettingsType is { } t && (typeof(TrainingSettings).IsAssignableFrom(t) || t == typeof(ServeSettings));
+        if (!_isProcess || graceful) return;
+        // A thread of its own: the thread pool may be busy (or starved) when the signal comes.
+        new Thread(() =>
+        {
+            Thread.Sleep(StopGrace);
+            ui.Error("cancelled");
+            Console.Error.Flush();
+            // _exit, not Environment.Exit: no atexit handlers, so libtorch's static destructors do not run under a
+            // kernel still executing on the main thread (which made its own error line), and the exit is immediate.
+            if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) ImmediateExit(RuntimeFailure);
+            Environment.Exit(RuntimeFailure);
+        })
+        { IsBackground = true, Name = "tessera stop" }.Start();
+    }
 
     /// <summary>Runs the command line with <paramref name="args"/>, writing to <paramref name="console"/> (the terminal by default).</summary>
     public static int Run(string[] args, IAnsiConsole? console = null)
@@ -111,13 +150,13 @@ public static class Program
         });
 
         using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; OnStopSignal(cancel, resolver, ui); };
         Console.CancelKeyPress += onCancel;
         // SIGTERM (kill, timeout, docker stop, a scheduler's preemption) stops as Ctrl-C does: trainers checkpoint first.
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
         {
             ctx.Cancel = true;
-            cancel.Cancel();
+            OnStopSignal(cancel, resolver, ui);
         });
         try
         {

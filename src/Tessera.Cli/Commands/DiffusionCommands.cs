@@ -363,6 +363,8 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
+        // the checkpoint first: a bad one is named before anything else is read
+        using var model = settings.Merge.Length > 0 ? null : DiffusionModel.Load(settings.Checkpoint!);
         using var classifier = Diffusion.Evaluation.FashionClassifier.Load(settings.Classifier ?? Diffusion.Evaluation.FashionClassifier.DefaultPath);
         classifier.to(device);
         using var reference = ReferenceStatistics(settings, classifier, device);
@@ -373,8 +375,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
             PrintRows(merged);
             return Program.Ok;
         }
-        using var model = DiffusionModel.Load(settings.Checkpoint!);
-        model.to(device);
+        model!.to(device);
         var samplers = ListOption.Items(settings.Samplers);
         var steps = ListOption.Ints("--steps", settings.Steps);
         var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
@@ -392,7 +393,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
                         string path = Path.Combine(dir, Diffusion.Evaluation.ShardedSampleQuality.FileName(sampler, n, shard));
                         if (!File.Exists(path))
                         {
-                            var part = Diffusion.Evaluation.ShardedSampleQuality.Row(model, classifier, sampler, n, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, cancellation);
+                            var part = Diffusion.Evaluation.ShardedSampleQuality.Row(model!, classifier, sampler, n, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, cancellation);
                             using (part.Features) Diffusion.Evaluation.ShardedSampleQuality.Save(part, path);
                         }
                         report(++done, $"{sampler} {n}");
@@ -405,7 +406,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         var rows = Ui.WithProgress("sampling and scoring", samplers.Length * steps.Length, "rows", report =>
         {
             int done = 0;
-            return Diffusion.Evaluation.SampleQuality.Evaluate(model, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, settings.Data, device,
+            return Diffusion.Evaluation.SampleQuality.Evaluate(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, settings.Data, device,
                 settings.Batch, onRow: r => report(++done, $"{r.Sampler} {r.Nfe} NFE"), reference: reference, cancellation: cancellation);
         });
         PrintRows(rows);
