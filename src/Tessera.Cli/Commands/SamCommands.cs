@@ -5,6 +5,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using Tessera.Cli.Infrastructure;
 using Tessera.IO;
+using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam;
 using Tessera.Training;
@@ -18,22 +19,37 @@ internal class SamImageSettings : GlobalSettings
     [CommandOption("--checkpoint <FILE>"), Description("SAM weights: an official sam_vit_{b,l,h}_*.pth as released, or a .safetensors from tessera sam train.")] public string? Checkpoint { get; init; }
     [CommandOption("--model <SIZE>"), Description("vit_b, vit_l or vit_h to insist on a size; default: whatever the checkpoint holds.")] public string? Model { get; init; }
     [CommandOption("--image <FILE>"), Description("The image (PNG, JPEG, BMP, GIF, WebP).")] public string? Image { get; init; }
+    [CommandOption("--lora <FILE>"), Description("Low-rank adapters of tessera sam train --lora-rank (lora.safetensors), merged into the checkpoint on load.")] public string? Lora { get; init; }
+
+    /// <summary>Whether the command reads one --image (sam auto over a folder does not).</summary>
+    protected virtual bool NeedsImage => true;
+
+    /// <summary>Whether the command loads a checkpoint (sam auto --check-manifest does not).</summary>
+    protected virtual bool NeedsCheckpoint => true;
 
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
-        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        if (string.IsNullOrEmpty(Image)) return ValidationResult.Error("--image: required");
+        if (NeedsCheckpoint && string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (NeedsImage && string.IsNullOrEmpty(Image)) return ValidationResult.Error("--image: required");
         return base.Validate();
+    }
+
+    /// <summary>Loads the checkpoint (with --lora merged) onto <paramref name="device"/>.</summary>
+    internal SamModel LoadModel(torch.Device device)
+    {
+        var expected = Model is null ? null : SamConfig.FromName(Model);
+        var model = SamModel.FromCheckpoint(Checkpoint!, expected);
+        if (Lora is not null) SamLora.MergeInto(model, Lora);
+        model.to(device);
+        return model;
     }
 
     /// <summary>Loads the model onto <paramref name="device"/> and the image, and sets the image on a predictor.</summary>
     internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device, Ui ui)
     {
-        var expected = Model is null ? null : SamConfig.FromName(Model);
         var rgb = ImageIO.Load(Image!, ColorMode.Rgb);
-        var model = SamModel.FromCheckpoint(Checkpoint!, expected);
-        model.to(device);
+        var model = LoadModel(device);
         var predictor = new SamPredictor(model);
         ui.WithProgress("encoding image", 1, "img", report =>
         {
@@ -122,6 +138,22 @@ internal sealed class SamAutoSettings : SamImageSettings
     [CommandOption("--crop-layers <N>"), Description("Extra layers of overlapping crops. Default 0")] public int CropLayers { get; init; }
     [CommandOption("--min-region-area <PX>"), Description("Remove holes and islands smaller than this. Default 0 (off)")] public int MinRegionArea { get; init; }
     [CommandOption("--output-mode <MODE>"), Description("Segmentations in masks.json: coco_rle (default), uncompressed_rle, or binary_mask (PNGs only)")] public string OutputMode { get; init; } = "coco_rle";
+    [CommandOption("--input <DIR|FILE>"), Description("Batch mode (as the official scripts/amg.py): every image of a folder, or one file; needs --output.")] public string? Input { get; init; }
+    [CommandOption("--output <DIR>"), Description("Batch mode: per image NAME a folder NAME/ of mask PNGs with metadata.csv, or NAME.json with --convert-to-rle. Images already done are skipped.")] public string? Output { get; init; }
+    [CommandOption("--convert-to-rle"), Description("Batch mode: one JSON per image with SA-1B's annotation fields (COCO RLE segmentations).")] public bool ConvertToRle { get; init; }
+    [CommandOption("--shard <I/N>"), Description("Batch mode: process shard I of N (images sorted by name, dealt round-robin). Default: from JOB_COMPLETION_INDEX with --shard-count, or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT; else everything.")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Batch mode: the number of shards of a Kubernetes Indexed Job (its completions).")] public int? ShardCount { get; init; }
+    [CommandOption("--manifest"), Description("Batch mode: write manifest.shard-I-of-N.json listing what this shard produced (always written when sharded).")] public bool Manifest { get; init; }
+    [CommandOption("--check-manifest"), Description("Check that the manifests in --output cover every image of --input exactly once with all outputs present; exit 0 complete, 1 with the problems listed.")] public bool CheckManifest { get; init; }
+
+    /// <summary>Whether this is the batch mode over --input.</summary>
+    internal bool Batch => Input is not null || CheckManifest;
+
+    /// <inheritdoc />
+    protected override bool NeedsImage => !Batch;
+
+    /// <inheritdoc />
+    protected override bool NeedsCheckpoint => !CheckManifest;
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -133,6 +165,11 @@ internal sealed class SamAutoSettings : SamImageSettings
         if (!(StabilityThresh >= 0 && StabilityThresh <= 1)) return ValidationResult.Error($"--stability-thresh: {StabilityThresh}; expected a number in [0, 1]");
         if (!(BoxNmsThresh >= 0 && BoxNmsThresh <= 1)) return ValidationResult.Error($"--box-nms-thresh: {BoxNmsThresh}; expected a number in [0, 1]");
         if (MinRegionArea < 0) return ValidationResult.Error($"--min-region-area: {MinRegionArea} is negative");
+        if (Batch && (Input is null || Output is null)) return ValidationResult.Error("--input and --output go together (batch mode)");
+        if (Batch && Image is not null) return ValidationResult.Error("--image is the single-image mode; use --input for a folder or a file");
+        if (!Batch && (ConvertToRle || Shard is not null || ShardCount is not null || Manifest))
+            return ValidationResult.Error("--convert-to-rle, --shard, --shard-count and --manifest need --input and --output");
+        if (ShardCount is < 1) return ValidationResult.Error($"--shard-count: {ShardCount} must be at least 1");
         if (OutputMode is not ("coco_rle" or "uncompressed_rle" or "binary_mask"))
             return ValidationResult.Error($"--output-mode: '{OutputMode}' is not coco_rle, uncompressed_rle or binary_mask");
         return base.Validate();
@@ -146,6 +183,7 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
     public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
+        if (settings.Batch) return RunBatch(settings, device, cancellation);
         string output = Path.GetFullPath(settings.Out);
         if (File.Exists(output)) throw new TesseraUserException($"--out: '{settings.Out}' is a file; expected a folder");
         var (model, predictor, rgb) = settings.Open(device, Ui);
@@ -153,9 +191,7 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         using (predictor)
         using (rgb)
         {
-            var options = new AmgOptions(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
-                BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
-            var generator = new AutomaticMaskGenerator(predictor, options);
+            var generator = new AutomaticMaskGenerator(predictor, Options(settings));
             var masks = Ui.WithProgress("generating masks", 1000, "‰", report =>
                 generator.Generate(rgb, new Progress<double>(f => report((long)(f * 1000), null))));
             masks = [.. masks.OrderByDescending(m => m.Area)];
@@ -176,13 +212,72 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         }
         return Program.Ok;
     }
+
+    private static AmgOptions Options(SamAutoSettings settings) =>
+        new(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
+            BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
+
+    /// <summary>The official amg.py over a folder, one shard of it, or the completeness check of a sharded run.</summary>
+    private int RunBatch(SamAutoSettings settings, torch.Device device, CancellationToken cancellation)
+    {
+        string output = Path.GetFullPath(settings.Output!);
+        if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.Output}' is a file; expected a folder");
+        var targets = AmgBatch.Targets(settings.Input!);
+        var names = targets.Select(Path.GetFileName).Select(n => n!).ToList();
+        if (settings.CheckManifest)
+        {
+            var problems = ShardManifest.Check(output, names);
+            foreach (var p in problems) Ui.Result(p);
+            Ui.Result(problems.Count == 0 ? $"complete: {names.Count} images, every one produced by exactly one shard with all its outputs" : $"incomplete: {problems.Count} problems");
+            return problems.Count == 0 ? Program.Ok : Program.RuntimeFailure;
+        }
+        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        int mine = shard.Select(targets).Count();
+        Ui.Result($"{shard.Describe()}: {mine} of {targets.Count} images");
+        Directory.CreateDirectory(output);
+        using var model = settings.LoadModel(device);
+        using var predictor = new SamPredictor(model);
+        var generator = new AutomaticMaskGenerator(predictor, Options(settings));
+        var batch = new AmgBatch(generator, settings.ConvertToRle);
+        // Two inputs with one output name (a.png and a.jpg) would overwrite each other: both fail, in whichever shard.
+        var clashes = targets.GroupBy(t => batch.OutputOf(t, output)).Where(g => g.Count() > 1)
+            .SelectMany(g => g.Select(t => (t, g.Where(o => o != t).Select(Path.GetFileName).First()))).ToDictionary(x => x.t, x => x.Item2);
+        bool IsDone(string image) => !clashes.ContainsKey(image) && (settings.ConvertToRle ? File.Exists(batch.OutputOf(image, output)) : File.Exists(Path.Combine(batch.OutputOf(image, output), "metadata.csv")));
+        long masks = 0;
+        var summary = Ui.WithProgress("automatic masks", mine, "img", report => ShardedWork.Run(targets, shard, t => Path.GetFileName(t), IsDone, image =>
+        {
+            if (clashes.TryGetValue(image, out var other)) throw new TesseraUserException($"{image}: its output name is also that of {other}; rename one of them");
+            using var scope = torch.NewDisposeScope();
+            using var rgb = ImageIO.Load(image, ColorMode.Rgb);
+            var found = generator.Generate(rgb);
+            if (settings.ConvertToRle) AmgBatch.WriteJson(batch.OutputOf(image, output), found);
+            else AmgBatch.WriteFolder(batch.OutputOf(image, output), found);
+            masks += found.Count;
+        }, summaryPath: null, progress: (n, _) => report(n, null), cancellation: cancellation));
+        if (settings.Manifest || shard.IsSharded)
+        {
+            var items = new SortedDictionary<string, string[]>(StringComparer.Ordinal);
+            foreach (var image in shard.Select(targets).Where(IsDone))
+            {
+                string o = batch.OutputOf(image, output);
+                items[Path.GetFileName(image)] = settings.ConvertToRle ? [Path.GetRelativePath(output, o)]
+                    : [.. Directory.GetFiles(o).Select(f => Path.GetRelativePath(output, f).Replace('\\', '/')).Order(StringComparer.Ordinal)];
+            }
+            new ShardManifest { Shard = shard.ToString(), TotalItems = targets.Count, Items = items, Failed = summary.Failed }
+                .Save(Path.Combine(output, ShardManifest.FileName(shard)));
+        }
+        summary.Save(Path.Combine(output, ShardSummary.FileName(shard))); // last: its presence means the shard finished
+        foreach (var (name, why) in summary.Failed) Ui.Result($"failed: {name}: {why}");
+        Ui.Result($"{summary.Done} images done ({masks} masks), {summary.Skipped} already there, {summary.Failed.Count} failed, in {summary.Seconds:0.0} s; wrote {output}");
+        return summary.Failed.Count == 0 ? Program.Ok : Program.RuntimeFailure;
+    }
 }
 
 /// <summary>Options of <c>tessera sam train</c>.</summary>
 public sealed class SamTrainSettings : TrainingSettings
 {
     /// <inheritdoc />
-    protected override TrainingOptions Defaults => SamTrainOptions.DefaultTraining;
+    protected override TrainingOptions Defaults => OnDataset ? SamDatasetTrainOptions.DefaultTraining : SamTrainOptions.DefaultTraining;
 
     /// <inheritdoc />
     protected override string DefaultOut => "runs/sam";
@@ -194,8 +289,46 @@ public sealed class SamTrainSettings : TrainingSettings
 
     /// <summary>--freeze-encoder</summary>
     [CommandOption("--freeze-encoder")]
-    [Description("Train only the prompt encoder and mask decoder (fine-tuning a loaded checkpoint).")]
+    [Description("Keep the image encoder's weights fixed (fine-tuning a loaded checkpoint); with --dataset its embeddings may be cached.")]
     public bool FreezeEncoder { get; init; }
+
+    /// <summary>--dataset</summary>
+    [CommandOption("--dataset <FORMAT>")]
+    [Description("scenes (Fashion-MNIST scenes, default), or fine-tuning --init on your annotated images: coco, labelme or folder (see docs/sam.md).")]
+    public string Dataset { get; init; } = "scenes";
+
+    /// <summary>--data-root</summary>
+    [CommandOption("--data-root <DIR>")]
+    [Description("The dataset's folder (COCO: annotations/instances_SPLIT.json and SPLIT/; labelme: the JSON files; folder: images/ and instances/).")]
+    public string? DataRoot { get; init; }
+
+    /// <summary>--split</summary>
+    [CommandOption("--split <NAME>")]
+    [Description("COCO split. Default train2017")]
+    public string Split { get; init; } = "train2017";
+
+    /// <summary>--embedding-cache</summary>
+    [CommandOption("--embedding-cache <DIR>")]
+    [Description("With --freeze-encoder: cache image embeddings in DIR (keyed by image content and checkpoint), so later epochs never run the encoder.")]
+    public string? EmbeddingCache { get; init; }
+
+    /// <summary>--cache-dtype</summary>
+    [CommandOption("--cache-dtype <TYPE>")]
+    [Description("float32 (default; training identical to no cache) or float16 (half the disk).")]
+    public string CacheDtype { get; init; } = "float32";
+
+    /// <summary>--train</summary>
+    [CommandOption("--train <PART>")]
+    [Description("With --dataset: prompt (prompt encoder), decoder (prompt encoder and mask decoder, default) or all (the whole model).")]
+    public string TrainPart { get; init; } = "decoder";
+
+    /// <summary>--lora-rank</summary>
+    [CommandOption("--lora-rank <R>")]
+    [Description("With --dataset: low-rank adapters of rank R on the encoder's attention projections, saved as lora.safetensors beside model.safetensors (give it to sam segment/auto/eval with --lora). Default 0 (none)")]
+    public int LoraRank { get; init; }
+
+    /// <summary>Whether this run fine-tunes on an annotated dataset rather than on scenes.</summary>
+    internal bool OnDataset => Dataset is not "scenes";
 
     /// <summary>--width</summary>
     [CommandOption("--width <W>")]
@@ -230,6 +363,14 @@ public sealed class SamTrainSettings : TrainingSettings
         if (Rounds < 1 || EvalScenes < 1) return ValidationResult.Error("--rounds and --eval-scenes must be at least 1");
         if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
         if (FreezeEncoder && Init is null) return ValidationResult.Error("--freeze-encoder needs --init CKPT (a random encoder would stay random)");
+        if (Dataset is not ("scenes" or "coco" or "labelme" or "folder")) return ValidationResult.Error($"--dataset: '{Dataset}' is not coco, labelme, folder or scenes");
+        if (OnDataset && Init is null) return ValidationResult.Error($"--dataset {Dataset} fine-tunes a checkpoint: give --init CKPT");
+        if (OnDataset && DataRoot is null) return ValidationResult.Error($"--dataset {Dataset} needs --data-root DIR");
+        if (!OnDataset && (DataRoot is not null || EmbeddingCache is not null || LoraRank != 0 || TrainPart != "decoder"))
+            return ValidationResult.Error("--data-root, --embedding-cache, --train and --lora-rank go with --dataset coco|labelme|folder");
+        if (CacheDtype is not ("float32" or "float16")) return ValidationResult.Error($"--cache-dtype: '{CacheDtype}' is not float32 or float16");
+        if (TrainPart is not ("prompt" or "decoder" or "all")) return ValidationResult.Error($"--train: '{TrainPart}' is not prompt, decoder or all");
+        if (LoraRank < 0) return ValidationResult.Error($"--lora-rank: {LoraRank} is negative");
         return base.Validate();
     }
 
@@ -244,6 +385,21 @@ public sealed class SamTrainSettings : TrainingSettings
         Scenes = new Segmentation.Data.SceneOptions(Canvas: Canvas, Seed: (ulong)Seed),
         Data = Data,
     };
+
+    internal SamDatasetTrainOptions DatasetOptions() => new()
+    {
+        Init = Init!,
+        Format = SamEvalSettings.Format(Dataset),
+        Root = DataRoot!,
+        Split = Split,
+        FreezeEncoder = FreezeEncoder,
+        EmbeddingCache = EmbeddingCache,
+        CachePrecision = CacheDtype == "float16" ? EmbeddingPrecision.Float16 : EmbeddingPrecision.Float32,
+        Train = TrainPart switch { "prompt" => SamTrainedPart.Prompt, "all" => SamTrainedPart.All, _ => SamTrainedPart.Decoder },
+        LoraRank = LoraRank,
+        Training = Training(),
+        Rounds = Rounds,
+    };
 }
 
 /// <summary><c>tessera sam train</c>.</summary>
@@ -253,6 +409,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
+        if (settings.OnDataset) return FineTune(settings, device, cancellation);
         var options = settings.Options();
         var trainer = new SamTrainer(options, device);
         var result = Ui.WithProgress("training SAM", options.Training.Steps, "steps",
@@ -266,6 +423,25 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
         return Program.Ok;
     }
+
+    private int FineTune(SamTrainSettings settings, torch.Device device, CancellationToken cancellation)
+    {
+        var options = settings.DatasetOptions();
+        var trainer = new SamDatasetTrainer(options, device);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = Ui.WithProgress($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, "steps",
+            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        double seconds = clock.Elapsed.TotalSeconds;
+        string run = Path.GetFullPath(settings.Out);
+        if (trainer.Cache is { } cache) Ui.Result($"embedding cache: {cache.Hits} read, {cache.Misses} computed");
+        if (result.Stopped)
+        {
+            Ui.Result($"stopped at step {result.Step} with a checkpoint in {run}; continue with --resume");
+            return Program.Ok;
+        }
+        Ui.Result($"{result.Step} steps in {seconds:0.0} s, last loss {result.LastLoss:0.0000}; run folder {run} (model.safetensors{(options.LoraRank > 0 ? ", lora.safetensors" : "")}, checkpoint.safetensors, loss.png)");
+        return Program.Ok;
+    }
 }
 
 /// <summary>Options of <c>tessera sam eval</c>.</summary>
@@ -276,6 +452,20 @@ internal sealed class SamEvalSettings : DataSettings
     [CommandOption("--clicks <N>"), Description("Clicks per object. Default 5")] public int Clicks { get; init; } = 5;
     [CommandOption("--canvas <PX>"), Description("Scene canvas side. Default 64")] public int Canvas { get; init; } = 64;
     [CommandOption("--no-mask-feedback"), Description("Do not give the previous mask logits back with each new click (points only)")] public bool NoMaskFeedback { get; init; }
+    [CommandOption("--dataset <FORMAT>"), Description("scenes (Fashion-MNIST scenes, default), or your annotated images: coco, labelme or folder (with --data-root).")] public string Dataset { get; init; } = "scenes";
+    [CommandOption("--data-root <DIR>"), Description("The dataset's folder (see docs/sam.md).")] public string? DataRoot { get; init; }
+    [CommandOption("--split <NAME>"), Description("COCO split. Default val2017")] public string Split { get; init; } = "val2017";
+    [CommandOption("--lora <FILE>"), Description("Adapters of tessera sam train --lora-rank, merged into the checkpoint on load.")] public string? Lora { get; init; }
+    [CommandOption("--json <FILE>"), Description("Also write the scores as JSON (mIoU by clicks and box mIoU, overall and per COCO size).")] public string? Json { get; init; }
+
+    /// <summary>The instance format of a --dataset name.</summary>
+    internal static Segmentation.Sam.Data.InstanceDatasetFormat Format(string name) => name switch
+    {
+        "coco" => Segmentation.Sam.Data.InstanceDatasetFormat.Coco,
+        "labelme" => Segmentation.Sam.Data.InstanceDatasetFormat.Labelme,
+        "folder" => Segmentation.Sam.Data.InstanceDatasetFormat.Folder,
+        _ => throw new TesseraUserException($"--dataset: '{name}' is not coco, labelme or folder"),
+    };
 
     /// <inheritdoc />
     public override ValidationResult Validate()
@@ -283,19 +473,25 @@ internal sealed class SamEvalSettings : DataSettings
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
         if (Scenes < 1 || Clicks < 1) return ValidationResult.Error("--scenes and --clicks must be at least 1");
         if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
+        if (Dataset is not ("scenes" or "coco" or "labelme" or "folder")) return ValidationResult.Error($"--dataset: '{Dataset}' is not coco, labelme, folder or scenes");
+        if ((Dataset == "scenes") != (DataRoot is null)) return ValidationResult.Error(Dataset == "scenes" ? "--data-root goes with --dataset coco|labelme|folder" : $"--dataset {Dataset} needs --data-root DIR");
+        if (Dataset == "scenes" && Json is not null) return ValidationResult.Error("--json goes with --dataset coco|labelme|folder");
         return base.Validate();
     }
 }
 
-/// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes.</summary>
+/// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes or an annotated instance dataset.</summary>
 internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
+        var data = settings.DataRoot is null ? null : Segmentation.Sam.Data.InstanceDataset.Open(SamEvalSettings.Format(settings.Dataset), settings.DataRoot, settings.Split);
         using var model = SamModel.FromCheckpoint(settings.Checkpoint!);
+        if (settings.Lora is not null) SamLora.MergeInto(model, settings.Lora);
         model.to(device);
+        if (data is not null) return EvaluateDataset(settings, model, data, cancellation);
         var result = Ui.WithProgress("click protocol", 1, "runs", report =>
         {
             var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data, feedMask: !settings.NoMaskFeedback);
@@ -303,6 +499,29 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
             return r;
         });
         Print(Ui, result);
+        return Program.Ok;
+    }
+
+    private int EvaluateDataset(SamEvalSettings settings, SamModel model, Segmentation.Sam.Data.InstanceDataset data, CancellationToken cancellation)
+    {
+        var scores = Ui.WithProgress($"click protocol on {data.Count} images", data.Count, "img",
+            report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, n => report(n, null), cancellation));
+        var table = new Table().AddColumn("objects").AddColumn(new TableColumn("n").RightAligned());
+        for (int k = 0; k < settings.Clicks; k++) table.AddColumn(new TableColumn($"mIoU@{k + 1}").RightAligned());
+        table.AddColumn(new TableColumn("box mIoU").RightAligned());
+        void Row(string name, SamPromptScores s) => table.AddRow([name, s.Objects.ToString(CultureInfo.InvariantCulture),
+            .. s.MIoUByClicks.Select(v => (100 * v).ToString("0.0", CultureInfo.InvariantCulture)), (100 * s.BoxMIoU).ToString("0.0", CultureInfo.InvariantCulture)]);
+        Row("all", scores.All);
+        foreach (var (size, s) in scores.BySize) Row(size, s);
+        Ui.Console.Write(table);
+        if (settings.Json is not null)
+        {
+            string? dir = Path.GetDirectoryName(Path.GetFullPath(settings.Json));
+            if (dir is not null) Directory.CreateDirectory(dir);
+            AtomicFile.WriteAllText(settings.Json, JsonSerializer.Serialize(scores, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        Ui.Result($"{scores.All.Objects} objects in {scores.Images} images; mIoU after 1 click {100 * scores.All.MIoUByClicks[0]:0.0}, after {settings.Clicks} {100 * scores.All.MIoUByClicks[^1]:0.0}; box {100 * scores.All.BoxMIoU:0.0}"
+            + (settings.Json is null ? "" : $"; wrote {Path.GetFullPath(settings.Json)}"));
         return Program.Ok;
     }
 

@@ -203,7 +203,8 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         using var scope = torch.NewDisposeScope();
         int h = (int)x.shape[1], w = (int)x.shape[2];
         var (q, k, _) = Split(x);
-        var logits = torch.matmul(q * _scale, k.transpose(-2, -1));
+        using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
+        var logits = torch.matmul(q * scale, k.transpose(-2, -1));
         if (withRelativePosition) logits = RelativePosition.AddDecomposed(logits, q, rel_pos_h, rel_pos_w, (h, w), (h, w));
         return logits.MoveToOuterDisposeScope();
     }
@@ -215,7 +216,8 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         long b = x.shape[0];
         int h = (int)x.shape[1], w = (int)x.shape[2];
         var (q, k, v) = Split(x);
-        var logits = torch.matmul(q * _scale, k.transpose(-2, -1));
+        using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
+        var logits = torch.matmul(q * scale, k.transpose(-2, -1));
         logits = RelativePosition.AddDecomposed(logits, q, rel_pos_h, rel_pos_w, (h, w), (h, w));
         var y = torch.matmul(logits.softmax(-1), v).view(b, _heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1);
         var output = proj.forward(y);

@@ -28,7 +28,8 @@ public sealed class LayerNorm2d : torch.nn.Module<torch.Tensor, torch.Tensor>
         using var scope = torch.NewDisposeScope();
         var u = x.mean([1], keepdim: true);
         var s = (x - u).pow(2).mean([1], keepdim: true);
-        var normed = (x - u) / (s + _eps).sqrt();
+        using var eps = _eps.ToScalar(); // held for the call: see PositionEmbeddingRandom.forward
+        var normed = (x - u) / (s + eps).sqrt();
         return (weight.view(-1, 1, 1) * normed + bias.view(-1, 1, 1)).MoveToOuterDisposeScope();
     }
 }

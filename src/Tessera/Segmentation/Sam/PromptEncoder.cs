@@ -23,7 +23,12 @@ public sealed class PositionEmbeddingRandom : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor coords)
     {
         using var scope = torch.NewDisposeScope();
-        var c = torch.matmul(coords * 2 - 1, positional_encoding_gaussian_matrix) * (2 * Math.PI);
+        // Scalars are held for the whole call: a temporary Scalar may be finalized by the GC on another
+        // thread while libtorch still reads it ("Unknown scalar type"), which the server's threads hit.
+        using var two = 2.0.ToScalar();
+        using var one = 1.0.ToScalar();
+        using var twoPi = (2 * Math.PI).ToScalar();
+        var c = torch.matmul(coords * two - one, positional_encoding_gaussian_matrix) * twoPi;
         return torch.cat([c.sin(), c.cos()], -1).MoveToOuterDisposeScope();
     }
 
@@ -32,8 +37,11 @@ public sealed class PositionEmbeddingRandom : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var device = positional_encoding_gaussian_matrix.device;
-        var y = ((torch.arange(h, torch.ScalarType.Float32, device) + 0.5f) / h).view(h, 1).expand(h, w);
-        var x = ((torch.arange(w, torch.ScalarType.Float32, device) + 0.5f) / w).view(1, w).expand(h, w);
+        using var half = 0.5f.ToScalar();
+        using var hs = ((float)h).ToScalar();
+        using var ws = ((float)w).ToScalar();
+        var y = ((torch.arange(h, torch.ScalarType.Float32, device) + half) / hs).view(h, 1).expand(h, w);
+        var x = ((torch.arange(w, torch.ScalarType.Float32, device) + half) / ws).view(1, w).expand(h, w);
         return forward(torch.stack([x, y], -1)).permute(2, 0, 1).MoveToOuterDisposeScope();
     }
 
@@ -43,7 +51,9 @@ public sealed class PositionEmbeddingRandom : Module<torch.Tensor, torch.Tensor>
         using var scope = torch.NewDisposeScope();
         // Divided in the coordinates' own precision (float64 from the automatic mask generator), then float32.
         var c = coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32);
-        var normalised = torch.stack([c[.., .., 0] / (double)imageSize.W, c[.., .., 1] / (double)imageSize.H], -1);
+        using var width = ((double)imageSize.W).ToScalar();
+        using var height = ((double)imageSize.H).ToScalar();
+        var normalised = torch.stack([c[.., .., 0] / width, c[.., .., 1] / height], -1);
         return forward(normalised.to(torch.ScalarType.Float32)).MoveToOuterDisposeScope();
     }
 }
@@ -150,12 +160,17 @@ public sealed class PromptEncoder : Module
     public torch.Tensor EmbedLabeled(torch.Tensor coords, torch.Tensor labels)
     {
         using var scope = torch.NewDisposeScope();
-        coords = (coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32)) + 0.5;
+        using var half = 0.5.ToScalar();
+        coords = (coords.is_floating_point() ? coords : coords.to(torch.ScalarType.Float32)) + half;
         var pe = pe_layer.WithCoords(coords, InputSize);
         var l = labels.to(torch.ScalarType.Int64).unsqueeze(-1);
-        pe = torch.where(l == -1, not_a_point_embed.weight!.view(1, 1, -1).expand_as(pe), pe);
+        using var padding = (-1L).ToScalar();
+        pe = torch.where(l.eq(padding), not_a_point_embed.weight!.view(1, 1, -1).expand_as(pe), pe);
         for (int kind = 0; kind < 4; kind++)
-            pe = pe + (l == kind).to(pe.dtype) * point_embeddings[kind].weight!.view(1, 1, -1);
+        {
+            using var k = ((long)kind).ToScalar();
+            pe = pe + l.eq(k).to(pe.dtype) * point_embeddings[kind].weight!.view(1, 1, -1);
+        }
         return pe.MoveToOuterDisposeScope();
     }
 

@@ -26,9 +26,13 @@ public static class RelativePosition
         }
         // Coordinates in float32 as the reference computes them (int arange times a Python float), then truncated.
         double qScale = Math.Max((double)keySize / querySize, 1.0), kScale = Math.Max((double)querySize / keySize, 1.0);
-        var q = torch.arange(querySize, torch.ScalarType.Float32, device: table.device).unsqueeze(1) * qScale;
-        var k = torch.arange(keySize, torch.ScalarType.Float32, device: table.device).unsqueeze(0) * kScale;
-        var index = (q - k + (keySize - 1) * kScale).to(torch.ScalarType.Int64);
+        // Scalars held for the call: a temporary Scalar may be finalized by the GC on another thread mid-call.
+        using var qs = qScale.ToScalar();
+        using var ks = kScale.ToScalar();
+        using var offset = ((keySize - 1) * kScale).ToScalar();
+        var q = torch.arange(querySize, torch.ScalarType.Float32, device: table.device).unsqueeze(1) * qs;
+        var k = torch.arange(keySize, torch.ScalarType.Float32, device: table.device).unsqueeze(0) * ks;
+        var index = (q - k + offset).to(torch.ScalarType.Int64);
         return resized[index].MoveToOuterDisposeScope();
     }
 

@@ -161,7 +161,11 @@ public sealed class SamPredictor : IDisposable
         }
         using var pred = _model.MaskDecoder.forward(Features, _densePe, sparse, dense, multimask);
         var full = _model.PostprocessMasks(pred.Masks, InputSize, OriginalSize);
-        if (!returnLogits) full = full > SamModel.MaskThreshold;
+        if (!returnLogits)
+        {
+            using var threshold = SamModel.MaskThreshold.ToScalar(); // held for the call: see PositionEmbeddingRandom.forward
+            full = full.gt(threshold);
+        }
         return (full.MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope(), pred.Masks.clone().MoveToOuterDisposeScope());
     }
 

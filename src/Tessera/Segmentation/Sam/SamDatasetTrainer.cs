@@ -1,0 +1,312 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tessera.Data;
+using Tessera.Segmentation.Sam.Data;
+using Tessera.Training;
+using TorchSharp;
+
+namespace Tessera.Segmentation.Sam;
+
+/// <summary>Which parts of SAM a fine-tune updates.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SamTrainedPart>))]
+public enum SamTrainedPart
+{
+    /// <summary>The prompt encoder only.</summary>
+    Prompt,
+    /// <summary>The prompt encoder and the mask decoder (the common fine-tune).</summary>
+    Decoder,
+    /// <summary>The whole model, image encoder included (unless it is frozen).</summary>
+    All,
+}
+
+/// <summary>Settings of fine-tuning a SAM checkpoint on an instance dataset (COCO, labelme, folder).</summary>
+public sealed record SamDatasetTrainOptions
+{
+    /// <summary>
+    /// The engine settings of a fine-tune when none are given: 1,000 steps of 4 images, AdamW at 10⁻⁵ with weight
+    /// decay 0.1, 50 warm-up steps then cosine decay, gradient clipping at 1, a checkpoint every 250 steps.
+    /// </summary>
+    public static TrainingOptions DefaultTraining { get; } = new()
+    {
+        Steps = 1000,
+        Batch = 4,
+        LearningRate = 1e-5,
+        Optimizer = OptimizerKind.AdamW,
+        WeightDecay = 0.1,
+        GradClip = 1.0,
+        WarmupSteps = 50,
+        Schedule = LearningRateSchedule.Cosine,
+        CheckpointEvery = 250,
+    };
+
+    /// <summary>The SAM checkpoint to start from (official .pth or Tessera .safetensors).</summary>
+    public required string Init { get; init; }
+    /// <summary>The annotation format.</summary>
+    public InstanceDatasetFormat Format { get; init; } = InstanceDatasetFormat.Coco;
+    /// <summary>The dataset's root folder.</summary>
+    public required string Root { get; init; }
+    /// <summary>COCO's split (ignored by the other formats).</summary>
+    public string Split { get; init; } = "train2017";
+    /// <summary>Keep the image encoder's weights fixed (its embeddings may then be cached).</summary>
+    public bool FreezeEncoder { get; init; }
+    /// <summary>Folder of cached image embeddings (needs a frozen encoder without adapters), or null.</summary>
+    public string? EmbeddingCache { get; init; }
+    /// <summary>Storage precision of cached embeddings.</summary>
+    public EmbeddingPrecision CachePrecision { get; init; } = EmbeddingPrecision.Float32;
+    /// <summary>Which parts are trained.</summary>
+    public SamTrainedPart Train { get; init; } = SamTrainedPart.Decoder;
+    /// <summary>Rank of low-rank adapters on the encoder's attention projections; 0: none.</summary>
+    public int LoraRank { get; init; }
+    /// <summary>Optimiser, schedule, length, cadences and seed.</summary>
+    public TrainingOptions Training { get; init; } = DefaultTraining;
+    /// <summary>Prompting rounds per object and step: the first prompt, then clicks sampled from the error region.</summary>
+    public int Rounds { get; init; } = 4;
+    /// <summary>Smallest object (pixels) used as a training target.</summary>
+    public int MinObjectArea { get; init; } = 16;
+
+    /// <summary>Whether the image encoder's forward pass needs gradients (trained weights or adapters).</summary>
+    [JsonIgnore] public bool EncoderNeedsGrad => LoraRank > 0 || (Train == SamTrainedPart.All && !FreezeEncoder);
+
+    /// <summary>Checks the combination of settings.</summary>
+    /// <exception cref="TesseraUserException">A setting contradicts another.</exception>
+    public void Validate()
+    {
+        if (LoraRank < 0) throw new TesseraUserException(nameof(LoraRank), $"{LoraRank} is negative");
+        if (Rounds < 1) throw new TesseraUserException(nameof(Rounds), $"{Rounds} must be at least 1");
+        if (EmbeddingCache is not null && !FreezeEncoder)
+            throw new TesseraUserException(nameof(EmbeddingCache), "caching embeddings needs a frozen image encoder");
+        if (EmbeddingCache is not null && LoraRank > 0)
+            throw new TesseraUserException(nameof(EmbeddingCache), "adapters change the encoder's output, so its embeddings cannot be cached");
+        if (FreezeEncoder && Train == SamTrainedPart.All && LoraRank == 0)
+            throw new TesseraUserException(nameof(Train), "'all' trains the image encoder, which is frozen");
+    }
+}
+
+/// <summary>
+/// Fine-tunes a SAM checkpoint on an annotated instance dataset through the <see cref="TrainingEngine"/>, with
+/// the interactive recipe of <see cref="SamTrainer"/> (Kirillov et al. 2023, App. A): per example one object of
+/// one image, first prompted by a point or a noisy box, then by clicks sampled from the error region with the
+/// previous mask's logits fed back. Crowd regions are never prompted and are left out of the loss. Images are
+/// resized and padded by <see cref="SamPredictor.ModelInput"/>, so the result serves <c>sam segment</c> as it is.
+/// Example k of the run is image <c>perm_e[k mod N]</c> of epoch e = k div N, a permutation drawn from the seed.
+/// </summary>
+public sealed class SamDatasetTrainer
+{
+    private readonly SamDatasetTrainOptions _o;
+    private readonly TrainingEngine _engine;
+
+    /// <summary>The embedding cache of the last run (for its hit and miss counts), or null.</summary>
+    public SamEmbeddingCache? Cache { get; private set; }
+
+    /// <summary>Creates a trainer.</summary>
+    /// <exception cref="TesseraUserException">The options contradict each other.</exception>
+    public SamDatasetTrainer(SamDatasetTrainOptions options, torch.Device? device = null)
+    {
+        options.Validate();
+        _o = options;
+        _engine = new TrainingEngine(options.Training, device);
+    }
+
+    /// <summary>
+    /// Trains into <paramref name="runDir"/>: checkpoint.safetensors (resumable), model.safetensors (for
+    /// sam segment/auto/eval) and, with adapters, lora.safetensors beside it (given to those commands to merge).
+    /// </summary>
+    public TrainingResult Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    {
+        if (resume && _o.LoraRank > 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.LoraRank), "a run with adapters cannot be resumed (they are saved apart from the checkpoint); start it again");
+        using var task = new FineTuneTask(_o, _engine.Device);
+        var result = _engine.Run(task, runDir, resume, progress, cancellation);
+        Cache = task.Cache;
+        return result;
+    }
+
+    /// <summary>The task of the engine.</summary>
+    private sealed class FineTuneTask(SamDatasetTrainOptions o, torch.Device device) : ITrainingTask
+    {
+        private SamModel? _model;
+        private SamLora? _lora;
+        private InstanceDataset? _data;
+        private readonly Dictionary<long, long[]> _epochs = [];
+
+        public SamEmbeddingCache? Cache { get; private set; }
+        public ModelKind Kind => ModelKind.Sam;
+        public string ModelConfigJson => _model is null ? throw new InvalidOperationException("the model is built first") : SamModel.ConfigJson(_model.Config);
+        public string TaskOptionsJson => JsonSerializer.Serialize(o);
+        public string PlotTitle => $"SAM fine-tuned on {Path.GetFileName(Path.GetFullPath(o.Root))}";
+
+        public string CanonicalConfig(string json, string path) =>
+            SamModel.ConfigJson(JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "empty SAM configuration"));
+
+        public torch.nn.Module Build(torch.Device device, bool resume)
+        {
+            _model = SamModel.FromCheckpoint(o.Init);
+            _model.to(device);
+            foreach (var p in _model.parameters()) p.requires_grad = false;
+            foreach (var p in Trained(_model)) p.requires_grad = true;
+            if (o.LoraRank > 0)
+            {
+                using var generator = new torch.Generator((ulong)o.Training.Seed);
+                _lora = SamLora.Attach(_model, new LoraOptions(o.LoraRank), generator);
+            }
+            return _model;
+        }
+
+        private IEnumerable<TorchSharp.Modules.Parameter> Trained(SamModel model) => o.Train switch
+        {
+            SamTrainedPart.Prompt => model.PromptEncoder.parameters(),
+            SamTrainedPart.Decoder => model.PromptEncoder.parameters().Concat(model.MaskDecoder.parameters()),
+            _ => o.FreezeEncoder || o.LoraRank > 0 ? model.PromptEncoder.parameters().Concat(model.MaskDecoder.parameters()) : model.parameters(),
+        };
+
+        public IEnumerable<TorchSharp.Modules.Parameter> Parameters() =>
+            _lora is null ? Trained(_model!) : Trained(_model!).Concat(_lora.Parameters());
+
+        public void Prepare(long startStep, CancellationToken cancellation)
+        {
+            _data = InstanceDataset.Open(o.Format, o.Root, o.Split);
+            if (_data.Count == 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.Root), $"{_data.Source}: no images");
+            if (o.EmbeddingCache is not null)
+                Cache = new SamEmbeddingCache(o.EmbeddingCache, SamEmbeddingCache.ModelKey(_model!), o.CachePrecision);
+        }
+
+        /// <summary>The image of example <paramref name="k"/> of the run: a seeded permutation per epoch.</summary>
+        private InstanceImage ImageOf(long k)
+        {
+            long n = _data!.Count, epoch = k / n;
+            if (!_epochs.TryGetValue(epoch, out var perm))
+            {
+                perm = new SplitMix64((ulong)o.Training.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)epoch).Permutation(n);
+                _epochs[epoch] = perm;
+            }
+            return _data[(int)perm[k % n]];
+        }
+
+        public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
+        {
+            // Prompt sampling runs on the host: a SplitMix64 seeded from the step's generator.
+            var rng = new SplitMix64((ulong)generator.initial_seed());
+            var total = torch.zeros(1, device: device).sum();
+            for (int j = 0; j < batch.Count; j++) total = total + ExampleLoss(ImageOf(batch.First + j), ref rng);
+            return total / (double)batch.Count;
+        }
+
+        /// <summary>The image embedding [1, C, h, w] and the resized image size.</summary>
+        private (torch.Tensor Features, (int H, int W) InputSize) Embed(InstanceImage image)
+        {
+            var model = _model!;
+            int l = model.Config.ImageSize;
+            var inputSize = ResizeLongestSide.PreprocessShape(image.Height, image.Width, l);
+            torch.Tensor Encode()
+            {
+                using var rgb = image.LoadRgb();
+                var (input, _) = SamPredictor.ModelInput(model, rgb);
+                using (input) return model.ImageEncoder.forward(input);
+            }
+            if (o.EncoderNeedsGrad) return (Encode(), inputSize);
+            using var noGrad = torch.no_grad();
+            if (Cache is null) return (Encode(), inputSize);
+            using var cached = Cache.GetOrCompute(SamEmbeddingCache.ImageKey(image.ImagePath), $"resize-longest-{l}", Encode);
+            return (cached.to(device), inputSize);
+        }
+
+        private torch.Tensor ExampleLoss(InstanceImage image, ref SplitMix64 rng)
+        {
+            var model = _model!;
+            var objects = image.Prompts(o.MinObjectArea).ToList();
+            if (objects.Count == 0) return torch.zeros(1, device: device).sum();
+            var chosen = objects[(int)rng.NextBelow((ulong)objects.Count)];
+            int h = image.Height, w = image.Width;
+            var mask = chosen.Mask.Decode();
+            var ignore = image.IgnoreMask();
+            // Pixels in the loss: all but crowd regions (an object's own pixels always count).
+            var kept = Enumerable.Range(0, h * w).Where(p => ignore is null || !ignore[p] || mask[p]).Select(p => (long)p).ToArray();
+            var keptIndex = torch.tensor(kept, device: device);
+            var truth = torch.tensor(mask, device: device).to(torch.ScalarType.Float32).index_select(0, keptIndex).unsqueeze(0);
+            var (features, inputSize) = Embed(image);
+            var pe = model.PromptEncoder.DensePositionalEncoding();
+            var transform = new ResizeLongestSide(model.Config.ImageSize);
+
+            // First prompt: a uniform foreground point (plus padding) or a noisy box (two corners), in image pixels.
+            var coords = new List<double[]>();
+            var labels = new List<int>();
+            if (rng.NextBelow(2) == 0)
+            {
+                var fg = Enumerable.Range(0, mask.Length).Where(p => mask[p]).ToArray();
+                int p = fg[(int)rng.NextBelow((ulong)fg.Length)];
+                coords.Add([p % w, p / w]);
+                labels.Add(1);
+                coords.Add([0, 0]);
+                labels.Add(-1);
+            }
+            else
+            {
+                var box = SmallRegions.Box(mask, h, w);
+                var r = rng;
+                double U() => (r.Next() >> 11) * (1.0 / (1UL << 53));
+                double Gauss() => Math.Sqrt(-2 * Math.Log(1 - U())) * Math.Cos(2 * Math.PI * U());
+                double sx = Math.Min(0.1 * (box[2] - box[0] + 1), 20), sy = Math.Min(0.1 * (box[3] - box[1] + 1), 20);
+                coords.Add([Math.Clamp(box[0] + sx * Gauss(), 0, w - 1), Math.Clamp(box[1] + sy * Gauss(), 0, h - 1)]);
+                labels.Add(2);
+                coords.Add([Math.Clamp(box[2] + sx * Gauss(), 0, w - 1), Math.Clamp(box[3] + sy * Gauss(), 0, h - 1)]);
+                labels.Add(3);
+                rng = r;
+            }
+            torch.Tensor? previous = null;
+            var total = torch.zeros(1, device: device).sum();
+            for (int round = 0; round < o.Rounds; round++)
+            {
+                int n = coords.Count;
+                var framed = coords.SelectMany(c =>
+                {
+                    var (x, y) = transform.ApplyCoords(c[0], c[1], (h, w));
+                    return new[] { (float)x, (float)y };
+                }).ToArray();
+                var c = torch.tensor(framed, [1, n, 2], device: device);
+                var lab = torch.tensor(labels.Select(v => (long)v).ToArray(), [1, n], device: device);
+                var sparse = model.PromptEncoder.EmbedLabeled(c, lab);
+                var dense = model.PromptEncoder.EmbedDense(previous, 1);
+                using var pred = model.MaskDecoder.forward(features, pe, sparse, dense, round == 0);
+                var lowRes = pred.Masks; // [1, m, 4h', 4w']
+                int m = (int)lowRes.shape[1];
+                var full = model.PostprocessMasks(lowRes, inputSize, (h, w)).reshape(m, h * w).index_select(1, keptIndex);
+                var target = truth.expand(m, -1);
+                var maskLoss = 20 * SamLosses.Focal(full, target) + SamLosses.Dice(full, target);
+                var iouLoss = (pred.Iou[0] - SamLosses.Iou(full, target)).pow(2);
+                var (best, arg) = maskLoss.min(0);
+                total = total + best + iouLoss.mean();
+                int pick0 = (int)arg.item<long>();
+                previous = lowRes[.., pick0..(pick0 + 1)].detach();
+                if (round + 1 == o.Rounds) break;
+                var predicted = (full[pick0] > 0).cpu().contiguous().data<bool>().ToArray();
+                // An error pixel of the chosen mask (crowd regions excluded), or a foreground pixel when there is none.
+                var errors = Enumerable.Range(0, kept.Length).Where(i => mask[kept[i]] != predicted[i]).ToArray();
+                int pick;
+                if (errors.Length == 0)
+                {
+                    var fg = Enumerable.Range(0, mask.Length).Where(p => mask[p]).ToArray();
+                    pick = fg[(int)rng.NextBelow((ulong)fg.Length)];
+                }
+                else pick = (int)kept[errors[(int)rng.NextBelow((ulong)errors.Length)]];
+                // Clicks go before the padding point or the box corners, as the official prompt order has them.
+                int at = labels.FindIndex(v => v is -1 or 2);
+                coords.Insert(at, [pick % w, pick / w]);
+                labels.Insert(at, mask[pick] ? 1 : 0);
+            }
+            return total / (double)o.Rounds;
+        }
+
+        public void AfterCheckpoint(string runDir, long step)
+        {
+            var meta = new Dictionary<string, string> { ["step"] = step.ToString(CultureInfo.InvariantCulture) };
+            _model!.Save(Path.Combine(runDir, "model.safetensors"), meta);
+            _lora?.Save(Path.Combine(runDir, "lora.safetensors"), meta);
+        }
+
+        public void Dispose()
+        {
+            _lora?.Dispose();
+            _model?.Dispose();
+        }
+    }
+}
