@@ -152,15 +152,19 @@ public class SegDatasetCliTests
         using var dir = new TempDir();
         string root = dir.File("data");
         SegDatasetLayouts.WriteCustom(root);
-        Assert.Equal(0, CliTests.Run(Train("custom", root, dir.File("straight"), 4, "--accumulate", "2")).Code);
-        Assert.Equal(0, CliTests.Run(Train("custom", root, dir.File("split"), 4, "--accumulate", "2", "--stop-at", "2")).Code);
-        var (code, output) = CliTests.Run(Train("custom", root, dir.File("split"), 4, "--accumulate", "2", "--resume"));
+        Assert.Equal(0, CliTests.Run(Train("custom", root, dir.File("straight"), 4, "--accumulate", "2", "--aux-head")).Code);
+        Assert.Equal(0, CliTests.Run(Train("custom", root, dir.File("split"), 4, "--accumulate", "2", "--aux-head", "--stop-at", "2")).Code);
+        var (code, output) = CliTests.Run(Train("custom", root, dir.File("split"), 4, "--accumulate", "2", "--aux-head", "--resume"));
         Assert.True(code == 0, output);
         using var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors"));
         using var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors"));
         Assert.Equal("4", b.Metadata["step"]);
         foreach (var (k, v) in a.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
             Assert.True(Same.Tensors(v, b.Tensors[k]), k);
+        // The auxiliary FCN head sits on layer3 of the width-16 ResNet-18 (64 channels → 16 → 11 classes), and it trained.
+        var auxConv = a.Tensors.Single(kv => kv.Key.StartsWith("model.auxiliary_head.", StringComparison.Ordinal) && kv.Value.shape.Length == 4 && kv.Value.shape[1] == 64);
+        Assert.Equal(new long[] { 16, 64, 3, 3 }, auxConv.Value.shape);
+        Assert.Equal(new long[] { 11, 16, 1, 1 }, a.Tensors.Single(kv => kv.Key.StartsWith("model.auxiliary_head.", StringComparison.Ordinal) && kv.Value.shape.Length == 4 && kv.Value.shape[0] == 11).Value.shape);
         // The recipe's defaults for datasets: SGD, weight decay 5e-4, poly.
         string training = a.Metadata[Training.CheckpointMetadata.TrainingKey];
         Assert.Contains("\"Optimizer\":\"Sgd\"", training);

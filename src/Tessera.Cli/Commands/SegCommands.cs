@@ -254,9 +254,14 @@ public sealed class SegTrainSettings : TrainingSettings
     [Description("Validation scenes. Default 256.")]
     public int EvalScenes { get; init; } = 256;
 
+    /// <summary>--aux-head</summary>
+    [CommandOption("--aux-head")]
+    [Description("Add mmsegmentation's auxiliary FCN head on layer3 (loss weight 0.4 in training; not used at inference).")]
+    public bool AuxHead { get; init; }
+
     /// <summary>--depth</summary>
     [CommandOption("--depth <N>")]
-    [Description("ResNet depth of the backbone: 18, 34 or 50. Default 18.")]
+    [Description("ResNet depth of the backbone: 18, 34, 50 or 101. Default 18.")]
     public int Depth { get; init; } = 18;
 
     /// <summary>--torchvision-backbone</summary>
@@ -266,7 +271,7 @@ public sealed class SegTrainSettings : TrainingSettings
 
     /// <summary>--backbone-weights</summary>
     [CommandOption("--backbone-weights <PTH>")]
-    [Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")]
+    [Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50/101 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")]
     public string? BackboneWeights { get; init; }
 
     /// <summary>The options for the trainer.</summary>
@@ -285,6 +290,7 @@ public sealed class SegTrainSettings : TrainingSettings
             SmallStem = !(TorchvisionBackbone || BackboneWeights is not null),
             Rates = ListOption.TryInts(Rates),
             Dilations = ListOption.TryInts(Dilations),
+            AuxHead = AuxHead,
         },
         Training = CheckpointEveryOption is null ? Training() with { CheckpointEvery = Training().EvalEvery } : Training(),
         Loss = Loss,

@@ -178,13 +178,7 @@ public sealed class SegDatasetTrainer
             {
                 if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
                     throw new TesseraUserException(nameof(_o.BackboneWeights), "torchvision weights need the torchvision layout (width 64, standard stem)");
-                var backbone = model switch
-                {
-                    Models.GcnNet g => g.Backbone,
-                    Models.DeepLabV3 d => d.Backbone,
-                    Models.Fcn f => f.Backbone,
-                    _ => throw new InvalidOperationException(model.GetType().Name),
-                };
+                var backbone = model is Models.IResNetSegmenter s ? s.Backbone : throw new InvalidOperationException(model.GetType().Name);
                 backbone.LoadTorchvision(_o.BackboneWeights);
             }
             model.to(device);
@@ -210,8 +204,7 @@ public sealed class SegDatasetTrainer
             if (!_batches!.MoveNext()) throw new InvalidOperationException($"the data loader ended before micro-batch {expected}");
             using var data = _batches.Current;
             if (data.Step != expected) throw new InvalidOperationException($"the data loader delivered batch {data.Step}, expected {expected}");
-            var logits = _model!.forward(data.Images.to(_device));
-            return SegmentationLosses.Named(_o.Loss, logits, data.Labels.to(_device));
+            return SegmentationLosses.WithAuxiliary(_o.Loss, _model!, data.Images.to(_device), data.Labels.to(_device));
         }
 
         public EvalPoint? Evaluate()

@@ -41,6 +41,9 @@ public sealed record SegModelConfig
     /// </summary>
     public bool ImageNetInput { get; init; }
 
+    /// <summary>mmsegmentation's auxiliary FCN head on layer3 (training loss weight 0.4; unused at inference).</summary>
+    public bool AuxHead { get; init; }
+
     /// <summary>Known model names.</summary>
     public static readonly string[] Models = ["gcn", "deeplabv3", "fcn", "kxk", "stacked3x3"];
 
@@ -69,6 +72,12 @@ public sealed record SegModelConfig
     {
         Validate();
         var depth = DepthEnum;
+        var model = BuildMain(depth);
+        return AuxHead ? new WithAuxiliaryHead(model, Classes) : model;
+    }
+
+    private torch.nn.Module<torch.Tensor, torch.Tensor> BuildMain(ResNetDepth depth)
+    {
         return Model switch
         {
             "gcn" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem),
