@@ -116,9 +116,17 @@ public static class Program
                 seg.AddCommand<MakeDatasetCommand>("make-dataset")
                     .WithDescription("Write Fashion-MNIST scenes (images/, labels/, instances/) as PNGs.");
                 seg.AddCommand<SegTrainCommand>("train")
-                    .WithDescription("Train GCN-Net, DeepLabV3 or FCN on Fashion-MNIST scenes, with checkpoints, curves and validation.");
+                    .WithDescription("Train GCN-Net, DeepLabV3 or FCN on Fashion-MNIST scenes or a dataset (VOC, Cityscapes, ADE20K, custom), with checkpoints, curves and validation.");
                 seg.AddCommand<SegPredictCommand>("predict")
-                    .WithDescription("Label PNGs and colour overlays for a folder of images, from a seg train checkpoint.");
+                    .WithDescription("Label PNGs (in the dataset's convention) and colour overlays for a folder of images or a dataset split, from a seg train checkpoint; shardable.");
+                seg.AddCommand<SegTestCommand>("test")
+                    .WithDescription("Score a checkpoint on a dataset split (whole or slide, multi-scale and flip): seg eval's metrics and --json report; shardable.");
+                seg.AddBranch("convert", convert =>
+                {
+                    convert.SetDescription("Convert dataset label files.");
+                    convert.AddCommand<SegConvertCityscapesCommand>("cityscapes")
+                        .WithDescription("Write *_labelTrainIds.png beside every *_labelIds.png under DIR/gtFine (19 classes, the rest 255).");
+                });
                 seg.AddCommand<SegEvalCommand>("eval")
                     .WithDescription("PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.");
             });

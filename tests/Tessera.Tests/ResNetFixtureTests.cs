@@ -46,6 +46,8 @@ public class ResNetFixtureTests
         ["resnet50", ResNetDepth.ResNet50, 32],
         ["resnet50_os16", ResNetDepth.ResNet50, 16],
         ["resnet50_os8", ResNetDepth.ResNet50, 8],
+        ["resnet101", ResNetDepth.ResNet101, 32],
+        ["resnet101_os8", ResNetDepth.ResNet101, 8],
     ];
 
     [FixtureTheory("resnet")]

@@ -5,6 +5,7 @@ using Spectre.Console.Cli;
 using Tessera.Cli.Infrastructure;
 using Tessera.Data;
 using Tessera.IO;
+using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Training;
@@ -89,7 +90,106 @@ internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 public sealed class SegTrainSettings : TrainingSettings
 {
     /// <inheritdoc />
-    protected override TrainingOptions Defaults => SegTrainOptions.DefaultTraining with { Steps = 1000 };
+    protected override TrainingOptions Defaults => OnDataset ? SegDatasetTrainOptions.DefaultTraining : SegTrainOptions.DefaultTraining with { Steps = 1000 };
+
+    /// <summary>Whether the run trains on a dataset split (not on Fashion-MNIST scenes).</summary>
+    public bool OnDataset => Dataset is not (null or "scenes");
+
+    /// <summary>--dataset</summary>
+    [CommandOption("--dataset <NAME>")]
+    [Description("scenes (Fashion-MNIST scenes, the default), custom, voc, cityscapes, ade20k, or auto (detected from --data-root). A dataset trains with SGD (momentum 0.9), lr 0.01, weight decay 0.0005 and the poly schedule unless given.")]
+    public string? Dataset { get; init; }
+
+    /// <summary>--data-root</summary>
+    [CommandOption("--data-root <DIR>")]
+    [Description("The dataset's root folder (with --dataset).")]
+    public string? DataRoot { get; init; }
+
+    /// <summary>--split</summary>
+    [CommandOption("--split <SPLIT>")]
+    [Description("Training split. Default train.")]
+    public string SplitName { get; init; } = "train";
+
+    /// <summary>--val-split</summary>
+    [CommandOption("--val-split <SPLIT>")]
+    [Description("Validation split. Default val.")]
+    public string ValSplit { get; init; } = "val";
+
+    /// <summary>--img-suffix</summary>
+    [CommandOption("--img-suffix <SUFFIX>")]
+    [Description("custom layout: how image names end. Default .jpg")]
+    public string ImgSuffix { get; init; } = ".jpg";
+
+    /// <summary>--seg-suffix</summary>
+    [CommandOption("--seg-suffix <SUFFIX>")]
+    [Description("custom layout: how label names end. Default .png")]
+    public string SegSuffix { get; init; } = ".png";
+
+    /// <summary>--crop</summary>
+    [CommandOption("--crop <SIZE>")]
+    [Description("Training crop (RandomCrop, Pad), SIZE or H,W; also the window of --mode slide. Default 512.")]
+    public string Crop { get; init; } = "512";
+
+    /// <summary>--scale</summary>
+    [CommandOption("--scale <W,H>")]
+    [Description("RandomResize's base scale. Default 2048,512.")]
+    public string Scale { get; init; } = "2048,512";
+
+    /// <summary>--ratio</summary>
+    [CommandOption("--ratio <MIN,MAX>")]
+    [Description("RandomResize's ratio range. Default 0.5,2.0.")]
+    public string Ratio { get; init; } = "0.5,2.0";
+
+    /// <summary>--mode</summary>
+    [CommandOption("--mode <MODE>")]
+    [Description("Validation inference: whole or slide (--crop windows every --stride). Default whole.")]
+    public string Mode { get; init; } = "whole";
+
+    /// <summary>--stride</summary>
+    [CommandOption("--stride <SIZE>")]
+    [Description("Slide step: SIZE or H,W. Default 341.")]
+    public string Stride { get; init; } = "341";
+
+    /// <summary>--eval-images</summary>
+    [CommandOption("--eval-images <N>")]
+    [Description("Validate on the first N images of the validation split. Default: all.")]
+    public int? EvalImages { get; init; }
+
+    /// <summary>--loader-threads</summary>
+    [CommandOption("--loader-threads <N>")]
+    [Description("Threads decoding and augmenting training images. Default 2.")]
+    public int LoaderThreads { get; init; } = 2;
+
+    /// <summary>The options of a dataset run.</summary>
+    public SegDatasetTrainOptions DatasetOptions()
+    {
+        var o = Options();
+        var crop = SegDatasetSettings.Size("--crop", Crop);
+        var scale = ListOption.Ints("--scale", Scale);
+        if (scale.Length != 2) throw new TesseraUserException($"--scale '{Scale}': expected W,H");
+        var ratio = ListOption.Numbers("--ratio", Ratio, 2, 2, "min,max");
+        return new SegDatasetTrainOptions
+        {
+            Model = o.Model,
+            Training = o.Training,
+            Loss = Loss,
+            Layout = Dataset == "auto" ? null : Dataset,
+            Root = DataRoot!,
+            Split = SplitName,
+            ValSplit = ValSplit,
+            Dataset = new DatasetOptions(Custom: new CustomLayoutOptions(ImageSuffix: ImgSuffix, LabelSuffix: SegSuffix)),
+            ScaleWidth = scale[0],
+            ScaleHeight = scale[1],
+            MinRatio = ratio[0],
+            MaxRatio = ratio[1],
+            CropHeight = crop.H,
+            CropWidth = crop.W,
+            Inference = SegDatasetSettings.InferenceFrom(Mode, Crop, Stride, null, false),
+            LoaderThreads = LoaderThreads,
+            EvalImages = EvalImages,
+            BackboneWeights = BackboneWeights,
+        };
+    }
 
     /// <inheritdoc />
     protected override string DefaultOut => Path.Combine("runs", "seg");
@@ -154,9 +254,14 @@ public sealed class SegTrainSettings : TrainingSettings
     [Description("Validation scenes. Default 256.")]
     public int EvalScenes { get; init; } = 256;
 
+    /// <summary>--aux-head</summary>
+    [CommandOption("--aux-head")]
+    [Description("Add mmsegmentation's auxiliary FCN head on layer3 (loss weight 0.4 in training; not used at inference).")]
+    public bool AuxHead { get; init; }
+
     /// <summary>--depth</summary>
     [CommandOption("--depth <N>")]
-    [Description("ResNet depth of the backbone: 18, 34 or 50. Default 18.")]
+    [Description("ResNet depth of the backbone: 18, 34, 50 or 101. Default 18.")]
     public int Depth { get; init; } = 18;
 
     /// <summary>--torchvision-backbone</summary>
@@ -166,7 +271,7 @@ public sealed class SegTrainSettings : TrainingSettings
 
     /// <summary>--backbone-weights</summary>
     [CommandOption("--backbone-weights <PTH>")]
-    [Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")]
+    [Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50/101 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")]
     public string? BackboneWeights { get; init; }
 
     /// <summary>The options for the trainer.</summary>
@@ -185,6 +290,7 @@ public sealed class SegTrainSettings : TrainingSettings
             SmallStem = !(TorchvisionBackbone || BackboneWeights is not null),
             Rates = ListOption.TryInts(Rates),
             Dilations = ListOption.TryInts(Dilations),
+            AuxHead = AuxHead,
         },
         Training = CheckpointEveryOption is null ? Training() with { CheckpointEvery = Training().EvalEvery } : Training(),
         Loss = Loss,
@@ -202,6 +308,17 @@ public sealed class SegTrainSettings : TrainingSettings
         if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
         if (EvalScenes < 1) return ValidationResult.Error($"--eval-scenes: {EvalScenes}; expected at least 1");
         if (Canvas < 40) return ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)");
+        if (Dataset is not null && Dataset != "scenes" && Dataset != "auto" && !SegmentationDatasets.Layouts.Contains(Dataset))
+            return ValidationResult.Error($"--dataset: '{Dataset}'; expected scenes, {string.Join(", ", SegmentationDatasets.Layouts)} or auto");
+        if (OnDataset && string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--data-root: required with --dataset");
+        if (!OnDataset && DataRoot is not null) return ValidationResult.Error("--data-root: needs --dataset (custom, voc, cityscapes, ade20k or auto)");
+        if (EvalImages is < 1) return ValidationResult.Error($"--eval-images: {EvalImages}; expected at least 1");
+        if (LoaderThreads < 1) return ValidationResult.Error($"--loader-threads: {LoaderThreads}; expected at least 1");
+        if (OnDataset)
+        {
+            try { DatasetOptions(); }
+            catch (TesseraUserException e) { return ValidationResult.Error(e.Message); }
+        }
         return base.Validate();
     }
 }
@@ -213,6 +330,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
     public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
+        if (settings.OnDataset) return TrainOnDataset(settings, device, cancellation);
         var options = settings.Options();
         options.Model.Validate();
         var trainer = new SegTrainer(options, device);
@@ -228,6 +346,26 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         return Program.Ok;
     }
 
+    private int TrainOnDataset(SegTrainSettings settings, torch.Device device, CancellationToken cancellation)
+    {
+        var options = settings.DatasetOptions();
+        options.Model.Validate();
+        Ui.Say("checking the dataset (every image and label of both splits)");
+        var trainer = new SegDatasetTrainer(options, device, cancellation);
+        Ui.Say($"{trainer.TrainSet.Layout}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
+        var o = trainer.Options;
+        DatasetScore? result = Ui.WithProgress($"training {o.Model.Model}", o.Training.Steps, "steps",
+            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        if (result is null)
+        {
+            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
+            return Program.Ok;
+        }
+        SegEvalCommand.PrintMetrics(Ui, result.Metrics, result.Images);
+        Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
+        return Program.Ok;
+    }
+
     internal static void PrintEvaluation(Ui ui, SegEvaluation result)
     {
         var table = new Table().AddColumn("class").AddColumn(new TableColumn("IoU").RightAligned()).AddColumn(new TableColumn("Acc").RightAligned());
@@ -239,55 +377,104 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 }
 
 /// <summary>Options of <c>tessera seg predict</c>.</summary>
-internal sealed class SegPredictSettings : GlobalSettings
+internal sealed class SegPredictSettings : SegDatasetSettings
 {
-    [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.safetensors written by tessera seg train.")] public string? Checkpoint { get; init; }
-    [CommandOption("--input <DIR>"), Description("Folder of images (PNG/JPEG).")] public string? Input { get; init; }
-    [CommandOption("--output <DIR>"), Description("Folder for labels/ (class-index PNGs) and overlays/ (colour blends).")] public string? Output { get; init; }
+    [CommandOption("--input <DIR>"), Description("Folder of images (PNG/JPEG); or give --data-root (and --dataset, --split) to label a dataset split.")] public string? Input { get; init; }
+    [CommandOption("--output <DIR>"), Description("Folder for labels/ (label PNGs in the dataset's convention) and overlays/ (colour blends).")] public string? Output { get; init; }
 
     /// <inheritdoc />
     public override ValidationResult Validate()
     {
-        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        if (string.IsNullOrEmpty(Input)) return ValidationResult.Error("--input: required");
+        if (string.IsNullOrEmpty(Input) == string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--input: give either --input DIR or --data-root DIR (a dataset split)");
         if (string.IsNullOrEmpty(Output)) return ValidationResult.Error("--output: required");
         return base.Validate();
     }
 }
 
-/// <summary><c>tessera seg predict</c>.</summary>
+/// <summary>
+/// <c>tessera seg predict</c>: label PNGs and overlays at the original resolution, as a shard of a batch job: items
+/// sorted by name and dealt round-robin, each written atomically (overlay, then the label last), finished items
+/// skipped, a summary written last.
+/// </summary>
 internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
 {
+    private sealed record Item(string Name, string Image, int Index);
+
     /// <inheritdoc />
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        string input = Path.GetFullPath(settings.Input!), output = Path.GetFullPath(settings.Output!);
-        if (!Directory.Exists(input)) throw new TesseraUserException($"--input: folder '{settings.Input}' does not exist");
-        if (output.TrimEnd('/') == input.TrimEnd('/'))
-            throw new TesseraUserException($"--output: '{settings.Output}' is the input folder; predictions would mix with (and could overwrite) the inputs");
-        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
-        var files = Directory.EnumerateFiles(input).Order(StringComparer.Ordinal).ToList();
-        if (files.Count == 0) throw new TesseraUserException($"--input: folder '{settings.Input}' is empty");
-        Directory.CreateDirectory(Path.Combine(output, "labels"));
-        Directory.CreateDirectory(Path.Combine(output, "overlays"));
-        Ui.WithProgress("predicting", files.Count, "img", report =>
+        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        if (shard.Source != Runtime.Sharding.ShardSource.None) Ui.Result(shard.Describe());
+        string output = Path.GetFullPath(settings.Output!);
+        SegmentationDataset? dataset = null;
+        List<Item> items;
+        if (settings.Input is not null)
         {
-            int done = 0;
-            foreach (string file in files)
+            string input = Path.GetFullPath(settings.Input);
+            if (!Directory.Exists(input)) throw new TesseraUserException($"--input: folder '{settings.Input}' does not exist");
+            if (output.TrimEnd('/') == input.TrimEnd('/'))
+                throw new TesseraUserException($"--output: '{settings.Output}' is the input folder; predictions would mix with (and could overwrite) the inputs");
+            items = Directory.EnumerateFiles(input).Select(f => new Item(Path.GetFileNameWithoutExtension(f) + ".png", f, -1))
+                .OrderBy(i => i.Name, StringComparer.Ordinal).ThenBy(i => i.Image, StringComparer.Ordinal).ToList();
+            if (items.Count == 0) throw new TesseraUserException($"--input: folder '{settings.Input}' is empty");
+        }
+        else
+        {
+            dataset = settings.OpenDataset();
+            var ds = dataset;
+            items = SegTestCommand.SortedIndices(ds).Select(i => new Item(Path.GetFileNameWithoutExtension(ds[i].Label) + ".png", ds[i].Image, i)).ToList();
+        }
+        var duplicate = items.GroupBy(i => i.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new TesseraUserException($"two inputs would write {duplicate.Key}: {string.Join(" and ", duplicate.Select(i => i.Image))}");
+        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
+        if (dataset is not null && model.Config.Classes != dataset.NumClasses)
+            throw new TesseraUserException($"--checkpoint: {settings.Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
+        var palette = dataset?.Palette ?? (model.Config.ImageNetInput ? SegmentationDataset.DefaultPalette(model.Config.Classes) : FashionMnistScenes.Palette);
+        string labels = Path.Combine(output, "labels"), overlays = Path.Combine(output, "overlays");
+        Directory.CreateDirectory(labels);
+        Directory.CreateDirectory(overlays);
+        var options = settings.Inference();
+        int mine = shard.Select(items).Count();
+        var summary = Ui.WithProgress("predicting", mine, "img", report =>
+            ShardedWork.Run(items, shard, i => i.Name, i => File.Exists(Path.Combine(labels, i.Name)), item =>
             {
-                cancellation.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                var image = ImageIO.Load(file, ColorMode.Rgb);
-                var labels = model.Predict(image);
-                string name = Path.GetFileNameWithoutExtension(file) + ".png";
-                ImageIO.SavePng(labels.to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(output, "labels", name));
-                ImageIO.SavePng(MaskOverlay.Labels(image, labels, FashionMnistScenes.Palette), Path.Combine(output, "overlays", name));
-                report(++done, null);
-            }
-            return 0;
-        });
-        Ui.Result($"wrote {files.Count} label maps and overlays to {output}");
-        return Program.Ok;
+                var sample = item.Index >= 0 ? dataset!.Load(item.Index) : LoadImage(item.Image);
+                byte[] pred = DatasetEvaluation.Predict(model.Network, sample, options, model.Config.ImageNetInput, device);
+                var overlay = PredictionWriter.Overlay(pred, sample.Width, sample.Height, palette, sample.Image);
+                WriteAtomically(Path.Combine(overlays, item.Name), tmp =>
+                    ImageIO.SavePng(torch.tensor(overlay, [3, sample.Height, sample.Width], torch.ScalarType.Byte), tmp));
+                // The label map last: its presence marks the item finished.
+                WriteAtomically(Path.Combine(labels, item.Name), tmp =>
+                {
+                    if (dataset is not null) PredictionWriter.WriteLabels(dataset, tmp, pred, sample.Width, sample.Height);
+                    else PalettePng.Write(tmp, pred, sample.Width, sample.Height);
+                });
+            }, Path.Combine(output, Runtime.Sharding.ShardSummary.FileName(shard)), (n, _) => report(n, null), cancellation));
+        foreach (var (name, why) in summary.Failed) Ui.Error($"{name}: {why}");
+        Ui.Result($"shard {shard}: {summary.Done} predicted, {summary.Skipped} already done, {summary.Failed.Count} failed; labels/ and overlays/ in {output}");
+        return summary.Failed.Count == 0 ? Program.Ok : Program.UserError;
+    }
+
+    private static SegmentationSample LoadImage(string path)
+    {
+        try
+        {
+            var (w, h, rgb) = SegmentationDataset.DecodeRgb(path);
+            return new SegmentationSample(w, h, rgb, new byte[w * h]);
+        }
+        catch (TesseraFormatException) { throw; }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException)
+        {
+            throw new TesseraFormatException(path, $"not a decodable image ({e.Message})", e);
+        }
+    }
+
+    private static void WriteAtomically(string path, Action<string> write)
+    {
+        string tmp = Path.Combine(Path.GetDirectoryName(path)!, "." + Path.GetFileNameWithoutExtension(path) + ".partial.png");
+        write(tmp);
+        File.Move(tmp, path, overwrite: true);
     }
 }

@@ -86,7 +86,7 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
             report => FolderEvaluation.Evaluate(pairing.Pairs, options, done => report(done, null), cancellation));
         double seconds = watch.Elapsed.TotalSeconds;
         var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
-        PrintMetrics(metrics, pairing.Pairs.Count);
+        PrintMetrics(Ui, metrics, pairing.Pairs.Count);
         int skipped = pairing.MissingPredictions.Count + pairing.MissingGroundTruth.Count;
         if (skipped > 0)
             Ui.Result($"skipped {pairing.MissingPredictions.Count} ground-truth file(s) without prediction and {pairing.MissingGroundTruth.Count} prediction(s) without ground truth");
@@ -106,20 +106,21 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
         if (names is not null && names.Length != cm.NumClasses) names = null;
         var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
         Ui.Say($"merged {settings.Merge.Length} report(s)");
-        PrintMetrics(metrics, images);
+        PrintMetrics(Ui, metrics, images);
         WriteOutputs(settings, metrics, cm, images, null);
         return Program.Ok;
     }
 
-    private void PrintMetrics(SegmentationMetrics metrics, int images)
+    /// <summary>The metric table and summary line (also <c>seg test</c>'s).</summary>
+    internal static void PrintMetrics(Ui ui, SegmentationMetrics metrics, int images)
     {
         static string Pct(double v) => double.IsNaN(v) ? "nan" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
         var table = new Table().AddColumn("class");
         foreach (string h in new[] { "IoU", "Acc", "Dice", "Precision", "Recall", "Fscore" }) table.AddColumn(new TableColumn(h).RightAligned());
         foreach (ClassScores c in metrics.PerClass)
             table.AddRow(Markup.Escape(c.Name), Pct(c.IoU), Pct(c.Acc), Pct(c.Dice), Pct(c.Precision), Pct(c.Recall), Pct(c.Fscore));
-        Ui.Console.Write(table);
-        Ui.Result($"aAcc {Pct(metrics.AAcc)}  mIoU {Pct(metrics.MIoU)}  mAcc {Pct(metrics.MAcc)}  mDice {Pct(metrics.MDice)}  mFscore {Pct(metrics.MFscore)}  FWIoU {Pct(metrics.FWIoU)}  (%, {images} images)");
+        ui.Console.Write(table);
+        ui.Result($"aAcc {Pct(metrics.AAcc)}  mIoU {Pct(metrics.MIoU)}  mAcc {Pct(metrics.MAcc)}  mDice {Pct(metrics.MDice)}  mFscore {Pct(metrics.MFscore)}  FWIoU {Pct(metrics.FWIoU)}  (%, {images} images)");
     }
 
     private void WriteOutputs(SegEvalSettings settings, SegmentationMetrics metrics, ConfusionMatrix cm, int images, string? shard)

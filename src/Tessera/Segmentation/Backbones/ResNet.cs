@@ -13,6 +13,8 @@ public enum ResNetDepth
     ResNet34,
     /// <summary>ResNet-50 (bottlenecks 3-4-6-3).</summary>
     ResNet50,
+    /// <summary>ResNet-101 (bottlenecks 3-4-23-3).</summary>
+    ResNet101,
 }
 
 /// <summary>The feature maps of a ResNet: stem (after max-pool) and the four stages.</summary>
@@ -62,8 +64,8 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
                 throw new ArgumentException($"expected {convs} positive rates for the last stage's 3×3 convolutions, got [{string.Join(", ", layer4Dilations)}]", nameof(layer4Dilations));
         }
         OutputStride = outputStride;
-        bool bottleneck = depth == ResNetDepth.ResNet50;
-        int[] blocks = depth == ResNetDepth.ResNet18 ? [2, 2, 2, 2] : [3, 4, 6, 3];
+        bool bottleneck = depth is ResNetDepth.ResNet50 or ResNetDepth.ResNet101;
+        int[] blocks = depth switch { ResNetDepth.ResNet18 => [2, 2, 2, 2], ResNetDepth.ResNet101 => [3, 4, 23, 3], _ => [3, 4, 6, 3] };
         int expansion = bottleneck ? 4 : 1;
         bool[] dilate = [false, outputStride == 8, outputStride <= 16];
 

@@ -57,6 +57,7 @@ public sealed class SegmentationModel : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var x = rgb.dtype == torch.ScalarType.Byte ? rgb.to(torch.ScalarType.Float32).div(255f) : rgb.to(torch.ScalarType.Float32);
+        if (Config.ImageNetInput) x = DatasetEvaluation.ImageNetFromUnit(x);
         return _net.forward(x.unsqueeze(0).to(Device))[0].cpu().MoveToOuterDisposeScope();
     }
 

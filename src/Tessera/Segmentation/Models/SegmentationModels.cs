@@ -18,7 +18,7 @@ internal static class Resize
 /// ReLU, a 1×1 classifier, and bilinear upsampling to the input size (torchvision's DeepLabHead). With
 /// <c>useAspp</c> false the head is an FCN head on the same backbone (the ablation without ASPP).
 /// </summary>
-public sealed class DeepLabV3 : Module<torch.Tensor, torch.Tensor>
+public sealed class DeepLabV3 : Module<torch.Tensor, torch.Tensor>, IResNetSegmenter
 {
     private readonly ResNet backbone;
     private readonly Sequential head;
@@ -42,13 +42,19 @@ public sealed class DeepLabV3 : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)
+    {
         var f = backbone.Features(x);
-        return Resize.To(head.forward(f.Layer4), x.shape[2], x.shape[3]).MoveToOuterDisposeScope();
+        return (Resize.To(head.forward(f.Layer4), x.shape[2], x.shape[3]), f.Layer3);
     }
 }
 
 /// <summary>FCN baseline (Long et al. 2015, torchvision's FCN): backbone, FCN head, bilinear upsampling.</summary>
-public sealed class Fcn : Module<torch.Tensor, torch.Tensor>
+public sealed class Fcn : Module<torch.Tensor, torch.Tensor>, IResNetSegmenter
 {
     private readonly ResNet backbone;
     private readonly FcnHead head;
@@ -68,7 +74,14 @@ public sealed class Fcn : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        return Resize.To(head.forward(backbone.Features(x).Layer4), x.shape[2], x.shape[3]).MoveToOuterDisposeScope();
+        return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)
+    {
+        var f = backbone.Features(x);
+        return (Resize.To(head.forward(f.Layer4), x.shape[2], x.shape[3]), f.Layer3);
     }
 }
 
@@ -91,7 +104,7 @@ public enum GcnVariant
 /// up to a multiple of 16 channels and the output keeps the first <c>classes</c>: libtorch 2.10's oneDNN returns
 /// NaN gradients for 3×3 convolutions on 8- or 11-channel maps on AVX-512 CPUs (see Runtime.OneDnn).
 /// </summary>
-public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>
+public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>, IResNetSegmenter
 {
     private readonly ResNet backbone;
     private readonly ModuleList<Module<torch.Tensor, torch.Tensor>> gcn;
@@ -139,6 +152,12 @@ public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)
+    {
         var f = backbone.Features(x);
         torch.Tensor[] stages = [f.Layer1, f.Layer2, f.Layer3, f.Layer4];
         var scores = stages.Select((s, i) => br[i].forward(gcn[i].forward(s))).ToArray();   // BR 0–3
@@ -147,6 +166,6 @@ public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>
             y = br[b].forward(Resize.To(y, scores[i].shape[2], scores[i].shape[3]) + scores[i]);
         y = br[7].forward(Resize.To(y, y.shape[2] * 2, y.shape[3] * 2));                     // BR 7
         y = br[8].forward(Resize.To(y, x.shape[2], x.shape[3]));                             // BR 8
-        return y[.., .._classes].MoveToOuterDisposeScope();
+        return (y[.., .._classes], f.Layer3);
     }
 }

@@ -20,7 +20,7 @@ public sealed record SegModelConfig
     public int K { get; init; } = 15;
     /// <summary>Boundary refinement on (GCN-Net family).</summary>
     public bool BoundaryRefinement { get; init; } = true;
-    /// <summary>ResNet depth (18, 34 or 50).</summary>
+    /// <summary>ResNet depth (18, 34, 50 or 101).</summary>
     public int Depth { get; init; } = 18;
     /// <summary>Backbone base width (64 = torchvision).</summary>
     public int BaseWidth { get; init; } = 32;
@@ -35,6 +35,15 @@ public sealed record SegModelConfig
     /// <summary>Rates of the last stage's 3 × 3 convolutions one by one (deeplabv3/fcn), or null for the standard dilation.</summary>
     public int[]? Dilations { get; init; }
 
+    /// <summary>
+    /// Input convention: false, RGB scaled to [0, 1] (Fashion-MNIST scenes); true, RGB on the 0–255 scale
+    /// normalised by ImageNet's mean and standard deviation (mmsegmentation's data preprocessor, dataset training).
+    /// </summary>
+    public bool ImageNetInput { get; init; }
+
+    /// <summary>mmsegmentation's auxiliary FCN head on layer3 (training loss weight 0.4; unused at inference).</summary>
+    public bool AuxHead { get; init; }
+
     /// <summary>Known model names.</summary>
     public static readonly string[] Models = ["gcn", "deeplabv3", "fcn", "kxk", "stacked3x3"];
 
@@ -43,7 +52,7 @@ public sealed record SegModelConfig
     {
         if (!Models.Contains(Model)) throw new TesseraUserException(nameof(Model), $"'{Model}' is not a model; expected {string.Join(", ", Models)}");
         if (K < 1 || K % 2 == 0) throw new TesseraUserException(nameof(K), $"{K} must be odd and positive (GCN kernels are centred)");
-        if (Depth is not (18 or 34 or 50)) throw new TesseraUserException(nameof(Depth), $"{Depth}; expected 18, 34 or 50");
+        if (Depth is not (18 or 34 or 50 or 101)) throw new TesseraUserException(nameof(Depth), $"{Depth}; expected 18, 34, 50 or 101");
         if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException(nameof(OutputStride), $"{OutputStride}; expected 8, 16 or 32");
         if (Dilations is not null)
         {
@@ -63,6 +72,12 @@ public sealed record SegModelConfig
     {
         Validate();
         var depth = DepthEnum;
+        var model = BuildMain(depth);
+        return AuxHead ? new WithAuxiliaryHead(model, Classes) : model;
+    }
+
+    private torch.nn.Module<torch.Tensor, torch.Tensor> BuildMain(ResNetDepth depth)
+    {
         return Model switch
         {
             "gcn" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem),
@@ -73,7 +88,7 @@ public sealed record SegModelConfig
         };
     }
 
-    private ResNetDepth DepthEnum => Depth switch { 18 => ResNetDepth.ResNet18, 34 => ResNetDepth.ResNet34, _ => ResNetDepth.ResNet50 };
+    private ResNetDepth DepthEnum => Depth switch { 18 => ResNetDepth.ResNet18, 34 => ResNetDepth.ResNet34, 101 => ResNetDepth.ResNet101, _ => ResNetDepth.ResNet50 };
 
     /// <summary>As JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this);

@@ -115,13 +115,7 @@ public sealed class SegTrainer
             {
                 if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
                     throw new TesseraUserException("BackboneWeights: torchvision weights need the torchvision layout (width 64, standard stem)");
-                var backbone = model switch
-                {
-                    Models.GcnNet g => g.Backbone,
-                    Models.DeepLabV3 d => d.Backbone,
-                    Models.Fcn f => f.Backbone,
-                    _ => throw new InvalidOperationException(model.GetType().Name),
-                };
+                var backbone = model is Models.IResNetSegmenter s ? s.Backbone : throw new InvalidOperationException(model.GetType().Name);
                 backbone.LoadTorchvision(_o.BackboneWeights);
             }
             model.to(device);
@@ -139,8 +133,7 @@ public sealed class SegTrainer
         public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
             using var scenes = _scenes!.Generate(batch.First, batch.Count);
-            var logits = _model!.forward(scenes.Images.to(_device));
-            return SegmentationLosses.Named(_o.Loss, logits, scenes.Labels.to(_device));
+            return SegmentationLosses.WithAuxiliary(_o.Loss, _model!, scenes.Images.to(_device), scenes.Labels.to(_device));
         }
 
 

@@ -62,6 +62,17 @@ public static class SegmentationLosses
         return total!;
     }
 
+    /// <summary>
+    /// The named loss of the model's logits, plus <see cref="Models.WithAuxiliaryHead.LossWeight"/> times the same loss
+    /// of the auxiliary head's logits when the model has one (mmsegmentation's decode + auxiliary losses).
+    /// </summary>
+    public static torch.Tensor WithAuxiliary(string spec, torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.Tensor images, torch.Tensor target)
+    {
+        if (model is not Models.WithAuxiliaryHead aux) return Named(spec, model.forward(images), target);
+        var (main, auxiliary) = aux.ForwardBoth(images);
+        return Named(spec, main, target) + Models.WithAuxiliaryHead.LossWeight * Named(spec, auxiliary, target);
+    }
+
     /// <summary>Validates a loss spec without computing it.</summary>
     public static bool IsValid(string spec) => spec.Split('+', StringSplitOptions.TrimEntries).All(t => t is "ce" or "dice" or "focal");
 }

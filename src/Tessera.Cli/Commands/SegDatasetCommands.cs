@@ -1,0 +1,212 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Tessera.Cli.Infrastructure;
+using Tessera.IO;
+using Tessera.Runtime.Sharding;
+using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Inference;
+using Tessera.Segmentation.Metrics;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>The dataset and inference options of <c>seg test</c> and <c>seg predict</c>, and their parsing (shared with <c>seg train</c>).</summary>
+public class SegDatasetSettings : GlobalSettings
+{
+    /// <summary>--checkpoint</summary>
+    [CommandOption("--checkpoint <FILE>")]
+    [Description("A checkpoint.safetensors written by tessera seg train.")]
+    public string? Checkpoint { get; init; }
+
+    /// <summary>--dataset</summary>
+    [CommandOption("--dataset <NAME>")]
+    [Description("custom, voc, cityscapes or ade20k (auto: detected from --data-root).")]
+    public string? Dataset { get; init; }
+
+    /// <summary>--data-root</summary>
+    [CommandOption("--data-root <DIR>")]
+    [Description("The dataset's root folder (VOCdevkit's parent, leftImg8bit's parent, ADEChallengeData2016's parent, or img_dir's parent).")]
+    public string? DataRoot { get; init; }
+
+    /// <summary>--split</summary>
+    [CommandOption("--split <SPLIT>")]
+    [Description("The split (train, val, …; ADE20K's training/validation also accepted as train/val). Default val.")]
+    public string Split { get; init; } = "val";
+
+    /// <summary>--img-suffix</summary>
+    [CommandOption("--img-suffix <SUFFIX>")]
+    [Description("custom layout: how image names end. Default .jpg")]
+    public string ImgSuffix { get; init; } = ".jpg";
+
+    /// <summary>--seg-suffix</summary>
+    [CommandOption("--seg-suffix <SUFFIX>")]
+    [Description("custom layout: how label names end. Default .png")]
+    public string SegSuffix { get; init; } = ".png";
+
+    /// <summary>--mode</summary>
+    [CommandOption("--mode <MODE>")]
+    [Description("whole (the image in one pass) or slide (overlapping --crop windows every --stride, logits averaged). Default whole.")]
+    public string Mode { get; init; } = "whole";
+
+    /// <summary>--crop</summary>
+    [CommandOption("--crop <SIZE>")]
+    [Description("Slide window: SIZE or H,W. Default 512.")]
+    public string Crop { get; init; } = "512";
+
+    /// <summary>--stride</summary>
+    [CommandOption("--stride <SIZE>")]
+    [Description("Slide step: SIZE or H,W. Default 341.")]
+    public string Stride { get; init; } = "341";
+
+    /// <summary>--scales</summary>
+    [CommandOption("--scales <LIST>")]
+    [Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")]
+    public string? Scales { get; init; }
+
+    /// <summary>--flip</summary>
+    [CommandOption("--flip")]
+    [Description("Also run each scale mirrored (flip test-time augmentation).")]
+    public bool Flip { get; init; }
+
+    /// <summary>--shard</summary>
+    [CommandOption("--shard <I/N>")]
+    [Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")]
+    public string? Shard { get; init; }
+
+    /// <summary>--shard-count</summary>
+    [CommandOption("--shard-count <N>")]
+    [Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")]
+    public int? ShardCount { get; init; }
+
+    /// <summary>The inference settings.</summary>
+    public InferenceOptions Inference() => InferenceFrom(Mode, Crop, Stride, Scales, Flip);
+
+    /// <summary>Inference settings from the option texts.</summary>
+    /// <exception cref="TesseraUserException">A malformed value, naming its flag.</exception>
+    public static InferenceOptions InferenceFrom(string mode, string crop, string stride, string? scales, bool flip)
+    {
+        var c = Size("--crop", crop);
+        var s = Size("--stride", stride);
+        double[]? sc = scales is null ? null : ListOption.Numbers("--scales", scales, 1, 16, "positive scales");
+        if (sc is not null && sc.Any(v => v <= 0)) throw new TesseraUserException($"--scales '{scales}': expected positive scales");
+        var m = mode switch
+        {
+            "whole" => InferenceMode.Whole,
+            "slide" => InferenceMode.Slide,
+            _ => throw new TesseraUserException($"--mode: '{mode}'; expected whole or slide"),
+        };
+        return new InferenceOptions(m, c.H, c.W, s.H, s.W, sc, flip);
+    }
+
+    /// <summary>"N" (square) or "H,W".</summary>
+    public static (int H, int W) Size(string flag, string text)
+    {
+        var v = ListOption.Ints(flag, text);
+        return v.Length switch
+        {
+            1 => (v[0], v[0]),
+            2 => (v[0], v[1]),
+            _ => throw new TesseraUserException($"{flag} '{text}': expected SIZE or H,W"),
+        };
+    }
+
+    /// <summary>Opens a split with the custom layout's suffixes.</summary>
+    public static SegmentationDataset Open(string? dataset, string root, string split, string imgSuffix, string segSuffix) =>
+        SegmentationDatasets.Open(dataset, root, split, new DatasetOptions(Custom: new CustomLayoutOptions(ImageSuffix: imgSuffix, LabelSuffix: segSuffix)));
+
+    /// <summary>The split named by the options.</summary>
+    public SegmentationDataset OpenDataset() => Open(Dataset, DataRoot!, Split, ImgSuffix, SegSuffix);
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
+        if (Dataset is not null && Dataset != "auto" && !SegmentationDatasets.Layouts.Contains(Dataset))
+            return ValidationResult.Error($"--dataset: '{Dataset}'; expected {string.Join(", ", SegmentationDatasets.Layouts)} or auto");
+        try { Inference(); }
+        catch (TesseraUserException e) { return ValidationResult.Error(e.Message); }
+        return base.Validate();
+    }
+}
+
+/// <summary>Options of <c>tessera seg test</c>.</summary>
+internal sealed class SegTestSettings : SegDatasetSettings
+{
+    [CommandOption("--json <FILE>"), Description("Write the results as JSON (seg eval's report; shard reports merge with seg eval --merge).")] public string? Json { get; init; }
+    [CommandOption("--limit <N>"), Description("Score only the first N images of the split (sorted by name).")] public int? Limit { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--data-root: required");
+        if (Limit is < 1) return ValidationResult.Error($"--limit: {Limit}; expected at least 1");
+        return base.Validate();
+    }
+}
+
+/// <summary><c>tessera seg test</c>: a checkpoint scored on a dataset split, with seg eval's table and report.</summary>
+internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SegTestSettings settings, CancellationToken cancellation)
+    {
+        var device = settings.Apply();
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
+        if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
+        var dataset = settings.OpenDataset();
+        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
+        if (model.Config.Classes != dataset.NumClasses)
+            throw new TesseraUserException($"--checkpoint: {settings.Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
+        var order = SortedIndices(dataset);
+        if (settings.Limit is int limit) order = order.Take(limit).ToList();
+        var mine = shard.Select(order).ToList();
+        var options = settings.Inference();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var cm = Ui.WithProgress("testing", mine.Count, "img", report =>
+            DatasetEvaluation.Evaluate(model.Network, dataset, mine, options, model.Config.ImageNetInput, device, done => report(done, null), cancellation));
+        var metrics = SegmentationMetrics.Compute(cm, dataset.ClassNames);
+        if (shard.IsSharded) Ui.Result($"shard {shard}: the metrics below are of this shard's {mine.Count} images; merge the shards' --json reports with seg eval --merge");
+        SegEvalCommand.PrintMetrics(Ui, metrics, mine.Count);
+        Ui.Say($"{mine.Count / Math.Max(watch.Elapsed.TotalSeconds, 1e-9):0.00} images/s");
+        if (settings.Json is not null)
+        {
+            AtomicFile.WriteAllText(settings.Json, FolderEvaluation.ToJson(metrics, cm, mine.Count, shard.IsSharded ? shard.ToString() : null));
+            Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
+        }
+        return Program.Ok;
+    }
+
+    /// <summary>The items in the canonical order of sharded work: by the name of their label file (ordinal), then path.</summary>
+    internal static List<int> SortedIndices(ISegmentationDataset dataset) =>
+        Enumerable.Range(0, dataset.Count).OrderBy(i => Path.GetFileName(dataset[i].Label), StringComparer.Ordinal)
+            .ThenBy(i => dataset[i].Label, StringComparer.Ordinal).ToList();
+}
+
+/// <summary>Options of <c>tessera seg convert cityscapes</c>.</summary>
+internal sealed class SegConvertCityscapesSettings : GlobalSettings
+{
+    [CommandOption("--data-root <DIR>"), Description("The Cityscapes root (with gtFine/).")] public string? DataRoot { get; init; }
+    [CommandOption("--keep"), Description("Leave existing *_labelTrainIds.png files as they are.")] public bool Keep { get; init; }
+
+    /// <inheritdoc />
+    public override ValidationResult Validate() =>
+        string.IsNullOrEmpty(DataRoot) ? ValidationResult.Error("--data-root: required") : base.Validate();
+}
+
+/// <summary><c>tessera seg convert cityscapes</c>: *_labelTrainIds.png beside every *_labelIds.png (cityscapesScripts' createTrainIdLabelImgs).</summary>
+internal sealed class SegConvertCityscapesCommand : TesseraCommand<SegConvertCityscapesSettings>
+{
+    /// <inheritdoc />
+    public override int Execute(CommandContext context, SegConvertCityscapesSettings settings, CancellationToken cancellation)
+    {
+        settings.Apply();
+        string gt = Path.Combine(settings.DataRoot!, "gtFine");
+        if (!Directory.Exists(gt)) throw new TesseraUserException($"--data-root: {gt} does not exist (expected the Cityscapes root with gtFine/)");
+        int total = Directory.EnumerateFiles(gt, "*_labelIds.png", SearchOption.AllDirectories).Count();
+        if (total == 0) throw new TesseraUserException($"--data-root: no *_labelIds.png under {gt}");
+        int written = Ui.WithProgress("converting", total, "files", report =>
+            CityscapesLabels.ConvertFolder(gt, overwrite: !settings.Keep, progress: n => report(n, null)));
+        Ui.Result($"wrote {written} *_labelTrainIds.png file(s) under {Path.GetFullPath(gt)} (19 classes, the rest 255)");
+        return Program.Ok;
+    }
+}
