@@ -128,13 +128,21 @@ public sealed class TrainingEngine
                 {
                     var batch = new MicroBatch(step, micro, o.Accumulate, step * o.Batch + (long)micro * o.MicroBatch, o.MicroBatch);
                     using var generator = StepRandom.Generator(o.Seed, step, micro);
-                    torch.Tensor l;
-                    using (StepRandom.GlobalScope(StepRandom.GlobalSeedOf(o.Seed, step, micro))) l = task.Loss(batch, generator);
-                    double value = l.item<float>(); // the one host read of the micro-batch
-                    if (!double.IsFinite(value))
-                        throw new InvalidOperationException($"loss is {value} at step {step}; stopped, the last good checkpoint is {ckptPath}" + (File.Exists(ckptPath) ? "" : " (none written yet)"));
-                    (o.Accumulate == 1 ? l : l / o.Accumulate).backward();
-                    loss += value;
+                    try
+                    {
+                        torch.Tensor l;
+                        using (StepRandom.GlobalScope(StepRandom.GlobalSeedOf(o.Seed, step, micro))) l = task.Loss(batch, generator);
+                        double value = l.item<float>(); // the one host read of the micro-batch
+                        if (!double.IsFinite(value))
+                            throw new InvalidOperationException($"loss is {value} at step {step}; stopped, the last good checkpoint is {ckptPath}" + (File.Exists(ckptPath) ? "" : " (none written yet)"));
+                        (o.Accumulate == 1 ? l : l / o.Accumulate).backward();
+                        loss += value;
+                    }
+                    catch (System.Runtime.InteropServices.ExternalException e) when (e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // Diverged weights can overflow inside a kernel before the loss is read: the same stop as a non-finite loss.
+                        throw new InvalidOperationException($"training diverged at step {step} (libtorch: {e.Message.Split('\n')[0].Split(" Exception raised")[0]}); stopped, the last good checkpoint is {ckptPath}", e);
+                    }
                 }
                 loss /= o.Accumulate;
                 if (o.GradClip > 0) torch.nn.utils.clip_grad_norm_(parameters, o.GradClip);
