@@ -51,6 +51,14 @@ internal sealed class CommandResolver(Ui ui) : ITypeRegistrar, ITypeResolver
             SettingsType = t.GetGenericArguments()[0];
             return command;
         }
+        // Spectre's own commands (cli xmldoc, cli explain, version): constructor injection from the registrations.
+        if (!type.IsAbstract && !type.IsInterface)
+            foreach (var ctor in type.GetConstructors().OrderByDescending(c => c.GetParameters().Length))
+            {
+                // registered services only (no recursive construction)
+                var args = ctor.GetParameters().Select(p => _factories.TryGetValue(p.ParameterType, out var f) ? f[^1]() : null).ToArray();
+                if (args.All(a => a is not null)) return ctor.Invoke(args);
+            }
         return null;
     }
 }
