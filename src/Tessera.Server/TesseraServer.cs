@@ -160,7 +160,7 @@ public sealed class TesseraServer : IAsyncDisposable
 
         api.MapPost("/sam/images", async (HttpContext ctx) =>
         {
-            var sam = Sam ?? throw NotLoaded("SAM", "--sam");
+            var sam = Sam ?? throw NotLoaded("SAM");
             byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
             return Results.Json(await sam.UploadAsync(bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
         }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<SamImageResponse>().Errors()
@@ -168,7 +168,7 @@ public sealed class TesseraServer : IAsyncDisposable
 
         api.MapPost("/sam/predict", async (HttpContext ctx) =>
         {
-            var sam = Sam ?? throw NotLoaded("SAM", "--sam");
+            var sam = Sam ?? throw NotLoaded("SAM");
             var request = await HttpIO.ReadJsonAsync<SamPredictRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
             return Results.Json(await sam.PredictAsync(request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
         }).Accepts<SamPredictRequest>("application/json", "*/*").Produces<SamPredictResponse>().Errors()
@@ -176,7 +176,7 @@ public sealed class TesseraServer : IAsyncDisposable
 
         api.MapPost("/sam/auto", async (HttpContext ctx) =>
         {
-            var sam = Sam ?? throw NotLoaded("SAM", "--sam");
+            var sam = Sam ?? throw NotLoaded("SAM");
             var request = await HttpIO.ReadJsonAsync<SamAutoRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
             return Results.Json(await sam.AutoAsync(request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
         }).Accepts<SamAutoRequest>("application/json", "*/*").Produces<SamAutoResponse>().Errors()
@@ -188,7 +188,7 @@ public sealed class TesseraServer : IAsyncDisposable
 
         api.MapPost("/seg/predict", async (HttpContext ctx) =>
         {
-            var seg = Seg ?? throw NotLoaded("segmentation", "--seg");
+            var seg = Seg ?? throw NotLoaded("segmentation");
             byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
             return Results.Json(await seg.PredictAsync(bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
         }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<SegPredictResponse>().Errors()
@@ -218,12 +218,12 @@ public sealed class TesseraServer : IAsyncDisposable
     private static CancellationToken Link(HttpContext ctx, CancellationToken stopping) =>
         CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, stopping).Token;
 
-    private static ApiException NotLoaded(string what, string flag) =>
-        new(404, $"no {what} model is loaded; start tessera serve with {flag} CKPT", "not_loaded");
+    private static ApiException NotLoaded(string what) =>
+        new(404, $"no {what} model is loaded: this server was started without a {what} checkpoint", "not_loaded");
 
     private async Task<IResult> SampleAsync(HttpContext ctx, CancellationToken stopping)
     {
-        var diffusion = Diffusion ?? throw NotLoaded("diffusion", "--diffusion");
+        var diffusion = Diffusion ?? throw NotLoaded("diffusion");
         var request = await HttpIO.ReadJsonAsync<DiffusionSampleRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
         var cancel = Link(ctx, stopping);
         bool stream = ctx.Request.Headers.Accept.Any(a => a?.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase) == true);

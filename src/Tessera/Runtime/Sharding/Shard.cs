@@ -97,7 +97,7 @@ public sealed record Shard(int Index, int Count, ShardSource Source = ShardSourc
                 : throw new TesseraUserException("ShardCount", "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give the shard count"));
             int index = id - min;
             if (count < 1 || index < 0 || index >= count)
-                throw new TesseraUserException($"SLURM_ARRAY_TASK_ID {id} (minimum {min}) is not within {count} array tasks; use a contiguous --array such as 0-{count - 1}");
+                throw new TesseraUserException($"SLURM_ARRAY_TASK_ID {id} (minimum {min}) is not within {count} array tasks; make the job array a contiguous range such as 0-{count - 1}");
             return new Shard(index, count, ShardSource.Slurm);
         }
         return All;

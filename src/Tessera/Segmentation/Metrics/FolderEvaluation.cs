@@ -140,7 +140,7 @@ public static class FolderEvaluation
             try
             {
                 root = JsonNode.Parse(File.ReadAllText(path));
-                var confusion = root?["confusion"] ?? throw new TesseraFormatException(path, "no 'confusion' object (write shard reports with this version's --json)");
+                var confusion = root?["confusion"] ?? throw new TesseraFormatException(path, "no 'confusion' object (a report of an older version; write the shard reports again with this one)");
                 part = ConfusionMatrix.FromJson(confusion.ToJsonString());
                 images += root!["num_images"]?.GetValue<int>() ?? 0;
             }
