@@ -178,4 +178,20 @@ public sealed class SamDataTests
         ImageIO.SavePng(torch.zeros(1, 4, 5, torch.ScalarType.Byte), dir.File("instances/orphan.png"));
         Assert.Contains("instance map without an image", Assert.Throws<TesseraFormatException>(() => FolderInstances.Open(dir.Path)).Message);
     }
+
+    [Fact]
+    public void A_coordinate_of_2_to_the_62_is_refused_naming_the_file_instead_of_rasterised_for_ever()
+    {
+        // Found by fuzzing: cocoapi's edge walk over such a polygon never ends.
+        using var dir = new TempDir();
+        ImageIO.SavePng(torch.zeros(3, 5, 6, torch.ScalarType.Byte), dir.File("img.png"));
+        File.WriteAllText(dir.File("img.json"), """
+            {"imagePath": "img.png", "imageHeight": 5, "imageWidth": 6,
+             "shapes": [{"label": "cat", "points": [[4611686018427387904, 0.5], [4.5, 0.5], [4.5, 3.5]], "shape_type": "polygon"}]}
+            """);
+        var e = Assert.Throws<TesseraFormatException>(() => { var d = InstanceDataset.Open(InstanceDatasetFormat.Labelme, dir.Path); _ = d[0].Objects[0].Area; });
+        Assert.Contains("img.json", e.Message);
+        Assert.Contains("1000000", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => CocoMask.FromPolygon([0, 0, 4e18, 0, 1, 1], 5, 6));
+    }
 }

@@ -141,6 +141,7 @@ public sealed class CocoInstances : InstanceDataset
             if (part.ValueKind != JsonValueKind.Array) throw new TesseraFormatException(json, $"{where}: polygon part {k} is not a list of numbers");
             var xy = part.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN).ToArray();
             if (xy.Any(v => !double.IsFinite(v))) throw new TesseraFormatException(json, $"{where}: polygon part {k} holds a value that is not a finite number");
+            if (xy.Any(v => Math.Abs(v) > CocoMask.MaxCoordinate)) throw new TesseraFormatException(json, $"{where}: polygon part {k} has a coordinate beyond ±{CocoMask.MaxCoordinate:0} pixels");
             if (xy.Length % 2 != 0) throw new TesseraFormatException(json, $"{where}: polygon part {k} has {xy.Length} coordinates; x, y pairs expected");
             if (xy.Length < 6) throw new TesseraFormatException(json, $"{where}: polygon part {k} has {xy.Length / 2} points; at least 3 expected");
             parts.Add(xy);

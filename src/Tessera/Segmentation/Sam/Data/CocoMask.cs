@@ -9,6 +9,12 @@ namespace Tessera.Segmentation.Sam.Data;
 public static class CocoMask
 {
     /// <summary>
+    /// The largest polygon coordinate accepted, in pixels. The rasteriser walks every edge point by point (at 5 points a
+    /// pixel), so a coordinate such as 2⁶² from a damaged file would walk for ever; no real image is a million pixels wide.
+    /// </summary>
+    public const double MaxCoordinate = 1_000_000;
+
+    /// <summary>
     /// Rasterises a polygon (x0, y0, x1, y1, …) as cocoapi's <c>rleFrPoly</c>: the corners are scaled by 5 and
     /// rounded, the edges walked densely on that grid, and a pixel (x, y) is inside when the boundary crosses
     /// column x (at its centre) above y's centre; crossings toggle runs down each column.
@@ -16,6 +22,8 @@ public static class CocoMask
     public static MaskRle FromPolygon(ReadOnlySpan<double> xy, int height, int width)
     {
         if (xy.Length % 2 != 0) throw new ArgumentException("a polygon needs an even number of coordinates", nameof(xy));
+        foreach (double c in xy)
+            if (!(Math.Abs(c) <= MaxCoordinate)) throw new ArgumentOutOfRangeException(nameof(xy), c, $"polygon coordinates must be finite and within ±{MaxCoordinate:0}");
         int k = xy.Length / 2;
         const double scale = 5;
         var x = new int[k + 1];

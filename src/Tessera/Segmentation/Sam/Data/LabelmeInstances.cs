@@ -103,6 +103,8 @@ public sealed class LabelmeInstances : InstanceDataset
                     points.Add(p[0].GetDouble());
                     points.Add(p[1].GetDouble());
                 }
+                if (points.Any(v => !(Math.Abs(v) <= CocoMask.MaxCoordinate)))
+                    throw new TesseraFormatException(json, $"{where} ({label}): a coordinate is not a number within ±{CocoMask.MaxCoordinate:0} pixels");
                 double[] polygon = type switch
                 {
                     "polygon" when points.Count >= 6 => [.. points],
