@@ -45,7 +45,14 @@ public static class FuzzCampaign
                 // One in sixteen inputs is an unmutated seed, so seeds themselves are checked too.
                 var input = i % 16 == 0 ? seedInput : target.Mutate(random, seedInput);
                 foreach (var f in Directory.GetFiles(dir)) File.Delete(f);
-                foreach (var (name, bytes) in input) File.WriteAllBytes(Path.Combine(dir, name), bytes);
+                foreach (var d in Directory.GetDirectories(dir)) Directory.Delete(d, recursive: true);
+                foreach (var (name, bytes) in input)
+                {
+                    // names may hold a folder (a dataset layout such as annotations/instances_val.json)
+                    string path = Path.Combine(dir, name);
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    File.WriteAllBytes(path, bytes);
+                }
                 long inputBytes = input.Values.Sum(b => (long)b.Length);
 
                 long allocated = 0, produced = 0;
@@ -106,7 +113,11 @@ public static class FuzzCampaign
                         {
                             saved = Path.Combine(findingsDir, target.Name, $"{findings.Count:000}");
                             Directory.CreateDirectory(saved);
-                            foreach (var (name, bytes) in input) File.WriteAllBytes(Path.Combine(saved, name), bytes);
+                            foreach (var (name, bytes) in input)
+                            {
+                                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(saved, name))!);
+                                File.WriteAllBytes(Path.Combine(saved, name), bytes);
+                            }
                             File.WriteAllText(Path.Combine(saved, "finding.txt"), $"{key}\n{problem}\n{error}");
                         }
                         f = (problem!, 0, saved);

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Tessera.Data;
 using Tessera.Diffusion.Analytic;
 using Tessera.IO;
+using Tessera.Segmentation.Sam.Data;
 using TorchSharp;
 
 namespace Tessera.Bench.Fuzz;
@@ -22,6 +23,8 @@ public static class FuzzTargets
         ["pth"] = PthTarget,
         ["rawarray"] = RawArrayTarget,
         ["mixture"] = MixtureTarget,
+        ["coco"] = CocoTarget,
+        ["labelme"] = LabelmeTarget,
     };
 
     private static Dictionary<string, byte[]> One(string name, byte[] bytes) => new() { [name] = bytes };
@@ -267,5 +270,57 @@ public static class FuzzTargets
         return new("mixture", [One("mixture.json", Encoding.UTF8.GetBytes(json)), One("mixture.json", Encoding.UTF8.GetBytes(json3))],
             (r, s) => MutateOne(r, s, (rr, b) => rr.Next(5) == 0 ? Mutator.Bytes(rr, b, []) : Encoding.UTF8.GetBytes(Mutator.Json(rr, Encoding.UTF8.GetString(b)))),
             dir => { _ = GaussianMixture.Load(Path.Combine(dir, "mixture.json")); return 0; });
+    }
+
+    private static byte[] TinyPng()
+    {
+        using var t = torch.zeros([3, 5, 6], torch.ScalarType.Byte);
+        return ImageIO.EncodePng(t);
+    }
+
+    /// <summary>Every object's mask, area and box of every image: what a trainer reads.</summary>
+    private static long ReadAll(InstanceDataset ds)
+    {
+        long total = 0;
+        for (int i = 0; i < ds.Count; i++)
+            foreach (var o in ds[i].Objects) total += o.Area + (long)o.Bbox.Sum();
+        return total;
+    }
+
+    private static Dictionary<string, byte[]> MutateJson(Random r, Dictionary<string, byte[]> s, string jsonName, string imageName)
+    {
+        var m = new Dictionary<string, byte[]>(s);
+        m[jsonName] = r.Next(5) == 0 ? Mutator.Bytes(r, s[jsonName], []) : Encoding.UTF8.GetBytes(Mutator.Json(r, Encoding.UTF8.GetString(s[jsonName])));
+        if (r.Next(20) == 0) m.Remove(imageName);
+        return m;
+    }
+
+    // COCO 2017's layout: polygons with several parts, uncompressed and compressed RLE, a crowd region, one 6×5 image.
+    private static FuzzTarget CocoTarget()
+    {
+        string json = """
+            {"images": [{"id": 1, "file_name": "img.png", "height": 5, "width": 6}],
+             "categories": [{"id": 3, "name": "thing"}],
+             "annotations": [
+               {"id": 10, "image_id": 1, "category_id": 3, "iscrowd": 0, "segmentation": [[0.5, 0.5, 4.5, 0.5, 4.5, 3.5], [1, 4, 2, 4, 2, 5]]},
+               {"id": 11, "image_id": 1, "category_id": 3, "iscrowd": 1, "segmentation": {"size": [5, 6], "counts": [3, 4, 10, 2, 11]}}]}
+            """;
+        const string ann = "annotations/instances_val.json", img = "val/img.png";
+        return new("coco", [new() { [ann] = Encoding.UTF8.GetBytes(json), [img] = TinyPng() }],
+            (r, s) => MutateJson(r, s, ann, img),
+            dir => ReadAll(InstanceDataset.Open(InstanceDatasetFormat.Coco, dir, "val")));
+    }
+
+    // labelme: a polygon and a rectangle beside the image.
+    private static FuzzTarget LabelmeTarget()
+    {
+        string json = """
+            {"version": "5.2.1", "imagePath": "img.png", "imageHeight": 5, "imageWidth": 6, "imageData": null,
+             "shapes": [{"label": "cat", "points": [[0.5, 0.5], [4.5, 0.5], [4.5, 3.5]], "group_id": null, "shape_type": "polygon", "flags": {}},
+                        {"label": "box", "points": [[1, 1], [3, 4]], "group_id": 2, "shape_type": "rectangle", "flags": {}}]}
+            """;
+        return new("labelme", [new() { ["img.json"] = Encoding.UTF8.GetBytes(json), ["img.png"] = TinyPng() }],
+            (r, s) => MutateJson(r, s, "img.json", "img.png"),
+            dir => ReadAll(InstanceDataset.Open(InstanceDatasetFormat.Labelme, dir)));
     }
 }

@@ -74,49 +74,57 @@ public sealed class CocoInstances : InstanceDataset
         }
         using (doc)
         {
-            var rootEl = doc.RootElement;
-            if (rootEl.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(json, "expected a JSON object with images, annotations and categories");
-            var images = new List<Image>();
-            var byId = new Dictionary<long, Image>();
-            foreach (var el in Array(json, rootEl, "images", "the file"))
+            try
             {
-                long id = Int(json, el, "id", "an image");
-                string where = $"image {id}";
-                string file = el.TryGetProperty("file_name", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : throw new TesseraFormatException(json, $"{where}: no file_name");
-                int h = (int)Int(json, el, "height", where), w = (int)Int(json, el, "width", where);
-                if (h <= 0 || w <= 0) throw new TesseraFormatException(json, $"{where}: size {h}×{w}; positive height and width expected");
-                string path = Path.Combine(imageDir, file);
-                if (requireImageFiles && !File.Exists(path)) throw new TesseraFormatException(json, $"{where}: its file {path} does not exist");
-                var image = new Image(id, path, h, w, []);
-                if (!byId.TryAdd(id, image)) throw new TesseraFormatException(json, $"{where}: the id occurs twice");
-                images.Add(image);
-            }
-            var categories = new List<InstanceCategory>();
-            if (rootEl.TryGetProperty("categories", out _))
-                foreach (var el in Array(json, rootEl, "categories", "the file"))
+                var rootEl = doc.RootElement;
+                if (rootEl.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(json, "expected a JSON object with images, annotations and categories");
+                var images = new List<Image>();
+                var byId = new Dictionary<long, Image>();
+                foreach (var el in Array(json, rootEl, "images", "the file"))
                 {
-                    long id = Int(json, el, "id", "a category");
-                    categories.Add(new InstanceCategory((int)id, el.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                    long id = Int(json, el, "id", "an image");
+                    string where = $"image {id}";
+                    string file = el.TryGetProperty("file_name", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : throw new TesseraFormatException(json, $"{where}: no file_name");
+                    int h = (int)Int(json, el, "height", where), w = (int)Int(json, el, "width", where);
+                    if (h <= 0 || w <= 0) throw new TesseraFormatException(json, $"{where}: size {h}×{w}; positive height and width expected");
+                    string path = Path.Combine(imageDir, file);
+                    if (requireImageFiles && !File.Exists(path)) throw new TesseraFormatException(json, $"{where}: its file {path} does not exist");
+                    var image = new Image(id, path, h, w, []);
+                    if (!byId.TryAdd(id, image)) throw new TesseraFormatException(json, $"{where}: the id occurs twice");
+                    images.Add(image);
                 }
-            var categoryIds = categories.Select(c => c.Id).ToHashSet();
-            foreach (var el in Array(json, rootEl, "annotations", "the file"))
-            {
-                long id = Int(json, el, "id", "an annotation");
-                string where = $"annotation {id}";
-                long imageId = Int(json, el, "image_id", where);
-                if (!byId.TryGetValue(imageId, out var image)) throw new TesseraFormatException(json, $"{where}: image_id {imageId} is not among the images");
-                int category = el.TryGetProperty("category_id", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : 0;
-                if (categories.Count > 0 && !categoryIds.Contains(category)) throw new TesseraFormatException(json, $"{where}: category_id {category} is not among the categories");
-                bool crowd = el.TryGetProperty("iscrowd", out var ic) && ic.ValueKind == JsonValueKind.Number && ic.GetInt32() != 0;
-                if (!el.TryGetProperty("segmentation", out var seg)) throw new TesseraFormatException(json, $"{where}: no segmentation");
-                image.Annotations.Add(seg.ValueKind switch
+                var categories = new List<InstanceCategory>();
+                if (rootEl.TryGetProperty("categories", out _))
+                    foreach (var el in Array(json, rootEl, "categories", "the file"))
+                    {
+                        long id = Int(json, el, "id", "a category");
+                        categories.Add(new InstanceCategory((int)id, el.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                    }
+                var categoryIds = categories.Select(c => c.Id).ToHashSet();
+                foreach (var el in Array(json, rootEl, "annotations", "the file"))
                 {
-                    JsonValueKind.Array => new Annotation(id, category, crowd, Polygons(json, seg, where), null),
-                    JsonValueKind.Object => new Annotation(id, category, crowd, null, Rle(json, seg, where, image.Height, image.Width)),
-                    _ => throw new TesseraFormatException(json, $"{where}: segmentation must be a list of polygons or an RLE object"),
-                });
+                    long id = Int(json, el, "id", "an annotation");
+                    string where = $"annotation {id}";
+                    long imageId = Int(json, el, "image_id", where);
+                    if (!byId.TryGetValue(imageId, out var image)) throw new TesseraFormatException(json, $"{where}: image_id {imageId} is not among the images");
+                    int category = el.TryGetProperty("category_id", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : 0;
+                    if (categories.Count > 0 && !categoryIds.Contains(category)) throw new TesseraFormatException(json, $"{where}: category_id {category} is not among the categories");
+                    bool crowd = el.TryGetProperty("iscrowd", out var ic) && ic.ValueKind == JsonValueKind.Number && ic.GetInt32() != 0;
+                    if (!el.TryGetProperty("segmentation", out var seg)) throw new TesseraFormatException(json, $"{where}: no segmentation");
+                    image.Annotations.Add(seg.ValueKind switch
+                    {
+                        JsonValueKind.Array => new Annotation(id, category, crowd, Polygons(json, seg, where), null),
+                        JsonValueKind.Object => new Annotation(id, category, crowd, null, Rle(json, seg, where, image.Height, image.Width)),
+                        _ => throw new TesseraFormatException(json, $"{where}: segmentation must be a list of polygons or an RLE object"),
+                    });
+                }
+                return new CocoInstances(json, images, categories);
             }
-            return new CocoInstances(json, images, categories);
+            catch (Exception e) when (e is FormatException or InvalidOperationException or KeyNotFoundException or OverflowException or IndexOutOfRangeException)
+            {
+                // A value of the wrong JSON kind or range (an id of 1.5, a string where a number belongs, text that is not UTF-8).
+                throw new TesseraFormatException(json, $"malformed COCO annotation file ({e.Message})", e);
+            }
         }
     }
 

@@ -59,9 +59,22 @@ public sealed class LabelmeInstances : InstanceDataset
         if (!Directory.Exists(root)) throw new TesseraUserException($"{root}: labelme folder not found");
         var files = Directory.EnumerateFiles(root, "*.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new TesseraUserException($"{root}: no labelme .json files");
-        var items = files.Select(ReadFile).ToList();
+        var items = files.Select(ReadChecked).ToList();
         var labels = items.SelectMany(i => i.Objects).Where(s => !s.Ignore).Select(s => s.Label).Distinct().Order(StringComparer.Ordinal);
         return new LabelmeInstances(root, items, [.. labels.Select((l, i) => new InstanceCategory(i + 1, l))]);
+    }
+
+    private static Entry ReadChecked(string json)
+    {
+        try
+        {
+            return ReadFile(json);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or KeyNotFoundException or OverflowException or IndexOutOfRangeException)
+        {
+            // A value of the wrong JSON kind or range (a shape that is a number, a size of 1.5, text that is not UTF-8).
+            throw new TesseraFormatException(json, $"malformed labelme file ({e.Message})", e);
+        }
     }
 
     private static Entry ReadFile(string json)
