@@ -9,27 +9,11 @@ namespace Tessera.Tests;
 /// <summary><c>tessera sam auto --input DIR</c>: a corrupt image, and three shards as separate processes (one killed and rerun) against one process.</summary>
 public sealed class SamAutoShardTests
 {
-    private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "Tessera.Cli.dll");
     private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
 
-    private static Process Start(IReadOnlyDictionary<string, string> env, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Cli);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var name in new[] { "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX" }) psi.Environment.Remove(name);
-        foreach (var (k, v) in env) psi.Environment[k] = v;
-        return Process.Start(psi)!;
-    }
+    private static Process Start(IReadOnlyDictionary<string, string> env, params string[] args) => SchedulerChild.Start(env, args);
 
-    private static (int Code, string Out) RunChild(IReadOnlyDictionary<string, string> env, params string[] args)
-    {
-        using var p = Start(env, args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), "child did not finish");
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int Code, string Out) RunChild(IReadOnlyDictionary<string, string> env, params string[] args) => SchedulerChild.Run(env, args);
 
     /// <summary>The tiny SAM as safetensors and a folder of six images (the fixture's two, flipped and rolled).</summary>
     private static (string Checkpoint, string Input) Prepare(TempDir dir)
