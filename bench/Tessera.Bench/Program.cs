@@ -20,5 +20,7 @@ if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 }
 var sw = Stopwatch.StartNew();
 bench(args[1..]);
+// The instruction sets behind the ratios above (they differ between AVX2 and AVX-512 hosts; bench/README.md).
+Console.WriteLine($"cpu: {Tessera.Runtime.CpuFeatures.Detect().Summary()}");
 Console.WriteLine($"({sw.Elapsed.TotalSeconds:0.0} s)");
 return 0;

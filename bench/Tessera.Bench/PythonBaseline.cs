@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Tessera.Bench;
 
-/// <summary>Runs a baseline script of bench/scripts with Debian's /usr/bin/python3 and reads its `key value` lines.</summary>
+/// <summary>Runs a baseline script of bench/scripts with Debian's /usr/bin/python3 and reads its `key value` lines (a `pytorch-cpu:` line is printed as is).</summary>
 internal static class PythonBaseline
 {
     /// <summary>The script's numbers by key; empty when python3 or the script is missing.</summary>
@@ -16,6 +16,8 @@ internal static class PythonBaseline
         using var p = Process.Start(psi)!;
         foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
+            // The script's own CPU-feature line (ATen capability, oneDNN, BLAS of the PyTorch it runs) goes to the output as is.
+            if (line.StartsWith("pytorch-cpu:", StringComparison.Ordinal)) { Console.WriteLine(line); continue; }
             string[] parts = line.Split(' ');
             if (parts.Length == 2 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v)) values[parts[0]] = v;
         }

@@ -7,7 +7,7 @@ using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 
-/// <summary><c>tessera info</c>: versions, device, threads and data locations.</summary>
+/// <summary><c>tessera info</c>: versions, device, threads, the CPU features libtorch uses and data locations.</summary>
 public sealed class InfoCommand : TesseraCommand<DataSettings>
 {
     /// <inheritdoc />
@@ -23,6 +23,11 @@ public sealed class InfoCommand : TesseraCommand<DataSettings>
         Row("device", device.ToString());
         Row("CUDA available", torch.cuda.is_available() ? $"yes ({torch.cuda.device_count()} device(s))" : "no");
         Row("threads", torch.get_num_threads().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var cpu = CpuFeatures.Detect();
+        Row("CPU flags", cpu.HostText);
+        Row("ATen CPU capability", cpu.AtenText);
+        Row("oneDNN", cpu.OneDnnText);
+        Row("BLAS", cpu.BlasText);
         Row("Fashion-MNIST", source.Describe());
         Row("Debian dataset folder", Directory.Exists(FashionMnist.DebianFolder) ? FashionMnist.DebianFolder : $"{FashionMnist.DebianFolder} (absent)");
         Row(".NET", $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription} on {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}");
