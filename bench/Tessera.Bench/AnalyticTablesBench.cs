@@ -15,7 +15,7 @@ namespace Tessera.Bench;
 /// on other noise (seed set A, 1,000,000,007) than the one evaluated (the problem's own 4,096 noises, set B).
 /// Arguments (all optional, key=value): problems=ring,mixture64 nfe=6-20 fit=512 solvers=unipc,dpmpp_3m,deis,ipndm
 /// fitnfe=6,8,… (budgets to fit, default all) sweeps=12 threads=N cache=DIR (PF-ODE references, default bench-cache/)
-/// out=DIR (fitted grids as JSON) baselines=0 (skip the fixed-grid rows).
+/// out=DIR (fitted grids as JSON) baselines=0 (skip the fixed-grid rows) configs=lms,unipc_bh2_p3,… grids=karras,exponential.
 /// </summary>
 internal static class AnalyticTablesBench
 {
@@ -54,6 +54,8 @@ internal static class AnalyticTablesBench
             new("unipc bh1 p2", "unipc_bh1", new() { UniPc = new UniPcOptions(2, UniPcVariant.Bh1) }, true),
             new("deis tab3", "deis", new(), false), new("ipndm", "ipndm", new(), false),
         ];
+        if (a.TryGetValue("configs", out var only)) configs = configs.Where(cfg => only.Split(',').Contains(cfg.Label.Replace(' ', '_'))).ToArray();
+        var gridSet = a.TryGetValue("grids", out var gs) ? Grids.Where(g => gs.Split(',').Contains(g.Name)).ToArray() : Grids;
         foreach (string name in problems)
         {
             var problem = BuiltInProblems.Get(name);
@@ -73,7 +75,7 @@ internal static class AnalyticTablesBench
             sw.Restart();
             if (baselines)
                 foreach (var cfg in configs)
-                    foreach (var (gname, build) in Grids)
+                    foreach (var (gname, build) in gridSet)
                     {
                         var cells = new List<string>();
                         for (int j = 0; j < budgets.Length; j++)
