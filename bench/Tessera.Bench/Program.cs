@@ -8,6 +8,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["segdata"] = SegDataBench.Run,
     ["segmetrics"] = SegMetricsBench.Run,
     ["analytic"] = AnalyticBench.Run,
+    ["analytic-tables"] = AnalyticTablesBench.Run,
     ["segspeed"] = SegSpeedBench.Run,
     ["seg512"] = Seg512Bench.Run,
     ["seglayers"] = SegLayersBench.Run,

@@ -40,24 +40,3 @@ public class SamplerOrderTests
         Assert.InRange(measured, expected - 0.3, expected + 0.3);
     }
 }
-
-/// <summary>The model-fitted σ-grid.</summary>
-public class ScheduleOptimizerTests
-{
-    [Fact]
-    public void Fitted_grid_beats_karras_on_other_noise_and_is_deterministic()
-    {
-        var gmm = Tessera.Diffusion.Analytic.GaussianMixture.Ring();
-        torch.Tensor Noise(ulong seed) => torch.randn([256, 2], torch.ScalarType.Float64, generator: new torch.Generator(seed));
-        var fit = Noise(101);
-        var held = Noise(202);
-        var fitTarget = Tessera.Diffusion.Analytic.FlowReference.Solve(gmm, fit, 80).X;
-        var heldTarget = Tessera.Diffusion.Analytic.FlowReference.Solve(gmm, held, 80).X;
-        var (grid, _) = ScheduleOptimizer.Optimize("dpmpp_2m", gmm.AsDenoiser(), fit * 80.0, fitTarget, 8);
-        var (again, _) = ScheduleOptimizer.Optimize("dpmpp_2m", gmm.AsDenoiser(), fit * 80.0, fitTarget, 8);
-        Assert.Equal(grid, again);
-        double Err(double[] g) => (SamplerRegistry.Sample("dpmpp_2m", gmm.AsDenoiser(), held * 80.0, g, new GeneratorNoise(0)) - heldTarget).square().mean().sqrt().item<double>();
-        double karras = Err(SigmaGrids.Karras(8, 0.002, 80)), fitted = Err(grid);
-        Assert.True(fitted < 0.7 * karras, $"fitted {fitted:e3} vs karras {karras:e3} on held-out noise");
-    }
-}

@@ -15,7 +15,7 @@ public sealed class DiffusionScheduleSettings : GlobalSettings
 {
     /// <summary>--problem</summary>
     [CommandOption("--problem <NAME>")]
-    [Description("Built-in mixture: ring, mixture64 or mixture16. Default ring.")]
+    [Description("Built-in mixture: ring, mixture64, mixture16 or multiscale32. Default ring.")]
     public string Problem { get; init; } = "ring";
 
     /// <summary>--mixture</summary>
@@ -65,7 +65,8 @@ public sealed class DiffusionScheduleCommand : TesseraCommand<DiffusionScheduleS
         var mixture = settings.Mixture is null ? BuiltInProblems.Get(settings.Problem).Mixture : GaussianMixture.Load(settings.Mixture);
         // Fresh noise: seeded by --seed offset away from every built-in evaluation seed.
         var noise = torch.randn([settings.Samples, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)(settings.Seed + 1_000_000_007)));
-        var opts = new ScheduleOptimizerOptions();
+        // Start from the best of 25 Karras/exponential grids on the fitting noise, then coordinate descent in log σ.
+        var opts = new ScheduleOptimizerOptions(SearchStart: true);
         var (target, _) = FlowReference.Solve(mixture, noise, opts.SigmaMax, cancellation: cancellation);
         var (sigmas, error) = ScheduleOptimizer.Optimize(settings.Sampler, mixture.AsDenoiser(), noise * opts.SigmaMax, target, settings.Nfe, opts, cancellation: cancellation);
         SigmaGridFile.Write(settings.Out, sigmas, new Dictionary<string, JsonNode?>
