@@ -227,10 +227,14 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         var kt = k.transpose(-2, -1);
         // The logits are computed in chunks of (windows·heads, query rows) of about ChunkBytes each, so that the
         // logits, their relative-position terms and the softmax stay in cache and in reused heap memory rather
-        // than three fresh [B·heads, hw, hw] tensors (805 MB each in a global ViT-B block).
+        // than three fresh [B·heads, hw, hw] tensors (805 MB each in a global ViT-B block). Only on one thread:
+        // with several, every op of every chunk is a parallel region whose barrier costs a time slice when the
+        // machine is busy (ViT-B on 2 threads at load 30–40: 43 s of CPU chunked, 17 s whole), so there the
+        // logits are taken whole, still with the relative-position terms added in place.
+        long budget = torch.get_num_threads() == 1 ? ChunkBytes : long.MaxValue;
         long rowBytes = n * 4L * w;
-        long rows = Math.Clamp(ChunkBytes / rowBytes, 1, h);
-        long groups = rows < h ? 1 : Math.Clamp(ChunkBytes / (rowBytes * h), 1, bh);
+        long rows = Math.Clamp(budget / rowBytes, 1, h);
+        long groups = rows < h ? 1 : Math.Clamp(budget / (rowBytes * h), 1, bh);
         var pieces = new List<torch.Tensor>();
         for (long g0 = 0; g0 < bh; g0 += groups)
         {
