@@ -32,10 +32,12 @@ internal static class SamBench
             if (reps > 0)
             {
                 using (var s0 = torch.NewDisposeScope()) model.ImageEncoder.forward(x);
+                var encoderCpu = Process.GetCurrentProcess().TotalProcessorTime;
                 sw.Restart();
                 embedding = model.ImageEncoder.forward(x);
                 for (int i = 1; i < reps; i++) { embedding.Dispose(); embedding = model.ImageEncoder.forward(x); }
                 ours["encoder_s"] = sw.Elapsed.TotalSeconds / reps;
+                ours["encoder_cpu_s"] = (Process.GetCurrentProcess().TotalProcessorTime - encoderCpu).TotalSeconds / reps;
             }
             else embedding = torch.randn(1, model.Config.PromptDim, model.Config.EmbeddingSize, model.Config.EmbeddingSize); // reps 0: the decoder alone
             var points = torch.tensor(new float[] { 500, 375 }, [1, 1, 2]);

@@ -216,14 +216,52 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         long b = x.shape[0];
         int h = (int)x.shape[1], w = (int)x.shape[2];
         var (q, k, v) = Split(x);
+        long bh = q.shape[0], n = q.shape[1], c = q.shape[2];
+        var rh = RelativePosition.Get(h, h, rel_pos_h);
+        var rw = RelativePosition.Get(w, w, rel_pos_w);
+        var rq = q.reshape(bh, h, w, c);
+        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh).unsqueeze(4); // [B·heads, h, w, kh, 1]
+        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw).unsqueeze(3); // [B·heads, h, w, 1, kw]
         using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
-        var logits = torch.matmul(q * scale, k.transpose(-2, -1));
-        logits = RelativePosition.AddDecomposed(logits, q, rel_pos_h, rel_pos_w, (h, w), (h, w));
-        var y = torch.matmul(logits.softmax(-1), v).view(b, _heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1);
+        var qs = q * scale;
+        var kt = k.transpose(-2, -1);
+        // The logits are computed in chunks of (windows·heads, query rows) of about ChunkBytes each, so that the
+        // logits, their relative-position terms and the softmax stay in cache and in reused heap memory rather
+        // than three fresh [B·heads, hw, hw] tensors (805 MB each in a global ViT-B block). Only on one thread:
+        // with several, every op of every chunk is a parallel region whose barrier costs a time slice when the
+        // machine is busy (ViT-B on 2 threads at load 30–40: 43 s of CPU chunked, 17 s whole), so there the
+        // logits are taken whole, still with the relative-position terms added in place.
+        long budget = torch.get_num_threads() == 1 ? ChunkBytes : long.MaxValue;
+        long rowBytes = n * 4L * w;
+        long rows = Math.Clamp(budget / rowBytes, 1, h);
+        long groups = rows < h ? 1 : Math.Clamp(budget / (rowBytes * h), 1, bh);
+        var pieces = new List<torch.Tensor>();
+        for (long g0 = 0; g0 < bh; g0 += groups)
+        {
+            long g = Math.Min(groups, bh - g0);
+            var rowPieces = new List<torch.Tensor>();
+            for (long r0 = 0; r0 < h; r0 += rows)
+            {
+                using var chunkScope = torch.NewDisposeScope();
+                long r = Math.Min(rows, h - r0);
+                var qc = qs.narrow(0, g0, g).narrow(1, r0 * w, r * w);
+                var logits = torch.matmul(qc, kt.narrow(0, g0, g));
+                logits.view(g, r, w, h, w)
+                    .add_(relH.narrow(0, g0, g).narrow(1, r0, r))
+                    .add_(relW.narrow(0, g0, g).narrow(1, r0, r));
+                rowPieces.Add(torch.matmul(logits.softmax(-1), v.narrow(0, g0, g)).MoveToOuterDisposeScope());
+            }
+            pieces.Add(rowPieces.Count == 1 ? rowPieces[0] : torch.cat(rowPieces, 1));
+        }
+        var attended = pieces.Count == 1 ? pieces[0] : torch.cat(pieces, 0);
+        var y = attended.view(b, _heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1);
         var output = proj.forward(y);
         if (ProjLora is not null) output = output + ProjLora.forward(y);
         return output.MoveToOuterDisposeScope();
     }
+
+    // Size in bytes of the attention-logit chunks the forward pass works on (a few MB: cache sized).
+    private const long ChunkBytes = 4L << 20;
 }
 
 /// <summary>Two-layer MLP (lin1, activation, lin2): GELU in the encoder, ReLU in the two-way transformer.</summary>
