@@ -8,7 +8,8 @@ namespace Tessera.Diffusion.Samplers;
 /// <param name="SigmaMax">σ₀, kept fixed.</param>
 /// <param name="Sweeps">Most coordinate sweeps.</param>
 /// <param name="InitialStep">First move in log σ.</param>
-public sealed record ScheduleOptimizerOptions(double SigmaMin = 0.002, double SigmaMax = 80, int Sweeps = 12, double InitialStep = 0.25);
+/// <param name="Floor">The last non-zero σ stays above this (a trained model's σ_min; 0 for a mixture, exact at every σ).</param>
+public sealed record ScheduleOptimizerOptions(double SigmaMin = 0.002, double SigmaMax = 80, int Sweeps = 12, double InitialStep = 0.25, double Floor = 0);
 
 /// <summary>
 /// A σ-grid fitted to a model (in the spirit of "Align Your Steps", Sabour et al. 2024, which optimises the grid
@@ -50,7 +51,7 @@ public static class ScheduleOptimizer
                 foreach (double dir in new[] { -1.0, 1.0 })
                 {
                     double candidate = Math.Exp(Math.Log(grid[i]) + dir * delta);
-                    double upper = grid[i - 1], lower = i + 1 < nfe ? grid[i + 1] : 0;
+                    double upper = grid[i - 1], lower = i + 1 < nfe ? grid[i + 1] : o.Floor;
                     if (!(candidate < upper) || !(candidate > lower)) continue;
                     var trial = (double[])grid.Clone();
                     trial[i] = candidate;
