@@ -23,6 +23,23 @@ public class FlowReferenceTests
     }
 
     [Fact]
+    public void Reduced_coordinates_solve_the_same_ode_as_the_full_slope_and_the_reference_is_converged()
+    {
+        // The 64-D, 16-mode problem in 17 coordinates (MixtureFlow) against Dormand–Prince on the full 64-D slope
+        // GaussianMixture.FlowVelocity, both to σ = 0 at 1e-12; and the default tolerance against that.
+        var gmm = BuiltInProblems.Get("mixture64").Mixture;
+        var eps = torch.randn([64, 64], torch.ScalarType.Float64, generator: new torch.Generator(8));
+        var (full, _) = Tessera.Diffusion.Samplers.DormandPrince.Integrate((s, x) => gmm.FlowVelocity(x, s), eps * 80.0, 80, 0,
+            new Tessera.Diffusion.Samplers.Rk45Options(1e-12, 1e-12, 1_000_000), 80.0 / 64);
+        var (reduced, _) = FlowReference.Solve(gmm, eps, 80, 1e-12);
+        Assert.True(MaxAbs(reduced, full) < 1e-9, $"reduced vs full coordinates {MaxAbs(reduced, full):e3}");
+        // Converged far below the best sampler error of the tables (3e-4 RMS at 80 NFE).
+        var (x, _) = FlowReference.Solve(gmm, eps, 80);
+        double rms = (x - reduced).square().mean().sqrt().item<double>();
+        Assert.True(rms < 1e-9, $"default tolerance vs 100× tighter: {rms:e3} RMS");
+    }
+
+    [Fact]
     public void Fast_denoiser_and_flow_velocity_match_the_per_mode_formula()
     {
         // D(x; σ) = Σₖ rₖ (μₖ + sₖ²/(sₖ²+σ²)(x − μₖ)) written out mode by mode, with r from the log-densities of each mode.

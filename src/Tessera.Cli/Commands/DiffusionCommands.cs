@@ -183,6 +183,7 @@ internal sealed class DiffusionSampleSettings : GlobalSettings
     [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (its EMA weights are used)")] public string? Checkpoint { get; init; }
     [CommandOption("--sampler <NAME>"), Description("Any sampler of the framework (euler, heun, dpmpp_2m, edm_stochastic, …). Default heun")] public string Sampler { get; init; } = "heun";
     [CommandOption("--steps <N>"), Description("Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18")] public int Steps { get; init; } = 18;
+    [CommandOption("--grid <FILE>"), Description("σ-grid file (JSON with a 'sigmas' array, e.g. from tessera diffusion schedule) instead of the Karras grid; --steps is then not used")] public string? Grid { get; init; }
     [CommandOption("-n|--count <N>"), Description("Samples. Default 64")] public int Count { get; init; } = 64;
     [CommandOption("--batch <N>"), Description("Samples per batch (results do not depend on it: every sample has its own seed). Default 64")] public int Batch { get; init; } = 64;
     [CommandOption("--class <LIST>"), Description("Class labels, comma-separated, cycled over the samples (conditional models); default: all classes in turn")] public string? Classes { get; init; }
@@ -226,10 +227,13 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
         var device = settings.Apply();
         using var model = DiffusionModel.Load(settings.Checkpoint!);
         model.to(device);
+        double[]? grid = settings.Grid is null ? null : Diffusion.Sampling.ModelGrid.Read(settings.Grid, model.Config.SigmaRange);
+        int steps = grid is null ? settings.Steps : grid.Length - 1;
         var options = new DiffusionSamplingOptions
         {
             Sampler = settings.Sampler,
-            Steps = settings.Steps,
+            Steps = steps,
+            Sigmas = grid,
             Batch = settings.Batch,
             Classes = settings.Classes is null ? null : ListOption.TryInts(settings.Classes, min: 0) ?? throw new TesseraUserException(ListOption.Expected("--class", settings.Classes, min: 0)),
             Guidance = settings.Guidance,
@@ -239,12 +243,12 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
             var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds);
             var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
             Ui.Result($"{shard.Describe()}: {shard.Select(seeds).Count()} of {seeds.Count} seeds");
-            var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", shard.Select(seeds).Count(), "img",
+            var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {steps} steps{(grid is null ? "" : " of " + Path.GetFileName(settings.Grid))})", shard.Select(seeds).Count(), "img",
                 report => Diffusion.Sampling.SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, n => report(n, null), cancellation));
             Ui.Result($"{summary.Done} written, {summary.Skipped} already there, in {Path.GetFullPath(settings.OutDir!)} ({summary.Seconds:0.0} s)");
             return Program.Ok;
         }
-        var images = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", settings.Count, "img",
+        var images = Ui.WithProgress($"sampling ({settings.Sampler}, {steps} steps{(grid is null ? "" : " of " + Path.GetFileName(settings.Grid))})", settings.Count, "img",
             report => DiffusionSampling.Sample(model, DiffusionSampling.ConsecutiveSeeds(settings.Seed, settings.Count), options, device, n => report(n, null), cancellation));
         using (images)
         {
@@ -302,6 +306,7 @@ internal sealed class DiffusionEvalSettings : DataSettings
     [CommandOption("--classifier <FILE>"), Description("Classifier weights. Default ~/.cache/tessera/fashion-classifier.safetensors (tessera classifier train)")] public string? Classifier { get; init; }
     [CommandOption("--samplers <LIST>"), Description("Samplers, comma-separated. Default heun,dpmpp_2m,edm_stochastic")] public string Samplers { get; init; } = "heun,dpmpp_2m,edm_stochastic";
     [CommandOption("--steps <LIST>"), Description("Karras-grid sizes, comma-separated. Default 6,10,18")] public string Steps { get; init; } = "6,10,18";
+    [CommandOption("--grid <FILE>"), Description("σ-grid file (JSON with a 'sigmas' array, e.g. from tessera diffusion schedule) for every sampler instead of the Karras grids; the NFE follow from its length and --steps is not used")] public string? Grid { get; init; }
     [CommandOption("-n|--count <N>"), Description("Generated and test images per row. Default 2000")] public int Count { get; init; } = 2000;
     [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale for conditional models. Default 1")] public double Guidance { get; init; } = 1;
 
@@ -377,7 +382,9 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         }
         model!.to(device);
         var samplers = ListOption.Items(settings.Samplers);
-        var steps = ListOption.Ints("--steps", settings.Steps);
+        double[]? grid = settings.Grid is null ? null : Diffusion.Sampling.ModelGrid.Read(settings.Grid, model!.Config.SigmaRange);
+        var steps = grid is null ? ListOption.Ints("--steps", settings.Steps) : [grid.Length - 1];
+        if (grid is not null) Ui.Say($"every sampler runs down the {grid.Length - 1}-step grid of {Path.GetFullPath(settings.Grid!)}");
         var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded || settings.StatsDir is not null)
         {
@@ -390,10 +397,12 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
                 foreach (var sampler in samplers)
                     foreach (int n in steps)
                     {
-                        string path = Path.Combine(dir, Diffusion.Evaluation.ShardedSampleQuality.FileName(sampler, n, shard));
+                        string name = Diffusion.Evaluation.ShardedSampleQuality.FileName(sampler, n, shard);
+                        // rows down a grid file are kept apart from the Karras rows of the same size
+                        string path = Path.Combine(dir, grid is null ? name : Path.GetFileNameWithoutExtension(settings.Grid!) + "-" + name);
                         if (!File.Exists(path))
                         {
-                            var part = Diffusion.Evaluation.ShardedSampleQuality.Row(model!, classifier, sampler, n, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, cancellation);
+                            var part = Diffusion.Evaluation.ShardedSampleQuality.Row(model!, classifier, sampler, n, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, cancellation, grid);
                             using (part.Features) Diffusion.Evaluation.ShardedSampleQuality.Save(part, path);
                         }
                         report(++done, $"{sampler} {n}");
@@ -407,7 +416,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         {
             int done = 0;
             return Diffusion.Evaluation.SampleQuality.Evaluate(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, settings.Data, device,
-                settings.Batch, onRow: r => report(++done, $"{r.Sampler} {r.Nfe} NFE"), reference: reference, cancellation: cancellation);
+                settings.Batch, onRow: r => report(++done, $"{r.Sampler} {r.Nfe} NFE"), reference: reference, cancellation: cancellation, sigmas: grid);
         });
         PrintRows(rows);
         double floor = Diffusion.Evaluation.SampleQuality.ReferenceDistance(classifier, settings.Count, settings.Data, device);

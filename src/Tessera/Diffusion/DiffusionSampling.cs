@@ -10,8 +10,14 @@ public sealed record DiffusionSamplingOptions
     /// <summary>Any sampler of the framework (<see cref="SamplerRegistry.Names"/>). Default heun.</summary>
     public string Sampler { get; init; } = "heun";
 
-    /// <summary>Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18.</summary>
+    /// <summary>Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18. Not used with <see cref="Sigmas"/>.</summary>
     public int Steps { get; init; } = 18;
+
+    /// <summary>
+    /// An explicit σ-grid σ₀ &gt; … ≥ 0 (e.g. read with <see cref="Sampling.ModelGrid.Read"/>) instead of the Karras grid of
+    /// <see cref="Steps"/> steps; within the model's σ range. Null: the Karras grid.
+    /// </summary>
+    public IReadOnlyList<double>? Sigmas { get; init; }
 
     /// <summary>Samples per batch; the results do not depend on it. Default 64.</summary>
     public int Batch { get; init; } = 64;
@@ -31,7 +37,7 @@ public static class DiffusionSampling
     /// label (classes[i mod count] of <see cref="DiffusionSamplingOptions.Classes"/>): not on the batch size, nor on
     /// the other seeds (<see cref="PerSampleNoise"/>). <paramref name="progress"/> gets the number of samples done.
     /// </summary>
-    /// <exception cref="TesseraUserException">Classes for an unconditional model, or labels outside the model's classes (parameter <c>Classes</c>); an unknown sampler (<c>Sampler</c>); steps or batch below 1.</exception>
+    /// <exception cref="TesseraUserException">Classes for an unconditional model, or labels outside the model's classes (parameter <c>Classes</c>); an unknown sampler (<c>Sampler</c>); steps or batch below 1; a σ-grid outside the model's range (<c>Sigmas</c>).</exception>
     public static torch.Tensor Sample(DiffusionModel model, IReadOnlyList<long> seeds, DiffusionSamplingOptions options, torch.Device device,
         Action<int>? progress = null, CancellationToken cancellation = default)
     {
@@ -44,7 +50,8 @@ public static class DiffusionSampling
             throw new TesseraUserException(nameof(options.Classes), $"labels must be in 0 … {classCount - 1}");
         if (!SamplerRegistry.Exists(options.Sampler))
             throw new TesseraUserException(nameof(options.Sampler), $"unknown '{options.Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
-        if (options.Steps < 1) throw new TesseraUserException(nameof(options.Steps), $"{options.Steps}; expected at least 1");
+        if (options.Sigmas is null && options.Steps < 1) throw new TesseraUserException(nameof(options.Steps), $"{options.Steps}; expected at least 1");
+        if (options.Sigmas is not null) Sampling.ModelGrid.Check(options.Sigmas, model.Config.SigmaRange, nameof(options.Sigmas));
         if (options.Batch < 1) throw new TesseraUserException(nameof(options.Batch), $"{options.Batch}; expected at least 1");
         var cycle = classes ?? [.. Enumerable.Range(0, classCount)];
         var parts = new List<torch.Tensor>();
@@ -59,7 +66,7 @@ public static class DiffusionSampling
                     ? torch.tensor(Enumerable.Range(first, n).Select(i => (long)cycle[i % cycle.Count]).ToArray(), device: device)
                     : null;
                 var noise = new PerSampleNoise([.. Enumerable.Range(first, n).Select(i => seeds[i])], device);
-                var x = DiffusionTrainer.Generate(model, options.Sampler, options.Steps, noise, n, labels, options.Guidance, device);
+                var x = DiffusionTrainer.Generate(model, options.Sampler, options.Steps, noise, n, labels, options.Guidance, device, sigmas: options.Sigmas);
                 parts.Add(x.add(1).div(2).clamp(0, 1).cpu().MoveToOuterDisposeScope());
                 progress?.Invoke(first + n);
             }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Tessera.Diffusion.Samplers;
 using Tessera.IO;
 using TorchSharp;
 
@@ -7,14 +8,18 @@ namespace Tessera.Diffusion.Analytic;
 
 /// <summary>
 /// The converged probability-flow solution of a mixture from x(σ_max) = σ_max·ε all the way to σ = 0: Dormand–Prince
-/// in σ itself on dx/dσ = (x − D(x; σ))/σ (Karras et al. 2022, EDM eq. 3 with s = 1), with the slope from
-/// <see cref="GaussianMixture.FlowVelocity"/> so it stays exact as σ → 0 (it vanishes there, linearly in σ).
+/// (<see cref="DormandPrince"/>) in σ itself on dx/dσ = (x − D(x; σ))/σ (Karras et al. 2022, EDM eq. 3 with s = 1), with
+/// the slope of <see cref="GaussianMixture.FlowVelocity"/> written in the mixture's own coordinates
+/// (<see cref="MixtureFlow"/>) so it stays exact as σ → 0 (it vanishes there, linearly in σ).
 /// Nothing is left to a final denoising step.
 /// </summary>
 public static class FlowReference
 {
-    /// <summary>Default relative and absolute tolerance of the reference.</summary>
-    public const double DefaultTolerance = 1e-11;
+    /// <summary>
+    /// Default relative and absolute tolerance of the reference: its solution differs from one 100× tighter by about
+    /// 2e-10 RMS on the 64-D problem, six orders below the best sampler error it is compared with (3e-4 at 80 NFE).
+    /// </summary>
+    public const double DefaultTolerance = 1e-10;
 
     /// <summary>Solves the PF-ODE for every row of <paramref name="noise"/> from σ_max to 0.</summary>
     /// <param name="mixture">The data distribution.</param>
@@ -25,67 +30,17 @@ public static class FlowReference
     /// <returns>x(0) [N, d] and the slope evaluations spent.</returns>
     public static (torch.Tensor X, int Evaluations) Solve(GaussianMixture mixture, torch.Tensor noise, double sigmaMax, double tolerance = DefaultTolerance, CancellationToken cancellation = default)
     {
-        torch.Tensor F(double sigma, torch.Tensor x)
+        using var start = noise.to(torch.ScalarType.Float64) * sigmaMax;
+        // The same ODE in the span of the means plus one radial coordinate (MixtureFlow): exact, and 17 numbers per
+        // sample instead of 64 on the 64-D problem. Dormand–Prince lands on σ = 0 exactly.
+        using var flow = new MixtureFlow(mixture, start);
+        var (state, evals) = DormandPrince.Integrate((sigma, y) =>
         {
             cancellation.ThrowIfCancellationRequested();
-            return mixture.FlowVelocity(x, sigma);
-        }
-        // Dormand–Prince 5(4) with FSAL (Dormand and Prince 1980; Hairer, Nørsett and Wanner, Solving ODEs I, II.4),
-        // SciPy's error norm RMS((y₅ − y₄)/(atol + rtol·max(|y|, |y_new|))) and step factor 0.9·err^(−1/5) within [0.2, 10].
-        var y = (noise.to(torch.ScalarType.Float64) * sigmaMax).DetachFromDisposeScope();
-        var k1 = F(sigmaMax, y).DetachFromDisposeScope();
-        int evals = 1, steps = 0;
-        double u = sigmaMax, h = sigmaMax / 64;
-        while (u > 0)
-        {
-            if (++steps > 1_000_000) throw new InvalidOperationException("the flow reference took more than a million steps");
-            h = Math.Min(h, u);
-            double hs = -h;
-            using var scope = torch.NewDisposeScope();
-            var k = new torch.Tensor[7];
-            k[0] = k1;
-            torch.Tensor yNew = y;
-            for (int st = 1; st < 7; st++)
-            {
-                var acc = y;
-                for (int j = 0; j < st; j++)
-                    if (A[st][j] != 0) acc = acc + k[j] * (hs * A[st][j]);
-                if (st == 6) yNew = acc;
-                k[st] = F(u + C[st] * hs, acc);
-                evals++;
-            }
-            var err = k[0] * (hs * E[0]);
-            for (int st = 1; st < 7; st++) if (E[st] != 0) err = err + k[st] * (hs * E[st]);
-            var scale = torch.maximum(y.abs(), yNew.abs()) * tolerance + tolerance;
-            double errNorm = (err / scale).square().mean().sqrt().item<double>();
-            if (errNorm <= 1)
-            {
-                // The last step lands on σ = 0 exactly.
-                u = h >= u ? 0 : u + hs;
-                y.Dispose();
-                y = yNew.DetachFromDisposeScope();
-                k1.Dispose();
-                k1 = k[6].DetachFromDisposeScope();
-                h *= errNorm == 0 ? 10 : Math.Min(10, 0.9 * Math.Pow(errNorm, -0.2));
-            }
-            else h *= Math.Max(0.2, 0.9 * Math.Pow(errNorm, -0.2));
-        }
-        k1.Dispose();
-        return (y, evals);
+            return flow.Velocity(sigma, y);
+        }, flow.State, sigmaMax, 0, new Rk45Options(tolerance, tolerance, 1_000_000), sigmaMax / 64);
+        using (state) return (flow.Expand(state), evals);
     }
-
-    private static readonly double[] C = [0, 1 / 5.0, 3 / 10.0, 4 / 5.0, 8 / 9.0, 1, 1];
-    private static readonly double[][] A =
-    [
-        [],
-        [1 / 5.0],
-        [3 / 40.0, 9 / 40.0],
-        [44 / 45.0, -56 / 15.0, 32 / 9.0],
-        [19372 / 6561.0, -25360 / 2187.0, 64448 / 6561.0, -212 / 729.0],
-        [9017 / 3168.0, -355 / 33.0, 46732 / 5247.0, 49 / 176.0, -5103 / 18656.0],
-        [35 / 384.0, 0, 500 / 1113.0, 125 / 192.0, -2187 / 6784.0, 11 / 84.0],
-    ];
-    private static readonly double[] E = [71 / 57600.0, 0, -71 / 16695.0, 71 / 1920.0, -17253 / 339200.0, 22 / 525.0, -1 / 40.0];
 
     /// <summary>
     /// A name that identifies (mixture, noise, σ_max, tolerance): the first 16 hex digits of the SHA-256 of the
@@ -95,7 +50,7 @@ public static class FlowReference
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var sb = new StringBuilder();
-        sb.Append("tessera-flow-reference-v1|").Append(mixture.Dim).Append('|');
+        sb.Append("tessera-flow-reference-v2|").Append(mixture.Dim).Append('|');
         foreach (double w in mixture.Weights) sb.Append(w.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Append(',');
         foreach (double s in mixture.Stds) sb.Append(s.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Append(',');
         sb.Append('|').Append(sigmaMax.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Append('|').Append(tolerance.ToString("R", System.Globalization.CultureInfo.InvariantCulture));

@@ -67,12 +67,15 @@ public static class SampleQuality
     /// <summary>
     /// Evaluates <paramref name="count"/> samples (sample i: seed <paramref name="seed"/> + i) for each sampler and step count against
     /// <paramref name="reference"/> (null: the first <paramref name="count"/> test images), in one process: the same computation as the
-    /// shards of <see cref="ShardedSampleQuality"/> and their merge.
+    /// shards of <see cref="ShardedSampleQuality"/> and their merge. With <paramref name="sigmas"/> every sampler runs down that grid
+    /// instead (one row each; <paramref name="steps"/> is not used).
     /// </summary>
     public static List<SampleQualityRow> Evaluate(DiffusionModel model, FashionClassifier classifier, IEnumerable<string> samplers, IEnumerable<int> steps, int count,
         long seed, double guidance, string? data, torch.Device device, int batch = 250, Action<SampleQualityRow>? onRow = null, FeatureStatistics? reference = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, IReadOnlyList<double>? sigmas = null)
     {
+        // With an explicit grid every sampler runs down it: one row per sampler, its steps the grid's.
+        if (sigmas is not null) steps = [sigmas.Count - 1];
         if (model.Config.Channels != 1 || model.Config.ImageSize != 28) throw new TesseraUserException("the sample-quality classifier reads 28×28 gray images; this model makes others");
         var owned = reference is null ? TestStatistics(classifier, count, data, device) : null;
         var refStats = reference ?? owned!;
@@ -83,7 +86,7 @@ public static class SampleQuality
                 foreach (int n in steps)
                 {
                     var sw = System.Diagnostics.Stopwatch.StartNew();
-                    var part = ShardedSampleQuality.Row(model, classifier, sampler, n, count, seed, guidance, device, Runtime.Sharding.Shard.All, batch, cancellation);
+                    var part = ShardedSampleQuality.Row(model, classifier, sampler, n, count, seed, guidance, device, Runtime.Sharding.Shard.All, batch, cancellation, sigmas);
                     using (part.Features)
                     {
                         var row = new SampleQualityRow(sampler, n, part.Nfe, part.Features.FrechetDistanceTo(refStats),

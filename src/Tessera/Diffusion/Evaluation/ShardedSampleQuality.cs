@@ -26,10 +26,18 @@ public sealed record RowStatistics(string Sampler, int Steps, int Nfe, int Count
 /// </summary>
 public static class ShardedSampleQuality
 {
-    /// <summary>Statistics of one row over the batches that belong to <paramref name="shard"/>.</summary>
+    /// <summary>
+    /// Statistics of one row over the batches that belong to <paramref name="shard"/>: the Karras grid of <paramref name="steps"/>
+    /// steps, or <paramref name="sigmas"/> when given (its steps then replace <paramref name="steps"/>).
+    /// </summary>
     public static RowStatistics Row(DiffusionModel model, FashionClassifier classifier, string sampler, int steps, int count, long seed, double guidance,
-        torch.Device device, Shard shard, int batch = 250, CancellationToken cancellation = default)
+        torch.Device device, Shard shard, int batch = 250, CancellationToken cancellation = default, IReadOnlyList<double>? sigmas = null)
     {
+        if (sigmas is not null)
+        {
+            Sampling.ModelGrid.Check(sigmas, model.Config.SigmaRange, nameof(sigmas));
+            steps = sigmas.Count - 1;
+        }
         if (model.Config.Channels != 1 || model.Config.ImageSize != 28) throw new TesseraUserException("the sample-quality classifier reads 28×28 gray images; this model makes others");
         var (sMin, sMax) = model.Config.SigmaRange;
         model.eval();
@@ -47,9 +55,9 @@ public static class ShardedSampleQuality
             torch.Tensor? labels = model.Config.Classes > 0 ? torch.arange(first, first + b, device: device).remainder(model.Config.Classes) : null;
             var counting = new CountingDenoiser(model.AsDenoiser(labels, guidance));
             var noise = PerSampleNoise.Consecutive(seed + first, b, device);
-            var sigmas = SigmaGrids.Karras(steps, sMin, sMax);
-            var x = noise.Next(torch.empty(b, 1, 28, 28, device: device)) * sigmas[0];
-            var images = SamplerRegistry.Sample(sampler, counting.AsDenoiser(), x, sigmas, noise).clamp(-1, 1);
+            var grid = sigmas ?? SigmaGrids.Karras(steps, sMin, sMax);
+            var x = noise.Next(torch.empty(b, 1, 28, 28, device: device)) * grid[0];
+            var images = SamplerRegistry.Sample(sampler, counting.AsDenoiser(), x, grid, noise).clamp(-1, 1);
             nfe = counting.Evaluations;
             var f = classifier.Features(images);
             if (labels is not null) correct += classifier.Classify(f).argmax(1).eq(labels).sum().item<long>();

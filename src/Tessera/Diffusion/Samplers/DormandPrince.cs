@@ -40,28 +40,34 @@ public static class DormandPrince
         while (dir * (u1 - u) > 0)
         {
             if (++steps > options.MaxSteps) throw new InvalidOperationException($"RK45 took more than {options.MaxSteps} steps; loosen rtol/atol");
-            h = Math.Min(h, Math.Abs(u1 - u));
+            bool last = h >= Math.Abs(u1 - u);
+            if (last) h = Math.Abs(u1 - u);
             double hs = dir * h;
+            // One scope per step; the stages are accumulated in place and every Scalar is disposed at once (TorchSharp
+            // 0.107 leaves implicitly converted Scalars to the finalizer, and thousands of them fragment the native heap).
             using var scope = torch.NewDisposeScope();
+            using var coefficients = new ScalarBag();
             k[0] = k1;
             torch.Tensor yNew = y;
             for (int s = 1; s < 7; s++)
             {
-                var acc = y.alias();
+                var acc = y.clone();
                 for (int j = 0; j < s; j++)
-                    if (A[s][j] != 0) acc = acc + k[j] * (hs * A[s][j]);
+                    if (A[s][j] != 0) acc.add_(k[j], coefficients.Of(hs * A[s][j]));
                 // The last stage's input is the fifth-order solution itself (A[6] = b; FSAL).
                 if (s == 6) yNew = acc;
                 k[s] = f(u + C[s] * hs, acc);
                 evals++;
             }
-            var err = k[0] * (hs * E[0]);
-            for (int s = 1; s < 7; s++) if (E[s] != 0) err = err + k[s] * (hs * E[s]);
-            var scale = torch.maximum(y.abs(), yNew.abs()) * options.Rtol + options.Atol;
-            double errNorm = (err / scale).square().mean().sqrt().item<double>();
+            var err = k[0].mul(coefficients.Of(hs * E[0]));
+            for (int s = 1; s < 7; s++) if (E[s] != 0) err.add_(k[s], coefficients.Of(hs * E[s]));
+            var scale = torch.maximum(y.abs(), yNew.abs()).mul_(coefficients.Of(options.Rtol)).add_(coefficients.Of(options.Atol));
+            err.div_(scale);
+            double errNorm = err.mul_(err).mean().sqrt().item<double>();
             if (errNorm <= 1)
             {
-                u += hs;
+                // The last step lands on u1 exactly (u + (u1 − u) need not round to u1).
+                u = last ? u1 : u + hs;
                 y.Dispose();
                 y = yNew.MoveToOuterDisposeScope();
                 k1.Dispose();
@@ -75,5 +81,26 @@ public static class DormandPrince
         }
         k1.Dispose();
         return (y, evals);
+    }
+}
+
+/// <summary>Scalars made for one step and disposed together.</summary>
+internal sealed class ScalarBag : IDisposable
+{
+    private readonly List<Scalar> _made = [];
+
+    /// <summary>A Scalar of <paramref name="value"/>, disposed with the bag.</summary>
+    public Scalar Of(double value)
+    {
+        var s = value.ToScalar();
+        _made.Add(s);
+        return s;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var s in _made) s.Dispose();
+        _made.Clear();
     }
 }

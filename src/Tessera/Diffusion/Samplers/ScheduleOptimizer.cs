@@ -13,7 +13,8 @@ namespace Tessera.Diffusion.Samplers;
 /// each with σ_min ∈ {0.002, 0.005, 0.01, 0.02, 0.05} (25 runs), instead of Karras ρ = 7 at <paramref name="SigmaMin"/>.
 /// </param>
 /// <param name="MinStep">The descent stops when its move in log σ falls below this.</param>
-public sealed record ScheduleOptimizerOptions(double SigmaMin = 0.002, double SigmaMax = 80, int Sweeps = 12, double InitialStep = 0.25, bool SearchStart = false, double MinStep = 0);
+/// <param name="Floor">The last non-zero σ stays above this (a trained model's σ_min; 0 for a mixture, exact at every σ).</param>
+public sealed record ScheduleOptimizerOptions(double SigmaMin = 0.002, double SigmaMax = 80, int Sweeps = 12, double InitialStep = 0.25, bool SearchStart = false, double MinStep = 0, double Floor = 0);
 
 /// <summary>
 /// A σ-grid fitted to a model (in the spirit of "Align Your Steps", Sabour et al. 2024, which optimises the grid
@@ -63,7 +64,7 @@ public static class ScheduleOptimizer
                 foreach (double dir in new[] { -1.0, 1.0 })
                 {
                     double candidate = Math.Exp(Math.Log(grid[i]) + dir * delta);
-                    double upper = grid[i - 1], lower = i + 1 < nfe ? grid[i + 1] : 0;
+                    double upper = grid[i - 1], lower = i + 1 < nfe ? grid[i + 1] : o.Floor;
                     if (!(candidate < upper) || !(candidate > lower)) continue;
                     var trial = (double[])grid.Clone();
                     trial[i] = candidate;

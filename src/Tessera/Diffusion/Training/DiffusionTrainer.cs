@@ -240,13 +240,17 @@ public sealed class DiffusionTrainer
         return images.add(1).div(2).clamp(0, 1).cpu();
     }
 
-    /// <summary>Samples in [−1, 1] with any sampler of the framework on the Karras grid (ρ = 7) of the model's σ range.</summary>
-    public static torch.Tensor Generate(DiffusionModel model, string sampler, int steps, INoiseSource noise, int count, torch.Tensor? classes, double guidance, torch.Device device, SamplerOptions? options = null)
+    /// <summary>
+    /// Samples in [−1, 1] with any sampler of the framework on the Karras grid (ρ = 7) of the model's σ range with
+    /// <paramref name="steps"/> steps, or down <paramref name="sigmas"/> when given (<paramref name="steps"/> is then not used).
+    /// </summary>
+    public static torch.Tensor Generate(DiffusionModel model, string sampler, int steps, INoiseSource noise, int count, torch.Tensor? classes, double guidance, torch.Device device, SamplerOptions? options = null,
+        IReadOnlyList<double>? sigmas = null)
     {
         model.eval();
         var c = model.Config;
         var (sMin, sMax) = c.SigmaRange;
-        var sigmas = SigmaGrids.Karras(steps, sMin, sMax);
+        sigmas ??= SigmaGrids.Karras(steps, sMin, sMax);
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var x = noise.Next(torch.empty(count, c.Channels, c.ImageSize, c.ImageSize, device: device)) * sigmas[0];
