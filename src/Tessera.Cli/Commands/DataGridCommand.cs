@@ -18,7 +18,6 @@ internal sealed class DataGridSettings : DataSettings
     [CommandOption("--split <SPLIT>"), Description("train or test (Fashion-MNIST). Default train.")] public string SplitName { get; init; } = "train";
     [CommandOption("-o|--out <FILE>"), Description("The PNG to write. Default grid.png.")] public string Out { get; init; } = "grid.png";
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
@@ -31,7 +30,6 @@ internal sealed class DataGridSettings : DataSettings
 /// <summary><c>tessera data grid</c>: a PNG grid of a dataset's images.</summary>
 internal sealed class DataGridCommand : TesseraCommand<DataGridSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DataGridSettings settings, CancellationToken cancellation)
     {
         torch.Device device = settings.Apply();

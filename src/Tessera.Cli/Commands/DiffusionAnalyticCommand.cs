@@ -15,97 +15,25 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options of <c>tessera diffusion analytic</c>.</summary>
 public sealed class DiffusionAnalyticSettings : GlobalSettings
 {
-    /// <summary>--mixture</summary>
-    [CommandOption("--mixture <FILE>")]
-    [Description("Mixture JSON: dim, weights, stds (one isotropic std per mode), means. Default: the 8-mode ring of radius 4, std 0.5.")]
-    public string? Mixture { get; init; }
+    [CommandOption("--mixture <FILE>"), Description("Mixture JSON: dim, weights, stds (one isotropic std per mode), means. Default: the 8-mode ring of radius 4, std 0.5.")] public string? Mixture { get; init; }
+    [CommandOption("--problem <NAME>"), Description("A built-in problem instead of --mixture/--noise: ring (2-D, 8 modes), mixture64 (64-D, 16 modes) or mixture16 (16-D, 32 modes), each with its own 4,096 noises.")] public string? Problem { get; init; }
+    [CommandOption("--samples <N>"), Description("Number of noises when they are drawn (not with --noise). Default 1024, or the built-in problem's 4096.")] public int? Samples { get; init; }
+    [CommandOption("--reference <FILE>"), Description("The converged PF-ODE solution [[N, dim]] (.bin + .json) to measure against. Default: solved once and cached as flow-reference-KEY.bin beside --out/--json (or in the current directory).")] public string? Reference { get; init; }
+    [CommandOption("--noise <FILE>"), Description("Raw little-endian float64 [[N, dim]] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")] public string? Noise { get; init; }
+    [CommandOption("--sampler <NAME>"), Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, unipc, unipc_bh1, deis, ipndm, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")] public string Sampler { get; init; } = "dpmpp_3m";
+    [CommandOption("--steps <N>"), Description("Steps of the σ-grid (N + 1 values ending in 0). Default 18.")] public int Steps { get; init; } = 18;
+    [CommandOption("--grid <NAME|FILE>"), Description("karras, exponential, polyexponential, vp or uniform-t, or a grid file (JSON with a 'sigmas' array, e.g. from 'diffusion schedule'; --steps is then ignored). Default karras.")] public string Grid { get; init; } = "karras";
+    [CommandOption("--sigma-min <S>"), Description("Smallest non-zero σ. Default 0.002.")] public double SigmaMin { get; init; } = 0.002;
+    [CommandOption("--sigma-max <S>"), Description("Largest σ; sampling starts at x = σ_max·ε. Default 80.")] public double SigmaMax { get; init; } = 80;
+    [CommandOption("--rho <R>"), Description("ρ of the karras and polyexponential grids. Default 7.")] public double Rho { get; init; } = 7;
+    [CommandOption("--eta <ETA>"), Description("η of the ancestral/SDE samplers (default 1) and of ddim (default 0).")] public double? Eta { get; init; }
+    [CommandOption("--order <N>"), Description("Order of unipc/unipc_bh1 (1–3, default 3), of deis tAB (1–3, default 3) and the highest of ipndm (1–4, default 4).")] public int? Order { get; init; }
+    [CommandOption("--s-churn <V>"), Description("S_churn of edm_stochastic. Default 40.")] public double SChurn { get; init; } = 40;
+    [CommandOption("--rtol <V>"), Description("Relative and absolute tolerance of rk45. Default 1e-5.")] public double Rtol { get; init; } = 1e-5;
+    [CommandOption("--out <FILE>"), Description("Write the final samples as float64 .bin with a .json header.")] public string? Out { get; init; }
+    [CommandOption("--json <FILE>"), Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")] public string? Json { get; init; }
+    [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")] public bool Bench { get; init; }
 
-    /// <summary>--problem</summary>
-    [CommandOption("--problem <NAME>")]
-    [Description("A built-in problem instead of --mixture/--noise: ring (2-D, 8 modes), mixture64 (64-D, 16 modes) or mixture16 (16-D, 32 modes), each with its own 4,096 noises.")]
-    public string? Problem { get; init; }
-
-    /// <summary>--samples</summary>
-    [CommandOption("--samples <N>")]
-    [Description("Number of noises when they are drawn (not with --noise). Default 1024, or the built-in problem's 4096.")]
-    public int? Samples { get; init; }
-
-    /// <summary>--reference</summary>
-    [CommandOption("--reference <FILE>")]
-    [Description("The converged PF-ODE solution [[N, dim]] (.bin + .json) to measure against. Default: solved once and cached as flow-reference-KEY.bin beside --out/--json (or in the current directory).")]
-    public string? Reference { get; init; }
-
-    /// <summary>--noise</summary>
-    [CommandOption("--noise <FILE>")]
-    [Description("Raw little-endian float64 [[N, dim]] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")]
-    public string? Noise { get; init; }
-
-    /// <summary>--sampler</summary>
-    [CommandOption("--sampler <NAME>")]
-    [Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, unipc, unipc_bh1, deis, ipndm, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")]
-    public string Sampler { get; init; } = "dpmpp_3m";
-
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Steps of the σ-grid (N + 1 values ending in 0). Default 18.")]
-    public int Steps { get; init; } = 18;
-
-    /// <summary>--grid</summary>
-    [CommandOption("--grid <NAME|FILE>")]
-    [Description("karras, exponential, polyexponential, vp or uniform-t, or a grid file (JSON with a 'sigmas' array, e.g. from 'diffusion schedule'; --steps is then ignored). Default karras.")]
-    public string Grid { get; init; } = "karras";
-
-    /// <summary>--sigma-min</summary>
-    [CommandOption("--sigma-min <S>")]
-    [Description("Smallest non-zero σ. Default 0.002.")]
-    public double SigmaMin { get; init; } = 0.002;
-
-    /// <summary>--sigma-max</summary>
-    [CommandOption("--sigma-max <S>")]
-    [Description("Largest σ; sampling starts at x = σ_max·ε. Default 80.")]
-    public double SigmaMax { get; init; } = 80;
-
-    /// <summary>--rho</summary>
-    [CommandOption("--rho <R>")]
-    [Description("ρ of the karras and polyexponential grids. Default 7.")]
-    public double Rho { get; init; } = 7;
-
-    /// <summary>--eta</summary>
-    [CommandOption("--eta <ETA>")]
-    [Description("η of the ancestral/SDE samplers (default 1) and of ddim (default 0).")]
-    public double? Eta { get; init; }
-
-    /// <summary>--order</summary>
-    [CommandOption("--order <N>")]
-    [Description("Order of unipc/unipc_bh1 (1–3, default 3), of deis tAB (1–3, default 3) and the highest of ipndm (1–4, default 4).")]
-    public int? Order { get; init; }
-
-    /// <summary>--s-churn</summary>
-    [CommandOption("--s-churn <V>")]
-    [Description("S_churn of edm_stochastic. Default 40.")]
-    public double SChurn { get; init; } = 40;
-
-    /// <summary>--rtol</summary>
-    [CommandOption("--rtol <V>")]
-    [Description("Relative and absolute tolerance of rk45. Default 1e-5.")]
-    public double Rtol { get; init; } = 1e-5;
-
-    /// <summary>--out</summary>
-    [CommandOption("--out <FILE>")]
-    [Description("Write the final samples as float64 .bin with a .json header.")]
-    public string? Out { get; init; }
-
-    /// <summary>--json</summary>
-    [CommandOption("--json <FILE>")]
-    [Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")]
-    public string? Json { get; init; }
-
-    /// <summary>--bench</summary>
-    [CommandOption("--bench")]
-    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")]
-    public bool Bench { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
@@ -125,7 +53,6 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 /// <summary><c>tessera diffusion analytic</c>: any sampler on a Gaussian mixture whose exact answers are known.</summary>
 public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
         settings.Apply();

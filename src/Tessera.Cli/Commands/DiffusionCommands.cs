@@ -17,109 +17,31 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options of <c>tessera diffusion train</c>.</summary>
 public sealed class DiffusionTrainSettings : TrainingSettings
 {
-    /// <inheritdoc />
     protected override TrainingOptions Defaults => DiffusionTrainOptions.DefaultTraining;
 
-    /// <inheritdoc />
     protected override string DefaultOut => "runs/diffusion";
 
-    /// <summary>--net</summary>
-    [CommandOption("--net <NAME>")]
-    [Description("unet (DDPM family) or dit (Diffusion Transformer with adaLN-Zero). Default unet")]
-    public string Net { get; init; } = "unet";
-
-    /// <summary>--formulation</summary>
-    [CommandOption("--formulation <NAME>")]
-    [Description("edm, vp, ve or flow. Default edm")]
-    public string Formulation { get; init; } = "edm";
-
-    /// <summary>--base-channels</summary>
-    [CommandOption("--base-channels <N>")]
-    [Description("U-Net channels at full resolution (a multiple of 16). Default 32")]
-    public int BaseChannels { get; init; } = 32;
-
-    /// <summary>--multipliers</summary>
-    [CommandOption("--multipliers <LIST>")]
-    [Description("U-Net channel multipliers per level, comma-separated. Default 1,2,4")]
-    public string Multipliers { get; init; } = "1,2,4";
-
-    /// <summary>--attention</summary>
-    [CommandOption("--attention <LIST>")]
-    [Description("U-Net resolutions with self-attention, comma-separated. Default 7")]
-    public string Attention { get; init; } = "7";
-
-    /// <summary>--noise-embedding</summary>
-    [CommandOption("--noise-embedding <KIND>")]
-    [Description("U-Net noise-level embedding: sinusoidal or fourier (random Fourier features, scale 16). Default sinusoidal")]
-    public string NoiseEmbedding { get; init; } = "sinusoidal";
-
-    /// <summary>--dropout</summary>
-    [CommandOption("--dropout <P>")]
-    [Description("U-Net dropout. Default 0")]
-    public double Dropout { get; init; }
-
-    /// <summary>--hidden</summary>
-    [CommandOption("--hidden <D>")]
-    [Description("DiT width. Default 256")]
-    public int Hidden { get; init; } = 256;
-
-    /// <summary>--depth</summary>
-    [CommandOption("--depth <N>")]
-    [Description("DiT blocks. Default 6")]
-    public int Depth { get; init; } = 6;
-
-    /// <summary>--patch</summary>
-    [CommandOption("--patch <P>")]
-    [Description("DiT patch size. Default 2")]
-    public int Patch { get; init; } = 2;
-
-    /// <summary>--position</summary>
-    [CommandOption("--position <KIND>")]
-    [Description("DiT positions: rope (2-D RoPE) or sincos (fixed table). Default rope")]
-    public string Position { get; init; } = "rope";
-
-    /// <summary>--conditional</summary>
-    [CommandOption("--conditional")]
-    [Description("Class-conditional (labels from Fashion-MNIST or the image folder's sub-folders), with label dropout for guidance")]
-    public bool Conditional { get; init; }
-
-    /// <summary>--images</summary>
-    [CommandOption("--images <DIR>")]
-    [Description("Train on a folder of images instead of Fashion-MNIST")]
-    public string? Images { get; init; }
-
-    /// <summary>--size</summary>
-    [CommandOption("--size <PX>")]
-    [Description("Image side. Default 28")]
-    public int Size { get; init; } = 28;
-
-    /// <summary>--rgb</summary>
-    [CommandOption("--rgb")]
-    [Description("Three channels (image folders); default one (gray)")]
-    public bool Rgb { get; init; }
-
-    /// <summary>--resize</summary>
-    [CommandOption("--resize <MODE>")]
-    [Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")]
-    public string Resize { get; init; } = "none";
-
-    /// <summary>--ema-halflife</summary>
-    [CommandOption("--ema-halflife <KIMG>")]
-    [Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")]
-    public double EmaHalfLife { get; init; } = 50;
-
-    /// <summary>--limit</summary>
-    [CommandOption("--limit <N>")]
-    [Description("Use only the first N training images")]
-    public int Limit { get; init; }
-
-    /// <summary>--sample-every</summary>
-    [CommandOption("--sample-every <N>")]
-    [Description("Sample grid every N steps (0: only at the end). Default 2000")]
-    public int SampleEvery { get; init; } = 2000;
+    [CommandOption("--net <NAME>"), Description("unet (DDPM family) or dit (Diffusion Transformer with adaLN-Zero). Default unet")] public string Net { get; init; } = "unet";
+    [CommandOption("--formulation <NAME>"), Description("edm, vp, ve or flow. Default edm")] public string Formulation { get; init; } = "edm";
+    [CommandOption("--base-channels <N>"), Description("U-Net channels at full resolution (a multiple of 16). Default 32")] public int BaseChannels { get; init; } = 32;
+    [CommandOption("--multipliers <LIST>"), Description("U-Net channel multipliers per level, comma-separated. Default 1,2,4")] public string Multipliers { get; init; } = "1,2,4";
+    [CommandOption("--attention <LIST>"), Description("U-Net resolutions with self-attention, comma-separated. Default 7")] public string Attention { get; init; } = "7";
+    [CommandOption("--noise-embedding <KIND>"), Description("U-Net noise-level embedding: sinusoidal or fourier (random Fourier features, scale 16). Default sinusoidal")] public string NoiseEmbedding { get; init; } = "sinusoidal";
+    [CommandOption("--dropout <P>"), Description("U-Net dropout. Default 0")] public double Dropout { get; init; }
+    [CommandOption("--hidden <D>"), Description("DiT width. Default 256")] public int Hidden { get; init; } = 256;
+    [CommandOption("--depth <N>"), Description("DiT blocks. Default 6")] public int Depth { get; init; } = 6;
+    [CommandOption("--patch <P>"), Description("DiT patch size. Default 2")] public int Patch { get; init; } = 2;
+    [CommandOption("--position <KIND>"), Description("DiT positions: rope (2-D RoPE) or sincos (fixed table). Default rope")] public string Position { get; init; } = "rope";
+    [CommandOption("--conditional"), Description("Class-conditional (labels from Fashion-MNIST or the image folder's sub-folders), with label dropout for guidance")] public bool Conditional { get; init; }
+    [CommandOption("--images <DIR>"), Description("Train on a folder of images instead of Fashion-MNIST")] public string? Images { get; init; }
+    [CommandOption("--size <PX>"), Description("Image side. Default 28")] public int Size { get; init; } = 28;
+    [CommandOption("--rgb"), Description("Three channels (image folders); default one (gray)")] public bool Rgb { get; init; }
+    [CommandOption("--resize <MODE>"), Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")] public string Resize { get; init; } = "none";
+    [CommandOption("--ema-halflife <KIMG>"), Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")] public double EmaHalfLife { get; init; } = 50;
+    [CommandOption("--limit <N>"), Description("Use only the first N training images")] public int Limit { get; init; }
+    [CommandOption("--sample-every <N>"), Description("Sample grid every N steps (0: only at the end). Default 2000")] public int SampleEvery { get; init; } = 2000;
 
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Net is not ("unet" or "dit")) return ValidationResult.Error($"--net: '{Net}' is not unet or dit");
@@ -164,7 +86,6 @@ public sealed class DiffusionTrainSettings : TrainingSettings
 /// <summary><c>tessera diffusion train</c>.</summary>
 public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -190,22 +111,10 @@ internal sealed class DiffusionSampleSettings : GlobalSettings
     [CommandOption("-o|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";
     [CommandOption("--out-dir <DIR>"), Description("Also write one PNG per sample here; with --seeds, one PNG per seed named by it (000123.png), skipping those already there")] public string? OutDir { get; init; }
 
-    /// <summary>--seeds</summary>
-    [CommandOption("--seeds <LIST>")]
-    [Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")]
-    public string? Seeds { get; init; }
+    [CommandOption("--seeds <LIST>"), Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")] public string? Seeds { get; init; }
+    [CommandOption("--shard <I/N>"), Description("With --seeds: only shard I of N (seeds sorted by value, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards of a Kubernetes Indexed Job (its completions)")] public int? ShardCount { get; init; }
 
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("With --seeds: only shard I of N (seeds sorted by value, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")]
-    public string? Shard { get; init; }
-
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards of a Kubernetes Indexed Job (its completions)")]
-    public int? ShardCount { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -220,7 +129,6 @@ internal sealed class DiffusionSampleSettings : GlobalSettings
 /// <summary><c>tessera diffusion sample</c>.</summary>
 internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionSampleSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -265,24 +173,15 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
 /// <summary>Options of <c>tessera classifier train</c>.</summary>
 public sealed class ClassifierTrainSettings : DataSettings
 {
-    /// <summary>--epochs</summary>
-    [CommandOption("--epochs <N>")]
-    [Description("Epochs over Fashion-MNIST's training split. Default 3")]
-    public int Epochs { get; init; } = 3;
+    [CommandOption("--epochs <N>"), Description("Epochs over Fashion-MNIST's training split. Default 3")] public int Epochs { get; init; } = 3;
+    [CommandOption("-o|--out <FILE>"), Description("Where to save it. Default ~/.cache/tessera/fashion-classifier.safetensors (where diffusion eval looks)")] public string? Out { get; init; }
 
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <FILE>")]
-    [Description("Where to save it. Default ~/.cache/tessera/fashion-classifier.safetensors (where diffusion eval looks)")]
-    public string? Out { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate() => Epochs < 1 ? ValidationResult.Error($"--epochs: {Epochs} must be at least 1") : base.Validate();
 }
 
 /// <summary><c>tessera classifier train</c>.</summary>
 public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, ClassifierTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -305,37 +204,13 @@ internal sealed class DiffusionEvalSettings : DataSettings
     [CommandOption("-n|--count <N>"), Description("Generated and test images per row. Default 2000")] public int Count { get; init; } = 2000;
     [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale for conditional models. Default 1")] public double Guidance { get; init; } = 1;
 
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("Only shard I of N (batches of samples dealt round-robin): writes each row's feature statistics to --stats-dir for --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")]
-    public string? Shard { get; init; }
+    [CommandOption("--shard <I/N>"), Description("Only shard I of N (batches of samples dealt round-robin): writes each row's feature statistics to --stats-dir for --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards of a Kubernetes Indexed Job (its completions)")] public int? ShardCount { get; init; }
+    [CommandOption("--stats-dir <DIR>"), Description("Where a shard writes its rows' statistics (count, sum, sum of outer products in float64); rows already there are skipped")] public string? StatsDir { get; init; }
+    [CommandOption("--merge <FILE>"), Description("Combine the shards' statistics files (repeat, or list several after one --merge) into the table")] public string[] Merge { get; init; } = [];
+    [CommandOption("--reference-stats <FILE>"), Description("Statistics of the real (test) images: read when the file exists, else computed once and written there")] public string? ReferenceStats { get; init; }
+    [CommandOption("--batch <N>"), Description("Samples per batch (the unit dealt to shards). Default 250")] public int Batch { get; init; } = 250;
 
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards of a Kubernetes Indexed Job (its completions)")]
-    public int? ShardCount { get; init; }
-
-    /// <summary>--stats-dir</summary>
-    [CommandOption("--stats-dir <DIR>")]
-    [Description("Where a shard writes its rows' statistics (count, sum, sum of outer products in float64); rows already there are skipped")]
-    public string? StatsDir { get; init; }
-
-    /// <summary>--merge</summary>
-    [CommandOption("--merge <FILE>")]
-    [Description("Combine the shards' statistics files (repeat, or list several after one --merge) into the table")]
-    public string[] Merge { get; init; } = [];
-
-    /// <summary>--reference-stats</summary>
-    [CommandOption("--reference-stats <FILE>")]
-    [Description("Statistics of the real (test) images: read when the file exists, else computed once and written there")]
-    public string? ReferenceStats { get; init; }
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Samples per batch (the unit dealt to shards). Default 250")]
-    public int Batch { get; init; } = 250;
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Batch < 1) return ValidationResult.Error("--batch must be at least 1");
@@ -359,7 +234,6 @@ internal sealed class DiffusionEvalSettings : DataSettings
 /// <summary><c>tessera diffusion eval</c>.</summary>
 internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();

@@ -13,37 +13,13 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options of <c>tessera diffusion schedule</c>.</summary>
 public sealed class DiffusionScheduleSettings : GlobalSettings
 {
-    /// <summary>--problem</summary>
-    [CommandOption("--problem <NAME>")]
-    [Description("Built-in mixture: ring, mixture64 or mixture16. Default ring.")]
-    public string Problem { get; init; } = "ring";
+    [CommandOption("--problem <NAME>"), Description("Built-in mixture: ring, mixture64 or mixture16. Default ring.")] public string Problem { get; init; } = "ring";
+    [CommandOption("--mixture <FILE>"), Description("Mixture JSON (dim, weights, stds, means) instead of --problem.")] public string? Mixture { get; init; }
+    [CommandOption("--nfe <N>"), Description("Steps of the grid (= evaluations for one-call-per-step samplers). Default 10.")] public int Nfe { get; init; } = 10;
+    [CommandOption("--sampler <NAME>"), Description("Deterministic sampler with one evaluation per step: dpmpp_2m, dpmpp_3m, unipc, unipc_bh1, deis, ipndm, euler, lms, ddim. Default unipc.")] public string Sampler { get; init; } = "unipc";
+    [CommandOption("--samples <N>"), Description("Fresh noises the grid is fitted on (drawn from --seed, never the analytic bed's evaluation noise). Default 256.")] public int Samples { get; init; } = 256;
+    [CommandOption("--out <FILE>"), Description("Grid file to write (JSON with 'sigmas'). Default grid.json.")] public string Out { get; init; } = "grid.json";
 
-    /// <summary>--mixture</summary>
-    [CommandOption("--mixture <FILE>")]
-    [Description("Mixture JSON (dim, weights, stds, means) instead of --problem.")]
-    public string? Mixture { get; init; }
-
-    /// <summary>--nfe</summary>
-    [CommandOption("--nfe <N>")]
-    [Description("Steps of the grid (= evaluations for one-call-per-step samplers). Default 10.")]
-    public int Nfe { get; init; } = 10;
-
-    /// <summary>--sampler</summary>
-    [CommandOption("--sampler <NAME>")]
-    [Description("Deterministic sampler with one evaluation per step: dpmpp_2m, dpmpp_3m, unipc, unipc_bh1, deis, ipndm, euler, lms, ddim. Default unipc.")]
-    public string Sampler { get; init; } = "unipc";
-
-    /// <summary>--samples</summary>
-    [CommandOption("--samples <N>")]
-    [Description("Fresh noises the grid is fitted on (drawn from --seed, never the analytic bed's evaluation noise). Default 256.")]
-    public int Samples { get; init; } = 256;
-
-    /// <summary>--out</summary>
-    [CommandOption("--out <FILE>")]
-    [Description("Grid file to write (JSON with 'sigmas'). Default grid.json.")]
-    public string Out { get; init; } = "grid.json";
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         string[] ok = ["dpmpp_2m", "dpmpp_3m", "unipc", "unipc_bh1", "deis", "ipndm", "euler", "lms", "ddim"];
@@ -58,7 +34,6 @@ public sealed class DiffusionScheduleSettings : GlobalSettings
 /// <summary><c>tessera diffusion schedule</c>: a σ-grid fitted to a mixture model's own fine trajectories.</summary>
 public sealed class DiffusionScheduleCommand : TesseraCommand<DiffusionScheduleSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionScheduleSettings settings, CancellationToken cancellation)
     {
         settings.Apply();

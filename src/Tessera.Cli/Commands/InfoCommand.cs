@@ -10,7 +10,6 @@ namespace Tessera.Cli.Commands;
 /// <summary><c>tessera info</c>: versions, device, threads and data locations.</summary>
 public sealed class InfoCommand : TesseraCommand<DataSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellation)
     {
         torch.Device device = settings.Apply();

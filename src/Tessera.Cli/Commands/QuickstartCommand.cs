@@ -15,7 +15,6 @@ internal sealed class QuickstartSettings : DataSettings
     [CommandOption("--seg-steps <N>"), Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, a few minutes on 2 cores.")] public int SegSteps { get; init; } = 300;
     [CommandOption("--diffusion-steps <N>"), Description("Training steps of the small class-conditional diffusion U-Net (0 skips it). Default 300: about three minutes on 2 cores with the sample grids.")] public int DiffusionSteps { get; init; } = 300;
 
-    /// <inheritdoc />
     public override ValidationResult Validate() =>
         SegSteps < 0 ? ValidationResult.Error($"--seg-steps: {SegSteps}; expected 0 or more")
         : DiffusionSteps < 0 ? ValidationResult.Error($"--diffusion-steps: {DiffusionSteps}; expected 0 or more")
@@ -27,7 +26,6 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
 {
     private const int PerClass = 8;
 
-    /// <inheritdoc />
     public override int Execute(CommandContext context, QuickstartSettings settings, CancellationToken cancellation)
     {
         torch.Device device = settings.Apply();

@@ -27,7 +27,6 @@ internal class SamImageSettings : GlobalSettings
     /// <summary>Whether the command loads a checkpoint (sam auto --check-manifest does not).</summary>
     protected virtual bool NeedsCheckpoint => true;
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (NeedsCheckpoint && string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -69,7 +68,6 @@ internal sealed class SamSegmentSettings : SamImageSettings
     [CommandOption("--multimask"), Description("Predict three masks for an ambiguous prompt (written as OUT.0.png …); --out gets the best-scoring one.")] public bool Multimask { get; init; }
     [CommandOption("-o|--out <FILE>"), Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")] public string Out { get; init; } = "mask.png";
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Points.Length == 0 && Box is null) return ValidationResult.Error("give at least one --point or a --box");
@@ -97,7 +95,6 @@ internal sealed class SamSegmentSettings : SamImageSettings
 /// <summary><c>tessera sam segment</c>.</summary>
 internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamSegmentSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -149,13 +146,10 @@ internal sealed class SamAutoSettings : SamImageSettings
     /// <summary>Whether this is the batch mode over --input.</summary>
     internal bool Batch => Input is not null || CheckManifest;
 
-    /// <inheritdoc />
     protected override bool NeedsImage => !Batch;
 
-    /// <inheritdoc />
     protected override bool NeedsCheckpoint => !CheckManifest;
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (PointsPerSide < 1) return ValidationResult.Error($"--points-per-side: {PointsPerSide} must be at least 1");
@@ -179,7 +173,6 @@ internal sealed class SamAutoSettings : SamImageSettings
 /// <summary><c>tessera sam auto</c>.</summary>
 internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -276,86 +269,29 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 /// <summary>Options of <c>tessera sam train</c>.</summary>
 public sealed class SamTrainSettings : TrainingSettings
 {
-    /// <inheritdoc />
     protected override TrainingOptions Defaults => OnDataset ? SamDatasetTrainOptions.DefaultTraining : SamTrainOptions.DefaultTraining;
 
-    /// <inheritdoc />
     protected override string DefaultOut => "runs/sam";
 
-    /// <summary>--init</summary>
-    [CommandOption("--init <CKPT>")]
-    [Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch.")]
-    public string? Init { get; init; }
-
-    /// <summary>--freeze-encoder</summary>
-    [CommandOption("--freeze-encoder")]
-    [Description("Keep the image encoder's weights fixed (fine-tuning a loaded checkpoint); with --dataset its embeddings may be cached.")]
-    public bool FreezeEncoder { get; init; }
-
-    /// <summary>--dataset</summary>
-    [CommandOption("--dataset <FORMAT>")]
-    [Description("scenes (Fashion-MNIST scenes, default), or fine-tuning --init on your annotated images: coco, labelme or folder (see docs/sam.md).")]
-    public string Dataset { get; init; } = "scenes";
-
-    /// <summary>--data-root</summary>
-    [CommandOption("--data-root <DIR>")]
-    [Description("The dataset's folder (COCO: annotations/instances_SPLIT.json and SPLIT/; labelme: the JSON files; folder: images/ and instances/).")]
-    public string? DataRoot { get; init; }
-
-    /// <summary>--split</summary>
-    [CommandOption("--split <NAME>")]
-    [Description("COCO split. Default train2017")]
-    public string Split { get; init; } = "train2017";
-
-    /// <summary>--embedding-cache</summary>
-    [CommandOption("--embedding-cache <DIR>")]
-    [Description("With --freeze-encoder: cache image embeddings in DIR (keyed by image content and checkpoint), so later epochs never run the encoder.")]
-    public string? EmbeddingCache { get; init; }
-
-    /// <summary>--cache-dtype</summary>
-    [CommandOption("--cache-dtype <TYPE>")]
-    [Description("float32 (default; training identical to no cache) or float16 (half the disk).")]
-    public string CacheDtype { get; init; } = "float32";
-
-    /// <summary>--train</summary>
-    [CommandOption("--train <PART>")]
-    [Description("With --dataset: prompt (prompt encoder), decoder (prompt encoder and mask decoder, default) or all (the whole model).")]
-    public string TrainPart { get; init; } = "decoder";
-
-    /// <summary>--lora-rank</summary>
-    [CommandOption("--lora-rank <R>")]
-    [Description("With --dataset: low-rank adapters of rank R on the encoder's attention projections, saved as lora.safetensors beside model.safetensors (give it to sam segment/auto/eval with --lora). Default 0 (none)")]
-    public int LoraRank { get; init; }
+    [CommandOption("--init <CKPT>"), Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch.")] public string? Init { get; init; }
+    [CommandOption("--freeze-encoder"), Description("Keep the image encoder's weights fixed (fine-tuning a loaded checkpoint); with --dataset its embeddings may be cached.")] public bool FreezeEncoder { get; init; }
+    [CommandOption("--dataset <FORMAT>"), Description("scenes (Fashion-MNIST scenes, default), or fine-tuning --init on your annotated images: coco, labelme or folder (see docs/sam.md).")] public string Dataset { get; init; } = "scenes";
+    [CommandOption("--data-root <DIR>"), Description("The dataset's folder (COCO: annotations/instances_SPLIT.json and SPLIT/; labelme: the JSON files; folder: images/ and instances/).")] public string? DataRoot { get; init; }
+    [CommandOption("--split <NAME>"), Description("COCO split. Default train2017")] public string Split { get; init; } = "train2017";
+    [CommandOption("--embedding-cache <DIR>"), Description("With --freeze-encoder: cache image embeddings in DIR (keyed by image content and checkpoint), so later epochs never run the encoder.")] public string? EmbeddingCache { get; init; }
+    [CommandOption("--cache-dtype <TYPE>"), Description("float32 (default; training identical to no cache) or float16 (half the disk).")] public string CacheDtype { get; init; } = "float32";
+    [CommandOption("--train <PART>"), Description("With --dataset: prompt (prompt encoder), decoder (prompt encoder and mask decoder, default) or all (the whole model).")] public string TrainPart { get; init; } = "decoder";
+    [CommandOption("--lora-rank <R>"), Description("With --dataset: low-rank adapters of rank R on the encoder's attention projections, saved as lora.safetensors beside model.safetensors (give it to sam segment/auto/eval with --lora). Default 0 (none)")] public int LoraRank { get; init; }
 
     /// <summary>Whether this run fine-tunes on an annotated dataset rather than on scenes.</summary>
     internal bool OnDataset => Dataset is not "scenes";
 
-    /// <summary>--width</summary>
-    [CommandOption("--width <W>")]
-    [Description("Encoder and prompt width of the from-scratch model (a multiple of 64). Default 128")]
-    public int Width { get; init; } = 128;
+    [CommandOption("--width <W>"), Description("Encoder and prompt width of the from-scratch model (a multiple of 64). Default 128")] public int Width { get; init; } = 128;
+    [CommandOption("--depth <N>"), Description("Encoder blocks of the from-scratch model (a multiple of 2). Default 4")] public int Depth { get; init; } = 4;
+    [CommandOption("--canvas <PX>"), Description("Scene canvas side. Default 64")] public int Canvas { get; init; } = 64;
+    [CommandOption("--rounds <N>"), Description("Prompting rounds per object and step (first prompt, then error-region clicks). Default 4")] public int Rounds { get; init; } = 4;
+    [CommandOption("--eval-scenes <N>"), Description("Validation scenes for the click protocol. Default 64")] public int EvalScenes { get; init; } = 64;
 
-    /// <summary>--depth</summary>
-    [CommandOption("--depth <N>")]
-    [Description("Encoder blocks of the from-scratch model (a multiple of 2). Default 4")]
-    public int Depth { get; init; } = 4;
-
-    /// <summary>--canvas</summary>
-    [CommandOption("--canvas <PX>")]
-    [Description("Scene canvas side. Default 64")]
-    public int Canvas { get; init; } = 64;
-
-    /// <summary>--rounds</summary>
-    [CommandOption("--rounds <N>")]
-    [Description("Prompting rounds per object and step (first prompt, then error-region clicks). Default 4")]
-    public int Rounds { get; init; } = 4;
-
-    /// <summary>--eval-scenes</summary>
-    [CommandOption("--eval-scenes <N>")]
-    [Description("Validation scenes for the click protocol. Default 64")]
-    public int EvalScenes { get; init; } = 64;
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Width < 64 || Width % 64 != 0) return ValidationResult.Error($"--width: {Width} is not a positive multiple of 64");
@@ -405,7 +341,6 @@ public sealed class SamTrainSettings : TrainingSettings
 /// <summary><c>tessera sam train</c>.</summary>
 public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -467,7 +402,6 @@ internal sealed class SamEvalSettings : DataSettings
         _ => throw new TesseraUserException($"--dataset: '{name}' is not coco, labelme or folder"),
     };
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -483,7 +417,6 @@ internal sealed class SamEvalSettings : DataSettings
 /// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes or an annotated instance dataset.</summary>
 internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();

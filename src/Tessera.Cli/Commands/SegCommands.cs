@@ -17,20 +17,12 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options shared by the scene-making commands.</summary>
 public class SceneSettings : DataSettings
 {
-    /// <summary>--canvas</summary>
-    [CommandOption("--canvas <PX>")]
-    [Description("Side of the scene canvas. Default 64.")]
-    public int Canvas { get; init; } = 64;
-
-    /// <summary>--ignore-band</summary>
-    [CommandOption("--ignore-band")]
-    [Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")]
-    public bool IgnoreBand { get; init; }
+    [CommandOption("--canvas <PX>"), Description("Side of the scene canvas. Default 64.")] public int Canvas { get; init; } = 64;
+    [CommandOption("--ignore-band"), Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")] public bool IgnoreBand { get; init; }
 
     /// <summary>The scene options.</summary>
     public SceneOptions SceneOptions() => new(Canvas, IgnoreBand: IgnoreBand, Seed: (ulong)Seed);
 
-    /// <inheritdoc />
     public override ValidationResult Validate() =>
         Canvas < 40 ? ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)") : base.Validate();
 }
@@ -42,7 +34,6 @@ internal sealed class MakeDatasetSettings : SceneSettings
     [CommandOption("--count <N>"), Description("Scenes to write. Default 200.")] public int Count { get; init; } = 200;
     [CommandOption("--split <SPLIT>"), Description("train (items from Fashion-MNIST's training images) or val (its test images). Default val.")] public string SplitName { get; init; } = "val";
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
@@ -54,7 +45,6 @@ internal sealed class MakeDatasetSettings : SceneSettings
 /// <summary><c>tessera seg make-dataset</c>: Fashion-MNIST scenes as folders of PNGs.</summary>
 internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, MakeDatasetSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
@@ -89,76 +79,24 @@ internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
 /// <summary>Options of <c>tessera seg train</c>.</summary>
 public sealed class SegTrainSettings : TrainingSettings
 {
-    /// <inheritdoc />
     protected override TrainingOptions Defaults => OnDataset ? SegDatasetTrainOptions.DefaultTraining : SegTrainOptions.DefaultTraining with { Steps = 1000 };
 
     /// <summary>Whether the run trains on a dataset split (not on Fashion-MNIST scenes).</summary>
     public bool OnDataset => Dataset is not (null or "scenes");
 
-    /// <summary>--dataset</summary>
-    [CommandOption("--dataset <NAME>")]
-    [Description("scenes (Fashion-MNIST scenes, the default), custom, voc, cityscapes, ade20k, or auto (detected from --data-root). A dataset trains with SGD (momentum 0.9), lr 0.01, weight decay 0.0005 and the poly schedule unless given.")]
-    public string? Dataset { get; init; }
-
-    /// <summary>--data-root</summary>
-    [CommandOption("--data-root <DIR>")]
-    [Description("The dataset's root folder (with --dataset).")]
-    public string? DataRoot { get; init; }
-
-    /// <summary>--split</summary>
-    [CommandOption("--split <SPLIT>")]
-    [Description("Training split. Default train.")]
-    public string SplitName { get; init; } = "train";
-
-    /// <summary>--val-split</summary>
-    [CommandOption("--val-split <SPLIT>")]
-    [Description("Validation split. Default val.")]
-    public string ValSplit { get; init; } = "val";
-
-    /// <summary>--img-suffix</summary>
-    [CommandOption("--img-suffix <SUFFIX>")]
-    [Description("custom layout: how image names end. Default .jpg")]
-    public string ImgSuffix { get; init; } = ".jpg";
-
-    /// <summary>--seg-suffix</summary>
-    [CommandOption("--seg-suffix <SUFFIX>")]
-    [Description("custom layout: how label names end. Default .png")]
-    public string SegSuffix { get; init; } = ".png";
-
-    /// <summary>--crop</summary>
-    [CommandOption("--crop <SIZE>")]
-    [Description("Training crop (RandomCrop, Pad), SIZE or H,W; also the window of --mode slide. Default 512.")]
-    public string Crop { get; init; } = "512";
-
-    /// <summary>--scale</summary>
-    [CommandOption("--scale <W,H>")]
-    [Description("RandomResize's base scale. Default 2048,512.")]
-    public string Scale { get; init; } = "2048,512";
-
-    /// <summary>--ratio</summary>
-    [CommandOption("--ratio <MIN,MAX>")]
-    [Description("RandomResize's ratio range. Default 0.5,2.0.")]
-    public string Ratio { get; init; } = "0.5,2.0";
-
-    /// <summary>--mode</summary>
-    [CommandOption("--mode <MODE>")]
-    [Description("Validation inference: whole or slide (--crop windows every --stride). Default whole.")]
-    public string Mode { get; init; } = "whole";
-
-    /// <summary>--stride</summary>
-    [CommandOption("--stride <SIZE>")]
-    [Description("Slide step: SIZE or H,W. Default 341.")]
-    public string Stride { get; init; } = "341";
-
-    /// <summary>--eval-images</summary>
-    [CommandOption("--eval-images <N>")]
-    [Description("Validate on the first N images of the validation split. Default: all.")]
-    public int? EvalImages { get; init; }
-
-    /// <summary>--loader-threads</summary>
-    [CommandOption("--loader-threads <N>")]
-    [Description("Threads decoding and augmenting training images. Default 2.")]
-    public int LoaderThreads { get; init; } = 2;
+    [CommandOption("--dataset <NAME>"), Description("scenes (Fashion-MNIST scenes, the default), custom, voc, cityscapes, ade20k, or auto (detected from --data-root). A dataset trains with SGD (momentum 0.9), lr 0.01, weight decay 0.0005 and the poly schedule unless given.")] public string? Dataset { get; init; }
+    [CommandOption("--data-root <DIR>"), Description("The dataset's root folder (with --dataset).")] public string? DataRoot { get; init; }
+    [CommandOption("--split <SPLIT>"), Description("Training split. Default train.")] public string SplitName { get; init; } = "train";
+    [CommandOption("--val-split <SPLIT>"), Description("Validation split. Default val.")] public string ValSplit { get; init; } = "val";
+    [CommandOption("--img-suffix <SUFFIX>"), Description("custom layout: how image names end. Default .jpg")] public string ImgSuffix { get; init; } = ".jpg";
+    [CommandOption("--seg-suffix <SUFFIX>"), Description("custom layout: how label names end. Default .png")] public string SegSuffix { get; init; } = ".png";
+    [CommandOption("--crop <SIZE>"), Description("Training crop (RandomCrop, Pad), SIZE or H,W; also the window of --mode slide. Default 512.")] public string Crop { get; init; } = "512";
+    [CommandOption("--scale <W,H>"), Description("RandomResize's base scale. Default 2048,512.")] public string Scale { get; init; } = "2048,512";
+    [CommandOption("--ratio <MIN,MAX>"), Description("RandomResize's ratio range. Default 0.5,2.0.")] public string Ratio { get; init; } = "0.5,2.0";
+    [CommandOption("--mode <MODE>"), Description("Validation inference: whole or slide (--crop windows every --stride). Default whole.")] public string Mode { get; init; } = "whole";
+    [CommandOption("--stride <SIZE>"), Description("Slide step: SIZE or H,W. Default 341.")] public string Stride { get; init; } = "341";
+    [CommandOption("--eval-images <N>"), Description("Validate on the first N images of the validation split. Default: all.")] public int? EvalImages { get; init; }
+    [CommandOption("--loader-threads <N>"), Description("Threads decoding and augmenting training images. Default 2.")] public int LoaderThreads { get; init; } = 2;
 
     /// <summary>The options of a dataset run.</summary>
     public SegDatasetTrainOptions DatasetOptions()
@@ -191,88 +129,24 @@ public sealed class SegTrainSettings : TrainingSettings
         };
     }
 
-    /// <inheritdoc />
     protected override string DefaultOut => Path.Combine("runs", "seg");
 
-    /// <summary>--canvas</summary>
-    [CommandOption("--canvas <PX>")]
-    [Description("Side of the scene canvas. Default 64.")]
-    public int Canvas { get; init; } = 64;
-
-    /// <summary>--ignore-band</summary>
-    [CommandOption("--ignore-band")]
-    [Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")]
-    public bool IgnoreBand { get; init; }
-
-    /// <summary>--model</summary>
-    [CommandOption("--model <NAME>")]
-    [Description("gcn, deeplabv3 or fcn (ablation baselines: kxk, stacked3x3). Default gcn.")]
-    public string Model { get; init; } = "gcn";
-
-    /// <summary>--k</summary>
-    [CommandOption("-k|--kernel <K>")]
-    [Description("GCN kernel size (odd); --k works too. Default 15.")]
-    public int K { get; init; } = 15;
-
-    /// <summary>--no-br</summary>
-    [CommandOption("--no-br")]
-    [Description("Leave out boundary refinement.")]
-    public bool NoBr { get; init; }
-
-    /// <summary>--no-aspp</summary>
-    [CommandOption("--no-aspp")]
-    [Description("DeepLabV3 without ASPP (an FCN head on the dilated backbone).")]
-    public bool NoAspp { get; init; }
-
-    /// <summary>--rates</summary>
-    [CommandOption("--rates <LIST>")]
-    [Description("ASPP rates, comma-separated. Default 6,12,18 at output stride 16, doubled at 8.")]
-    public string? Rates { get; init; }
-
-    /// <summary>--dilations</summary>
-    [CommandOption("--dilations <LIST>")]
-    [Description("deeplabv3/fcn: rates of the last stage's 3×3 convolutions one by one (multi-grid / hybrid dilated convolution), e.g. 1,2,4,5 for ResNet-18. Default: the standard dilation.")]
-    public string? Dilations { get; init; }
-
-    /// <summary>--output-stride</summary>
-    [CommandOption("--output-stride <OS>")]
-    [Description("Backbone output stride for deeplabv3 and fcn: 8 or 16. Default 16.")]
-    public int OutputStride { get; init; } = 16;
-
-    /// <summary>--width</summary>
-    [CommandOption("--width <W>")]
-    [Description("Base width of the from-scratch ResNet-18. Default 32.")]
-    public int Width { get; init; } = 32;
-
-    /// <summary>--loss</summary>
-    [CommandOption("--loss <SPEC>")]
-    [Description("ce, dice, focal, or a sum such as ce+dice. Default ce.")]
-    public string Loss { get; init; } = "ce";
-
-    /// <summary>--eval-scenes</summary>
-    [CommandOption("--eval-scenes <N>")]
-    [Description("Validation scenes. Default 256.")]
-    public int EvalScenes { get; init; } = 256;
-
-    /// <summary>--aux-head</summary>
-    [CommandOption("--aux-head")]
-    [Description("Add mmsegmentation's auxiliary FCN head on layer3 (loss weight 0.4 in training; not used at inference).")]
-    public bool AuxHead { get; init; }
-
-    /// <summary>--depth</summary>
-    [CommandOption("--depth <N>")]
-    [Description("ResNet depth of the backbone: 18, 34, 50 or 101. Default 18.")]
-    public int Depth { get; init; } = 18;
-
-    /// <summary>--torchvision-backbone</summary>
-    [CommandOption("--torchvision-backbone")]
-    [Description("torchvision's ResNet layout (width 64, 7×7 stem with max-pool) instead of the small from-scratch one; needed for --backbone-weights.")]
-    public bool TorchvisionBackbone { get; init; }
-
-    /// <summary>--backbone-weights</summary>
-    [CommandOption("--backbone-weights <PTH>")]
-    [Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50/101 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")]
-    public string? BackboneWeights { get; init; }
+    [CommandOption("--canvas <PX>"), Description("Side of the scene canvas. Default 64.")] public int Canvas { get; init; } = 64;
+    [CommandOption("--ignore-band"), Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")] public bool IgnoreBand { get; init; }
+    [CommandOption("--model <NAME>"), Description("gcn, deeplabv3 or fcn (ablation baselines: kxk, stacked3x3). Default gcn.")] public string Model { get; init; } = "gcn";
+    [CommandOption("-k|--kernel <K>"), Description("GCN kernel size (odd); --k works too. Default 15.")] public int K { get; init; } = 15;
+    [CommandOption("--no-br"), Description("Leave out boundary refinement.")] public bool NoBr { get; init; }
+    [CommandOption("--no-aspp"), Description("DeepLabV3 without ASPP (an FCN head on the dilated backbone).")] public bool NoAspp { get; init; }
+    [CommandOption("--rates <LIST>"), Description("ASPP rates, comma-separated. Default 6,12,18 at output stride 16, doubled at 8.")] public string? Rates { get; init; }
+    [CommandOption("--dilations <LIST>"), Description("deeplabv3/fcn: rates of the last stage's 3×3 convolutions one by one (multi-grid / hybrid dilated convolution), e.g. 1,2,4,5 for ResNet-18. Default: the standard dilation.")] public string? Dilations { get; init; }
+    [CommandOption("--output-stride <OS>"), Description("Backbone output stride for deeplabv3 and fcn: 8 or 16. Default 16.")] public int OutputStride { get; init; } = 16;
+    [CommandOption("--width <W>"), Description("Base width of the from-scratch ResNet-18. Default 32.")] public int Width { get; init; } = 32;
+    [CommandOption("--loss <SPEC>"), Description("ce, dice, focal, or a sum such as ce+dice. Default ce.")] public string Loss { get; init; } = "ce";
+    [CommandOption("--eval-scenes <N>"), Description("Validation scenes. Default 256.")] public int EvalScenes { get; init; } = 256;
+    [CommandOption("--aux-head"), Description("Add mmsegmentation's auxiliary FCN head on layer3 (loss weight 0.4 in training; not used at inference).")] public bool AuxHead { get; init; }
+    [CommandOption("--depth <N>"), Description("ResNet depth of the backbone: 18, 34, 50 or 101. Default 18.")] public int Depth { get; init; } = 18;
+    [CommandOption("--torchvision-backbone"), Description("torchvision's ResNet layout (width 64, 7×7 stem with max-pool) instead of the small from-scratch one; needed for --backbone-weights.")] public bool TorchvisionBackbone { get; init; }
+    [CommandOption("--backbone-weights <PTH>"), Description("Initialise the backbone from a torchvision ImageNet state dict (resnet18/34/50/101 .pth as downloaded, or .safetensors); implies --torchvision-backbone.")] public string? BackboneWeights { get; init; }
 
     /// <summary>The options for the trainer.</summary>
     public SegTrainOptions Options() => new()
@@ -299,7 +173,6 @@ public sealed class SegTrainSettings : TrainingSettings
         Data = Data,
     };
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         foreach (var (option, text) in new[] { ("--rates", Rates), ("--dilations", Dilations) })
@@ -326,7 +199,6 @@ public sealed class SegTrainSettings : TrainingSettings
 /// <summary><c>tessera seg train</c>.</summary>
 public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -382,7 +254,6 @@ internal sealed class SegPredictSettings : SegDatasetSettings
     [CommandOption("--input <DIR>"), Description("Folder of images (PNG/JPEG); or give --data-root (and --dataset, --split) to label a dataset split.")] public string? Input { get; init; }
     [CommandOption("--output <DIR>"), Description("Folder for labels/ (label PNGs in the dataset's convention) and overlays/ (colour blends).")] public string? Output { get; init; }
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Input) == string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--input: give either --input DIR or --data-root DIR (a dataset split)");
@@ -400,7 +271,6 @@ internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
 {
     private sealed record Item(string Name, string Image, int Index);
 
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();

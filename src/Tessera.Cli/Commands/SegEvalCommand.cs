@@ -23,22 +23,10 @@ internal sealed class SegEvalSettings : GlobalSettings
     [CommandOption("--confusion-png <FILE>"), Description("Write the row-normalised confusion matrix as a PNG.")] public string? ConfusionPng { get; init; }
     [CommandOption("--on-missing <MODE>"), Description("error (default) or skip: what to do with a file that has no partner.")] public string OnMissing { get; init; } = "error";
 
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("Evaluate only shard I of N (pairs sorted by name, dealt round-robin); write its --json report and merge the reports with --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")]
-    public string? Shard { get; init; }
+    [CommandOption("--shard <I/N>"), Description("Evaluate only shard I of N (pairs sorted by name, dealt round-robin); write its --json report and merge the reports with --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
+    [CommandOption("--merge <REPORT>"), Description("Merge the --json reports of shards (repeat, or list several after one --merge): adds their confusion matrices and prints the metrics of the whole set.")] public string[] Merge { get; init; } = [];
 
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")]
-    public int? ShardCount { get; init; }
-
-    /// <summary>--merge</summary>
-    [CommandOption("--merge <REPORT>")]
-    [Description("Merge the --json reports of shards (repeat, or list several after one --merge): adds their confusion matrices and prints the metrics of the whole set.")]
-    public string[] Merge { get; init; } = [];
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Merge.Length > 0)
@@ -60,7 +48,6 @@ internal sealed class SegEvalSettings : GlobalSettings
 /// <summary><c>tessera seg eval</c>: PA, MPA, MIoU, FWIoU, Dice and F-score over folders of label maps.</summary>
 internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SegEvalSettings settings, CancellationToken cancellation)
     {
         settings.Apply();

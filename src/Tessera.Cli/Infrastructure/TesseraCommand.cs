@@ -12,7 +12,6 @@ public abstract class TesseraCommand<TSettings> : Command<TSettings> where TSett
     /// <summary>The console output of this run.</summary>
     protected internal Ui Ui { get; internal set; } = null!;
 
-    /// <inheritdoc />
     public override ValidationResult Validate(CommandContext context, TSettings settings)
     {
         if (settings is GlobalSettings global) Ui.Quiet = global.Quiet;
