@@ -1,8 +1,3 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Commands;
-using Tessera.Cli.Infrastructure;
-
 namespace Tessera.Cli;
 
 /// <summary>The <c>tessera</c> command line.</summary>

@@ -1,10 +1,3 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
-
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera checkpoint inspect</c>.</summary>

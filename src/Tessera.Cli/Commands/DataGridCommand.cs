@@ -1,11 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
-using Tessera.IO;
-using TorchSharp;
-
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera data grid</c>.</summary>

@@ -1,14 +1,5 @@
-using System.ComponentModel;
-using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
 using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Samplers;
-using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 

@@ -1,16 +1,6 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
 using Tessera.Diffusion;
 using Tessera.Diffusion.Networks;
-using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
-using Tessera.IO;
-using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 

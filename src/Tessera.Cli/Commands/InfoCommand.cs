@@ -1,10 +1,3 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
-using Tessera.Runtime;
-using TorchSharp;
-
 namespace Tessera.Cli.Commands;
 
 /// <summary><c>tessera info</c>: versions, device, threads and data locations.</summary>

@@ -1,11 +1,4 @@
-using System.ComponentModel;
-using System.Globalization;
-using System.Text.Json;
-using Spectre.Console;
-using Spectre.Console.Cli;
 using Tessera.Applications;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
 
 namespace Tessera.Cli.Commands;
 

@@ -1,15 +1,4 @@
-using System.ComponentModel;
-using System.Globalization;
-using System.Text.Json;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
-using Tessera.Runtime.Sharding;
-using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam;
-using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 

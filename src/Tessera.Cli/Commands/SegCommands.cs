@@ -1,16 +1,5 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
-using Tessera.IO;
-using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Data;
-using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Training;
-using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 

@@ -1,11 +1,4 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
-using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Data;
-using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Cli.Commands;

@@ -1,9 +1,3 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
 using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Cli.Commands;

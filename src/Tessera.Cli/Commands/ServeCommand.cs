@@ -1,7 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
 using Tessera.Server;
 
 namespace Tessera.Cli.Commands;

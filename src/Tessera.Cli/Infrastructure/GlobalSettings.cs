@@ -1,9 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Runtime;
-using TorchSharp;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>Options every command accepts.</summary>

@@ -1,5 +1,3 @@
-using Tessera.Cli.Commands;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>

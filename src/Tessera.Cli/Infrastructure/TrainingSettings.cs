@@ -1,8 +1,4 @@
-using System.ComponentModel;
 using System.Text.RegularExpressions;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Training;
 
 namespace Tessera.Cli.Infrastructure;
 
