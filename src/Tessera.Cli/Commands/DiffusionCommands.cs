@@ -89,7 +89,7 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
 }
 
 /// <summary>Options of <c>tessera diffusion sample</c>.</summary>
-internal sealed class DiffusionSampleSettings : GlobalSettings
+internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
 {
     [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (its EMA weights are used)")] public string? Checkpoint { get; init; }
     [CommandOption("--sampler <NAME>"), Description("Any sampler of the framework (euler, heun, dpmpp_2m, edm_stochastic, …). Default heun")] public string Sampler { get; init; } = "heun";
@@ -135,7 +135,7 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
         if (settings.Seeds is not null)
         {
             var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds);
-            var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+            var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
             Ui.Result($"{shard.Describe()}: {shard.Select(seeds).Count()} of {seeds.Count} seeds");
             var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {settings.Steps} steps)", shard.Select(seeds).Count(), "img",
                 report => Diffusion.Sampling.SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, n => report(n, null), cancellation));
@@ -185,7 +185,7 @@ public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSetti
 }
 
 /// <summary>Options of <c>tessera diffusion eval</c>.</summary>
-internal sealed class DiffusionEvalSettings : DataSettings
+internal sealed class DiffusionEvalSettings : DataSettings, IShardSettings
 {
     [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (Fashion-MNIST-shaped: 28×28 gray)")] public string? Checkpoint { get; init; }
     [CommandOption("--classifier <FILE>"), Description("Classifier weights. Default ~/.cache/tessera/fashion-classifier.safetensors (tessera classifier train)")] public string? Classifier { get; init; }
@@ -242,7 +242,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         model!.to(device);
         var samplers = ListOption.Items(settings.Samplers);
         var steps = ListOption.Ints("--steps", settings.Steps);
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded || settings.StatsDir is not null)
         {
             string dir = settings.StatsDir ?? throw new TesseraUserException("--shard: needs --stats-dir (where the shard's statistics go)");

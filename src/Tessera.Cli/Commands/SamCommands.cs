@@ -113,7 +113,7 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 }
 
 /// <summary>Options of <c>tessera sam auto</c>.</summary>
-internal sealed class SamAutoSettings : SamImageSettings
+internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
 {
     [CommandOption("-o|--out <DIR>"), Description("Folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes). Default sam-auto")] public string Out { get; init; } = "sam-auto";
     [CommandOption("--points-per-side <N>"), Description("Point grid N × N. Default 32")] public int PointsPerSide { get; init; } = 32;
@@ -213,7 +213,7 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
             Ui.Result(problems.Count == 0 ? $"complete: {names.Count} images, every one produced by exactly one shard with all its outputs" : $"incomplete: {problems.Count} problems");
             return problems.Count == 0 ? Program.Ok : Program.RuntimeFailure;
         }
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         int mine = shard.Select(targets).Count();
         Ui.Result($"{shard.Describe()}: {mine} of {targets.Count} images");
         Directory.CreateDirectory(output);

@@ -263,8 +263,8 @@ internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
-        if (shard.Source != Runtime.Sharding.ShardSource.None) Ui.Result(shard.Describe());
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
+        if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
         string output = Path.GetFullPath(settings.Output!);
         SegmentationDataset? dataset = null;
         List<Item> items;
@@ -310,7 +310,7 @@ internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
                     if (dataset is not null) PredictionWriter.WriteLabels(dataset, tmp, pred, sample.Width, sample.Height);
                     else PalettePng.Write(tmp, pred, sample.Width, sample.Height);
                 });
-            }, Path.Combine(output, Runtime.Sharding.ShardSummary.FileName(shard)), (n, _) => report(n, null), cancellation));
+            }, Path.Combine(output, ShardSummary.FileName(shard)), (n, _) => report(n, null), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Error($"{name}: {why}");
         Ui.Result($"shard {shard}: {summary.Done} predicted, {summary.Skipped} already done, {summary.Failed.Count} failed; labels/ and overlays/ in {output}");
         return summary.Failed.Count == 0 ? Program.Ok : Program.UserError;

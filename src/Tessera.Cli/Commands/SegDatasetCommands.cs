@@ -4,7 +4,7 @@ using Tessera.Segmentation.Metrics;
 namespace Tessera.Cli.Commands;
 
 /// <summary>The dataset and inference options of <c>seg test</c> and <c>seg predict</c>, and their parsing (shared with <c>seg train</c>).</summary>
-public class SegDatasetSettings : GlobalSettings
+public class SegDatasetSettings : GlobalSettings, IShardSettings
 {
     [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.safetensors written by tessera seg train.")] public string? Checkpoint { get; init; }
     [CommandOption("--dataset <NAME>"), Description("custom, voc, cityscapes or ade20k (auto: detected from --data-root).")] public string? Dataset { get; init; }

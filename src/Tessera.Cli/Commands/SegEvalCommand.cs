@@ -3,7 +3,7 @@ using Tessera.Segmentation.Metrics;
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera seg eval</c>.</summary>
-internal sealed class SegEvalSettings : GlobalSettings
+internal sealed class SegEvalSettings : GlobalSettings, IShardSettings
 {
     [CommandOption("--gt <DIR>"), Description("Folder of ground-truth label PNGs (8-bit gray or palette).")] public string? GroundTruth { get; init; }
     [CommandOption("--pred <DIR>"), Description("Folder of predicted label PNGs, with the same file names.")] public string? Prediction { get; init; }
@@ -55,7 +55,7 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
                 throw new TesseraFormatException(settings.ClassNames, $"{names.Length} class names for --num-classes {settings.NumClasses}");
         }
         Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, settings.OnMissing == "skip");
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded)
         {
             Ui.Result($"{shard.Describe()}: the metrics below are of this shard's images; merge the shards' --json reports with --merge");
