@@ -73,19 +73,22 @@ public sealed class SegTrainSettings : TrainingSettings
     /// <summary>Whether the run trains on a dataset split (not on Fashion-MNIST scenes).</summary>
     public bool OnDataset => Dataset is not (null or "scenes");
 
+    // The dataset (scenes unless --dataset is given).
     [CommandOption("--dataset <NAME>"), Description("scenes (Fashion-MNIST scenes, the default), custom, voc, cityscapes, ade20k, or auto (detected from --data-root). A dataset trains with SGD (momentum 0.9), lr 0.01, weight decay 0.0005 and the poly schedule unless given.")] public string? Dataset { get; init; }
     [CommandOption("--data-root <DIR>"), Description("The dataset's root folder (with --dataset).")] public string? DataRoot { get; init; }
     [CommandOption("--split <SPLIT>"), Description("Training split. Default train.")] public string SplitName { get; init; } = "train";
     [CommandOption("--val-split <SPLIT>"), Description("Validation split. Default val.")] public string ValSplit { get; init; } = "val";
     [CommandOption("--img-suffix <SUFFIX>"), Description("custom layout: how image names end. Default .jpg")] public string ImgSuffix { get; init; } = ".jpg";
     [CommandOption("--seg-suffix <SUFFIX>"), Description("custom layout: how label names end. Default .png")] public string SegSuffix { get; init; } = ".png";
+    [CommandOption("--loader-threads <N>"), Description("Threads decoding and augmenting training images. Default 2.")] public int LoaderThreads { get; init; } = 2;
+    [CommandOption("--eval-images <N>"), Description("Validate on the first N images of the validation split. Default: all.")] public int? EvalImages { get; init; }
+    // Augmentation (RandomResize, RandomCrop).
     [CommandOption("--crop <SIZE>"), Description("Training crop (RandomCrop, Pad), SIZE or H,W; also the window of --mode slide. Default 512.")] public string Crop { get; init; } = "512";
     [CommandOption("--scale <W,H>"), Description("RandomResize's base scale. Default 2048,512.")] public string Scale { get; init; } = "2048,512";
     [CommandOption("--ratio <MIN,MAX>"), Description("RandomResize's ratio range. Default 0.5,2.0.")] public string Ratio { get; init; } = "0.5,2.0";
+    // Validation inference.
     [CommandOption("--mode <MODE>"), Description("Validation inference: whole or slide (--crop windows every --stride). Default whole.")] public string Mode { get; init; } = "whole";
     [CommandOption("--stride <SIZE>"), Description("Slide step: SIZE or H,W. Default 341.")] public string Stride { get; init; } = "341";
-    [CommandOption("--eval-images <N>"), Description("Validate on the first N images of the validation split. Default: all.")] public int? EvalImages { get; init; }
-    [CommandOption("--loader-threads <N>"), Description("Threads decoding and augmenting training images. Default 2.")] public int LoaderThreads { get; init; } = 2;
 
     /// <summary>The options of a dataset run.</summary>
     public SegDatasetTrainOptions DatasetOptions()

@@ -12,13 +12,14 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
     [CommandOption("--split <SPLIT>"), Description("The split (train, val, …; ADE20K's training/validation also accepted as train/val). Default val.")] public string Split { get; init; } = "val";
     [CommandOption("--img-suffix <SUFFIX>"), Description("custom layout: how image names end. Default .jpg")] public string ImgSuffix { get; init; } = ".jpg";
     [CommandOption("--seg-suffix <SUFFIX>"), Description("custom layout: how label names end. Default .png")] public string SegSuffix { get; init; } = ".png";
+    [CommandOption("--shard <I/N>"), Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
+    // Inference (whole or slide, multi-scale and flip).
     [CommandOption("--mode <MODE>"), Description("whole (the image in one pass) or slide (overlapping --crop windows every --stride, logits averaged). Default whole.")] public string Mode { get; init; } = "whole";
     [CommandOption("--crop <SIZE>"), Description("Slide window: SIZE or H,W. Default 512.")] public string Crop { get; init; } = "512";
     [CommandOption("--stride <SIZE>"), Description("Slide step: SIZE or H,W. Default 341.")] public string Stride { get; init; } = "341";
     [CommandOption("--scales <LIST>"), Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")] public string? Scales { get; init; }
     [CommandOption("--flip"), Description("Also run each scale mirrored (flip test-time augmentation).")] public bool Flip { get; init; }
-    [CommandOption("--shard <I/N>"), Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
-    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
 
     /// <summary>The inference settings.</summary>
     public InferenceOptions Inference() => InferenceFrom(Mode, Crop, Stride, Scales, Flip);
