@@ -254,89 +254,21 @@ internal sealed class SegPredictSettings : SegDatasetSettings
     }
 }
 
-/// <summary>
-/// <c>tessera seg predict</c>: label PNGs and overlays at the original resolution, as a shard of a batch job: items
-/// sorted by name and dealt round-robin, each written atomically (overlay, then the label last), finished items
-/// skipped, a summary written last.
-/// </summary>
+/// <summary><c>tessera seg predict</c>: label PNGs and overlays of a folder or a dataset split, as a shard of a batch job (<see cref="BatchPrediction"/>).</summary>
 internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
 {
-    private sealed record Item(string Name, string Image, int Index);
-
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
         var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
-        string output = Path.GetFullPath(settings.Output!);
-        SegmentationDataset? dataset = null;
-        List<Item> items;
-        if (settings.Input is not null)
-        {
-            string input = Path.GetFullPath(settings.Input);
-            if (!Directory.Exists(input)) throw new TesseraUserException($"--input: folder '{settings.Input}' does not exist");
-            if (output.TrimEnd('/') == input.TrimEnd('/'))
-                throw new TesseraUserException($"--output: '{settings.Output}' is the input folder; predictions would mix with (and could overwrite) the inputs");
-            items = Directory.EnumerateFiles(input).Select(f => new Item(Path.GetFileNameWithoutExtension(f) + ".png", f, -1))
-                .OrderBy(i => i.Name, StringComparer.Ordinal).ThenBy(i => i.Image, StringComparer.Ordinal).ToList();
-            if (items.Count == 0) throw new TesseraUserException($"--input: folder '{settings.Input}' is empty");
-        }
-        else
-        {
-            dataset = settings.OpenDataset();
-            var ds = dataset;
-            items = SegTestCommand.SortedIndices(ds).Select(i => new Item(Path.GetFileNameWithoutExtension(ds[i].Label) + ".png", ds[i].Image, i)).ToList();
-        }
-        var duplicate = items.GroupBy(i => i.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null) throw new TesseraUserException($"two inputs would write {duplicate.Key}: {string.Join(" and ", duplicate.Select(i => i.Image))}");
-        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
-        if (dataset is not null && model.Config.Classes != dataset.NumClasses)
-            throw new TesseraUserException($"--checkpoint: {settings.Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
-        var palette = dataset?.Palette ?? (model.Config.ImageNetInput ? SegmentationDataset.DefaultPalette(model.Config.Classes) : FashionMnistScenes.Palette);
-        string labels = Path.Combine(output, "labels"), overlays = Path.Combine(output, "overlays");
-        Directory.CreateDirectory(labels);
-        Directory.CreateDirectory(overlays);
-        var options = settings.Inference();
-        int mine = shard.Select(items).Count();
-        var summary = Ui.WithProgress("predicting", mine, "img", report =>
-            ShardedWork.Run(items, shard, i => i.Name, i => File.Exists(Path.Combine(labels, i.Name)), item =>
-            {
-                using var scope = torch.NewDisposeScope();
-                var sample = item.Index >= 0 ? dataset!.Load(item.Index) : LoadImage(item.Image);
-                byte[] pred = DatasetEvaluation.Predict(model.Network, sample, options, model.Config.ImageNetInput, device);
-                var overlay = PredictionWriter.Overlay(pred, sample.Width, sample.Height, palette, sample.Image);
-                WriteAtomically(Path.Combine(overlays, item.Name), tmp =>
-                    ImageIO.SavePng(torch.tensor(overlay, [3, sample.Height, sample.Width], torch.ScalarType.Byte), tmp));
-                // The label map last: its presence marks the item finished.
-                WriteAtomically(Path.Combine(labels, item.Name), tmp =>
-                {
-                    if (dataset is not null) PredictionWriter.WriteLabels(dataset, tmp, pred, sample.Width, sample.Height);
-                    else PalettePng.Write(tmp, pred, sample.Width, sample.Height);
-                });
-            }, Path.Combine(output, ShardSummary.FileName(shard)), (n, _) => report(n, null), cancellation));
+        var dataset = settings.Input is null ? settings.OpenDataset() : null;
+        var work = dataset is null ? BatchPrediction.FromFolder(settings.Input!, settings.Output!) : BatchPrediction.FromDataset(dataset);
+        using var model = settings.LoadModel(device, dataset);
+        var summary = Ui.WithProgress("predicting", work.Count(shard), "img", report =>
+            work.Run(model, settings.Output!, settings.Inference(), shard, device, n => report(n, null), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Error($"{name}: {why}");
-        Ui.Result($"shard {shard}: {summary.Done} predicted, {summary.Skipped} already done, {summary.Failed.Count} failed; labels/ and overlays/ in {output}");
+        Ui.Result($"shard {shard}: {summary.Done} predicted, {summary.Skipped} already done, {summary.Failed.Count} failed; labels/ and overlays/ in {Path.GetFullPath(settings.Output!)}");
         return summary.Failed.Count == 0 ? Program.Ok : Program.UserError;
-    }
-
-    private static SegmentationSample LoadImage(string path)
-    {
-        try
-        {
-            var (w, h, rgb) = SegmentationDataset.DecodeRgb(path);
-            return new SegmentationSample(w, h, rgb, new byte[w * h]);
-        }
-        catch (TesseraFormatException) { throw; }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException)
-        {
-            throw new TesseraFormatException(path, $"not a decodable image ({e.Message})", e);
-        }
-    }
-
-    private static void WriteAtomically(string path, Action<string> write)
-    {
-        string tmp = Path.Combine(Path.GetDirectoryName(path)!, "." + Path.GetFileNameWithoutExtension(path) + ".partial.png");
-        write(tmp);
-        File.Move(tmp, path, overwrite: true);
     }
 }

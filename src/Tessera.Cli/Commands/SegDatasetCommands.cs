@@ -60,6 +60,18 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
     /// <summary>The split named by the options.</summary>
     public SegmentationDataset OpenDataset() => Open(Dataset, DataRoot!, Split, ImgSuffix, SegSuffix);
 
+    /// <summary>Loads --checkpoint onto <paramref name="device"/>, checking its classes against <paramref name="dataset"/>'s.</summary>
+    public SegmentationModel LoadModel(torch.Device device, SegmentationDataset? dataset)
+    {
+        var model = SegmentationModel.Load(Checkpoint!, device);
+        if (dataset is not null && model.Config.Classes != dataset.NumClasses)
+        {
+            model.Dispose();
+            throw new TesseraUserException($"--checkpoint: {Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
+        }
+        return model;
+    }
+
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -94,10 +106,8 @@ internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
         var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
         var dataset = settings.OpenDataset();
-        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
-        if (model.Config.Classes != dataset.NumClasses)
-            throw new TesseraUserException($"--checkpoint: {settings.Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
-        var order = SortedIndices(dataset);
+        using var model = settings.LoadModel(device, dataset);
+        var order = BatchPrediction.SortedIndices(dataset);
         if (settings.Limit is int limit) order = order.Take(limit).ToList();
         var mine = shard.Select(order).ToList();
         var options = settings.Inference();
@@ -115,11 +125,6 @@ internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
         }
         return Program.Ok;
     }
-
-    /// <summary>The items in the canonical order of sharded work: by the name of their label file (ordinal), then path.</summary>
-    internal static List<int> SortedIndices(ISegmentationDataset dataset) =>
-        Enumerable.Range(0, dataset.Count).OrderBy(i => Path.GetFileName(dataset[i].Label), StringComparer.Ordinal)
-            .ThenBy(i => dataset[i].Label, StringComparer.Ordinal).ToList();
 }
 
 /// <summary>Options of <c>tessera seg convert cityscapes</c>.</summary>
