@@ -176,20 +176,8 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
             var generator = new AutomaticMaskGenerator(predictor, Options(settings));
             var masks = Ui.WithProgress("generating masks", 1000, "‰", report =>
                 generator.Generate(rgb, new Progress<double>(f => report((long)(f * 1000), null))));
-            masks = [.. masks.OrderByDescending(m => m.Area)];
-            Directory.CreateDirectory(Path.Combine(output, "masks"));
-            int h = (int)rgb.shape[1], w = (int)rgb.shape[2];
-            var tensors = new List<torch.Tensor>();
-            for (int i = 0; i < masks.Count; i++)
-            {
-                var t = torch.tensor(masks[i].Segmentation.Decode(), [h, w]);
-                tensors.Add(t);
-                ImageIO.SavePng(t.to(torch.ScalarType.Byte).mul(255).unsqueeze(0), Path.Combine(output, "masks", $"{i:D3}.png"));
-            }
-            ImageIO.SavePng(MaskOverlay.Masks(rgb, tensors), Path.Combine(output, "overlay.png"));
-            foreach (var t in tensors) t.Dispose();
-            var format = settings.OutputMode switch { "coco_rle" => MaskJsonFormat.CocoRle, "uncompressed_rle" => MaskJsonFormat.UncompressedRle, _ => MaskJsonFormat.BinaryMask };
-            AutomaticMasksJson.Write(Path.Combine(output, "masks.json"), masks, format);
+            var format = Enum.Parse<MaskJsonFormat>(settings.OutputMode.Replace("_", ""), ignoreCase: true);
+            AutomaticMasksFolder.Write(output, rgb, masks, format);
             Ui.Result($"{masks.Count} masks; wrote {Path.Combine(output, "masks.json")}, overlay.png and masks/");
         }
         return Program.Ok;
@@ -199,18 +187,17 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         new(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
             BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
 
-    /// <summary>The official amg.py over a folder, one shard of it, or the completeness check of a sharded run.</summary>
+    /// <summary>The official amg.py over a folder, one shard of it (<see cref="AmgShardedRun"/>), or the completeness check of a sharded run.</summary>
     private int RunBatch(SamAutoSettings settings, torch.Device device, CancellationToken cancellation)
     {
         string output = Path.GetFullPath(settings.Output!);
         if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.Output}' is a file; expected a folder");
         var targets = AmgBatch.Targets(settings.Input!);
-        var names = targets.Select(Path.GetFileName).Select(n => n!).ToList();
         if (settings.CheckManifest)
         {
-            var problems = ShardManifest.Check(output, names);
+            var problems = ShardManifest.Check(output, targets.Select(t => Path.GetFileName(t)).ToList());
             foreach (var p in problems) Ui.Result(p);
-            Ui.Result(problems.Count == 0 ? $"complete: {names.Count} images, every one produced by exactly one shard with all its outputs" : $"incomplete: {problems.Count} problems");
+            Ui.Result(problems.Count == 0 ? $"complete: {targets.Count} images, every one produced by exactly one shard with all its outputs" : $"incomplete: {problems.Count} problems");
             return problems.Count == 0 ? Program.Ok : Program.RuntimeFailure;
         }
         var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
@@ -219,36 +206,9 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         Directory.CreateDirectory(output);
         using var model = settings.LoadModel(device);
         using var predictor = new SamPredictor(model);
-        var generator = new AutomaticMaskGenerator(predictor, Options(settings));
-        var batch = new AmgBatch(generator, settings.ConvertToRle);
-        // Two inputs with one output name (a.png and a.jpg) would overwrite each other: both fail, in whichever shard.
-        var clashes = targets.GroupBy(t => batch.OutputOf(t, output)).Where(g => g.Count() > 1)
-            .SelectMany(g => g.Select(t => (t, g.Where(o => o != t).Select(Path.GetFileName).First()))).ToDictionary(x => x.t, x => x.Item2);
-        bool IsDone(string image) => !clashes.ContainsKey(image) && (settings.ConvertToRle ? File.Exists(batch.OutputOf(image, output)) : File.Exists(Path.Combine(batch.OutputOf(image, output), "metadata.csv")));
-        long masks = 0;
-        var summary = Ui.WithProgress("automatic masks", mine, "img", report => ShardedWork.Run(targets, shard, t => Path.GetFileName(t), IsDone, image =>
-        {
-            if (clashes.TryGetValue(image, out var other)) throw new TesseraUserException($"{image}: its output name is also that of {other}; rename one of them");
-            using var scope = torch.NewDisposeScope();
-            using var rgb = ImageIO.Load(image, ColorMode.Rgb);
-            var found = generator.Generate(rgb);
-            if (settings.ConvertToRle) AmgBatch.WriteJson(batch.OutputOf(image, output), found);
-            else AmgBatch.WriteFolder(batch.OutputOf(image, output), found);
-            masks += found.Count;
-        }, summaryPath: null, progress: (n, _) => report(n, null), cancellation: cancellation));
-        if (settings.Manifest || shard.IsSharded)
-        {
-            var items = new SortedDictionary<string, string[]>(StringComparer.Ordinal);
-            foreach (var image in shard.Select(targets).Where(IsDone))
-            {
-                string o = batch.OutputOf(image, output);
-                items[Path.GetFileName(image)] = settings.ConvertToRle ? [Path.GetRelativePath(output, o)]
-                    : [.. Directory.GetFiles(o).Select(f => Path.GetRelativePath(output, f).Replace('\\', '/')).Order(StringComparer.Ordinal)];
-            }
-            new ShardManifest { Shard = shard.ToString(), TotalItems = targets.Count, Items = items, Failed = summary.Failed }
-                .Save(Path.Combine(output, ShardManifest.FileName(shard)));
-        }
-        summary.Save(Path.Combine(output, ShardSummary.FileName(shard))); // last: its presence means the shard finished
+        var run = new AmgShardedRun(new AutomaticMaskGenerator(predictor, Options(settings)), settings.ConvertToRle);
+        var (summary, masks) = Ui.WithProgress("automatic masks", mine, "img", report =>
+            run.Run(targets, output, shard, settings.Manifest, n => report(n, null), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Result($"failed: {name}: {why}");
         Ui.Result($"{summary.Done} images done ({masks} masks), {summary.Skipped} already there, {summary.Failed.Count} failed, in {summary.Seconds:0.0} s; wrote {output}");
         return summary.Failed.Count == 0 ? Program.Ok : Program.RuntimeFailure;
