@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Tessera.Diffusion.Analytic;
 
 namespace Tessera.Cli.Commands;
@@ -25,6 +24,9 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [CommandOption("--json <FILE>"), Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")] public string? Json { get; init; }
     [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")] public bool Bench { get; init; }
 
+    /// <summary>The problem options.</summary>
+    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed };
+
     public override ValidationResult Validate()
     {
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
@@ -48,7 +50,7 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
     {
         settings.Apply();
         if (settings.Bench) return Bench(settings, cancellation);
-        var problem = BuildProblem(settings, cancellation);
+        var problem = settings.Setup().Build(cancellation);
         var mixture = problem.Mixture;
         var noise = problem.Noise;
         double[] sigmas = GridNames.All.Contains(settings.Grid)
@@ -81,83 +83,17 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
         }
         if (settings.Json is not null)
         {
-            var json = new JsonObject
-            {
-                ["sampler"] = r.Sampler,
-                ["steps"] = r.Steps,
-                ["nfe"] = r.Nfe,
-                ["rmse_vs_ode"] = r.RmseVsOde,
-                ["sw2"] = r.Sw2,
-                ["grid"] = settings.Grid,
-                ["sigmas"] = new JsonArray(sigmas.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
-                ["sigma_min"] = settings.SigmaMin,
-                ["sigma_max"] = settings.SigmaMax,
-                ["num_samples"] = noise.shape[0],
-                ["dim"] = mixture.Dim,
-            };
-            AtomicFile.WriteAllText(settings.Json, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteAllText(settings.Json, settings.Setup().Report(r, problem, settings.Grid, sigmas));
             Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
         }
         return Program.Ok;
     }
 
-    /// <summary>The problem of a single run: a built-in one, or --mixture with --noise (or noise drawn from --seed).</summary>
-    private static AnalyticProblem BuildProblem(DiffusionAnalyticSettings settings, CancellationToken cancellation)
-    {
-        GaussianMixture mixture;
-        torch.Tensor noise;
-        if (settings.Problem is not null)
-        {
-            var p = BuiltInProblems.Get(settings.Problem);
-            mixture = p.Mixture;
-            noise = p.Noise(settings.Samples);
-        }
-        else
-        {
-            mixture = settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture);
-            if (settings.Noise is null) noise = torch.randn([settings.Samples ?? 1024, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)settings.Seed));
-            else
-            {
-                noise = RawArray.ReadFloat64(settings.Noise);
-                if (noise.dim() != 2 || noise.shape[1] != mixture.Dim)
-                    throw new TesseraFormatException(settings.Noise, $"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}] for the mixture's dim {mixture.Dim}");
-            }
-        }
-        return new AnalyticProblem(mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
-    }
-
     private int Bench(DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
-        var deterministic = new (string, string)[]
-        {
-            ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("ddim", "karras"),
-            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("dpmpp_3m", "polyexponential"),
-            ("unipc", "karras"), ("unipc", "exponential"), ("unipc_bh1", "karras"), ("deis", "karras"), ("ipndm", "karras"), ("rk45", "karras"),
-        };
-        var stochastic = SamplerRegistry.StochasticNames.Select(n => (n, "karras")).ToArray();
-        int[] stochasticBudgets = [20, 40, 80];
         // The built-in problems with their own 4,096 noises; the converged references are cached beside --json (or here).
         string cacheDir = settings.Json is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(settings.Json))!;
-        var problems = BuiltInProblems.Names.Select(name =>
-        {
-            var b = BuiltInProblems.Get(name);
-            var noise = b.Noise(settings.Samples);
-            var p = new AnalyticProblem(b.Mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
-            p.UseReference(FlowReference.Cached(cacheDir, b.Mixture, noise, settings.SigmaMax, cancellation: cancellation));
-            return (b.Label, p);
-        }).ToArray();
-        int total = problems.Length * (deterministic.Length * AnalyticBenchmark.Budgets.Length + stochastic.Length * stochasticBudgets.Length);
-        var all = Ui.WithProgress("benchmark", total, "runs", report =>
-        {
-            var cells = new List<BenchmarkCell>();
-            int done = 0;
-            foreach (var (label, problem) in problems)
-            {
-                cells.AddRange(AnalyticBenchmark.Run(label, problem, deterministic, AnalyticBenchmark.Budgets, _ => { cancellation.ThrowIfCancellationRequested(); report(++done, null); }));
-                cells.AddRange(AnalyticBenchmark.Run(label, problem, stochastic, stochasticBudgets, _ => { cancellation.ThrowIfCancellationRequested(); report(++done, null); }));
-            }
-            return cells;
-        });
+        var all = Ui.WithProgress("benchmark", AnalyticSetup.BenchCells, "runs", report => settings.Setup().Bench(cacheDir, n => report(n, null), cancellation));
         foreach (var group in all.GroupBy(c => c.Problem))
         {
             foreach (bool stoch in new[] { false, true })

@@ -3,22 +3,11 @@ using Tessera.Segmentation.Training;
 
 namespace Tessera.Cli.Commands;
 
-/// <summary>Options shared by the scene-making commands.</summary>
-public class SceneSettings : DataSettings
+/// <summary>Options of <c>tessera seg make-dataset</c>.</summary>
+internal sealed class MakeDatasetSettings : DataSettings
 {
     [CommandOption("--canvas <PX>"), Description("Side of the scene canvas. Default 64.")] public int Canvas { get; init; } = 64;
     [CommandOption("--ignore-band"), Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")] public bool IgnoreBand { get; init; }
-
-    /// <summary>The scene options.</summary>
-    public SceneOptions SceneOptions() => new(Canvas, IgnoreBand: IgnoreBand, Seed: (ulong)Seed);
-
-    public override ValidationResult Validate() =>
-        Canvas < 40 ? ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)") : base.Validate();
-}
-
-/// <summary>Options of <c>tessera seg make-dataset</c>.</summary>
-internal sealed class MakeDatasetSettings : SceneSettings
-{
     [CommandOption("-o|--out <DIR>"), Description("Folder to create with images/, labels/ and instances/.")] public string Out { get; init; } = "scenes";
     [CommandOption("--count <N>"), Description("Scenes to write. Default 200.")] public int Count { get; init; } = 200;
     [CommandOption("--split <SPLIT>"), Description("train (items from Fashion-MNIST's training images) or val (its test images). Default val.")] public string SplitName { get; init; } = "val";
@@ -27,6 +16,7 @@ internal sealed class MakeDatasetSettings : SceneSettings
     {
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
         if (SplitName is not ("train" or "val")) return ValidationResult.Error($"--split: '{SplitName}'; expected train or val");
+        if (Canvas < 40) return ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)");
         return base.Validate();
     }
 }
@@ -38,28 +28,12 @@ internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
     {
         settings.Apply();
         using var source = FashionMnist.Load(settings.SplitName == "train" ? Split.Train : Split.Test, settings.Data);
-        var scenes = new FashionMnistScenes(source, settings.SceneOptions());
-        foreach (string sub in new[] { "images", "labels", "instances" }) Directory.CreateDirectory(Path.Combine(settings.Out, sub));
+        var scenes = new FashionMnistScenes(source, new SceneOptions(settings.Canvas, IgnoreBand: settings.IgnoreBand, Seed: (ulong)settings.Seed));
         Ui.WithProgress("writing scenes", settings.Count, "scenes", report =>
         {
-            for (int first = 0; first < settings.Count; first += 32)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                using var scope = torch.NewDisposeScope();
-                int n = Math.Min(32, settings.Count - first);
-                using var batch = scenes.Generate(first, n);
-                for (int i = 0; i < n; i++)
-                {
-                    string name = (first + i).ToString("00000", CultureInfo.InvariantCulture) + ".png";
-                    ImageIO.SavePng(batch.Images[i], Path.Combine(settings.Out, "images", name));
-                    ImageIO.SavePng(batch.Labels[i].to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(settings.Out, "labels", name));
-                    ImageIO.SavePng(batch.Instances[i].unsqueeze(0), Path.Combine(settings.Out, "instances", name));
-                }
-                report(first + n, null);
-            }
+            SceneFolder.Write(scenes, settings.Out, settings.Count, n => report(n, null), cancellation);
             return 0;
         });
-        File.WriteAllLines(Path.Combine(settings.Out, "classes.txt"), FashionMnistScenes.ClassNames);
         Ui.Result($"wrote {settings.Count} scenes to {Path.GetFullPath(settings.Out)} (images/, labels/, instances/, classes.txt; 11 classes, 255 = ignore)");
         return Program.Ok;
     }
