@@ -1,3 +1,5 @@
+using Tessera.Applications;
+
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera quickstart</c>.</summary>
@@ -29,26 +31,15 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
         var table = new Table().AddColumn("label").AddColumn("class").AddColumn(new TableColumn("train").RightAligned()).AddColumn(new TableColumn("test").RightAligned());
         long[] trainCounts = Counts(train.Labels), testCounts = Counts(test.Labels);
         for (int c = 0; c < 10; c++)
-            table.AddRow(c.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(FashionMnist.ClassNames[c]), trainCounts[c].ToString("N0", System.Globalization.CultureInfo.InvariantCulture), testCounts[c].ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
-        table.AddRow("", "total", train.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), test.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+            table.AddRow(c.ToString(CultureInfo.InvariantCulture), Markup.Escape(FashionMnist.ClassNames[c]), trainCounts[c].ToString("N0", CultureInfo.InvariantCulture), testCounts[c].ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("", "total", train.Count.ToString("N0", CultureInfo.InvariantCulture), test.Count.ToString("N0", CultureInfo.InvariantCulture));
         Ui.Console.Write(table);
 
         // A grid with one row per class: the first PerClass training images of each class.
         string gridPath = Path.GetFullPath(Path.Combine(settings.Out, "fashion-mnist-grid.png"));
         Ui.WithProgress("composing grid", 10, "classes", report =>
         {
-            using var scope = torch.NewDisposeScope();
-            var images = train.ImagesAsFloat(device);
-            var picked = new List<torch.Tensor>();
-            for (int c = 0; c < 10; c++)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                var rows = torch.nonzero(train.Labels.eq(c)).flatten();
-                long take = Math.Min(PerClass, rows.shape[0]);
-                picked.Add(images.index_select(0, rows[..(int)take].to(device)));
-                report(c + 1, null);
-            }
-            ImageIO.SaveGrid(torch.cat(picked), gridPath, columns: PerClass, padding: 2, padValue: 1.0);
+            Quickstart.ClassGrid(train, gridPath, PerClass, device, n => report(n, null), cancellation);
             return 0;
         });
         Ui.Result($"wrote {gridPath}");
@@ -56,20 +47,7 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
         if (settings.SegSteps > 0)
         {
             // A small GCN-Net on Fashion-MNIST scenes: the segmentation family end to end.
-            var options = new Tessera.Segmentation.Training.SegTrainOptions
-            {
-                Model = new Tessera.Segmentation.Training.SegModelConfig { Model = "gcn", K = 7, BaseWidth = 16 },
-                Training = Tessera.Segmentation.Training.SegTrainOptions.DefaultTraining with
-                {
-                    Steps = settings.SegSteps,
-                    Batch = 16,
-                    EvalEvery = settings.SegSteps,
-                    CheckpointEvery = settings.SegSteps,
-                    Seed = settings.Seed,
-                },
-                EvalScenes = Math.Min(256, Math.Max(16, settings.SegSteps)),
-                Data = settings.Data,
-            };
+            var options = Quickstart.Segmentation(settings.SegSteps, settings.Seed, settings.Data);
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "gcn"));
             var trainer = new Tessera.Segmentation.Training.SegTrainer(options, device);
             var result = Ui.WithProgress("training GCN-Net on scenes", options.Training.Steps, "steps",
@@ -80,23 +58,7 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
         if (settings.DiffusionSteps > 0)
         {
             // A small class-conditional U-Net (EDM), then two samplers from the same seeds.
-            var options = new Tessera.Diffusion.Training.DiffusionTrainOptions
-            {
-                Model = new Tessera.Diffusion.Training.DiffusionModelConfig("unet", Tessera.Diffusion.Networks.UNetConfig.SmallFashionMnist),
-                Training = Tessera.Diffusion.Training.DiffusionTrainOptions.DefaultTraining with
-                {
-                    Steps = settings.DiffusionSteps,
-                    Batch = 32,
-                    LearningRate = 2e-3,
-                    WarmupSteps = 50,
-                    CheckpointEvery = settings.DiffusionSteps,
-                    SampleEvery = 0,
-                    PreviewAtEnd = false, // the two samplers below write the grids
-                    Seed = settings.Seed,
-                },
-                EmaHalfLifeKimg = 5,
-                Data = settings.Data,
-            };
+            var options = Quickstart.Diffusion(settings.DiffusionSteps, settings.Seed, settings.Data);
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "diffusion"));
             var trainer = new Tessera.Diffusion.Training.DiffusionTrainer(options, device);
             double loss = Ui.WithProgress("training a diffusion U-Net", options.Training.Steps, "steps",

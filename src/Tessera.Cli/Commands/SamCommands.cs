@@ -95,18 +95,10 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
         {
             predictor.Check(prompt);
             using var prediction = predictor.Predict(prompt, settings.Multimask);
-            string output = Path.GetFullPath(settings.Out);
-            string stem = Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileNameWithoutExtension(output));
-            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-            int best = prediction.Best;
-            var masks = Enumerable.Range(0, (int)prediction.Masks.shape[0]).Select(i => prediction.Masks[i]).ToList();
-            ImageIO.SavePng(masks[best].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), output);
-            if (settings.Multimask)
-                for (int i = 0; i < masks.Count; i++) ImageIO.SavePng(masks[i].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), $"{stem}.{i}.png");
-            ImageIO.SavePng(MaskOverlay.Masks(rgb, [masks[best]]), stem + ".overlay.png");
-            for (int i = 0; i < masks.Count; i++)
-                Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {masks[i].sum().item<long>()} pixels{(i == best ? " (best)" : "")}");
-            Ui.Result($"wrote {output} and {stem}.overlay.png");
+            string overlay = SamMaskFiles.Write(settings.Out, prediction, rgb, settings.Multimask);
+            for (int i = 0; i < prediction.Masks.shape[0]; i++)
+                Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {prediction.Masks[i].sum().item<long>()} pixels{(i == prediction.Best ? " (best)" : "")}");
+            Ui.Result($"wrote {Path.GetFullPath(settings.Out)} and {overlay}");
         }
         return Program.Ok;
     }
