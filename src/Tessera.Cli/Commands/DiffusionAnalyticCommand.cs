@@ -25,7 +25,8 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")] public bool Bench { get; init; }
 
     /// <summary>The problem options.</summary>
-    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed };
+    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed,
+        Eta = Eta, Order = Order, SChurn = SChurn, Rtol = Rtol };
 
     public override ValidationResult Validate()
     {
@@ -51,31 +52,12 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
         settings.Apply();
         if (settings.Bench) return Bench(settings, cancellation);
         var problem = settings.Setup().Build(cancellation);
-        var mixture = problem.Mixture;
-        var noise = problem.Noise;
-        double[] sigmas = GridNames.All.Contains(settings.Grid)
-            ? GridNames.Build(settings.Grid, settings.Steps, settings.SigmaMin, settings.SigmaMax, settings.Rho)
-            : SigmaGridFile.Read(settings.Grid);
-        if (settings.Reference is not null) problem.UseReference(FlowReference.Load(settings.Reference, noise));
-        else
-        {
-            string? beside = settings.Out ?? settings.Json;
-            string dir = beside is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(beside))!;
-            problem.UseReference(FlowReference.Cached(dir, mixture, noise, sigmas[0], cancellation: cancellation));
-        }
-        var options = new SamplerOptions
-        {
-            Eta = settings.Eta ?? 1,
-            DdimEta = settings.Eta ?? 0,
-            Edm = new EdmStochasticOptions(settings.SChurn),
-            Rk45 = new Rk45Options(settings.Rtol, settings.Rtol),
-            UniPc = new UniPcOptions(Math.Min(settings.Order ?? 3, 3)),
-            DeisOrder = Math.Min(settings.Order ?? 3, 3),
-            IpndmOrder = settings.Order ?? 4,
-        };
-        AnalyticResult r = problem.Run(settings.Sampler, sigmas, options);
+        double[] sigmas = settings.Setup().Sigmas(settings.Grid, settings.Steps);
+        string? beside = settings.Out ?? settings.Json;
+        AnalyticSetup.UseReference(problem, settings.Reference, beside is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(beside))!, sigmas[0], cancellation);
+        AnalyticResult r = problem.Run(settings.Sampler, sigmas, settings.Setup().Sampling());
         string F(double v) => v.ToString("0.000000e+0", CultureInfo.InvariantCulture);
-        Ui.Result($"sampler {r.Sampler}  grid {settings.Grid}  steps {r.Steps}  nfe {r.Nfe}  rmse_vs_ode {F(r.RmseVsOde)}  sw2 {F(r.Sw2)}  (N = {noise.shape[0]}, d = {mixture.Dim})");
+        Ui.Result($"sampler {r.Sampler}  grid {settings.Grid}  steps {r.Steps}  nfe {r.Nfe}  rmse_vs_ode {F(r.RmseVsOde)}  sw2 {F(r.Sw2)}  (N = {problem.Noise.shape[0]}, d = {problem.Mixture.Dim})");
         if (settings.Out is not null)
         {
             RawArray.WriteFloat64(settings.Out, r.Samples, $"final samples of {r.Sampler}, {r.Steps} steps on the {settings.Grid} grid");

@@ -43,8 +43,6 @@ public sealed class DiffusionTrainSettings : TrainingSettings
         if (SampleEvery < 0) return ValidationResult.Error($"--sample-every: {SampleEvery} is negative");
         if (Images is null && (Size != 28 || Rgb)) return ValidationResult.Error("--size/--rgb: Fashion-MNIST is 28×28 gray; use --size 28 without --rgb, or --images DIR");
         if (Size < 8) return ValidationResult.Error($"--size: {Size} is below 8");
-        if (Images is null && (Rgb || Size != 28))
-            return ValidationResult.Error($"{(Rgb ? "--rgb" : "--size")}: Fashion-MNIST is 28×28 gray; leave out --rgb and --size, or train on --images DIR");
         return base.Validate();
     }
 

@@ -290,11 +290,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         var trainer = new SamTrainer(options, device);
         var result = Ui.WithProgress("training SAM", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        if (result is null)
-        {
-            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
-            return Program.Ok;
-        }
+        if (result is null) return settings.Stopped(Ui);
         SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
         return Program.Ok;
@@ -334,14 +330,8 @@ internal sealed class SamEvalSettings : DataSettings
     [CommandOption("--lora <FILE>"), Description("Adapters of tessera sam train --lora-rank, merged into the checkpoint on load.")] public string? Lora { get; init; }
     [CommandOption("--json <FILE>"), Description("Also write the scores as JSON (mIoU by clicks and box mIoU, overall and per COCO size).")] public string? Json { get; init; }
 
-    /// <summary>The instance format of a --dataset name.</summary>
-    internal static Segmentation.Sam.Data.InstanceDatasetFormat Format(string name) => name switch
-    {
-        "coco" => Segmentation.Sam.Data.InstanceDatasetFormat.Coco,
-        "labelme" => Segmentation.Sam.Data.InstanceDatasetFormat.Labelme,
-        "folder" => Segmentation.Sam.Data.InstanceDatasetFormat.Folder,
-        _ => throw new TesseraUserException($"--dataset: '{name}' is not coco, labelme or folder"),
-    };
+    /// <summary>The instance format of a --dataset name (coco, labelme or folder; validated before).</summary>
+    internal static Segmentation.Sam.Data.InstanceDatasetFormat Format(string name) => Enum.Parse<Segmentation.Sam.Data.InstanceDatasetFormat>(name, ignoreCase: true);
 
     public override ValidationResult Validate()
     {

@@ -174,11 +174,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var trainer = new SegTrainer(options, device);
         SegEvaluation? result = Ui.WithProgress($"training {options.Model.Model}", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        if (result is null)
-        {
-            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
-            return Program.Ok;
-        }
+        if (result is null) return settings.Stopped(Ui);
         PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
         return Program.Ok;
@@ -194,11 +190,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var o = trainer.Options;
         DatasetScore? result = Ui.WithProgress($"training {o.Model.Model}", o.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        if (result is null)
-        {
-            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
-            return Program.Ok;
-        }
+        if (result is null) return settings.Stopped(Ui);
         SegEvalCommand.PrintMetrics(Ui, result.Metrics, result.Images);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
         return Program.Ok;

@@ -21,6 +21,14 @@ internal sealed class SegEvalSettings : GlobalSettings, IShardSettings
     [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
     [CommandOption("--merge <REPORT>"), Description("Merge the --json reports of shards (repeat, or list several after one --merge): adds their confusion matrices and prints the metrics of the whole set.")] public string[] Merge { get; init; } = [];
 
+    /// <summary>The names in --class-names (one per non-empty line), or null without it.</summary>
+    public string[]? ReadClassNames()
+    {
+        if (ClassNames is null) return null;
+        if (!File.Exists(ClassNames)) throw new TesseraUserException($"--class-names: file '{ClassNames}' does not exist");
+        return File.ReadAllLines(ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+    }
+
     public override ValidationResult Validate()
     {
         if (Merge.Length > 0)
@@ -46,14 +54,9 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
     {
         settings.Apply();
         if (settings.Merge.Length > 0) return ExecuteMerge(settings);
-        string[]? names = null;
-        if (settings.ClassNames is not null)
-        {
-            if (!File.Exists(settings.ClassNames)) throw new TesseraUserException($"--class-names: file '{settings.ClassNames}' does not exist");
-            names = File.ReadAllLines(settings.ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-            if (names.Length != settings.NumClasses)
-                throw new TesseraFormatException(settings.ClassNames, $"{names.Length} class names for --num-classes {settings.NumClasses}");
-        }
+        string[]? names = settings.ReadClassNames();
+        if (names is not null && names.Length != settings.NumClasses)
+            throw new TesseraFormatException(settings.ClassNames!, $"{names.Length} class names for --num-classes {settings.NumClasses}");
         Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, settings.OnMissing == "skip");
         var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded)
@@ -79,11 +82,7 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
     private int ExecuteMerge(SegEvalSettings settings)
     {
         var (cm, images, names) = FolderEvaluation.MergeReports(settings.Merge);
-        if (settings.ClassNames is not null)
-        {
-            if (!File.Exists(settings.ClassNames)) throw new TesseraUserException($"--class-names: file '{settings.ClassNames}' does not exist");
-            names = File.ReadAllLines(settings.ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        }
+        names = settings.ReadClassNames() ?? names;
         if (names is not null && names.Length != cm.NumClasses) names = null;
         var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
         Ui.Say($"merged {settings.Merge.Length} report(s)");

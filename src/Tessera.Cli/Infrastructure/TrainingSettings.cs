@@ -34,6 +34,13 @@ public abstract class TrainingSettings : DataSettings
     /// <summary>The run folder.</summary>
     public string Out => OutOption ?? DefaultOut;
 
+    /// <summary>Says that the run stopped at --stop-at with a checkpoint (a trainer returned no evaluation); exit 0.</summary>
+    public int Stopped(Ui ui)
+    {
+        ui.Result($"stopped before step {StopAt} with a checkpoint in {Path.GetFullPath(Out)}; continue with --resume");
+        return Program.Ok;
+    }
+
     /// <summary>Steps after defaults.</summary>
     public int Steps => StepsOption ?? Defaults.Steps;
 

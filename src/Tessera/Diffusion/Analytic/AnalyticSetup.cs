@@ -37,6 +37,42 @@ public sealed record AnalyticSetup
     /// <summary>Seed of drawn noise and of the exact samples.</summary>
     public long Seed { get; init; }
 
+    /// <summary>η of the ancestral/SDE samplers (null: 1) and of ddim (null: 0).</summary>
+    public double? Eta { get; init; }
+
+    /// <summary>Order of unipc and deis (null: 3, at most 3) and the highest of ipndm (null: 4).</summary>
+    public int? Order { get; init; }
+
+    /// <summary>S_churn of edm_stochastic.</summary>
+    public double SChurn { get; init; } = 40;
+
+    /// <summary>Relative and absolute tolerance of rk45.</summary>
+    public double Rtol { get; init; } = 1e-5;
+
+    /// <summary>The σ-grid of a single run: a grid of <see cref="GridNames"/> with <paramref name="steps"/> steps on this setup's σ range and ρ, or a grid file (<see cref="SigmaGridFile"/>).</summary>
+    public double[] Sigmas(string grid, int steps) =>
+        GridNames.All.Contains(grid) ? GridNames.Build(grid, steps, SigmaMin, SigmaMax, Rho) : SigmaGridFile.Read(grid);
+
+    /// <summary>The samplers' options of a single run.</summary>
+    public SamplerOptions Sampling() => new()
+    {
+        Eta = Eta ?? 1,
+        DdimEta = Eta ?? 0,
+        Edm = new EdmStochasticOptions(SChurn),
+        Rk45 = new Rk45Options(Rtol, Rtol),
+        UniPc = new UniPcOptions(Math.Min(Order ?? 3, 3)),
+        DeisOrder = Math.Min(Order ?? 3, 3),
+        IpndmOrder = Order ?? 4,
+    };
+
+    /// <summary>
+    /// Sets the converged probability-flow reference of <paramref name="problem"/>: read from <paramref name="referenceFile"/>,
+    /// else solved from <paramref name="sigmaMax"/> (the grid's first σ) once and cached in <paramref name="cacheFolder"/>.
+    /// </summary>
+    public static void UseReference(AnalyticProblem problem, string? referenceFile, string cacheFolder, double sigmaMax, CancellationToken cancellation = default) =>
+        problem.UseReference(referenceFile is not null ? FlowReference.Load(referenceFile, problem.Noise)
+            : FlowReference.Cached(cacheFolder, problem.Mixture, problem.Noise, sigmaMax, cancellation: cancellation));
+
     /// <summary>The problem of a single run (its reference not yet set).</summary>
     /// <exception cref="TesseraFormatException">The noise file's shape does not fit the mixture.</exception>
     public AnalyticProblem Build(CancellationToken cancellation = default)
