@@ -79,8 +79,7 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
         var device = settings.Apply();
         var options = settings.Options();
         var trainer = new DiffusionTrainer(options, device);
-        double loss = Ui.WithProgress($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, l, status) => report(step, status ?? $"loss {l:0.0000}"), cancellation));
+        double loss = Ui.Training($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation), "0.0000");
         Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
         return Program.Ok;
     }

@@ -50,19 +50,17 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             var options = Quickstart.Segmentation(settings.SegSteps, settings.Seed, settings.Data);
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "gcn"));
             var trainer = new Tessera.Segmentation.Training.SegTrainer(options, device);
-            var result = Ui.WithProgress("training GCN-Net on scenes", options.Training.Steps, "steps",
-                report => trainer.Train(runDir, resume: false, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation))!;
+            var result = Ui.Training("training GCN-Net on scenes", options.Training.Steps, progress => trainer.Train(runDir, resume: false, progress, cancellation))!;
             SegTrainCommand.PrintEvaluation(Ui, result);
             Ui.Result($"wrote {runDir} (checkpoint.safetensors, loss.png, metrics.json)");
         }
         if (settings.DiffusionSteps > 0)
         {
             // A small class-conditional U-Net (EDM), then two samplers from the same seeds.
-            var options = Quickstart.Diffusion(settings.DiffusionSteps, settings.Seed, settings.Data);
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "diffusion"));
+            var options = Quickstart.Diffusion(settings.DiffusionSteps, settings.Seed, settings.Data);
             var trainer = new Tessera.Diffusion.Training.DiffusionTrainer(options, device);
-            double loss = Ui.WithProgress("training a diffusion U-Net", options.Training.Steps, "steps",
-                report => trainer.Train(runDir, resume: false, (step, l, status) => report(step, status ?? $"loss {l:0.000}"), cancellation));
+            double loss = Ui.Training("training a diffusion U-Net", options.Training.Steps, progress => trainer.Train(runDir, resume: false, progress, cancellation));
             using var model = Tessera.Diffusion.Training.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"));
             model.to(device);
             foreach (var (sampler, steps) in new[] { ("heun", 18), ("dpmpp_2m", 10) })

@@ -288,8 +288,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         if (settings.OnDataset) return FineTune(settings, device, cancellation);
         var options = settings.Options();
         var trainer = new SamTrainer(options, device);
-        var result = Ui.WithProgress("training SAM", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        var result = Ui.Training("training SAM", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (result is null) return settings.Stopped(Ui);
         SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
@@ -301,8 +300,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         var options = settings.DatasetOptions();
         var trainer = new SamDatasetTrainer(options, device);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = Ui.WithProgress($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        var result = Ui.Training($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         double seconds = clock.Elapsed.TotalSeconds;
         string run = Path.GetFullPath(settings.Out);
         if (trainer.Cache is { } cache) Ui.Result($"embedding cache: {cache.Hits} read, {cache.Misses} computed");

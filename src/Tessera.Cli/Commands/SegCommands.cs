@@ -172,8 +172,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var options = settings.Options();
         options.Model.Validate();
         var trainer = new SegTrainer(options, device);
-        SegEvaluation? result = Ui.WithProgress($"training {options.Model.Model}", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        SegEvaluation? result = Ui.Training($"training {options.Model.Model}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (result is null) return settings.Stopped(Ui);
         PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
@@ -188,8 +187,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var trainer = new SegDatasetTrainer(options, device, cancellation);
         Ui.Say($"{trainer.TrainSet.Layout}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
         var o = trainer.Options;
-        DatasetScore? result = Ui.WithProgress($"training {o.Model.Model}", o.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        DatasetScore? result = Ui.Training($"training {o.Model.Model}", o.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (result is null) return settings.Stopped(Ui);
         SegEvalCommand.PrintMetrics(Ui, result.Metrics, result.Images);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
@@ -226,8 +224,7 @@ internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
     public override int Execute(CommandContext context, SegPredictSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
-        if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
+        var shard = settings.ResolveShard(Ui);
         var dataset = settings.Input is null ? settings.OpenDataset() : null;
         var work = dataset is null ? BatchPrediction.FromFolder(settings.Input!, settings.Output!) : BatchPrediction.FromDataset(dataset);
         using var model = settings.LoadModel(device, dataset);

@@ -21,6 +21,14 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
     [CommandOption("--scales <LIST>"), Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")] public string? Scales { get; init; }
     [CommandOption("--flip"), Description("Also run each scale mirrored (flip test-time augmentation).")] public bool Flip { get; init; }
 
+    /// <summary>This process's shard (from the options or a scheduler's variables), described on <paramref name="ui"/> when there is one.</summary>
+    public Runtime.Sharding.Shard ResolveShard(Ui ui)
+    {
+        var shard = Runtime.Sharding.Shard.Resolve(Shard, ShardCount);
+        if (shard.Source != ShardSource.None) ui.Result(shard.Describe());
+        return shard;
+    }
+
     /// <summary>The inference settings.</summary>
     public InferenceOptions Inference() => InferenceFrom(Mode, Crop, Stride, Scales, Flip);
 
@@ -103,8 +111,7 @@ internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
     public override int Execute(CommandContext context, SegTestSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
-        if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
+        var shard = settings.ResolveShard(Ui);
         var dataset = settings.OpenDataset();
         using var model = settings.LoadModel(device, dataset);
         var order = BatchPrediction.SortedIndices(dataset);
