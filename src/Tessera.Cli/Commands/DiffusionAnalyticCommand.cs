@@ -25,8 +25,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")] public bool Bench { get; init; }
 
     /// <summary>The problem options.</summary>
-    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed,
-        Eta = Eta, Order = Order, SChurn = SChurn, Rtol = Rtol };
+    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed, Eta = Eta, Order = Order, SChurn = SChurn, Rtol = Rtol };
 
     public override ValidationResult Validate()
     {

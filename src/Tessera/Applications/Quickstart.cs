@@ -45,7 +45,14 @@ public static class Quickstart
         Model = new DiffusionModelConfig("unet", UNetConfig.SmallFashionMnist),
         Training = DiffusionTrainOptions.DefaultTraining with
         {
-            Steps = steps, Batch = 32, LearningRate = 2e-3, WarmupSteps = 50, CheckpointEvery = steps, SampleEvery = 0, PreviewAtEnd = false, Seed = seed,
+            Steps = steps,
+            Batch = 32,
+            LearningRate = 2e-3,
+            WarmupSteps = 50,
+            CheckpointEvery = steps,
+            SampleEvery = 0,
+            PreviewAtEnd = false, // the caller samples
+            Seed = seed,
         },
         EmaHalfLifeKimg = 5,
         Data = dataFolder,
