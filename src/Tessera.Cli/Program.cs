@@ -1,8 +1,3 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Commands;
-using Tessera.Cli.Infrastructure;
-
 namespace Tessera.Cli;
 
 /// <summary>The <c>tessera</c> command line.</summary>
@@ -59,6 +54,65 @@ public static class Program
         { IsBackground = true, Name = "tessera stop" }.Start();
     }
 
+    /// <summary>The verbs and branches in the order <c>tessera --help</c> lists them.</summary>
+    private static readonly CliVerb[] Verbs =
+    [
+        Verb<InfoCommand>("info", "Versions of Tessera, TorchSharp and libtorch; the device, threads and where data was found."),
+        Verb<QuickstartCommand>("quickstart", "A first run: load Fashion-MNIST (or the embedded subset), print a summary, write a grid of real images, then train a small GCN-Net on scenes (--seg-steps) and a small class-conditional diffusion U-Net (--diffusion-steps) with loss curves, metrics and sample grids."),
+        Branch("data", "Datasets.", Verb<DataGridCommand>("grid", "Write a PNG grid of Fashion-MNIST or of a folder of images.")),
+        Branch("posenc", "Positional encodings.", Verb<PosencBenchCommand>("bench", "Train a small Transformer to copy strings with each position encoding and test it on 1x, 2x and 4x longer ones.")),
+        Branch("diffusion", "Diffusion models (EDM framework).",
+            Verb<DiffusionTrainCommand>("train", "Train a U-Net or DiT denoiser (EDM, VP, VE or flow matching) on Fashion-MNIST or a folder of images, with EMA, resumable checkpoints, curves and sample grids."),
+            Verb<DiffusionSampleCommand>("sample", "Sample a trained model with any sampler, steps, seeds, classes and guidance; a PNG grid and optionally one PNG per sample."),
+            Verb<DiffusionEvalCommand>("eval", "Sample quality of a Fashion-MNIST model: Fréchet distance of Tessera's classifier features against test images, and class accuracy of conditional samples, per sampler and step count."),
+            Verb<DiffusionScheduleCommand>("schedule", "Fit a σ-grid to a mixture model for one sampler and NFE (writes a grid file for --grid)."),
+            Verb<DiffusionAnalyticCommand>("analytic", "Run any sampler on a Gaussian mixture with exact answers: RMS error against the converged probability flow, and SW2 to exact samples.")),
+        Branch("seg", "Semantic segmentation.",
+            Verb<MakeDatasetCommand>("make-dataset", "Write Fashion-MNIST scenes (images/, labels/, instances/) as PNGs."),
+            Verb<SegTrainCommand>("train", "Train GCN-Net, DeepLabV3 or FCN on Fashion-MNIST scenes or a dataset (VOC, Cityscapes, ADE20K, custom), with checkpoints, curves and validation."),
+            Verb<SegPredictCommand>("predict", "Label PNGs (in the dataset's convention) and colour overlays for a folder of images or a dataset split, from a seg train checkpoint; shardable."),
+            Verb<SegTestCommand>("test", "Score a checkpoint on a dataset split (whole or slide, multi-scale and flip): seg eval's metrics and --json report; shardable."),
+            Branch("convert", "Convert dataset label files.", Verb<SegConvertCityscapesCommand>("cityscapes", "Write *_labelTrainIds.png beside every *_labelIds.png under DIR/gtFine (19 classes, the rest 255).")),
+            Verb<SegEvalCommand>("eval", "PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.")),
+        Branch("classifier", "The Fashion-MNIST classifier behind diffusion eval.", Verb<ClassifierTrainCommand>("train", "Train it (a few minutes on a CPU) and cache its weights.")),
+        Branch("sam", "Segment Anything: official checkpoints, prompts, automatic masks, training.",
+            Verb<SamSegmentCommand>("segment", "Mask of the object at --point clicks and/or a --box, with an overlay PNG."),
+            Verb<SamAutoCommand>("auto", "Automatic masks for everything in an image: PNGs, an overlay and a JSON of RLEs, scores and boxes."),
+            Verb<SamTrainCommand>("train", "Promptable training on Fashion-MNIST scenes (SAM's interactive recipe), from scratch or fine-tuning a checkpoint."),
+            Verb<SamEvalCommand>("eval", "mIoU after 1 … 5 simulated clicks (the SAM paper's protocol) on Fashion-MNIST scenes.")),
+        Verb<ServeCommand>("serve", "A web page and JSON API for SAM clicks, diffusion sampling and segmentation, models loaded once."),
+        Branch("checkpoint", "Checkpoints (.safetensors).", Verb<CheckpointInspectCommand>("inspect", "Validate a safetensors file and list its tensors and metadata.")),
+    ];
+
+    /// <summary>A command (<see cref="CliVerb.Command"/> set) or a branch of them, with its help line.</summary>
+    private sealed record CliVerb(string Name, string Description, Type? Command, CliVerb[] Children);
+
+    private static CliVerb Verb<TCommand>(string name, string description) where TCommand : ICommand => new(name, description, typeof(TCommand), []);
+
+    private static CliVerb Branch(string name, string description, params CliVerb[] children) => new(name, description, null, children);
+
+    /// <summary>Adds <paramref name="verbs"/> to <paramref name="configurator"/> (the app's <see cref="IConfigurator"/> or a branch's).</summary>
+    private static void Register(object configurator, CliVerb[] verbs)
+    {
+        Type face = configurator is IConfigurator ? typeof(IConfigurator) : typeof(IConfigurator<CommandSettings>);
+        foreach (var v in verbs)
+        {
+            if (v.Command is { } command)
+            {
+                var added = (ICommandConfigurator)face.GetMethod(nameof(IConfigurator.AddCommand))!.MakeGenericMethod(command).Invoke(configurator, [v.Name])!;
+                added.WithDescription(v.Description);
+                continue;
+            }
+            Action<IConfigurator<CommandSettings>> children = branch =>
+            {
+                branch.SetDescription(v.Description);
+                Register(branch, v.Children);
+            };
+            if (configurator is IConfigurator app) app.AddBranch(v.Name, children);
+            else ((IConfigurator<CommandSettings>)configurator).AddBranch(v.Name, children);
+        }
+    }
+
     /// <summary>Runs the command line with <paramref name="args"/>, writing to <paramref name="console"/> (the terminal by default).</summary>
     public static int Run(string[] args, IAnsiConsole? console = null)
     {
@@ -80,81 +134,7 @@ public static class Program
             config.ConfigureConsole(console);
             config.PropagateExceptions();
             config.Settings.StrictParsing = true;
-            config.AddCommand<InfoCommand>("info")
-                .WithDescription("Versions of Tessera, TorchSharp and libtorch; the device, threads and where data was found.");
-            config.AddCommand<QuickstartCommand>("quickstart")
-                .WithDescription("A first run: load Fashion-MNIST (or the embedded subset), print a summary, write a grid of real images, then train a small GCN-Net on scenes (--seg-steps) and a small class-conditional diffusion U-Net (--diffusion-steps) with loss curves, metrics and sample grids.");
-            config.AddBranch("data", data =>
-            {
-                data.SetDescription("Datasets.");
-                data.AddCommand<DataGridCommand>("grid")
-                    .WithDescription("Write a PNG grid of Fashion-MNIST or of a folder of images.");
-            });
-            config.AddBranch("posenc", posenc =>
-            {
-                posenc.SetDescription("Positional encodings.");
-                posenc.AddCommand<PosencBenchCommand>("bench")
-                    .WithDescription("Train a small Transformer to copy strings with each position encoding and test it on 1x, 2x and 4x longer ones.");
-            });
-            config.AddBranch("diffusion", diffusion =>
-            {
-                diffusion.SetDescription("Diffusion models (EDM framework).");
-                diffusion.AddCommand<DiffusionTrainCommand>("train")
-                    .WithDescription("Train a U-Net or DiT denoiser (EDM, VP, VE or flow matching) on Fashion-MNIST or a folder of images, with EMA, resumable checkpoints, curves and sample grids.");
-                diffusion.AddCommand<DiffusionSampleCommand>("sample")
-                    .WithDescription("Sample a trained model with any sampler, steps, seeds, classes and guidance; a PNG grid and optionally one PNG per sample.");
-                diffusion.AddCommand<DiffusionEvalCommand>("eval")
-                    .WithDescription("Sample quality of a Fashion-MNIST model: Fréchet distance of Tessera's classifier features against test images, and class accuracy of conditional samples, per sampler and step count.");
-                diffusion.AddCommand<DiffusionScheduleCommand>("schedule")
-                    .WithDescription("Fit a σ-grid to a mixture model for one sampler and NFE (writes a grid file for --grid).");
-                diffusion.AddCommand<DiffusionAnalyticCommand>("analytic")
-                    .WithDescription("Run any sampler on a Gaussian mixture with exact answers: RMS error against the converged probability flow, and SW2 to exact samples.");
-            });
-            config.AddBranch("seg", seg =>
-            {
-                seg.SetDescription("Semantic segmentation.");
-                seg.AddCommand<MakeDatasetCommand>("make-dataset")
-                    .WithDescription("Write Fashion-MNIST scenes (images/, labels/, instances/) as PNGs.");
-                seg.AddCommand<SegTrainCommand>("train")
-                    .WithDescription("Train GCN-Net, DeepLabV3 or FCN on Fashion-MNIST scenes or a dataset (VOC, Cityscapes, ADE20K, custom), with checkpoints, curves and validation.");
-                seg.AddCommand<SegPredictCommand>("predict")
-                    .WithDescription("Label PNGs (in the dataset's convention) and colour overlays for a folder of images or a dataset split, from a seg train checkpoint; shardable.");
-                seg.AddCommand<SegTestCommand>("test")
-                    .WithDescription("Score a checkpoint on a dataset split (whole or slide, multi-scale and flip): seg eval's metrics and --json report; shardable.");
-                seg.AddBranch("convert", convert =>
-                {
-                    convert.SetDescription("Convert dataset label files.");
-                    convert.AddCommand<SegConvertCityscapesCommand>("cityscapes")
-                        .WithDescription("Write *_labelTrainIds.png beside every *_labelIds.png under DIR/gtFine (19 classes, the rest 255).");
-                });
-                seg.AddCommand<SegEvalCommand>("eval")
-                    .WithDescription("PA, MPA, MIoU, FWIoU, Dice and F-score of predicted label PNGs against ground truth.");
-            });
-            config.AddBranch("classifier", cls =>
-            {
-                cls.SetDescription("The Fashion-MNIST classifier behind diffusion eval.");
-                cls.AddCommand<ClassifierTrainCommand>("train")
-                    .WithDescription("Train it (a few minutes on a CPU) and cache its weights.");
-            });
-            config.AddBranch("sam", sam =>
-            {
-                sam.SetDescription("Segment Anything: official checkpoints, prompts, automatic masks, training.");
-                sam.AddCommand<SamSegmentCommand>("segment")
-                    .WithDescription("Mask of the object at --point clicks and/or a --box, with an overlay PNG.");
-                sam.AddCommand<SamAutoCommand>("auto")
-                    .WithDescription("Automatic masks for everything in an image: PNGs, an overlay and a JSON of RLEs, scores and boxes.");
-                sam.AddCommand<SamTrainCommand>("train")
-                    .WithDescription("Promptable training on Fashion-MNIST scenes (SAM's interactive recipe), from scratch or fine-tuning a checkpoint.");
-                sam.AddCommand<SamEvalCommand>("eval")
-                    .WithDescription("mIoU after 1 … 5 simulated clicks (the SAM paper's protocol) on Fashion-MNIST scenes.");
-            });
-            config.AddCommand<ServeCommand>("serve").WithDescription("A web page and JSON API for SAM clicks, diffusion sampling and segmentation, models loaded once.");
-            config.AddBranch("checkpoint", ckpt =>
-            {
-                ckpt.SetDescription("Checkpoints (.safetensors).");
-                ckpt.AddCommand<CheckpointInspectCommand>("inspect")
-                    .WithDescription("Validate a safetensors file and list its tensors and metadata.");
-            });
+            Register(config, Verbs);
         });
 
         using var cancel = new CancellationTokenSource();

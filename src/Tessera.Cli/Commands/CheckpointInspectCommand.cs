@@ -1,25 +1,14 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
-
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera checkpoint inspect</c>.</summary>
 internal sealed class CheckpointInspectSettings : GlobalSettings
 {
-    /// <summary>The file.</summary>
-    [CommandArgument(0, "<FILE>")]
-    [Description("A .safetensors file.")]
-    public string File { get; init; } = "";
+    [CommandArgument(0, "<FILE>"), Description("A .safetensors file.")] public string File { get; init; } = "";
 }
 
 /// <summary><c>tessera checkpoint inspect</c>: validates a safetensors file and lists its tensors and metadata.</summary>
 internal sealed class CheckpointInspectCommand : TesseraCommand<CheckpointInspectSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, CheckpointInspectSettings settings, CancellationToken cancellation)
     {
         settings.Apply();

@@ -1,11 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
-using Tessera.IO;
-using TorchSharp;
-
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera data grid</c>.</summary>
@@ -18,7 +10,6 @@ internal sealed class DataGridSettings : DataSettings
     [CommandOption("--split <SPLIT>"), Description("train or test (Fashion-MNIST). Default train.")] public string SplitName { get; init; } = "train";
     [CommandOption("-o|--out <FILE>"), Description("The PNG to write. Default grid.png.")] public string Out { get; init; } = "grid.png";
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
@@ -31,7 +22,6 @@ internal sealed class DataGridSettings : DataSettings
 /// <summary><c>tessera data grid</c>: a PNG grid of a dataset's images.</summary>
 internal sealed class DataGridCommand : TesseraCommand<DataGridSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DataGridSettings settings, CancellationToken cancellation)
     {
         torch.Device device = settings.Apply();
@@ -40,25 +30,13 @@ internal sealed class DataGridCommand : TesseraCommand<DataGridSettings>
         if (settings.Images is not null)
         {
             var folder = new ImageFolder(settings.Images, new ImageFolderOptions(settings.Size, settings.Gray ? ColorMode.Gray : ColorMode.Rgb));
-            long[] pick = new SplitMix64((ulong)settings.Seed).Permutation(folder.Count).Take(settings.Count).ToArray();
-            var tiles = Ui.WithProgress("reading images", pick.Length, "img", report =>
-            {
-                var list = new List<torch.Tensor>();
-                foreach (long i in pick)
-                {
-                    cancellation.ThrowIfCancellationRequested();
-                    list.Add(folder.Get((int)i));
-                    report(list.Count, null);
-                }
-                return list;
-            });
-            images = torch.stack(tiles).to(device);
+            images = Ui.WithProgress("reading images", Math.Min(settings.Count, folder.Count), "img", report =>
+                ImageSample.FromFolder(folder, settings.Count, settings.Seed, device, n => report(n, null), cancellation));
         }
         else
         {
             using FashionMnist data = FashionMnist.Load(settings.SplitName == "train" ? Split.Train : Split.Test, settings.Data);
-            long[] pick = new SplitMix64((ulong)settings.Seed).Permutation(data.Count).Take(settings.Count).ToArray();
-            images = data.ImagesAsFloat(device).index_select(0, torch.tensor(pick, device: device));
+            images = ImageSample.FromFashionMnist(data, settings.Count, settings.Seed, device);
         }
         int columns = (int)Math.Ceiling(Math.Sqrt(images.shape[0]));
         string path = Path.GetFullPath(settings.Out);

@@ -1,111 +1,32 @@
-using System.ComponentModel;
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
 using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Samplers;
-using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera diffusion analytic</c>.</summary>
 public sealed class DiffusionAnalyticSettings : GlobalSettings
 {
-    /// <summary>--mixture</summary>
-    [CommandOption("--mixture <FILE>")]
-    [Description("Mixture JSON: dim, weights, stds (one isotropic std per mode), means. Default: the 8-mode ring of radius 4, std 0.5.")]
-    public string? Mixture { get; init; }
+    [CommandOption("--mixture <FILE>"), Description("Mixture JSON: dim, weights, stds (one isotropic std per mode), means. Default: the 8-mode ring of radius 4, std 0.5.")] public string? Mixture { get; init; }
+    [CommandOption("--problem <NAME>"), Description("A built-in problem instead of --mixture/--noise: ring (2-D, 8 modes), mixture64 (64-D, 16 modes) or mixture16 (16-D, 32 modes), each with its own 4,096 noises.")] public string? Problem { get; init; }
+    [CommandOption("--samples <N>"), Description("Number of noises when they are drawn (not with --noise). Default 1024, or the built-in problem's 4096.")] public int? Samples { get; init; }
+    [CommandOption("--reference <FILE>"), Description("The converged PF-ODE solution [[N, dim]] (.bin + .json) to measure against. Default: solved once and cached as flow-reference-KEY.bin beside --out/--json (or in the current directory).")] public string? Reference { get; init; }
+    [CommandOption("--noise <FILE>"), Description("Raw little-endian float64 [[N, dim]] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")] public string? Noise { get; init; }
+    [CommandOption("--sampler <NAME>"), Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, unipc, unipc_bh1, deis, ipndm, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")] public string Sampler { get; init; } = "dpmpp_3m";
+    [CommandOption("--steps <N>"), Description("Steps of the σ-grid (N + 1 values ending in 0). Default 18.")] public int Steps { get; init; } = 18;
+    [CommandOption("--grid <NAME|FILE>"), Description("karras, exponential, polyexponential, vp or uniform-t, or a grid file (JSON with a 'sigmas' array, e.g. from 'diffusion schedule'; --steps is then ignored). Default karras.")] public string Grid { get; init; } = "karras";
+    [CommandOption("--sigma-min <S>"), Description("Smallest non-zero σ. Default 0.002.")] public double SigmaMin { get; init; } = 0.002;
+    [CommandOption("--sigma-max <S>"), Description("Largest σ; sampling starts at x = σ_max·ε. Default 80.")] public double SigmaMax { get; init; } = 80;
+    [CommandOption("--rho <R>"), Description("ρ of the karras and polyexponential grids. Default 7.")] public double Rho { get; init; } = 7;
+    [CommandOption("--eta <ETA>"), Description("η of the ancestral/SDE samplers (default 1) and of ddim (default 0).")] public double? Eta { get; init; }
+    [CommandOption("--order <N>"), Description("Order of unipc/unipc_bh1 (1–3, default 3), of deis tAB (1–3, default 3) and the highest of ipndm (1–4, default 4).")] public int? Order { get; init; }
+    [CommandOption("--s-churn <V>"), Description("S_churn of edm_stochastic. Default 40.")] public double SChurn { get; init; } = 40;
+    [CommandOption("--rtol <V>"), Description("Relative and absolute tolerance of rk45. Default 1e-5.")] public double Rtol { get; init; } = 1e-5;
+    [CommandOption("--out <FILE>"), Description("Write the final samples as float64 .bin with a .json header.")] public string? Out { get; init; }
+    [CommandOption("--json <FILE>"), Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")] public string? Json { get; init; }
+    [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")] public bool Bench { get; init; }
 
-    /// <summary>--problem</summary>
-    [CommandOption("--problem <NAME>")]
-    [Description("A built-in problem instead of --mixture/--noise: ring (2-D, 8 modes), mixture64 (64-D, 16 modes) or mixture16 (16-D, 32 modes), each with its own 4,096 noises.")]
-    public string? Problem { get; init; }
+    /// <summary>The problem options.</summary>
+    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed, Eta = Eta, Order = Order, SChurn = SChurn, Rtol = Rtol };
 
-    /// <summary>--samples</summary>
-    [CommandOption("--samples <N>")]
-    [Description("Number of noises when they are drawn (not with --noise). Default 1024, or the built-in problem's 4096.")]
-    public int? Samples { get; init; }
-
-    /// <summary>--reference</summary>
-    [CommandOption("--reference <FILE>")]
-    [Description("The converged PF-ODE solution [[N, dim]] (.bin + .json) to measure against. Default: solved once and cached as flow-reference-KEY.bin beside --out/--json (or in the current directory).")]
-    public string? Reference { get; init; }
-
-    /// <summary>--noise</summary>
-    [CommandOption("--noise <FILE>")]
-    [Description("Raw little-endian float64 [[N, dim]] standard-normal noise, with FILE.json (shape, dtype) beside it. Default: N = 1024 draws from --seed.")]
-    public string? Noise { get; init; }
-
-    /// <summary>--sampler</summary>
-    [CommandOption("--sampler <NAME>")]
-    [Description("euler, heun, dpm_2, lms, dpmpp_2m, dpmpp_3m, ddim, rk45, unipc, unipc_bh1, deis, ipndm, euler_ancestral, dpmpp_2m_sde, dpmpp_3m_sde, edm_stochastic, ddpm, euler_maruyama, pc_langevin, annealed_langevin. Default dpmpp_3m.")]
-    public string Sampler { get; init; } = "dpmpp_3m";
-
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Steps of the σ-grid (N + 1 values ending in 0). Default 18.")]
-    public int Steps { get; init; } = 18;
-
-    /// <summary>--grid</summary>
-    [CommandOption("--grid <NAME|FILE>")]
-    [Description("karras, exponential, polyexponential, vp or uniform-t, or a grid file (JSON with a 'sigmas' array, e.g. from 'diffusion schedule'; --steps is then ignored). Default karras.")]
-    public string Grid { get; init; } = "karras";
-
-    /// <summary>--sigma-min</summary>
-    [CommandOption("--sigma-min <S>")]
-    [Description("Smallest non-zero σ. Default 0.002.")]
-    public double SigmaMin { get; init; } = 0.002;
-
-    /// <summary>--sigma-max</summary>
-    [CommandOption("--sigma-max <S>")]
-    [Description("Largest σ; sampling starts at x = σ_max·ε. Default 80.")]
-    public double SigmaMax { get; init; } = 80;
-
-    /// <summary>--rho</summary>
-    [CommandOption("--rho <R>")]
-    [Description("ρ of the karras and polyexponential grids. Default 7.")]
-    public double Rho { get; init; } = 7;
-
-    /// <summary>--eta</summary>
-    [CommandOption("--eta <ETA>")]
-    [Description("η of the ancestral/SDE samplers (default 1) and of ddim (default 0).")]
-    public double? Eta { get; init; }
-
-    /// <summary>--order</summary>
-    [CommandOption("--order <N>")]
-    [Description("Order of unipc/unipc_bh1 (1–3, default 3), of deis tAB (1–3, default 3) and the highest of ipndm (1–4, default 4).")]
-    public int? Order { get; init; }
-
-    /// <summary>--s-churn</summary>
-    [CommandOption("--s-churn <V>")]
-    [Description("S_churn of edm_stochastic. Default 40.")]
-    public double SChurn { get; init; } = 40;
-
-    /// <summary>--rtol</summary>
-    [CommandOption("--rtol <V>")]
-    [Description("Relative and absolute tolerance of rk45. Default 1e-5.")]
-    public double Rtol { get; init; } = 1e-5;
-
-    /// <summary>--out</summary>
-    [CommandOption("--out <FILE>")]
-    [Description("Write the final samples as float64 .bin with a .json header.")]
-    public string? Out { get; init; }
-
-    /// <summary>--json</summary>
-    [CommandOption("--json <FILE>")]
-    [Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")]
-    public string? Json { get; init; }
-
-    /// <summary>--bench</summary>
-    [CommandOption("--bench")]
-    [Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")]
-    public bool Bench { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
@@ -125,7 +46,6 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
 /// <summary><c>tessera diffusion analytic</c>: any sampler on a Gaussian mixture whose exact answers are known.</summary>
 public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
@@ -133,32 +53,13 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
         // synchronisation than it saves (about 5× the CPU time on a loaded 2-core machine), so one thread unless --threads says otherwise.
         if (settings.Threads == 0) torch.set_num_threads(1);
         if (settings.Bench) return Bench(settings, cancellation);
-        var problem = BuildProblem(settings, cancellation);
-        var mixture = problem.Mixture;
-        var noise = problem.Noise;
-        double[] sigmas = GridNames.All.Contains(settings.Grid)
-            ? GridNames.Build(settings.Grid, settings.Steps, settings.SigmaMin, settings.SigmaMax, settings.Rho)
-            : SigmaGridFile.Read(settings.Grid);
-        if (settings.Reference is not null) problem.UseReference(FlowReference.Load(settings.Reference, noise));
-        else
-        {
-            string? beside = settings.Out ?? settings.Json;
-            string dir = beside is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(beside))!;
-            problem.UseReference(FlowReference.Cached(dir, mixture, noise, sigmas[0], cancellation: cancellation));
-        }
-        var options = new SamplerOptions
-        {
-            Eta = settings.Eta ?? 1,
-            DdimEta = settings.Eta ?? 0,
-            Edm = new EdmStochasticOptions(settings.SChurn),
-            Rk45 = new Rk45Options(settings.Rtol, settings.Rtol),
-            UniPc = new UniPcOptions(Math.Min(settings.Order ?? 3, 3)),
-            DeisOrder = Math.Min(settings.Order ?? 3, 3),
-            IpndmOrder = settings.Order ?? 4,
-        };
-        AnalyticResult r = problem.Run(settings.Sampler, sigmas, options);
+        var problem = settings.Setup().Build(cancellation);
+        double[] sigmas = settings.Setup().Sigmas(settings.Grid, settings.Steps);
+        string? beside = settings.Out ?? settings.Json;
+        AnalyticSetup.UseReference(problem, settings.Reference, beside is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(beside))!, sigmas[0], cancellation);
+        AnalyticResult r = problem.Run(settings.Sampler, sigmas, settings.Setup().Sampling());
         string F(double v) => v.ToString("0.000000e+0", CultureInfo.InvariantCulture);
-        Ui.Result($"sampler {r.Sampler}  grid {settings.Grid}  steps {r.Steps}  nfe {r.Nfe}  rmse_vs_ode {F(r.RmseVsOde)}  sw2 {F(r.Sw2)}  (N = {noise.shape[0]}, d = {mixture.Dim})");
+        Ui.Result($"sampler {r.Sampler}  grid {settings.Grid}  steps {r.Steps}  nfe {r.Nfe}  rmse_vs_ode {F(r.RmseVsOde)}  sw2 {F(r.Sw2)}  (N = {problem.Noise.shape[0]}, d = {problem.Mixture.Dim})");
         if (settings.Out is not null)
         {
             RawArray.WriteFloat64(settings.Out, r.Samples, $"final samples of {r.Sampler}, {r.Steps} steps on the {settings.Grid} grid");
@@ -166,83 +67,17 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
         }
         if (settings.Json is not null)
         {
-            var json = new JsonObject
-            {
-                ["sampler"] = r.Sampler,
-                ["steps"] = r.Steps,
-                ["nfe"] = r.Nfe,
-                ["rmse_vs_ode"] = r.RmseVsOde,
-                ["sw2"] = r.Sw2,
-                ["grid"] = settings.Grid,
-                ["sigmas"] = new JsonArray(sigmas.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
-                ["sigma_min"] = settings.SigmaMin,
-                ["sigma_max"] = settings.SigmaMax,
-                ["num_samples"] = noise.shape[0],
-                ["dim"] = mixture.Dim,
-            };
-            AtomicFile.WriteAllText(settings.Json, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteAllText(settings.Json, settings.Setup().Report(r, problem, settings.Grid, sigmas));
             Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
         }
         return Program.Ok;
     }
 
-    /// <summary>The problem of a single run: a built-in one, or --mixture with --noise (or noise drawn from --seed).</summary>
-    private static AnalyticProblem BuildProblem(DiffusionAnalyticSettings settings, CancellationToken cancellation)
-    {
-        GaussianMixture mixture;
-        torch.Tensor noise;
-        if (settings.Problem is not null)
-        {
-            var p = BuiltInProblems.Get(settings.Problem);
-            mixture = p.Mixture;
-            noise = p.Noise(settings.Samples);
-        }
-        else
-        {
-            mixture = settings.Mixture is null ? GaussianMixture.Ring() : GaussianMixture.Load(settings.Mixture);
-            if (settings.Noise is null) noise = torch.randn([settings.Samples ?? 1024, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)settings.Seed));
-            else
-            {
-                noise = RawArray.ReadFloat64(settings.Noise);
-                if (noise.dim() != 2 || noise.shape[1] != mixture.Dim)
-                    throw new TesseraFormatException(settings.Noise, $"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}] for the mixture's dim {mixture.Dim}");
-            }
-        }
-        return new AnalyticProblem(mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
-    }
-
     private int Bench(DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
-        var deterministic = new (string, string)[]
-        {
-            ("euler", "karras"), ("heun", "karras"), ("dpm_2", "karras"), ("lms", "karras"), ("ddim", "karras"),
-            ("dpmpp_2m", "karras"), ("dpmpp_2m", "exponential"), ("dpmpp_3m", "karras"), ("dpmpp_3m", "exponential"), ("dpmpp_3m", "polyexponential"),
-            ("unipc", "karras"), ("unipc", "exponential"), ("unipc_bh1", "karras"), ("deis", "karras"), ("ipndm", "karras"), ("rk45", "karras"),
-        };
-        var stochastic = SamplerRegistry.StochasticNames.Select(n => (n, "karras")).ToArray();
-        int[] stochasticBudgets = [20, 40, 80];
         // The built-in problems with their own 4,096 noises; the converged references are cached beside --json (or here).
         string cacheDir = settings.Json is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(settings.Json))!;
-        var problems = BuiltInProblems.Names.Select(name =>
-        {
-            var b = BuiltInProblems.Get(name);
-            var noise = b.Noise(settings.Samples);
-            var p = new AnalyticProblem(b.Mixture, noise, settings.SigmaMin, settings.SigmaMax, settings.Rho, settings.Seed) { Cancellation = cancellation };
-            p.UseReference(FlowReference.Cached(cacheDir, b.Mixture, noise, settings.SigmaMax, cancellation: cancellation));
-            return (b.Label, p);
-        }).ToArray();
-        int total = problems.Length * (deterministic.Length * AnalyticBenchmark.Budgets.Length + stochastic.Length * stochasticBudgets.Length);
-        var all = Ui.WithProgress("benchmark", total, "runs", report =>
-        {
-            var cells = new List<BenchmarkCell>();
-            int done = 0;
-            foreach (var (label, problem) in problems)
-            {
-                cells.AddRange(AnalyticBenchmark.Run(label, problem, deterministic, AnalyticBenchmark.Budgets, _ => { cancellation.ThrowIfCancellationRequested(); report(++done, null); }));
-                cells.AddRange(AnalyticBenchmark.Run(label, problem, stochastic, stochasticBudgets, _ => { cancellation.ThrowIfCancellationRequested(); report(++done, null); }));
-            }
-            return cells;
-        });
+        var all = Ui.WithProgress("benchmark", AnalyticSetup.BenchCells, "runs", report => settings.Setup().Bench(cacheDir, n => report(n, null), cancellation));
         foreach (var group in all.GroupBy(c => c.Problem))
         {
             foreach (bool stoch in new[] { false, true })

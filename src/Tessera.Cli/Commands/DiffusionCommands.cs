@@ -1,125 +1,37 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
 using Tessera.Diffusion;
 using Tessera.Diffusion.Networks;
-using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
-using Tessera.IO;
-using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera diffusion train</c>.</summary>
 public sealed class DiffusionTrainSettings : TrainingSettings
 {
-    /// <inheritdoc />
     protected override TrainingOptions Defaults => DiffusionTrainOptions.DefaultTraining;
 
-    /// <inheritdoc />
     protected override string DefaultOut => "runs/diffusion";
 
-    /// <summary>--net</summary>
-    [CommandOption("--net <NAME>")]
-    [Description("unet (DDPM family) or dit (Diffusion Transformer with adaLN-Zero). Default unet")]
-    public string Net { get; init; } = "unet";
-
-    /// <summary>--formulation</summary>
-    [CommandOption("--formulation <NAME>")]
-    [Description("edm, vp, ve or flow. Default edm")]
-    public string Formulation { get; init; } = "edm";
-
-    /// <summary>--base-channels</summary>
-    [CommandOption("--base-channels <N>")]
-    [Description("U-Net channels at full resolution (a multiple of 16). Default 32")]
-    public int BaseChannels { get; init; } = 32;
-
-    /// <summary>--multipliers</summary>
-    [CommandOption("--multipliers <LIST>")]
-    [Description("U-Net channel multipliers per level, comma-separated. Default 1,2,4")]
-    public string Multipliers { get; init; } = "1,2,4";
-
-    /// <summary>--attention</summary>
-    [CommandOption("--attention <LIST>")]
-    [Description("U-Net resolutions with self-attention, comma-separated. Default 7")]
-    public string Attention { get; init; } = "7";
-
-    /// <summary>--noise-embedding</summary>
-    [CommandOption("--noise-embedding <KIND>")]
-    [Description("U-Net noise-level embedding: sinusoidal or fourier (random Fourier features, scale 16). Default sinusoidal")]
-    public string NoiseEmbedding { get; init; } = "sinusoidal";
-
-    /// <summary>--dropout</summary>
-    [CommandOption("--dropout <P>")]
-    [Description("U-Net dropout. Default 0")]
-    public double Dropout { get; init; }
-
-    /// <summary>--hidden</summary>
-    [CommandOption("--hidden <D>")]
-    [Description("DiT width. Default 256")]
-    public int Hidden { get; init; } = 256;
-
-    /// <summary>--depth</summary>
-    [CommandOption("--depth <N>")]
-    [Description("DiT blocks. Default 6")]
-    public int Depth { get; init; } = 6;
-
-    /// <summary>--patch</summary>
-    [CommandOption("--patch <P>")]
-    [Description("DiT patch size. Default 2")]
-    public int Patch { get; init; } = 2;
-
-    /// <summary>--position</summary>
-    [CommandOption("--position <KIND>")]
-    [Description("DiT positions: rope (2-D RoPE) or sincos (fixed table). Default rope")]
-    public string Position { get; init; } = "rope";
-
-    /// <summary>--conditional</summary>
-    [CommandOption("--conditional")]
-    [Description("Class-conditional (labels from Fashion-MNIST or the image folder's sub-folders), with label dropout for guidance")]
-    public bool Conditional { get; init; }
-
-    /// <summary>--images</summary>
-    [CommandOption("--images <DIR>")]
-    [Description("Train on a folder of images instead of Fashion-MNIST")]
-    public string? Images { get; init; }
-
-    /// <summary>--size</summary>
-    [CommandOption("--size <PX>")]
-    [Description("Image side. Default 28")]
-    public int Size { get; init; } = 28;
-
-    /// <summary>--rgb</summary>
-    [CommandOption("--rgb")]
-    [Description("Three channels (image folders); default one (gray)")]
-    public bool Rgb { get; init; }
-
-    /// <summary>--resize</summary>
-    [CommandOption("--resize <MODE>")]
-    [Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")]
-    public string Resize { get; init; } = "none";
-
-    /// <summary>--ema-halflife</summary>
-    [CommandOption("--ema-halflife <KIMG>")]
-    [Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")]
-    public double EmaHalfLife { get; init; } = 50;
-
-    /// <summary>--limit</summary>
-    [CommandOption("--limit <N>")]
-    [Description("Use only the first N training images")]
-    public int Limit { get; init; }
-
-    /// <summary>--sample-every</summary>
-    [CommandOption("--sample-every <N>")]
-    [Description("Sample grid every N steps (0: only at the end). Default 2000")]
-    public int SampleEvery { get; init; } = 2000;
+    [CommandOption("--net <NAME>"), Description("unet (DDPM family) or dit (Diffusion Transformer with adaLN-Zero). Default unet")] public string Net { get; init; } = "unet";
+    [CommandOption("--formulation <NAME>"), Description("edm, vp, ve or flow. Default edm")] public string Formulation { get; init; } = "edm";
+    [CommandOption("--base-channels <N>"), Description("U-Net channels at full resolution (a multiple of 16). Default 32")] public int BaseChannels { get; init; } = 32;
+    [CommandOption("--multipliers <LIST>"), Description("U-Net channel multipliers per level, comma-separated. Default 1,2,4")] public string Multipliers { get; init; } = "1,2,4";
+    [CommandOption("--attention <LIST>"), Description("U-Net resolutions with self-attention, comma-separated. Default 7")] public string Attention { get; init; } = "7";
+    [CommandOption("--noise-embedding <KIND>"), Description("U-Net noise-level embedding: sinusoidal or fourier (random Fourier features, scale 16). Default sinusoidal")] public string NoiseEmbedding { get; init; } = "sinusoidal";
+    [CommandOption("--dropout <P>"), Description("U-Net dropout. Default 0")] public double Dropout { get; init; }
+    [CommandOption("--hidden <D>"), Description("DiT width. Default 256")] public int Hidden { get; init; } = 256;
+    [CommandOption("--depth <N>"), Description("DiT blocks. Default 6")] public int Depth { get; init; } = 6;
+    [CommandOption("--patch <P>"), Description("DiT patch size. Default 2")] public int Patch { get; init; } = 2;
+    [CommandOption("--position <KIND>"), Description("DiT positions: rope (2-D RoPE) or sincos (fixed table). Default rope")] public string Position { get; init; } = "rope";
+    [CommandOption("--conditional"), Description("Class-conditional (labels from Fashion-MNIST or the image folder's sub-folders), with label dropout for guidance")] public bool Conditional { get; init; }
+    [CommandOption("--images <DIR>"), Description("Train on a folder of images instead of Fashion-MNIST")] public string? Images { get; init; }
+    [CommandOption("--size <PX>"), Description("Image side. Default 28")] public int Size { get; init; } = 28;
+    [CommandOption("--rgb"), Description("Three channels (image folders); default one (gray)")] public bool Rgb { get; init; }
+    [CommandOption("--resize <MODE>"), Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")] public string Resize { get; init; } = "none";
+    [CommandOption("--ema-halflife <KIMG>"), Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")] public double EmaHalfLife { get; init; } = 50;
+    [CommandOption("--limit <N>"), Description("Use only the first N training images")] public int Limit { get; init; }
+    [CommandOption("--sample-every <N>"), Description("Sample grid every N steps (0: only at the end). Default 2000")] public int SampleEvery { get; init; } = 2000;
 
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Net is not ("unet" or "dit")) return ValidationResult.Error($"--net: '{Net}' is not unet or dit");
@@ -131,8 +43,6 @@ public sealed class DiffusionTrainSettings : TrainingSettings
         if (SampleEvery < 0) return ValidationResult.Error($"--sample-every: {SampleEvery} is negative");
         if (Images is null && (Size != 28 || Rgb)) return ValidationResult.Error("--size/--rgb: Fashion-MNIST is 28×28 gray; use --size 28 without --rgb, or --images DIR");
         if (Size < 8) return ValidationResult.Error($"--size: {Size} is below 8");
-        if (Images is null && (Rgb || Size != 28))
-            return ValidationResult.Error($"{(Rgb ? "--rgb" : "--size")}: Fashion-MNIST is 28×28 gray; leave out --rgb and --size, or train on --images DIR");
         return base.Validate();
     }
 
@@ -164,21 +74,19 @@ public sealed class DiffusionTrainSettings : TrainingSettings
 /// <summary><c>tessera diffusion train</c>.</summary>
 public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
         var options = settings.Options();
         var trainer = new DiffusionTrainer(options, device);
-        double loss = Ui.WithProgress($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, l, status) => report(step, status ?? $"loss {l:0.0000}"), cancellation));
+        double loss = Ui.Training($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation), "0.0000");
         Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
         return Program.Ok;
     }
 }
 
 /// <summary>Options of <c>tessera diffusion sample</c>.</summary>
-internal sealed class DiffusionSampleSettings : GlobalSettings
+internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
 {
     [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (its EMA weights are used)")] public string? Checkpoint { get; init; }
     [CommandOption("--sampler <NAME>"), Description("Any sampler of the framework (euler, heun, dpmpp_2m, edm_stochastic, …). Default heun")] public string Sampler { get; init; } = "heun";
@@ -191,22 +99,10 @@ internal sealed class DiffusionSampleSettings : GlobalSettings
     [CommandOption("-o|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";
     [CommandOption("--out-dir <DIR>"), Description("Also write one PNG per sample here; with --seeds, one PNG per seed named by it (000123.png), skipping those already there")] public string? OutDir { get; init; }
 
-    /// <summary>--seeds</summary>
-    [CommandOption("--seeds <LIST>")]
-    [Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")]
-    public string? Seeds { get; init; }
+    [CommandOption("--seeds <LIST>"), Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")] public string? Seeds { get; init; }
+    [CommandOption("--shard <I/N>"), Description("With --seeds: only shard I of N (seeds sorted by value, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards of a Kubernetes Indexed Job (its completions)")] public int? ShardCount { get; init; }
 
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("With --seeds: only shard I of N (seeds sorted by value, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")]
-    public string? Shard { get; init; }
-
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards of a Kubernetes Indexed Job (its completions)")]
-    public int? ShardCount { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -221,7 +117,6 @@ internal sealed class DiffusionSampleSettings : GlobalSettings
 /// <summary><c>tessera diffusion sample</c>.</summary>
 internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionSampleSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -241,7 +136,7 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
         if (settings.Seeds is not null)
         {
             var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds);
-            var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+            var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
             Ui.Result($"{shard.Describe()}: {shard.Select(seeds).Count()} of {seeds.Count} seeds");
             var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {steps} steps{(grid is null ? "" : " of " + Path.GetFileName(settings.Grid))})", shard.Select(seeds).Count(), "img",
                 report => Diffusion.Sampling.SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, n => report(n, null), cancellation));
@@ -269,24 +164,15 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
 /// <summary>Options of <c>tessera classifier train</c>.</summary>
 public sealed class ClassifierTrainSettings : DataSettings
 {
-    /// <summary>--epochs</summary>
-    [CommandOption("--epochs <N>")]
-    [Description("Epochs over Fashion-MNIST's training split. Default 3")]
-    public int Epochs { get; init; } = 3;
+    [CommandOption("--epochs <N>"), Description("Epochs over Fashion-MNIST's training split. Default 3")] public int Epochs { get; init; } = 3;
+    [CommandOption("-o|--out <FILE>"), Description("Where to save it. Default ~/.cache/tessera/fashion-classifier.safetensors (where diffusion eval looks)")] public string? Out { get; init; }
 
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <FILE>")]
-    [Description("Where to save it. Default ~/.cache/tessera/fashion-classifier.safetensors (where diffusion eval looks)")]
-    public string? Out { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate() => Epochs < 1 ? ValidationResult.Error($"--epochs: {Epochs} must be at least 1") : base.Validate();
 }
 
 /// <summary><c>tessera classifier train</c>.</summary>
 public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, ClassifierTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -300,7 +186,7 @@ public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSetti
 }
 
 /// <summary>Options of <c>tessera diffusion eval</c>.</summary>
-internal sealed class DiffusionEvalSettings : DataSettings
+internal sealed class DiffusionEvalSettings : DataSettings, IShardSettings
 {
     [CommandOption("--checkpoint <FILE>"), Description("checkpoint.safetensors of tessera diffusion train (Fashion-MNIST-shaped: 28×28 gray)")] public string? Checkpoint { get; init; }
     [CommandOption("--classifier <FILE>"), Description("Classifier weights. Default ~/.cache/tessera/fashion-classifier.safetensors (tessera classifier train)")] public string? Classifier { get; init; }
@@ -310,37 +196,13 @@ internal sealed class DiffusionEvalSettings : DataSettings
     [CommandOption("-n|--count <N>"), Description("Generated and test images per row. Default 2000")] public int Count { get; init; } = 2000;
     [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale for conditional models. Default 1")] public double Guidance { get; init; } = 1;
 
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("Only shard I of N (batches of samples dealt round-robin): writes each row's feature statistics to --stats-dir for --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")]
-    public string? Shard { get; init; }
+    [CommandOption("--shard <I/N>"), Description("Only shard I of N (batches of samples dealt round-robin): writes each row's feature statistics to --stats-dir for --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards of a Kubernetes Indexed Job (its completions)")] public int? ShardCount { get; init; }
+    [CommandOption("--stats-dir <DIR>"), Description("Where a shard writes its rows' statistics (count, sum, sum of outer products in float64); rows already there are skipped")] public string? StatsDir { get; init; }
+    [CommandOption("--merge <FILE>"), Description("Combine the shards' statistics files (repeat, or list several after one --merge) into the table")] public string[] Merge { get; init; } = [];
+    [CommandOption("--reference-stats <FILE>"), Description("Statistics of the real (test) images: read when the file exists, else computed once and written there")] public string? ReferenceStats { get; init; }
+    [CommandOption("--batch <N>"), Description("Samples per batch (the unit dealt to shards). Default 250")] public int Batch { get; init; } = 250;
 
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards of a Kubernetes Indexed Job (its completions)")]
-    public int? ShardCount { get; init; }
-
-    /// <summary>--stats-dir</summary>
-    [CommandOption("--stats-dir <DIR>")]
-    [Description("Where a shard writes its rows' statistics (count, sum, sum of outer products in float64); rows already there are skipped")]
-    public string? StatsDir { get; init; }
-
-    /// <summary>--merge</summary>
-    [CommandOption("--merge <FILE>")]
-    [Description("Combine the shards' statistics files (repeat, or list several after one --merge) into the table")]
-    public string[] Merge { get; init; } = [];
-
-    /// <summary>--reference-stats</summary>
-    [CommandOption("--reference-stats <FILE>")]
-    [Description("Statistics of the real (test) images: read when the file exists, else computed once and written there")]
-    public string? ReferenceStats { get; init; }
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Samples per batch (the unit dealt to shards). Default 250")]
-    public int Batch { get; init; } = 250;
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Batch < 1) return ValidationResult.Error("--batch must be at least 1");
@@ -364,7 +226,6 @@ internal sealed class DiffusionEvalSettings : DataSettings
 /// <summary><c>tessera diffusion eval</c>.</summary>
 internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DiffusionEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -385,7 +246,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         double[]? grid = settings.Grid is null ? null : Diffusion.Sampling.ModelGrid.Read(settings.Grid, model!.Config.SigmaRange);
         var steps = grid is null ? ListOption.Ints("--steps", settings.Steps) : [grid.Length - 1];
         if (grid is not null) Ui.Say($"every sampler runs down the {grid.Length - 1}-step grid of {Path.GetFullPath(settings.Grid!)}");
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded || settings.StatsDir is not null)
         {
             string dir = settings.StatsDir ?? throw new TesseraUserException("--shard: needs --stats-dir (where the shard's statistics go)");

@@ -1,16 +1,8 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
-using Tessera.Runtime;
-using TorchSharp;
-
 namespace Tessera.Cli.Commands;
 
 /// <summary><c>tessera info</c>: versions, device, threads, the CPU features libtorch uses and data locations.</summary>
 public sealed class InfoCommand : TesseraCommand<DataSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellation)
     {
         torch.Device device = settings.Apply();

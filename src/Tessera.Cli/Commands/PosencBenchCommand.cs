@@ -1,11 +1,4 @@
-using System.ComponentModel;
-using System.Globalization;
-using System.Text.Json;
-using Spectre.Console;
-using Spectre.Console.Cli;
 using Tessera.Applications;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
 
 namespace Tessera.Cli.Commands;
 
@@ -17,7 +10,6 @@ internal sealed class PosencBenchSettings : GlobalSettings
     [CommandOption("--encodings <LIST>"), Description("Comma-separated subset of: none, sinusoidal, learned, t5, alibi, rope, rope-interpolation, rope-ntk, rope-yarn. Default all.")] public string? Encodings { get; init; }
     [CommandOption("--json <FILE>"), Description("Write the table as JSON.")] public string? Json { get; init; }
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (TrainLength < 2) return ValidationResult.Error($"--train-length: {TrainLength}; expected at least 2");
@@ -33,7 +25,6 @@ internal sealed class PosencBenchSettings : GlobalSettings
 /// <summary><c>tessera posenc bench</c>: length generalisation of position encodings on a copy task.</summary>
 internal sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, PosencBenchSettings settings, CancellationToken cancellation)
     {
         settings.Apply();

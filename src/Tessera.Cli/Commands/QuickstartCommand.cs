@@ -1,10 +1,4 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.Data;
-using Tessera.IO;
-using TorchSharp;
+using Tessera.Applications;
 
 namespace Tessera.Cli.Commands;
 
@@ -15,7 +9,6 @@ internal sealed class QuickstartSettings : DataSettings
     [CommandOption("--seg-steps <N>"), Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, a few minutes on 2 cores.")] public int SegSteps { get; init; } = 300;
     [CommandOption("--diffusion-steps <N>"), Description("Training steps of the small class-conditional diffusion U-Net (0 skips it). Default 300: about three minutes on 2 cores with the sample grids.")] public int DiffusionSteps { get; init; } = 300;
 
-    /// <inheritdoc />
     public override ValidationResult Validate() =>
         SegSteps < 0 ? ValidationResult.Error($"--seg-steps: {SegSteps}; expected 0 or more")
         : DiffusionSteps < 0 ? ValidationResult.Error($"--diffusion-steps: {DiffusionSteps}; expected 0 or more")
@@ -27,7 +20,6 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
 {
     private const int PerClass = 8;
 
-    /// <inheritdoc />
     public override int Execute(CommandContext context, QuickstartSettings settings, CancellationToken cancellation)
     {
         torch.Device device = settings.Apply();
@@ -39,26 +31,15 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
         var table = new Table().AddColumn("label").AddColumn("class").AddColumn(new TableColumn("train").RightAligned()).AddColumn(new TableColumn("test").RightAligned());
         long[] trainCounts = Counts(train.Labels), testCounts = Counts(test.Labels);
         for (int c = 0; c < 10; c++)
-            table.AddRow(c.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(FashionMnist.ClassNames[c]), trainCounts[c].ToString("N0", System.Globalization.CultureInfo.InvariantCulture), testCounts[c].ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
-        table.AddRow("", "total", train.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), test.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+            table.AddRow(c.ToString(CultureInfo.InvariantCulture), Markup.Escape(FashionMnist.ClassNames[c]), trainCounts[c].ToString("N0", CultureInfo.InvariantCulture), testCounts[c].ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("", "total", train.Count.ToString("N0", CultureInfo.InvariantCulture), test.Count.ToString("N0", CultureInfo.InvariantCulture));
         Ui.Console.Write(table);
 
         // A grid with one row per class: the first PerClass training images of each class.
         string gridPath = Path.GetFullPath(Path.Combine(settings.Out, "fashion-mnist-grid.png"));
         Ui.WithProgress("composing grid", 10, "classes", report =>
         {
-            using var scope = torch.NewDisposeScope();
-            var images = train.ImagesAsFloat(device);
-            var picked = new List<torch.Tensor>();
-            for (int c = 0; c < 10; c++)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                var rows = torch.nonzero(train.Labels.eq(c)).flatten();
-                long take = Math.Min(PerClass, rows.shape[0]);
-                picked.Add(images.index_select(0, rows[..(int)take].to(device)));
-                report(c + 1, null);
-            }
-            ImageIO.SaveGrid(torch.cat(picked), gridPath, columns: PerClass, padding: 2, padValue: 1.0);
+            Quickstart.ClassGrid(train, gridPath, PerClass, device, n => report(n, null), cancellation);
             return 0;
         });
         Ui.Result($"wrote {gridPath}");
@@ -66,51 +47,20 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
         if (settings.SegSteps > 0)
         {
             // A small GCN-Net on Fashion-MNIST scenes: the segmentation family end to end.
-            var options = new Tessera.Segmentation.Training.SegTrainOptions
-            {
-                Model = new Tessera.Segmentation.Training.SegModelConfig { Model = "gcn", K = 7, BaseWidth = 16 },
-                Training = Tessera.Segmentation.Training.SegTrainOptions.DefaultTraining with
-                {
-                    Steps = settings.SegSteps,
-                    Batch = 16,
-                    EvalEvery = settings.SegSteps,
-                    CheckpointEvery = settings.SegSteps,
-                    Seed = settings.Seed,
-                },
-                EvalScenes = Math.Min(256, Math.Max(16, settings.SegSteps)),
-                Data = settings.Data,
-            };
+            var options = Quickstart.Segmentation(settings.SegSteps, settings.Seed, settings.Data);
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "gcn"));
             var trainer = new Tessera.Segmentation.Training.SegTrainer(options, device);
-            var result = Ui.WithProgress("training GCN-Net on scenes", options.Training.Steps, "steps",
-                report => trainer.Train(runDir, resume: false, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation))!;
+            var result = Ui.Training("training GCN-Net on scenes", options.Training.Steps, progress => trainer.Train(runDir, resume: false, progress, cancellation))!;
             SegTrainCommand.PrintEvaluation(Ui, result);
             Ui.Result($"wrote {runDir} (checkpoint.safetensors, loss.png, metrics.json)");
         }
         if (settings.DiffusionSteps > 0)
         {
             // A small class-conditional U-Net (EDM), then two samplers from the same seeds.
-            var options = new Tessera.Diffusion.Training.DiffusionTrainOptions
-            {
-                Model = new Tessera.Diffusion.Training.DiffusionModelConfig("unet", Tessera.Diffusion.Networks.UNetConfig.SmallFashionMnist),
-                Training = Tessera.Diffusion.Training.DiffusionTrainOptions.DefaultTraining with
-                {
-                    Steps = settings.DiffusionSteps,
-                    Batch = 32,
-                    LearningRate = 2e-3,
-                    WarmupSteps = 50,
-                    CheckpointEvery = settings.DiffusionSteps,
-                    SampleEvery = 0,
-                    PreviewAtEnd = false, // the two samplers below write the grids
-                    Seed = settings.Seed,
-                },
-                EmaHalfLifeKimg = 5,
-                Data = settings.Data,
-            };
             string runDir = Path.GetFullPath(Path.Combine(settings.Out, "diffusion"));
+            var options = Quickstart.Diffusion(settings.DiffusionSteps, settings.Seed, settings.Data);
             var trainer = new Tessera.Diffusion.Training.DiffusionTrainer(options, device);
-            double loss = Ui.WithProgress("training a diffusion U-Net", options.Training.Steps, "steps",
-                report => trainer.Train(runDir, resume: false, (step, l, status) => report(step, status ?? $"loss {l:0.000}"), cancellation));
+            double loss = Ui.Training("training a diffusion U-Net", options.Training.Steps, progress => trainer.Train(runDir, resume: false, progress, cancellation));
             using var model = Tessera.Diffusion.Training.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"));
             model.to(device);
             foreach (var (sampler, steps) in new[] { ("heun", 18), ("dpmpp_2m", 10) })

@@ -1,15 +1,4 @@
-using System.ComponentModel;
-using System.Globalization;
-using System.Text.Json;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
-using Tessera.Runtime.Sharding;
-using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam;
-using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Cli.Commands;
 
@@ -27,7 +16,6 @@ internal class SamImageSettings : GlobalSettings
     /// <summary>Whether the command loads a checkpoint (sam auto --check-manifest does not).</summary>
     protected virtual bool NeedsCheckpoint => true;
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (NeedsCheckpoint && string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -69,7 +57,6 @@ internal sealed class SamSegmentSettings : SamImageSettings
     [CommandOption("--multimask"), Description("Predict three masks for an ambiguous prompt (written as OUT.0.png …); --out gets the best-scoring one.")] public bool Multimask { get; init; }
     [CommandOption("-o|--out <FILE>"), Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")] public string Out { get; init; } = "mask.png";
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Points.Length == 0 && Box is null) return ValidationResult.Error("give at least one --point or a --box");
@@ -97,7 +84,6 @@ internal sealed class SamSegmentSettings : SamImageSettings
 /// <summary><c>tessera sam segment</c>.</summary>
 internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamSegmentSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -109,25 +95,17 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
         {
             predictor.Check(prompt);
             using var prediction = predictor.Predict(prompt, settings.Multimask);
-            string output = Path.GetFullPath(settings.Out);
-            string stem = Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileNameWithoutExtension(output));
-            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-            int best = prediction.Best;
-            var masks = Enumerable.Range(0, (int)prediction.Masks.shape[0]).Select(i => prediction.Masks[i]).ToList();
-            ImageIO.SavePng(masks[best].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), output);
-            if (settings.Multimask)
-                for (int i = 0; i < masks.Count; i++) ImageIO.SavePng(masks[i].to(torch.ScalarType.Byte).mul(255).unsqueeze(0), $"{stem}.{i}.png");
-            ImageIO.SavePng(MaskOverlay.Masks(rgb, [masks[best]]), stem + ".overlay.png");
-            for (int i = 0; i < masks.Count; i++)
-                Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {masks[i].sum().item<long>()} pixels{(i == best ? " (best)" : "")}");
-            Ui.Result($"wrote {output} and {stem}.overlay.png");
+            string overlay = SamMaskFiles.Write(settings.Out, prediction, rgb, settings.Multimask);
+            for (int i = 0; i < prediction.Masks.shape[0]; i++)
+                Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {prediction.Masks[i].sum().item<long>()} pixels{(i == prediction.Best ? " (best)" : "")}");
+            Ui.Result($"wrote {Path.GetFullPath(settings.Out)} and {overlay}");
         }
         return Program.Ok;
     }
 }
 
 /// <summary>Options of <c>tessera sam auto</c>.</summary>
-internal sealed class SamAutoSettings : SamImageSettings
+internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
 {
     [CommandOption("-o|--out <DIR>"), Description("Folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes). Default sam-auto")] public string Out { get; init; } = "sam-auto";
     [CommandOption("--points-per-side <N>"), Description("Point grid N × N. Default 32")] public int PointsPerSide { get; init; } = 32;
@@ -149,13 +127,10 @@ internal sealed class SamAutoSettings : SamImageSettings
     /// <summary>Whether this is the batch mode over --input.</summary>
     internal bool Batch => Input is not null || CheckManifest;
 
-    /// <inheritdoc />
     protected override bool NeedsImage => !Batch;
 
-    /// <inheritdoc />
     protected override bool NeedsCheckpoint => !CheckManifest;
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (PointsPerSide < 1) return ValidationResult.Error($"--points-per-side: {PointsPerSide} must be at least 1");
@@ -179,7 +154,6 @@ internal sealed class SamAutoSettings : SamImageSettings
 /// <summary><c>tessera sam auto</c>.</summary>
 internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamAutoSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
@@ -194,20 +168,8 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
             var generator = new AutomaticMaskGenerator(predictor, Options(settings));
             var masks = Ui.WithProgress("generating masks", 1000, "‰", report =>
                 generator.Generate(rgb, new Progress<double>(f => report((long)(f * 1000), null))));
-            masks = [.. masks.OrderByDescending(m => m.Area)];
-            Directory.CreateDirectory(Path.Combine(output, "masks"));
-            int h = (int)rgb.shape[1], w = (int)rgb.shape[2];
-            var tensors = new List<torch.Tensor>();
-            for (int i = 0; i < masks.Count; i++)
-            {
-                var t = torch.tensor(masks[i].Segmentation.Decode(), [h, w]);
-                tensors.Add(t);
-                ImageIO.SavePng(t.to(torch.ScalarType.Byte).mul(255).unsqueeze(0), Path.Combine(output, "masks", $"{i:D3}.png"));
-            }
-            ImageIO.SavePng(MaskOverlay.Masks(rgb, tensors), Path.Combine(output, "overlay.png"));
-            foreach (var t in tensors) t.Dispose();
-            var format = settings.OutputMode switch { "coco_rle" => MaskJsonFormat.CocoRle, "uncompressed_rle" => MaskJsonFormat.UncompressedRle, _ => MaskJsonFormat.BinaryMask };
-            AutomaticMasksJson.Write(Path.Combine(output, "masks.json"), masks, format);
+            var format = Enum.Parse<MaskJsonFormat>(settings.OutputMode.Replace("_", ""), ignoreCase: true);
+            AutomaticMasksFolder.Write(output, rgb, masks, format);
             Ui.Result($"{masks.Count} masks; wrote {Path.Combine(output, "masks.json")}, overlay.png and masks/");
         }
         return Program.Ok;
@@ -217,56 +179,28 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         new(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
             BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
 
-    /// <summary>The official amg.py over a folder, one shard of it, or the completeness check of a sharded run.</summary>
+    /// <summary>The official amg.py over a folder, one shard of it (<see cref="AmgShardedRun"/>), or the completeness check of a sharded run.</summary>
     private int RunBatch(SamAutoSettings settings, torch.Device device, CancellationToken cancellation)
     {
         string output = Path.GetFullPath(settings.Output!);
         if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.Output}' is a file; expected a folder");
         var targets = AmgBatch.Targets(settings.Input!);
-        var names = targets.Select(Path.GetFileName).Select(n => n!).ToList();
         if (settings.CheckManifest)
         {
-            var problems = ShardManifest.Check(output, names);
+            var problems = ShardManifest.Check(output, targets.Select(t => Path.GetFileName(t)).ToList());
             foreach (var p in problems) Ui.Result(p);
-            Ui.Result(problems.Count == 0 ? $"complete: {names.Count} images, every one produced by exactly one shard with all its outputs" : $"incomplete: {problems.Count} problems");
+            Ui.Result(problems.Count == 0 ? $"complete: {targets.Count} images, every one produced by exactly one shard with all its outputs" : $"incomplete: {problems.Count} problems");
             return problems.Count == 0 ? Program.Ok : Program.RuntimeFailure;
         }
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         int mine = shard.Select(targets).Count();
         Ui.Result($"{shard.Describe()}: {mine} of {targets.Count} images");
         Directory.CreateDirectory(output);
         using var model = settings.LoadModel(device);
         using var predictor = new SamPredictor(model);
-        var generator = new AutomaticMaskGenerator(predictor, Options(settings));
-        var batch = new AmgBatch(generator, settings.ConvertToRle);
-        // Two inputs with one output name (a.png and a.jpg) would overwrite each other: both fail, in whichever shard.
-        var clashes = targets.GroupBy(t => batch.OutputOf(t, output)).Where(g => g.Count() > 1)
-            .SelectMany(g => g.Select(t => (t, g.Where(o => o != t).Select(Path.GetFileName).First()))).ToDictionary(x => x.t, x => x.Item2);
-        bool IsDone(string image) => !clashes.ContainsKey(image) && (settings.ConvertToRle ? File.Exists(batch.OutputOf(image, output)) : File.Exists(Path.Combine(batch.OutputOf(image, output), "metadata.csv")));
-        long masks = 0;
-        var summary = Ui.WithProgress("automatic masks", mine, "img", report => ShardedWork.Run(targets, shard, t => Path.GetFileName(t), IsDone, image =>
-        {
-            if (clashes.TryGetValue(image, out var other)) throw new TesseraUserException($"{image}: its output name is also that of {other}; rename one of them");
-            using var scope = torch.NewDisposeScope();
-            using var rgb = ImageIO.Load(image, ColorMode.Rgb);
-            var found = generator.Generate(rgb);
-            if (settings.ConvertToRle) AmgBatch.WriteJson(batch.OutputOf(image, output), found);
-            else AmgBatch.WriteFolder(batch.OutputOf(image, output), found);
-            masks += found.Count;
-        }, summaryPath: null, progress: (n, _) => report(n, null), cancellation: cancellation));
-        if (settings.Manifest || shard.IsSharded)
-        {
-            var items = new SortedDictionary<string, string[]>(StringComparer.Ordinal);
-            foreach (var image in shard.Select(targets).Where(IsDone))
-            {
-                string o = batch.OutputOf(image, output);
-                items[Path.GetFileName(image)] = settings.ConvertToRle ? [Path.GetRelativePath(output, o)]
-                    : [.. Directory.GetFiles(o).Select(f => Path.GetRelativePath(output, f).Replace('\\', '/')).Order(StringComparer.Ordinal)];
-            }
-            new ShardManifest { Shard = shard.ToString(), TotalItems = targets.Count, Items = items, Failed = summary.Failed }
-                .Save(Path.Combine(output, ShardManifest.FileName(shard)));
-        }
-        summary.Save(Path.Combine(output, ShardSummary.FileName(shard))); // last: its presence means the shard finished
+        var run = new AmgShardedRun(new AutomaticMaskGenerator(predictor, Options(settings)), settings.ConvertToRle);
+        var (summary, masks) = Ui.WithProgress("automatic masks", mine, "img", report =>
+            run.Run(targets, output, shard, settings.Manifest, n => report(n, null), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Result($"failed: {name}: {why}");
         Ui.Result($"{summary.Done} images done ({masks} masks), {summary.Skipped} already there, {summary.Failed.Count} failed, in {summary.Seconds:0.0} s; wrote {output}");
         return summary.Failed.Count == 0 ? Program.Ok : Program.RuntimeFailure;
@@ -276,86 +210,29 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
 /// <summary>Options of <c>tessera sam train</c>.</summary>
 public sealed class SamTrainSettings : TrainingSettings
 {
-    /// <inheritdoc />
     protected override TrainingOptions Defaults => OnDataset ? SamDatasetTrainOptions.DefaultTraining : SamTrainOptions.DefaultTraining;
 
-    /// <inheritdoc />
     protected override string DefaultOut => "runs/sam";
 
-    /// <summary>--init</summary>
-    [CommandOption("--init <CKPT>")]
-    [Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch.")]
-    public string? Init { get; init; }
-
-    /// <summary>--freeze-encoder</summary>
-    [CommandOption("--freeze-encoder")]
-    [Description("Keep the image encoder's weights fixed (fine-tuning a loaded checkpoint); with --dataset its embeddings may be cached.")]
-    public bool FreezeEncoder { get; init; }
-
-    /// <summary>--dataset</summary>
-    [CommandOption("--dataset <FORMAT>")]
-    [Description("scenes (Fashion-MNIST scenes, default), or fine-tuning --init on your annotated images: coco, labelme or folder (see docs/sam.md).")]
-    public string Dataset { get; init; } = "scenes";
-
-    /// <summary>--data-root</summary>
-    [CommandOption("--data-root <DIR>")]
-    [Description("The dataset's folder (COCO: annotations/instances_SPLIT.json and SPLIT/; labelme: the JSON files; folder: images/ and instances/).")]
-    public string? DataRoot { get; init; }
-
-    /// <summary>--split</summary>
-    [CommandOption("--split <NAME>")]
-    [Description("COCO split. Default train2017")]
-    public string Split { get; init; } = "train2017";
-
-    /// <summary>--embedding-cache</summary>
-    [CommandOption("--embedding-cache <DIR>")]
-    [Description("With --freeze-encoder: cache image embeddings in DIR (keyed by image content and checkpoint), so later epochs never run the encoder.")]
-    public string? EmbeddingCache { get; init; }
-
-    /// <summary>--cache-dtype</summary>
-    [CommandOption("--cache-dtype <TYPE>")]
-    [Description("float32 (default; training identical to no cache) or float16 (half the disk).")]
-    public string CacheDtype { get; init; } = "float32";
-
-    /// <summary>--train</summary>
-    [CommandOption("--train <PART>")]
-    [Description("With --dataset: prompt (prompt encoder), decoder (prompt encoder and mask decoder, default) or all (the whole model).")]
-    public string TrainPart { get; init; } = "decoder";
-
-    /// <summary>--lora-rank</summary>
-    [CommandOption("--lora-rank <R>")]
-    [Description("With --dataset: low-rank adapters of rank R on the encoder's attention projections, saved as lora.safetensors beside model.safetensors (give it to sam segment/auto/eval with --lora). Default 0 (none)")]
-    public int LoraRank { get; init; }
+    [CommandOption("--init <CKPT>"), Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch.")] public string? Init { get; init; }
+    [CommandOption("--freeze-encoder"), Description("Keep the image encoder's weights fixed (fine-tuning a loaded checkpoint); with --dataset its embeddings may be cached.")] public bool FreezeEncoder { get; init; }
+    [CommandOption("--dataset <FORMAT>"), Description("scenes (Fashion-MNIST scenes, default), or fine-tuning --init on your annotated images: coco, labelme or folder (see docs/sam.md).")] public string Dataset { get; init; } = "scenes";
+    [CommandOption("--data-root <DIR>"), Description("The dataset's folder (COCO: annotations/instances_SPLIT.json and SPLIT/; labelme: the JSON files; folder: images/ and instances/).")] public string? DataRoot { get; init; }
+    [CommandOption("--split <NAME>"), Description("COCO split. Default train2017")] public string Split { get; init; } = "train2017";
+    [CommandOption("--embedding-cache <DIR>"), Description("With --freeze-encoder: cache image embeddings in DIR (keyed by image content and checkpoint), so later epochs never run the encoder.")] public string? EmbeddingCache { get; init; }
+    [CommandOption("--cache-dtype <TYPE>"), Description("float32 (default; training identical to no cache) or float16 (half the disk).")] public string CacheDtype { get; init; } = "float32";
+    [CommandOption("--train <PART>"), Description("With --dataset: prompt (prompt encoder), decoder (prompt encoder and mask decoder, default) or all (the whole model).")] public string TrainPart { get; init; } = "decoder";
+    [CommandOption("--lora-rank <R>"), Description("With --dataset: low-rank adapters of rank R on the encoder's attention projections, saved as lora.safetensors beside model.safetensors (give it to sam segment/auto/eval with --lora). Default 0 (none)")] public int LoraRank { get; init; }
 
     /// <summary>Whether this run fine-tunes on an annotated dataset rather than on scenes.</summary>
     internal bool OnDataset => Dataset is not "scenes";
 
-    /// <summary>--width</summary>
-    [CommandOption("--width <W>")]
-    [Description("Encoder and prompt width of the from-scratch model (a multiple of 64). Default 128")]
-    public int Width { get; init; } = 128;
+    [CommandOption("--width <W>"), Description("Encoder and prompt width of the from-scratch model (a multiple of 64). Default 128")] public int Width { get; init; } = 128;
+    [CommandOption("--depth <N>"), Description("Encoder blocks of the from-scratch model (a multiple of 2). Default 4")] public int Depth { get; init; } = 4;
+    [CommandOption("--canvas <PX>"), Description("Scene canvas side. Default 64")] public int Canvas { get; init; } = 64;
+    [CommandOption("--rounds <N>"), Description("Prompting rounds per object and step (first prompt, then error-region clicks). Default 4")] public int Rounds { get; init; } = 4;
+    [CommandOption("--eval-scenes <N>"), Description("Validation scenes for the click protocol. Default 64")] public int EvalScenes { get; init; } = 64;
 
-    /// <summary>--depth</summary>
-    [CommandOption("--depth <N>")]
-    [Description("Encoder blocks of the from-scratch model (a multiple of 2). Default 4")]
-    public int Depth { get; init; } = 4;
-
-    /// <summary>--canvas</summary>
-    [CommandOption("--canvas <PX>")]
-    [Description("Scene canvas side. Default 64")]
-    public int Canvas { get; init; } = 64;
-
-    /// <summary>--rounds</summary>
-    [CommandOption("--rounds <N>")]
-    [Description("Prompting rounds per object and step (first prompt, then error-region clicks). Default 4")]
-    public int Rounds { get; init; } = 4;
-
-    /// <summary>--eval-scenes</summary>
-    [CommandOption("--eval-scenes <N>")]
-    [Description("Validation scenes for the click protocol. Default 64")]
-    public int EvalScenes { get; init; } = 64;
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Width < 64 || Width % 64 != 0) return ValidationResult.Error($"--width: {Width} is not a positive multiple of 64");
@@ -405,20 +282,14 @@ public sealed class SamTrainSettings : TrainingSettings
 /// <summary><c>tessera sam train</c>.</summary>
 public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
         if (settings.OnDataset) return FineTune(settings, device, cancellation);
         var options = settings.Options();
         var trainer = new SamTrainer(options, device);
-        var result = Ui.WithProgress("training SAM", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
-        if (result is null)
-        {
-            Ui.Result($"stopped before step {settings.StopAt} with a checkpoint in {Path.GetFullPath(settings.Out)}; continue with --resume");
-            return Program.Ok;
-        }
+        var result = Ui.Training("training SAM", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        if (result is null) return settings.Stopped(Ui);
         SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");
         return Program.Ok;
@@ -429,8 +300,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         var options = settings.DatasetOptions();
         var trainer = new SamDatasetTrainer(options, device);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = Ui.WithProgress($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, "steps",
-            report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
+        var result = Ui.Training($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         double seconds = clock.Elapsed.TotalSeconds;
         string run = Path.GetFullPath(settings.Out);
         if (trainer.Cache is { } cache) Ui.Result($"embedding cache: {cache.Hits} read, {cache.Misses} computed");
@@ -458,16 +328,9 @@ internal sealed class SamEvalSettings : DataSettings
     [CommandOption("--lora <FILE>"), Description("Adapters of tessera sam train --lora-rank, merged into the checkpoint on load.")] public string? Lora { get; init; }
     [CommandOption("--json <FILE>"), Description("Also write the scores as JSON (mIoU by clicks and box mIoU, overall and per COCO size).")] public string? Json { get; init; }
 
-    /// <summary>The instance format of a --dataset name.</summary>
-    internal static Segmentation.Sam.Data.InstanceDatasetFormat Format(string name) => name switch
-    {
-        "coco" => Segmentation.Sam.Data.InstanceDatasetFormat.Coco,
-        "labelme" => Segmentation.Sam.Data.InstanceDatasetFormat.Labelme,
-        "folder" => Segmentation.Sam.Data.InstanceDatasetFormat.Folder,
-        _ => throw new TesseraUserException($"--dataset: '{name}' is not coco, labelme or folder"),
-    };
+    /// <summary>The instance format of a --dataset name (coco, labelme or folder; validated before).</summary>
+    internal static Segmentation.Sam.Data.InstanceDatasetFormat Format(string name) => Enum.Parse<Segmentation.Sam.Data.InstanceDatasetFormat>(name, ignoreCase: true);
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -483,7 +346,6 @@ internal sealed class SamEvalSettings : DataSettings
 /// <summary><c>tessera sam eval</c>: the SAM paper's click protocol on Fashion-MNIST scenes or an annotated instance dataset.</summary>
 internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();

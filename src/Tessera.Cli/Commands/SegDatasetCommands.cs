@@ -1,82 +1,33 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
-using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Data;
-using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Cli.Commands;
 
 /// <summary>The dataset and inference options of <c>seg test</c> and <c>seg predict</c>, and their parsing (shared with <c>seg train</c>).</summary>
-public class SegDatasetSettings : GlobalSettings
+public class SegDatasetSettings : GlobalSettings, IShardSettings
 {
-    /// <summary>--checkpoint</summary>
-    [CommandOption("--checkpoint <FILE>")]
-    [Description("A checkpoint.safetensors written by tessera seg train.")]
-    public string? Checkpoint { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.safetensors written by tessera seg train.")] public string? Checkpoint { get; init; }
+    [CommandOption("--dataset <NAME>"), Description("custom, voc, cityscapes or ade20k (auto: detected from --data-root).")] public string? Dataset { get; init; }
+    [CommandOption("--data-root <DIR>"), Description("The dataset's root folder (VOCdevkit's parent, leftImg8bit's parent, ADEChallengeData2016's parent, or img_dir's parent).")] public string? DataRoot { get; init; }
+    [CommandOption("--split <SPLIT>"), Description("The split (train, val, …; ADE20K's training/validation also accepted as train/val). Default val.")] public string Split { get; init; } = "val";
+    [CommandOption("--img-suffix <SUFFIX>"), Description("custom layout: how image names end. Default .jpg")] public string ImgSuffix { get; init; } = ".jpg";
+    [CommandOption("--seg-suffix <SUFFIX>"), Description("custom layout: how label names end. Default .png")] public string SegSuffix { get; init; } = ".png";
+    [CommandOption("--shard <I/N>"), Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
+    // Inference (whole or slide, multi-scale and flip).
+    [CommandOption("--mode <MODE>"), Description("whole (the image in one pass) or slide (overlapping --crop windows every --stride, logits averaged). Default whole.")] public string Mode { get; init; } = "whole";
+    [CommandOption("--crop <SIZE>"), Description("Slide window: SIZE or H,W. Default 512.")] public string Crop { get; init; } = "512";
+    [CommandOption("--stride <SIZE>"), Description("Slide step: SIZE or H,W. Default 341.")] public string Stride { get; init; } = "341";
+    [CommandOption("--scales <LIST>"), Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")] public string? Scales { get; init; }
+    [CommandOption("--flip"), Description("Also run each scale mirrored (flip test-time augmentation).")] public bool Flip { get; init; }
 
-    /// <summary>--dataset</summary>
-    [CommandOption("--dataset <NAME>")]
-    [Description("custom, voc, cityscapes or ade20k (auto: detected from --data-root).")]
-    public string? Dataset { get; init; }
-
-    /// <summary>--data-root</summary>
-    [CommandOption("--data-root <DIR>")]
-    [Description("The dataset's root folder (VOCdevkit's parent, leftImg8bit's parent, ADEChallengeData2016's parent, or img_dir's parent).")]
-    public string? DataRoot { get; init; }
-
-    /// <summary>--split</summary>
-    [CommandOption("--split <SPLIT>")]
-    [Description("The split (train, val, …; ADE20K's training/validation also accepted as train/val). Default val.")]
-    public string Split { get; init; } = "val";
-
-    /// <summary>--img-suffix</summary>
-    [CommandOption("--img-suffix <SUFFIX>")]
-    [Description("custom layout: how image names end. Default .jpg")]
-    public string ImgSuffix { get; init; } = ".jpg";
-
-    /// <summary>--seg-suffix</summary>
-    [CommandOption("--seg-suffix <SUFFIX>")]
-    [Description("custom layout: how label names end. Default .png")]
-    public string SegSuffix { get; init; } = ".png";
-
-    /// <summary>--mode</summary>
-    [CommandOption("--mode <MODE>")]
-    [Description("whole (the image in one pass) or slide (overlapping --crop windows every --stride, logits averaged). Default whole.")]
-    public string Mode { get; init; } = "whole";
-
-    /// <summary>--crop</summary>
-    [CommandOption("--crop <SIZE>")]
-    [Description("Slide window: SIZE or H,W. Default 512.")]
-    public string Crop { get; init; } = "512";
-
-    /// <summary>--stride</summary>
-    [CommandOption("--stride <SIZE>")]
-    [Description("Slide step: SIZE or H,W. Default 341.")]
-    public string Stride { get; init; } = "341";
-
-    /// <summary>--scales</summary>
-    [CommandOption("--scales <LIST>")]
-    [Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")]
-    public string? Scales { get; init; }
-
-    /// <summary>--flip</summary>
-    [CommandOption("--flip")]
-    [Description("Also run each scale mirrored (flip test-time augmentation).")]
-    public bool Flip { get; init; }
-
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")]
-    public string? Shard { get; init; }
-
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")]
-    public int? ShardCount { get; init; }
+    /// <summary>This process's shard (from the options or a scheduler's variables), described on <paramref name="ui"/> when there is one.</summary>
+    public Runtime.Sharding.Shard ResolveShard(Ui ui)
+    {
+        var shard = Runtime.Sharding.Shard.Resolve(Shard, ShardCount);
+        if (shard.Source != ShardSource.None) ui.Result(shard.Describe());
+        return shard;
+    }
 
     /// <summary>The inference settings.</summary>
     public InferenceOptions Inference() => InferenceFrom(Mode, Crop, Stride, Scales, Flip);
@@ -117,7 +68,18 @@ public class SegDatasetSettings : GlobalSettings
     /// <summary>The split named by the options.</summary>
     public SegmentationDataset OpenDataset() => Open(Dataset, DataRoot!, Split, ImgSuffix, SegSuffix);
 
-    /// <inheritdoc />
+    /// <summary>Loads --checkpoint onto <paramref name="device"/>, checking its classes against <paramref name="dataset"/>'s.</summary>
+    public SegmentationModel LoadModel(torch.Device device, SegmentationDataset? dataset)
+    {
+        var model = SegmentationModel.Load(Checkpoint!, device);
+        if (dataset is not null && model.Config.Classes != dataset.NumClasses)
+        {
+            model.Dispose();
+            throw new TesseraUserException($"--checkpoint: {Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
+        }
+        return model;
+    }
+
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
@@ -135,7 +97,6 @@ internal sealed class SegTestSettings : SegDatasetSettings
     [CommandOption("--json <FILE>"), Description("Write the results as JSON (seg eval's report; shard reports merge with seg eval --merge).")] public string? Json { get; init; }
     [CommandOption("--limit <N>"), Description("Score only the first N images of the split (sorted by name).")] public int? Limit { get; init; }
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--data-root: required");
@@ -147,17 +108,13 @@ internal sealed class SegTestSettings : SegDatasetSettings
 /// <summary><c>tessera seg test</c>: a checkpoint scored on a dataset split, with seg eval's table and report.</summary>
 internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SegTestSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
-        if (shard.Source != ShardSource.None) Ui.Result(shard.Describe());
+        var shard = settings.ResolveShard(Ui);
         var dataset = settings.OpenDataset();
-        using var model = SegmentationModel.Load(settings.Checkpoint!, device);
-        if (model.Config.Classes != dataset.NumClasses)
-            throw new TesseraUserException($"--checkpoint: {settings.Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
-        var order = SortedIndices(dataset);
+        using var model = settings.LoadModel(device, dataset);
+        var order = BatchPrediction.SortedIndices(dataset);
         if (settings.Limit is int limit) order = order.Take(limit).ToList();
         var mine = shard.Select(order).ToList();
         var options = settings.Inference();
@@ -175,11 +132,6 @@ internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
         }
         return Program.Ok;
     }
-
-    /// <summary>The items in the canonical order of sharded work: by the name of their label file (ordinal), then path.</summary>
-    internal static List<int> SortedIndices(ISegmentationDataset dataset) =>
-        Enumerable.Range(0, dataset.Count).OrderBy(i => Path.GetFileName(dataset[i].Label), StringComparer.Ordinal)
-            .ThenBy(i => dataset[i].Label, StringComparer.Ordinal).ToList();
 }
 
 /// <summary>Options of <c>tessera seg convert cityscapes</c>.</summary>
@@ -188,7 +140,6 @@ internal sealed class SegConvertCityscapesSettings : GlobalSettings
     [CommandOption("--data-root <DIR>"), Description("The Cityscapes root (with gtFine/).")] public string? DataRoot { get; init; }
     [CommandOption("--keep"), Description("Leave existing *_labelTrainIds.png files as they are.")] public bool Keep { get; init; }
 
-    /// <inheritdoc />
     public override ValidationResult Validate() =>
         string.IsNullOrEmpty(DataRoot) ? ValidationResult.Error("--data-root: required") : base.Validate();
 }
@@ -196,7 +147,6 @@ internal sealed class SegConvertCityscapesSettings : GlobalSettings
 /// <summary><c>tessera seg convert cityscapes</c>: *_labelTrainIds.png beside every *_labelIds.png (cityscapesScripts' createTrainIdLabelImgs).</summary>
 internal sealed class SegConvertCityscapesCommand : TesseraCommand<SegConvertCityscapesSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SegConvertCityscapesSettings settings, CancellationToken cancellation)
     {
         settings.Apply();

@@ -1,15 +1,9 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
-using Tessera.IO;
 using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options of <c>tessera seg eval</c>.</summary>
-internal sealed class SegEvalSettings : GlobalSettings
+internal sealed class SegEvalSettings : GlobalSettings, IShardSettings
 {
     [CommandOption("--gt <DIR>"), Description("Folder of ground-truth label PNGs (8-bit gray or palette).")] public string? GroundTruth { get; init; }
     [CommandOption("--pred <DIR>"), Description("Folder of predicted label PNGs, with the same file names.")] public string? Prediction { get; init; }
@@ -23,22 +17,18 @@ internal sealed class SegEvalSettings : GlobalSettings
     [CommandOption("--confusion-png <FILE>"), Description("Write the row-normalised confusion matrix as a PNG.")] public string? ConfusionPng { get; init; }
     [CommandOption("--on-missing <MODE>"), Description("error (default) or skip: what to do with a file that has no partner.")] public string OnMissing { get; init; } = "error";
 
-    /// <summary>--shard</summary>
-    [CommandOption("--shard <I/N>")]
-    [Description("Evaluate only shard I of N (pairs sorted by name, dealt round-robin); write its --json report and merge the reports with --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")]
-    public string? Shard { get; init; }
+    [CommandOption("--shard <I/N>"), Description("Evaluate only shard I of N (pairs sorted by name, dealt round-robin); write its --json report and merge the reports with --merge. Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
+    [CommandOption("--merge <REPORT>"), Description("Merge the --json reports of shards (repeat, or list several after one --merge): adds their confusion matrices and prints the metrics of the whole set.")] public string[] Merge { get; init; } = [];
 
-    /// <summary>--shard-count</summary>
-    [CommandOption("--shard-count <N>")]
-    [Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")]
-    public int? ShardCount { get; init; }
+    /// <summary>The names in --class-names (one per non-empty line), or null without it.</summary>
+    public string[]? ReadClassNames()
+    {
+        if (ClassNames is null) return null;
+        if (!File.Exists(ClassNames)) throw new TesseraUserException($"--class-names: file '{ClassNames}' does not exist");
+        return File.ReadAllLines(ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+    }
 
-    /// <summary>--merge</summary>
-    [CommandOption("--merge <REPORT>")]
-    [Description("Merge the --json reports of shards (repeat, or list several after one --merge): adds their confusion matrices and prints the metrics of the whole set.")]
-    public string[] Merge { get; init; } = [];
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Merge.Length > 0)
@@ -60,21 +50,15 @@ internal sealed class SegEvalSettings : GlobalSettings
 /// <summary><c>tessera seg eval</c>: PA, MPA, MIoU, FWIoU, Dice and F-score over folders of label maps.</summary>
 internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, SegEvalSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
         if (settings.Merge.Length > 0) return ExecuteMerge(settings);
-        string[]? names = null;
-        if (settings.ClassNames is not null)
-        {
-            if (!File.Exists(settings.ClassNames)) throw new TesseraUserException($"--class-names: file '{settings.ClassNames}' does not exist");
-            names = File.ReadAllLines(settings.ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-            if (names.Length != settings.NumClasses)
-                throw new TesseraFormatException(settings.ClassNames, $"{names.Length} class names for --num-classes {settings.NumClasses}");
-        }
+        string[]? names = settings.ReadClassNames();
+        if (names is not null && names.Length != settings.NumClasses)
+            throw new TesseraFormatException(settings.ClassNames!, $"{names.Length} class names for --num-classes {settings.NumClasses}");
         Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, settings.OnMissing == "skip");
-        var shard = Runtime.Sharding.Shard.Resolve(settings.Shard, settings.ShardCount);
+        var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded)
         {
             Ui.Result($"{shard.Describe()}: the metrics below are of this shard's images; merge the shards' --json reports with --merge");
@@ -98,11 +82,7 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
     private int ExecuteMerge(SegEvalSettings settings)
     {
         var (cm, images, names) = FolderEvaluation.MergeReports(settings.Merge);
-        if (settings.ClassNames is not null)
-        {
-            if (!File.Exists(settings.ClassNames)) throw new TesseraUserException($"--class-names: file '{settings.ClassNames}' does not exist");
-            names = File.ReadAllLines(settings.ClassNames).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        }
+        names = settings.ReadClassNames() ?? names;
         if (names is not null && names.Length != cm.NumClasses) names = null;
         var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
         Ui.Say($"merged {settings.Merge.Length} report(s)");

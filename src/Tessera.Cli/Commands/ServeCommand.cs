@@ -1,7 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Cli.Infrastructure;
 using Tessera.Server;
 
 namespace Tessera.Cli.Commands;
@@ -9,47 +5,15 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options of <c>tessera serve</c>.</summary>
 public sealed class ServeSettings : GlobalSettings
 {
-    /// <summary>--sam</summary>
-    [CommandOption("--sam <CKPT>")]
-    [Description("SAM checkpoint (official .pth or .safetensors of tessera sam train): the SAM tab and /api/sam/*.")]
-    public string? Sam { get; init; }
+    [CommandOption("--sam <CKPT>"), Description("SAM checkpoint (official .pth or .safetensors of tessera sam train): the SAM tab and /api/sam/*.")] public string? Sam { get; init; }
+    [CommandOption("--diffusion <CKPT>"), Description("Checkpoint of tessera diffusion train: the sampling tab and /api/diffusion/sample.")] public string? Diffusion { get; init; }
+    [CommandOption("--seg <CKPT>"), Description("Checkpoint of tessera seg train: the segmentation tab and /api/seg/predict.")] public string? Seg { get; init; }
+    [CommandOption("--host <ADDRESS>"), Description("Address to listen on. Default 127.0.0.1 (this machine only)")] public string Host { get; init; } = "127.0.0.1";
+    [CommandOption("--port <PORT>"), Description("Port. Default 8080")] public int Port { get; init; } = 8080;
+    [CommandOption("--cache-mb <MIB>"), Description("Budget of the SAM image-embedding cache (least recently used images are evicted). Default 2048")] public int CacheMb { get; init; } = 2048;
+    [CommandOption("--max-upload-mb <MIB>"), Description("Largest accepted upload. Default 20")] public int MaxUploadMb { get; init; } = 20;
+    [CommandOption("--queue <N>"), Description("Requests that may wait for each model; more get 429 with Retry-After. Default 16")] public int Queue { get; init; } = 16;
 
-    /// <summary>--diffusion</summary>
-    [CommandOption("--diffusion <CKPT>")]
-    [Description("Checkpoint of tessera diffusion train: the sampling tab and /api/diffusion/sample.")]
-    public string? Diffusion { get; init; }
-
-    /// <summary>--seg</summary>
-    [CommandOption("--seg <CKPT>")]
-    [Description("Checkpoint of tessera seg train: the segmentation tab and /api/seg/predict.")]
-    public string? Seg { get; init; }
-
-    /// <summary>--host</summary>
-    [CommandOption("--host <ADDRESS>")]
-    [Description("Address to listen on. Default 127.0.0.1 (this machine only)")]
-    public string Host { get; init; } = "127.0.0.1";
-
-    /// <summary>--port</summary>
-    [CommandOption("--port <PORT>")]
-    [Description("Port. Default 8080")]
-    public int Port { get; init; } = 8080;
-
-    /// <summary>--cache-mb</summary>
-    [CommandOption("--cache-mb <MIB>")]
-    [Description("Budget of the SAM image-embedding cache (least recently used images are evicted). Default 2048")]
-    public int CacheMb { get; init; } = 2048;
-
-    /// <summary>--max-upload-mb</summary>
-    [CommandOption("--max-upload-mb <MIB>")]
-    [Description("Largest accepted upload. Default 20")]
-    public int MaxUploadMb { get; init; } = 20;
-
-    /// <summary>--queue</summary>
-    [CommandOption("--queue <N>")]
-    [Description("Requests that may wait for each model; more get 429 with Retry-After. Default 16")]
-    public int Queue { get; init; } = 16;
-
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (Sam is null && Diffusion is null && Seg is null) return ValidationResult.Error("give at least one of --sam, --diffusion, --seg");
@@ -64,7 +28,6 @@ public sealed class ServeSettings : GlobalSettings
 /// <summary><c>tessera serve</c>: the web page and JSON API until Ctrl-C or SIGTERM.</summary>
 public sealed class ServeCommand : TesseraCommand<ServeSettings>
 {
-    /// <inheritdoc />
     public override int Execute(CommandContext context, ServeSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();

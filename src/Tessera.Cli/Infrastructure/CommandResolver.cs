@@ -1,5 +1,3 @@
-using Spectre.Console.Cli;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>

@@ -1,35 +1,13 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Runtime;
-using TorchSharp;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>Options every command accepts.</summary>
 public class GlobalSettings : CommandSettings
 {
-    /// <summary>--device</summary>
-    [CommandOption("--device <DEVICE>")]
-    [Description("Where tensors live: cpu, cuda or cuda:N. Default cpu.")]
-    public string Device { get; init; } = "cpu";
+    [CommandOption("--device <DEVICE>"), Description("Where tensors live: cpu, cuda or cuda:N. Default cpu.")] public string Device { get; init; } = "cpu";
+    [CommandOption("--threads <N>"), Description("libtorch intra-op threads (0 = libtorch's default).")] public int Threads { get; init; }
+    [CommandOption("--seed <SEED>"), Description("Seed for every random choice; the same seed reproduces a run bit for bit on the same machine. Default 0.")] public long Seed { get; init; }
+    [CommandOption("-q|--quiet"), Description("No progress bars or chatter; results only.")] public bool Quiet { get; init; }
 
-    /// <summary>--threads</summary>
-    [CommandOption("--threads <N>")]
-    [Description("libtorch intra-op threads (0 = libtorch's default).")]
-    public int Threads { get; init; }
-
-    /// <summary>--seed</summary>
-    [CommandOption("--seed <SEED>")]
-    [Description("Seed for every random choice; the same seed reproduces a run bit for bit on the same machine. Default 0.")]
-    public long Seed { get; init; }
-
-    /// <summary>--quiet</summary>
-    [CommandOption("-q|--quiet")]
-    [Description("No progress bars or chatter; results only.")]
-    public bool Quiet { get; init; }
-
-    /// <inheritdoc />
     public override ValidationResult Validate() =>
         Threads < 0 ? ValidationResult.Error($"--threads: {Threads} is negative; expected 0 (default) or a positive count") : ValidationResult.Success();
 
@@ -48,8 +26,5 @@ public class GlobalSettings : CommandSettings
 /// <summary>Options of commands that read Fashion-MNIST.</summary>
 public class DataSettings : GlobalSettings
 {
-    /// <summary>--data</summary>
-    [CommandOption("--data <DIR>")]
-    [Description("Folder with the Fashion-MNIST IDX files (train-images-idx3-ubyte[[.gz]] …). Default: Debian's dataset-fashion-mnist, else the embedded subset.")]
-    public string? Data { get; init; }
+    [CommandOption("--data <DIR>"), Description("Folder with the Fashion-MNIST IDX files (train-images-idx3-ubyte[[.gz]] …). Default: Debian's dataset-fashion-mnist, else the embedded subset.")] public string? Data { get; init; }
 }

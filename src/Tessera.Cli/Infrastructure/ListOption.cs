@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>The one parser of comma-separated option values (<c>--multipliers 1,2,4</c>, <c>--point 10,20,1</c>, <c>--samplers heun,euler</c>).</summary>

@@ -1,4 +1,6 @@
-using Tessera.Cli.Commands;
+using Tessera.Diffusion;
+using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Training;
 
 namespace Tessera.Cli.Infrastructure;
 
@@ -9,56 +11,31 @@ namespace Tessera.Cli.Infrastructure;
 /// </summary>
 internal static class ParameterFlags
 {
-    private static readonly (Type Settings, string Parameter, string Flag)[] Table =
+    private static readonly (Type Settings, (string Parameter, string Flag)[] Flags)[] Groups =
     [
-        (typeof(GlobalSettings), nameof(Runtime.RuntimeOptions.Device), "--device"),
-        (typeof(GlobalSettings), nameof(Runtime.RuntimeOptions.Threads), "--threads"),
-        (typeof(DataSettings), "dataFolder", "--data"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegModelConfig.Model), "--model"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegModelConfig.K), "--k"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegModelConfig.Depth), "--depth"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegModelConfig.OutputStride), "--output-stride"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegModelConfig.Dilations), "--dilations"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegModelConfig.BaseWidth), "--width"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.Loss), "--loss"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.CropHeight), "--crop"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.ScaleWidth), "--scale"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.MinRatio), "--ratio"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.EvalImages), "--eval-images"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.LoaderThreads), "--loader-threads"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.ValSplit), "--val-split"),
-        (typeof(SegTrainSettings), nameof(Segmentation.Training.SegDatasetTrainOptions.BackboneWeights), "--backbone-weights"),
-        (typeof(SegDatasetSettings), "Shard", "--shard"),
-        (typeof(SegDatasetSettings), "ShardCount", "--shard-count"),
-        (typeof(SamImageSettings), "name", "--model"),
-        (typeof(SamSegmentSettings), nameof(Segmentation.Sam.SamPrompt.Points), "--point"),
-        (typeof(SamSegmentSettings), nameof(Segmentation.Sam.SamPrompt.Box), "--box"),
-        (typeof(SamTrainSettings), "canvas", "--canvas"),
-        (typeof(SamTrainSettings), "width", "--width"),
-        (typeof(SamTrainSettings), "depth", "--depth"),
-        (typeof(SamTrainSettings), nameof(Segmentation.Sam.SamDatasetTrainOptions.LoraRank), "--lora-rank"),
-        (typeof(SamTrainSettings), nameof(Segmentation.Sam.SamDatasetTrainOptions.EmbeddingCache), "--embedding-cache"),
-        (typeof(SamTrainSettings), nameof(Segmentation.Sam.SamDatasetTrainOptions.Train), "--train"),
-        (typeof(SamTrainSettings), nameof(Segmentation.Sam.SamDatasetTrainOptions.Rounds), "--rounds"),
-        (typeof(SamTrainSettings), nameof(Segmentation.Sam.SamDatasetTrainOptions.Root), "--data-root"),
-        (typeof(SamEvalSettings), "clicks", "--clicks"),
-        (typeof(SamAutoSettings), "Shard", "--shard"),
-        (typeof(SamAutoSettings), "ShardCount", "--shard-count"),
-        (typeof(DiffusionTrainSettings), "patchSize", "--patch"),
-        (typeof(DiffusionSampleSettings), nameof(Diffusion.DiffusionSamplingOptions.Classes), "--class"),
-        (typeof(DiffusionSampleSettings), nameof(Diffusion.DiffusionSamplingOptions.Sampler), "--sampler"),
-        (typeof(DiffusionSampleSettings), nameof(Diffusion.DiffusionSamplingOptions.Steps), "--steps"),
-        (typeof(DiffusionSampleSettings), nameof(Diffusion.DiffusionSamplingOptions.Batch), "--batch"),
-        (typeof(SegEvalSettings), "groundTruthFolder", "--gt"),
-        (typeof(SegEvalSettings), "Shard", "--shard"),
-        (typeof(SegEvalSettings), "ShardCount", "--shard-count"),
-        (typeof(DiffusionSampleSettings), "ShardCount", "--shard-count"),
-        (typeof(DiffusionEvalSettings), "ShardCount", "--shard-count"),
-        (typeof(DiffusionSampleSettings), "Shard", "--shard"),
-        (typeof(DiffusionSampleSettings), "Seeds", "--seeds"),
-        (typeof(DiffusionEvalSettings), "Shard", "--shard"),
-        (typeof(SegEvalSettings), "predictionFolder", "--pred"),
+        (typeof(GlobalSettings), [(nameof(RuntimeOptions.Device), "--device"), (nameof(RuntimeOptions.Threads), "--threads")]),
+        (typeof(DataSettings), [("dataFolder", "--data")]),
+        (typeof(IShardSettings), [("Shard", "--shard"), ("ShardCount", "--shard-count")]),
+        (typeof(SegTrainSettings), [(nameof(SegModelConfig.Model), "--model"), (nameof(SegModelConfig.K), "--k"), (nameof(SegModelConfig.Depth), "--depth"),
+            (nameof(SegModelConfig.OutputStride), "--output-stride"), (nameof(SegModelConfig.Dilations), "--dilations"), (nameof(SegModelConfig.BaseWidth), "--width"),
+            (nameof(SegDatasetTrainOptions.Loss), "--loss"), (nameof(SegDatasetTrainOptions.CropHeight), "--crop"), (nameof(SegDatasetTrainOptions.ScaleWidth), "--scale"),
+            (nameof(SegDatasetTrainOptions.MinRatio), "--ratio"), (nameof(SegDatasetTrainOptions.EvalImages), "--eval-images"), (nameof(SegDatasetTrainOptions.LoaderThreads), "--loader-threads"),
+            (nameof(SegDatasetTrainOptions.ValSplit), "--val-split"), (nameof(SegDatasetTrainOptions.BackboneWeights), "--backbone-weights")]),
+        (typeof(SamImageSettings), [("name", "--model")]),
+        (typeof(SamSegmentSettings), [(nameof(SamPrompt.Points), "--point"), (nameof(SamPrompt.Box), "--box")]),
+        (typeof(SamTrainSettings), [("canvas", "--canvas"), ("width", "--width"), ("depth", "--depth"), (nameof(SamDatasetTrainOptions.LoraRank), "--lora-rank"),
+            (nameof(SamDatasetTrainOptions.EmbeddingCache), "--embedding-cache"), (nameof(SamDatasetTrainOptions.Train), "--train"),
+            (nameof(SamDatasetTrainOptions.Rounds), "--rounds"), (nameof(SamDatasetTrainOptions.Root), "--data-root")]),
+        (typeof(SamEvalSettings), [("clicks", "--clicks")]),
+        (typeof(DiffusionTrainSettings), [("patchSize", "--patch")]),
+        (typeof(DiffusionSampleSettings), [(nameof(DiffusionSamplingOptions.Classes), "--class"), (nameof(DiffusionSamplingOptions.Sampler), "--sampler"),
+            (nameof(DiffusionSamplingOptions.Steps), "--steps"), (nameof(DiffusionSamplingOptions.Batch), "--batch"), ("Seeds", "--seeds")]),
+        (typeof(SegEvalSettings), [("groundTruthFolder", "--gt"), ("predictionFolder", "--pred")]),
+        (typeof(SegPredictSettings), [("inputFolder", "--input"), ("outputFolder", "--output")]),
     ];
+
+    private static readonly (Type Settings, string Parameter, string Flag)[] Table =
+        [.. Groups.SelectMany(g => g.Flags.Select(f => (g.Settings, f.Parameter, f.Flag)))];
 
     /// <summary>The flag that sets <paramref name="parameter"/> in the command with <paramref name="settings"/>, or null.</summary>
     public static string? Flag(Type? settings, string parameter) =>

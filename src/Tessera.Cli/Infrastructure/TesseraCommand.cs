@@ -1,6 +1,3 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>
@@ -12,7 +9,6 @@ public abstract class TesseraCommand<TSettings> : Command<TSettings> where TSett
     /// <summary>The console output of this run.</summary>
     protected internal Ui Ui { get; internal set; } = null!;
 
-    /// <inheritdoc />
     public override ValidationResult Validate(CommandContext context, TSettings settings)
     {
         if (settings is GlobalSettings global) Ui.Quiet = global.Quiet;

@@ -1,8 +1,4 @@
-using System.ComponentModel;
 using System.Text.RegularExpressions;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Tessera.Training;
 
 namespace Tessera.Cli.Infrastructure;
 
@@ -18,78 +14,32 @@ public abstract class TrainingSettings : DataSettings
     /// <summary>The verb's default run folder.</summary>
     protected abstract string DefaultOut { get; }
 
-    /// <summary>--out</summary>
-    [CommandOption("-o|--out <DIR>")]
-    [Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, …). Default runs/VERB")]
-    public string? OutOption { get; init; }
-
-    /// <summary>--steps</summary>
-    [CommandOption("--steps <N>")]
-    [Description("Optimiser steps. Default: diffusion 20000, seg 1000, sam 2000")]
-    public int? StepsOption { get; init; }
-
-    /// <summary>--batch</summary>
-    [CommandOption("--batch <N>")]
-    [Description("Examples per optimiser step. Default: diffusion 64, seg and sam 16")]
-    public int? BatchOption { get; init; }
-
-    /// <summary>--lr</summary>
-    [CommandOption("--lr <LR>")]
-    [Description("Peak learning rate. Default: diffusion 0.0002, seg 0.002, sam 0.0008")]
-    public double? LearningRateOption { get; init; }
-
-    /// <summary>--optimizer</summary>
-    [CommandOption("--optimizer <NAME>")]
-    [Description("adam, adamw or sgd (momentum 0.9). Default: diffusion adam, seg and sam adamw")]
-    public string? OptimizerOption { get; init; }
-
-    /// <summary>--weight-decay</summary>
-    [CommandOption("--weight-decay <WD>")]
-    [Description("Weight decay (decoupled for adamw). Default: diffusion 0, seg 0.0001, sam 0.1")]
-    public double? WeightDecayOption { get; init; }
-
-    /// <summary>--clip</summary>
-    [CommandOption("--clip <NORM>")]
-    [Description("Clip the gradients' global L2 norm to this (0: off). Default: diffusion 1, seg 5, sam 1")]
-    public double? ClipOption { get; init; }
-
-    /// <summary>--warmup</summary>
-    [CommandOption("--warmup <N>")]
-    [Description("Linear learning-rate warm-up steps. Default: diffusion 500, seg and sam 100")]
-    public int? WarmupOption { get; init; }
-
-    /// <summary>--schedule</summary>
-    [CommandOption("--schedule <NAME>")]
-    [Description("Learning-rate decay after warm-up: constant, cosine or poly (DeepLab, power 0.9). Default: diffusion constant, seg and sam cosine")]
-    public string? ScheduleOption { get; init; }
-
-    /// <summary>--eval-every</summary>
-    [CommandOption("--eval-every <N>")]
-    [Description("Evaluate every N steps and at the end. Default 500")]
-    public int? EvalEveryOption { get; init; }
-
-    /// <summary>--checkpoint-every</summary>
-    [CommandOption("--checkpoint-every <N>")]
-    [Description("Checkpoint every N steps and at the end. Default: diffusion 1000, seg the evaluation interval, sam 250 (at most the evaluation interval)")]
-    public int? CheckpointEveryOption { get; init; }
-
-    /// <summary>--accumulate</summary>
-    [CommandOption("--accumulate <N>")]
-    [Description("Micro-batches per optimiser step (gradient accumulation; --batch must be a multiple). Default 1")]
-    public int? AccumulateOption { get; init; }
-
-    /// <summary>--stop-at</summary>
-    [CommandOption("--stop-at <STEP>")]
-    [Description("Stop before this step with a checkpoint and no evaluation, as an interrupted run would (continue with --resume)")]
-    public int StopAt { get; init; }
-
-    /// <summary>--resume</summary>
-    [CommandOption("--resume")]
-    [Description("Continue the run in --out from its checkpoint")]
-    public bool Resume { get; init; }
+    // The run: its folder, length, batch, stop and resume, evaluation and checkpoints.
+    [CommandOption("-o|--out <DIR>"), Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, …). Default runs/VERB")] public string? OutOption { get; init; }
+    [CommandOption("--steps <N>"), Description("Optimiser steps. Default: diffusion 20000, seg 1000, sam 2000")] public int? StepsOption { get; init; }
+    [CommandOption("--batch <N>"), Description("Examples per optimiser step. Default: diffusion 64, seg and sam 16")] public int? BatchOption { get; init; }
+    [CommandOption("--accumulate <N>"), Description("Micro-batches per optimiser step (gradient accumulation; --batch must be a multiple). Default 1")] public int? AccumulateOption { get; init; }
+    [CommandOption("--stop-at <STEP>"), Description("Stop before this step with a checkpoint and no evaluation, as an interrupted run would (continue with --resume)")] public int StopAt { get; init; }
+    [CommandOption("--resume"), Description("Continue the run in --out from its checkpoint")] public bool Resume { get; init; }
+    [CommandOption("--eval-every <N>"), Description("Evaluate every N steps and at the end. Default 500")] public int? EvalEveryOption { get; init; }
+    [CommandOption("--checkpoint-every <N>"), Description("Checkpoint every N steps and at the end. Default: diffusion 1000, seg the evaluation interval, sam 250 (at most the evaluation interval)")] public int? CheckpointEveryOption { get; init; }
+    // The optimiser and its learning-rate schedule.
+    [CommandOption("--optimizer <NAME>"), Description("adam, adamw or sgd (momentum 0.9). Default: diffusion adam, seg and sam adamw")] public string? OptimizerOption { get; init; }
+    [CommandOption("--lr <LR>"), Description("Peak learning rate. Default: diffusion 0.0002, seg 0.002, sam 0.0008")] public double? LearningRateOption { get; init; }
+    [CommandOption("--weight-decay <WD>"), Description("Weight decay (decoupled for adamw). Default: diffusion 0, seg 0.0001, sam 0.1")] public double? WeightDecayOption { get; init; }
+    [CommandOption("--clip <NORM>"), Description("Clip the gradients' global L2 norm to this (0: off). Default: diffusion 1, seg 5, sam 1")] public double? ClipOption { get; init; }
+    [CommandOption("--warmup <N>"), Description("Linear learning-rate warm-up steps. Default: diffusion 500, seg and sam 100")] public int? WarmupOption { get; init; }
+    [CommandOption("--schedule <NAME>"), Description("Learning-rate decay after warm-up: constant, cosine or poly (DeepLab, power 0.9). Default: diffusion constant, seg and sam cosine")] public string? ScheduleOption { get; init; }
 
     /// <summary>The run folder.</summary>
     public string Out => OutOption ?? DefaultOut;
+
+    /// <summary>Says that the run stopped at --stop-at with a checkpoint (a trainer returned no evaluation); exit 0.</summary>
+    public int Stopped(Ui ui)
+    {
+        ui.Result($"stopped before step {StopAt} with a checkpoint in {Path.GetFullPath(Out)}; continue with --resume");
+        return Program.Ok;
+    }
 
     /// <summary>Steps after defaults.</summary>
     public int Steps => StepsOption ?? Defaults.Steps;
@@ -124,7 +74,6 @@ public abstract class TrainingSettings : DataSettings
         ("Accumulate", "--accumulate"), ("SampleEvery", "--sample-every"),
     ];
 
-    /// <inheritdoc />
     public override ValidationResult Validate()
     {
         if (OptimizerOption is not (null or "adam" or "adamw" or "sgd")) return ValidationResult.Error($"--optimizer: '{OptimizerOption}' is not adam, adamw or sgd");

@@ -1,4 +1,3 @@
-using Spectre.Console;
 using Spectre.Console.Rendering;
 
 namespace Tessera.Cli.Infrastructure;
@@ -58,6 +57,13 @@ public sealed class Ui(IAnsiConsole console)
             });
         return result;
     }
+
+    /// <summary>
+    /// Runs a trainer's <c>Train</c> (<paramref name="train"/>, given the progress callback) under a progress bar of its
+    /// <paramref name="steps"/>, showing the trainer's status or else the loss in <paramref name="lossFormat"/>.
+    /// </summary>
+    public T Training<T>(string description, long steps, Func<Action<long, double, string?>, T> train, string lossFormat = "0.000") =>
+        WithProgress(description, steps, "steps", report => train((step, loss, status) => report(step, status ?? "loss " + loss.ToString(lossFormat, System.Globalization.CultureInfo.InvariantCulture))));
 
     /// <summary>Shows "done/total".</summary>
     private sealed class CountColumn : ProgressColumn
