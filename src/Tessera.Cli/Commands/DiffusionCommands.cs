@@ -146,8 +146,8 @@ public sealed class DiffusionTrainSettings : TrainingSettings
         }
         var formulation = Enum.Parse<Formulation>(Formulation, ignoreCase: true);
         var config = Net == "dit"
-            ? new DiffusionModelConfig("dit", DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
-            : new DiffusionModelConfig("unet", UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
+            ? new DiffusionModelConfig(NetworkKind.DiT, DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
+            : new DiffusionModelConfig(NetworkKind.UNet, UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
         return new DiffusionTrainOptions
         {
             Model = config,
@@ -170,7 +170,7 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
         var device = settings.Apply();
         var options = settings.Options();
         var trainer = new DiffusionTrainer(options, device);
-        double loss = Ui.WithProgress($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, "steps",
+        double loss = Ui.WithProgress($"training {EnumNames.Name(options.Model.Kind)} ({options.Model.Formulation})", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, l, status) => report(step, status ?? $"loss {l:0.0000}"), cancellation));
         Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
         return Program.Ok;

@@ -68,7 +68,7 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             // A small GCN-Net on Fashion-MNIST scenes: the segmentation family end to end.
             var options = new Tessera.Segmentation.Training.SegTrainOptions
             {
-                Model = new Tessera.Segmentation.Training.SegModelConfig { Model = "gcn", K = 7, BaseWidth = 16 },
+                Model = new Tessera.Segmentation.Training.SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 7, BaseWidth = 16 },
                 Training = Tessera.Segmentation.Training.SegTrainOptions.DefaultTraining with
                 {
                     Steps = settings.SegSteps,
@@ -92,7 +92,7 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             // A small class-conditional U-Net (EDM), then two samplers from the same seeds.
             var options = new Tessera.Diffusion.Training.DiffusionTrainOptions
             {
-                Model = new Tessera.Diffusion.Training.DiffusionModelConfig("unet", Tessera.Diffusion.Networks.UNetConfig.SmallFashionMnist),
+                Model = new Tessera.Diffusion.Training.DiffusionModelConfig(Tessera.Diffusion.Networks.NetworkKind.UNet, Tessera.Diffusion.Networks.UNetConfig.SmallFashionMnist),
                 Training = Tessera.Diffusion.Training.DiffusionTrainOptions.DefaultTraining with
                 {
                     Steps = settings.DiffusionSteps,

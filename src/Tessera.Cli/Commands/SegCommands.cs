@@ -280,7 +280,7 @@ public sealed class SegTrainSettings : TrainingSettings
         BackboneWeights = BackboneWeights,
         Model = new SegModelConfig
         {
-            Model = Model,
+            Model = EnumNames.Parse<SegModelKind>(nameof(SegModelConfig.Model), Model, "model"),
             K = K,
             BoundaryRefinement = !NoBr,
             Aspp = !NoAspp,
@@ -334,7 +334,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var options = settings.Options();
         options.Model.Validate();
         var trainer = new SegTrainer(options, device);
-        SegEvaluation? result = Ui.WithProgress($"training {options.Model.Model}", options.Training.Steps, "steps",
+        SegEvaluation? result = Ui.WithProgress($"training {EnumNames.Name(options.Model.Model)}", options.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
         if (result is null)
         {
@@ -354,7 +354,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var trainer = new SegDatasetTrainer(options, device, cancellation);
         Ui.Say($"{trainer.TrainSet.Layout}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
         var o = trainer.Options;
-        DatasetScore? result = Ui.WithProgress($"training {o.Model.Model}", o.Training.Steps, "steps",
+        DatasetScore? result = Ui.WithProgress($"training {EnumNames.Name(o.Model.Model)}", o.Training.Steps, "steps",
             report => trainer.Train(settings.Out, settings.Resume, (step, loss, status) => report(step, status ?? $"loss {loss:0.000}"), cancellation));
         if (result is null)
         {
