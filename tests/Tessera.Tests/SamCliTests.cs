@@ -8,7 +8,7 @@ namespace Tessera.Tests;
 /// <summary><c>tessera sam segment|auto</c> with the fixture's tiny official SAM, saved by Tessera as safetensors.</summary>
 public sealed class SamCliTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    private static string Dir => TinySam.Dir;
 
     private static (string Checkpoint, string Image) Prepare(TempDir dir)
     {

@@ -8,8 +8,6 @@ namespace Tessera.Tests;
 /// <summary><c>tessera sam train|eval --dataset coco</c>: fine-tuning the fixture's tiny SAM on a tiny COCO set made here.</summary>
 public sealed class SamFineTuneCliTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
-
     /// <summary>The tiny SAM as safetensors, and a COCO-layout set (split "train") of two images with two objects and a crowd region each.</summary>
     private static (string Checkpoint, string Root) Prepare(TempDir dir)
     {

@@ -63,10 +63,7 @@ public sealed class SamTrainingTests
     public void Resumed_training_equals_uninterrupted_training_and_the_model_file_serves_segment()
     {
         using var dir = new TempDir();
-        Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 5)).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 5, "--stop-at", "2")).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 5, "--resume")).Code);
-        Same.ModelWeights(dir.File("straight"), dir.File("split"), 5);
+        CliTests.AssertResumeEqualsStraight(dir, Train, 5, stopAt: 2);
         Assert.Equal(File.ReadAllLines(Path.Combine(dir.File("straight"), "curve.csv")), File.ReadAllLines(Path.Combine(dir.File("split"), "curve.csv")));
 
         // model.safetensors is a plain SAM checkpoint: eval and segment take it as it is.

@@ -14,10 +14,7 @@ public class SegCliTests
     public void Resumed_training_equals_uninterrupted_training_bit_for_bit()
     {
         using var dir = new TempDir();
-        Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 6)).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--stop-at", "3")).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--resume")).Code);
-        Same.ModelWeights(dir.File("straight"), dir.File("split"), 6);
+        CliTests.AssertResumeEqualsStraight(dir, Train, 6, stopAt: 3);
         Assert.True(File.Exists(Path.Combine(dir.File("split"), "loss.png")));
         var csv = File.ReadAllLines(Path.Combine(dir.File("split"), "curve.csv"));
         Assert.Equal(1 + 6 + 2, csv.Length); // header, six losses, evaluations at steps 3 and 6
