@@ -14,10 +14,8 @@ internal static class SamBench
 {
     public static void Run(string[] args)
     {
-        int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
-        int reps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2;
-        Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions());
-        torch.set_num_threads(threads);
+        int threads = BenchSetup.Torch(args);
+        int reps = BenchSetup.Arg(args, 1, 2);
         torch.manual_seed(0);
         var ours = new Dictionary<string, double>();
         using (var model = new SamModel(SamConfig.VitB))

@@ -22,7 +22,7 @@ internal static class Seg512Bench
         Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions { Threads = threads });
         var ours = new Dictionary<string, double>();
         torch.manual_seed(0);
-        var config = new SegModelConfig { Model = "deeplabv3", Classes = 21, Depth = 50, BaseWidth = 64, SmallStem = false, OutputStride = 8, AuxHead = true, ImageNetInput = true };
+        var config = new SegModelConfig { Model = SegModelKind.DeepLabV3, Classes = 21, Depth = 50, BaseWidth = 64, SmallStem = false, OutputStride = 8, AuxHead = true, ImageNetInput = true };
         using (var model = (WithAuxiliaryHead)config.Build())
         {
             ours["params"] = model.parameters().Sum(p => p.numel());

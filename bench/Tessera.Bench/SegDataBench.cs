@@ -19,7 +19,7 @@ internal static class SegDataBench
 
     public static void Run(string[] args)
     {
-        int threads = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+        int threads = BenchSetup.Arg(args, 0, Environment.ProcessorCount);
         int steps = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 24;
         torch.set_num_threads(1);
         string dir = Directory.CreateTempSubdirectory("tessera-segdata-").FullName;

@@ -86,7 +86,7 @@ internal static class SegLayersBench
         using (var adam = torch.optim.AdamW(ps, 2e-3, weight_decay: 1e-4))
             Timed("adamw-4M", () => { using var scope = torch.NewDisposeScope(); adam.step(); });
 
-        using var model = (DeepLabV3)new SegModelConfig { Model = "deeplabv3" }.Build();
+        using var model = (DeepLabV3)new SegModelConfig { Model = SegModelKind.DeepLabV3 }.Build();
         using var opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay: 1e-4);
         var xs = torch.rand(B, 3, 64, 64);
         var ys = torch.randint(0, 11, [B, 64, 64]);

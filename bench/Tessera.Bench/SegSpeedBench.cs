@@ -14,11 +14,9 @@ internal static class SegSpeedBench
 {
     public static void Run(string[] args)
     {
-        int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
-        Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions());
-        torch.set_num_threads(threads);
+        int threads = BenchSetup.Torch(args);
         var ours = new Dictionary<string, double>();
-        foreach (var (name, config) in new[] { ("gcn", new SegModelConfig { Model = "gcn", K = 15 }), ("deeplabv3", new SegModelConfig { Model = "deeplabv3" }) })
+        foreach (var (name, config) in new[] { ("gcn", new SegModelConfig { Model = SegModelKind.Gcn, K = 15 }), ("deeplabv3", new SegModelConfig { Model = SegModelKind.DeepLabV3 }) })
         {
             torch.manual_seed(0);
             using var model = config.Build();

@@ -15,10 +15,8 @@ internal static class UNetBench
 {
     public static void Run(string[] args)
     {
-        int threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
-        int steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
-        Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions());
-        torch.set_num_threads(threads);
+        int threads = BenchSetup.Torch(args);
+        int steps = BenchSetup.Arg(args, 1, 10);
         torch.manual_seed(0);
         var ours = new Dictionary<string, double>();
         using (var warm = torch.ones(4)) warm.add_(1);

@@ -9,7 +9,7 @@ using TorchSharp;
 namespace Tessera.Server;
 
 /// <summary>The loaded diffusion model: sample grids with per-step previews, one request at a time.</summary>
-public sealed class DiffusionService : IDisposable
+public sealed class DiffusionService : IModelService, IDisposable
 {
     private readonly DiffusionModel _model;
     private readonly torch.Device _device;

@@ -6,7 +6,7 @@ using TorchSharp;
 namespace Tessera.Server;
 
 /// <summary>The loaded SAM: uploads encoded once into the <see cref="EmbeddingCache"/>, prompts answered by the decoder, one call at a time.</summary>
-public sealed class SamService : IDisposable
+public sealed class SamService : IModelService, IDisposable
 {
     private readonly SamModel _model;
 

@@ -8,7 +8,7 @@ using TorchSharp;
 namespace Tessera.Server;
 
 /// <summary>The loaded segmentation model of <c>tessera seg train</c>: label maps and overlays, one request at a time.</summary>
-public sealed class SegService : IDisposable
+public sealed class SegService : IModelService, IDisposable
 {
     private readonly torch.nn.Module<torch.Tensor, torch.Tensor> _model;
     private readonly torch.Device _device;

@@ -289,49 +289,36 @@ public sealed class TesseraServer : IAsyncDisposable
 
     private Dictionary<string, object?> Models()
     {
-        static object Queue(ModelQueue q) => new { pending = q.Pending, capacity = q.Capacity, rejected = q.Rejected };
         var models = new Dictionary<string, object?>();
         if (Sam is { } s)
-            models["sam"] = new
-            {
-                checkpoint = Path.GetFileName(s.Checkpoint),
-                parameters = s.Parameters,
-                bytes = s.Parameters * 4,
-                device = s.Device,
-                image_size = s.Config.ImageSize,
-                encoder_dim = s.Config.EncoderDim,
-                encoder_depth = s.Config.EncoderDepth,
-                cache = new { images = s.Cache.Count, bytes = s.Cache.Bytes, budget_bytes = s.Cache.BudgetBytes, evictions = s.Cache.Evictions },
-                queue = Queue(s.Queue),
-            };
+        {
+            models["sam"] = Describe(s, ("image_size", s.Config.ImageSize), ("encoder_dim", s.Config.EncoderDim), ("encoder_depth", s.Config.EncoderDepth),
+                ("cache", new { images = s.Cache.Count, bytes = s.Cache.Bytes, budget_bytes = s.Cache.BudgetBytes, evictions = s.Cache.Evictions }));
+        }
         if (Diffusion is { } d)
-            models["diffusion"] = new
-            {
-                checkpoint = Path.GetFileName(d.Checkpoint),
-                parameters = d.Parameters,
-                bytes = d.Parameters * 4,
-                device = d.Device,
-                kind = d.Config.Kind,
-                formulation = d.Config.Formulation.ToString().ToLowerInvariant(),
-                image_size = d.Config.ImageSize,
-                channels = d.Config.Channels,
-                classes = d.Config.Classes,
-                samplers = SamplerRegistry.Names,
-                max_samples = _options.MaxSamples,
-                queue = Queue(d.Queue),
-            };
+        {
+            models["diffusion"] = Describe(d, ("kind", EnumNames.Name(d.Config.Kind)), ("formulation", d.Config.Formulation.ToString().ToLowerInvariant()),
+                ("image_size", d.Config.ImageSize), ("channels", d.Config.Channels), ("classes", d.Config.Classes), ("samplers", SamplerRegistry.Names),
+                ("max_samples", _options.MaxSamples));
+        }
         if (Seg is { } g)
-            models["seg"] = new
-            {
-                checkpoint = Path.GetFileName(g.Checkpoint),
-                parameters = g.Parameters,
-                bytes = g.Parameters * 4,
-                device = g.Device,
-                model = g.Config.Model,
-                classes = Enumerable.Range(0, g.Config.Classes).Select(g.Name).ToArray(),
-                queue = Queue(g.Queue),
-            };
+            models["seg"] = Describe(g, ("model", EnumNames.Name(g.Config.Model)), ("classes", Enumerable.Range(0, g.Config.Classes).Select(g.Name).ToArray()));
         return models;
+    }
+
+    /// <summary>A model's entry: checkpoint, size and device, then its own <paramref name="fields"/>, then its queue.</summary>
+    private static Dictionary<string, object?> Describe(IModelService model, params (string Key, object? Value)[] fields)
+    {
+        var entry = new Dictionary<string, object?>
+        {
+            ["checkpoint"] = Path.GetFileName(model.Checkpoint),
+            ["parameters"] = model.Parameters,
+            ["bytes"] = model.Parameters * 4,
+            ["device"] = model.Device,
+        };
+        foreach (var (key, value) in fields) entry[key] = value;
+        entry["queue"] = new { pending = model.Queue.Pending, capacity = model.Queue.Capacity, rejected = model.Queue.Rejected };
+        return entry;
     }
 
     /// <inheritdoc />

@@ -294,7 +294,7 @@ public sealed class ApiTests
         var labels = LabelPng.Decode(Convert.FromBase64String(answer.GetProperty("labels_png").GetString()!), "labels");
         Assert.Equal((40, 48), (labels.Height, labels.Width));
 
-        using var model = new Tessera.Segmentation.Training.SegModelConfig { Model = "gcn", K = 3, Classes = 11, BaseWidth = 16 }.Build();
+        using var model = new Tessera.Segmentation.Training.SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, Classes = 11, BaseWidth = 16 }.Build();
         Tessera.Training.TrainingCheckpoint.Load(ckpt, model);
         model.eval();
         using var scope = torch.NewDisposeScope();

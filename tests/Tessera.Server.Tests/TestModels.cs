@@ -10,19 +10,6 @@ using TorchSharp;
 
 namespace Tessera.Server.Tests;
 
-/// <summary>A temporary folder.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("tessera-serve-test-").FullName;
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>Shared paths and the tiny models of the tests.</summary>
 internal static class TestModels
 {
@@ -64,7 +51,7 @@ internal static class TestModels
     /// <summary>A tiny class-conditional U-Net diffusion model (28×28 gray, random weights: the tests check plumbing, not quality), saved in <paramref name="dir"/>.</summary>
     public static string Diffusion(TempDir dir, int classes = 10)
     {
-        var config = new DiffusionModelConfig("unet", new UNetConfig(1, 16, [1, 2], 1, [], 4, 16, 32, 0, 28, classes));
+        var config = new DiffusionModelConfig(NetworkKind.UNet, new UNetConfig(1, 16, [1, 2], 1, [], 4, 16, 32, 0, 28, classes));
         using var model = new DiffusionModel(config);
         string path = dir.File("diffusion.safetensors");
         model.Save(path);
@@ -74,7 +61,7 @@ internal static class TestModels
     /// <summary>A small GCN-Net of <c>tessera seg train</c>'s format (random weights), saved in <paramref name="dir"/>.</summary>
     public static string Seg(TempDir dir)
     {
-        var config = new SegModelConfig { Model = "gcn", K = 3, Classes = 11, BaseWidth = 16 };
+        var config = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, Classes = 11, BaseWidth = 16 };
         using var model = config.Build();
         string path = dir.File("seg.safetensors");
         TrainingCheckpoint.Save(path, model, null, 0, new Dictionary<string, string> { ["format"] = "tessera.segmentation", ["config"] = config.ToJson() });

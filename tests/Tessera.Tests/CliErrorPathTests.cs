@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Xunit.Abstractions;
 
@@ -43,8 +44,8 @@ public sealed class CliErrorPathTests(ITestOutputHelper log)
         File.WriteAllText(D("corrupt.pth"), "PK this is not a zip");
         using (var img = TorchSharp.torch.zeros([3, 8, 8], TorchSharp.torch.ScalarType.Byte)) Tessera.IO.ImageIO.SavePng(img, D("image.png"));
         var unet = DiffusionTrainingTests.TinyUNet();
-        using (var m = new DiffusionModel(new DiffusionModelConfig("unet", unet))) m.Save(D("uncond.safetensors"));
-        using (var m = new DiffusionModel(new DiffusionModelConfig("unet", DiffusionTrainingTests.TinyUNet(classes: 10)))) m.Save(D("cond.safetensors"));
+        using (var m = new DiffusionModel(new DiffusionModelConfig(NetworkKind.UNet, unet))) m.Save(D("uncond.safetensors"));
+        using (var m = new DiffusionModel(new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet(classes: 10)))) m.Save(D("cond.safetensors"));
 
         string[] Eval(params string[] extra) => ["seg", "eval", "--gt", D("gt"), "--pred", D("pred"), "--num-classes", "3", .. extra];
         string[] Sample(string ckpt, params string[] extra) => ["diffusion", "sample", "--checkpoint", D(ckpt), "--out", D("s.png"), .. extra];

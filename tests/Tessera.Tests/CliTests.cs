@@ -27,6 +27,19 @@ public class CliTests
         return (code, writer.ToString());
     }
 
+    /// <summary>
+    /// A training verb run twice into <paramref name="dir"/>: "straight" for <paramref name="steps"/> steps, and "split"
+    /// stopped at <paramref name="stopAt"/> then resumed; both exit 0 and end with the same model weights (bit for bit).
+    /// <paramref name="train"/> gives the arguments for a run folder, the steps and extra flags.
+    /// </summary>
+    internal static void AssertResumeEqualsStraight(TempDir dir, Func<string, int, string[], string[]> train, int steps, int stopAt)
+    {
+        Assert.Equal(0, Run(train(dir.File("straight"), steps, [])).Code);
+        Assert.Equal(0, Run(train(dir.File("split"), steps, ["--stop-at", stopAt.ToString(System.Globalization.CultureInfo.InvariantCulture)])).Code);
+        Assert.Equal(0, Run(train(dir.File("split"), steps, ["--resume"])).Code);
+        Same.ModelWeights(dir.File("straight"), dir.File("split"), steps);
+    }
+
     [Fact]
     public void Info_prints_versions()
     {

@@ -2,7 +2,6 @@ using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
-using Tessera.IO;
 using TorchSharp;
 
 namespace Tessera.Tests;
@@ -10,11 +9,11 @@ namespace Tessera.Tests;
 /// <summary>Parity with NVlabs/edm and k-diffusion trajectories on the 2-D mixture (../shared/fixtures/diffusion).</summary>
 public class DiffusionFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "diffusion");
+    private static string Dir => RecordedTrajectory.Dir;
 
-    private static torch.Tensor Load(string rel) => RawArray.ReadFloat64(Path.Combine(Dir, rel));
+    private static torch.Tensor Load(params string[] path) => RecordedTrajectory.Load(path);
 
-    private static double MaxAbs(torch.Tensor a, torch.Tensor b) => (a - b).abs().max().item<double>();
+    private static double MaxAbs(torch.Tensor a, torch.Tensor b) => RecordedTrajectory.MaxAbs(a, b);
 
     public static IEnumerable<object[]> Runs() =>
     [
@@ -25,15 +24,14 @@ public class DiffusionFixtureTests
         ["kdiff_dpmpp_2m_karras_n18", "dpmpp_2m", false],
     ];
 
-    private static torch.Tensor Run(string folder, string sampler, Denoiser model, torch.Tensor x0, IReadOnlyList<double> sigmas, List<torch.Tensor> xs)
+    private static torch.Tensor Run(string folder, string sampler, Denoiser model, torch.Tensor x0, IReadOnlyList<double> sigmas, Action<SamplerStep>? record)
     {
-        void Record(SamplerStep s) => xs.Add(s.X.clone().MoveToOuterDisposeScope());
         return sampler switch
         {
-            "heun" => Heun.Sample(model, x0, sigmas, Record),
-            "euler" => Euler.Sample(model, x0, sigmas, Record),
-            "dpmpp_2m" => DpmSolverPP2M.Sample(model, x0, sigmas, Record),
-            "edm_stochastic" => EdmStochastic.Sample(model, x0, sigmas, ReplayNoise.FromStacked(Load(Path.Combine(folder, "noise.bin"))), new EdmStochasticOptions(40, 0.05, 50, 1.003)),
+            "heun" => Heun.Sample(model, x0, sigmas, record),
+            "euler" => Euler.Sample(model, x0, sigmas, record),
+            "dpmpp_2m" => DpmSolverPP2M.Sample(model, x0, sigmas, record),
+            "edm_stochastic" => EdmStochastic.Sample(model, x0, sigmas, ReplayNoise.FromStacked(Load(folder, "noise.bin")), new EdmStochasticOptions(40, 0.05, 50, 1.003)),
             _ => throw new ArgumentException(sampler),
         };
     }
@@ -44,7 +42,7 @@ public class DiffusionFixtureTests
     {
         _ = sampler;
         double[] ours = edmGrid ? SigmaGrids.Karras(18, 0.002, 80, 7) : SigmaGrids.KarrasLinspace(18, 0.002, 80, 7);
-        double[] reference = Load(Path.Combine(folder, "sigmas.bin")).data<double>().ToArray();
+        double[] reference = Load(folder, "sigmas.bin").data<double>().ToArray();
         Assert.Equal(reference.Length, ours.Length);
         for (int i = 0; i < ours.Length; i++) Assert.True(Math.Abs(ours[i] - reference[i]) <= 1e-15 * Math.Max(1, reference[i]), $"σ[{i}]: {ours[i]:R} vs {reference[i]:R}");
     }
@@ -54,27 +52,11 @@ public class DiffusionFixtureTests
     public void Step_arithmetic_replays_the_recorded_denoiser_outputs(string folder, string sampler, bool edmGrid)
     {
         _ = edmGrid;
-        var sigmas = Load(Path.Combine(folder, "sigmas.bin")).data<double>().ToArray();
-        var dx = Load(Path.Combine(folder, "denoiser_x.bin"));
-        var ds = Load(Path.Combine(folder, "denoiser_sigma.bin")).data<double>().ToArray();
-        var dd = Load(Path.Combine(folder, "denoised.bin"));
-        var x = Load(Path.Combine(folder, "x.bin"));
-        int call = 0;
-        double worstInput = 0;
         // A denoiser that returns what the reference's denoiser returned at the same call, and checks
-        // that the sampler asked at the same point and noise level.
-        torch.Tensor Replay(torch.Tensor input, double sigma)
-        {
-            Assert.True(Math.Abs(sigma - ds[call]) <= 1e-13 * Math.Max(1, ds[call]), $"call {call}: σ {sigma:R} vs {ds[call]:R}");
-            worstInput = Math.Max(worstInput, MaxAbs(input, dx[call]));
-            return dd[call++].clone();
-        }
-        var xs = new List<torch.Tensor>();
-        var result = Run(folder, sampler, Replay, x[0], sigmas, xs);
-        Assert.Equal(ds.Length, call); // same NFE
-        Assert.True(worstInput < 1e-12, $"denoiser inputs differ by {worstInput}");
-        Assert.True(MaxAbs(result, x[^1]) < 1e-12, $"final samples differ by {MaxAbs(result, x[^1])}");
-        for (int i = 0; i < xs.Count; i++) Assert.True(MaxAbs(xs[i], x[i]) < 1e-12, $"x[{i}] differs by {MaxAbs(xs[i], x[i])}");
+        // that the sampler asked at the same point and noise level; same NFE, states and result.
+        var run = new RecordedTrajectory(folder);
+        var result = Run(folder, sampler, run.Replay, run.X[0], run.Sigmas, run.Record);
+        run.AssertReplayedTo1e12(result);
     }
 
     [FixtureTheory("diffusion")]
@@ -85,11 +67,10 @@ public class DiffusionFixtureTests
         var noise = Load("noise_64x2.bin");
         double[] sigmas = edmGrid ? SigmaGrids.Karras(18, 0.002, 80, 7) : SigmaGrids.KarrasLinspace(18, 0.002, 80, 7);
         var counting = new CountingDenoiser(gmm.AsDenoiser());
-        var xs = new List<torch.Tensor>();
-        var result = Run(folder, sampler, counting.AsDenoiser(), noise * 80.0, sigmas, xs);
-        var reference = Load(Path.Combine(folder, "x.bin"));
+        var result = Run(folder, sampler, counting.AsDenoiser(), noise * 80.0, sigmas, null);
+        var reference = Load(folder, "x.bin");
         Assert.True(MaxAbs(result, reference[^1]) < 1e-10, $"final samples differ by {MaxAbs(result, reference[^1])}");
-        Assert.Equal((int)Load(Path.Combine(folder, "denoiser_sigma.bin")).shape[0], counting.Evaluations);
+        Assert.Equal((int)Load(folder, "denoiser_sigma.bin").shape[0], counting.Evaluations);
     }
 
     [FixtureFact("diffusion")]

@@ -60,7 +60,7 @@ public sealed class DiffusionTrainingTests
     public void Trainer_flow_matching_loss_is_the_velocity_loss_of_the_raw_network()
     {
         torch.manual_seed(1);
-        var config = new DiffusionModelConfig("unet", TinyUNet(), Formulation: Formulation.Flow);
+        var config = new DiffusionModelConfig(NetworkKind.UNet, TinyUNet(), Formulation: Formulation.Flow);
         using var model = new DiffusionModel(config);
         using var raw = new UNet(TinyUNet());
         var g0 = new torch.Generator(11);
@@ -153,7 +153,7 @@ public sealed class DiffusionTrainingTests
         // below 25 % of its starting value within 400 steps.
         var options = new DiffusionTrainOptions
         {
-            Model = new DiffusionModelConfig("unet", TinyUNet()),
+            Model = new DiffusionModelConfig(NetworkKind.UNet, TinyUNet()),
             Training = DiffusionTrainOptions.DefaultTraining with { Steps = 400, Batch = 8, LearningRate = 2e-3, WarmupSteps = 20, CheckpointEvery = 10_000, SampleEvery = 0, Seed = 2 },
             Limit = 8,
             EmaHalfLifeKimg = 0.05,
@@ -208,7 +208,7 @@ public sealed class DiffusionTrainingTests
     {
         var options = new DiffusionTrainOptions
         {
-            Model = new DiffusionModelConfig("dit", DiT: new DiTConfig(ImageSize: 28, PatchSize: 7, Hidden: 16, Depth: 1, Heads: 1, FrequencyChannels: 16, Position: DiTPosition.SinCos)),
+            Model = new DiffusionModelConfig(NetworkKind.DiT, DiT: new DiTConfig(ImageSize: 28, PatchSize: 7, Hidden: 16, Depth: 1, Heads: 1, FrequencyChannels: 16, Position: DiTPosition.SinCos)),
             Training = DiffusionTrainOptions.DefaultTraining with { Steps = 2000, Batch = 4, CheckpointEvery = 100_000, SampleEvery = 0, Seed = 1 },
             Limit = 32,
         };

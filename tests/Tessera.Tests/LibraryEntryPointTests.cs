@@ -45,7 +45,7 @@ public sealed class LibraryEntryPointTests
     public void Sample_i_depends_only_on_seed_i_whatever_the_batch()
     {
         torch.manual_seed(3);
-        using var model = new DiffusionModel(new DiffusionModelConfig("unet", DiffusionTrainingTests.TinyUNet(classes: 4)));
+        using var model = new DiffusionModel(new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet(classes: 4)));
         var options = new DiffusionSamplingOptions { Sampler = "euler_ancestral", Steps = 3, Batch = 2, Guidance = 1.5 };
         long[] seeds = [10, 11, 12, 13, 14];
         using var twos = DiffusionSampling.Sample(model, seeds, options, torch.CPU);
@@ -67,7 +67,7 @@ public sealed class LibraryEntryPointTests
     public void A_segmentation_checkpoint_loads_and_predicts_its_networks_labels()
     {
         using var dir = new TempDir();
-        var config = new SegModelConfig { Model = "gcn", K = 3, BaseWidth = 16 };
+        var config = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, BaseWidth = 16 };
         torch.manual_seed(5);
         using var net = config.Build();
         TrainingCheckpoint.Save(dir.File("seg.safetensors"), net, null, 7, CheckpointMetadata.For(ModelKind.Segmentation, config.ToJson()));

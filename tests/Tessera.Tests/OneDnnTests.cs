@@ -65,7 +65,7 @@ public class OneDnnTests
         try
         {
             torch.manual_seed(1);
-            using var net = new SegModelConfig { Model = model, K = 7, Classes = 11 }.Build();
+            using var net = new SegModelConfig { Model = EnumNames.Parse<SegModelKind>("model", model), K = 7, Classes = 11 }.Build();
             var loss = torch.nn.functional.cross_entropy(net.forward(torch.rand(4, 3, 64, 64)), torch.randint(0, 11, [4, 64, 64]));
             loss.backward();
             var bad = net.named_parameters().Where(p => p.parameter.grad is not null && !torch.isfinite(p.parameter.grad).all().item<bool>()).Select(p => p.name).ToList();

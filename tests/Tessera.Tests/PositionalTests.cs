@@ -123,7 +123,7 @@ public class PositionalTests
         // YaRN's Llama 2 64k: head_dim 128, θ = 10000, s = 16, L = 4096, β_fast 32, β_slow 1.
         // Correction range worked out by hand: low = ⌊128·ln(4096/(64π))/(2 ln 10⁴)⌋ = ⌊20.94⌋ = 20,
         // high = ⌈128·ln(4096/(2π))/(2 ln 10⁴)⌉ = ⌈45.03⌉ = 46.
-        var c = new RopeConfig { HeadDim = 128, RopeType = "yarn", Factor = 16, OriginalMaxPositionEmbeddings = 4096 };
+        var c = new RopeConfig { HeadDim = 128, RopeType = RopeType.Yarn, Factor = 16, OriginalMaxPositionEmbeddings = 4096 };
         var (inv, att) = Rope.InverseFrequencies(c);
         double F(int i) => Math.Pow(10000, -2.0 * i / 128);
         Assert.Equal(1 + 0.1 * Math.Log(16), att, 12);
@@ -139,7 +139,7 @@ public class PositionalTests
     {
         // Llama 3.1: θ = 500000, s = 8, low 1, high 4, L = 8192. Wavelength 2π·θ^(2i/128) is below 2048 for
         // i ≤ 28 (kept) and above 8192 for i ≥ 35 (divided by 8), worked out by hand.
-        var c = new RopeConfig { HeadDim = 128, Base = 500000, RopeType = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 8192 };
+        var c = new RopeConfig { HeadDim = 128, Base = 500000, RopeType = RopeType.Llama3, Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 8192 };
         var (inv, att) = Rope.InverseFrequencies(c);
         double F(int i) => Math.Pow(500000, -2.0 * i / 128);
         Assert.Equal(1, att);
@@ -153,13 +153,13 @@ public class PositionalTests
     [Fact]
     public void Linear_ntk_and_dynamic_scaling()
     {
-        var lin = Rope.InverseFrequencies(new RopeConfig { HeadDim = 8, RopeType = "linear", Factor = 4 }).InvFreq;
+        var lin = Rope.InverseFrequencies(new RopeConfig { HeadDim = 8, RopeType = RopeType.Linear, Factor = 4 }).InvFreq;
         Assert.Equal(new[] { 1 / 4.0, 0.1 / 4, 0.01 / 4, 0.001 / 4 }, lin, new Tol());
-        var ntk = Rope.InverseFrequencies(new RopeConfig { HeadDim = 8, RopeType = "ntk", Factor = 4 }).InvFreq;
+        var ntk = Rope.InverseFrequencies(new RopeConfig { HeadDim = 8, RopeType = RopeType.Ntk, Factor = 4 }).InvFreq;
         double b = 10000 * Math.Pow(4, 8 / 6.0);
         Assert.Equal(Math.Pow(b, -6 / 8.0), ntk[3], 14);
         Assert.Equal(1, ntk[0]);
-        var dyn = new RopeConfig { HeadDim = 8, RopeType = "dynamic", Factor = 2, OriginalMaxPositionEmbeddings = 100 };
+        var dyn = new RopeConfig { HeadDim = 8, RopeType = RopeType.Dynamic, Factor = 2, OriginalMaxPositionEmbeddings = 100 };
         Assert.Equal(Rope.InverseFrequencies(new RopeConfig { HeadDim = 8 }).InvFreq, Rope.InverseFrequencies(dyn, 100).InvFreq);
         double b2 = 10000 * Math.Pow(2 * 300 / 100.0 - 1, 8 / 6.0);
         Assert.Equal(Math.Pow(b2, -2 / 8.0), Rope.InverseFrequencies(dyn, 300).InvFreq[1], 14);
@@ -169,8 +169,9 @@ public class PositionalTests
     public void Bad_settings_name_the_parameter()
     {
         Assert.Contains("must be even", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 7 }.Validate()).Message);
-        Assert.Contains("rope_type 'magic'", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 8, RopeType = "magic" }.Validate()).Message);
-        Assert.Contains("factor", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 8, RopeType = "linear", Factor = 0.5 }.Validate()).Message);
+        Assert.Contains("rope_type: 'magic' is not a known name; expected default, linear, ntk, dynamic, yarn, llama3", Assert.Throws<TesseraUserException>(() => EnumNames.Parse<RopeType>("rope_type", "magic")).Message);
+        Assert.Contains("rope_type 9", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 8, RopeType = (RopeType)9 }.Validate()).Message);
+        Assert.Contains("factor", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 8, RopeType = RopeType.Linear, Factor = 0.5 }.Validate()).Message);
         using var table = new LearnedPositionalEmbedding(4, 8);
         Assert.Contains("maxLength", Assert.Throws<ArgumentException>(() => table.forward(torch.zeros(1, 5, 8))).Message);
     }

@@ -7,18 +7,11 @@ namespace Tessera.Tests;
 /// <summary>The amg.py batch mode over a folder with the fixture's tiny official SAM, a corrupt image among the inputs.</summary>
 public sealed class SamAmgBatchTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
-
-    private static SamModel Tiny()
-    {
-        var m = new SamModel(SamFixtureTests.Tiny);
-        m.Load(Path.Combine(Dir, "sam_tiny.pth"));
-        return m;
-    }
+    private static SamModel Tiny() => TinySam.Load(eval: false);
 
     private static string Folder(TempDir dir)
     {
-        var io = TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin"));
+        var io = TinySam.Io();
         string input = dir.File("in");
         Directory.CreateDirectory(input);
         ImageIO.SavePng(io["img0/image"].permute(2, 0, 1), Path.Combine(input, "a.png"));

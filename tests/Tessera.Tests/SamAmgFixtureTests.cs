@@ -19,13 +19,7 @@ public sealed class SamAmgFixtureTests(ITestOutputHelper log)
 
     private static readonly Lazy<JsonDocument> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "amg", "amg_expected.json"))));
     private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin")));
-    private static readonly Lazy<SamModel> Model = new(() =>
-    {
-        var m = new SamModel(SamFixtureTests.Tiny);
-        m.Load(Path.Combine(Dir, "sam_tiny.pth"));
-        m.eval();
-        return m;
-    });
+    private static readonly Lazy<SamModel> Model = new(() => TinySam.Load());
 
     public static IEnumerable<object[]> Cases() =>
         from img in new[] { "img0", "img1" }

@@ -8,18 +8,11 @@ namespace Tessera.Tests;
 /// <summary><c>tessera sam segment|auto</c> with the fixture's tiny official SAM, saved by Tessera as safetensors.</summary>
 public sealed class SamCliTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    private static string Dir => TinySam.Dir;
 
     private static (string Checkpoint, string Image) Prepare(TempDir dir)
     {
-        using var model = new SamModel(SamFixtureTests.Tiny);
-        model.Load(Path.Combine(Dir, "sam_tiny.pth"));
-        string ckpt = dir.File("tiny.safetensors");
-        model.Save(ckpt);
-        var io = TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin"));
-        string image = dir.File("img0.png");
-        ImageIO.SavePng(io["img0/image"].permute(2, 0, 1), image);
-        return (ckpt, image);
+        return (TinySam.SaveSafetensors(dir.File("tiny.safetensors")), TinySam.SaveImage(TinySam.Io(), 0, dir.File("img0.png")));
     }
 
     private static bool[] ReadMask(string path) => LabelPng.Read(path).Labels.Select(v => v == 255).ToArray();

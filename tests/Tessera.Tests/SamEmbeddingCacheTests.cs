@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Segmentation.Sam;
 using TorchSharp;
 
@@ -7,15 +6,7 @@ namespace Tessera.Tests;
 /// <summary>The embedding cache with the tiny official SAM: float32 hits are bit-identical, keys separate what must differ.</summary>
 public sealed class SamEmbeddingCacheTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
-
-    private static SamModel Tiny()
-    {
-        var m = new SamModel(SamFixtureTests.Tiny);
-        m.Load(Path.Combine(Dir, "sam_tiny.pth"));
-        m.eval();
-        return m;
-    }
+    private static SamModel Tiny() => TinySam.Load();
 
     private static (torch.Tensor Masks, torch.Tensor Iou) Decode(SamModel model, torch.Tensor features)
     {

@@ -8,16 +8,10 @@ namespace Tessera.Tests;
 /// <summary><c>tessera sam train|eval --dataset coco</c>: fine-tuning the fixture's tiny SAM on a tiny COCO set made here.</summary>
 public sealed class SamFineTuneCliTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
-
     /// <summary>The tiny SAM as safetensors, and a COCO-layout set (split "train") of two images with two objects and a crowd region each.</summary>
     private static (string Checkpoint, string Root) Prepare(TempDir dir)
     {
-        using (var model = new SamModel(SamFixtureTests.Tiny))
-        {
-            model.Load(Path.Combine(Dir, "sam_tiny.pth"));
-            model.Save(dir.File("tiny.safetensors"));
-        }
+        TinySam.SaveSafetensors(dir.File("tiny.safetensors"));
         string root = dir.File("coco");
         Directory.CreateDirectory(Path.Combine(root, "annotations"));
         Directory.CreateDirectory(Path.Combine(root, "train"));

@@ -19,13 +19,7 @@ public sealed class SamFixtureTests
         DecoderMlpDim: 64, IouHeadHiddenDim: 32);
 
     private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin")));
-    private static readonly Lazy<SamModel> Model = new(() =>
-    {
-        var m = new SamModel(Tiny);
-        m.Load(Path.Combine(Dir, "sam_tiny.pth"));
-        m.eval();
-        return m;
-    });
+    private static readonly Lazy<SamModel> Model = new(() => TinySam.Load());
 
     private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
 

@@ -7,15 +7,7 @@ namespace Tessera.Tests;
 /// <summary>LoRA on the tiny official SAM's encoder: a fresh adapter is the identity, merged equals unmerged.</summary>
 public sealed class SamLoraTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "sam");
-
-    private static SamModel Tiny()
-    {
-        var m = new SamModel(SamFixtureTests.Tiny);
-        m.Load(Path.Combine(Dir, "sam_tiny.pth"));
-        m.eval();
-        return m;
-    }
+    private static SamModel Tiny() => TinySam.Load();
 
     private static torch.Tensor Input(int seed) => torch.randn([2, 3, 64, 64], generator: new torch.Generator((ulong)seed));
 

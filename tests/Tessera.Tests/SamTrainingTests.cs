@@ -63,14 +63,7 @@ public sealed class SamTrainingTests
     public void Resumed_training_equals_uninterrupted_training_and_the_model_file_serves_segment()
     {
         using var dir = new TempDir();
-        Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 5)).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 5, "--stop-at", "2")).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 5, "--resume")).Code);
-        using var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors"));
-        using var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors"));
-        Assert.Equal("5", b.Metadata["step"]);
-        foreach (var (k, v) in a.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
-            Assert.True(Same.Tensors(v, b.Tensors[k]), k);
+        CliTests.AssertResumeEqualsStraight(dir, Train, 5, stopAt: 2);
         Assert.Equal(File.ReadAllLines(Path.Combine(dir.File("straight"), "curve.csv")), File.ReadAllLines(Path.Combine(dir.File("split"), "curve.csv")));
 
         // model.safetensors is a plain SAM checkpoint: eval and segment take it as it is.

@@ -14,14 +14,7 @@ public class SegCliTests
     public void Resumed_training_equals_uninterrupted_training_bit_for_bit()
     {
         using var dir = new TempDir();
-        Assert.Equal(0, CliTests.Run(Train(dir.File("straight"), 6)).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--stop-at", "3")).Code);
-        Assert.Equal(0, CliTests.Run(Train(dir.File("split"), 6, "--resume")).Code);
-        using var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors"));
-        using var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors"));
-        Assert.Equal("6", b.Metadata["step"]);
-        foreach (var (k, v) in a.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
-            Assert.True(Same.Tensors(v, b.Tensors[k]), k);
+        CliTests.AssertResumeEqualsStraight(dir, Train, 6, stopAt: 3);
         Assert.True(File.Exists(Path.Combine(dir.File("split"), "loss.png")));
         var csv = File.ReadAllLines(Path.Combine(dir.File("split"), "curve.csv"));
         Assert.Equal(1 + 6 + 2, csv.Length); // header, six losses, evaluations at steps 3 and 6

@@ -156,11 +156,8 @@ public class SegDatasetCliTests
         Assert.Equal(0, CliTests.Run(Train("custom", root, dir.File("split"), 4, "--accumulate", "2", "--aux-head", "--stop-at", "2")).Code);
         var (code, output) = CliTests.Run(Train("custom", root, dir.File("split"), 4, "--accumulate", "2", "--aux-head", "--resume"));
         Assert.True(code == 0, output);
+        Same.ModelWeights(dir.File("straight"), dir.File("split"), 4);
         using var a = SafeTensors.Load(Path.Combine(dir.File("straight"), "checkpoint.safetensors"));
-        using var b = SafeTensors.Load(Path.Combine(dir.File("split"), "checkpoint.safetensors"));
-        Assert.Equal("4", b.Metadata["step"]);
-        foreach (var (k, v) in a.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
-            Assert.True(Same.Tensors(v, b.Tensors[k]), k);
         // The auxiliary FCN head sits on layer3 of the width-16 ResNet-18 (64 channels → 16 → 11 classes), and it trained.
         var auxConv = a.Tensors.Single(kv => kv.Key.StartsWith("model.auxiliary_head.", StringComparison.Ordinal) && kv.Value.shape.Length == 4 && kv.Value.shape[1] == 64);
         Assert.Equal(new long[] { 16, 64, 3, 3 }, auxConv.Value.shape);

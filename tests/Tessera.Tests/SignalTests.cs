@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Xunit.Abstractions;
 
@@ -21,7 +22,7 @@ public sealed class SignalTests(ITestOutputHelper log)
     {
         Gate.Require(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "SIGTERM is a POSIX signal");
         using var dir = new TempDir();
-        using (var m = new DiffusionModel(new DiffusionModelConfig("unet", DiffusionTrainingTests.TinyUNet()))) m.Save(dir.File("model.safetensors"));
+        using (var m = new DiffusionModel(new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet()))) m.Save(dir.File("model.safetensors"));
         using (var c = new Tessera.Diffusion.Evaluation.FashionClassifier()) Tessera.IO.Checkpoint.Save(c, dir.File("classifier.safetensors"));
         using (var img = TorchSharp.torch.randint(0, 256, [3, 256, 256], TorchSharp.torch.ScalarType.Byte)) Tessera.IO.ImageIO.SavePng(img, dir.File("image.png"));
         var verbs = new List<string[]>

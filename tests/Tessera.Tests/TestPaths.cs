@@ -1,18 +1,5 @@
 namespace Tessera.Tests;
 
-/// <summary>Temporary folders and shared paths for tests.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("tessera-test-").FullName;
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>Process-wide settings of the test run, before any test.</summary>
 internal static class TestRun
 {
@@ -60,5 +47,15 @@ internal static class Same
         if (!a.shape.SequenceEqual(b.shape)) return false;
         using var scope = TorchSharp.torch.NewDisposeScope();
         return a.to(TorchSharp.torch.ScalarType.Float64).eq(b.to(TorchSharp.torch.ScalarType.Float64)).all().item<bool>();
+    }
+
+    /// <summary>The checkpoints of two run folders: the second at <paramref name="step"/>, both with the same model weights, element for element.</summary>
+    public static void ModelWeights(string runA, string runB, int step)
+    {
+        using var a = Tessera.IO.SafeTensors.Load(System.IO.Path.Combine(runA, "checkpoint.safetensors"));
+        using var b = Tessera.IO.SafeTensors.Load(System.IO.Path.Combine(runB, "checkpoint.safetensors"));
+        Assert.Equal(step.ToString(System.Globalization.CultureInfo.InvariantCulture), b.Metadata["step"]);
+        foreach (var (k, v) in a.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
+            Assert.True(Tensors(v, b.Tensors[k]), k);
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Segmentation.Sam;
@@ -49,7 +50,7 @@ public sealed class TrainerLifecycleTests
         using var dir = new TempDir();
         DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new DiffusionTrainer(new DiffusionTrainOptions
         {
-            Model = new DiffusionModelConfig("unet", DiffusionTrainingTests.TinyUNet()),
+            Model = new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet()),
             Training = o with { SampleEvery = 0, PreviewAtEnd = false },
             Limit = 8,
         }).Train(dir.Path, resume, progress));
@@ -61,7 +62,7 @@ public sealed class TrainerLifecycleTests
         using var dir = new TempDir();
         DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new SegTrainer(new SegTrainOptions
         {
-            Model = new SegModelConfig { Model = "gcn", K = 3, BaseWidth = 16 },
+            Model = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
             Training = o,
             EvalScenes = 2,
         }).Train(dir.Path, resume, progress));

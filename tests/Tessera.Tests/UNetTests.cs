@@ -85,7 +85,7 @@ public class UNetTests
             using (torch.no_grad()) Assert.True(expected.eq(loaded.forward(x, t)).all().item<bool>());
         }
         // And through DiffusionModel.Load, where the U-Net sits under "net.".
-        using var model = new Tessera.Diffusion.Training.DiffusionModel(new Tessera.Diffusion.Training.DiffusionModelConfig("unet", config));
+        using var model = new Tessera.Diffusion.Training.DiffusionModel(new Tessera.Diffusion.Training.DiffusionModelConfig(NetworkKind.UNet, config));
         model.Save(dir.File("model.safetensors"));
         IReadOnlyDictionary<string, string> meta;
         Dictionary<string, torch.Tensor> padded;

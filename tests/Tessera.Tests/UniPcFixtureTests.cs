@@ -1,7 +1,6 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Samplers;
-using Tessera.IO;
 using TorchSharp;
 
 namespace Tessera.Tests;
@@ -9,11 +8,11 @@ namespace Tessera.Tests;
 /// <summary>Parity with the official UniPC code (wl-zhao/UniPC) on the 2-D ring (../shared/fixtures/diffusion/unipc_*).</summary>
 public class UniPcFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "diffusion");
+    private static string Dir => RecordedTrajectory.Dir;
 
-    private static torch.Tensor Load(string rel) => RawArray.ReadFloat64(Path.Combine(Dir, rel));
+    private static torch.Tensor Load(params string[] path) => RecordedTrajectory.Load(path);
 
-    private static double MaxAbs(torch.Tensor a, torch.Tensor b) => (a - b).abs().max().item<double>();
+    private static double MaxAbs(torch.Tensor a, torch.Tensor b) => RecordedTrajectory.MaxAbs(a, b);
 
     public static IEnumerable<object[]> Runs() =>
     [
@@ -27,25 +26,10 @@ public class UniPcFixtureTests
     [MemberData(nameof(Runs))]
     public void Step_arithmetic_replays_the_recorded_model_outputs_to_1e_12(string folder, UniPcVariant variant, int order)
     {
-        var sigmas = Load(Path.Combine(folder, "sigmas.bin")).data<double>().ToArray();
-        var dx = Load(Path.Combine(folder, "denoiser_x.bin"));
-        var ds = Load(Path.Combine(folder, "denoiser_sigma.bin")).data<double>().ToArray();
-        var dd = Load(Path.Combine(folder, "denoised.bin"));
-        var x = Load(Path.Combine(folder, "x.bin"));
-        int call = 0;
-        double worstInput = 0;
-        torch.Tensor Replay(torch.Tensor input, double sigma)
-        {
-            Assert.True(Math.Abs(sigma - ds[call]) <= 1e-13 * Math.Max(1, ds[call]), $"call {call}: σ {sigma:R} vs {ds[call]:R}");
-            worstInput = Math.Max(worstInput, MaxAbs(input, dx[call]));
-            return dd[call++].clone();
-        }
-        var xs = new List<torch.Tensor>();
-        var result = UniPc.Sample(Replay, x[0], sigmas, new UniPcOptions(order, variant), s => xs.Add(s.X.clone().MoveToOuterDisposeScope()));
-        Assert.Equal(ds.Length, call); // NFE = steps: the corrector reuses the next step's call
-        Assert.True(worstInput < 1e-12, $"model inputs differ by {worstInput:e3}");
-        for (int i = 0; i < xs.Count; i++) Assert.True(MaxAbs(xs[i], x[i]) < 1e-12, $"x[{i}] differs by {MaxAbs(xs[i], x[i]):e3}");
-        Assert.True(MaxAbs(result, x[^1]) < 1e-12, $"final samples differ by {MaxAbs(result, x[^1]):e3}");
+        var run = new RecordedTrajectory(folder);
+        var result = UniPc.Sample(run.Replay, run.X[0], run.Sigmas, new UniPcOptions(order, variant), run.Record);
+        // NFE = steps (the corrector reuses the next step's call), same inputs, states and result.
+        run.AssertReplayedTo1e12(result);
     }
 
     [FixtureTheory("diffusion")]
@@ -53,10 +37,10 @@ public class UniPcFixtureTests
     public void End_to_end_with_our_mixture_denoiser_matches_to_1e_10(string folder, UniPcVariant variant, int order)
     {
         var gmm = GaussianMixture.Load(Path.Combine(Dir, "gmm2d.json"));
-        var sigmas = Load(Path.Combine(folder, "sigmas.bin")).data<double>().ToArray();
+        var sigmas = Load(folder, "sigmas.bin").data<double>().ToArray();
         var counting = new CountingDenoiser(gmm.AsDenoiser());
         var result = UniPc.Sample(counting.AsDenoiser(), Load("noise_64x2.bin") * sigmas[0], sigmas, new UniPcOptions(order, variant));
-        var reference = Load(Path.Combine(folder, "x.bin"));
+        var reference = Load(folder, "x.bin");
         Assert.True(MaxAbs(result, reference[^1]) < 1e-10, $"final samples differ by {MaxAbs(result, reference[^1]):e3}");
         Assert.Equal(10, counting.Evaluations);
     }

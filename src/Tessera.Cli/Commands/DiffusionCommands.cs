@@ -56,8 +56,8 @@ public sealed class DiffusionTrainSettings : TrainingSettings
         }
         var formulation = Enum.Parse<Formulation>(Formulation, ignoreCase: true);
         var config = Net == "dit"
-            ? new DiffusionModelConfig("dit", DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
-            : new DiffusionModelConfig("unet", UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
+            ? new DiffusionModelConfig(NetworkKind.DiT, DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
+            : new DiffusionModelConfig(NetworkKind.UNet, UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
         return new DiffusionTrainOptions
         {
             Model = config,
@@ -79,7 +79,7 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
         var device = settings.Apply();
         var options = settings.Options();
         var trainer = new DiffusionTrainer(options, device);
-        double loss = Ui.Training($"training {options.Model.Kind} ({options.Model.Formulation})", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation), "0.0000");
+        double loss = Ui.Training($"training {EnumNames.Name(options.Model.Kind)} ({options.Model.Formulation})", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation), "0.0000");
         Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
         return Program.Ok;
     }

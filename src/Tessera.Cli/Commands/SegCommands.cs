@@ -120,7 +120,7 @@ public sealed class SegTrainSettings : TrainingSettings
         BackboneWeights = BackboneWeights,
         Model = new SegModelConfig
         {
-            Model = Model,
+            Model = EnumNames.Parse<SegModelKind>(nameof(SegModelConfig.Model), Model, "model"),
             K = K,
             BoundaryRefinement = !NoBr,
             Aspp = !NoAspp,
@@ -172,7 +172,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var options = settings.Options();
         options.Model.Validate();
         var trainer = new SegTrainer(options, device);
-        SegEvaluation? result = Ui.Training($"training {options.Model.Model}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        SegEvaluation? result = Ui.Training($"training {EnumNames.Name(options.Model.Model)}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (result is null) return settings.Stopped(Ui);
         PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");
@@ -187,7 +187,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         var trainer = new SegDatasetTrainer(options, device, cancellation);
         Ui.Say($"{trainer.TrainSet.Layout}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
         var o = trainer.Options;
-        DatasetScore? result = Ui.Training($"training {o.Model.Model}", o.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        DatasetScore? result = Ui.Training($"training {EnumNames.Name(o.Model.Model)}", o.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (result is null) return settings.Stopped(Ui);
         SegEvalCommand.PrintMetrics(Ui, result.Metrics, result.Images);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");

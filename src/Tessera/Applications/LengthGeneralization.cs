@@ -1,4 +1,5 @@
 using Tessera.Attention;
+using Tessera.Layers;
 using Tessera.Positional;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -192,9 +193,9 @@ public static class LengthGeneralization
             double factor = Math.Max(1, (double)n / trainLength);
             RopeConfig? scaled = factor <= 1 ? null : _encoding switch
             {
-                BenchEncoding.RopeInterpolation => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "linear", Factor = factor },
-                BenchEncoding.RopeNtk => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "ntk", Factor = factor },
-                BenchEncoding.RopeYarn => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = "yarn", Factor = factor, OriginalMaxPositionEmbeddings = 2 * trainLength + 1 },
+                BenchEncoding.RopeInterpolation => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = RopeType.Linear, Factor = factor },
+                BenchEncoding.RopeNtk => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = RopeType.Ntk, Factor = factor },
+                BenchEncoding.RopeYarn => new RopeConfig { HeadDim = _dim / _o.Heads, RopeType = RopeType.Yarn, Factor = factor, OriginalMaxPositionEmbeddings = 2 * trainLength + 1 },
                 _ => null,
             };
             foreach (var block in blocks) x = block.forward(x, scaled);
@@ -209,13 +210,13 @@ public static class LengthGeneralization
         private readonly LayerNorm ln1;
         private readonly LayerNorm ln2;
         private readonly MultiHeadAttention attn;
-        private readonly Sequential mlp;
+        private readonly Mlp mlp;
         public Block(int dim, int heads, AttentionPosition? position) : base("Block")
         {
             ln1 = torch.nn.LayerNorm(dim);
             ln2 = torch.nn.LayerNorm(dim);
             attn = new MultiHeadAttention(dim, heads, causal: true, position);
-            mlp = torch.nn.Sequential(torch.nn.Linear(dim, 4 * dim), torch.nn.GELU(), torch.nn.Linear(4 * dim, dim));
+            mlp = new Mlp(dim, 4 * dim);
             RegisterComponents();
         }
 

@@ -33,7 +33,7 @@ public static class Quickstart
     /// <summary>A small GCN-Net (k 7, width 16) on scenes for <paramref name="steps"/> steps, evaluated and checkpointed at the end.</summary>
     public static SegTrainOptions Segmentation(int steps, long seed, string? dataFolder) => new()
     {
-        Model = new SegModelConfig { Model = "gcn", K = 7, BaseWidth = 16 },
+        Model = new SegModelConfig { Model = SegModelKind.Gcn, K = 7, BaseWidth = 16 },
         Training = SegTrainOptions.DefaultTraining with { Steps = steps, Batch = 16, EvalEvery = steps, CheckpointEvery = steps, Seed = seed },
         EvalScenes = Math.Min(256, Math.Max(16, steps)),
         Data = dataFolder,
@@ -42,7 +42,7 @@ public static class Quickstart
     /// <summary>A small class-conditional EDM U-Net for <paramref name="steps"/> steps, without preview grids (the caller samples).</summary>
     public static DiffusionTrainOptions Diffusion(int steps, long seed, string? dataFolder) => new()
     {
-        Model = new DiffusionModelConfig("unet", UNetConfig.SmallFashionMnist),
+        Model = new DiffusionModelConfig(NetworkKind.UNet, UNetConfig.SmallFashionMnist),
         Training = DiffusionTrainOptions.DefaultTraining with
         {
             Steps = steps,

@@ -1,3 +1,4 @@
+using Tessera.Positional;
 using TorchSharp;
 using TorchSharp.Modules;
 
@@ -6,7 +7,10 @@ namespace Tessera.Attention;
 /// <summary>
 /// Multi-head scaled dot-product attention (Vaswani et al. 2017, eq. 1) with causal and padding masks and
 /// any <see cref="AttentionPosition"/>: softmax(((qkᵀ + logit terms)·scale + bias) + mask)·v + value terms.
-/// Absolute encodings (sinusoidal, learned) are added to the input before this layer.
+/// Absolute encodings (sinusoidal, learned) are added to the input before this layer. The one self-attention
+/// block of the library (timm's <c>layers.Attention</c>, with its key names <c>qkv</c> and <c>proj</c>): the
+/// length-generalisation transformer, DiT (through <see cref="Attend"/>, with 2-D RoPE tables) and the U-Net's
+/// attention over pixels (one head) use it.
 /// </summary>
 public sealed class MultiHeadAttention : torch.nn.Module<torch.Tensor, torch.Tensor>
 {
@@ -58,6 +62,28 @@ public sealed class MultiHeadAttention : torch.nn.Module<torch.Tensor, torch.Ten
 
     /// <inheritdoc />
     public override torch.Tensor forward(torch.Tensor x) => forward(x, null);
+
+    /// <summary>
+    /// Unmasked attention over x [B, T, D] by the fused kernel, softmax(qkᵀ/√d_h)·v (Vaswani et al. 2017, eq. 1),
+    /// with queries and keys rotated by the rotary tables <paramref name="cos"/>/<paramref name="sin"/> [T, d_h/2]
+    /// (<see cref="Rope.Apply"/>) when given. For layers built without a position encoding and not causal.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The layer is causal or has its own position encoding.</exception>
+    public torch.Tensor Attend(torch.Tensor x, torch.Tensor? cos = null, torch.Tensor? sin = null, RopePairing pairing = RopePairing.Interleaved)
+    {
+        if (Causal || position is not null) throw new InvalidOperationException("Attend is the unmasked attention without a position encoding of its own; use forward");
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / Heads;
+        var parts = qkv.forward(x).view(b, t, 3, Heads, hd).permute(2, 0, 3, 1, 4);    // [3, B, H, T, hd]
+        torch.Tensor q = parts[0], k = parts[1], v = parts[2];
+        if (cos is not null && sin is not null)
+        {
+            q = Rope.Apply(q, cos, sin, pairing);
+            k = Rope.Apply(k, cos, sin, pairing);
+        }
+        var output = torch.nn.functional.scaled_dot_product_attention(q, k, v);
+        return proj.forward(output.transpose(1, 2).reshape(b, t, d)).MoveToOuterDisposeScope();
+    }
 
     private torch.Tensor Mask(torch.Tensor logits, torch.Tensor? keyPadding, long offset)
     {

@@ -87,6 +87,20 @@ public static class SamplerMath
         return cur;
     }
 
+    /// <summary>
+    /// <see cref="Loop(torch.Tensor, IReadOnlyList{double}, Func{int, torch.Tensor, double, double, torch.Tensor})"/> for
+    /// the samplers that start each step from D(x_i; σ_i): evaluates it, reports the step to <paramref name="callback"/>,
+    /// and passes it to <paramref name="step"/> as its last argument.
+    /// </summary>
+    public static torch.Tensor Loop(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback,
+        Func<int, torch.Tensor, double, double, torch.Tensor, torch.Tensor> step) =>
+        Loop(x, sigmas, (i, cur, s, sn) =>
+        {
+            var denoised = model(cur, s);
+            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
+            return step(i, cur, s, sn, denoised);
+        });
+
     /// <summary>Checks a σ-grid: at least two values, finite, non-increasing, non-negative.</summary>
     public static void CheckGrid(IReadOnlyList<double> sigmas)
     {

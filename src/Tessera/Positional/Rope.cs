@@ -11,6 +11,23 @@ public enum RopePairing
     HalfSplit,
 }
 
+/// <summary>RoPE's frequency scaling, Hugging Face's <c>rope_type</c> (names as there, <see cref="EnumNames"/>).</summary>
+public enum RopeType
+{
+    /// <summary>No scaling.</summary>
+    Default,
+    /// <summary>Position interpolation (Chen et al. 2023).</summary>
+    Linear,
+    /// <summary>NTK-aware base change (bloc97, 2023).</summary>
+    Ntk,
+    /// <summary>Dynamic NTK (Hugging Face).</summary>
+    Dynamic,
+    /// <summary>YaRN (Peng et al. 2023).</summary>
+    Yarn,
+    /// <summary>Llama 3's frequency-dependent interpolation.</summary>
+    Llama3,
+}
+
 /// <summary>
 /// RoPE settings, named as in Hugging Face configs so that they carry over: <c>rope_theta</c> (Base),
 /// <c>rope_scaling</c> = {<c>rope_type</c>, <c>factor</c>, <c>original_max_position_embeddings</c>,
@@ -27,7 +44,7 @@ public sealed record RopeConfig
     /// <summary>partial_rotary_factor: the first ⌊d·f⌋ channels rotate, the rest pass through.</summary>
     public double PartialRotaryFactor { get; init; } = 1;
     /// <summary>rope_type.</summary>
-    public string RopeType { get; init; } = "default";
+    public RopeType RopeType { get; init; } = RopeType.Default;
     /// <summary>factor (scale s ≥ 1).</summary>
     public double Factor { get; init; } = 1;
     /// <summary>original_max_position_embeddings (the pre-training context L).</summary>
@@ -50,7 +67,7 @@ public sealed record RopeConfig
     public bool Truncate { get; init; } = true;
 
     /// <summary>The known rope_type values.</summary>
-    public static readonly string[] Types = ["default", "linear", "ntk", "dynamic", "yarn", "llama3"];
+    public static IReadOnlyList<string> Types => EnumNames.Names<RopeType>();
 
     /// <summary>Number of rotated channels.</summary>
     public int RotaryDim => (int)(HeadDim * PartialRotaryFactor);
@@ -61,11 +78,11 @@ public sealed record RopeConfig
         if (HeadDim < 2) throw new ArgumentException($"head_dim must be at least 2, got {HeadDim}");
         if (RotaryDim % 2 != 0 || RotaryDim < 2) throw new ArgumentException($"head_dim × partial_rotary_factor = {RotaryDim} must be even and at least 2 for RoPE (head_dim {HeadDim})");
         if (!(PartialRotaryFactor > 0 && PartialRotaryFactor <= 1)) throw new ArgumentException($"partial_rotary_factor must be in (0, 1], got {PartialRotaryFactor}");
-        if (!Types.Contains(RopeType)) throw new ArgumentException($"rope_type '{RopeType}' is not known; expected one of {string.Join(", ", Types)}");
-        if (RopeType != "default" && !(Factor >= 1)) throw new ArgumentException($"factor must be at least 1 for rope_type {RopeType}, got {Factor}");
+        if (!Enum.IsDefined(RopeType)) throw new ArgumentException($"rope_type {(int)RopeType} is not known; expected one of {string.Join(", ", Types)}");
+        if (RopeType != RopeType.Default && !(Factor >= 1)) throw new ArgumentException($"factor must be at least 1 for rope_type {EnumNames.Name(RopeType)}, got {Factor}");
         if (!(Base > 1)) throw new ArgumentException($"rope_theta must be greater than 1, got {Base}");
-        if (RopeType is "yarn" or "llama3" or "dynamic" && OriginalMaxPositionEmbeddings is null)
-            throw new ArgumentException($"original_max_position_embeddings is required for rope_type {RopeType}");
+        if (RopeType is RopeType.Yarn or RopeType.Llama3 or RopeType.Dynamic && OriginalMaxPositionEmbeddings is null)
+            throw new ArgumentException($"original_max_position_embeddings is required for rope_type {EnumNames.Name(RopeType)}");
     }
 }
 
@@ -87,15 +104,15 @@ public static class Rope
         double[] Base(double b) => Enumerable.Range(0, dim / 2).Select(i => 1.0 / Math.Pow(b, 2.0 * i / dim)).ToArray();
         switch (c.RopeType)
         {
-            case "default":
+            case RopeType.Default:
                 return (Base(c.Base), 1);
-            case "linear":
+            case RopeType.Linear:
                 // Position interpolation (Chen et al. 2023): m → m/s.
                 return (Base(c.Base).Select(f => f / c.Factor).ToArray(), 1);
-            case "ntk":
+            case RopeType.Ntk:
                 // NTK-aware base change (bloc97, 2023): base' = base·s^(d/(d−2)).
                 return (Base(c.Base * Math.Pow(c.Factor, dim / (dim - 2.0))), 1);
-            case "dynamic":
+            case RopeType.Dynamic:
                 {
                     // Dynamic NTK (Hugging Face): grow base with the current length beyond L.
                     double L = c.OriginalMaxPositionEmbeddings!.Value;
@@ -103,7 +120,7 @@ public static class Rope
                     double b = c.Base * Math.Pow(c.Factor * sequenceLength / L - (c.Factor - 1), dim / (dim - 2.0));
                     return (Base(b), 1);
                 }
-            case "yarn":
+            case RopeType.Yarn:
                 return Yarn(c, dim);
             default:
                 return (Llama3(c, Base(c.Base)), 1);

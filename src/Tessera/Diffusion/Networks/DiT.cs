@@ -1,3 +1,6 @@
+using Tessera.Attention;
+using Tessera.IO;
+using Tessera.Layers;
 using Tessera.Positional;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -58,7 +61,7 @@ public sealed record DiTConfig(int InChannels = 1, int ImageSize = 28, int Patch
 /// the noise-level and class embeddings, a final adaptive LayerNorm and linear layer, unpatchify. forward(x, t)
 /// returns a tensor shaped like x.
 /// </summary>
-public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>
+public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>, ILegacyTensors
 {
     private readonly Conv2d x_embedder;
     private readonly Sequential t_embedder;
@@ -81,14 +84,13 @@ public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>
         if (config.Position == DiTPosition.Rope2D && (config.Hidden / config.Heads) % 4 != 0) throw new ArgumentException("2-D RoPE needs a head width that is a multiple of 4");
         _c = config;
         int d = config.Hidden;
-        // Output channels rounded up to 16 per pixel and sliced (docs/known-issues.md: narrow layers on oneDNN).
-        _outChannels = (config.InChannels + 15) / 16 * 16;
+        _outChannels = PaddedOutChannels(config.InChannels);
         x_embedder = Conv2d(config.InChannels, d, config.PatchSize, stride: config.PatchSize);
         t_embedder = Sequential(("0", Linear(config.FrequencyChannels, d)), ("1", SiLU()), ("2", Linear(d, d)));
         if (config.Classes > 0) y_embedder = Embedding(config.Classes + 1, d);
         blocks = new ModuleList<DiTBlock>([.. Enumerable.Range(0, config.Depth).Select(_ => new DiTBlock(d, config.Heads, config.MlpRatio))]);
         norm_final = LayerNorm(d, eps: 1e-6, elementwise_affine: false);
-        final_linear = Linear(d, config.PatchSize * config.PatchSize * _outChannels);
+        final_linear = Linear(d, config.PatchSize * config.PatchSize * config.InChannels);
         final_modulation = Sequential(("0", SiLU()), ("1", Linear(d, 2 * d)));
         RegisterComponents();
         using (torch.no_grad())
@@ -134,9 +136,51 @@ public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>
         foreach (var block in blocks) tokens = block.forward(tokens, c, cos, sin);
         var mod = final_modulation.forward(c).chunk(2, 1);
         tokens = DiTBlock.Modulate(norm_final.forward(tokens), mod[0], mod[1]);
-        var patches = final_linear.forward(tokens); // [B, T, p·p·C']
+        var patches = FinalLinear(tokens); // [B, T, p·p·C']
         var img = patches.reshape(b, g, g, p, p, _outChannels).permute(0, 5, 1, 3, 2, 4).reshape(b, _outChannels, g * p, g * p);
         return img[.., .._c.InChannels].MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The final linear layer, run with its outputs padded by zero rows to 16 channels per pixel (C') and the
+    /// padding sliced off after unpatchifying: narrow layers on oneDNN (docs/known-issues.md), as the U-Net's
+    /// output convolution. The padding exists only inside this call: the parameters, the parameter count and
+    /// checkpoints hold the architecture's own p·p·C outputs.
+    /// </summary>
+    private torch.Tensor FinalLinear(torch.Tensor tokens)
+    {
+        int pad = _outChannels - _c.InChannels;
+        if (pad == 0) return final_linear.forward(tokens);
+        using var scope = torch.NewDisposeScope();
+        long pp = _c.PatchSize * _c.PatchSize;
+        var w = final_linear.weight!.view(pp, _c.InChannels, -1);
+        var weight = torch.cat([w, torch.zeros([pp, pad, w.shape[2]], w.dtype, w.device)], 1).view(pp * _outChannels, -1);
+        var b = final_linear.bias!.view(pp, _c.InChannels);
+        var bias = torch.cat([b, torch.zeros([pp, pad], b.dtype, b.device)], 1).view(pp * _outChannels);
+        return functional.linear(tokens, weight, bias).MoveToOuterDisposeScope();
+    }
+
+    private static int PaddedOutChannels(int channels) => (channels + 15) / 16 * 16;
+
+    /// <summary>
+    /// Checkpoints written before the padding became internal hold <c>final_linear</c> with p·p·C' outputs, C'
+    /// the channels padded to 16; per pixel of a patch, the first C are the network's (the rest only ever fed
+    /// sliced-off outputs), so they are kept and the rest dropped.
+    /// </summary>
+    void ILegacyTensors.UpgradeLegacyTensors(IDictionary<string, torch.Tensor> tensors, string prefix)
+    {
+        long pp = _c.PatchSize * _c.PatchSize;
+        int padded = PaddedOutChannels(_c.InChannels);
+        if (padded == _c.InChannels) return;
+        foreach (string name in new[] { "final_linear.weight", "final_linear.bias" })
+        {
+            if (tensors.TryGetValue(prefix + name, out var t) && t.dim() >= 1 && t.shape[0] == pp * padded)
+            {
+                long[] perPixel = [pp, padded, .. t.shape.Skip(1)];
+                long[] kept = [pp * _c.InChannels, .. t.shape.Skip(1)];
+                tensors[prefix + name] = t.reshape(perPixel)[.., .._c.InChannels].reshape(kept);
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -146,25 +190,23 @@ public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>
 /// <summary>
 /// A DiT block with adaLN-Zero (Peebles and Xie 2023, Fig. 3): from the conditioning c, shift, scale and gate for
 /// the attention and the MLP; x + gate·Attn(LN(x)·(1 + scale) + shift), likewise for the MLP; gates start at zero.
+/// The attention and the MLP are the library's shared blocks under the official DiT names (<c>attn.qkv</c>,
+/// <c>attn.proj</c>, <c>mlp.fc1</c>, <c>mlp.fc2</c>).
 /// </summary>
-public sealed class DiTBlock : Module
+public sealed class DiTBlock : Module, ILegacyTensors
 {
     private readonly LayerNorm norm1, norm2;
-    private readonly Linear qkv, proj, fc1, fc2;
+    private readonly MultiHeadAttention attn;
+    private readonly Mlp mlp;
     private readonly Sequential adaLN_modulation;
-    private readonly int _heads;
 
     /// <summary>Creates the block.</summary>
     public DiTBlock(int dim, int heads, double mlpRatio) : base(nameof(DiTBlock))
     {
-        _heads = heads;
         norm1 = LayerNorm(dim, eps: 1e-6, elementwise_affine: false);
-        qkv = Linear(dim, 3 * dim);
-        proj = Linear(dim, dim);
+        attn = new MultiHeadAttention(dim, heads, causal: false);
         norm2 = LayerNorm(dim, eps: 1e-6, elementwise_affine: false);
-        int hidden = (int)(dim * mlpRatio);
-        fc1 = Linear(dim, hidden);
-        fc2 = Linear(hidden, dim);
+        mlp = new Mlp(dim, (int)(dim * mlpRatio), activation: MlpActivation.GeluTanh);
         adaLN_modulation = Sequential(("0", SiLU()), ("1", Linear(dim, 6 * dim)));
         RegisterComponents();
         using (torch.no_grad())
@@ -182,19 +224,20 @@ public sealed class DiTBlock : Module
     {
         using var scope = torch.NewDisposeScope();
         var m = adaLN_modulation.forward(c).chunk(6, 1);
-        long b = x.shape[0], t = x.shape[1], d = x.shape[2];
-        var h = Modulate(norm1.forward(x), m[0], m[1]);
-        var parts = qkv.forward(h).reshape(b, t, 3, _heads, d / _heads).permute(2, 0, 3, 1, 4);
-        torch.Tensor q = parts[0], k = parts[1], v = parts[2];
-        if (cos is not null && sin is not null)
-        {
-            q = Rope.Apply(q, cos, sin, RopePairing.Interleaved);
-            k = Rope.Apply(k, cos, sin, RopePairing.Interleaved);
-        }
-        var attn = torch.nn.functional.scaled_dot_product_attention(q, k, v);
-        x = x + m[2].unsqueeze(1) * proj.forward(attn.transpose(1, 2).reshape(b, t, d));
-        var h2 = Modulate(norm2.forward(x), m[3], m[4]);
-        x = x + m[5].unsqueeze(1) * fc2.forward(torch.nn.functional.gelu(fc1.forward(h2), TorchSharp.Modules.GELU.Approximate.tanh, false));
+        x = x + m[2].unsqueeze(1) * attn.Attend(Modulate(norm1.forward(x), m[0], m[1]), cos, sin, RopePairing.Interleaved);
+        x = x + m[5].unsqueeze(1) * mlp.forward(Modulate(norm2.forward(x), m[3], m[4]));
         return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Checkpoints written before the shared blocks hold <c>qkv</c>, <c>proj</c>, <c>fc1</c> and <c>fc2</c> directly in the block.</summary>
+    void ILegacyTensors.UpgradeLegacyTensors(IDictionary<string, torch.Tensor> tensors, string prefix)
+    {
+        foreach (var (old, current) in new[] { ("qkv", "attn.qkv"), ("proj", "attn.proj"), ("fc1", "mlp.fc1"), ("fc2", "mlp.fc2") })
+        {
+            foreach (string p in new[] { ".weight", ".bias" })
+            {
+                if (tensors.Remove(prefix + old + p, out var t)) tensors.TryAdd(prefix + current + p, t);
+            }
+        }
     }
 }

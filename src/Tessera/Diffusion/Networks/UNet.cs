@@ -1,3 +1,4 @@
+using Tessera.Attention;
 using Tessera.IO;
 using Tessera.Positional;
 using TorchSharp;
@@ -263,17 +264,19 @@ internal sealed class ResBlock : Module<torch.Tensor, torch.Tensor, torch.Tensor
     }
 }
 
-/// <summary>Single-head self-attention over the pixels, GN first, residual.</summary>
-internal sealed class SelfAttention : Module<torch.Tensor, torch.Tensor>
+/// <summary>
+/// Single-head self-attention over the pixels, GN first, residual (Ho et al. 2020, App. B): x + Attn(GN(x)) with the
+/// H·W pixels as tokens, through the library's shared attention block (keys <c>attn.qkv</c>, <c>attn.proj</c>).
+/// </summary>
+internal sealed class SelfAttention : Module<torch.Tensor, torch.Tensor>, ILegacyTensors
 {
     private readonly GroupNorm norm;
-    private readonly Conv2d qkv, proj;
+    private readonly MultiHeadAttention attn;
 
     public SelfAttention(int ch, int groups) : base(nameof(SelfAttention))
     {
         norm = new GroupNorm(groups, ch);
-        qkv = Conv2d(ch, 3 * ch, 1);
-        proj = Conv2d(ch, ch, 1);
+        attn = new MultiHeadAttention(ch, 1, causal: false);
         RegisterComponents();
     }
 
@@ -281,13 +284,22 @@ internal sealed class SelfAttention : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
-        var parts = qkv.forward(norm.forward(x)).reshape(b, 3, c, h * w);
-        var q = parts[.., 0].transpose(1, 2);
-        var k = parts[.., 1];
-        var v = parts[.., 2].transpose(1, 2);
-        var attn = torch.softmax(q.matmul(k) / Math.Sqrt(c), -1);
-        var o = attn.matmul(v).transpose(1, 2).reshape(b, c, h, w);
-        return (x + proj.forward(o)).MoveToOuterDisposeScope();
+        var tokens = norm.forward(x).flatten(2).transpose(1, 2); // [B, H·W, C]
+        var o = attn.Attend(tokens).transpose(1, 2).reshape(b, c, h, w);
+        return (x + o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Checkpoints written before the shared block hold <c>qkv</c> and <c>proj</c> as 1×1 convolutions directly in
+    /// this module; a 1×1 convolution's weight [out, in, 1, 1] is the linear layer's [out, in].
+    /// </summary>
+    void ILegacyTensors.UpgradeLegacyTensors(IDictionary<string, torch.Tensor> tensors, string prefix)
+    {
+        foreach (string layer in new[] { "qkv", "proj" })
+        {
+            if (tensors.Remove(prefix + layer + ".weight", out var weight)) tensors.TryAdd(prefix + "attn." + layer + ".weight", weight.dim() == 4 ? weight.flatten(1) : weight);
+            if (tensors.Remove(prefix + layer + ".bias", out var bias)) tensors.TryAdd(prefix + "attn." + layer + ".bias", bias);
+        }
     }
 }
 

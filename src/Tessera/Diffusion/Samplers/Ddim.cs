@@ -14,10 +14,8 @@ public static class Ddim
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, double eta = 0, INoiseSource? noise = null, Action<SamplerStep>? callback = null)
     {
         if (eta > 0 && noise is null) throw new ArgumentNullException(nameof(noise), "η > 0 needs a noise source");
-        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        return SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn);
             var eps = (cur - denoised) / s;
             double st = eta * Math.Sqrt((1 - an) / (1 - a)) * Math.Sqrt(1 - a / an);

@@ -12,10 +12,8 @@ public static class Ddpm
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, Action<SamplerStep>? callback = null)
     {
-        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        return SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn), alpha = a / an, beta = 1 - alpha;
             var eps = (cur - denoised) / s;
             var xvp = cur * Math.Sqrt(a);

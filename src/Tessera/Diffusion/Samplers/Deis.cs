@@ -25,10 +25,8 @@ public static class Deis
     {
         if (order is < 0 or > 3) throw new ArgumentOutOfRangeException(nameof(order), $"DEIS tAB order must be 0–3, got {order}");
         var eps = new List<torch.Tensor>();
-        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             var d = SamplerMath.ToD(cur, s, denoised).MoveToOuterDisposeScope();
             eps.Insert(0, d);
             if (eps.Count > order + 1) { eps[^1].Dispose(); eps.RemoveAt(eps.Count - 1); }

@@ -10,10 +10,8 @@ public static class Dpm2
 {
     /// <summary>Samples down the grid; two evaluations per step, one for the last.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null) =>
-        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             var d = SamplerMath.ToD(cur, s, denoised);
             if (sn == 0) return cur + d * (sn - s);
             double mid = Math.Exp(0.5 * (Math.Log(s) + Math.Log(sn)));

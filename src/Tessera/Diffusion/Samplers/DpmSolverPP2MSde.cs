@@ -5,19 +5,18 @@ namespace Tessera.Diffusion.Samplers;
 /// <summary>
 /// DPM-Solver++(2M) SDE (k-diffusion sample_dpmpp_2m_sde, midpoint form): with λ = −ln σ, h = λₙ − λ,
 /// x ← (σₙ/σ)·e^{−ηh}·x − expm1(−h − ηh)·D, plus −½·expm1(−h − ηh)/r·(D − D_prev) after the first step,
-/// plus σₙ·√(−expm1(−2ηh))·s_noise·ε.
+/// plus σₙ·√(−expm1(−2ηh))·s_noise·ε. With η = 0 it is the deterministic <see cref="DpmSolverPP2M"/>.
 /// </summary>
 public static class DpmSolverPP2MSde
 {
     /// <summary>Samples down the grid; one evaluation per step.</summary>
-    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null)
+    public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource? noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null)
     {
+        if (eta > 0 && noise is null) throw new ArgumentNullException(nameof(noise), "η > 0 needs a noise source");
         torch.Tensor? old = null;
         double hLast = 0;
-        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             torch.Tensor next;
             if (sn == 0) next = denoised.alias();
             else
@@ -30,7 +29,7 @@ public static class DpmSolverPP2MSde
                     double r = hLast / h;
                     next = next + (denoised - old) * (0.5 * phi / r);
                 }
-                if (eta > 0) next = next + noise.Next(cur) * (sn * Math.Sqrt(-SamplerMath.Expm1(-2 * etaH)) * sNoise);
+                if (eta > 0) next = next + noise!.Next(cur) * (sn * Math.Sqrt(-SamplerMath.Expm1(-2 * etaH)) * sNoise);
                 hLast = h;
             }
             old?.Dispose();

@@ -14,10 +14,8 @@ public static class DpmSolverPP3MSde
         if (eta > 0 && noise is null) throw new ArgumentNullException(nameof(noise), "η > 0 needs a noise source");
         torch.Tensor? d1Prev = null, d2Prev = null; // D_{i−1}, D_{i−2}
         double h1 = double.NaN, h2 = double.NaN;
-        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             torch.Tensor next;
             double h = double.NaN;
             if (sn == 0) next = denoised.alias();

@@ -7,10 +7,8 @@ public static class Euler
 {
     /// <summary>Samples from <paramref name="x"/> at σ₀ down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Action<SamplerStep>? callback = null) =>
-        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             // x_{i+1} = x_i + (σ_{i+1} − σ_i)·(x_i − D)/σ_i
             return cur + SamplerMath.ToD(cur, s, denoised) * (sn - s);
         });

@@ -10,10 +10,8 @@ public static class EulerAncestral
 {
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, double eta = 1, double sNoise = 1, Action<SamplerStep>? callback = null) =>
-        SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             var (down, up) = SamplerMath.AncestralStep(s, sn, eta);
             var next = cur + SamplerMath.ToD(cur, s, denoised) * (down - s);
             return sn > 0 && up > 0 ? next + noise.Next(next) * (sNoise * up) : next;

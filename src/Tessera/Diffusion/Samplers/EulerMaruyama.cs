@@ -12,10 +12,8 @@ public static class EulerMaruyama
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, Action<SamplerStep>? callback = null)
     {
-        return SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        return SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             if (sn == 0) return denoised;
             var score = (denoised - cur) / (s * s);
             return cur + score * (2 * s * (s - sn)) + noise.Next(cur) * Math.Sqrt(2 * s * (s - sn));

@@ -28,10 +28,8 @@ public static class Ipndm
     {
         if (maxOrder is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(maxOrder), $"iPNDM order must be 1–4, got {maxOrder}");
         var eps = new List<torch.Tensor>();
-        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             eps.Insert(0, SamplerMath.ToD(cur, s, denoised).MoveToOuterDisposeScope());
             if (eps.Count > maxOrder) { eps[^1].Dispose(); eps.RemoveAt(eps.Count - 1); }
             double[] beta = Beta[eps.Count - 1];

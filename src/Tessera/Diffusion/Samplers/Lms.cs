@@ -14,10 +14,8 @@ public static class Lms
     {
         if (order < 1) throw new ArgumentOutOfRangeException(nameof(order), "order must be at least 1");
         var ds = new List<torch.Tensor>();
-        var result = SamplerMath.Loop(x, sigmas, (i, cur, s, sn) =>
+        var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
-            var denoised = model(cur, s);
-            callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
             ds.Add(SamplerMath.ToD(cur, s, denoised).MoveToOuterDisposeScope());
             if (ds.Count > order) { ds[0].Dispose(); ds.RemoveAt(0); }
             int k = ds.Count;

@@ -21,23 +21,23 @@ public enum Formulation
 }
 
 /// <summary>What network a diffusion model uses, and its settings (stored in checkpoints as JSON).</summary>
-/// <param name="Kind">"unet" or "dit".</param>
+/// <param name="Kind">The network: U-Net or DiT.</param>
 /// <param name="UNet">U-Net settings (Kind unet).</param>
 /// <param name="DiT">DiT settings (Kind dit).</param>
 /// <param name="Formulation">Training formulation.</param>
 /// <param name="SigmaData">σ_data of EDM preconditioning (data scaled to [−1, 1]).</param>
-public sealed record DiffusionModelConfig(string Kind = "unet", UNetConfig? UNet = null, DiTConfig? DiT = null, Formulation Formulation = Formulation.Edm, double SigmaData = 0.5)
+public sealed record DiffusionModelConfig(NetworkKind Kind = NetworkKind.UNet, UNetConfig? UNet = null, DiTConfig? DiT = null, Formulation Formulation = Formulation.Edm, double SigmaData = 0.5)
 {
     private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
 
     /// <summary>Image channels.</summary>
-    public int Channels => Kind == "dit" ? DiT!.InChannels : UNet!.InChannels;
+    public int Channels => Kind == NetworkKind.DiT ? DiT!.InChannels : UNet!.InChannels;
 
     /// <summary>Image side.</summary>
-    public int ImageSize => Kind == "dit" ? DiT!.ImageSize : UNet!.ImageSize;
+    public int ImageSize => Kind == NetworkKind.DiT ? DiT!.ImageSize : UNet!.ImageSize;
 
     /// <summary>Class labels (0: unconditional).</summary>
-    public int Classes => Kind == "dit" ? DiT!.Classes : UNet!.Classes;
+    public int Classes => Kind == NetworkKind.DiT ? DiT!.Classes : UNet!.Classes;
 
     /// <summary>As JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -49,7 +49,8 @@ public sealed record DiffusionModelConfig(string Kind = "unet", UNetConfig? UNet
         try
         {
             var c = JsonSerializer.Deserialize<DiffusionModelConfig>(json, Json) ?? throw new JsonException("empty");
-            if (c.Kind is not ("unet" or "dit") || (c.Kind == "unet" && c.UNet is null) || (c.Kind == "dit" && c.DiT is null)) throw new JsonException($"kind '{c.Kind}' without its settings");
+            if (!Enum.IsDefined(c.Kind) || (c.Kind == NetworkKind.UNet && c.UNet is null) || (c.Kind == NetworkKind.DiT && c.DiT is null))
+                throw new JsonException($"kind '{EnumNames.Name(c.Kind)}' without its settings");
             return c;
         }
         catch (JsonException e)
@@ -85,7 +86,7 @@ public sealed class DiffusionModel : torch.nn.Module
     public DiffusionModel(DiffusionModelConfig config) : base(nameof(DiffusionModel))
     {
         Config = config;
-        net = config.Kind == "dit" ? new DiT(config.DiT!) : new UNet(config.UNet!);
+        net = config.Kind == NetworkKind.DiT ? new DiT(config.DiT!) : new UNet(config.UNet!);
         _precond = config.Formulation switch
         {
             Formulation.Edm => new EdmPrecond(config.SigmaData),

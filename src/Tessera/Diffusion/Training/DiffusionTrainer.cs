@@ -20,15 +20,8 @@ public sealed record DiffusionTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 20_000,
-        Batch = 64,
-        LearningRate = 2e-4,
-        Optimizer = OptimizerKind.Adam,
-        GradClip = 1.0,
-        WarmupSteps = 500,
-        Schedule = LearningRateSchedule.Constant,
-        CheckpointEvery = 1000,
-        SampleEvery = 2000,
+        Steps = 20_000, Batch = 64, LearningRate = 2e-4, Optimizer = OptimizerKind.Adam, GradClip = 1.0,
+        WarmupSteps = 500, Schedule = LearningRateSchedule.Constant, CheckpointEvery = 1000, SampleEvery = 2000,
     };
 
     /// <summary>Network and formulation.</summary>
@@ -158,7 +151,7 @@ public sealed class DiffusionTrainer
         public string ModelConfigJson => _o.Model.ToJson();
         public string TaskOptionsJson => JsonSerializer.Serialize(_o with { Model = _o.Model });
         public string EvalName => "ema loss";
-        public string PlotTitle => $"{_o.Model.Kind} ({_o.Model.Formulation}) training loss";
+        public string PlotTitle => $"{EnumNames.Name(_o.Model.Kind)} ({_o.Model.Formulation}) training loss";
         public torch.nn.Module? Extra => _ema;
 
         public string CanonicalConfig(string json, string path) => DiffusionModelConfig.FromJson(json, path).ToJson();

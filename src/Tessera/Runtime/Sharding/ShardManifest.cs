@@ -1,6 +1,4 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Tessera.IO;
 
 namespace Tessera.Runtime.Sharding;
 
@@ -20,27 +18,15 @@ public sealed record ShardManifest
     /// <summary>Items that failed, with the reason.</summary>
     [JsonPropertyName("failed")] public IReadOnlyDictionary<string, string> Failed { get; init; } = new Dictionary<string, string>();
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     /// <summary>The file name of a shard's manifest in an output folder.</summary>
     public static string FileName(Shard shard) => $"manifest.shard-{shard.Index:D5}-of-{shard.Count:D5}.json";
 
     /// <summary>Writes the manifest atomically.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Save(string path) => ShardJson.Save(this, path);
 
     /// <summary>Reads a manifest.</summary>
     /// <exception cref="TesseraFormatException">The file is not a manifest.</exception>
-    public static ShardManifest Load(string path)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<ShardManifest>(File.ReadAllText(path)) ?? throw new TesseraFormatException(path, "empty manifest");
-        }
-        catch (JsonException e)
-        {
-            throw new TesseraFormatException(path, $"not a shard manifest ({e.Message.Split('\n')[0]})", e);
-        }
-    }
+    public static ShardManifest Load(string path) => ShardJson.Load<ShardManifest>(path, "shard manifest");
 
     /// <summary>
     /// Checks the manifests in <paramref name="outputDir"/> against the job's items: returns one line per problem

@@ -1,6 +1,4 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Tessera.IO;
 
 namespace Tessera.Runtime.Sharding;
 
@@ -23,25 +21,13 @@ public sealed record ShardSummary
     /// <summary>Wall-clock seconds of this run.</summary>
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     /// <summary>The file name of a shard's summary in an output folder.</summary>
     public static string FileName(Shard shard) => shard.IsSharded ? $"summary.shard-{shard.Index:D5}-of-{shard.Count:D5}.json" : "summary.json";
 
     /// <summary>Writes the summary atomically.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Save(string path) => ShardJson.Save(this, path);
 
     /// <summary>Reads a summary.</summary>
     /// <exception cref="TesseraFormatException">The file is not a summary.</exception>
-    public static ShardSummary Load(string path)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<ShardSummary>(File.ReadAllText(path)) ?? throw new TesseraFormatException(path, "empty summary");
-        }
-        catch (JsonException e)
-        {
-            throw new TesseraFormatException(path, $"not a shard summary ({e.Message.Split('\n')[0]})", e);
-        }
-    }
+    public static ShardSummary Load(string path) => ShardJson.Load<ShardSummary>(path, "shard summary");
 }

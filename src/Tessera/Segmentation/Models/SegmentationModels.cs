@@ -14,74 +14,79 @@ internal static class Resize
 }
 
 /// <summary>
+/// A dilated ResNet, a head on its last stage, and bilinear upsampling of the logits to the input's size: the
+/// shape DeepLabV3 and FCN share (torchvision's <c>_SimpleSegmentationModel</c>), with its key names
+/// <c>backbone.*</c> and <c>head.*</c>.
+/// </summary>
+public abstract class DilatedResNetSegmenter : Module<torch.Tensor, torch.Tensor>, IResNetSegmenter
+{
+    private readonly ResNet _backbone;
+    private readonly Module<torch.Tensor, torch.Tensor> _head;
+
+    /// <summary>Registers the backbone and the head.</summary>
+    protected DilatedResNetSegmenter(string name, ResNet backbone, Module<torch.Tensor, torch.Tensor> head) : base(name)
+    {
+        (_backbone, _head) = (backbone, head);
+        register_module("backbone", backbone);
+        register_module("head", head);
+    }
+
+    /// <summary>The backbone (for loading torchvision weights into it).</summary>
+    public ResNet Backbone => _backbone;
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)
+    {
+        var f = _backbone.Features(x);
+        return (Resize.To(_head.forward(f.Layer4), x.shape[2], x.shape[3]), f.Layer3);
+    }
+}
+
+/// <summary>
 /// DeepLabV3 (Chen et al. 2017): a dilated ResNet (output stride 16 or 8), ASPP, a 3×3 convolution with BN and
 /// ReLU, a 1×1 classifier, and bilinear upsampling to the input size (torchvision's DeepLabHead). With
 /// <c>useAspp</c> false the head is an FCN head on the same backbone (the ablation without ASPP).
 /// </summary>
-public sealed class DeepLabV3 : Module<torch.Tensor, torch.Tensor>, IResNetSegmenter
+public sealed class DeepLabV3 : DilatedResNetSegmenter
 {
-    private readonly ResNet backbone;
-    private readonly Sequential head;
-
     /// <summary>Creates the model.</summary>
-    public DeepLabV3(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 16, bool useAspp = true, int[]? rates = null, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null) : base(nameof(DeepLabV3))
+    public DeepLabV3(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 16, bool useAspp = true, int[]? rates = null, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null)
+        : this(new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem, layer4Dilations), classes, outputStride, useAspp, rates)
     {
-        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem, layer4Dilations);
-        int c = backbone.StageChannels[3];
+    }
+
+    private DeepLabV3(ResNet backbone, int classes, int outputStride, bool useAspp, int[]? rates)
+        : base(nameof(DeepLabV3), backbone, Head(backbone.StageChannels[3], classes, outputStride, useAspp, rates))
+    {
+    }
+
+    private static Sequential Head(int c, int classes, int outputStride, bool useAspp, int[]? rates)
+    {
         int width = Math.Min(256, Math.Max(32, c / 2));
-        head = useAspp
+        return useAspp
             ? Sequential(new Aspp(c, width, outputStride, rates), Conv2d(width, width, 3, padding: 1, bias: false), BatchNorm2d(width), ReLU(), Conv2d(width, classes, 1))
             : Sequential(new FcnHead(c, classes));
-        RegisterComponents();
-    }
-
-    /// <summary>The backbone (for loading torchvision weights into it).</summary>
-    public ResNet Backbone => backbone;
-
-    /// <inheritdoc />
-    public override torch.Tensor forward(torch.Tensor x)
-    {
-        using var scope = torch.NewDisposeScope();
-        return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
-    }
-
-    /// <inheritdoc />
-    public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)
-    {
-        var f = backbone.Features(x);
-        return (Resize.To(head.forward(f.Layer4), x.shape[2], x.shape[3]), f.Layer3);
     }
 }
 
 /// <summary>FCN baseline (Long et al. 2015, torchvision's FCN): backbone, FCN head, bilinear upsampling.</summary>
-public sealed class Fcn : Module<torch.Tensor, torch.Tensor>, IResNetSegmenter
+public sealed class Fcn : DilatedResNetSegmenter
 {
-    private readonly ResNet backbone;
-    private readonly FcnHead head;
-
     /// <summary>Creates the model.</summary>
-    public Fcn(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 8, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null) : base(nameof(Fcn))
+    public Fcn(int classes, ResNetDepth depth = ResNetDepth.ResNet50, int outputStride = 8, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null)
+        : this(new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem, layer4Dilations), classes)
     {
-        backbone = new ResNet(depth, outputStride, numClasses: 0, baseWidth, smallStem, layer4Dilations);
-        head = new FcnHead(backbone.StageChannels[3], classes);
-        RegisterComponents();
     }
 
-    /// <summary>The backbone.</summary>
-    public ResNet Backbone => backbone;
-
-    /// <inheritdoc />
-    public override torch.Tensor forward(torch.Tensor x)
+    private Fcn(ResNet backbone, int classes) : base(nameof(Fcn), backbone, new FcnHead(backbone.StageChannels[3], classes))
     {
-        using var scope = torch.NewDisposeScope();
-        return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
-    }
-
-    /// <inheritdoc />
-    public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)
-    {
-        var f = backbone.Features(x);
-        return (Resize.To(head.forward(f.Layer4), x.shape[2], x.shape[3]), f.Layer3);
     }
 }
 

@@ -20,18 +20,12 @@ public sealed record SegDatasetTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 1000,
-        Batch = 16,
-        LearningRate = 0.01,
-        Optimizer = OptimizerKind.Sgd,
-        WeightDecay = 5e-4,
-        Schedule = LearningRateSchedule.Poly,
-        EvalEvery = 500,
-        CheckpointEvery = 500,
+        Steps = 1000, Batch = 16, LearningRate = 0.01, Optimizer = OptimizerKind.Sgd, WeightDecay = 5e-4,
+        Schedule = LearningRateSchedule.Poly, EvalEvery = 500, CheckpointEvery = 500,
     };
 
     /// <summary>The model (its classes are set from the dataset, its input is ImageNet-normalised).</summary>
-    public SegModelConfig Model { get; init; } = new() { Model = "deeplabv3", Depth = 50, BaseWidth = 64, SmallStem = false };
+    public SegModelConfig Model { get; init; } = new() { Model = SegModelKind.DeepLabV3, Depth = 50, BaseWidth = 64, SmallStem = false };
     /// <summary>Optimiser, schedule, length, cadences and seed.</summary>
     public TrainingOptions Training { get; init; } = DefaultTraining;
     /// <summary>Loss: ce, dice, focal or a sum such as ce+dice.</summary>
@@ -154,42 +148,19 @@ public sealed class SegDatasetTrainer
     }
 
     /// <summary>Dataset segmentation as a task of the engine.</summary>
-    private sealed class Task(SegDatasetTrainer trainer) : ITrainingTask
+    private sealed class Task(SegDatasetTrainer trainer) : SegmentationTask(trainer._o.Model, trainer._o.BackboneWeights, trainer._engine.Device)
     {
         private readonly SegDatasetTrainOptions _o = trainer._o;
-        private readonly torch.Device _device = trainer._engine.Device;
-        private torch.nn.Module<torch.Tensor, torch.Tensor>? _model;
         private SegmentationLoader? _loader;
         private IEnumerator<SegmentationBatch>? _batches;
 
         public DatasetScore? Last { get; private set; }
-        public ModelKind Kind => ModelKind.Segmentation;
-        public string ModelConfigJson => _o.Model.ToJson();
-        public string TaskOptionsJson => JsonSerializer.Serialize(_o);
-        public string EvalName => "mIoU";
-        public string PlotTitle => $"{_o.Model.Model} on {trainer._train.Layout} {_o.Split}";
-
-        public string CanonicalConfig(string json, string path) => SegModelConfig.FromJson(json, path).ToJson();
-
-        public torch.nn.Module Build(torch.Device device, bool resume)
-        {
-            var model = _o.Model.Build();
-            if (_o.BackboneWeights is not null && !resume)
-            {
-                if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
-                    throw new TesseraUserException(nameof(_o.BackboneWeights), "torchvision weights need the torchvision layout (width 64, standard stem)");
-                var backbone = model is Models.IResNetSegmenter s ? s.Backbone : throw new InvalidOperationException(model.GetType().Name);
-                backbone.LoadTorchvision(_o.BackboneWeights);
-            }
-            model.to(device);
-            return _model = model;
-        }
-
-        public IEnumerable<TorchSharp.Modules.Parameter> Parameters() => _model!.parameters();
+        public override string TaskOptionsJson => JsonSerializer.Serialize(_o);
+        public override string PlotTitle => $"{EnumNames.Name(_o.Model.Model)} on {trainer._train.Layout} {_o.Split}";
 
         // Micro-batch m of step s is loader step s·A + m (A micro-batches per step), so the data depend only on the
         // seed and the step: a resumed run reads exactly what the unbroken run would have read.
-        public void Prepare(long startStep, CancellationToken cancellation)
+        public override void Prepare(long startStep, CancellationToken cancellation)
         {
             var t = _o.Training;
             _loader = new SegmentationLoader(trainer._train, _o.Augmentation(), new LoaderOptions(
@@ -198,26 +169,26 @@ public sealed class SegDatasetTrainer
             _batches = _loader.GetEnumerator();
         }
 
-        public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
+        public override torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
             long expected = batch.Step * batch.Micros + batch.Micro;
             if (!_batches!.MoveNext()) throw new InvalidOperationException($"the data loader ended before micro-batch {expected}");
             using var data = _batches.Current;
             if (data.Step != expected) throw new InvalidOperationException($"the data loader delivered batch {data.Step}, expected {expected}");
-            return SegmentationLosses.WithAuxiliary(_o.Loss, _model!, data.Images.to(_device), data.Labels.to(_device));
+            return SegmentationLosses.WithAuxiliary(_o.Loss, Model!, data.Images.to(Device), data.Labels.to(Device));
         }
 
-        public EvalPoint? Evaluate()
+        public override EvalPoint? Evaluate()
         {
-            Last = trainer.Evaluate(_model!);
+            Last = trainer.Evaluate(Model!);
             return new EvalPoint(Last.Metrics.MIoU, $"mIoU {100 * Last.Metrics.MIoU:0.0}");
         }
 
-        public void Dispose()
+        public override void Dispose()
         {
             _batches?.Dispose();
             _loader?.Dispose();
-            _model?.Dispose();
+            base.Dispose();
         }
     }
 }

@@ -1,9 +1,26 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Models;
 using TorchSharp;
 
 namespace Tessera.Segmentation.Training;
+
+/// <summary>A segmentation model's architecture; its name (<see cref="EnumNames"/>) is what checkpoints store.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SegModelKind>))]
+public enum SegModelKind
+{
+    /// <summary>GCN-Net (Peng et al. 2017): global convolutional network with boundary refinement.</summary>
+    [JsonStringEnumMemberName("gcn")] Gcn,
+    /// <summary>DeepLabv3 (Chen et al. 2017) with ASPP.</summary>
+    [JsonStringEnumMemberName("deeplabv3")] DeepLabV3,
+    /// <summary>FCN (Long et al. 2015) on a dilated ResNet.</summary>
+    [JsonStringEnumMemberName("fcn")] Fcn,
+    /// <summary>Ablation: one k × k convolution per stage instead of GCN's separable pair.</summary>
+    [JsonStringEnumMemberName("kxk")] Kxk,
+    /// <summary>Ablation: stacked 3 × 3 convolutions of about the GCN's parameter count.</summary>
+    [JsonStringEnumMemberName("stacked3x3")] Stacked3x3,
+}
 
 /// <summary>
 /// Everything needed to rebuild a segmentation model; stored as JSON in its checkpoints' metadata.
@@ -12,8 +29,8 @@ namespace Tessera.Segmentation.Training;
 /// </summary>
 public sealed record SegModelConfig
 {
-    /// <summary>gcn, deeplabv3, fcn, kxk or stacked3x3.</summary>
-    public string Model { get; init; } = "gcn";
+    /// <summary>The architecture.</summary>
+    public SegModelKind Model { get; init; } = SegModelKind.Gcn;
     /// <summary>Classes.</summary>
     public int Classes { get; init; } = 11;
     /// <summary>GCN kernel size k (odd).</summary>
@@ -45,18 +62,18 @@ public sealed record SegModelConfig
     public bool AuxHead { get; init; }
 
     /// <summary>Known model names.</summary>
-    public static readonly string[] Models = ["gcn", "deeplabv3", "fcn", "kxk", "stacked3x3"];
+    public static IReadOnlyList<string> Models => EnumNames.Names<SegModelKind>();
 
     /// <summary>Checks the settings; messages name the property (<see cref="TesseraUserException.Parameter"/>).</summary>
     public void Validate()
     {
-        if (!Models.Contains(Model)) throw new TesseraUserException(nameof(Model), $"'{Model}' is not a model; expected {string.Join(", ", Models)}");
+        if (!Enum.IsDefined(Model)) throw new TesseraUserException(nameof(Model), $"{(int)Model} is not a model; expected {string.Join(", ", Models)}");
         if (K < 1 || K % 2 == 0) throw new TesseraUserException(nameof(K), $"{K} must be odd and positive (GCN kernels are centred)");
         if (Depth is not (18 or 34 or 50 or 101)) throw new TesseraUserException(nameof(Depth), $"{Depth}; expected 18, 34, 50 or 101");
         if (OutputStride is not (8 or 16 or 32)) throw new TesseraUserException(nameof(OutputStride), $"{OutputStride}; expected 8, 16 or 32");
         if (Dilations is not null)
         {
-            if (Model is not ("deeplabv3" or "fcn")) throw new TesseraUserException(nameof(Dilations), $"only for deeplabv3 and fcn (the dilated backbones), not {Model}");
+            if (Model is not (SegModelKind.DeepLabV3 or SegModelKind.Fcn)) throw new TesseraUserException(nameof(Dilations), $"only for deeplabv3 and fcn (the dilated backbones), not {EnumNames.Name(Model)}");
             if (OutputStride == 32) throw new TesseraUserException(nameof(Dilations), $"needs a dilated last stage ({nameof(OutputStride)} 16 or 8)");
             int n = ResNet.Layer4Convolutions(DepthEnum);
             if (Dilations.Length != n || Dilations.Any(r => r < 1))
@@ -76,14 +93,33 @@ public sealed record SegModelConfig
         return AuxHead ? new WithAuxiliaryHead(model, Classes) : model;
     }
 
+    /// <summary>
+    /// Builds the model and, when <paramref name="backboneWeights"/> is given, loads a torchvision ResNet state dict
+    /// (.pth or .safetensors) into its backbone.
+    /// </summary>
+    /// <exception cref="TesseraUserException">Weights for a model without the torchvision layout (width 64, standard stem); named as <paramref name="parameter"/>.</exception>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Build(string? backboneWeights, string parameter = "BackboneWeights")
+    {
+        var model = Build();
+        if (backboneWeights is null) return model;
+        if (SmallStem || BaseWidth != 64)
+        {
+            model.Dispose();
+            throw new TesseraUserException(parameter, "torchvision weights need the torchvision layout (width 64, standard stem)");
+        }
+        var backbone = model is IResNetSegmenter s ? s.Backbone : throw new InvalidOperationException(model.GetType().Name);
+        backbone.LoadTorchvision(backboneWeights);
+        return model;
+    }
+
     private torch.nn.Module<torch.Tensor, torch.Tensor> BuildMain(ResNetDepth depth)
     {
         return Model switch
         {
-            "gcn" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem),
-            "kxk" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.FullKernel),
-            "stacked3x3" => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.Stacked3x3),
-            "deeplabv3" => new DeepLabV3(Classes, depth, OutputStride, Aspp, Rates, BaseWidth, SmallStem, Dilations),
+            SegModelKind.Gcn => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem),
+            SegModelKind.Kxk => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.FullKernel),
+            SegModelKind.Stacked3x3 => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.Stacked3x3),
+            SegModelKind.DeepLabV3 => new DeepLabV3(Classes, depth, OutputStride, Aspp, Rates, BaseWidth, SmallStem, Dilations),
             _ => new Fcn(Classes, depth, OutputStride, BaseWidth, SmallStem, Dilations),
         };
     }

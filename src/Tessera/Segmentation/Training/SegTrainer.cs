@@ -19,15 +19,8 @@ public sealed record SegTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 1500,
-        Batch = 16,
-        LearningRate = 2e-3,
-        Optimizer = OptimizerKind.AdamW,
-        WeightDecay = 1e-4,
-        GradClip = 5.0,
-        WarmupSteps = 100,
-        Schedule = LearningRateSchedule.Cosine,
-        EvalEvery = 500,
+        Steps = 1500, Batch = 16, LearningRate = 2e-3, Optimizer = OptimizerKind.AdamW, WeightDecay = 1e-4,
+        GradClip = 5.0, WarmupSteps = 100, Schedule = LearningRateSchedule.Cosine, EvalEvery = 500,
         CheckpointEvery = 500,
     };
 
@@ -91,64 +84,41 @@ public sealed class SegTrainer
     }
 
     /// <summary>The segmentation family as a task of the engine.</summary>
-    private sealed class SegTask(SegTrainer trainer) : ITrainingTask
+    private sealed class SegTask(SegTrainer trainer) : SegmentationTask(trainer._o.Model, trainer._o.BackboneWeights, trainer._engine.Device)
     {
         private readonly SegTrainOptions _o = trainer._o;
-        private readonly torch.Device _device = trainer._engine.Device;
-        private torch.nn.Module<torch.Tensor, torch.Tensor>? _model;
         private FashionMnist? _data;
         private FashionMnistScenes? _scenes;
 
         public SegEvaluation? Last { get; private set; }
-        public ModelKind Kind => ModelKind.Segmentation;
-        public string ModelConfigJson => _o.Model.ToJson();
-        public string TaskOptionsJson => JsonSerializer.Serialize(_o with { Model = _o.Model });
-        public string EvalName => "mIoU";
-        public string PlotTitle => $"{_o.Model.Model} on Fashion-MNIST scenes";
+        public override string TaskOptionsJson => JsonSerializer.Serialize(_o with { Model = _o.Model });
+        public override string PlotTitle => $"{EnumNames.Name(_o.Model.Model)} on Fashion-MNIST scenes";
 
-        public string CanonicalConfig(string json, string path) => SegModelConfig.FromJson(json, path).ToJson();
-
-        public torch.nn.Module Build(torch.Device device, bool resume)
-        {
-            var model = _o.Model.Build();
-            if (_o.BackboneWeights is not null && !resume)
-            {
-                if (_o.Model.SmallStem || _o.Model.BaseWidth != 64)
-                    throw new TesseraUserException("BackboneWeights: torchvision weights need the torchvision layout (width 64, standard stem)");
-                var backbone = model is Models.IResNetSegmenter s ? s.Backbone : throw new InvalidOperationException(model.GetType().Name);
-                backbone.LoadTorchvision(_o.BackboneWeights);
-            }
-            model.to(device);
-            return _model = model;
-        }
-
-        public IEnumerable<TorchSharp.Modules.Parameter> Parameters() => _model!.parameters();
-
-        public void Prepare(long startStep, CancellationToken cancellation)
+        public override void Prepare(long startStep, CancellationToken cancellation)
         {
             _data = FashionMnist.Load(Split.Train, _o.Data);
             _scenes = new FashionMnistScenes(_data, _o.Scenes);
         }
 
-        public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
+        public override torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
             using var scenes = _scenes!.Generate(batch.First, batch.Count);
-            return SegmentationLosses.WithAuxiliary(_o.Loss, _model!, scenes.Images.to(_device), scenes.Labels.to(_device));
+            return SegmentationLosses.WithAuxiliary(_o.Loss, Model!, scenes.Images.to(Device), scenes.Labels.to(Device));
         }
 
 
-        public EvalPoint? Evaluate()
+        public override EvalPoint? Evaluate()
         {
-            Last = SegTrainer.Evaluate(_model!, _o, _device);
+            Last = SegTrainer.Evaluate(Model!, _o, Device);
             return new EvalPoint(Last.Metrics.MIoU, $"mIoU {100 * Last.Metrics.MIoU:0.0}");
         }
 
 
 
-        public void Dispose()
+        public override void Dispose()
         {
             _data?.Dispose();
-            _model?.Dispose();
+            base.Dispose();
         }
     }
 

@@ -15,21 +15,8 @@ public sealed class CocoInstances : InstanceDataset
     private sealed record Image(long Id, string Path, int Height, int Width, List<Annotation> Annotations);
 
     private readonly List<Image> _images;
-    private readonly string _source;
-    private readonly List<InstanceCategory> _categories;
 
-    private CocoInstances(string source, List<Image> images, List<InstanceCategory> categories)
-    {
-        _source = source;
-        _images = images;
-        _categories = categories;
-    }
-
-    /// <inheritdoc />
-    public override string Source => _source;
-
-    /// <inheritdoc />
-    public override IReadOnlyList<InstanceCategory> Categories => _categories;
+    private CocoInstances(string source, List<Image> images, List<InstanceCategory> categories) : base(source, categories) => _images = images;
 
     /// <inheritdoc />
     public override int Count => _images.Count;

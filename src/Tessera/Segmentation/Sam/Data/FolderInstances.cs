@@ -14,20 +14,9 @@ public sealed class FolderInstances : InstanceDataset
     public const byte IgnoreValue = 255;
 
     private static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"];
-    private readonly string _root;
     private readonly List<(string Image, string Instances, string? Labels)> _items;
 
-    private FolderInstances(string root, List<(string, string, string?)> items)
-    {
-        _root = root;
-        _items = items;
-    }
-
-    /// <inheritdoc />
-    public override string Source => _root;
-
-    /// <inheritdoc />
-    public override IReadOnlyList<InstanceCategory> Categories => [];
+    private FolderInstances(string root, List<(string, string, string?)> items) : base(root, []) => _items = items;
 
     /// <inheritdoc />
     public override int Count => _items.Count;

@@ -96,11 +96,14 @@ public enum InstanceDatasetFormat
 /// </summary>
 public abstract class InstanceDataset
 {
+    /// <summary>Sets what every layout has: where it was read from, and its categories.</summary>
+    protected InstanceDataset(string source, IReadOnlyList<InstanceCategory> categories) => (Source, Categories) = (source, categories);
+
     /// <summary>The annotation file or folder, for messages.</summary>
-    public abstract string Source { get; }
+    public string Source { get; }
 
     /// <summary>The categories (empty where the source has none).</summary>
-    public abstract IReadOnlyList<InstanceCategory> Categories { get; }
+    public IReadOnlyList<InstanceCategory> Categories { get; }
 
     /// <summary>Number of images.</summary>
     public abstract int Count { get; }

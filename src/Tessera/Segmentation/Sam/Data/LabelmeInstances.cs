@@ -19,22 +19,9 @@ public sealed class LabelmeInstances : InstanceDataset
 
     private sealed record Entry(string Json, string Image, int Height, int Width, List<Shape> Objects);
 
-    private readonly string _root;
     private readonly List<Entry> _items;
-    private readonly List<InstanceCategory> _categories;
 
-    private LabelmeInstances(string root, List<Entry> items, List<InstanceCategory> categories)
-    {
-        _root = root;
-        _items = items;
-        _categories = categories;
-    }
-
-    /// <inheritdoc />
-    public override string Source => _root;
-
-    /// <inheritdoc />
-    public override IReadOnlyList<InstanceCategory> Categories => _categories;
+    private LabelmeInstances(string root, List<Entry> items, List<InstanceCategory> categories) : base(root, categories) => _items = items;
 
     /// <inheritdoc />
     public override int Count => _items.Count;
@@ -45,7 +32,7 @@ public sealed class LabelmeInstances : InstanceDataset
         get
         {
             var it = _items[index];
-            var ids = _categories.ToDictionary(c => c.Name, c => c.Id);
+            var ids = Categories.ToDictionary(c => c.Name, c => c.Id);
             var objects = it.Objects.Select(s => new InstanceObject(s.Id, s.Ignore ? 0 : ids[s.Label], s.Ignore,
                 CocoInstances.Rasterise(s.Parts, it.Height, it.Width))).ToList();
             return new InstanceImage(index, it.Image, it.Height, it.Width, objects);
