@@ -20,8 +20,15 @@ public sealed record DiffusionTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 20_000, Batch = 64, LearningRate = 2e-4, Optimizer = OptimizerKind.Adam, GradClip = 1.0,
-        WarmupSteps = 500, Schedule = LearningRateSchedule.Constant, CheckpointEvery = 1000, SampleEvery = 2000,
+        Steps = 20_000,
+        Batch = 64,
+        LearningRate = 2e-4,
+        Optimizer = OptimizerKind.Adam,
+        GradClip = 1.0,
+        WarmupSteps = 500,
+        Schedule = LearningRateSchedule.Constant,
+        CheckpointEvery = 1000,
+        SampleEvery = 2000,
     };
 
     /// <summary>Network and formulation.</summary>

@@ -20,8 +20,14 @@ public sealed record SegDatasetTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 1000, Batch = 16, LearningRate = 0.01, Optimizer = OptimizerKind.Sgd, WeightDecay = 5e-4,
-        Schedule = LearningRateSchedule.Poly, EvalEvery = 500, CheckpointEvery = 500,
+        Steps = 1000,
+        Batch = 16,
+        LearningRate = 0.01,
+        Optimizer = OptimizerKind.Sgd,
+        WeightDecay = 5e-4,
+        Schedule = LearningRateSchedule.Poly,
+        EvalEvery = 500,
+        CheckpointEvery = 500,
     };
 
     /// <summary>The model (its classes are set from the dataset, its input is ImageNet-normalised).</summary>

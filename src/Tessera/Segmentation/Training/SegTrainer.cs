@@ -19,8 +19,15 @@ public sealed record SegTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 1500, Batch = 16, LearningRate = 2e-3, Optimizer = OptimizerKind.AdamW, WeightDecay = 1e-4,
-        GradClip = 5.0, WarmupSteps = 100, Schedule = LearningRateSchedule.Cosine, EvalEvery = 500,
+        Steps = 1500,
+        Batch = 16,
+        LearningRate = 2e-3,
+        Optimizer = OptimizerKind.AdamW,
+        WeightDecay = 1e-4,
+        GradClip = 5.0,
+        WarmupSteps = 100,
+        Schedule = LearningRateSchedule.Cosine,
+        EvalEvery = 500,
         CheckpointEvery = 500,
     };
 

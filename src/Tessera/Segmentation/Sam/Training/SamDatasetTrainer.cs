@@ -29,8 +29,15 @@ public sealed record SamDatasetTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 1000, Batch = 4, LearningRate = 1e-5, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.1,
-        GradClip = 1.0, WarmupSteps = 50, Schedule = LearningRateSchedule.Cosine, CheckpointEvery = 250,
+        Steps = 1000,
+        Batch = 4,
+        LearningRate = 1e-5,
+        Optimizer = OptimizerKind.AdamW,
+        WeightDecay = 0.1,
+        GradClip = 1.0,
+        WarmupSteps = 50,
+        Schedule = LearningRateSchedule.Cosine,
+        CheckpointEvery = 250,
     };
 
     /// <summary>The SAM checkpoint to start from (official .pth or Tessera .safetensors).</summary>

@@ -27,8 +27,15 @@ public sealed record SamTrainOptions
     /// </summary>
     public static TrainingOptions DefaultTraining { get; } = new()
     {
-        Steps = 2000, Batch = 16, LearningRate = 8e-4, Optimizer = OptimizerKind.AdamW, WeightDecay = 0.1,
-        GradClip = 1.0, WarmupSteps = 100, Schedule = LearningRateSchedule.Cosine, EvalEvery = 500,
+        Steps = 2000,
+        Batch = 16,
+        LearningRate = 8e-4,
+        Optimizer = OptimizerKind.AdamW,
+        WeightDecay = 0.1,
+        GradClip = 1.0,
+        WarmupSteps = 100,
+        Schedule = LearningRateSchedule.Cosine,
+        EvalEvery = 500,
         CheckpointEvery = 250,
     };
 
