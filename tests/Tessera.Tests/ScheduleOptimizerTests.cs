@@ -70,7 +70,9 @@ public class ScheduleOptimizerTests
         var (a, ea) = Fit();
         var (b, eb) = Fit();
         Assert.Equal(a, b);
-        Assert.Equal(ea, eb);
+        // The grid is exact; its error may differ in the last bits when another test in this process changes libtorch's
+        // intra-op thread count between the two fits (the float64 reductions are then summed in another order).
+        Assert.Equal(ea, eb, 1e-12 * ea);
     }
 }
 

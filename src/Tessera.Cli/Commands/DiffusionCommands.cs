@@ -147,14 +147,10 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
             report => DiffusionSampling.Sample(model, DiffusionSampling.ConsecutiveSeeds(settings.Seed, settings.Count), options, device, n => report(n, null), cancellation));
         using (images)
         {
-            string dir = Path.GetDirectoryName(Path.GetFullPath(settings.Out))!;
-            Directory.CreateDirectory(dir);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!);
             ImageIO.SaveGrid(images, settings.Out, columns: (int)Math.Ceiling(Math.Sqrt(settings.Count)));
-            if (settings.OutDir is not null)
-            {
-                Directory.CreateDirectory(settings.OutDir);
-                for (int i = 0; i < settings.Count; i++) ImageIO.SavePng(images[i], Path.Combine(settings.OutDir, $"{i:D5}.png"));
-            }
+            if (settings.OutDir is not null) Directory.CreateDirectory(settings.OutDir);
+            for (int i = 0; settings.OutDir is not null && i < settings.Count; i++) ImageIO.SavePng(images[i], Path.Combine(settings.OutDir, $"{i:D5}.png"));
         }
         Ui.Result($"wrote {Path.GetFullPath(settings.Out)}" + (settings.OutDir is null ? "" : $" and {settings.Count} PNGs in {Path.GetFullPath(settings.OutDir)}"));
         return Program.Ok;
@@ -211,14 +207,7 @@ internal sealed class DiffusionEvalSettings : DataSettings, IShardSettings
         foreach (var s in ListOption.Items(Samplers))
             if (!SamplerRegistry.Exists(s)) return ValidationResult.Error($"--samplers: unknown '{s}'");
         if (Count < 2) return ValidationResult.Error("--count must be at least 2");
-        try
-        {
-            ListOption.Ints("--steps", Steps);
-        }
-        catch (TesseraUserException e)
-        {
-            return ValidationResult.Error(e.Message);
-        }
+        if (ListOption.TryInts(Steps) is null) return ValidationResult.Error(ListOption.Expected("--steps", Steps));
         return base.Validate();
     }
 }
@@ -251,23 +240,11 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         {
             string dir = settings.StatsDir ?? throw new TesseraUserException("--shard: needs --stats-dir (where the shard's statistics go)");
             Ui.Result($"{shard.Describe()}: writing row statistics to {Path.GetFullPath(dir)}");
-            Directory.CreateDirectory(dir);
             Ui.WithProgress("sampling", samplers.Length * steps.Length, "rows", report =>
             {
                 int done = 0;
-                foreach (var sampler in samplers)
-                    foreach (int n in steps)
-                    {
-                        string name = Diffusion.Evaluation.ShardedSampleQuality.FileName(sampler, n, shard);
-                        // rows down a grid file are kept apart from the Karras rows of the same size
-                        string path = Path.Combine(dir, grid is null ? name : Path.GetFileNameWithoutExtension(settings.Grid!) + "-" + name);
-                        if (!File.Exists(path))
-                        {
-                            var part = Diffusion.Evaluation.ShardedSampleQuality.Row(model!, classifier, sampler, n, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, cancellation, grid);
-                            using (part.Features) Diffusion.Evaluation.ShardedSampleQuality.Save(part, path);
-                        }
-                        report(++done, $"{sampler} {n}");
-                    }
+                Diffusion.Evaluation.ShardedSampleQuality.WriteRows(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, dir,
+                    grid, settings.Grid is null ? null : Path.GetFileNameWithoutExtension(settings.Grid), (sampler, n) => report(++done, $"{sampler} {n}"), cancellation);
                 return 0;
             });
             Ui.Result($"wrote the statistics of {samplers.Length * steps.Length} row(s); combine all shards with: tessera diffusion eval --merge {Path.Combine(dir, "*.safetensors")}");
@@ -287,20 +264,14 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
 
     private Diffusion.Evaluation.FeatureStatistics ReferenceStatistics(DiffusionEvalSettings settings, Diffusion.Evaluation.FashionClassifier classifier, torch.Device device)
     {
-        if (settings.ReferenceStats is { } file && File.Exists(file)) return Diffusion.Evaluation.FeatureStatistics.Load(file);
         int count = settings.Count;
-        if (settings.Merge.Length > 0)
+        if (settings.Merge.Length > 0 && !File.Exists(settings.ReferenceStats ?? ""))
         {
-            // as many test images as the row has samples, as the single-process run uses
-            var first = Diffusion.Evaluation.ShardedSampleQuality.Load(settings.Merge[0]);
+            var first = Diffusion.Evaluation.ShardedSampleQuality.Load(settings.Merge[0]); // as many test images as the row has samples
             using (first.Features) count = first.Count;
         }
-        var stats = Diffusion.Evaluation.SampleQuality.TestStatistics(classifier, count, settings.Data, device);
-        if (settings.ReferenceStats is { } path)
-        {
-            stats.Save(path, new Dictionary<string, string> { ["source"] = $"Fashion-MNIST test images, first {count}" });
-            Ui.Say($"wrote the reference statistics to {Path.GetFullPath(path)}");
-        }
+        var (stats, written) = Diffusion.Evaluation.SampleQuality.ReferenceStatistics(classifier, count, settings.Data, device, settings.ReferenceStats);
+        if (written) Ui.Say($"wrote the reference statistics to {Path.GetFullPath(settings.ReferenceStats!)}");
         return stats;
     }
 

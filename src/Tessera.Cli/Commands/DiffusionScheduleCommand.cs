@@ -53,12 +53,7 @@ public sealed class DiffusionScheduleCommand : TesseraCommand<DiffusionScheduleS
         else
         {
             var mixture = settings.Mixture is null ? BuiltInProblems.Get(settings.Problem).Mixture : GaussianMixture.Load(settings.Mixture);
-            // Fresh noise: seeded by --seed offset away from every built-in evaluation seed.
-            var noise = torch.randn([settings.Samples, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)(settings.Seed + 1_000_000_007)));
-            // Start from the best of 25 Karras/exponential grids on the fitting noise, then coordinate descent in log σ.
-            var opts = new ScheduleOptimizerOptions(Sweeps: settings.Sweeps, SearchStart: true);
-            var (target, _) = FlowReference.Solve(mixture, noise, opts.SigmaMax, cancellation: cancellation);
-            (sigmas, error) = ScheduleOptimizer.Optimize(settings.Sampler, mixture.AsDenoiser(), noise * opts.SigmaMax, target, settings.Nfe, opts, cancellation: cancellation);
+            (sigmas, error) = MixtureSchedule.Fit(mixture, settings.Sampler, settings.Nfe, settings.Samples, settings.Seed, settings.Sweeps, cancellation);
         }
         meta["fit_rmse"] = error; meta["seed"] = settings.Seed; meta["samples"] = settings.Samples;
         SigmaGridFile.Write(settings.Out, sigmas, meta);

@@ -80,10 +80,7 @@ public abstract class TrainingSettings : DataSettings
         if (ScheduleOption is not (null or "constant" or "cosine" or "poly")) return ValidationResult.Error($"--schedule: '{ScheduleOption}' is not constant, cosine or poly");
         if (Resume && !File.Exists(Path.Combine(Out, TrainingEngine.CheckpointFile)))
             return ValidationResult.Error($"--resume: {Path.Combine(Out, TrainingEngine.CheckpointFile)} does not exist");
-        try
-        {
-            Training().Validate();
-        }
+        try { Training().Validate(); }
         catch (TesseraUserException e)
         {
             // The engine names its properties; the user gets the flags.

@@ -65,6 +65,18 @@ public static class SampleQuality
     }
 
     /// <summary>
+    /// The reference statistics of an evaluation: read from <paramref name="file"/> when it exists; otherwise those of the first
+    /// <paramref name="count"/> test images, written to <paramref name="file"/> when one is given (<c>Written</c> says so).
+    /// </summary>
+    public static (FeatureStatistics Statistics, bool Written) ReferenceStatistics(FashionClassifier classifier, int count, string? data, torch.Device device, string? file)
+    {
+        if (file is not null && File.Exists(file)) return (FeatureStatistics.Load(file), false);
+        var stats = TestStatistics(classifier, count, data, device);
+        if (file is not null) stats.Save(file, new Dictionary<string, string> { ["source"] = $"Fashion-MNIST test images, first {count}" });
+        return (stats, file is not null);
+    }
+
+    /// <summary>
     /// Evaluates <paramref name="count"/> samples (sample i: seed <paramref name="seed"/> + i) for each sampler and step count against
     /// <paramref name="reference"/> (null: the first <paramref name="count"/> test images), in one process: the same computation as the
     /// shards of <see cref="ShardedSampleQuality"/> and their merge. With <paramref name="sigmas"/> every sampler runs down that grid
