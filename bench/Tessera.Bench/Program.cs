@@ -13,6 +13,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["seg512"] = Seg512Bench.Run,
     ["seglayers"] = SegLayersBench.Run,
     ["sam"] = SamBench.Run,
+    ["amg"] = AmgBench.Run,
     ["unet"] = UNetBench.Run,
     ["fuzz"] = FuzzBench.Run,
 };

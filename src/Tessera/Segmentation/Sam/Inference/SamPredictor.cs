@@ -169,6 +169,31 @@ public sealed class SamPredictor : IDisposable
         return (full.MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope(), pred.Masks.clone().MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// The mask decoder alone on prompts already in the model frame (coords [B, N, 2], labels [B, N]): low-resolution
+    /// logits [B, C, 4h, 4w] and IoUs [B, C]; <see cref="UpscaleLogits"/> brings logits to the image, as <see cref="PredictTorch"/> does.
+    /// </summary>
+    public (torch.Tensor LowRes, torch.Tensor Iou) PredictLowRes(torch.Tensor coords, torch.Tensor labels, bool multimask = true)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, null, null);
+        if (_densePe is null)
+        {
+            _densePe = _model.PromptEncoder.DensePositionalEncoding();
+            _densePe.DetachFromDisposeScope();
+        }
+        using var pred = _model.MaskDecoder.forward(Features, _densePe, sparse, dense, multimask);
+        return (pred.Masks.clone().MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Low-resolution logits [B, C, 4h, 4w] of the current image upscaled to its original size (logits [B, C, H, W]).</summary>
+    public torch.Tensor UpscaleLogits(torch.Tensor lowRes)
+    {
+        using var _ = torch.no_grad();
+        return _model.PostprocessMasks(lowRes, InputSize, OriginalSize);
+    }
+
     /// <summary>Transforms a point of the original image into the model frame.</summary>
     public (double X, double Y) ToModelFrame(double x, double y) => _transform.ApplyCoords(x, y, OriginalSize);
 
