@@ -49,9 +49,6 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
     public override int Execute(CommandContext context, DiffusionAnalyticSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
-        // The test bed's tensors are small ([4096, 17] in the reduced reference): a second intra-op thread costs more in
-        // synchronisation than it saves (about 5× the CPU time on a loaded 2-core machine), so one thread unless --threads says otherwise.
-        if (settings.Threads == 0) torch.set_num_threads(1);
         if (settings.Bench) return Bench(settings, cancellation);
         var problem = settings.Setup().Build(cancellation);
         double[] sigmas = settings.Setup().Sigmas(settings.Grid, settings.Steps);
