@@ -13,6 +13,10 @@ internal static class PythonBaseline
         string path = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", script);
         if (!File.Exists("/usr/bin/python3") || !File.Exists(path)) return values;
         var psi = new ProcessStartInfo("/usr/bin/python3", [path, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // Debian's PyTorch 1.13 multiplies matrices with OpenBLAS, whose own thread pool ignores torch.set_num_threads: at
+        // "one thread" its products ran on both cores (CPU time twice the wall time). Give the baseline this process's count.
+        string threads = TorchSharp.torch.get_num_threads().ToString(CultureInfo.InvariantCulture);
+        foreach (string name in new[] { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS" }) psi.Environment[name] = threads;
         using var p = Process.Start(psi)!;
         foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
