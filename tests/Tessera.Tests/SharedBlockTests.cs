@@ -52,6 +52,20 @@ public sealed class SharedBlockTests
     }
 
     [Fact]
+    public void Mlp_under_SAMs_key_names_is_lin2_of_relu_of_lin1()
+    {
+        var gen = new torch.Generator(14);
+        using var mlp = new Mlp(6, 10, activation: MlpActivation.Relu, names: ("lin1", "lin2"));
+        var x = torch.randn([4, 6], generator: gen);
+        var s = mlp.state_dict();
+        // The official SAM checkpoints' names (segment_anything/modeling/common.py, MLPBlock).
+        Assert.Equal(["lin1.bias", "lin1.weight", "lin2.bias", "lin2.weight"], s.Keys.Order(StringComparer.Ordinal));
+        var h = torch.nn.functional.linear(x, s["lin1.weight"], s["lin1.bias"]);
+        var want = torch.nn.functional.linear(torch.where(h > 0, h, torch.zeros_like(h)), s["lin2.weight"], s["lin2.bias"]);
+        using (torch.no_grad()) Assert.True(torch.allclose(want, mlp.forward(x), rtol: 1e-6, atol: 1e-7));
+    }
+
+    [Fact]
     public void DiT_checkpoints_hold_official_names_and_own_shapes_and_old_layouts_still_load()
     {
         var gen = new torch.Generator(13);

@@ -10,32 +10,47 @@ public enum MlpActivation
     Gelu,
     /// <summary>GELU's tanh approximation (DiT's <c>approx_gelu</c>).</summary>
     GeluTanh,
+    /// <summary>ReLU, max(x, 0) (SAM's two-way transformer).</summary>
+    Relu,
 }
 
 /// <summary>
 /// The transformer's position-wise feed-forward block (Vaswani et al. 2017, eq. 2, with GELU): fc2(act(fc1(x))),
-/// as timm's <c>layers.Mlp</c>, with its key names <c>fc1</c> and <c>fc2</c>. The one MLP block of the library:
-/// DiT and the length-generalisation transformer use it.
+/// as timm's <c>layers.Mlp</c>, with its key names <c>fc1</c> and <c>fc2</c> by default. The one MLP block of the library:
+/// DiT, the length-generalisation transformer and SAM (encoder and two-way transformer, under SAM's official key names
+/// <c>lin1</c>/<c>lin2</c>) use it.
 /// </summary>
 public sealed class Mlp : torch.nn.Module<torch.Tensor, torch.Tensor>
 {
     private readonly Linear fc1, fc2;
     private readonly MlpActivation _activation;
 
-    /// <summary>Creates the block: <paramref name="features"/> → <paramref name="hidden"/> → <paramref name="outFeatures"/> (default: <paramref name="features"/>).</summary>
-    public Mlp(int features, int hidden, int? outFeatures = null, MlpActivation activation = MlpActivation.Gelu) : base(nameof(Mlp))
+    /// <summary>
+    /// Creates the block: <paramref name="features"/> → <paramref name="hidden"/> → <paramref name="outFeatures"/> (default:
+    /// <paramref name="features"/>); <paramref name="names"/> are the two layers' key names where a checkpoint format has its
+    /// own (default <c>fc1</c>, <c>fc2</c>).
+    /// </summary>
+    public Mlp(int features, int hidden, int? outFeatures = null, MlpActivation activation = MlpActivation.Gelu, (string First, string Second)? names = null) : base(nameof(Mlp))
     {
         fc1 = torch.nn.Linear(features, hidden);
         fc2 = torch.nn.Linear(hidden, outFeatures ?? features);
         _activation = activation;
-        RegisterComponents();
+        var (first, second) = names ?? ("fc1", "fc2");
+        register_module(first, fc1);
+        register_module(second, fc2);
+    }
+
+    /// <summary>The layers are registered under their key names in the constructor, never again under the fields' names.</summary>
+    protected override void RegisterComponents()
+    {
     }
 
     /// <inheritdoc />
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = torch.nn.functional.gelu(fc1.forward(x), _activation == MlpActivation.GeluTanh ? GELU.Approximate.tanh : GELU.Approximate.none, false);
+        var h = fc1.forward(x);
+        h = _activation == MlpActivation.Relu ? torch.nn.functional.relu(h) : torch.nn.functional.gelu(h, _activation == MlpActivation.GeluTanh ? GELU.Approximate.tanh : GELU.Approximate.none, false);
         return fc2.forward(h).MoveToOuterDisposeScope();
     }
 }

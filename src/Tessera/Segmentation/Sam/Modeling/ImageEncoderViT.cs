@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
@@ -101,10 +102,13 @@ public sealed class VitBlock : Module<torch.Tensor, torch.Tensor>
 {
     private readonly LayerNorm norm1, norm2;
     private readonly VitAttention attn;
-    private readonly MlpBlock mlp;
+    private readonly Mlp mlp;
 
     /// <summary>Window side in tokens; 0 for global attention.</summary>
     public int WindowSize { get; }
+
+    /// <summary>The key names of SAM's MLP layers in the official checkpoints (<c>mlp.lin1</c>, <c>mlp.lin2</c>).</summary>
+    internal static (string First, string Second) SamMlpNames => ("lin1", "lin2");
 
     /// <summary>The attention layer.</summary>
     public VitAttention Attention => attn;
@@ -116,7 +120,7 @@ public sealed class VitBlock : Module<torch.Tensor, torch.Tensor>
         norm1 = LayerNorm(dim, eps: 1e-6);
         attn = new VitAttention(dim, heads, windowSize > 0 ? windowSize : grid);
         norm2 = LayerNorm(dim, eps: 1e-6);
-        mlp = new MlpBlock(dim, (int)(dim * mlpRatio), gelu: true);
+        mlp = new Mlp(dim, (int)(dim * mlpRatio), names: SamMlpNames);
         RegisterComponents();
     }
 
@@ -262,30 +266,6 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
 
     // Size in bytes of the attention-logit chunks the forward pass works on (a few MB: cache sized).
     private const long ChunkBytes = 4L << 20;
-}
-
-/// <summary>Two-layer MLP (lin1, activation, lin2): GELU in the encoder, ReLU in the two-way transformer.</summary>
-public sealed class MlpBlock : Module<torch.Tensor, torch.Tensor>
-{
-    private readonly Linear lin1, lin2;
-    private readonly bool _gelu;
-
-    /// <summary>Creates the block.</summary>
-    public MlpBlock(int dim, int hidden, bool gelu) : base(nameof(MlpBlock))
-    {
-        lin1 = Linear(dim, hidden);
-        lin2 = Linear(hidden, dim);
-        _gelu = gelu;
-        RegisterComponents();
-    }
-
-    /// <inheritdoc />
-    public override torch.Tensor forward(torch.Tensor x)
-    {
-        using var h = lin1.forward(x);
-        using var a = _gelu ? functional.gelu(h) : functional.relu(h);
-        return lin2.forward(a);
-    }
 }
 
 /// <summary>Window partitioning of a token grid [B, H, W, C] (ViTDet / Swin).</summary>

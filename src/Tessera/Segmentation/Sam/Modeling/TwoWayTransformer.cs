@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
@@ -52,7 +53,7 @@ public sealed class TwoWayAttentionBlock : Module
 {
     private readonly DecoderAttention self_attn, cross_attn_token_to_image, cross_attn_image_to_token;
     private readonly LayerNorm norm1, norm2, norm3, norm4;
-    private readonly MlpBlock mlp;
+    private readonly Mlp mlp;
     private readonly bool _skipFirstPe;
 
     /// <summary>Creates the layer.</summary>
@@ -62,7 +63,7 @@ public sealed class TwoWayAttentionBlock : Module
         norm1 = LayerNorm(dim);
         cross_attn_token_to_image = new DecoderAttention(dim, heads, downsampleRate);
         norm2 = LayerNorm(dim);
-        mlp = new MlpBlock(dim, mlpDim, gelu: false);
+        mlp = new Mlp(dim, mlpDim, activation: MlpActivation.Relu, names: VitBlock.SamMlpNames);
         norm3 = LayerNorm(dim);
         norm4 = LayerNorm(dim);
         cross_attn_image_to_token = new DecoderAttention(dim, heads, downsampleRate);
