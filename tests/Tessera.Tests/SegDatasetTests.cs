@@ -36,9 +36,9 @@ public class SegDatasetTests
     {
         using var dir = new TempDir();
         var written = SegDatasetLayouts.WriteVoc(dir.Path);
-        Assert.Equal("voc", SegmentationDatasets.Detect(dir.Path));
+        Assert.Equal("voc", EnumNames.Name(SegmentationDatasets.Detect(dir.Path)));
         var train = SegmentationDatasets.Open(null, dir.Path, "train");
-        var val = SegmentationDatasets.Open("voc", Path.Combine(dir.Path, "VOCdevkit"), "val");
+        var val = SegmentationDatasets.Open(DatasetLayout.Voc, Path.Combine(dir.Path, "VOCdevkit"), "val");
         var both = VocDataset.Open(dir.Path, "train+val");
         Assert.Equal((3, 2, 5), (train.Count, val.Count, both.Count));
         Assert.Equal(21, train.NumClasses);
@@ -112,11 +112,11 @@ public class SegDatasetTests
     {
         using var dir = new TempDir();
         var ids = SegDatasetLayouts.WriteCityscapes(dir.Path);
-        Assert.Equal("cityscapes", SegmentationDatasets.Detect(dir.Path));
+        Assert.Equal("cityscapes", EnumNames.Name(SegmentationDatasets.Detect(dir.Path)));
         var e = Assert.Throws<TesseraFormatException>(() => CityscapesDataset.Open(dir.Path, "train"));
         Assert.Contains("trainIds", e.Message);
         Assert.Equal(3, CityscapesLabels.ConvertFolder(Path.Combine(dir.Path, "gtFine")));
-        var train = SegmentationDatasets.Open("cityscapes", dir.Path, "train");
+        var train = SegmentationDatasets.Open(DatasetLayout.Cityscapes, dir.Path, "train");
         var val = CityscapesDataset.Open(dir.Path, "val");
         Assert.Equal((2, 1, 19), (train.Count, val.Count, train.NumClasses));
         var s = train.Load(1);
@@ -134,8 +134,8 @@ public class SegDatasetTests
     {
         using var dir = new TempDir();
         var stored = SegDatasetLayouts.WriteAde(dir.Path);
-        Assert.Equal("ade20k", SegmentationDatasets.Detect(dir.Path));
-        var train = SegmentationDatasets.Open("ade20k", dir.Path, "train");
+        Assert.Equal("ade20k", EnumNames.Name(SegmentationDatasets.Detect(dir.Path)));
+        var train = SegmentationDatasets.Open(DatasetLayout.Ade20k, dir.Path, "train");
         var val = Ade20kDataset.Open(Path.Combine(dir.Path, "ADEChallengeData2016"), "validation");
         Assert.Equal((2, 1, 150), (train.Count, val.Count, train.NumClasses));
         Assert.True(train.ReduceZeroLabel);
@@ -151,7 +151,7 @@ public class SegDatasetTests
         Assert.Contains((byte)149, s.Label);
         Assert.Contains((byte)255, s.Label);
         train.Validate();
-        var raw = SegmentationDatasets.Open("ade20k", dir.Path, "train", new DatasetOptions(ReduceZeroLabel: false));
+        var raw = SegmentationDatasets.Open(DatasetLayout.Ade20k, dir.Path, "train", new DatasetOptions(ReduceZeroLabel: false));
         Assert.Equal(stored[0], raw.Load(0).Label);
         // Stored 151 is class 150 after the reduction: one too many.
         string ann = train[1].Label;
@@ -166,9 +166,9 @@ public class SegDatasetTests
     {
         using var dir = new TempDir();
         var labels = SegDatasetLayouts.WriteCustom(dir.Path, "_leftImg.png", "_gt.png");
-        Assert.Equal("custom", SegmentationDatasets.Detect(dir.Path));
+        Assert.Equal("custom", EnumNames.Name(SegmentationDatasets.Detect(dir.Path)));
         var options = new DatasetOptions(new CustomLayoutOptions(ImageSuffix: "_leftImg.png", LabelSuffix: "_gt.png"));
-        var train = SegmentationDatasets.Open("custom", dir.Path, "train", options);
+        var train = SegmentationDatasets.Open(DatasetLayout.Custom, dir.Path, "train", options);
         Assert.Equal(3, train.Count);
         Assert.Equal(FashionMnistScenes.ClassNames, train.ClassNames);
         Assert.Equal(new byte[] { 230, 25, 75 }, train.Palette[1]);
@@ -197,7 +197,8 @@ public class SegDatasetTests
         Directory.CreateDirectory(Path.Combine(dir.Path, "leftImg8bit"));
         Directory.CreateDirectory(Path.Combine(dir.Path, "gtFine"));
         Assert.Contains("ambiguous", Assert.Throws<TesseraUserException>(() => SegmentationDatasets.Detect(dir.Path)).Message);
-        Assert.Throws<TesseraUserException>(() => SegmentationDatasets.Open("pascal", dir.Path, "train"));
+        // An unknown layout name is refused where names become layouts, naming the ones there are.
+        Assert.Contains("custom, voc, cityscapes, ade20k", Assert.Throws<TesseraUserException>(() => EnumNames.Parse<DatasetLayout>("dataset", "pascal", "dataset layout")).Message);
     }
 
     [Fact]

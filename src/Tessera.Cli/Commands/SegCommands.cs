@@ -77,7 +77,7 @@ public sealed class SegTrainSettings : TrainingSettings
             Model = o.Model,
             Training = o.Training,
             Loss = Loss,
-            Layout = Dataset == "auto" ? null : Dataset,
+            Layout = Dataset == "auto" ? null : EnumNames.Parse<DatasetLayout>("dataset", Dataset, "dataset layout"),
             Root = DataRoot!,
             Split = SplitName,
             ValSplit = ValSplit,
@@ -185,7 +185,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         options.Model.Validate();
         Ui.Say("checking the dataset (every image and label of both splits)");
         var trainer = new SegDatasetTrainer(options, device, cancellation);
-        Ui.Say($"{trainer.TrainSet.Layout}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
+        Ui.Say($"{EnumNames.Name(trainer.TrainSet.Layout)}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
         var o = trainer.Options;
         DatasetScore? result = Ui.Training($"training {EnumNames.Name(o.Model.Model)}", o.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (result is null) return settings.Stopped(Ui);

@@ -63,7 +63,7 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
 
     /// <summary>Opens a split with the custom layout's suffixes.</summary>
     public static SegmentationDataset Open(string? dataset, string root, string split, string imgSuffix, string segSuffix) =>
-        SegmentationDatasets.Open(dataset, root, split, new DatasetOptions(Custom: new CustomLayoutOptions(ImageSuffix: imgSuffix, LabelSuffix: segSuffix)));
+        SegmentationDatasets.Open(dataset is null or "auto" ? null : EnumNames.Parse<DatasetLayout>("dataset", dataset, "dataset layout"), root, split, new DatasetOptions(Custom: new CustomLayoutOptions(ImageSuffix: imgSuffix, LabelSuffix: segSuffix)));
 
     /// <summary>The split named by the options.</summary>
     public SegmentationDataset OpenDataset() => Open(Dataset, DataRoot!, Split, ImgSuffix, SegSuffix);
@@ -75,7 +75,7 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
         if (dataset is not null && model.Config.Classes != dataset.NumClasses)
         {
             model.Dispose();
-            throw new TesseraUserException($"--checkpoint: {Checkpoint} predicts {model.Config.Classes} classes but the {dataset.Layout} dataset has {dataset.NumClasses}");
+            throw new TesseraUserException($"--checkpoint: {Checkpoint} predicts {model.Config.Classes} classes but the {EnumNames.Name(dataset.Layout)} dataset has {dataset.NumClasses}");
         }
         return model;
     }

@@ -50,7 +50,7 @@ public sealed class Ade20kDataset : SegmentationDataset
         [0, 92, 255], [184, 255, 0], [0, 133, 255], [255, 214, 0], [25, 194, 194], [102, 255, 0], [92, 0, 255],
     ];
 
-    private Ade20kDataset(string split, IReadOnlyList<SegmentationItem> items, bool reduceZero) : base("ade20k", split, items, AdeClassNames, AdePalette, reduceZero) { }
+    private Ade20kDataset(string split, IReadOnlyList<SegmentationItem> items, bool reduceZero) : base(DatasetLayout.Ade20k, split, items, AdeClassNames, AdePalette, reduceZero) { }
 
     /// <summary>The ADEChallengeData2016 folder: <paramref name="root"/> itself or root/ADEChallengeData2016; null if neither holds images and annotations.</summary>
     public static string? FindRoot(string root)

@@ -14,7 +14,7 @@ public sealed class CityscapesDataset : SegmentationDataset
     public const string LabelSuffix = "_gtFine_labelTrainIds.png";
 
     private CityscapesDataset(string split, IReadOnlyList<SegmentationItem> items)
-        : base("cityscapes", split, items, CityscapesLabels.TrainClassNames, CityscapesLabels.TrainPalette, false) { }
+        : base(DatasetLayout.Cityscapes, split, items, CityscapesLabels.TrainClassNames, CityscapesLabels.TrainPalette, false) { }
 
     /// <summary>Whether <paramref name="root"/> holds leftImg8bit and gtFine.</summary>
     public static bool Looks(string root) => Directory.Exists(Path.Combine(root, "leftImg8bit")) && Directory.Exists(Path.Combine(root, "gtFine"));

@@ -27,7 +27,7 @@ public sealed class CustomDataset : SegmentationDataset
     public const string PaletteFile = "palette.txt";
 
     private CustomDataset(string split, IReadOnlyList<SegmentationItem> items, IReadOnlyList<string> classes, IReadOnlyList<byte[]> palette, bool reduceZero)
-        : base("custom", split, items, classes, palette, reduceZero) { }
+        : base(DatasetLayout.Custom, split, items, classes, palette, reduceZero) { }
 
     /// <summary>Lists split <paramref name="split"/> under <paramref name="root"/>.</summary>
     /// <exception cref="TesseraUserException">A folder or classes.txt is missing, or the split is empty.</exception>

@@ -15,7 +15,7 @@ public sealed record SegmentationItem(string Image, string Label);
 public interface ISegmentationDataset
 {
     /// <summary>The layout's name (custom, voc, cityscapes, ade20k).</summary>
-    string Layout { get; }
+    DatasetLayout Layout { get; }
 
     /// <summary>The split (train, val, …).</summary>
     string Split { get; }

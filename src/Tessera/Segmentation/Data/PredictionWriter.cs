@@ -23,7 +23,7 @@ public static class PredictionWriter
     public static void WriteLabels(ISegmentationDataset dataset, string path, ReadOnlySpan<byte> labels, int width, int height)
     {
         byte[] stored = Stored(dataset, labels);
-        IReadOnlyList<byte[]>? palette = dataset.Layout == "voc" ? VocDataset.FilePalette : null;
+        IReadOnlyList<byte[]>? palette = dataset.Layout == DatasetLayout.Voc ? VocDataset.FilePalette : null;
         PalettePng.Write(path, stored, width, height, palette);
     }
 

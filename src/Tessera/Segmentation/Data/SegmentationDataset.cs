@@ -12,9 +12,9 @@ public abstract class SegmentationDataset : ISegmentationDataset
     private readonly IReadOnlyList<SegmentationItem> _items;
 
     /// <summary>Creates the dataset over pairs already listed and checked for partners.</summary>
-    protected SegmentationDataset(string layout, string split, IReadOnlyList<SegmentationItem> items, IReadOnlyList<string> classNames, IReadOnlyList<byte[]> palette, bool reduceZeroLabel)
+    protected SegmentationDataset(DatasetLayout layout, string split, IReadOnlyList<SegmentationItem> items, IReadOnlyList<string> classNames, IReadOnlyList<byte[]> palette, bool reduceZeroLabel)
     {
-        if (classNames.Count is 0 or > 255) throw new TesseraUserException($"{layout}: {classNames.Count} classes; expected 1 to 255 (255 is the ignore index)");
+        if (classNames.Count is 0 or > 255) throw new TesseraUserException($"{EnumNames.Name(layout)}: {classNames.Count} classes; expected 1 to 255 (255 is the ignore index)");
         Layout = layout;
         Split = split;
         _items = items;
@@ -24,7 +24,7 @@ public abstract class SegmentationDataset : ISegmentationDataset
     }
 
     /// <inheritdoc />
-    public string Layout { get; }
+    public DatasetLayout Layout { get; }
 
     /// <inheritdoc />
     public string Split { get; }
@@ -96,7 +96,7 @@ public abstract class SegmentationDataset : ISegmentationDataset
     /// <exception cref="TesseraFormatException">The first pair at fault, naming its file.</exception>
     public void Validate(int threads = 0, CancellationToken cancellation = default)
     {
-        if (Count == 0) throw new TesseraUserException($"{Layout} dataset, split '{Split}': no image/label pairs");
+        if (Count == 0) throw new TesseraUserException($"{EnumNames.Name(Layout)} dataset, split '{Split}': no image/label pairs");
         var errors = new TesseraFormatException?[Count];
         Parallel.For(0, Count, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount, CancellationToken = cancellation },
             i =>

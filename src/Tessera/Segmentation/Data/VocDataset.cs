@@ -22,7 +22,7 @@ public sealed class VocDataset : SegmentationDataset
     /// <summary>The full 256-entry palette VOC's PNGs carry (index 255, the border, is (224, 224, 192)).</summary>
     public static IReadOnlyList<byte[]> FilePalette => DefaultPalette(256);
 
-    private VocDataset(string split, IReadOnlyList<SegmentationItem> items) : base("voc", split, items, VocClassNames, VocPalette, false) { }
+    private VocDataset(string split, IReadOnlyList<SegmentationItem> items) : base(DatasetLayout.Voc, split, items, VocClassNames, VocPalette, false) { }
 
     /// <summary>The VOC2012 folder under <paramref name="root"/>: root itself, root/VOC2012 or root/VOCdevkit/VOC2012; null if none holds JPEGImages.</summary>
     public static string? FindRoot(string root)

@@ -37,7 +37,7 @@ public sealed record SegDatasetTrainOptions
     /// <summary>Loss: ce, dice, focal or a sum such as ce+dice.</summary>
     public string Loss { get; init; } = "ce";
     /// <summary>Layout (custom, voc, cityscapes, ade20k), or null to detect it.</summary>
-    public string? Layout { get; init; }
+    public DatasetLayout? Layout { get; init; }
     /// <summary>The dataset's root folder.</summary>
     public string Root { get; init; } = "";
     /// <summary>The training split.</summary>
@@ -162,7 +162,7 @@ public sealed class SegDatasetTrainer
 
         public DatasetScore? Last { get; private set; }
         public override string TaskOptionsJson => JsonSerializer.Serialize(_o);
-        public override string PlotTitle => $"{EnumNames.Name(_o.Model.Model)} on {trainer._train.Layout} {_o.Split}";
+        public override string PlotTitle => $"{EnumNames.Name(_o.Model.Model)} on {EnumNames.Name(trainer._train.Layout)} {_o.Split}";
 
         // Micro-batch m of step s is loader step s·A + m (A micro-batches per step), so the data depend only on the
         // seed and the step: a resumed run reads exactly what the unbroken run would have read.
