@@ -153,13 +153,7 @@ public sealed class SamPredictor : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, boxes, masks);
-        // The dense positional encoding depends on the weights only: computed once per predictor.
-        if (_densePe is null)
-        {
-            _densePe = _model.PromptEncoder.DensePositionalEncoding();
-            _densePe.DetachFromDisposeScope();
-        }
-        using var pred = _model.MaskDecoder.forward(Features, _densePe, sparse, dense, multimask);
+        using var pred = _model.MaskDecoder.forward(Features, DensePe(), sparse, dense, multimask);
         var full = _model.PostprocessMasks(pred.Masks, InputSize, OriginalSize);
         if (!returnLogits)
         {
@@ -167,6 +161,17 @@ public sealed class SamPredictor : IDisposable
             full = full.gt(threshold);
         }
         return (full.MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope(), pred.Masks.clone().MoveToOuterDisposeScope());
+    }
+
+    // The dense positional encoding depends on the weights only: computed once per predictor, outside any dispose scope.
+    private torch.Tensor DensePe()
+    {
+        if (_densePe is null)
+        {
+            _densePe = _model.PromptEncoder.DensePositionalEncoding();
+            _densePe.DetachFromDisposeScope();
+        }
+        return _densePe;
     }
 
     /// <summary>
@@ -178,12 +183,7 @@ public sealed class SamPredictor : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, null, null);
-        if (_densePe is null)
-        {
-            _densePe = _model.PromptEncoder.DensePositionalEncoding();
-            _densePe.DetachFromDisposeScope();
-        }
-        using var pred = _model.MaskDecoder.forward(Features, _densePe, sparse, dense, multimask);
+        using var pred = _model.MaskDecoder.forward(Features, DensePe(), sparse, dense, multimask);
         return (pred.Masks.clone().MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope());
     }
 
