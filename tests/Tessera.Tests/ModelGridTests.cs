@@ -80,7 +80,7 @@ public class ModelGridTests(TinyDiffusionModel tiny) : IClassFixture<TinyDiffusi
 
         // Recomputed here: both grids run from the same fitting noise against the model's own fine solution.
         var o = new ModelScheduleOptions(Samples: 4, Seed: 9, FineSteps: 12);
-        var (start, target) = ModelSchedule.FineSolutions(model, o, torch.CPU);
+        var (start, target) = ModelSchedule.FineSolutions(model, o, torch.CPU); // the ends of the teacher Fit used
         using var _ = torch.no_grad();
         double Rmse(double[] sigmas) =>
             (SamplerRegistry.Sample("dpmpp_2m", ModelSchedule.Denoiser(model, o, torch.CPU), start, sigmas, new Tessera.Diffusion.GeneratorNoise(0)) - target).square().mean().sqrt().item<double>();

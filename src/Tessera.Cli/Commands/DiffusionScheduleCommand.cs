@@ -11,7 +11,7 @@ public sealed class DiffusionScheduleSettings : GlobalSettings
     [CommandOption("--problem <NAME>"), Description("Built-in mixture: ring, mixture64, mixture16 or multiscale32. Default ring.")] public string Problem { get; init; } = "ring";
     [CommandOption("--mixture <FILE>"), Description("Mixture JSON (dim, weights, stds, means) instead of --problem.")] public string? Mixture { get; init; }
     [CommandOption("--checkpoint <FILE>"), Description("A trained model (checkpoint.safetensors of tessera diffusion train) instead of a mixture: the grid is fitted to its own fine trajectories from fresh noise.")] public string? Checkpoint { get; init; }
-    [CommandOption("--fine-steps <N>"), Description("With --checkpoint: Karras steps of the fine Heun solution the grid is fitted to (2N − 1 evaluations). Default 64.")] public int FineSteps { get; init; } = 64;
+    [CommandOption("--fine-steps <N>"), Description("With --checkpoint: log-uniform steps from σ_max to σ_min of the fine Heun trajectory the grid is fitted to (then one step to 0; 2N + 1 evaluations, and at most N + 1 for --nfe). Default 64.")] public int FineSteps { get; init; } = 64;
     [CommandOption("--guidance <W>"), Description("With --checkpoint: classifier-free guidance scale of a conditional model (labels cycle over the classes). Default 1.")] public double Guidance { get; init; } = 1;
     [CommandOption("--sweeps <N>"), Description("Most coordinate sweeps of the optimiser (each tries every interior σ up and down). Default 12.")] public int Sweeps { get; init; } = 12;
     [CommandOption("--nfe <N>"), Description("Steps of the grid (= evaluations for one-call-per-step samplers). Default 10.")] public int Nfe { get; init; } = 10;

@@ -43,6 +43,41 @@ public static class FlowReference
     }
 
     /// <summary>
+    /// The converged probability-flow trajectory through every σ of <paramref name="sigmas"/> (descending, starting at
+    /// σ_max, may end at 0): the same Dormand–Prince solve in the mixture's own coordinates as <see cref="Solve"/>,
+    /// restarted at each σ so that the state there is exact to the tolerance.
+    /// </summary>
+    /// <param name="mixture">The data distribution.</param>
+    /// <param name="noise">Standard-normal noise ε [N, d]; the trajectory starts at σ₀·ε.</param>
+    /// <param name="sigmas">The σ's, strictly decreasing.</param>
+    /// <param name="tolerance">rtol = atol of the step control.</param>
+    /// <param name="cancellation">Checked before every slope evaluation.</param>
+    /// <returns>x(σᵢ) [N, d] for every i (the first is σ₀·ε).</returns>
+    public static torch.Tensor[] Trajectory(GaussianMixture mixture, torch.Tensor noise, IReadOnlyList<double> sigmas, double tolerance = DefaultTolerance, CancellationToken cancellation = default)
+    {
+        for (int i = 1; i < sigmas.Count; i++)
+            if (!(sigmas[i] < sigmas[i - 1]) || sigmas[i] < 0) throw new ArgumentException($"σ must decrease strictly to a value ≥ 0; σ[{i}] = {sigmas[i]} after {sigmas[i - 1]}", nameof(sigmas));
+        var states = new torch.Tensor[sigmas.Count];
+        using var start = noise.to(torch.ScalarType.Float64) * sigmas[0];
+        using var flow = new MixtureFlow(mixture, start);
+        var y = flow.State.alias();
+        states[0] = start.clone();
+        for (int i = 1; i < sigmas.Count; i++)
+        {
+            var (next, _) = DormandPrince.Integrate((sigma, s) =>
+            {
+                cancellation.ThrowIfCancellationRequested();
+                return flow.Velocity(sigma, s);
+            }, y, sigmas[i - 1], sigmas[i], new Rk45Options(tolerance, tolerance, 1_000_000), (sigmas[i - 1] - sigmas[i]) / 4);
+            y.Dispose();
+            y = next;
+            states[i] = flow.Expand(y);
+        }
+        y.Dispose();
+        return states;
+    }
+
+    /// <summary>
     /// A name that identifies (mixture, noise, σ_max, tolerance): the first 16 hex digits of the SHA-256 of the
     /// mixture's parameters, the noise's bytes and the two numbers.
     /// </summary>
