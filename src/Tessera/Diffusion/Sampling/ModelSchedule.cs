@@ -66,7 +66,7 @@ public static class ModelSchedule
         {
             var denoiser = Denoiser(model, o, device);
             // The grid stays within the noise levels the model was made for: its last non-zero σ at least σ_min.
-            var opts = new ScheduleOptimizerOptions(sMin, sMax, o.Sweeps, Floor: sMin * (1 - 1e-12));
+            var opts = new ScheduleOptimizerOptions(sMin, sMax, o.Sweeps, SearchStart: true, Floor: sMin * (1 - 1e-12));
             double karras;
             using (var scope = torch.NewDisposeScope())
             {
