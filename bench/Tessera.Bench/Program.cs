@@ -9,6 +9,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["segmetrics"] = SegMetricsBench.Run,
     ["analytic"] = AnalyticBench.Run,
     ["analytic-tables"] = AnalyticTablesBench.Run,
+    ["schedule-study"] = ScheduleStudy.Run,
     ["segspeed"] = SegSpeedBench.Run,
     ["seg512"] = Seg512Bench.Run,
     ["seglayers"] = SegLayersBench.Run,
