@@ -88,4 +88,16 @@ public class ModelGridTests(TinyDiffusionModel tiny) : IClassFixture<TinyDiffusi
         Assert.True(fitted <= karras, $"fitted grid {fitted:e3} vs Karras {karras:e3}");
         Assert.True(fitted > 0);
     }
+
+    /// <summary>The dynamic programme picks steps among the teacher's fine σ's, so a budget above them is refused in one line.</summary>
+    [Fact]
+    public void Schedule_with_more_steps_than_the_fine_trajectory_exits_2_naming_nfe()
+    {
+        using var dir = new TempDir();
+        var r = CliTests.Run(["diffusion", "schedule", "--checkpoint", tiny.Checkpoint, "--nfe", "8", "--fine-steps", "4", "--samples", "2", "-q", "--out", dir.File("g.json")]);
+        Assert.Equal(2, r.Code);
+        Assert.Contains("nfe", r.Output);
+        Assert.Contains("at most 5", r.Output);
+        Assert.DoesNotContain("   at ", r.Output);
+    }
 }

@@ -27,8 +27,10 @@ public static class MixtureSchedule
     }
 
     /// <summary>Fits an <paramref name="nfe"/>-step grid for <paramref name="sampler"/> on <paramref name="samples"/> noises drawn from seed + 1,000,000,007.</summary>
+    /// <exception cref="TesseraUserException">Fewer than 2 or more than <see cref="FineIntervals"/> + 1 steps.</exception>
     public static (double[] Sigmas, double Error) Fit(GaussianMixture mixture, string sampler, int nfe, int samples, long seed, int sweeps = 12, CancellationToken cancellation = default)
     {
+        if (nfe < 2 || nfe > FineIntervals + 1) throw new TesseraUserException(nameof(nfe), $"{nfe}; expected 2 to {FineIntervals + 1} (the teacher's fine steps)");
         using var scope = torch.NewDisposeScope();
         var noise = torch.randn([samples, mixture.Dim], torch.ScalarType.Float64, generator: new torch.Generator((ulong)(seed + 1_000_000_007)));
         var opts = new ScheduleOptimizerOptions(Sweeps: sweeps, SearchStart: true);
