@@ -38,6 +38,8 @@ internal static class SamBench
                 ours["encoder_cpu_s"] = (Process.GetCurrentProcess().TotalProcessorTime - encoderCpu).TotalSeconds / reps;
             }
             else embedding = torch.randn(1, model.Config.PromptDim, model.Config.EmbeddingSize, model.Config.EmbeddingSize); // reps 0: the decoder alone
+            // Channels-last, as SamPredictor keeps its features (once per image; the official predictor keeps NCHW).
+            using (var e = embedding) embedding = MaskDecoder.ChannelsLast(e);
             var points = torch.tensor(new float[] { 500, 375 }, [1, 1, 2]);
             var labels = torch.ones(1, 1, torch.ScalarType.Int64);
             void Decode()

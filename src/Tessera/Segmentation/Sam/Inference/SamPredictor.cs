@@ -41,7 +41,6 @@ public sealed class SamPredictor : IDisposable
     private readonly SamModel _model;
     private readonly ResizeLongestSide _transform;
     private torch.Tensor? _features;
-    private torch.Tensor? _densePe;
 
     /// <summary>Original image size (h, w) of the current image.</summary>
     public (int H, int W) OriginalSize { get; private set; }
@@ -49,7 +48,7 @@ public sealed class SamPredictor : IDisposable
     /// <summary>Resized image size (h, w) inside the padded model input.</summary>
     public (int H, int W) InputSize { get; private set; }
 
-    /// <summary>The image embedding [1, C, h, w] of the current image.</summary>
+    /// <summary>The image embedding [1, C, h, w] of the current image (channels-last in memory, as the decoder reads it).</summary>
     public torch.Tensor Features => _features ?? throw new InvalidOperationException("call SetImage first");
 
     /// <summary>Creates a predictor over <paramref name="model"/> (put in evaluation mode).</summary>
@@ -69,7 +68,7 @@ public sealed class SamPredictor : IDisposable
         var (input, inputSize) = ModelInput(_model, channelsLast ? rgb.permute(2, 0, 1) : rgb);
         using (torch.no_grad())
         {
-            var features = _model.ImageEncoder.forward(input);
+            var features = MaskDecoder.ChannelsLast(_model.ImageEncoder.forward(input));
             _features?.Dispose();
             _features = features.MoveToOuterDisposeScope();
         }
@@ -153,7 +152,7 @@ public sealed class SamPredictor : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, boxes, masks);
-        using var pred = _model.MaskDecoder.forward(Features, DensePe(), sparse, dense, multimask);
+        using var pred = _model.MaskDecoder.forward(Features, _model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask);
         var full = _model.PostprocessMasks(pred.Masks, InputSize, OriginalSize);
         if (!returnLogits)
         {
@@ -161,17 +160,6 @@ public sealed class SamPredictor : IDisposable
             full = full.gt(threshold);
         }
         return (full.MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope(), pred.Masks.clone().MoveToOuterDisposeScope());
-    }
-
-    // The dense positional encoding depends on the weights only: computed once per predictor, outside any dispose scope.
-    private torch.Tensor DensePe()
-    {
-        if (_densePe is null)
-        {
-            _densePe = _model.PromptEncoder.DensePositionalEncoding();
-            _densePe.DetachFromDisposeScope();
-        }
-        return _densePe;
     }
 
     /// <summary>
@@ -183,7 +171,7 @@ public sealed class SamPredictor : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, null, null);
-        using var pred = _model.MaskDecoder.forward(Features, DensePe(), sparse, dense, multimask);
+        using var pred = _model.MaskDecoder.forward(Features, _model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask);
         return (pred.Masks.clone().MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope());
     }
 
@@ -202,7 +190,5 @@ public sealed class SamPredictor : IDisposable
     {
         _features?.Dispose();
         _features = null;
-        _densePe?.Dispose();
-        _densePe = null;
     }
 }

@@ -32,4 +32,8 @@ public sealed class LayerNorm2d : torch.nn.Module<torch.Tensor, torch.Tensor>
         var normed = (x - u) / (s + eps).sqrt();
         return (weight.view(-1, 1, 1) * normed + bias.view(-1, 1, 1)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The same normalisation of a channels-last map [..., C]: libtorch's fused layer norm over the last axis.</summary>
+    public torch.Tensor ForwardChannelsLast(torch.Tensor x) =>
+        torch.nn.functional.layer_norm(x, [weight.shape[0]], weight, bias, _eps);
 }

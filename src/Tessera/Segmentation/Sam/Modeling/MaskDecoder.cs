@@ -87,8 +87,60 @@ public sealed class MaskDecoder : Module
         return torch.cat([output, sparse], 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The 4× upscaling of the transformer's image output, NCHW.</summary>
-    public torch.Tensor Upscale(torch.Tensor image) => output_upscaling.forward(image);
+    /// <summary>
+    /// An image embedding [B, C, h, w] with its memory in [B, h, w, C] order (channels-last), the order in which the
+    /// decoder reads image tokens: <see cref="SamPredictor"/> keeps its features this way, so that its prompts skip a
+    /// transposing copy of the embedding. Values and shape are unchanged; an embedding already in this order is returned as is.
+    /// </summary>
+    public static torch.Tensor ChannelsLast(torch.Tensor imageEmbedding) =>
+        imageEmbedding.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+
+    /// <summary>The 4× upscaling of the transformer's image output, NCHW [B, C, h, w] → [B, C/8, 4h, 4w].</summary>
+    public torch.Tensor Upscale(torch.Tensor image)
+    {
+        using var scope = torch.NewDisposeScope();
+        long h = image.shape[2], w = image.shape[3];
+        var up = UpscaleTokens(image.flatten(2).transpose(1, 2).contiguous()); // [B, 16hw, C/8]
+        return PixelOrder(up.transpose(1, 2), h, w).MoveToOuterDisposeScope();
+    }
+
+    // The upscaling on image tokens [B, hw, C] (channels-last), as matrix products: [B, 16hw, C/8], the pixels in the
+    // order (y, x, i₁, j₁, i₂, j₂) of PixelOrder.
+    private torch.Tensor UpscaleTokens(torch.Tensor tokens)
+    {
+        using var scope = torch.NewDisposeScope();
+        var layers = output_upscaling.children().ToArray(); // ConvTranspose2d, LayerNorm2d, GELU, ConvTranspose2d, GELU
+        var x = SubpixelConvolution(tokens, (ConvTranspose2d)layers[0]);
+        x = Gelu(((LayerNorm2d)layers[1]).ForwardChannelsLast(x));
+        x = Gelu(SubpixelConvolution(x, (ConvTranspose2d)layers[3]));
+        return x.view(tokens.shape[0], -1, x.shape[1]).MoveToOuterDisposeScope();
+    }
+
+    // A transposed convolution with kernel 2 and stride 2 puts one C_out × 2 × 2 block on each input pixel, without overlap:
+    //   out[2y + i, 2x + j, o] = b[o] + Σ_c in[y, x, c] W[c, o, i, j],
+    // one matrix product of the pixels [N, C_in] with W read as [C_in, (i, j, o)]. Its [N, 4·C_out] output, read as
+    // [4N, C_out], holds the new pixels channels-last in the order (y, x, i, j).
+    private static torch.Tensor SubpixelConvolution(torch.Tensor x, ConvTranspose2d conv)
+    {
+        var weight = conv.weight!; // [C_in, C_out, 2, 2]
+        long cin = weight.shape[0], cout = weight.shape[1];
+        using var matrix = weight.permute(0, 2, 3, 1).reshape(cin, 4 * cout);
+        using var bias = conv.bias!.repeat(4);
+        using var y = torch.addmm(bias, x.reshape(-1, cin), matrix, beta: 1, alpha: 1);
+        return y.view(-1, cout);
+    }
+
+    // GELU (exact, as nn.GELU), in place where no gradient needs its input.
+    private static torch.Tensor Gelu(torch.Tensor x) => x.requires_grad ? x.gelu() : x.gelu_();
+
+    // Values over upscaled pixels [B, K, 16hw] in UpscaleTokens' order → images [B, K, 4h, 4w]: row 4y + 2i₁ + i₂, column 4x + 2j₁ + j₂.
+    private static torch.Tensor PixelOrder(torch.Tensor values, long h, long w)
+    {
+        long b = values.shape[0], k = values.shape[1];
+        using var split = values.view(b, k, h, w, 2, 2, 2, 2);
+        using var ordered = split.permute(0, 1, 2, 4, 6, 3, 5, 7);
+        return ordered.reshape(b, k, 4 * h, 4 * w);
+    }
 
     /// <summary>Hypernetwork outputs for the mask tokens of transformer outputs <paramref name="hs"/>: [B, M, C/8].</summary>
     public torch.Tensor HyperIn(torch.Tensor hs)
@@ -102,20 +154,26 @@ public sealed class MaskDecoder : Module
     /// Logits of all M+1 masks and their IoU predictions. The image embedding [1 or B, C, h, w] is
     /// repeated for each prompt of the batch; dense embeddings are added to it.
     /// </summary>
-    public MaskPrediction PredictAll(torch.Tensor imageEmbedding, torch.Tensor imagePe, torch.Tensor sparse, torch.Tensor dense)
+    public MaskPrediction PredictAll(torch.Tensor imageEmbedding, torch.Tensor imagePe, torch.Tensor sparse, torch.Tensor dense) =>
+        Predict(imageEmbedding, imagePe, sparse, dense, 0.._maskTokens);
+
+    private MaskPrediction Predict(torch.Tensor imageEmbedding, torch.Tensor imagePe, torch.Tensor sparse, torch.Tensor dense, Range outputs)
     {
         using var scope = torch.NewDisposeScope();
         var tokens = Tokens(sparse);
         long b = tokens.shape[0];
-        var src = (imageEmbedding.shape[0] == b ? imageEmbedding : torch.repeat_interleave(imageEmbedding, b, 0)) + dense;
-        var pos = imagePe.shape[0] == b ? imagePe : torch.repeat_interleave(imagePe, b, 0);
-        long c = src.shape[1], h = src.shape[2], w = src.shape[3];
-        var (hs, keys) = transformer.forward(src, pos, tokens);
-        var upscaled = output_upscaling.forward(keys.transpose(1, 2).reshape(b, c, h, w));
-        var hyper = HyperIn(hs);
-        long uc = upscaled.shape[1], uh = upscaled.shape[2], uw = upscaled.shape[3];
-        var masks = torch.matmul(hyper, upscaled.view(b, uc, uh * uw)).view(b, -1, uh, uw);
-        var iou = iou_prediction_head.forward(hs[.., 0, ..]);
+        long c = imageEmbedding.shape[1], h = imageEmbedding.shape[2], w = imageEmbedding.shape[3];
+        // src = the image embedding, once per prompt, plus the dense prompt embedding; as image tokens [B, hw, C]
+        // (a broadcast sum: neither the embedding nor the "no mask" embedding is repeated first).
+        var image = imageEmbedding.flatten(2).transpose(1, 2).contiguous();
+        var src = image + dense.flatten(2).transpose(1, 2);
+        if (src.shape[0] != b) src = src.expand(b, -1, -1);
+        if (!src.is_contiguous()) src = src.contiguous();
+        var (hs, keys) = transformer.forward(src.transpose(1, 2).view(b, c, h, w), imagePe, tokens);
+        var upscaled = UpscaleTokens(keys);                                       // [B, 16hw, C/8]
+        var hyper = HyperIn(hs)[.., outputs];                                     // [B, m, C/8]
+        var masks = PixelOrder(torch.matmul(hyper, upscaled.transpose(1, 2)), h, w);
+        var iou = iou_prediction_head.forward(hs[.., 0, ..])[.., outputs].contiguous();
         return new MaskPrediction(masks.MoveToOuterDisposeScope(), iou.MoveToOuterDisposeScope());
     }
 
@@ -123,10 +181,6 @@ public sealed class MaskDecoder : Module
     /// The decoder's output: with <paramref name="multimask"/> the M ambiguity-aware masks (tokens 1..M),
     /// otherwise the single mask (token 0).
     /// </summary>
-    public MaskPrediction forward(torch.Tensor imageEmbedding, torch.Tensor imagePe, torch.Tensor sparse, torch.Tensor dense, bool multimask)
-    {
-        using var all = PredictAll(imageEmbedding, imagePe, sparse, dense);
-        var range = multimask ? (1..) : (0..1);
-        return new MaskPrediction(all.Masks[.., range].contiguous(), all.Iou[.., range].contiguous());
-    }
+    public MaskPrediction forward(torch.Tensor imageEmbedding, torch.Tensor imagePe, torch.Tensor sparse, torch.Tensor dense, bool multimask) =>
+        Predict(imageEmbedding, imagePe, sparse, dense, multimask ? 1.._maskTokens : 0..1);
 }

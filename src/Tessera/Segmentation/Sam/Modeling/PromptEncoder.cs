@@ -19,6 +19,9 @@ public sealed class PositionEmbeddingRandom : Module<torch.Tensor, torch.Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The Gaussian matrix G [2, C/2] (the buffer <c>positional_encoding_gaussian_matrix</c>).</summary>
+    public torch.Tensor GaussianMatrix => positional_encoding_gaussian_matrix;
+
     /// <summary>Encodes normalised coordinates [..., 2] (x first) in [0, 1].</summary>
     public override torch.Tensor forward(torch.Tensor coords)
     {
@@ -72,6 +75,8 @@ public sealed class PromptEncoder : Module
     private readonly Sequential mask_downscaling;
     private readonly Embedding no_mask_embed;
     private readonly int _dim;
+    private readonly Lock _densePeLock = new();
+    private DensePeCache? _densePe;
 
     /// <summary>Image-embedding grid (h, w).</summary>
     public (int H, int W) EmbeddingSize { get; }
@@ -106,11 +111,57 @@ public sealed class PromptEncoder : Module
         RegisterComponents();
     }
 
-    /// <summary>Positional encoding of the image-embedding grid [1, C, h, w] (the decoder's image PE).</summary>
+    /// <summary>
+    /// Positional encoding of the image-embedding grid [1, C, h, w] (the decoder's image PE), channels-last in memory as the
+    /// decoder reads it. It depends on the Gaussian matrix alone, so it is computed once and kept until the matrix
+    /// changes (weights loaded, the model moved or converted, any in-place change: each call compares the matrix with
+    /// the one the encoding came from, 2 × C/2 numbers). The result is a view of the kept encoding: read it, never write to it.
+    /// </summary>
     public torch.Tensor DensePositionalEncoding()
     {
-        using var g = pe_layer.Grid(EmbeddingSize.H, EmbeddingSize.W);
-        return g.unsqueeze(0);
+        var g = pe_layer.GaussianMatrix;
+        lock (_densePeLock)
+        {
+            if (_densePe is null || !_densePe.CameFrom(g))
+            {
+                _densePe?.Dispose();
+                _densePe = null;
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var tokens = pe_layer.Grid(EmbeddingSize.H, EmbeddingSize.W).permute(1, 2, 0).contiguous().unsqueeze(0); // [1, h, w, C]
+                _densePe = new DensePeCache(g.clone().DetachFromDisposeScope(), tokens.DetachFromDisposeScope());
+            }
+            return _densePe.Tokens.permute(0, 3, 1, 2);
+        }
+    }
+
+    // The dense positional encoding [1, h, w, C] and a copy of the Gaussian matrix it was computed from.
+    private sealed class DensePeCache(torch.Tensor source, torch.Tensor tokens) : IDisposable
+    {
+        public torch.Tensor Tokens { get; } = tokens;
+
+        public bool CameFrom(torch.Tensor g) =>
+            g.device_type == source.device_type && g.device_index == source.device_index && g.dtype == source.dtype && g.shape.SequenceEqual(source.shape) && g.allclose(source, rtol: 0, atol: 0, equal_nan: true);
+
+        public void Dispose()
+        {
+            source.Dispose();
+            Tokens.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            lock (_densePeLock)
+            {
+                _densePe?.Dispose();
+                _densePe = null;
+            }
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>
@@ -174,11 +225,14 @@ public sealed class PromptEncoder : Module
         return pe.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Dense embedding: the mask branch on low-resolution logits [B, 1, 4h, 4w], or "no mask" everywhere for a batch of <paramref name="batch"/>.</summary>
+    /// <summary>
+    /// Dense embedding: the mask branch on low-resolution logits [B, 1, 4h, 4w], or "no mask" everywhere for a batch of
+    /// <paramref name="batch"/>. The latter is a broadcast view of the learned embedding (nothing is copied; read-only).
+    /// </summary>
     public torch.Tensor EmbedDense(torch.Tensor? masks, long batch)
     {
         if (masks is not null) return mask_downscaling.forward(masks);
         using var w = no_mask_embed.weight!.reshape(1, -1, 1, 1);
-        return w.expand(batch, -1, EmbeddingSize.H, EmbeddingSize.W).contiguous();
+        return w.expand(batch, -1, EmbeddingSize.H, EmbeddingSize.W);
     }
 }
