@@ -13,6 +13,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["segspeed"] = SegSpeedBench.Run,
     ["seg512"] = Seg512Bench.Run,
     ["seglayers"] = SegLayersBench.Run,
+    ["seginfer"] = SegInferBench.Run,
     ["sam"] = SamBench.Run,
     ["amg"] = AmgBench.Run,
     ["unet"] = UNetBench.Run,

@@ -117,6 +117,7 @@ public static class Checkpoint
             Validate(path, state, upgraded, allowExtra);
             using (torch.no_grad())
                 foreach (var (name, target) in state) target.copy_(upgraded[name]);
+            Layers.InferenceCaches.Clear(module);
         }
         finally
         {
@@ -138,6 +139,7 @@ public static class Checkpoint
             foreach (var (name, target) in state)
                 target.copy_(tensors[name]);
         }
+        Layers.InferenceCaches.Clear(module);
         return file.Metadata;
     }
 }

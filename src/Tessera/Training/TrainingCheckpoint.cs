@@ -41,6 +41,7 @@ public static class TrainingCheckpoint
             var state = m.state_dict();
             Checkpoint.Validate(path, state, part);
             using (torch.no_grad()) foreach (var (k, v) in state) v.copy_(part[k]);
+            Layers.InferenceCaches.Clear(m);
         }
         Into(model, "model.");
         if (ema is not null) Into(ema, "ema.");

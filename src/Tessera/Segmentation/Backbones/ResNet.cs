@@ -1,3 +1,5 @@
+using Tessera.Layers;
+using Tessera.Segmentation.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
@@ -31,13 +33,15 @@ public sealed record ResNetFeatures(torch.Tensor Stem, torch.Tensor Layer1, torc
 /// last two, replace their stride by dilation (torchvision's replace_stride_with_dilation: the first block of
 /// a dilated stage keeps the previous dilation, the later blocks use the new one).
 /// </summary>
-public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
+public sealed class ResNet : Module<torch.Tensor, torch.Tensor>, IInferenceCache
 {
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1, layer2, layer3, layer4;
     private readonly Linear? fc;
+    private readonly bool _smallStem;
+    private readonly FoldedConvBatchNorm _stem;
 
     /// <summary>Channels of each stage's output.</summary>
     public int[] StageChannels { get; }
@@ -73,6 +77,7 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
         conv1 = smallStem ? Conv2d(3, w, 3, stride: 2, padding: 1, bias: false) : Conv2d(3, w, 7, stride: 2, padding: 3, bias: false);
         bn1 = BatchNorm2d(w);
         maxpool = smallStem ? MaxPool2d(1, stride: 1) : MaxPool2d(3, stride: 2, padding: 1);
+        (_smallStem, _stem) = (smallStem, new FoldedConvBatchNorm(conv1, bn1));
         int inplanes = w, dilation = 1;
         Sequential Stage(int planes, int count, int stride, bool dilateStage, int[]? rates = null)
         {
@@ -111,10 +116,16 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
     /// <exception cref="TesseraFormatException">The file is unreadable or does not fit this depth and width.</exception>
     public void LoadTorchvision(string path) => IO.Checkpoint.LoadAny(this, path, allowExtra: fc is null);
 
-    /// <summary>All stage outputs.</summary>
+    /// <summary>
+    /// All stage outputs. In evaluation mode without gradients every convolution runs with its BatchNorm folded in
+    /// (<see cref="FoldedConvBatchNorm"/>) and the activations are updated in place.
+    /// </summary>
     public ResNetFeatures Features(torch.Tensor x)
     {
-        var stem = maxpool.forward(functional.relu(bn1.forward(conv1.forward(x))));
+        // The inactive fold's Forward drops its cache (a pass with gradients may precede a weight update).
+        var stem = _stem.Active ? _stem.Forward(x).relu_() : functional.relu(_stem.Forward(x));
+        // The small stem's 1 × 1 max-pool of stride 1 is the identity.
+        if (!_smallStem) stem = maxpool.forward(stem);
         var l1 = layer1.forward(stem);
         var l2 = layer2.forward(l1);
         var l3 = layer3.forward(l2);
@@ -130,14 +141,33 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>
         var f = Features(x);
         return fc.forward(f.Layer4.mean([2, 3])).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        _stem.Clear();
+    }
+
+    /// <inheritdoc />
+    public void ClearInferenceCache() => _stem.Clear();
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _stem.Dispose();
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>torchvision's BasicBlock (two 3×3 convolutions); here it may be dilated too, as DeepLab-style ResNet-18/34 need.</summary>
-internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>
+internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>, IInferenceCache
 {
     private readonly Conv2d conv1, conv2;
     private readonly BatchNorm2d bn1, bn2;
     private readonly Sequential? downsample;
+    private readonly FoldedConvBatchNorm[] _folds;
+    private readonly FoldedConvBatchNorm? _down;
 
     public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down, int dilation2 = 0) : base("BasicBlock")
     {
@@ -148,24 +178,56 @@ internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>
         bn2 = BatchNorm2d(planes);
         downsample = down;
         RegisterComponents();
+        _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2)];
+        _down = DownsampleFold(down);
     }
+
+    /// <summary>The folded form of a downsample branch (a 1 × 1 convolution and BatchNorm).</summary>
+    internal static FoldedConvBatchNorm? DownsampleFold(Sequential? down) =>
+        down is null ? null : new FoldedConvBatchNorm((Conv2d)down.children().ElementAt(0), (BatchNorm2d)down.children().ElementAt(1));
 
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        if (_folds[0].Active)
+        {
+            var z = _folds[1].Forward(_folds[0].Forward(x).relu_());
+            return z.add_(_down is null ? x : _down.Forward(x)).relu_().MoveToOuterDisposeScope();
+        }
+        ClearInferenceCache();   // a pass with gradients may precede a weight update
         var y = functional.relu(bn1.forward(conv1.forward(x)));
         y = bn2.forward(conv2.forward(y));
         var identity = downsample is null ? x : downsample.forward(x);
         return functional.relu(y + identity).MoveToOuterDisposeScope();
     }
+
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        ClearInferenceCache();
+    }
+
+    public void ClearInferenceCache()
+    {
+        foreach (var f in _folds) f.Clear();
+        _down?.Clear();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) ClearInferenceCache();
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>torchvision's Bottleneck (1×1, 3×3 with stride and dilation, 1×1 ×4), ResNet v1.5.</summary>
-internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>
+internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>, IInferenceCache
 {
     private readonly Conv2d conv1, conv2, conv3;
     private readonly BatchNorm2d bn1, bn2, bn3;
     private readonly Sequential? downsample;
+    private readonly FoldedConvBatchNorm[] _folds;
+    private readonly FoldedConvBatchNorm? _down;
 
     public Bottleneck(int inplanes, int planes, int stride, int dilation, Sequential? down) : base("Bottleneck")
     {
@@ -177,15 +239,41 @@ internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>
         bn3 = BatchNorm2d(planes * 4);
         downsample = down;
         RegisterComponents();
+        _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2), new FoldedConvBatchNorm(conv3, bn3)];
+        _down = BasicBlock.DownsampleFold(down);
     }
 
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        if (_folds[0].Active)
+        {
+            var z = _folds[2].Forward(_folds[1].Forward(_folds[0].Forward(x).relu_()).relu_());
+            return z.add_(_down is null ? x : _down.Forward(x)).relu_().MoveToOuterDisposeScope();
+        }
+        ClearInferenceCache();   // a pass with gradients may precede a weight update
         var y = functional.relu(bn1.forward(conv1.forward(x)));
         y = functional.relu(bn2.forward(conv2.forward(y)));
         y = bn3.forward(conv3.forward(y));
         var identity = downsample is null ? x : downsample.forward(x);
         return functional.relu(y + identity).MoveToOuterDisposeScope();
+    }
+
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        ClearInferenceCache();
+    }
+
+    public void ClearInferenceCache()
+    {
+        foreach (var f in _folds) f.Clear();
+        _down?.Clear();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) ClearInferenceCache();
+        base.Dispose(disposing);
     }
 }
