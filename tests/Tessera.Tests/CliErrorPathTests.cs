@@ -96,6 +96,7 @@ public sealed class CliErrorPathTests(ITestOutputHelper log)
             (["posenc", "bench", "--steps", "0"], "--steps"),
             (["posenc", "bench", "--train-length", "0"], "--train-length"),
             (["posenc", "bench", "--encodings", "bogus"], "bogus"),
+            (["diffusion", "analytic", "--bench", "--bench-problems", "ring,bogus"], "--bench-problems"),
             (["info", "--device", "cuda:99"], "cuda"),
             (["diffusion", "sample", "--checkpoint", D("uncond.safetensors"), "--device", "cuda:99"], "cuda"),
         };

@@ -22,10 +22,14 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [CommandOption("--rtol <V>"), Description("Relative and absolute tolerance of rk45. Default 1e-5.")] public double Rtol { get; init; } = 1e-5;
     [CommandOption("--out <FILE>"), Description("Write the final samples as float64 .bin with a .json header.")] public string? Out { get; init; }
     [CommandOption("--json <FILE>"), Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")] public string? Json { get; init; }
-    [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems (ring, mixture64, mixture16).")] public bool Bench { get; init; }
+    [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems of --bench-problems.")] public bool Bench { get; init; }
+    [CommandOption("--bench-problems <LIST>"), Description("The built-in problems of --bench, comma-separated, or 'all' (ring, mixture64, mixture16, multiscale32). Default ring,mixture64.")] public string? BenchProblems { get; init; }
 
     /// <summary>The problem options.</summary>
-    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed, Eta = Eta, Order = Order, SChurn = SChurn, Rtol = Rtol };
+    public AnalyticSetup Setup() => new() { Problem = Problem, MixtureFile = Mixture, NoiseFile = Noise, Samples = Samples, SigmaMin = SigmaMin, SigmaMax = SigmaMax, Rho = Rho, Seed = Seed, Eta = Eta, Order = Order, SChurn = SChurn, Rtol = Rtol, BenchProblems = BenchProblemNames() };
+
+    private string[] BenchProblemNames() =>
+        BenchProblems is null ? BuiltInProblems.BenchDefault : BenchProblems == "all" ? BuiltInProblems.Names : BenchProblems.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     public override ValidationResult Validate()
     {
@@ -39,6 +43,8 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
         if (!(Rho > 0)) return ValidationResult.Error($"--rho: {Rho}; expected a positive number");
         if (Order is { } ord && (ord < 1 || ord > 4)) return ValidationResult.Error($"--order: {ord}; expected 1 to 4 (unipc and deis: 1 to 3)");
         if (!(Rtol > 0)) return ValidationResult.Error($"--rtol: {Rtol}; expected a positive number");
+        if (BenchProblems is not null && BenchProblemNames() is var names && (names.Length == 0 || names.Any(n => !BuiltInProblems.Names.Contains(n))))
+            return ValidationResult.Error($"--bench-problems: '{BenchProblems}'; expected 'all' or a comma-separated list of {string.Join(", ", BuiltInProblems.Names)}");
         return base.Validate();
     }
 }
@@ -74,7 +80,7 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
     {
         // The built-in problems with their own 4,096 noises; the converged references are cached beside --json (or here).
         string cacheDir = settings.Json is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(settings.Json))!;
-        var all = Ui.WithProgress("benchmark", AnalyticSetup.BenchCells, "runs", report => settings.Setup().Bench(cacheDir, n => report(n, null), cancellation));
+        var all = Ui.WithProgress("benchmark", settings.Setup().BenchCells, "runs", report => settings.Setup().Bench(cacheDir, n => report(n, null), cancellation));
         foreach (var group in all.GroupBy(c => c.Problem))
         {
             foreach (bool stoch in new[] { false, true })
@@ -91,7 +97,7 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
         }
         if (settings.Json is not null)
         {
-            AtomicFile.WriteAllText(settings.Json, JsonSerializer.Serialize(all, new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteAllText(settings.Json, AnalyticBenchmark.ToJson(all));
             Ui.Result($"wrote {Path.GetFullPath(settings.Json)}");
         }
         return Program.Ok;

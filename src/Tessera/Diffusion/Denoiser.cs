@@ -44,7 +44,7 @@ public sealed record SamplerStep(int Step, double Sigma, double SigmaNext, torch
 public static class SamplerMath
 {
     /// <summary>The probability-flow ODE slope dx/dσ = (x − D)/σ (EDM eq. 3 with s = 1, σ = t).</summary>
-    public static torch.Tensor ToD(torch.Tensor x, double sigma, torch.Tensor denoised) => (x - denoised) / sigma;
+    public static torch.Tensor ToD(torch.Tensor x, double sigma, torch.Tensor denoised) => (x - denoised).Over(sigma);
 
     /// <summary>
     /// Ancestral split of a step σ → σₙ (k-diffusion get_ancestral_step; DDIM's σ_t(η) in EDM coordinates):

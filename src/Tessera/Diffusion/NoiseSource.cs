@@ -10,7 +10,7 @@ public interface INoiseSource
 }
 
 /// <summary>I.i.d. draws from one libtorch generator (on the tensor's device).</summary>
-public sealed class GeneratorNoise : INoiseSource
+public sealed class GeneratorNoise : INoiseSource, IDisposable
 {
     private readonly torch.Generator _generator;
 
@@ -19,6 +19,9 @@ public sealed class GeneratorNoise : INoiseSource
 
     /// <inheritdoc />
     public torch.Tensor Next(torch.Tensor like) => torch.randn(like.shape, like.dtype, like.device, generator: _generator);
+
+    /// <summary>Frees the generator.</summary>
+    public void Dispose() => _generator.Dispose();
 }
 
 /// <summary>

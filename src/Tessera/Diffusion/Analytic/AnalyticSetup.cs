@@ -130,18 +130,29 @@ public sealed record AnalyticSetup
 
     private static (string Sampler, string Grid)[] BenchStochastic => [.. SamplerRegistry.StochasticNames.Select(n => (n, "karras"))];
 
+    /// <summary>
+    /// The built-in problems <see cref="Bench"/> runs (names of <see cref="BuiltInProblems.Names"/>, in order); default
+    /// <see cref="BuiltInProblems.BenchDefault"/>, the ring and the 64-D mixture. <see cref="BuiltInProblems.Names"/>: all four.
+    /// </summary>
+    public IReadOnlyList<string> BenchProblems { get; init; } = BuiltInProblems.BenchDefault;
+
     /// <summary>The number of cells <see cref="Bench"/> computes.</summary>
-    public static int BenchCells =>
-        BuiltInProblems.Names.Length * (BenchDeterministic.Length * AnalyticBenchmark.Budgets.Length + BenchStochastic.Length * BenchStochasticBudgets.Length);
+    public int BenchCells =>
+        BenchProblems.Count * (BenchDeterministic.Length * AnalyticBenchmark.Budgets.Length + BenchStochastic.Length * BenchStochasticBudgets.Length);
 
     /// <summary>
-    /// RMS error against NFE for every deterministic sampler and SW2 for the stochastic ones, on the built-in problems with
-    /// their own noises (this setup's <see cref="Samples"/>, σ range, ρ and seed); the converged references are cached in
-    /// <paramref name="cacheFolder"/>. <paramref name="progress"/> gets the cells done so far.
+    /// RMS error against NFE for every deterministic sampler and SW2 for the stochastic ones, on the built-in problems of
+    /// <see cref="BenchProblems"/> with their own noises (this setup's <see cref="Samples"/>, σ range, ρ and seed); the
+    /// converged references are cached in <paramref name="cacheFolder"/>. <paramref name="progress"/> gets the cells done so far.
     /// </summary>
+    /// <exception cref="TesseraUserException">No problem, or a name that is not a built-in problem (parameter <c>BenchProblems</c>).</exception>
     public List<BenchmarkCell> Bench(string cacheFolder, Action<int>? progress = null, CancellationToken cancellation = default)
     {
-        var problems = BuiltInProblems.Names.Select(name =>
+        if (BenchProblems.Count == 0) throw new TesseraUserException(nameof(BenchProblems), "no problem given");
+        foreach (string name in BenchProblems)
+            if (!BuiltInProblems.Names.Contains(name))
+                throw new TesseraUserException(nameof(BenchProblems), $"unknown problem '{name}'; expected one of {string.Join(", ", BuiltInProblems.Names)}");
+        var problems = BenchProblems.Select(name =>
         {
             var problem = (this with { Problem = name }).Build(cancellation);
             problem.UseReference(FlowReference.Cached(cacheFolder, problem.Mixture, problem.Noise, SigmaMax, cancellation: cancellation));

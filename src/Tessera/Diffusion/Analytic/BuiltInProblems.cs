@@ -25,6 +25,12 @@ public static class BuiltInProblems
     /// <summary>Names accepted by <see cref="Get"/>.</summary>
     public static readonly string[] Names = ["ring", "mixture64", "mixture16", "multiscale32"];
 
+    /// <summary>
+    /// The problems <see cref="AnalyticSetup.Bench"/> runs unless told otherwise: issue #19's two built-in mixtures, the
+    /// 2-D ring and the 64-D, 16-mode mixture (the built-in problems when the issue was filed).
+    /// </summary>
+    public static readonly string[] BenchDefault = ["ring", "mixture64"];
+
     /// <summary>The problem called <paramref name="name"/>.</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static BuiltInProblem Get(string name) => name switch

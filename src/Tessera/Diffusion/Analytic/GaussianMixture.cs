@@ -87,11 +87,12 @@ public sealed class GaussianMixture
     /// </summary>
     private (torch.Tensor R, torch.Tensor Var) Responsibilities(torch.Tensor x, double sigma)
     {
+        // Every number is an explicit Scalar (ScalarArithmetic): the same operations as the operators, no finalizer garbage.
         var mu = _mu.to(x.device);
-        var v = _s2.to(x.device) + sigma * sigma;                                // [K]
-        var x2 = x.square().sum(1, keepdim: true);                                // [N, 1]
-        var d2 = (x2 - 2 * x.matmul(mu.t()) + _mu2.to(x.device)).clamp_min(0);   // [N, K]
-        var logits = (_logW.to(x.device) - 0.5 * Dim * (2 * Math.PI * v).log()) - d2 / (2 * v);
+        var v = _s2.to(x.device).Plus(sigma * sigma);                             // [K]
+        var x2 = x.Squared().sum(1, keepdim: true);                               // [N, 1]
+        var d2 = (x2 - x.matmul(mu.t()).Times(2)).Plus(_mu2.to(x.device)).ClampMinZero_();   // [N, K]
+        var logits = (_logW.to(x.device) - v.Times(2 * Math.PI).log().Times(0.5 * Dim)) - d2 / v.Times(2);
         return (torch.softmax(logits, 1), v);
     }
 
@@ -105,7 +106,7 @@ public sealed class GaussianMixture
         var (r, v) = Responsibilities(x, sigma);
         var a = _s2.to(x.device) / v;                                            // [K]
         var ra = r * a;                                                          // [N, K]
-        return (ra.sum(1, keepdim: true) * x + (r - ra).matmul(_mu.to(x.device))).MoveToOuterDisposeScope();
+        return (ra.sum(1, keepdim: true) * x).Plus((r - ra).matmul(_mu.to(x.device))).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -117,7 +118,7 @@ public sealed class GaussianMixture
         using var scope = torch.NewDisposeScope();
         var (r, v) = Responsibilities(x, sigma);
         var rv = r / v;                                                          // [N, K]
-        return ((rv.sum(1, keepdim: true) * x - rv.matmul(_mu.to(x.device))) * sigma).MoveToOuterDisposeScope();
+        return (rv.sum(1, keepdim: true) * x - rv.matmul(_mu.to(x.device))).Times(sigma).MoveToOuterDisposeScope();
     }
 
     /// <summary>The denoiser as a <see cref="Denoiser"/>.</summary>
@@ -127,7 +128,8 @@ public sealed class GaussianMixture
     public torch.Tensor Score(torch.Tensor x, double sigma)
     {
         using var d = Denoise(x, sigma);
-        return (d - x) / (sigma * sigma);
+        using var diff = d - x;
+        return diff.Over(sigma * sigma);
     }
 
     /// <summary>log p(x; σ) per row [N], exactly.</summary>

@@ -66,7 +66,7 @@ internal sealed class MixtureFlow : IDisposable
             inv[i] = 1 / v;
         }
         var z = state.narrow(1, 0, _r);
-        var norm2 = state.square().sum(1, keepdim: true);                         // |z|² + b² = |x|²
+        var norm2 = state.Squared().sum(1, keepdim: true);                        // |z|² + b² = |x|²
         var one = bag.Of(1);
         var logits = z.matmul(_muQtNeg2).add_(norm2, one).add_(_mu2, one).clamp_min_(bag.Of(0));   // |x − μₖ|² [N, K]
         logits.mul_(torch.tensor(negHalfInv)).add_(torch.tensor(bias), one);

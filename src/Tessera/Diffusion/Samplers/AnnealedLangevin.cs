@@ -26,7 +26,7 @@ public static class AnnealedLangevin
                 using var scope = torch.NewDisposeScope();
                 var denoised = model(cur, s);
                 if (t == 0) callback?.Invoke(new SamplerStep(i, s, i + 1 < levels.Length ? levels[i + 1] : 0, cur, denoised));
-                var next = cur + (denoised - cur) / (s * s) * (alpha / 2) + noise.Next(cur) * Math.Sqrt(alpha);
+                var next = cur.Plus((denoised - cur).Over(s * s).Times(alpha / 2)).Plus(noise.Next(cur).Times(Math.Sqrt(alpha)));
                 cur.Dispose();
                 cur = next.MoveToOuterDisposeScope();
             }

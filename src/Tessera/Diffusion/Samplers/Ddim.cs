@@ -17,11 +17,11 @@ public static class Ddim
         return SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
             double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn);
-            var eps = (cur - denoised) / s;
+            var eps = (cur - denoised).Over(s);
             double st = eta * Math.Sqrt((1 - an) / (1 - a)) * Math.Sqrt(1 - a / an);
-            var xvp = denoised * Math.Sqrt(an) + eps * Math.Sqrt(Math.Max(0, 1 - an - st * st));
-            if (st > 0) xvp = xvp + noise!.Next(cur) * st;
-            return xvp / Math.Sqrt(an);
+            var xvp = denoised.Times(Math.Sqrt(an)).Plus(eps.Times(Math.Sqrt(Math.Max(0, 1 - an - st * st))));
+            if (st > 0) xvp = xvp.Plus(noise!.Next(cur).Times(st));
+            return xvp.Over(Math.Sqrt(an));
         });
     }
 }

@@ -15,12 +15,12 @@ public static class Ddpm
         return SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
             double a = 1 / (1 + s * s), an = 1 / (1 + sn * sn), alpha = a / an, beta = 1 - alpha;
-            var eps = (cur - denoised) / s;
-            var xvp = cur * Math.Sqrt(a);
-            var mean = (xvp - eps * (beta / Math.Sqrt(1 - a))) / Math.Sqrt(alpha);
+            var eps = (cur - denoised).Over(s);
+            var xvp = cur.Times(Math.Sqrt(a));
+            var mean = (xvp - eps.Times(beta / Math.Sqrt(1 - a))).Over(Math.Sqrt(alpha));
             double var = (1 - an) / (1 - a) * beta;
-            if (var > 0) mean = mean + noise.Next(cur) * Math.Sqrt(var);
-            return mean / Math.Sqrt(an);
+            if (var > 0) mean = mean.Plus(noise.Next(cur).Times(Math.Sqrt(var)));
+            return mean.Over(Math.Sqrt(an));
         });
     }
 }

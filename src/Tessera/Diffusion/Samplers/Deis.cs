@@ -32,7 +32,7 @@ public static class Deis
             if (eps.Count > order + 1) { eps[^1].Dispose(); eps.RemoveAt(eps.Count - 1); }
             int r = eps.Count - 1;
             var next = cur.alias();
-            for (int j = 0; j <= r; j++) next = next + eps[j] * Coefficient(sigmas, i, j, r);
+            for (int j = 0; j <= r; j++) next = next.Plus(eps[j].Times(Coefficient(sigmas, i, j, r)));
             return next;
         });
         foreach (var e in eps) e.Dispose();

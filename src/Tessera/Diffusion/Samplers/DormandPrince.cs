@@ -83,24 +83,3 @@ public static class DormandPrince
         return (y, evals);
     }
 }
-
-/// <summary>Scalars made for one step and disposed together.</summary>
-internal sealed class ScalarBag : IDisposable
-{
-    private readonly List<Scalar> _made = [];
-
-    /// <summary>A Scalar of <paramref name="value"/>, disposed with the bag.</summary>
-    public Scalar Of(double value)
-    {
-        var s = value.ToScalar();
-        _made.Add(s);
-        return s;
-    }
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        foreach (var s in _made) s.Dispose();
-        _made.Clear();
-    }
-}

@@ -13,10 +13,10 @@ public static class Dpm2
         SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
             var d = SamplerMath.ToD(cur, s, denoised);
-            if (sn == 0) return cur + d * (sn - s);
+            if (sn == 0) return cur.Plus(d.Times(sn - s));
             double mid = Math.Exp(0.5 * (Math.Log(s) + Math.Log(sn)));
-            var x2 = cur + d * (mid - s);
+            var x2 = cur.Plus(d.Times(mid - s));
             var d2 = SamplerMath.ToD(x2, mid, model(x2, mid));
-            return cur + d2 * (sn - s);
+            return cur.Plus(d2.Times(sn - s));
         });
 }

@@ -24,24 +24,24 @@ public static class DpmSolverPP3MSde
                 h = Math.Log(s) - Math.Log(sn);
                 double hEta = h * (eta + 1);
                 // x ← e^{−h(1+η)}·x − expm1(−h(1+η))·D  (e^{−h} = σₙ/σ)
-                next = cur * Math.Exp(-hEta) + denoised * -SamplerMath.Expm1(-hEta);
+                next = cur.Times(Math.Exp(-hEta)).Plus(denoised.Times(-SamplerMath.Expm1(-hEta)));
                 double phi2 = SamplerMath.Expm1(-hEta) / hEta + 1;
                 if (d2Prev is not null)
                 {
                     double r0 = h1 / h, r1 = h2 / h;
-                    var d10 = (denoised - d1Prev!) / r0;
-                    var d11 = (d1Prev! - d2Prev) / r1;
-                    var d1 = d10 + (d10 - d11) * (r0 / (r0 + r1));
-                    var d2 = (d10 - d11) / (r0 + r1);
+                    var d10 = (denoised - d1Prev!).Over(r0);
+                    var d11 = (d1Prev! - d2Prev).Over(r1);
+                    var d1 = d10.Plus((d10 - d11).Times(r0 / (r0 + r1)));
+                    var d2 = (d10 - d11).Over(r0 + r1);
                     double phi3 = phi2 / hEta - 0.5;
-                    next = next + d1 * phi2 - d2 * phi3;
+                    next = next.Plus(d1.Times(phi2)) - d2.Times(phi3);
                 }
                 else if (d1Prev is not null)
                 {
                     double r = h1 / h;
-                    next = next + (denoised - d1Prev) / r * phi2;
+                    next = next.Plus((denoised - d1Prev).Over(r).Times(phi2));
                 }
-                if (eta > 0) next = next + noise!.Next(cur) * (sn * Math.Sqrt(-SamplerMath.Expm1(-2 * h * eta)) * sNoise);
+                if (eta > 0) next = next.Plus(noise!.Next(cur).Times(sn * Math.Sqrt(-SamplerMath.Expm1(-2 * h * eta)) * sNoise));
             }
             d2Prev?.Dispose();
             d2Prev = d1Prev;

@@ -26,7 +26,7 @@ public static class EdmStochastic
             double gamma = t >= o.STmin && t <= o.STmax ? Math.Min(o.SChurn / steps, Math.Sqrt(2) - 1) : 0;
             // σ̂ = σ(1 + γ);  x̂ = x + √(σ̂² − σ²)·S_noise·ε
             double tHat = t + gamma * t;
-            var xHat = cur + noise.Next(cur) * (Math.Sqrt(tHat * tHat - t * t) * o.SNoise);
+            var xHat = cur.Plus(noise.Next(cur).Times(Math.Sqrt(tHat * tHat - t * t) * o.SNoise));
             var denoised = model(xHat, tHat);
             callback?.Invoke(new SamplerStep(i, tHat, tn, xHat, denoised));
             return Heun.HeunStep(model, xHat, tHat, tn, denoised);

@@ -10,6 +10,6 @@ public static class Euler
         SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
             // x_{i+1} = x_i + (σ_{i+1} − σ_i)·(x_i − D)/σ_i
-            return cur + SamplerMath.ToD(cur, s, denoised) * (sn - s);
+            return cur.Plus(SamplerMath.ToD(cur, s, denoised).Times(sn - s));
         });
 }

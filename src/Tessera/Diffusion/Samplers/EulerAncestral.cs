@@ -13,7 +13,7 @@ public static class EulerAncestral
         SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
             var (down, up) = SamplerMath.AncestralStep(s, sn, eta);
-            var next = cur + SamplerMath.ToD(cur, s, denoised) * (down - s);
-            return sn > 0 && up > 0 ? next + noise.Next(next) * (sNoise * up) : next;
+            var next = cur.Plus(SamplerMath.ToD(cur, s, denoised).Times(down - s));
+            return sn > 0 && up > 0 ? next.Plus(noise.Next(next).Times(sNoise * up)) : next;
         });
 }

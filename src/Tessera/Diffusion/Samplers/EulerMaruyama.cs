@@ -15,8 +15,8 @@ public static class EulerMaruyama
         return SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {
             if (sn == 0) return denoised;
-            var score = (denoised - cur) / (s * s);
-            return cur + score * (2 * s * (s - sn)) + noise.Next(cur) * Math.Sqrt(2 * s * (s - sn));
+            var score = (denoised - cur).Over(s * s);
+            return cur.Plus(score.Times(2 * s * (s - sn))).Plus(noise.Next(cur).Times(Math.Sqrt(2 * s * (s - sn))));
         });
     }
 }

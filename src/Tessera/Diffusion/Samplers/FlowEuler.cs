@@ -13,20 +13,20 @@ public static class FlowEuler
     {
         SamplerMath.CheckGrid(sigmas);
         double t0 = sigmas[0] / (1 + sigmas[0]);
-        var z = x / (1 + sigmas[0]);
+        var z = x.Over(1 + sigmas[0]);
         double t = t0;
         for (int i = 0; i < sigmas.Count - 1; i++)
         {
             using var scope = torch.NewDisposeScope();
             double tn = sigmas[i + 1] / (1 + sigmas[i + 1]);
             // z_{i+1} = z_i + (t_{i+1} − t_i)·u(z_i, t_i)
-            var next = z + velocity(z, t) * (tn - t);
+            var next = z.Plus(velocity(z, t).Times(tn - t));
             z.Dispose();
             z = next.MoveToOuterDisposeScope();
             t = tn;
         }
         double last = sigmas[^1];
-        var result = z * (1 + last);
+        var result = z.Times(1 + last);
         z.Dispose();
         return result;
     }

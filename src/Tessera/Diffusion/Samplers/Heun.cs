@@ -19,9 +19,9 @@ public static class Heun
     internal static torch.Tensor HeunStep(Denoiser model, torch.Tensor x, double s, double sn, torch.Tensor denoised)
     {
         var d = SamplerMath.ToD(x, s, denoised);
-        var euler = x + d * (sn - s);
+        var euler = x.Plus(d.Times(sn - s));
         if (sn == 0) return euler;
         var d2 = SamplerMath.ToD(euler, sn, model(euler, sn));
-        return x + (d + d2) * (0.5 * (sn - s));
+        return x.Plus(d.Plus(d2).Times(0.5 * (sn - s)));
     }
 }

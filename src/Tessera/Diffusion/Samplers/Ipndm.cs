@@ -33,9 +33,9 @@ public static class Ipndm
             eps.Insert(0, SamplerMath.ToD(cur, s, denoised).MoveToOuterDisposeScope());
             if (eps.Count > maxOrder) { eps[^1].Dispose(); eps.RemoveAt(eps.Count - 1); }
             double[] beta = Beta[eps.Count - 1];
-            var slope = eps[0] * beta[0];
-            for (int j = 1; j < beta.Length; j++) slope = slope + eps[j] * beta[j];
-            return cur + slope * (sn - s);
+            var slope = eps[0].Times(beta[0]);
+            for (int j = 1; j < beta.Length; j++) slope = slope.Plus(eps[j].Times(beta[j]));
+            return cur.Plus(slope.Times(sn - s));
         });
         foreach (var e in eps) e.Dispose();
         return result;

@@ -21,7 +21,7 @@ public static class Lms
             int k = ds.Count;
             var next = cur.alias();
             for (int j = 0; j < k; j++)
-                next = next + ds[k - 1 - j] * Coefficient(k, i, sigmas, j);
+                next = next.Plus(ds[k - 1 - j].Times(Coefficient(k, i, sigmas, j)));
             return next;
         });
         foreach (var d in ds) d.Dispose();

@@ -17,16 +17,16 @@ public static class PredictorCorrector
         {
             for (int c = 0; c < correctorSteps; c++)
             {
-                var grad = (model(cur, s) - cur) / (s * s);
+                var grad = (model(cur, s) - cur).Over(s * s);
                 var z = noise.Next(cur);
                 double gradNorm = PerSampleNorm(grad), noiseNorm = PerSampleNorm(z);
                 double eps = 2 * Math.Pow(snr * noiseNorm / Math.Max(gradNorm, 1e-300), 2);
-                cur = cur + grad * eps + z * Math.Sqrt(2 * eps);
+                cur = cur.Plus(grad.Times(eps)).Plus(z.Times(Math.Sqrt(2 * eps)));
             }
             var denoised = model(cur, s);
             callback?.Invoke(new SamplerStep(i, s, sn, cur, denoised));
-            var next = cur + (denoised - cur) / (s * s) * (s * s - sn * sn);
-            return sn > 0 ? next + noise.Next(cur) * Math.Sqrt(s * s - sn * sn) : next;
+            var next = cur.Plus((denoised - cur).Over(s * s).Times(s * s - sn * sn));
+            return sn > 0 ? next.Plus(noise.Next(cur).Times(Math.Sqrt(s * s - sn * sn))) : next;
         });
     }
 

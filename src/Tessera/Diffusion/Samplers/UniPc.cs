@@ -90,7 +90,7 @@ public static class UniPc
             var (lambdaI, dI) = history[^(i + 1)];
             double rk = (lambdaI - lambdaS) / h;
             rks[i - 1] = rk;
-            d1s[i - 1] = (dI - d0) / rk;
+            d1s[i - 1] = (dI - d0).Over(rk);
         }
         rks[order - 1] = 1;
         double hh = -h;
@@ -107,21 +107,21 @@ public static class UniPc
             factorial *= k + 1;
             hPhiK = hPhiK / hh - 1 / factorial;
         }
-        var xBase = x * (t / s) - d0 * hPhi1;
+        var xBase = x.Times(t / s) - d0.Times(hPhi1);
         var xT = xBase;
         if (order > 1)
         {
             double[] rhoP = order == 2 ? [0.5] : Solve(r, b, order - 1);
-            var res = d1s[0] * rhoP[0];
-            for (int k = 1; k < order - 1; k++) res = res + d1s[k] * rhoP[k];
-            xT = xBase - res * bH;
+            var res = d1s[0].Times(rhoP[0]);
+            for (int k = 1; k < order - 1; k++) res = res.Plus(d1s[k].Times(rhoP[k]));
+            xT = xBase - res.Times(bH);
         }
         if (!corrector) return (xT, null);
         var dT = model(xT, t);
         double[] rhoC = order == 1 ? [0.5] : Solve(r, b, order);
-        var corr = (dT - d0) * rhoC[order - 1];
-        for (int k = 0; k < order - 1; k++) corr = corr + d1s[k] * rhoC[k];
-        return (xBase - corr * bH, dT);
+        var corr = (dT - d0).Times(rhoC[order - 1]);
+        for (int k = 0; k < order - 1; k++) corr = corr.Plus(d1s[k].Times(rhoC[k]));
+        return (xBase - corr.Times(bH), dT);
     }
 
     /// <summary>Solves the leading n×n block of R·ρ = b by Gaussian elimination with partial pivoting.</summary>
