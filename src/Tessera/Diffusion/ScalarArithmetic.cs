@@ -18,9 +18,13 @@ internal static class ScalarArithmetic
     private static readonly Scalar One = 1.ToScalar();
     private static readonly Scalar Two = 2.ToScalar();
     private static readonly Scalar Zero = 0.ToScalar();
+    private static readonly Scalar MinusOne = (-1).ToScalar();
 
     /// <summary>a + b (the operator's add with α = 1).</summary>
     public static torch.Tensor Plus(this torch.Tensor a, torch.Tensor b) => a.add(b, One);
+
+    /// <summary>a − b (ATen's sub is add with α = −1, so this is the operator's result bit for bit).</summary>
+    public static torch.Tensor Minus(this torch.Tensor a, torch.Tensor b) => a.add(b, MinusOne);
 
     /// <summary>a + c for a number c.</summary>
     public static torch.Tensor Plus(this torch.Tensor a, double c)

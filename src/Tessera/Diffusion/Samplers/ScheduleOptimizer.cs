@@ -74,7 +74,7 @@ public static class ScheduleOptimizer
             cancellation.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
             var x = SamplerRegistry.Sample(sampler, model, start, g, new GeneratorNoise(0), samplerOptions);
-            double e = (x - target).square().mean().sqrt().item<double>();
+            double e = x.Minus(target).Squared().mean().sqrt().item<double>();
             return double.IsFinite(e) ? e : double.PositiveInfinity;
         }
         double[] grid = Pinned(SigmaGrids.Karras(nfe, o.SigmaMin, o.SigmaMax), o.SigmaMax);

@@ -56,11 +56,11 @@ public static class StepSelection
             cancellation.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
             var x = teacher.States[i];
-            var slope = (x - model(x, s[i])) / s[i];
+            var slope = x.Minus(model(x, s[i])).Over(s[i]);
             for (int j = i + 1; j < m; j++)
             {
-                var step = x + slope * (s[j] - s[i]) - teacher.States[j];
-                double e = step.flatten(1).square().sum(1).sqrt().mean().item<double>();
+                var step = x.Plus(slope.Times(s[j] - s[i])).Minus(teacher.States[j]);
+                double e = step.flatten(1).Squared().sum(1).sqrt().mean().item<double>();
                 cost[i, j] = double.IsFinite(e) ? Math.Pow(e, power) : double.PositiveInfinity;
             }
         }
