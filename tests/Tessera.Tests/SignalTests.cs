@@ -33,7 +33,7 @@ public sealed class SignalTests(ITestOutputHelper log)
             new[] { "posenc", "bench", "--steps", "100000" },
         };
         if (SharedFixtures.Root is { } root)
-            verbs.Add(["sam", "auto", "--checkpoint", Path.Combine(root, "sam", "sam_tiny.pth"), "--image", dir.File("image.png"), "--points-per-side", "200", "--out", dir.File("auto")]);
+            verbs.Add(["sam", "auto", "--checkpoint", Path.Combine(root, "sam", "sam_tiny.pth"), "--image", dir.File("image.png"), "--points-per-side", "500", "--out", dir.File("auto")]);
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
         Parallel.ForEach(verbs, new ParallelOptions { MaxDegreeOfParallelism = 2 }, args =>
         {

@@ -160,46 +160,22 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>, IInferenceCache
     }
 }
 
-/// <summary>torchvision's BasicBlock (two 3×3 convolutions); here it may be dilated too, as DeepLab-style ResNet-18/34 need.</summary>
-internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>, IInferenceCache
+/// <summary>
+/// A residual block whose convolution + BatchNorm pairs run folded in inference (<see cref="FoldedConvBatchNorm"/>):
+/// the folds, and the cache rules every such block shares (dropped by <c>train</c>/<c>eval</c>, by a pass with
+/// gradients, and on disposal).
+/// </summary>
+internal abstract class FoldedResidualBlock(string name) : Module<torch.Tensor, torch.Tensor>(name), IInferenceCache
 {
-    private readonly Conv2d conv1, conv2;
-    private readonly BatchNorm2d bn1, bn2;
-    private readonly Sequential? downsample;
-    private readonly FoldedConvBatchNorm[] _folds;
-    private readonly FoldedConvBatchNorm? _down;
+    /// <summary>The block's conv + BatchNorm pairs in order; set after the modules are registered.</summary>
+    protected FoldedConvBatchNorm[] _folds = [];
 
-    public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down, int dilation2 = 0) : base("BasicBlock")
-    {
-        if (dilation2 == 0) dilation2 = dilation;
-        conv1 = Conv2d(inplanes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
-        bn1 = BatchNorm2d(planes);
-        conv2 = Conv2d(planes, planes, 3, padding: dilation2, dilation: dilation2, bias: false);
-        bn2 = BatchNorm2d(planes);
-        downsample = down;
-        RegisterComponents();
-        _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2)];
-        _down = DownsampleFold(down);
-    }
+    /// <summary>The downsample branch's pair, if the block has one.</summary>
+    protected FoldedConvBatchNorm? _down;
 
     /// <summary>The folded form of a downsample branch (a 1 × 1 convolution and BatchNorm).</summary>
-    internal static FoldedConvBatchNorm? DownsampleFold(Sequential? down) =>
+    protected static FoldedConvBatchNorm? DownsampleFold(Sequential? down) =>
         down is null ? null : new FoldedConvBatchNorm((Conv2d)down.children().ElementAt(0), (BatchNorm2d)down.children().ElementAt(1));
-
-    public override torch.Tensor forward(torch.Tensor x)
-    {
-        using var scope = torch.NewDisposeScope();
-        if (_folds[0].Active)
-        {
-            var z = _folds[1].Forward(_folds[0].Forward(x).relu_());
-            return z.add_(_down is null ? x : _down.Forward(x)).relu_().MoveToOuterDisposeScope();
-        }
-        ClearInferenceCache();   // a pass with gradients may precede a weight update
-        var y = functional.relu(bn1.forward(conv1.forward(x)));
-        y = bn2.forward(conv2.forward(y));
-        var identity = downsample is null ? x : downsample.forward(x);
-        return functional.relu(y + identity).MoveToOuterDisposeScope();
-    }
 
     public override void train(bool train = true)
     {
@@ -220,14 +196,48 @@ internal sealed class BasicBlock : Module<torch.Tensor, torch.Tensor>, IInferenc
     }
 }
 
+/// <summary>torchvision's BasicBlock (two 3×3 convolutions); here it may be dilated too, as DeepLab-style ResNet-18/34 need.</summary>
+internal sealed class BasicBlock : FoldedResidualBlock
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly BatchNorm2d bn1, bn2;
+    private readonly Sequential? downsample;
+
+    public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down, int dilation2 = 0) : base("BasicBlock")
+    {
+        if (dilation2 == 0) dilation2 = dilation;
+        conv1 = Conv2d(inplanes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
+        bn1 = BatchNorm2d(planes);
+        conv2 = Conv2d(planes, planes, 3, padding: dilation2, dilation: dilation2, bias: false);
+        bn2 = BatchNorm2d(planes);
+        downsample = down;
+        RegisterComponents();
+        _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2)];
+        _down = DownsampleFold(down);
+    }
+
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        if (_folds[0].Active)
+        {
+            var z = _folds[1].Forward(_folds[0].Forward(x).relu_());
+            return z.add_(_down is null ? x : _down.Forward(x)).relu_().MoveToOuterDisposeScope();
+        }
+        ClearInferenceCache();   // a pass with gradients may precede a weight update
+        var y = functional.relu(bn1.forward(conv1.forward(x)));
+        y = bn2.forward(conv2.forward(y));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return functional.relu(y + identity).MoveToOuterDisposeScope();
+    }
+}
+
 /// <summary>torchvision's Bottleneck (1×1, 3×3 with stride and dilation, 1×1 ×4), ResNet v1.5.</summary>
-internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>, IInferenceCache
+internal sealed class Bottleneck : FoldedResidualBlock
 {
     private readonly Conv2d conv1, conv2, conv3;
     private readonly BatchNorm2d bn1, bn2, bn3;
     private readonly Sequential? downsample;
-    private readonly FoldedConvBatchNorm[] _folds;
-    private readonly FoldedConvBatchNorm? _down;
 
     public Bottleneck(int inplanes, int planes, int stride, int dilation, Sequential? down) : base("Bottleneck")
     {
@@ -240,7 +250,7 @@ internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>, IInferenc
         downsample = down;
         RegisterComponents();
         _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2), new FoldedConvBatchNorm(conv3, bn3)];
-        _down = BasicBlock.DownsampleFold(down);
+        _down = DownsampleFold(down);
     }
 
     public override torch.Tensor forward(torch.Tensor x)
@@ -257,23 +267,5 @@ internal sealed class Bottleneck : Module<torch.Tensor, torch.Tensor>, IInferenc
         y = bn3.forward(conv3.forward(y));
         var identity = downsample is null ? x : downsample.forward(x);
         return functional.relu(y + identity).MoveToOuterDisposeScope();
-    }
-
-    public override void train(bool train = true)
-    {
-        base.train(train);
-        ClearInferenceCache();
-    }
-
-    public void ClearInferenceCache()
-    {
-        foreach (var f in _folds) f.Clear();
-        _down?.Clear();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) ClearInferenceCache();
-        base.Dispose(disposing);
     }
 }
