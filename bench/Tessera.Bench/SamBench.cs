@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Tessera.Layers;
 using Tessera.Segmentation.Sam;
 using TorchSharp;
 
@@ -39,7 +40,7 @@ internal static class SamBench
             }
             else embedding = torch.randn(1, model.Config.PromptDim, model.Config.EmbeddingSize, model.Config.EmbeddingSize); // reps 0: the decoder alone
             // Channels-last, as SamPredictor keeps its features (once per image; the official predictor keeps NCHW).
-            using (var e = embedding) embedding = MaskDecoder.ChannelsLast(e);
+            using (var e = embedding) embedding = MemoryFormat.ChannelsLast(e);
             var points = torch.tensor(new float[] { 500, 375 }, [1, 1, 2]);
             var labels = torch.ones(1, 1, torch.ScalarType.Int64);
             void Decode()

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
 using TorchSharp;
@@ -44,17 +45,12 @@ public abstract class DilatedResNetSegmenter : Module<torch.Tensor, torch.Tensor
         using var scope = torch.NewDisposeScope();
         if (!training && !torch.is_grad_enabled() && x.dim() == 4)
         {
-            var features = _backbone.Features(ChannelsLast(x));
+            var features = _backbone.Features(MemoryFormat.ChannelsLast(x));
             return Resize.To(_head.forward(features.Layer4).contiguous(), x.shape[2], x.shape[3]).MoveToOuterDisposeScope();
         }
         return ForwardWithLayer3(x).Logits.MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// The same [N, C, H, W] values with channels-last strides (libtorch infers the memory format from the strides;
-    /// TorchSharp has no memory-format argument).
-    /// </summary>
-    internal static torch.Tensor ChannelsLast(torch.Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <inheritdoc />
     public (torch.Tensor Logits, torch.Tensor Layer3) ForwardWithLayer3(torch.Tensor x)

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using TorchSharp;
 
 namespace Tessera.Segmentation.Sam;
@@ -68,7 +69,7 @@ public sealed class SamPredictor : IDisposable
         var (input, inputSize) = ModelInput(_model, channelsLast ? rgb.permute(2, 0, 1) : rgb);
         using (torch.no_grad())
         {
-            var features = MaskDecoder.ChannelsLast(_model.ImageEncoder.forward(input));
+            var features = MemoryFormat.ChannelsLast(_model.ImageEncoder.forward(input));
             _features?.Dispose();
             _features = features.MoveToOuterDisposeScope();
         }

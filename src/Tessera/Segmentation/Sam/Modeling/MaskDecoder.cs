@@ -87,13 +87,6 @@ public sealed class MaskDecoder : Module
         return torch.cat([output, sparse], 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// An image embedding [B, C, h, w] with its memory in [B, h, w, C] order (channels-last), the order in which the
-    /// decoder reads image tokens: <see cref="SamPredictor"/> keeps its features this way, so that its prompts skip a
-    /// transposing copy of the embedding. Values and shape are unchanged; an embedding already in this order is returned as is.
-    /// </summary>
-    public static torch.Tensor ChannelsLast(torch.Tensor imageEmbedding) =>
-        imageEmbedding.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>The 4× upscaling of the transformer's image output, NCHW [B, C, h, w] → [B, C/8, 4h, 4w].</summary>
     public torch.Tensor Upscale(torch.Tensor image)

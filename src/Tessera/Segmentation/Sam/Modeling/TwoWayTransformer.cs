@@ -203,7 +203,7 @@ public sealed class TwoWayTransformer : Module
 
     /// <summary>
     /// Returns (token outputs [B, T, C], image tokens [B, hw, C]). The image and its encoding [B or 1, C, h, w] are read
-    /// as tokens [B, hw, C]: without a copy when their memory is channels-last (<see cref="MaskDecoder.ChannelsLast"/>),
+    /// as tokens [B, hw, C]: without a copy when their memory is channels-last (<see cref="MemoryFormat.ChannelsLast"/>),
     /// otherwise after one transposing copy.
     /// </summary>
     public (torch.Tensor Tokens, torch.Tensor Image) forward(torch.Tensor image, torch.Tensor imagePe, torch.Tensor tokens)
