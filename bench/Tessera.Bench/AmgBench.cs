@@ -9,7 +9,7 @@ namespace Tessera.Bench;
 /// <summary>
 /// Throughput of the automatic mask generator over a folder: masks per second and images per minute of
 /// <see cref="AutomaticMaskGenerator"/> (image loading included, the decoder run on batches of points) on the tiny
-/// fixture SAM (../shared/fixtures/sam/sam_tiny.pth), against the official generator written out in PyTorch
+/// fixture SAM (tests/fixtures/sam/sam_tiny.pth), against the official generator written out in PyTorch
 /// (bench/scripts/amg_torch.py, checked against the official generator's own output) with the same model, images,
 /// settings and thread count. The two sides alternate, round by round; medians of wall and process CPU time.
 /// </summary>
@@ -25,7 +25,7 @@ internal static class AmgBench
         int rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
         Tessera.Runtime.TorchRuntime.Configure(new Tessera.Runtime.RuntimeOptions());
         torch.set_num_threads(threads);
-        string checkpoint = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "..", "shared", "fixtures", "sam", "sam_tiny.pth");
+        string checkpoint = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "tests", "fixtures", "sam", "sam_tiny.pth");
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"the tiny SAM fixture is not at {Path.GetFullPath(checkpoint)}");
         string folder = Directory.CreateTempSubdirectory("tessera-amg-bench-").FullName;
         try

@@ -4,7 +4,7 @@
 here step for step, since Debian ships no `segment_anything` package, on a SAM built at the tiny fixture's size with
 the official state-dict key names (bench/scripts/sam_speed_torch.py hard-codes ViT-B under other names).
 
-  amg_torch.py check                      the official generator's fixture (../shared/fixtures/sam/amg): exit 1 on a mismatch
+  amg_torch.py check                      the official generator's fixture (tests/fixtures/sam/amg): exit 1 on a mismatch
   amg_torch.py bench DIR THREADS PPS PPB PRED_IOU STABILITY [REPS]
                                           every image of DIR through the generator, REPS times; prints `key value` lines
 Small-region removal (min_mask_region_area) needs 8-connected components: opencv's is replaced by a union-find here
@@ -21,7 +21,7 @@ from torchvision.ops.boxes import batched_nms
 from torchvision.transforms.functional import resize, to_pil_image
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-FIX = os.path.join(ROOT, "..", "shared", "fixtures", "sam")
+FIX = os.path.join(ROOT, "tests", "fixtures", "sam")
 
 
 # ---------------------------------------------------------------- the model (official module and key names)
@@ -273,7 +273,7 @@ class MaskDecoder(nn.Module):
 class Sam(nn.Module):
     mask_threshold = 0.0
 
-    def __init__(self):  # the fixture's tiny configuration (../shared/fixtures/sam/README.md)
+    def __init__(self):  # the fixture's tiny configuration (tests/fixtures/sam/README.md)
         super().__init__()
         self.image_encoder = ImageEncoderViT(64, 8, 32, 4, 2, 4, 32, 3, (1, 3))
         self.prompt_encoder = PromptEncoder(32, (8, 8), (64, 64), 16)

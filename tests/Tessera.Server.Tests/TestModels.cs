@@ -24,8 +24,8 @@ internal static class TestModels
         }
     }
 
-    /// <summary>../shared/fixtures/sam beside the checkout.</summary>
-    public static string SamFixtures => System.IO.Path.GetFullPath(System.IO.Path.Combine(RepoRoot, "..", "shared", "fixtures", "sam"));
+    /// <summary>The golden SAM fixture of the repository, tests/fixtures/sam (tests/fixtures/README.md).</summary>
+    public static string SamFixtures => System.IO.Path.Combine(RepoRoot, "tests", "fixtures", "sam");
 
     /// <summary>The fixture's tiny official SAM architecture (tests/Tessera.Tests/SamFixtureTests.cs).</summary>
     public static SamConfig TinySam => new(ImageSize: 64, PatchSize: 8, EncoderDim: 32, EncoderDepth: 4, EncoderHeads: 2,
@@ -36,7 +36,7 @@ internal static class TestModels
     public static (string Checkpoint, string Image) Sam(TempDir dir)
     {
         string pth = System.IO.Path.Combine(SamFixtures, "sam_tiny.pth");
-        if (!System.IO.File.Exists(pth)) throw new FileNotFoundException($"the SAM fixture is missing: {pth} (../shared/fixtures beside the checkout)");
+        if (!System.IO.File.Exists(pth)) throw new FileNotFoundException($"the SAM fixture is missing: {pth} (tests/fixtures/sam of the repository)");
         using var model = new SamModel(TinySam);
         model.Load(pth);
         string ckpt = dir.File("sam_tiny.safetensors");

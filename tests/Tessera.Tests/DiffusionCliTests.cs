@@ -5,9 +5,9 @@ namespace Tessera.Tests;
 
 public class DiffusionCliTests
 {
-    private static string Fixture(string rel) => Path.Combine(SharedFixtures.Required, "diffusion", rel);
+    private static string Fixture(string rel) => Path.Combine(Fixtures.Dir("diffusion"), rel);
 
-    [FixtureFact("diffusion")]
+    [Fact]
     public void Analytic_heun_reproduces_the_edm_fixture_and_writes_the_contract()
     {
         using var dir = new TempDir();

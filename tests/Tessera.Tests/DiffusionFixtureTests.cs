@@ -6,7 +6,7 @@ using TorchSharp;
 
 namespace Tessera.Tests;
 
-/// <summary>Parity with NVlabs/edm and k-diffusion trajectories on the 2-D mixture (../shared/fixtures/diffusion).</summary>
+/// <summary>Parity with NVlabs/edm and k-diffusion trajectories on the 2-D mixture (tests/fixtures/diffusion).</summary>
 public class DiffusionFixtureTests
 {
     private static string Dir => RecordedTrajectory.Dir;
@@ -36,7 +36,7 @@ public class DiffusionFixtureTests
         };
     }
 
-    [FixtureTheory("diffusion")]
+    [Theory]
     [MemberData(nameof(Runs))]
     public void Grid_matches_the_reference(string folder, string sampler, bool edmGrid)
     {
@@ -47,7 +47,7 @@ public class DiffusionFixtureTests
         for (int i = 0; i < ours.Length; i++) Assert.True(Math.Abs(ours[i] - reference[i]) <= 1e-15 * Math.Max(1, reference[i]), $"σ[{i}]: {ours[i]:R} vs {reference[i]:R}");
     }
 
-    [FixtureTheory("diffusion")]
+    [Theory]
     [MemberData(nameof(Runs))]
     public void Step_arithmetic_replays_the_recorded_denoiser_outputs(string folder, string sampler, bool edmGrid)
     {
@@ -59,7 +59,7 @@ public class DiffusionFixtureTests
         run.AssertReplayedTo1e12(result);
     }
 
-    [FixtureTheory("diffusion")]
+    [Theory]
     [MemberData(nameof(Runs))]
     public void End_to_end_with_our_mixture_denoiser_matches_to_1e_10(string folder, string sampler, bool edmGrid)
     {
@@ -73,7 +73,7 @@ public class DiffusionFixtureTests
         Assert.Equal((int)Load(folder, "denoiser_sigma.bin").shape[0], counting.Evaluations);
     }
 
-    [FixtureFact("diffusion")]
+    [Fact]
     public void Built_in_ring_is_the_fixture_mixture()
     {
         var file = GaussianMixture.Load(Path.Combine(Dir, "gmm2d.json"));
@@ -84,7 +84,7 @@ public class DiffusionFixtureTests
             for (int d = 0; d < 2; d++) Assert.Equal(file.Means[k][d], ring.Means[k][d], 14);
     }
 
-    [FixtureFact("diffusion")]
+    [Fact]
     public void Mixture_denoiser_reproduces_every_recorded_call()
     {
         var gmm = GaussianMixture.Load(Path.Combine(Dir, "gmm2d.json"));

@@ -5,11 +5,11 @@ using Tessera.IO;
 
 namespace Tessera.Tests;
 
-/// <summary>Preconditioning coefficients and schedules against NVlabs/edm (../shared/fixtures/diffusion/precond).</summary>
+/// <summary>Preconditioning coefficients and schedules against NVlabs/edm (tests/fixtures/diffusion/precond).</summary>
 public class PrecondFixtureTests
 {
     private static JsonElement Json(string file) =>
-        JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedFixtures.Required, "diffusion", "precond", file))).RootElement;
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.Dir("diffusion"), "precond", file))).RootElement;
 
     private static double[] Array(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 
@@ -22,7 +22,7 @@ public class PrecondFixtureTests
     /// </summary>
     private static double CancellationTolerance(double t) => 1e-12 + 2.3e-16 / (0.5 * 19.9 * t * t + 0.1 * t);
 
-    [FixtureFact("diffusion")]
+    [Fact]
     public void Float64_coefficients_match_to_1e_13()
     {
         var root = Json("precond_coefficients.json");
@@ -54,10 +54,10 @@ public class PrecondFixtureTests
         Close(hyper.GetProperty("sigma_max").GetDouble(), new VpPrecond().SigmaMax, 1e-13, "VP σ_max");
     }
 
-    [FixtureFact("diffusion")]
+    [Fact]
     public void Iddpm_grid_matches_the_float64_recursion()
     {
-        double[] reference = RawArray.ReadFloat64(Path.Combine(SharedFixtures.Required, "diffusion", "precond", "iddpm_u_float64.bin")).data<double>().ToArray();
+        double[] reference = RawArray.ReadFloat64(Path.Combine(Fixtures.Dir("diffusion"), "precond", "iddpm_u_float64.bin")).data<double>().ToArray();
         double[] ours = new IddpmPrecond().U;
         Assert.Equal(reference.Length, ours.Length);
         // The stored "float64" grid carries float32-level rounding (u[0] = 20291.169921875 is a float32
@@ -68,7 +68,7 @@ public class PrecondFixtureTests
         Close(hyper.GetProperty("sigma_min").GetDouble(), ours[^2], 1e-13, "u[M-1]");
     }
 
-    [FixtureFact("diffusion")]
+    [Fact]
     public void Vp_and_ve_schedules_match_edm_helpers()
     {
         var root = Json("vp_ve_schedules.json");

@@ -5,11 +5,11 @@ namespace Tessera.Tests;
 
 public class PyTorchCheckpointTests
 {
-    [FixtureFact("sam")]
+    [Fact]
     public void Reads_an_official_style_torch_save_file()
     {
         // sam_tiny.pth was written by torch.save(state_dict); sam_tiny_weights.bin holds the same 202 tensors raw.
-        string dir = Path.Combine(SharedFixtures.Required, "sam");
+        string dir = Fixtures.Dir("sam");
         var pth = Checkpoint.ReadAny(Path.Combine(dir, "sam_tiny.pth"));
         var raw = TensorIndexFile.Read(Path.Combine(dir, "sam_tiny_weights.bin"));
         Assert.Equal(202, pth.Count);

@@ -5,7 +5,7 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>
-/// A sampler run recorded by a reference implementation (../shared/fixtures/diffusion/FOLDER: sigmas.bin,
+/// A sampler run recorded by a reference implementation (tests/fixtures/diffusion/FOLDER: sigmas.bin,
 /// denoiser_x.bin, denoiser_sigma.bin, denoised.bin, x.bin, all float64): <see cref="Replay"/> is a denoiser that
 /// returns what the reference's denoiser returned at the same call, after checking that the sampler asked at the same
 /// noise level, and <see cref="AssertReplayedTo1e12"/> compares the run with the recorded one.
@@ -26,7 +26,7 @@ internal sealed class RecordedTrajectory
     }
 
     /// <summary>The fixtures' diffusion folder.</summary>
-    public static string Dir => Path.Combine(SharedFixtures.Required, "diffusion");
+    public static string Dir => Fixtures.Dir("diffusion");
 
     /// <summary>A float64 array of the diffusion fixtures.</summary>
     public static torch.Tensor Load(params string[] path) => RawArray.ReadFloat64(Path.Combine([Dir, .. path]));

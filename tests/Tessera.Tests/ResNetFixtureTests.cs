@@ -5,10 +5,10 @@ using TorchSharp;
 
 namespace Tessera.Tests;
 
-/// <summary>torchvision ResNets (plain and dilated) against ../shared/fixtures/resnet, weights from the README's formula.</summary>
+/// <summary>torchvision ResNets (plain and dilated) against tests/fixtures/resnet, weights from the README's formula.</summary>
 public class ResNetFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "resnet");
+    private static string Dir => Fixtures.Dir("resnet");
 
     private static uint Crc32(byte[] data)
     {
@@ -50,7 +50,7 @@ public class ResNetFixtureTests
         ["resnet101_os8", ResNetDepth.ResNet101, 8],
     ];
 
-    [FixtureTheory("resnet")]
+    [Theory]
     [MemberData(nameof(Configs))]
     public void Matches_torchvision_with_its_own_key_names(string name, ResNetDepth depth, int outputStride)
     {

@@ -24,7 +24,7 @@ public sealed class SamAmgBatchTests
     // Loose thresholds so the random tiny model yields masks.
     private static AmgOptions Options(int perBatch) => new(PointsPerSide: 6, PointsPerBatch: perBatch, PredIouThreshold: 0, StabilityScoreThreshold: 0.5);
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Folder_mode_writes_official_pngs_and_metadata_skips_done_images_and_reports_corrupt_ones()
     {
         using var dir = new TempDir();
@@ -70,7 +70,7 @@ public sealed class SamAmgBatchTests
         Assert.True(File.Exists(Path.Combine(output, "b", "metadata.csv")));
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Rle_mode_writes_sa1b_fields_and_points_per_batch_does_not_change_the_masks()
     {
         using var dir = new TempDir();

@@ -8,14 +8,14 @@ namespace Tessera.Tests;
 
 /// <summary>
 /// The automatic mask generator against the official <c>SamAutomaticMaskGenerator</c> on the tiny fixture SAM
-/// (../shared/fixtures/sam/amg, three configurations × two images). Tolerances: predicted IoU, a float32 network
+/// (tests/fixtures/sam/amg, three configurations × two images). Tolerances: predicted IoU, a float32 network
 /// output, within 1e-5 (the SAM fixture's 1e-5·max(1, |ref|)); prompt points and crop boxes exact; masks of 10 pixels or
 /// more exactly (RLE, area, box, stability score); the README warns that the few-pixel masks which keep-all keeps sit on
 /// near-threshold logits, so those are held to their area within 2 pixels.
 /// </summary>
 public sealed class SamAmgFixtureTests(ITestOutputHelper log)
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    private static string Dir => Fixtures.Dir("sam");
 
     private static readonly Lazy<JsonDocument> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "amg", "amg_expected.json"))));
     private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin")));
@@ -42,7 +42,7 @@ public sealed class SamAmgFixtureTests(ITestOutputHelper log)
         };
     }
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Annotations_match_the_official_generator(string img, string config)
     {

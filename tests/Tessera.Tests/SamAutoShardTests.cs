@@ -9,7 +9,7 @@ namespace Tessera.Tests;
 /// <summary><c>tessera sam auto --input DIR</c>: a corrupt image, and three shards as separate processes (one killed and rerun) against one process.</summary>
 public sealed class SamAutoShardTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    private static string Dir => Fixtures.Dir("sam");
 
     private static Process Start(IReadOnlyDictionary<string, string> env, params string[] args) => SchedulerChild.Start(env, args);
 
@@ -42,7 +42,7 @@ public sealed class SamAutoShardTests
             .Where(f => !f.StartsWith("manifest.", StringComparison.Ordinal) && !f.StartsWith("summary", StringComparison.Ordinal))
             .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
 
-    [FixtureFact("sam")]
+    [Fact]
     public void A_corrupt_image_is_reported_and_skipped_and_the_run_exits_1()
     {
         using var dir = new TempDir();
@@ -64,7 +64,7 @@ public sealed class SamAutoShardTests
         Assert.Contains("--image", output);
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Three_shards_one_killed_and_rerun_equal_one_process_and_pass_the_manifest_check()
     {
         using var dir = new TempDir();

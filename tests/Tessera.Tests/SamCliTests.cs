@@ -17,7 +17,7 @@ public sealed class SamCliTests
 
     private static bool[] ReadMask(string path) => LabelPng.Read(path).Labels.Select(v => v == 255).ToArray();
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Segment_writes_the_official_masks_for_points_and_boxes()
     {
         using var dir = new TempDir();
@@ -44,7 +44,7 @@ public sealed class SamCliTests
         Assert.All(Enumerable.Range(0, want.Length), i => Assert.True(want[i] == got[i] || Math.Abs(logits[i]) < 1e-3, $"pixel {i}"));
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Bad_prompts_images_and_checkpoints_exit_2_with_a_reason()
     {
         using var dir = new TempDir();
@@ -73,7 +73,7 @@ public sealed class SamCliTests
         }
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Auto_writes_masks_an_overlay_and_coco_rles_that_decode_to_them()
     {
         using var dir = new TempDir();

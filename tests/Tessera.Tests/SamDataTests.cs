@@ -8,12 +8,12 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>
-/// Instance datasets for SAM: COCO against ../shared/fixtures/coco (masks, areas, boxes, RLE strings and IoUs
+/// Instance datasets for SAM: COCO against tests/fixtures/coco (masks, areas, boxes, RLE strings and IoUs
 /// from cocoapi's own C code), labelme and folder readers on hand-made files, malformed annotations.
 /// </summary>
 public sealed class SamDataTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Root!, "coco");
+    private static string Dir => Fixtures.Dir("coco");
 
     private static CocoInstances Fixture() => CocoInstances.Load(Path.Combine(Dir, "instances.json"), Dir, requireImageFiles: false);
 
@@ -22,7 +22,7 @@ public sealed class SamDataTests
     private static Dictionary<long, InstanceObject> AllObjects(InstanceDataset data) =>
         Enumerable.Range(0, data.Count).SelectMany(i => data[i].Objects).ToDictionary(o => o.Id);
 
-    [FixtureFact("coco")]
+    [Fact]
     public void Coco_masks_areas_boxes_and_rle_strings_equal_cocoapi()
     {
         var data = Fixture();
@@ -64,7 +64,7 @@ public sealed class SamDataTests
             new double[] { 1023, 1024, 9215, 9216 }.Select(InstanceObject.SizeOf));
     }
 
-    [FixtureFact("coco")]
+    [Fact]
     public void Coco_iou_with_and_without_crowd_equals_cocoapi()
     {
         var objects = AllObjects(Fixture());
@@ -86,7 +86,7 @@ public sealed class SamDataTests
         }
     }
 
-    [FixtureFact("coco")]
+    [Fact]
     public void Coco_layout_opens_and_malformed_annotations_name_file_and_id()
     {
         using var dir = new TempDir();
@@ -117,7 +117,7 @@ public sealed class SamDataTests
         Broken(d => d["images"]![3]!["file_name"] = "missing.jpg", "image 4: its file");
     }
 
-    [FixtureFact("coco")]
+    [Fact]
     public void Labelme_polygons_rectangles_and_groups_rasterise_as_coco_polygons()
     {
         using var dir = new TempDir();

@@ -18,7 +18,7 @@ public sealed class SamEmbeddingCacheTests
         return (pred.Masks, pred.Iou);
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Float32_hits_are_bit_identical_to_computing_and_give_the_same_masks()
     {
         using var dir = new TempDir();
@@ -55,7 +55,7 @@ public sealed class SamEmbeddingCacheTests
         Assert.NotNull(cache.TryGet(key, "64"));
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Float16_entries_are_within_half_precision_rounding_and_the_same_on_every_epoch()
     {
         using var dir = new TempDir();

@@ -59,7 +59,7 @@ public sealed class SamFineTuneCliTests
         return file.Tensors.ToDictionary(p => p.Key, p => p.Value.contiguous().bytes.ToArray());
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Frozen_encoder_fine_tune_is_bit_identical_with_cached_embeddings_and_changes_the_decoder()
     {
         using var dir = new TempDir();
@@ -87,7 +87,7 @@ public sealed class SamFineTuneCliTests
         Assert.All(plain.Keys.Where(k => k.StartsWith("image_encoder.", StringComparison.Ordinal)), k => Assert.True(init[k].AsSpan().SequenceEqual(plain[k]), k));
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Eval_scores_every_non_crowd_object_by_size_and_lora_adapters_merge_on_load()
     {
         using var dir = new TempDir();

@@ -6,12 +6,12 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>
-/// Segment Anything against ../shared/fixtures/sam: a tiny official SAM (random weights, every intermediate
+/// Segment Anything against tests/fixtures/sam: a tiny official SAM (random weights, every intermediate
 /// recorded by the official code). Tolerance from the fixture README: max|got − ref| ≤ 1e-5·max(1, max|ref|).
 /// </summary>
 public sealed class SamFixtureTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    private static string Dir => Fixtures.Dir("sam");
 
     /// <summary>The fixture's tiny configuration (README table).</summary>
     internal static SamConfig Tiny => new(ImageSize: 64, PatchSize: 8, EncoderDim: 32, EncoderDepth: 4, EncoderHeads: 2,
@@ -40,7 +40,7 @@ public sealed class SamFixtureTests
         from c in new[] { "points2", "box", "point_box", "mask", "point_mask" }
         select new object[] { img, c };
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Tiny_model_has_the_official_keys_shapes_and_parameter_count()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "sam_tiny_weights.json")));
@@ -53,7 +53,7 @@ public sealed class SamFixtureTests
         Assert.Equal(112_396, state.Values.Sum(t => t.numel()));
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Pth_and_flat_weights_agree_after_loading()
     {
         var flat = TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_weights.bin"));
@@ -61,7 +61,7 @@ public sealed class SamFixtureTests
         foreach (var (k, t) in flat) Assert.True(Same.Tensors(state[k], t), k);
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Relative_position_tables_match_including_interpolation_and_scaled_coordinates()
     {
         var blocks = Model.Value.ImageEncoder.Blocks;
@@ -79,7 +79,7 @@ public sealed class SamFixtureTests
         Close(RelativePosition.Get(5, 8, state["image_encoder.blocks.1.attn.rel_pos_w"]), "rel_pos/extra/q5_k8_from_block1_rel_pos_w");
     }
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(Images))]
     public void Image_encoder_matches_stage_by_stage(string img)
     {
@@ -109,14 +109,14 @@ public sealed class SamFixtureTests
         Close(enc.forward(input), $"{img}/image_embedding");
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Dense_positional_encoding_matches()
     {
         using var _ = torch.no_grad();
         Close(Model.Value.PromptEncoder.DensePositionalEncoding(), "dense_pe");
     }
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Prompt_encoder_and_mask_decoder_match_every_prompt_case(string img, string c)
     {
@@ -177,7 +177,7 @@ public sealed class SamFixtureTests
     private static readonly Lazy<JsonDocument> MetaDoc = new(() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "sam_tiny_meta.json"))));
     private static JsonDocument Meta => MetaDoc.Value;
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(Images))]
     public void Pillow_bilinear_resize_and_preprocessing_are_exact(string img)
     {
@@ -192,7 +192,7 @@ public sealed class SamFixtureTests
         Close(Model.Value.Preprocess(chw), $"{img}/preprocessed");
     }
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(Images))]
     public void Prompt_coordinates_map_into_the_model_frame(string img)
     {
@@ -222,7 +222,7 @@ public sealed class SamFixtureTests
         }
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Resize_rule_matches_the_official_examples_at_1024()
     {
         foreach (var e in Meta.RootElement.GetProperty("resize_longest_side_1024_examples_hw_to_hw").EnumerateObject())
@@ -232,7 +232,7 @@ public sealed class SamFixtureTests
         }
     }
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Predictor_end_to_end_from_the_original_image_matches(string img, string c)
     {
@@ -265,7 +265,7 @@ public sealed class SamFixtureTests
         }
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Prompts_outside_the_image_or_inverted_boxes_are_refused()
     {
         using var predictor = new SamPredictor(Model.Value);
@@ -282,9 +282,9 @@ public sealed class SamFixtureTests
 [Collection("serial")]
 public sealed class SamKeyListTests
 {
-    private static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    private static string Dir => Fixtures.Dir("sam");
 
-    [FixtureTheory("sam")]
+    [Theory]
     [InlineData("vit_b")]
     [InlineData("vit_l")]
     [InlineData("vit_h")]

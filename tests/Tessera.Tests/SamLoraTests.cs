@@ -11,7 +11,7 @@ public sealed class SamLoraTests
 
     private static torch.Tensor Input(int seed) => torch.randn([2, 3, 64, 64], generator: new torch.Generator((ulong)seed));
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Fresh_adapters_leave_the_encoder_bit_identical_and_only_they_get_gradients()
     {
         using var model = Tiny();
@@ -28,7 +28,7 @@ public sealed class SamLoraTests
         Assert.All(model.parameters(), p => Assert.Null(p.grad));
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Merged_adapters_on_load_give_the_unmerged_outputs()
     {
         using var dir = new TempDir();

@@ -32,8 +32,7 @@ public sealed class SignalTests(ITestOutputHelper log)
             new[] { "diffusion", "eval", "--checkpoint", dir.File("model.safetensors"), "--classifier", dir.File("classifier.safetensors"), "--steps", "500", "--count", "2000" },
             new[] { "posenc", "bench", "--steps", "100000" },
         };
-        if (SharedFixtures.Root is { } root)
-            verbs.Add(["sam", "auto", "--checkpoint", Path.Combine(root, "sam", "sam_tiny.pth"), "--image", dir.File("image.png"), "--points-per-side", "500", "--out", dir.File("auto")]);
+        verbs.Add(["sam", "auto", "--checkpoint", Path.Combine(Fixtures.Dir("sam"), "sam_tiny.pth"), "--image", dir.File("image.png"), "--points-per-side", "500", "--out", dir.File("auto")]);
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
         Parallel.ForEach(verbs, new ParallelOptions { MaxDegreeOfParallelism = 2 }, args =>
         {

@@ -9,34 +9,22 @@ internal static class TestRun
     internal static void PinDataSource() => Environment.SetEnvironmentVariable(Tessera.Data.FashionMnist.SystemDataVariable, "0");
 }
 
-internal static class SharedFixtures
+internal static class Fixtures
 {
-    /// <summary>../shared/fixtures relative to the repository root, or null where absent (a user's clone).</summary>
-    public static string? Root
+    /// <summary>tests/fixtures of the repository these tests were built from (found above the test binaries by Tessera.sln).</summary>
+    public static string Root
     {
         get
         {
             string? dir = AppContext.BaseDirectory;
-            while (dir is not null)
-            {
-                string candidate = System.IO.Path.Combine(dir, "..", "shared", "fixtures");
-                if (Directory.Exists(System.IO.Path.Combine(dir, ".git")) || System.IO.File.Exists(System.IO.Path.Combine(dir, "Tessera.sln")))
-                    return Directory.Exists(candidate) ? System.IO.Path.GetFullPath(candidate) : null;
-                dir = System.IO.Path.GetDirectoryName(dir);
-            }
-            return null;
+            while (dir is not null && !System.IO.File.Exists(System.IO.Path.Combine(dir, "Tessera.sln"))) dir = System.IO.Path.GetDirectoryName(dir);
+            if (dir is null) throw new Xunit.Sdk.XunitException("Tessera.sln not found above the test binaries: the golden fixtures are in tests/fixtures of the repository");
+            return System.IO.Path.Combine(dir, "tests", "fixtures");
         }
     }
 
-    /// <summary>Whether ../shared/fixtures/<paramref name="folder"/> exists.</summary>
-    public static bool Has(string folder) => Root is { } root && Directory.Exists(System.IO.Path.Combine(root, folder));
-
-    /// <summary>Why a test of <paramref name="folder"/> cannot run.</summary>
-    public static string MissingReason(string folder) => $"golden fixtures ../shared/fixtures/{folder} are not present beside this checkout";
-
-    /// <summary>The fixtures folder, failing the test with a clear message where it is missing (in CI, where nothing is skipped).</summary>
-    public static string Required => Root
-        ?? throw new Xunit.Sdk.XunitException("golden fixtures ../shared/fixtures are not present beside this checkout (CI=true: required, not skipped)");
+    /// <summary>tests/fixtures/<paramref name="folder"/> (coco, diffusion, resnet, sam; see tests/fixtures/README.md).</summary>
+    public static string Dir(string folder) => System.IO.Path.Combine(Root, folder);
 }
 
 internal static class Same

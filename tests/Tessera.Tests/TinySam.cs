@@ -5,13 +5,13 @@ using TorchSharp;
 namespace Tessera.Tests;
 
 /// <summary>
-/// The fixtures' tiny official SAM (../shared/fixtures/sam): its weights <c>sam_tiny.pth</c> (configuration
+/// The fixtures' tiny official SAM (tests/fixtures/sam): its weights <c>sam_tiny.pth</c> (configuration
 /// <see cref="SamFixtureTests.Tiny"/>) and the images and outputs the official code recorded, <c>sam_tiny_io.bin</c>.
 /// </summary>
 internal static class TinySam
 {
     /// <summary>The fixtures' SAM folder.</summary>
-    public static string Dir => Path.Combine(SharedFixtures.Required, "sam");
+    public static string Dir => Fixtures.Dir("sam");
 
     /// <summary>The model with the official weights, in evaluation mode unless <paramref name="eval"/> is false.</summary>
     public static SamModel Load(bool eval = true)

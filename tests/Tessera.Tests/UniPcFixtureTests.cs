@@ -5,7 +5,7 @@ using TorchSharp;
 
 namespace Tessera.Tests;
 
-/// <summary>Parity with the official UniPC code (wl-zhao/UniPC) on the 2-D ring (../shared/fixtures/diffusion/unipc_*).</summary>
+/// <summary>Parity with the official UniPC code (wl-zhao/UniPC) on the 2-D ring (tests/fixtures/diffusion/unipc_*).</summary>
 public class UniPcFixtureTests
 {
     private static string Dir => RecordedTrajectory.Dir;
@@ -22,7 +22,7 @@ public class UniPcFixtureTests
         ["unipc_bh1_order3_logsnr_n10", UniPcVariant.Bh1, 3],
     ];
 
-    [FixtureTheory("diffusion")]
+    [Theory]
     [MemberData(nameof(Runs))]
     public void Step_arithmetic_replays_the_recorded_model_outputs_to_1e_12(string folder, UniPcVariant variant, int order)
     {
@@ -32,7 +32,7 @@ public class UniPcFixtureTests
         run.AssertReplayedTo1e12(result);
     }
 
-    [FixtureTheory("diffusion")]
+    [Theory]
     [MemberData(nameof(Runs))]
     public void End_to_end_with_our_mixture_denoiser_matches_to_1e_10(string folder, UniPcVariant variant, int order)
     {

@@ -1,28 +1,5 @@
 namespace Tessera.Tests;
 
-/// <summary>
-/// A fact that needs ../shared/fixtures/&lt;folder&gt;; skipped, saying why, where it is absent (a user's clone).
-/// In CI (<c>CI=true</c>) it is never skipped: it runs, and fails on the missing folder.
-/// </summary>
-public sealed class FixtureFactAttribute : FactAttribute
-{
-    public FixtureFactAttribute(string folder)
-    {
-        if (!Gate.InCi && !SharedFixtures.Has(folder))
-            Skip = SharedFixtures.MissingReason(folder);
-    }
-}
-
-/// <summary>A theory that needs ../shared/fixtures/&lt;folder&gt;; skipped outside CI where absent, failing in CI.</summary>
-public sealed class FixtureTheoryAttribute : TheoryAttribute
-{
-    public FixtureTheoryAttribute(string folder)
-    {
-        if (!Gate.InCi && !SharedFixtures.Has(folder))
-            Skip = SharedFixtures.MissingReason(folder);
-    }
-}
-
 /// <summary>Conditions a test needs from its machine: a visible skip on a developer's machine, a failure in CI.</summary>
 internal static class Gate
 {
