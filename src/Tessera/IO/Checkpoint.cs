@@ -59,12 +59,14 @@ public static class Checkpoint
     /// <summary>
     /// Reads a PyTorch checkpoint written by <c>torch.save(state_dict)</c> (the zip container with a pickled
     /// dict of tensors, as torchvision's and Segment Anything's official .pth files are), through
-    /// TorchSharp.PyBridge's unpickler. A dict nested under "state_dict" or "model" is unwrapped.
+    /// TorchSharp.PyBridge's unpickler. A dict nested under "state_dict" or "model" is unwrapped. Every zip entry is
+    /// checked first against the CRC-32 the archive states, so a damaged file is refused rather than read as wrong weights.
     /// </summary>
-    /// <exception cref="TesseraFormatException">Not a readable PyTorch checkpoint.</exception>
+    /// <exception cref="TesseraFormatException">Not a readable PyTorch checkpoint, or an entry damaged (named in the message).</exception>
     public static Dictionary<string, torch.Tensor> ReadPyTorch(string path)
     {
         if (!File.Exists(path)) throw new TesseraFormatException(path, "file not found");
+        if (ZipIntegrity.Check(path) is { } broken) throw new TesseraFormatException(path, broken);
         if (PickleScan.Check(path) is { } damage) throw new TesseraFormatException(path, $"not a readable PyTorch checkpoint ({damage})");
         System.Collections.Hashtable table;
         try

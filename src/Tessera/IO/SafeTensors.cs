@@ -217,13 +217,21 @@ public static class SafeTensors
 
         long dataStart = 8 + (long)n;
         long dataLength = fileLength - dataStart;
+        // The extents tile the data section: in offset order each begins where the previous one ends, the last ends at its end.
         long expected = 0;
+        string? previous = null;
         foreach (Entry e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
-            if (e.Begin != expected) throw new TesseraFormatException(path, $"tensor '{e.Name}': data_offsets start at {e.Begin}, expected {expected} (holes or overlaps are not allowed)");
+            if (e.End > dataLength)
+                throw new TesseraFormatException(path, $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] reach past the data section of {dataLength} bytes (truncated file or wrong offsets)");
+            if (e.Begin < expected)
+                throw new TesseraFormatException(path, $"tensor '{e.Name}': data_offsets start at {e.Begin}, inside tensor '{previous}' (which ends at {expected}): tensors must not overlap");
+            if (e.Begin > expected)
+                throw new TesseraFormatException(path, $"tensor '{e.Name}': data_offsets start at {e.Begin}, expected {expected} ({e.Begin - expected} bytes no tensor covers; holes are not allowed)");
             expected = e.End;
+            previous = e.Name;
         }
-        if (expected != dataLength) throw new TesseraFormatException(path, $"data section is {dataLength} bytes but the tensors cover {expected} (truncated or trailing bytes)");
+        if (expected != dataLength) throw new TesseraFormatException(path, $"data section is {dataLength} bytes but the tensors cover {expected}: {dataLength - expected} trailing bytes no tensor covers");
         return (entries, metadata, dataStart);
     }
 
