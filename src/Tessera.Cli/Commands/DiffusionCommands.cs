@@ -93,7 +93,7 @@ internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
     [CommandOption("--steps <N>"), Description("Noise levels of the Karras grid (Heun uses 2N − 1 evaluations). Default 18")] public int Steps { get; init; } = 18;
     [CommandOption("--grid <FILE>"), Description("σ-grid file (JSON with a 'sigmas' array, e.g. from tessera diffusion schedule) instead of the Karras grid; --steps is then not used")] public string? Grid { get; init; }
     [CommandOption("-n|--count <N>"), Description("Samples. Default 64")] public int Count { get; init; } = 64;
-    [CommandOption("--batch <N>"), Description("Samples per batch (results do not depend on it: every sample has its own seed). Default 64")] public int Batch { get; init; } = 64;
+    [CommandOption("--batch <N>"), Description("Samples per batch (every sample has its own seed: results depend on it only by float rounding). Default 64")] public int Batch { get; init; } = 64;
     [CommandOption("--class <LIST>"), Description("Class labels, comma-separated, cycled over the samples (conditional models); default: all classes in turn")] public string? Classes { get; init; }
     [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale (1: none). Default 1")] public double Guidance { get; init; } = 1;
     [CommandOption("-o|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";

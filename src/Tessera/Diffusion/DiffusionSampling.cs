@@ -19,7 +19,7 @@ public sealed record DiffusionSamplingOptions
     /// </summary>
     public IReadOnlyList<double>? Sigmas { get; init; }
 
-    /// <summary>Samples per batch; the results do not depend on it. Default 64.</summary>
+    /// <summary>Samples per batch. Every sample has its own noise, so the results depend on it only through the kernels' float rounding (bit for bit at the same batch size and thread count). Default 64.</summary>
     public int Batch { get; init; } = 64;
 
     /// <summary>Class labels cycled over the samples (conditional models); null: all classes in turn.</summary>
@@ -34,8 +34,9 @@ public static class DiffusionSampling
 {
     /// <summary>
     /// One sample per seed, in [0, 1] on the CPU, shaped [seeds, C, H, W]. Sample i depends only on seeds[i] and its
-    /// label (classes[i mod count] of <see cref="DiffusionSamplingOptions.Classes"/>): not on the batch size, nor on
-    /// the other seeds (<see cref="PerSampleNoise"/>). <paramref name="progress"/> gets the number of samples done.
+    /// label (classes[i mod count] of <see cref="DiffusionSamplingOptions.Classes"/>): not on the other seeds
+    /// (<see cref="PerSampleNoise"/>), and on the batch size and thread count only through the CPU kernels' float rounding
+    /// (bit for bit when both are the same). <paramref name="progress"/> gets the number of samples done.
     /// </summary>
     /// <exception cref="TesseraUserException">Classes for an unconditional model, or labels outside the model's classes (parameter <c>Classes</c>); an unknown sampler (<c>Sampler</c>); steps or batch below 1; a σ-grid outside the model's range (<c>Sigmas</c>).</exception>
     public static torch.Tensor Sample(DiffusionModel model, IReadOnlyList<long> seeds, DiffusionSamplingOptions options, torch.Device device,

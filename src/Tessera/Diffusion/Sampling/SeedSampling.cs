@@ -7,7 +7,8 @@ namespace Tessera.Diffusion.Sampling;
 
 /// <summary>
 /// Sampling addressed by seed, as EDM's <c>generate.py</c>: the image of seed s depends only on s (its own noise
-/// generator, its class label a function of s), so it is the same in any batch, shard or rerun; each is written
+/// generator, its class label a function of s), so it is the same in any batch, shard or rerun up to the kernels' float
+/// rounding (bit for bit at the same batch size and thread count; docs/scale-out.md); each is written
 /// atomically as <c>DIR/000123.png</c>, images already present are skipped, and the shard's summary is written last.
 /// </summary>
 public static class SeedSampling
