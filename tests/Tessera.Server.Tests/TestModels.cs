@@ -7,6 +7,7 @@ using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
+using Tessera.Diffusion.Models;
 
 namespace Tessera.Server.Tests;
 

@@ -5,6 +5,7 @@ using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Schedules;
 using TorchSharp;
+using Tessera.Diffusion.Evaluation;
 
 namespace Tessera.Tests;
 

@@ -3,6 +3,7 @@ using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using TorchSharp;
+using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

@@ -4,6 +4,7 @@ using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Layers;
 using TorchSharp;
+using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Xunit.Abstractions;
+using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

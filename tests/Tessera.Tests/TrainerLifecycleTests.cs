@@ -7,6 +7,7 @@ using Tessera.IO;
 using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
+using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

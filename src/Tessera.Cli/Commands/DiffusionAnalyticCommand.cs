@@ -1,4 +1,5 @@
 using Tessera.Diffusion.Analytic;
+using Tessera.Diffusion.Grids;
 
 namespace Tessera.Cli.Commands;
 

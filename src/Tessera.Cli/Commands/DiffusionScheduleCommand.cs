@@ -2,6 +2,8 @@ using System.Text.Json.Nodes;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Grids;
 
 namespace Tessera.Cli.Commands;
 

@@ -1,6 +1,7 @@
 using Tessera.Diffusion;
 using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
+using Tessera.Diffusion.Sampling;
 
 namespace Tessera.Cli.Infrastructure;
 

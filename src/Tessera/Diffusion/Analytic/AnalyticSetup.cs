@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Tessera.Diffusion.Samplers;
 using Tessera.IO;
 using TorchSharp;
+using Tessera.Diffusion.Grids;
 
 namespace Tessera.Diffusion.Analytic;
 

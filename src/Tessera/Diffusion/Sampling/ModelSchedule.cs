@@ -2,6 +2,7 @@ using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
 using TorchSharp;
+using Tessera.Diffusion.Models;
 
 namespace Tessera.Diffusion.Sampling;
 

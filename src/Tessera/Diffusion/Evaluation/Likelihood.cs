@@ -1,7 +1,7 @@
 using Tessera.Diffusion.Samplers;
 using TorchSharp;
 
-namespace Tessera.Diffusion;
+namespace Tessera.Diffusion.Evaluation;
 
 /// <summary>How tr(∂D/∂x) is obtained along the ODE.</summary>
 public enum DivergenceMethod
