@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using Tessera.Diffusion;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Sampling;
 using Tessera.IO;
 using Tessera.Runtime;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Server;
 

@@ -4,13 +4,13 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Tessera.Diffusion;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Runtime;
 using Tessera.Segmentation.Sam;
 using TorchSharp;
-using Tessera.Diffusion.Models;
-using Tessera.Runtime;
-using Tessera.Diffusion.Sampling;
 
 namespace Tessera.Server.Tests;
 

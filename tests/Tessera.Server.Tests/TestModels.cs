@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
@@ -7,7 +8,6 @@ using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Server.Tests;
 

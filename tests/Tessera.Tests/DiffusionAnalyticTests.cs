@@ -1,11 +1,11 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
+using Tessera.Diffusion.Evaluation;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Schedules;
 using TorchSharp;
-using Tessera.Diffusion.Evaluation;
 
 namespace Tessera.Tests;
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Tessera.Diffusion;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
@@ -8,8 +10,6 @@ using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Sampling;
 
 namespace Tessera.Tests;
 

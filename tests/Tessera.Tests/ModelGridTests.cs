@@ -1,9 +1,9 @@
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

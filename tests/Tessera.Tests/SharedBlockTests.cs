@@ -1,10 +1,10 @@
 using Tessera.Attention;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Layers;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Xunit.Abstractions;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Tests;
 

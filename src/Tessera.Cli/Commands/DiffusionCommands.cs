@@ -1,9 +1,9 @@
 using Tessera.Diffusion;
-using Tessera.Diffusion.Networks;
-using Tessera.Diffusion.Training;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Sampling;
+using Tessera.Diffusion.Training;
 using Tessera.Runtime;
 
 namespace Tessera.Cli.Commands;

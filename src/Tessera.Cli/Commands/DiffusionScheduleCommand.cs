@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Sampling;
-using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Sampling;
 
 namespace Tessera.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using Tessera.Diffusion;
+using Tessera.Diffusion.Sampling;
 using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
-using Tessera.Diffusion.Sampling;
 
 namespace Tessera.Cli.Infrastructure;
 

@@ -1,10 +1,10 @@
 using Tessera.Data;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Segmentation.Training;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Applications;
 

@@ -1,9 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.IO;
 using TorchSharp;
-using Tessera.Diffusion.Grids;
 
 namespace Tessera.Diffusion.Analytic;
 

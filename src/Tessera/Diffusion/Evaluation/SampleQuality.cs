@@ -1,10 +1,10 @@
 using Tessera.Data;
-using Tessera.IO;
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
+using Tessera.IO;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Diffusion.Evaluation;
 

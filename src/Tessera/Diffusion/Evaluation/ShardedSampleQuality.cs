@@ -1,9 +1,9 @@
 using System.Globalization;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.Runtime.Sharding;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Diffusion.Evaluation;
 

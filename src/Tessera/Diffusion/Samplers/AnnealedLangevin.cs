@@ -1,5 +1,5 @@
-using TorchSharp;
 using Tessera.Diffusion.Grids;
+using TorchSharp;
 
 namespace Tessera.Diffusion.Samplers;
 

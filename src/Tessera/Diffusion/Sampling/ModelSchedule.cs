@@ -1,8 +1,8 @@
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Diffusion.Sampling;
 

@@ -1,7 +1,7 @@
+using Tessera.Diffusion.Models;
 using Tessera.IO;
 using Tessera.Runtime.Sharding;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Diffusion.Sampling;
 

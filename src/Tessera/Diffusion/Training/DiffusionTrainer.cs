@@ -1,12 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
 using Tessera.Data;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Sampling;
 using Tessera.IO;
 using Tessera.Training;
 using TorchSharp;
-using Tessera.Diffusion.Models;
 
 namespace Tessera.Diffusion.Training;
 
