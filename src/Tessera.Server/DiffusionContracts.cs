@@ -6,7 +6,7 @@ namespace Tessera.Server;
 /// <param name="Seed">Seed of the first sample; sample i uses seed + i (default 0), as <c>tessera diffusion sample</c>.</param>
 /// <param name="Seeds">Explicit per-sample seeds (instead of <c>seed</c> and <c>count</c>).</param>
 /// <param name="Count">Samples (default 16).</param>
-/// <param name="Class">Class label of every sample (conditional models); default: the classes in turn.</param>
+/// <param name="Class">Class label of every sample (conditional models); default: the sample of seed s gets class s mod the classes, as <c>tessera diffusion sample</c>.</param>
 /// <param name="Guidance">Classifier-free guidance scale (default 1: none).</param>
 public sealed record DiffusionSampleRequest(string? Sampler = null, int? Steps = null, long? Seed = null, long[]? Seeds = null, int? Count = null, int? Class = null, double? Guidance = null);
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using Tessera.Diffusion;
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Samplers;
-using Tessera.Diffusion.Training;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Sampling;
 using Tessera.IO;
+using Tessera.Runtime;
 using TorchSharp;
 
 namespace Tessera.Server;
@@ -43,59 +43,48 @@ public sealed class DiffusionService : IModelService, IDisposable
         Queue = new ModelQueue("diffusion", queueLength);
     }
 
-    /// <summary>Grid columns for <paramref name="count"/> samples (as <c>tessera diffusion sample</c>).</summary>
-    public static int Columns(int count) => (int)Math.Ceiling(Math.Sqrt(count));
-
-    /// <summary>Checks a request; 400 naming the field otherwise.</summary>
-    public (string Sampler, int Steps, long[] Seeds, int? Class, double Guidance) Validate(DiffusionSampleRequest r)
+    /// <summary>Checks a request; 400 naming the field otherwise. The sampler and the labels are checked by the library (<see cref="DiffusionSamplingOptions.Check"/>).</summary>
+    public (DiffusionSamplingOptions Options, long[] Seeds) Validate(DiffusionSampleRequest r)
     {
-        string sampler = r.Sampler ?? "heun";
-        if (!SamplerRegistry.Exists(sampler)) throw ApiException.BadRequest($"sampler: unknown '{sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
         int steps = r.Steps ?? 18;
         if (steps is < 1 or > 1000) throw ApiException.BadRequest($"steps: {steps} must be in 1 … 1000");
         if (r.Seeds is not null && r.Count is not null && r.Count != r.Seeds.Length) throw ApiException.BadRequest($"count {r.Count} disagrees with the {r.Seeds.Length} seeds");
         if (r.Seeds is not null && r.Seed is not null) throw ApiException.BadRequest("give seed or seeds, not both");
         int count = r.Seeds?.Length ?? r.Count ?? 16;
         if (count < 1 || count > _maxSamples) throw ApiException.BadRequest($"count: {count} must be in 1 … {_maxSamples}");
-        long seed = r.Seed ?? 0;
-        long[] seeds = r.Seeds ?? [.. Enumerable.Range(0, count).Select(i => seed + i)];
-        if (r.Class is { } c)
-        {
-            if (Config.Classes == 0) throw ApiException.BadRequest("class: this model is unconditional");
-            if (c < 0 || c >= Config.Classes) throw ApiException.BadRequest($"class: {c} must be in 0 … {Config.Classes - 1}");
-        }
+        long[] seeds = r.Seeds ?? DiffusionSampling.ConsecutiveSeeds(r.Seed ?? 0, count);
         double guidance = r.Guidance ?? 1;
         if (!double.IsFinite(guidance) || guidance < 0 || guidance > 100) throw ApiException.BadRequest($"guidance: {guidance} must be in 0 … 100");
-        return (sampler, steps, seeds, r.Class, guidance);
+        var options = new DiffusionSamplingOptions { Sampler = r.Sampler ?? "heun", Steps = steps, Batch = count, Classes = r.Class is { } c ? [c] : null, Guidance = guidance };
+        try { options.Check(_model); }
+        catch (TesseraUserException e) when (e.Parameter is not null)
+        {
+            string field = e.Parameter == nameof(DiffusionSamplingOptions.Classes) ? "class" : e.Parameter.ToLowerInvariant();
+            throw ApiException.BadRequest($"{field}: {e.Detail}");
+        }
+        return (options, seeds);
     }
 
-    /// <summary>Samples a grid; <paramref name="onStep"/> gets every step's preview (and may be null).</summary>
+    /// <summary>
+    /// Samples a grid with <see cref="DiffusionSampling.Sample"/>, as <c>tessera diffusion sample</c> does for the same seeds;
+    /// <paramref name="onStep"/> gets every step's preview from the library's progress reports (and may be null).
+    /// </summary>
     public Task<DiffusionSampleResponse> SampleAsync(DiffusionSampleRequest request, Action<DiffusionStepEvent>? onStep, CancellationToken cancel)
     {
-        var (sampler, steps, seeds, cls, guidance) = Validate(request);
+        var (options, seeds) = Validate(request);
+        int count = seeds.Length, columns = DiffusionSampling.GridColumns(count);
         return Queue.RunAsync(token =>
         {
             var clock = Stopwatch.StartNew();
-            using var scope = torch.NewDisposeScope();
-            using var _ = torch.no_grad();
-            var c = Config;
-            int count = seeds.Length, columns = Columns(count);
-            torch.Tensor? labels = c.Classes == 0 ? null
-                : torch.tensor(Enumerable.Range(0, count).Select(i => (long)(cls ?? i % c.Classes)).ToArray(), device: _device);
-            // As DiffusionTrainer.Generate: x ~ N(0, σ₀²) from per-sample seeds, then the sampler down the Karras grid.
-            var (sMin, sMax) = c.SigmaRange;
-            var sigmas = SigmaGrids.Karras(steps, sMin, sMax);
-            var noise = new PerSampleNoise(seeds, _device);
-            var x = noise.Next(torch.empty(count, c.Channels, c.ImageSize, c.ImageSize, device: _device)) * sigmas[0];
-            var result = SamplerRegistry.Sample(sampler, _model.AsDenoiser(labels, guidance), x, sigmas, noise, null, step =>
+            var previews = onStep is null ? null : new InlineProgress<DiffusionSamplingStep>(step =>
             {
-                token.ThrowIfCancellationRequested();
-                if (onStep is null) return;
-                using var inner = torch.NewDisposeScope();
-                var preview = ImageIO.MakeGrid(step.Denoised.add(1).div(2).clamp(0, 1).cpu(), columns);
-                onStep(new DiffusionStepEvent(step.Step, steps, step.Sigma, HttpIO.PngBase64(preview)));
+                if (step.BatchDone) return;
+                using var preview = step.Preview();
+                using var grid = ImageIO.MakeGrid(preview, columns);
+                onStep(new DiffusionStepEvent(step.Step, step.Steps, step.Sigma, HttpIO.PngBase64(grid)));
             });
-            var grid = ImageIO.MakeGrid(result.add(1).div(2).clamp(0, 1).cpu(), columns);
+            using var images = DiffusionSampling.Sample(_model, seeds, options, _device, previews, token);
+            using var grid = ImageIO.MakeGrid(images, columns);
             return new DiffusionSampleResponse(HttpIO.PngBase64(grid), count, columns, clock.Elapsed.TotalMilliseconds);
         }, cancel);
     }

@@ -4,8 +4,11 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Tessera.Diffusion;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Runtime;
 using Tessera.Segmentation.Sam;
 using TorchSharp;
 
@@ -243,7 +246,7 @@ public sealed class ApiTests
     }
 
     [Fact]
-    public async Task Sampling_streams_every_step_and_its_grid_is_the_library_s_samples()
+    public async Task Sampling_streams_the_library_s_step_reports_and_its_grid_is_the_library_s_samples()
     {
         using var dir = new TempDir();
         string ckpt = TestModels.Diffusion(dir);
@@ -270,10 +273,19 @@ public sealed class ApiTests
         for (int i = 0; i < 5; i++) Assert.Equal(sigmas[i], steps[i].GetProperty("sigma").GetDouble(), 1e-9);
         Assert.Equal("result", events[^1].Name);
 
-        // The grid: DiffusionTrainer.Generate with seeds 7 … 12 and class 3, as tessera diffusion sample makes it.
-        using var labels = torch.full(6, 3L, dtype: torch.ScalarType.Int64);
-        using var x = DiffusionTrainer.Generate(model, "euler", 5, PerSampleNoise.Consecutive(7, 6), 6, labels, 1, torch.CPU);
-        using var want = ImageIO.MakeGrid(x.add(1).div(2).clamp(0, 1), 3);
+        // The grid and the previews: the library's one sampling call with seeds 7 … 12 and class 3 (what tessera diffusion
+        // sample runs for --seed 7 -n 6 --class 3), and the denoised estimate it reports at each step as a grid.
+        var previews = new List<byte[]>();
+        var options = new DiffusionSamplingOptions { Sampler = "euler", Steps = 5, Classes = [3] };
+        using var x = DiffusionSampling.Sample(model, DiffusionSampling.ConsecutiveSeeds(7, 6), options, torch.CPU, new InlineProgress<DiffusionSamplingStep>(s =>
+        {
+            if (s.BatchDone) return;
+            using var preview = s.Preview();
+            using var grid = ImageIO.MakeGrid(preview, DiffusionSampling.GridColumns(6));
+            previews.Add(ImageIO.EncodePng(grid));
+        }));
+        Assert.Equal(previews, steps.Select(s => Convert.FromBase64String(s.GetProperty("preview_png").GetString()!)));
+        using var want = ImageIO.MakeGrid(x, 3);
         byte[] expected = ImageIO.EncodePng(want);
         Assert.Equal(expected, Convert.FromBase64String(events[^1].Data.GetProperty("grid_png").GetString()!));
         // Without the stream: the same grid as JSON.

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Xunit.Abstractions;

@@ -1,5 +1,6 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
+using Tessera.Diffusion.Evaluation;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Samplers;
@@ -107,9 +108,9 @@ public class DiffusionAnalyticTests
         double sigmaMin = 0.05, sigmaMax = 40;
         var x = gmm.Sample(16, new torch.Generator(7), sigmaMin);
         var exact = gmm.LogDensity(x, sigmaMin);
-        var auto = Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Exact, new Rk45Options(1e-9, 1e-9));
+        using var auto = Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Exact, new Rk45Options(1e-9, 1e-9));
         Assert.True(MaxAbs(auto.LogLikelihood, exact) < 1e-5, $"autograd divergence {MaxAbs(auto.LogLikelihood, exact)}");
-        var analytic = Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Exact, new Rk45Options(1e-9, 1e-9), gmm.DenoiserDivergence);
+        using var analytic = Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Exact, new Rk45Options(1e-9, 1e-9), gmm.DenoiserDivergence);
         Assert.True(MaxAbs(analytic.LogLikelihood, exact) < 1e-5, $"analytic divergence {MaxAbs(analytic.LogLikelihood, exact)}");
         Assert.True(MaxAbs(auto.BitsPerDim, -exact / (2 * Math.Log(2))) < 1e-5);
     }

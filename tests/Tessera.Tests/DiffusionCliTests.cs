@@ -59,7 +59,7 @@ public class DiffusionCliTests
             (["--mixture", dir.File("dims.json")], "means[0]"),
             (["--mixture", dir.File("ok.json"), "--noise", dir.File("n3.bin")], "expected [N, 2]"),
             (["--mixture", dir.File("ok.json"), "--noise", dir.File("n2.bin")], "72 bytes"),
-            (["--sampler", "magic"], "unknown sampler"),
+            (["--sampler", "magic"], "--sampler: unknown 'magic'"),
             (["--grid", "wobbly"], "unknown grid"),
             (["--steps", "0"], "--steps"),
             (["--mixture", dir.File("missing.json")], "missing.json"),

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Tessera.Diffusion;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Training;
@@ -134,16 +136,31 @@ public sealed class DiffusionTrainingTests
         string[] sample = ["diffusion", "sample", "--checkpoint", ckpt, "--steps", "3", "-n", "5", "--seed", "11", "--guidance", "2", "-q"];
         Assert.Equal(0, CliTests.Run([.. sample, "--out", dir.File("a.png"), "--out-dir", dir.File("a")]).Code);
         Assert.Equal(0, CliTests.Run([.. sample, "--batch", "2", "--out", dir.File("b.png"), "--out-dir", dir.File("b")]).Code);
-        for (int i = 0; i < 5; i++)
-            Assert.Equal(File.ReadAllBytes(Path.Combine(dir.File("a"), $"{i:D5}.png")), File.ReadAllBytes(Path.Combine(dir.File("b"), $"{i:D5}.png")));
+        // --out-dir names each sample by its seed (11 … 15), as the --seeds mode and EDM's generate.py do.
+        Assert.Equal(Enumerable.Range(11, 5).Select(s => $"{s:D6}.png"), Directory.GetFiles(dir.File("a")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        for (int s = 11; s < 16; s++)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(dir.File("a"), $"{s:D6}.png")), File.ReadAllBytes(Path.Combine(dir.File("b"), $"{s:D6}.png")));
         // And in memory: the EMA weights reloaded sample exactly what the saved model does.
         using var model = DiffusionModel.Load(ckpt);
         model.Save(dir.File("ema.safetensors"));
         using var again = DiffusionModel.Load(dir.File("ema.safetensors"));
-        var labels = torch.tensor(new long[] { 1, 2 });
-        using var s1 = DiffusionTrainer.Generate(model, "euler_ancestral", 4, PerSampleNoise.Consecutive(3, 2), 2, labels, 1.5, torch.CPU);
-        using var s2 = DiffusionTrainer.Generate(again, "euler_ancestral", 4, PerSampleNoise.Consecutive(3, 2), 2, labels, 1.5, torch.CPU);
+        var options = new DiffusionSamplingOptions { Sampler = "euler_ancestral", Steps = 4, Classes = [1, 2], Guidance = 1.5 };
+        using var s1 = DiffusionSampling.Sample(model, [3, 4], options, torch.CPU);
+        using var s2 = DiffusionSampling.Sample(again, [3, 4], options, torch.CPU);
         Assert.True(Same.Tensors(s1, s2));
+    }
+
+    [Fact]
+    public void Dit_positions_read_as_earlier_checkpoints_wrote_them_and_as_the_command_names_them()
+    {
+        // Checkpoints before the command-line names were given to DiTPosition hold the C# member names.
+        foreach (var (text, want) in new[] { ("Rope2D", DiTPosition.Rope2D), ("SinCos", DiTPosition.SinCos), ("rope", DiTPosition.Rope2D), ("sincos", DiTPosition.SinCos) })
+        {
+            var c = DiffusionModelConfig.FromJson($$$"""{"Kind":"dit","DiT":{"Position":"{{{text}}}"}}""", "test.safetensors");
+            Assert.Equal(want, c.DiT!.Position);
+            Assert.Equal(want, DiffusionModelConfig.FromJson(c.ToJson(), "again.safetensors").DiT!.Position);
+        }
+        Assert.Equal(DiTPosition.Rope2D, EnumNames.Parse<DiTPosition>("Position", "rope"));
     }
 
     [Fact]

@@ -48,6 +48,33 @@ public sealed class SampleQualityTests
         Assert.Contains("class accuracy", output);
         Assert.Contains("reference: 12 training images against 12 test images", output);
 
+        // diffusion sample --out-dir feeds diffusion eval --samples: the folder of one PNG per seed is scored.
+        (code, output) = CliTests.Run("diffusion", "sample", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--steps", "2", "--seeds", "0-11",
+            "--out-dir", dir.File("samples"), "-q");
+        Assert.True(code == 0, output);
+        (code, output) = CliTests.Run("diffusion", "eval", "--samples", dir.File("samples"), "--classifier", dir.File("cls.safetensors"), "-q");
+        Assert.True(code == 0, output);
+        Assert.Contains("12 images in", output);
+        Assert.Contains("against 12 test images", output);
+        // Real images score 0: the first 200 test images as PNGs against the statistics of the first 200 test images.
+        using (var test = Tessera.Data.FashionMnist.Load(Tessera.Data.Split.Test))
+        {
+            Directory.CreateDirectory(dir.File("real"));
+            for (int i = 0; i < 200; i++)
+            {
+                using var image = test.Images[i].unsqueeze(0);
+                Tessera.IO.ImageIO.SavePng(image, Path.Combine(dir.File("real"), Tessera.Diffusion.Sampling.SeedList.ImageName(i)));
+            }
+        }
+        (code, output) = CliTests.Run("diffusion", "eval", "--samples", dir.File("real"), "--classifier", dir.File("cls.safetensors"), "-q");
+        Assert.True(code == 0, output);
+        var distance = System.Text.RegularExpressions.Regex.Match(output, @"200 images in .*: Fréchet distance (\S+) against 200 test images");
+        Assert.True(distance.Success, output);
+        Assert.True(Math.Abs(double.Parse(distance.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)) < 1e-3, output);
+        (code, output) = CliTests.Run("diffusion", "eval", "--samples", dir.File("nowhere"), "--classifier", dir.File("cls.safetensors"), "-q");
+        Assert.Equal(2, code);
+        Assert.Contains("--samples", output);
+
         // Three shards' statistics (batches of 4 dealt round-robin) merge to the single-process distances.
         string[] Eval(params string[] extra) => ["diffusion", "eval", "--checkpoint", Path.Combine(dir.File("run"), "checkpoint.safetensors"), "--classifier", dir.File("cls.safetensors"),
             "--samplers", "euler,heun", "--steps", "2", "-n", "12", "--batch", "4", "-q", .. extra];

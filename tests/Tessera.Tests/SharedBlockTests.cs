@@ -1,4 +1,5 @@
 using Tessera.Attention;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;

@@ -85,7 +85,7 @@ public class UNetTests
             using (torch.no_grad()) Assert.True(expected.eq(loaded.forward(x, t)).all().item<bool>());
         }
         // And through DiffusionModel.Load, where the U-Net sits under "net.".
-        using var model = new Tessera.Diffusion.Training.DiffusionModel(new Tessera.Diffusion.Training.DiffusionModelConfig(NetworkKind.UNet, config));
+        using var model = new Tessera.Diffusion.Models.DiffusionModel(new Tessera.Diffusion.Models.DiffusionModelConfig(NetworkKind.UNet, config));
         model.Save(dir.File("model.safetensors"));
         IReadOnlyDictionary<string, string> meta;
         Dictionary<string, torch.Tensor> padded;
@@ -99,7 +99,7 @@ public class UNetTests
         var original = padded[key].clone();
         padded[key] = torch.cat([original, torch.randn(15, 16, 3, 3)], 0);
         Tessera.IO.SafeTensors.Save(dir.File("model-old.safetensors"), padded, meta);
-        using var reloaded = Tessera.Diffusion.Training.DiffusionModel.Load(dir.File("model-old.safetensors"));
+        using var reloaded = Tessera.Diffusion.Models.DiffusionModel.Load(dir.File("model-old.safetensors"));
         Assert.True(original.eq(reloaded.state_dict()[key]).all().item<bool>());
     }
 

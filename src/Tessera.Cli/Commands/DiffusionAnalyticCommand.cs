@@ -1,4 +1,5 @@
 using Tessera.Diffusion.Analytic;
+using Tessera.Diffusion.Grids;
 
 namespace Tessera.Cli.Commands;
 
@@ -34,7 +35,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     public override ValidationResult Validate()
     {
         if (Steps < 1) return ValidationResult.Error($"--steps: {Steps}; expected at least 1");
-        if (!SamplerRegistry.Exists(Sampler)) return ValidationResult.Error($"--sampler: unknown sampler '{Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
+        SamplerRegistry.Check(Sampler, "--sampler");
         if (!GridNames.All.Contains(Grid) && !File.Exists(Grid)) return ValidationResult.Error($"--grid: '{Grid}' is an unknown grid: neither a grid name ({string.Join(", ", GridNames.All)}) nor an existing grid file");
         if (Problem is not null && !BuiltInProblems.Names.Contains(Problem)) return ValidationResult.Error($"--problem: unknown problem '{Problem}'; expected one of {string.Join(", ", BuiltInProblems.Names)}");
         if (Problem is not null && (Mixture is not null || Noise is not null)) return ValidationResult.Error("--problem: give either a built-in problem or --mixture/--noise, not both");

@@ -1,6 +1,10 @@
 using Tessera.Diffusion;
+using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
+using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
+using Tessera.Runtime;
 
 namespace Tessera.Cli.Commands;
 
@@ -26,7 +30,7 @@ public sealed class DiffusionTrainSettings : TrainingSettings
     [CommandOption("--images <DIR>"), Description("Train on a folder of images instead of Fashion-MNIST")] public string? Images { get; init; }
     [CommandOption("--size <PX>"), Description("Image side. Default 28")] public int Size { get; init; } = 28;
     [CommandOption("--rgb"), Description("Three channels (image folders); default one (gray)")] public bool Rgb { get; init; }
-    [CommandOption("--resize <MODE>"), Description("Folder images of other sizes: crop (scale and centre-crop), stretch, or none (refuse them). Default none")] public string Resize { get; init; } = "none";
+    [CommandOption("--resize <MODE>"), Description("Folder images of other sizes: crop (scale and centre-crop), stretch, center-crop (no scaling), or none (refuse them). Default none")] public string Resize { get; init; } = "none";
     [CommandOption("--ema-halflife <KIMG>"), Description("EMA half-life in thousands of images (with EDM's ramp-up). Default 50")] public double EmaHalfLife { get; init; } = 50;
     [CommandOption("--limit <N>"), Description("Use only the first N training images")] public int Limit { get; init; }
     [CommandOption("--sample-every <N>"), Description("Sample grid every N steps (0: only at the end). Default 2000")] public int SampleEvery { get; init; } = 2000;
@@ -34,11 +38,11 @@ public sealed class DiffusionTrainSettings : TrainingSettings
 
     public override ValidationResult Validate()
     {
-        if (Net is not ("unet" or "dit")) return ValidationResult.Error($"--net: '{Net}' is not unet or dit");
-        if (Formulation is not ("edm" or "vp" or "ve" or "flow")) return ValidationResult.Error($"--formulation: '{Formulation}' is not edm, vp, ve or flow");
-        if (Position is not ("rope" or "sincos")) return ValidationResult.Error($"--position: '{Position}' is not rope or sincos");
-        if (NoiseEmbedding is not ("sinusoidal" or "fourier")) return ValidationResult.Error($"--noise-embedding: '{NoiseEmbedding}' is not sinusoidal or fourier");
-        if (Resize is not ("none" or "crop" or "stretch")) return ValidationResult.Error($"--resize: '{Resize}' is not none, crop or stretch");
+        EnumNames.Parse<NetworkKind>("--net", Net, "network");
+        EnumNames.Parse<Formulation>("--formulation", Formulation, "formulation");
+        EnumNames.Parse<DiTPosition>("--position", Position, "position embedding");
+        EnumNames.Parse<NoiseEmbedding>("--noise-embedding", NoiseEmbedding, "noise embedding");
+        EnumNames.Parse<FitMode>("--resize", Resize, "resize mode");
         if (BaseChannels < 16 || BaseChannels % 16 != 0) return ValidationResult.Error($"--base-channels: {BaseChannels} is not a positive multiple of 16");
         if (SampleEvery < 0) return ValidationResult.Error($"--sample-every: {SampleEvery} is negative");
         if (Images is null && (Size != 28 || Rgb)) return ValidationResult.Error("--size/--rgb: Fashion-MNIST is 28×28 gray; use --size 28 without --rgb, or --images DIR");
@@ -54,10 +58,12 @@ public sealed class DiffusionTrainSettings : TrainingSettings
             var folder = new ImageFolder(Images!, new ImageFolderOptions(Size, Rgb ? ColorMode.Rgb : ColorMode.Gray));
             classes = Math.Max(1, folder.Classes.Count);
         }
-        var formulation = Enum.Parse<Formulation>(Formulation, ignoreCase: true);
-        var config = Net == "dit"
-            ? new DiffusionModelConfig(NetworkKind.DiT, DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, Position == "rope" ? DiTPosition.Rope2D : DiTPosition.SinCos), Formulation: formulation)
-            : new DiffusionModelConfig(NetworkKind.UNet, UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, NoiseEmbedding == "fourier"), Formulation: formulation);
+        var formulation = EnumNames.Parse<Formulation>("--formulation", Formulation, "formulation");
+        var position = EnumNames.Parse<DiTPosition>("--position", Position, "position embedding");
+        bool fourier = EnumNames.Parse<NoiseEmbedding>("--noise-embedding", NoiseEmbedding, "noise embedding") == Diffusion.Networks.NoiseEmbedding.Fourier;
+        var config = EnumNames.Parse<NetworkKind>("--net", Net, "network") == NetworkKind.DiT
+            ? new DiffusionModelConfig(NetworkKind.DiT, DiT: DiTConfig.FromWidth(channels, Size, Patch, Hidden, Depth, classes, position), Formulation: formulation)
+            : new DiffusionModelConfig(NetworkKind.UNet, UNet: UNetConfig.FromWidth(channels, Size, BaseChannels, ListOption.Ints("--multipliers", Multipliers), ListOption.Ints("--attention", Attention), Dropout, classes, fourier), Formulation: formulation);
         return new DiffusionTrainOptions
         {
             Model = config,
@@ -65,7 +71,7 @@ public sealed class DiffusionTrainSettings : TrainingSettings
             EmaHalfLifeKimg = EmaHalfLife,
             Data = Data,
             ImageFolder = Images,
-            Fit = Resize switch { "crop" => FitMode.ResizeAndCrop, "stretch" => FitMode.Stretch, _ => FitMode.Exact },
+            Fit = EnumNames.Parse<FitMode>("--resize", Resize, "resize mode"),
             Limit = Limit,
         };
     }
@@ -94,10 +100,10 @@ internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
     [CommandOption("--grid <FILE>"), Description("σ-grid file (JSON with a 'sigmas' array, e.g. from tessera diffusion schedule) instead of the Karras grid; --steps is then not used")] public string? Grid { get; init; }
     [CommandOption("-n|--count <N>"), Description("Samples. Default 64")] public int Count { get; init; } = 64;
     [CommandOption("--batch <N>"), Description("Samples per batch (every sample has its own seed: results depend on it only by float rounding). Default 64")] public int Batch { get; init; } = 64;
-    [CommandOption("--class <LIST>"), Description("Class labels, comma-separated, cycled over the samples (conditional models); default: all classes in turn")] public string? Classes { get; init; }
+    [CommandOption("--class <LIST>"), Description("Class labels, comma-separated (conditional models): the sample of seed s gets label s mod their count; default: s mod the model's classes")] public string? Classes { get; init; }
     [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale (1: none). Default 1")] public double Guidance { get; init; } = 1;
     [CommandOption("-o|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";
-    [CommandOption("--out-dir <DIR>"), Description("Also write one PNG per sample here; with --seeds, one PNG per seed named by it (000123.png), skipping those already there")] public string? OutDir { get; init; }
+    [CommandOption("--out-dir <DIR>"), Description("Also write one PNG per sample here, named by its seed (000123.png, as EDM's generate.py); with --seeds only these, skipping those already there. diffusion eval --samples scores such a folder")] public string? OutDir { get; init; }
 
     [CommandOption("--seeds <LIST>"), Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")] public string? Seeds { get; init; }
     [CommandOption("--shard <I/N>"), Description("With --seeds: only shard I of N (seeds sorted by value, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set")] public string? Shard { get; init; }
@@ -108,8 +114,7 @@ internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
         if (Seeds is not null && OutDir is null) return ValidationResult.Error("--seeds: needs --out-dir (one PNG per seed)");
         if ((Shard is not null || ShardCount is not null) && Seeds is null) return ValidationResult.Error("--shard: shards split a --seeds list");
-        if (!SamplerRegistry.Exists(Sampler)) return ValidationResult.Error($"--sampler: unknown '{Sampler}'; expected one of {string.Join(", ", SamplerRegistry.Names)}");
-        if (Steps < 1 || Count < 1 || Batch < 1) return ValidationResult.Error("--steps, --count and --batch must be at least 1");
+        if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
         return base.Validate();
     }
 }
@@ -122,7 +127,7 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
         var device = settings.Apply();
         using var model = DiffusionModel.Load(settings.Checkpoint!);
         model.to(device);
-        double[]? grid = settings.Grid is null ? null : Diffusion.Sampling.ModelGrid.Read(settings.Grid, model.Config.SigmaRange);
+        double[]? grid = settings.Grid is null ? null : ModelGrid.Read(settings.Grid, model.Config.SigmaRange);
         int steps = grid is null ? settings.Steps : grid.Length - 1;
         var options = new DiffusionSamplingOptions
         {
@@ -133,24 +138,26 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
             Classes = settings.Classes is null ? null : ListOption.TryInts(settings.Classes, min: 0) ?? throw new TesseraUserException(ListOption.Expected("--class", settings.Classes, min: 0)),
             Guidance = settings.Guidance,
         };
+        string what = $"sampling ({settings.Sampler}, {steps} steps{(grid is null ? "" : " of " + Path.GetFileName(settings.Grid))})";
         if (settings.Seeds is not null)
         {
-            var seeds = Diffusion.Sampling.SeedList.Parse(settings.Seeds);
+            var seeds = SeedList.Parse(settings.Seeds);
             var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
             Ui.Result($"{shard.Describe()}: {shard.Select(seeds).Count()} of {seeds.Count} seeds");
-            var summary = Ui.WithProgress($"sampling ({settings.Sampler}, {steps} steps{(grid is null ? "" : " of " + Path.GetFileName(settings.Grid))})", shard.Select(seeds).Count(), "img",
-                report => Diffusion.Sampling.SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, n => report(n, null), cancellation));
+            var summary = Ui.WithProgress(what, shard.Select(seeds).Count(), "img",
+                report => SeedSampling.WriteImages(model, options, seeds, shard, settings.OutDir!, device, new InlineProgress<int>(n => report(n, null)), cancellation));
             Ui.Result($"{summary.Done} written, {summary.Skipped} already there, in {Path.GetFullPath(settings.OutDir!)} ({summary.Seconds:0.0} s)");
             return Program.Ok;
         }
-        var images = Ui.WithProgress($"sampling ({settings.Sampler}, {steps} steps{(grid is null ? "" : " of " + Path.GetFileName(settings.Grid))})", settings.Count, "img",
-            report => DiffusionSampling.Sample(model, DiffusionSampling.ConsecutiveSeeds(settings.Seed, settings.Count), options, device, n => report(n, null), cancellation));
+        var gridSeeds = DiffusionSampling.ConsecutiveSeeds(settings.Seed, settings.Count);
+        var images = Ui.WithProgress(what, settings.Count, "img", report =>
+            DiffusionSampling.Sample(model, gridSeeds, options, device, new InlineProgress<DiffusionSamplingStep>(s => { if (s.BatchDone) report(s.SamplesDone, null); }), cancellation));
         using (images)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!);
-            ImageIO.SaveGrid(images, settings.Out, columns: (int)Math.Ceiling(Math.Sqrt(settings.Count)));
+            ImageIO.SaveGrid(images, settings.Out, columns: DiffusionSampling.GridColumns(settings.Count));
             if (settings.OutDir is not null) Directory.CreateDirectory(settings.OutDir);
-            for (int i = 0; settings.OutDir is not null && i < settings.Count; i++) ImageIO.SavePng(images[i], Path.Combine(settings.OutDir, $"{i:D5}.png"));
+            for (int i = 0; settings.OutDir is not null && i < settings.Count; i++) ImageIO.SavePng(images[i], Path.Combine(settings.OutDir, SeedList.ImageName(gridSeeds[i])));
         }
         Ui.Result($"wrote {Path.GetFullPath(settings.Out)}" + (settings.OutDir is null ? "" : $" and {settings.Count} PNGs in {Path.GetFullPath(settings.OutDir)}"));
         return Program.Ok;
@@ -198,14 +205,16 @@ internal sealed class DiffusionEvalSettings : DataSettings, IShardSettings
     [CommandOption("--merge <FILE>"), Description("Combine the shards' statistics files (repeat, or list several after one --merge) into the table")] public string[] Merge { get; init; } = [];
     [CommandOption("--reference-stats <FILE>"), Description("Statistics of the real (test) images: read when the file exists, else computed once and written there")] public string? ReferenceStats { get; init; }
     [CommandOption("--batch <N>"), Description("Samples per batch (the unit dealt to shards). Default 250")] public int Batch { get; init; } = 250;
+    [CommandOption("--samples <DIR>"), Description("Score a folder of generated 28×28 PNGs instead of sampling a checkpoint (the --out-dir of tessera diffusion sample): their Fréchet distance against as many test images")] public string? Samples { get; init; }
 
     public override ValidationResult Validate()
     {
         if (Batch < 1) return ValidationResult.Error("--batch must be at least 1");
+        if (Samples is not null && (Checkpoint is not null || Merge.Length > 0)) return ValidationResult.Error("--samples: give a folder of samples, a --checkpoint or --merge, one of them");
+        if (Samples is not null) return base.Validate();
         if (Merge.Length > 0) return Count < 2 ? ValidationResult.Error("--count must be at least 2") : base.Validate();
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        foreach (var s in ListOption.Items(Samplers))
-            if (!SamplerRegistry.Exists(s)) return ValidationResult.Error($"--samplers: unknown '{s}'");
+        foreach (var s in ListOption.Items(Samplers)) SamplerRegistry.Check(s, "--samplers");
         if (Count < 2) return ValidationResult.Error("--count must be at least 2");
         if (ListOption.TryInts(Steps) is null) return ValidationResult.Error(ListOption.Expected("--steps", Steps));
         return base.Validate();
@@ -219,10 +228,16 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
     {
         var device = settings.Apply();
         // the checkpoint first: a bad one is named before anything else is read
-        using var model = settings.Merge.Length > 0 ? null : DiffusionModel.Load(settings.Checkpoint!);
+        using var model = settings.Merge.Length > 0 || settings.Samples is not null ? null : DiffusionModel.Load(settings.Checkpoint!);
         using var classifier = Diffusion.Evaluation.FashionClassifier.Load(settings.Classifier ?? Diffusion.Evaluation.FashionClassifier.DefaultPath);
         classifier.to(device);
         using var reference = ReferenceStatistics(settings, classifier, device);
+        if (settings.Samples is not null)
+        {
+            var (count, distance) = Diffusion.Evaluation.SampleQuality.EvaluateFolder(classifier, settings.Samples, reference, device, cancellation: cancellation);
+            Ui.Result($"{count} images in {Path.GetFullPath(settings.Samples)}: Fréchet distance {distance:0.000} against {count} test images");
+            return Program.Ok;
+        }
         if (settings.Merge.Length > 0)
         {
             var merged = Diffusion.Evaluation.ShardedSampleQuality.Merge(settings.Merge, reference);
@@ -232,7 +247,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         }
         model!.to(device);
         var samplers = ListOption.Items(settings.Samplers);
-        double[]? grid = settings.Grid is null ? null : Diffusion.Sampling.ModelGrid.Read(settings.Grid, model!.Config.SigmaRange);
+        double[]? grid = settings.Grid is null ? null : ModelGrid.Read(settings.Grid, model!.Config.SigmaRange);
         var steps = grid is null ? ListOption.Ints("--steps", settings.Steps) : [grid.Length - 1];
         if (grid is not null) Ui.Say($"every sampler runs down the {grid.Length - 1}-step grid of {Path.GetFullPath(settings.Grid!)}");
         var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
@@ -244,7 +259,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
             {
                 int done = 0;
                 Diffusion.Evaluation.ShardedSampleQuality.WriteRows(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, dir,
-                    grid, settings.Grid is null ? null : Path.GetFileNameWithoutExtension(settings.Grid), (sampler, n) => report(++done, $"{sampler} {n}"), cancellation);
+                    grid, settings.Grid is null ? null : Path.GetFileNameWithoutExtension(settings.Grid), new InlineProgress<(string Sampler, int Steps)>(r => report(++done, $"{r.Sampler} {r.Steps}")), cancellation);
                 return 0;
             });
             Ui.Result($"wrote the statistics of {samplers.Length * steps.Length} row(s); combine all shards with: tessera diffusion eval --merge {Path.Combine(dir, "*.safetensors")}");
@@ -254,7 +269,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
         {
             int done = 0;
             return Diffusion.Evaluation.SampleQuality.Evaluate(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, settings.Data, device,
-                settings.Batch, onRow: r => report(++done, $"{r.Sampler} {r.Nfe} NFE"), reference: reference, cancellation: cancellation, sigmas: grid);
+                settings.Batch, new InlineProgress<Diffusion.Evaluation.SampleQualityRow>(r => report(++done, $"{r.Sampler} {r.Nfe} NFE")), reference: reference, cancellation: cancellation, sigmas: grid);
         });
         PrintRows(rows);
         double floor = Diffusion.Evaluation.SampleQuality.ReferenceDistance(classifier, settings.Count, settings.Data, device);
@@ -265,6 +280,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
     private Diffusion.Evaluation.FeatureStatistics ReferenceStatistics(DiffusionEvalSettings settings, Diffusion.Evaluation.FashionClassifier classifier, torch.Device device)
     {
         int count = settings.Count;
+        if (settings.Samples is not null && Directory.Exists(settings.Samples)) count = Directory.GetFiles(settings.Samples, "*.png").Length; // as many test images as samples
         if (settings.Merge.Length > 0 && !File.Exists(settings.ReferenceStats ?? ""))
         {
             var first = Diffusion.Evaluation.ShardedSampleQuality.Load(settings.Merge[0]); // as many test images as the row has samples

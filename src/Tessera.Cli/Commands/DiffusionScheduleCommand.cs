@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
 using Tessera.Diffusion.Analytic;
+using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Sampling;
-using Tessera.Diffusion.Training;
 
 namespace Tessera.Cli.Commands;
 
@@ -21,8 +22,7 @@ public sealed class DiffusionScheduleSettings : GlobalSettings
 
     public override ValidationResult Validate()
     {
-        string[] ok = ["dpmpp_2m", "dpmpp_3m", "unipc", "unipc_bh1", "deis", "ipndm", "euler", "lms", "ddim"];
-        if (!ok.Contains(Sampler)) return ValidationResult.Error($"--sampler: '{Sampler}'; expected one of {string.Join(", ", ok)}");
+        ScheduleOptimizer.CheckSampler(Sampler, "--sampler");
         if (Nfe < 2) return ValidationResult.Error($"--nfe: {Nfe}; expected at least 2");
         if (Samples < 2) return ValidationResult.Error($"--samples: {Samples}; expected at least 2");
         if (FineSteps < 2) return ValidationResult.Error($"--fine-steps: {FineSteps}; expected at least 2");

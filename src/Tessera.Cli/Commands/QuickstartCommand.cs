@@ -61,13 +61,14 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             var options = Quickstart.Diffusion(settings.DiffusionSteps, settings.Seed, settings.Data);
             var trainer = new Tessera.Diffusion.Training.DiffusionTrainer(options, device);
             double loss = Ui.Training("training a diffusion U-Net", options.Training.Steps, progress => trainer.Train(runDir, resume: false, progress, cancellation));
-            using var model = Tessera.Diffusion.Training.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"));
+            using var model = Tessera.Diffusion.Models.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"));
             model.to(device);
             foreach (var (sampler, steps) in new[] { ("heun", 18), ("dpmpp_2m", 10) })
             {
                 using var images = Ui.WithProgress($"sampling with {sampler}", 64, "img", report =>
-                    Tessera.Diffusion.DiffusionSampling.Sample(model, Tessera.Diffusion.DiffusionSampling.ConsecutiveSeeds(settings.Seed, 64),
-                        new Tessera.Diffusion.DiffusionSamplingOptions { Sampler = sampler, Steps = steps, Guidance = 1.5 }, device, n => report(n, null), cancellation));
+                    Tessera.Diffusion.Sampling.DiffusionSampling.Sample(model, Tessera.Diffusion.Sampling.DiffusionSampling.ConsecutiveSeeds(settings.Seed, 64),
+                        new Tessera.Diffusion.Sampling.DiffusionSamplingOptions { Sampler = sampler, Steps = steps, Guidance = 1.5 }, device,
+                        new InlineProgress<Tessera.Diffusion.Sampling.DiffusionSamplingStep>(s => { if (s.BatchDone) report(s.SamplesDone, null); }), cancellation));
                 string path = Path.Combine(runDir, $"samples-{sampler}.png");
                 ImageIO.SaveGrid(images, path, columns: 10);
                 Ui.Result($"wrote {path} ({sampler}, {steps} steps, classes in columns)");

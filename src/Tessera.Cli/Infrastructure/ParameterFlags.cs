@@ -1,4 +1,5 @@
 using Tessera.Diffusion;
+using Tessera.Diffusion.Sampling;
 using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 
@@ -30,6 +31,7 @@ internal static class ParameterFlags
         (typeof(DiffusionTrainSettings), [("patchSize", "--patch")]),
         (typeof(DiffusionSampleSettings), [(nameof(DiffusionSamplingOptions.Classes), "--class"), (nameof(DiffusionSamplingOptions.Sampler), "--sampler"),
             (nameof(DiffusionSamplingOptions.Steps), "--steps"), (nameof(DiffusionSamplingOptions.Batch), "--batch"), ("Seeds", "--seeds")]),
+        (typeof(DiffusionEvalSettings), [("folder", "--samples")]),
         (typeof(SegEvalSettings), [("groundTruthFolder", "--gt"), ("predictionFolder", "--pred")]),
         (typeof(SegPredictSettings), [("inputFolder", "--input"), ("outputFolder", "--output")]),
     ];

@@ -1,4 +1,5 @@
 using Tessera.Data;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using SkiaSharp;
 using Tessera.IO;
 using TorchSharp;
@@ -8,13 +9,13 @@ namespace Tessera.Data;
 public enum FitMode
 {
     /// <summary>Scale the shorter side to N, then crop the centre (aspect ratio kept).</summary>
-    ResizeAndCrop,
+    [JsonStringEnumMemberName("crop")] ResizeAndCrop,
     /// <summary>Scale both sides to N (aspect ratio changes).</summary>
     Stretch,
     /// <summary>Crop the centre N×N without scaling; smaller images are an error.</summary>
-    CenterCrop,
+    [JsonStringEnumMemberName("center-crop")] CenterCrop,
     /// <summary>Every image must already be N×N; anything else is an error.</summary>
-    Exact,
+    [JsonStringEnumMemberName("none")] Exact,
 }
 
 /// <summary>Options for <see cref="ImageFolder"/>.</summary>

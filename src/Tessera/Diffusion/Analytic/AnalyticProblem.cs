@@ -4,25 +4,6 @@ using TorchSharp;
 
 namespace Tessera.Diffusion.Analytic;
 
-/// <summary>Names of the σ-grids <see cref="AnalyticProblem"/> accepts.</summary>
-public static class GridNames
-{
-    /// <summary>All grid names.</summary>
-    public static readonly string[] All = ["karras", "exponential", "polyexponential", "vp", "uniform-t"];
-
-    /// <summary>Builds grid <paramref name="name"/> with <paramref name="steps"/> steps (steps + 1 values, last 0).</summary>
-    /// <exception cref="ArgumentException">Unknown grid.</exception>
-    public static double[] Build(string name, int steps, double sigmaMin, double sigmaMax, double rho) => name switch
-    {
-        "karras" => SigmaGrids.Karras(steps, sigmaMin, sigmaMax, rho),
-        "exponential" => SigmaGrids.Exponential(steps, sigmaMin, sigmaMax),
-        "polyexponential" => SigmaGrids.PolyExponential(steps, sigmaMin, sigmaMax, rho),
-        "vp" => SigmaGrids.Vp(steps),
-        "uniform-t" => SigmaGrids.UniformT(steps, t => t, sigmaMin, sigmaMax),
-        _ => throw new ArgumentException($"unknown grid '{name}'; expected one of {string.Join(", ", All)}"),
-    };
-}
-
 /// <summary>One sampler run on a mixture and how good it was.</summary>
 /// <param name="Sampler">Sampler name.</param>
 /// <param name="Steps">Steps of the grid.</param>

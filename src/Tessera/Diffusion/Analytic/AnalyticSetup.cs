@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.IO;
 using TorchSharp;

@@ -1,7 +1,9 @@
 using Tessera.Data;
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
+using Tessera.IO;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Evaluation;
@@ -80,10 +82,10 @@ public static class SampleQuality
     /// Evaluates <paramref name="count"/> samples (sample i: seed <paramref name="seed"/> + i) for each sampler and step count against
     /// <paramref name="reference"/> (null: the first <paramref name="count"/> test images), in one process: the same computation as the
     /// shards of <see cref="ShardedSampleQuality"/> and their merge. With <paramref name="sigmas"/> every sampler runs down that grid
-    /// instead (one row each; <paramref name="steps"/> is not used).
+    /// instead (one row each; <paramref name="steps"/> is not used). <paramref name="progress"/> hears each row when it is done.
     /// </summary>
     public static List<SampleQualityRow> Evaluate(DiffusionModel model, FashionClassifier classifier, IEnumerable<string> samplers, IEnumerable<int> steps, int count,
-        long seed, double guidance, string? data, torch.Device device, int batch = 250, Action<SampleQualityRow>? onRow = null, FeatureStatistics? reference = null,
+        long seed, double guidance, string? data, torch.Device device, int batch = 250, IProgress<SampleQualityRow>? progress = null, FeatureStatistics? reference = null,
         CancellationToken cancellation = default, IReadOnlyList<double>? sigmas = null)
     {
         // With an explicit grid every sampler runs down it: one row per sampler, its steps the grid's.
@@ -104,7 +106,7 @@ public static class SampleQuality
                         var row = new SampleQualityRow(sampler, n, part.Nfe, part.Features.FrechetDistanceTo(refStats),
                             part.Correct < 0 ? double.NaN : (double)part.Correct / count, sw.Elapsed.TotalSeconds);
                         rows.Add(row);
-                        onRow?.Invoke(row);
+                        progress?.Report(row);
                     }
                 }
             return rows;
@@ -113,5 +115,40 @@ public static class SampleQuality
         {
             owned?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The Fréchet distance of a folder of generated images (the PNGs <c>diffusion sample</c> writes into its output folder,
+    /// one per seed) against <paramref name="reference"/>: every <c>*.png</c> of <paramref name="folder"/>, read as 28×28
+    /// gray. <paramref name="progress"/> hears the images read so far.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The folder does not exist or holds fewer than 2 PNGs (parameter <paramref name="folder"/>).</exception>
+    /// <exception cref="TesseraFormatException">An image that is not 28×28 (named).</exception>
+    public static (int Count, double FrechetDistance) EvaluateFolder(FashionClassifier classifier, string folder, FeatureStatistics reference, torch.Device device,
+        IProgress<int>? progress = null, CancellationToken cancellation = default)
+    {
+        if (!Directory.Exists(folder)) throw new TesseraUserException(nameof(folder), $"'{folder}' is not a folder");
+        var files = Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal).ToArray();
+        if (files.Length < 2) throw new TesseraUserException(nameof(folder), $"'{folder}' holds {files.Length} PNG image(s); expected at least 2");
+        classifier.eval();
+        using var stats = new FeatureStatistics(FashionClassifier.FeatureDimension);
+        const int Batch = 500;
+        for (int first = 0; first < files.Length; first += Batch)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var images = files.Skip(first).Take(Batch).Select(f =>
+            {
+                var image = ImageIO.Load(f, ColorMode.Gray);
+                if (image.shape[1] != 28 || image.shape[2] != 28) throw new TesseraFormatException(f, $"{image.shape[2]}×{image.shape[1]}; the sample-quality classifier reads 28×28 gray images");
+                return image;
+            }).ToList();
+            // Bytes to [−1, 1] with the arithmetic of the test images (FashionMnist.ImagesAsFloat), so the same images give the same features.
+            var x = torch.stack(images).to(torch.ScalarType.Float32).div(255f).mul(2f).add(-1f).to(device);
+            stats.Add(classifier.Features(x));
+            progress?.Report(Math.Min(files.Length, first + Batch));
+        }
+        return (files.Length, stats.FrechetDistanceTo(reference));
     }
 }

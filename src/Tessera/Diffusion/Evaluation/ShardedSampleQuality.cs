@@ -1,6 +1,6 @@
 using System.Globalization;
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Samplers;
+using Tessera.Diffusion.Models;
+using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.Runtime.Sharding;
 using TorchSharp;
@@ -18,7 +18,7 @@ namespace Tessera.Diffusion.Evaluation;
 public sealed record RowStatistics(string Sampler, int Steps, int Nfe, int Count, FeatureStatistics Features, long Correct, string Shard);
 
 /// <summary>
-/// Sample quality in parts: the samples of a row (sample i with seed seed + i and class i mod classes) are cut into
+/// Sample quality in parts: the samples of a row (sample i with seed seed + i, drawn by <see cref="DiffusionSampling"/>) are cut into
 /// batches of consecutive indices, and the batches are dealt round-robin to the shards, so that every batch is computed
 /// exactly as in a single process; each shard keeps only the float64 sufficient statistics of its features
 /// (<see cref="FeatureStatistics"/>) and its correct-class count, which add exactly. The merged Fréchet distance
@@ -33,14 +33,10 @@ public static class ShardedSampleQuality
     public static RowStatistics Row(DiffusionModel model, FashionClassifier classifier, string sampler, int steps, int count, long seed, double guidance,
         torch.Device device, Shard shard, int batch = 250, CancellationToken cancellation = default, IReadOnlyList<double>? sigmas = null)
     {
-        if (sigmas is not null)
-        {
-            Sampling.ModelGrid.Check(sigmas, model.Config.SigmaRange, nameof(sigmas));
-            steps = sigmas.Count - 1;
-        }
+        var options = new DiffusionSamplingOptions { Sampler = sampler, Steps = steps, Sigmas = sigmas, Guidance = guidance, Batch = batch };
+        options.Check(model);
+        if (sigmas is not null) steps = sigmas.Count - 1;
         if (model.Config.Channels != 1 || model.Config.ImageSize != 28) throw new TesseraUserException("the sample-quality classifier reads 28×28 gray images; this model makes others");
-        var (sMin, sMax) = model.Config.SigmaRange;
-        model.eval();
         classifier.eval();
         var stats = new FeatureStatistics(FashionClassifier.FeatureDimension);
         long correct = 0;
@@ -48,19 +44,14 @@ public static class ShardedSampleQuality
         for (int k = 0; k < batches; k++)
         {
             if (!shard.Owns(k)) continue;
-            cancellation.ThrowIfCancellationRequested();
             int first = k * batch, b = Math.Min(batch, count - first);
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
-            torch.Tensor? labels = model.Config.Classes > 0 ? torch.arange(first, first + b, device: device).remainder(model.Config.Classes) : null;
-            var counting = new CountingDenoiser(model.AsDenoiser(labels, guidance));
-            var noise = PerSampleNoise.Consecutive(seed + first, b, device);
-            var grid = sigmas ?? SigmaGrids.Karras(steps, sMin, sMax);
-            var x = noise.Next(torch.empty(b, 1, 28, 28, device: device)) * grid[0];
-            var images = SamplerRegistry.Sample(sampler, counting.AsDenoiser(), x, grid, noise).clamp(-1, 1);
-            nfe = counting.Evaluations;
-            var f = classifier.Features(images);
-            if (labels is not null) correct += classifier.Classify(f).argmax(1).eq(labels).sum().item<long>();
+            var seeds = DiffusionSampling.ConsecutiveSeeds(seed + first, b);
+            var (samples, evaluations) = DiffusionSampling.SampleBatch(model, seeds, options, device, null, cancellation);
+            nfe = evaluations;
+            var f = classifier.Features(samples.clamp(-1, 1));
+            if (DiffusionSampling.Labels(model, seeds, options, device) is { } labels) correct += classifier.Classify(f).argmax(1).eq(labels).sum().item<long>();
             stats.Add(f);
         }
         return new RowStatistics(sampler, steps, nfe, count, stats, model.Config.Classes > 0 ? correct : -1, shard.ToString());
@@ -69,11 +60,12 @@ public static class ShardedSampleQuality
     /// <summary>
     /// One shard's part of every (sampler, steps) row, written to <paramref name="folder"/> as <see cref="FileName"/> (prefixed by
     /// <paramref name="gridName"/> when the rows run down a grid file, so they stay apart from the Karras rows of the same size);
-    /// rows already there are skipped, so a killed shard resumes where it stopped.
+    /// rows already there are skipped, so a killed shard resumes where it stopped. <paramref name="progress"/> hears each row when it is
+    /// written (or found already there).
     /// </summary>
     public static void WriteRows(DiffusionModel model, FashionClassifier classifier, IReadOnlyList<string> samplers, IReadOnlyList<int> steps, int count, long seed,
         double guidance, torch.Device device, Shard shard, int batch, string folder, double[]? sigmas = null, string? gridName = null,
-        Action<string, int>? onRow = null, CancellationToken cancellation = default)
+        IProgress<(string Sampler, int Steps)>? progress = null, CancellationToken cancellation = default)
     {
         Directory.CreateDirectory(folder);
         foreach (var sampler in samplers)
@@ -86,7 +78,7 @@ public static class ShardedSampleQuality
                     var part = Row(model, classifier, sampler, n, count, seed, guidance, device, shard, batch, cancellation, sigmas);
                     using (part.Features) Save(part, path);
                 }
-                onRow?.Invoke(sampler, n);
+                progress?.Report((sampler, n));
             }
     }
 

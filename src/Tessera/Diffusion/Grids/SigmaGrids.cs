@@ -13,7 +13,7 @@ public static class SigmaGrids
     /// </summary>
     public static double[] Karras(int n, double sigmaMin, double sigmaMax, double rho = 7)
     {
-        Check(n, sigmaMin, sigmaMax);
+        CheckRange(n, sigmaMin, sigmaMax);
         double a = Math.Pow(sigmaMax, 1 / rho), b = Math.Pow(sigmaMin, 1 / rho);
         return WithZero(Enumerable.Range(0, n).Select(i => Math.Pow(a + (n == 1 ? 0 : (double)i / (n - 1)) * (b - a), rho)));
     }
@@ -21,7 +21,7 @@ public static class SigmaGrids
     /// <summary>Karras's grid with torch.linspace's rounding (k-diffusion get_sigmas_karras).</summary>
     public static double[] KarrasLinspace(int n, double sigmaMin, double sigmaMax, double rho = 7)
     {
-        Check(n, sigmaMin, sigmaMax);
+        CheckRange(n, sigmaMin, sigmaMax);
         double a = Math.Pow(sigmaMax, 1 / rho), b = Math.Pow(sigmaMin, 1 / rho);
         return WithZero(Linspace(0, 1, n).Select(r => Math.Pow(a + r * (b - a), rho)));
     }
@@ -29,14 +29,14 @@ public static class SigmaGrids
     /// <summary>Geometric spacing: log σ uniform between log σ_max and log σ_min (k-diffusion get_sigmas_exponential).</summary>
     public static double[] Exponential(int n, double sigmaMin, double sigmaMax)
     {
-        Check(n, sigmaMin, sigmaMax);
+        CheckRange(n, sigmaMin, sigmaMax);
         return WithZero(Linspace(Math.Log(sigmaMax), Math.Log(sigmaMin), n).Select(Math.Exp));
     }
 
     /// <summary>k-diffusion get_sigmas_polyexponential: log σ = ramp^ρ interpolation, ρ = 1 is exponential.</summary>
     public static double[] PolyExponential(int n, double sigmaMin, double sigmaMax, double rho = 1)
     {
-        Check(n, sigmaMin, sigmaMax);
+        CheckRange(n, sigmaMin, sigmaMax);
         double lmin = Math.Log(sigmaMin), lmax = Math.Log(sigmaMax);
         return WithZero(Linspace(1, 0, n).Select(r => Math.Exp(Math.Pow(r, rho) * (lmax - lmin) + lmin)));
     }
@@ -69,9 +69,20 @@ public static class SigmaGrids
         return r;
     }
 
-    private static void Check(int n, double sigmaMin, double sigmaMax)
+    private static void CheckRange(int n, double sigmaMin, double sigmaMax)
     {
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), $"steps must be at least 1, got {n}");
         if (!(sigmaMin > 0) || !(sigmaMax > sigmaMin)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"need 0 < σ_min < σ_max, got {sigmaMin}, {sigmaMax}");
+    }
+
+    /// <summary>Checks a σ-grid: at least two values, finite, non-increasing, non-negative.</summary>
+    public static void Check(IReadOnlyList<double> sigmas)
+    {
+        if (sigmas.Count < 2) throw new ArgumentException("a σ-grid needs at least two values (one step)", nameof(sigmas));
+        for (int i = 0; i < sigmas.Count; i++)
+        {
+            if (!double.IsFinite(sigmas[i]) || sigmas[i] < 0) throw new ArgumentException($"σ[{i}] = {sigmas[i]} is not a finite non-negative number", nameof(sigmas));
+            if (i > 0 && sigmas[i] > sigmas[i - 1]) throw new ArgumentException($"σ-grid must not increase: σ[{i}] = {sigmas[i]} > σ[{i - 1}] = {sigmas[i - 1]}", nameof(sigmas));
+        }
     }
 }

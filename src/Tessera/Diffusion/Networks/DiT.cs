@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Tessera.Attention;
 using Tessera.IO;
 using Tessera.Layers;
@@ -12,9 +13,9 @@ namespace Tessera.Diffusion.Networks;
 public enum DiTPosition
 {
     /// <summary>2-D rotary embedding of queries and keys (RoPE-Axial, Heo et al. 2024).</summary>
-    Rope2D,
+    [JsonStringEnumMemberName("rope")] Rope2D,
     /// <summary>A fixed 2-D sin-cos table added to the tokens (as the DiT paper, after MAE).</summary>
-    SinCos,
+    [JsonStringEnumMemberName("sincos")] SinCos,
 }
 
 /// <summary>Settings of <see cref="DiT"/>.</summary>

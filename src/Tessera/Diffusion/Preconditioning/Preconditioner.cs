@@ -49,7 +49,7 @@ public sealed class VpPrecond(double betaD = 19.9, double betaMin = 0.1, int m =
     public double SigmaInv(double sigma) => (Math.Sqrt(betaMin * betaMin + 2 * betaD * Math.Log(1 + sigma * sigma)) - betaMin) / betaD;
 
     /// <summary>σ(t) = √(exp(β_d t²/2 + β_min t) − 1).</summary>
-    public double Sigma(double t) => Math.Sqrt(SamplerMath.Expm1(0.5 * betaD * t * t + betaMin * t));
+    public double Sigma(double t) => Math.Sqrt(PreciseMath.Expm1(0.5 * betaD * t * t + betaMin * t));
 
     /// <summary>Smallest σ of training, σ(ε_t).</summary>
     public double SigmaMin => Sigma(epsilonT);

@@ -1,3 +1,4 @@
+using Tessera.Diffusion.Grids;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Samplers;
@@ -13,7 +14,7 @@ public static class AnnealedLangevin
     /// <summary>Samples over the grid's non-zero σ's; T evaluations per level plus one.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, int stepsPerLevel = 5, double epsilon = double.NaN, Action<SamplerStep>? callback = null)
     {
-        SamplerMath.CheckGrid(sigmas);
+        SigmaGrids.Check(sigmas);
         var levels = sigmas.Where(v => v > 0).ToArray();
         double last = levels[^1];
         if (double.IsNaN(epsilon)) epsilon = 0.2 * last * last;

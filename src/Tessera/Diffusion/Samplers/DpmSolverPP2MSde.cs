@@ -22,14 +22,14 @@ public static class DpmSolverPP2MSde
             else
             {
                 double h = Math.Log(s) - Math.Log(sn), etaH = eta * h;
-                double phi = -SamplerMath.Expm1(-h - etaH);
+                double phi = -PreciseMath.Expm1(-h - etaH);
                 next = cur.Times(sn / s * Math.Exp(-etaH)).Plus(denoised.Times(phi));
                 if (old is not null)
                 {
                     double r = hLast / h;
                     next = next.Plus((denoised - old).Times(0.5 * phi / r));
                 }
-                if (eta > 0) next = next.Plus(noise!.Next(cur).Times(sn * Math.Sqrt(-SamplerMath.Expm1(-2 * etaH)) * sNoise));
+                if (eta > 0) next = next.Plus(noise!.Next(cur).Times(sn * Math.Sqrt(-PreciseMath.Expm1(-2 * etaH)) * sNoise));
                 hLast = h;
             }
             old?.Dispose();

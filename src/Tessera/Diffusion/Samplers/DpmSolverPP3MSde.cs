@@ -24,8 +24,8 @@ public static class DpmSolverPP3MSde
                 h = Math.Log(s) - Math.Log(sn);
                 double hEta = h * (eta + 1);
                 // x ← e^{−h(1+η)}·x − expm1(−h(1+η))·D  (e^{−h} = σₙ/σ)
-                next = cur.Times(Math.Exp(-hEta)).Plus(denoised.Times(-SamplerMath.Expm1(-hEta)));
-                double phi2 = SamplerMath.Expm1(-hEta) / hEta + 1;
+                next = cur.Times(Math.Exp(-hEta)).Plus(denoised.Times(-PreciseMath.Expm1(-hEta)));
+                double phi2 = PreciseMath.Expm1(-hEta) / hEta + 1;
                 if (d2Prev is not null)
                 {
                     double r0 = h1 / h, r1 = h2 / h;
@@ -41,7 +41,7 @@ public static class DpmSolverPP3MSde
                     double r = h1 / h;
                     next = next.Plus((denoised - d1Prev).Over(r).Times(phi2));
                 }
-                if (eta > 0) next = next.Plus(noise!.Next(cur).Times(sn * Math.Sqrt(-SamplerMath.Expm1(-2 * h * eta)) * sNoise));
+                if (eta > 0) next = next.Plus(noise!.Next(cur).Times(sn * Math.Sqrt(-PreciseMath.Expm1(-2 * h * eta)) * sNoise));
             }
             d2Prev?.Dispose();
             d2Prev = d1Prev;

@@ -1,3 +1,4 @@
+using Tessera.Diffusion.Grids;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Samplers;
@@ -11,7 +12,7 @@ public static class FlowEuler
     /// <summary>Samples with a velocity model along the t-values of the σ-grid; returns the state in EDM coordinates (z = x at t = 0).</summary>
     public static torch.Tensor Sample(Func<torch.Tensor, double, torch.Tensor> velocity, torch.Tensor x, IReadOnlyList<double> sigmas)
     {
-        SamplerMath.CheckGrid(sigmas);
+        SigmaGrids.Check(sigmas);
         double t0 = sigmas[0] / (1 + sigmas[0]);
         var z = x.Over(1 + sigmas[0]);
         double t = t0;

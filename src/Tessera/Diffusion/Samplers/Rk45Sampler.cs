@@ -1,3 +1,4 @@
+using Tessera.Diffusion.Grids;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Samplers;
@@ -12,7 +13,7 @@ public static class Rk45Sampler
     /// <summary>Solves the PF-ODE to the given tolerances.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, Rk45Options? options = null)
     {
-        SamplerMath.CheckGrid(sigmas);
+        SigmaGrids.Check(sigmas);
         var o = options ?? new Rk45Options();
         double sMax = sigmas[0], sMin = sigmas.Where(v => v > 0).Min();
         double u0 = Math.Log(sMax), u1 = Math.Log(sMin);

@@ -63,6 +63,13 @@ public static class SamplerRegistry
     /// <summary>True when the name is known.</summary>
     public static bool Exists(string name) => Names.Contains(name);
 
+    /// <summary>Checks a sampler name given to the library (the one check of every front door).</summary>
+    /// <exception cref="TesseraUserException">Unknown name (named <paramref name="parameter"/>; the message lists the names).</exception>
+    public static void Check(string? name, string parameter = "sampler")
+    {
+        if (name is null || !Exists(name)) throw new TesseraUserException(parameter, $"unknown '{name}'; expected one of {string.Join(", ", Names)}");
+    }
+
     /// <summary>Runs sampler <paramref name="name"/> from <paramref name="x"/> (at σ₀) down the grid.</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static torch.Tensor Sample(string name, Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, SamplerOptions? options = null, Action<SamplerStep>? callback = null)

@@ -28,6 +28,16 @@ public sealed record ScheduleOptimizerOptions(double SigmaMin = 0.002, double Si
 /// </summary>
 public static class ScheduleOptimizer
 {
+    /// <summary>The samplers a grid can be fitted for: deterministic, one evaluation per step.</summary>
+    public static IReadOnlyList<string> Samplers { get; } = ["dpmpp_2m", "dpmpp_3m", "unipc", "unipc_bh1", "deis", "ipndm", "euler", "lms", "ddim"];
+
+    /// <summary>Checks that a grid can be fitted for <paramref name="sampler"/>.</summary>
+    /// <exception cref="TesseraUserException">Not one of <see cref="Samplers"/> (named <paramref name="parameter"/>).</exception>
+    public static void CheckSampler(string? sampler, string parameter = "sampler")
+    {
+        if (sampler is null || !Samplers.Contains(sampler)) throw new TesseraUserException(parameter, $"'{sampler}'; expected one of {string.Join(", ", Samplers)}");
+    }
+
     /// <summary>Optimises the grid; returns it (nfe + 1 values, last 0) and its final error on the given noise.</summary>
     /// <param name="sampler">A deterministic sampler of <see cref="SamplerRegistry"/> with one evaluation per step.</param>
     /// <param name="model">The denoiser.</param>
@@ -67,6 +77,7 @@ public static class ScheduleOptimizer
 
     private static (double[] Sigmas, double Error) Optimize(string sampler, Denoiser model, torch.Tensor start, torch.Tensor target, int nfe, double[][] extraStarts, ScheduleOptimizerOptions? options, SamplerOptions? samplerOptions, CancellationToken cancellation)
     {
+        CheckSampler(sampler, nameof(sampler));
         var o = options ?? new ScheduleOptimizerOptions();
         if (nfe < 2) throw new ArgumentOutOfRangeException(nameof(nfe), $"need at least 2 steps, got {nfe}");
         double Error(double[] g)

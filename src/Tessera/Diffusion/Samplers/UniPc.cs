@@ -1,3 +1,4 @@
+using Tessera.Diffusion.Grids;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Samplers;
@@ -41,7 +42,7 @@ public static class UniPc
     {
         var o = options ?? new UniPcOptions();
         if (o.Order is < 1 or > 3) throw new ArgumentOutOfRangeException(nameof(options), $"UniPC order must be 1, 2 or 3, got {o.Order}");
-        SamplerMath.CheckGrid(sigmas);
+        SigmaGrids.Check(sigmas);
         int last = sigmas.Count - 1;
         bool toZero = sigmas[last] == 0;
         int steps = toZero ? last - 1 : last;         // steps of UniPC proper (between non-zero σ)
@@ -94,10 +95,10 @@ public static class UniPc
         }
         rks[order - 1] = 1;
         double hh = -h;
-        double hPhi1 = SamplerMath.Expm1(hh);
+        double hPhi1 = PreciseMath.Expm1(hh);
         double hPhiK = hPhi1 / hh - 1;
         double factorial = 1;
-        double bH = variant == UniPcVariant.Bh1 ? hh : SamplerMath.Expm1(hh);
+        double bH = variant == UniPcVariant.Bh1 ? hh : PreciseMath.Expm1(hh);
         var r = new double[order, order];
         var b = new double[order];
         for (int k = 1; k <= order; k++)

@@ -1,4 +1,5 @@
 using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
 using TorchSharp;

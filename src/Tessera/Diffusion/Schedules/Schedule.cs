@@ -51,7 +51,7 @@ public sealed class VpSchedule(double betaD = 19.9, double betaMin = 0.1, double
     /// <summary>β(t) = β_min + β_d·t.</summary>
     public double Beta(double t) => betaMin + betaD * t;
     /// <inheritdoc />
-    public override double Sigma(double t) => Math.Sqrt(SamplerMathExp(0.5 * betaD * t * t + betaMin * t));
+    public override double Sigma(double t) => Math.Sqrt(PreciseMath.Expm1(0.5 * betaD * t * t + betaMin * t));
     /// <inheritdoc />
     public override double SigmaDeriv(double t) { double s = Sigma(t); return 0.5 * (betaMin + betaD * t) * (s + 1 / s); }
     /// <inheritdoc />
@@ -60,8 +60,6 @@ public sealed class VpSchedule(double betaD = 19.9, double betaMin = 0.1, double
     public override double Scale(double t) { double s = Sigma(t); return 1 / Math.Sqrt(1 + s * s); }
     /// <inheritdoc />
     public override double ScaleDeriv(double t) { double s = Sigma(t), sc = Scale(t); return -s * SigmaDeriv(t) * sc * sc * sc; }
-
-    private static double SamplerMathExp(double a) => Tessera.Diffusion.SamplerMath.Expm1(a);
 }
 
 /// <summary>

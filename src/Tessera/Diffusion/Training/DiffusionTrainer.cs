@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using Tessera.Data;
-using Tessera.Diffusion.Grids;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Preconditioning;
-using Tessera.Diffusion.Samplers;
+using Tessera.Diffusion.Sampling;
 using Tessera.IO;
 using Tessera.Training;
 using TorchSharp;
@@ -230,31 +230,11 @@ public sealed class DiffusionTrainer
         }
     }
 
-    /// <summary>A fixed-seed preview: <paramref name="count"/> samples by Heun with 18 steps (35 NFE), classes cycling when conditional, in [0, 1].</summary>
-    public static torch.Tensor SampleGrid(DiffusionModel model, int count, torch.Device device)
-    {
-        var c = model.Config;
-        torch.Tensor? classes = c.Classes > 0 ? torch.arange(count, device: device).remainder(c.Classes) : null;
-        using var images = Generate(model, "heun", 18, PerSampleNoise.Consecutive(0, count, device), count, classes, c.Classes > 0 ? 2.0 : 1.0, device);
-        classes?.Dispose();
-        return images.add(1).div(2).clamp(0, 1).cpu();
-    }
-
     /// <summary>
-    /// Samples in [−1, 1] with any sampler of the framework on the Karras grid (ρ = 7) of the model's σ range with
-    /// <paramref name="steps"/> steps, or down <paramref name="sigmas"/> when given (<paramref name="steps"/> is then not used).
+    /// A fixed-seed preview: <paramref name="count"/> samples of seeds 0 … count − 1 by Heun with 18 steps (35 NFE), in [0, 1]
+    /// on the CPU; conditional models with guidance 2 and the labels of <see cref="DiffusionSamplingOptions.LabelOf"/> (the classes in turn).
     /// </summary>
-    public static torch.Tensor Generate(DiffusionModel model, string sampler, int steps, INoiseSource noise, int count, torch.Tensor? classes, double guidance, torch.Device device, SamplerOptions? options = null,
-        IReadOnlyList<double>? sigmas = null)
-    {
-        model.eval();
-        var c = model.Config;
-        var (sMin, sMax) = c.SigmaRange;
-        sigmas ??= SigmaGrids.Karras(steps, sMin, sMax);
-        using var _ = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        var x = noise.Next(torch.empty(count, c.Channels, c.ImageSize, c.ImageSize, device: device)) * sigmas[0];
-        var result = SamplerRegistry.Sample(sampler, model.AsDenoiser(classes, guidance), x, sigmas, noise, options);
-        return result.MoveToOuterDisposeScope();
-    }
+    public static torch.Tensor SampleGrid(DiffusionModel model, int count, torch.Device device) =>
+        DiffusionSampling.Sample(model, DiffusionSampling.ConsecutiveSeeds(0, count),
+            new DiffusionSamplingOptions { Sampler = "heun", Steps = 18, Batch = Math.Max(1, count), Guidance = model.Config.Classes > 0 ? 2.0 : 1.0 }, device);
 }

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Tessera.Diffusion.Samplers;
+namespace Tessera.Diffusion.Grids;
 
 /// <summary>
 /// A σ-grid stored as JSON: <c>{"sigmas": [σ₀, …, σₙ], …}</c> with σ non-increasing and non-negative (the last
@@ -25,7 +25,7 @@ public static class SigmaGridFile
         }
         catch (JsonException e) { throw new TesseraFormatException(path, $"not valid JSON ({e.Message})", e); }
         catch (InvalidOperationException e) { throw new TesseraFormatException(path, $"'sigmas' must hold numbers ({e.Message})", e); }
-        try { SamplerMath.CheckGrid(sigmas); }
+        try { SigmaGrids.Check(sigmas); }
         catch (ArgumentException e) { throw new TesseraFormatException(path, $"'sigmas': {e.Message.Split(" (Parameter")[0]}", e); }
         return sigmas;
     }

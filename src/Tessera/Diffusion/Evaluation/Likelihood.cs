@@ -1,7 +1,7 @@
 using Tessera.Diffusion.Samplers;
 using TorchSharp;
 
-namespace Tessera.Diffusion;
+namespace Tessera.Diffusion.Evaluation;
 
 /// <summary>How tr(∂D/∂x) is obtained along the ODE.</summary>
 public enum DivergenceMethod
@@ -12,11 +12,19 @@ public enum DivergenceMethod
     Hutchinson,
 }
 
-/// <summary>Log-likelihood per sample: nats, bits per dimension, and the work it took.</summary>
+/// <summary>Log-likelihood per sample: nats, bits per dimension, and the work it took. It owns its tensors: dispose it.</summary>
 /// <param name="LogLikelihood">log p(x; σ_min) per sample [N], in nats.</param>
 /// <param name="BitsPerDim">−log p/(d·ln 2) per sample [N].</param>
 /// <param name="Evaluations">Denoiser evaluations (each with its divergence).</param>
-public sealed record LikelihoodResult(torch.Tensor LogLikelihood, torch.Tensor BitsPerDim, int Evaluations);
+public sealed record LikelihoodResult(torch.Tensor LogLikelihood, torch.Tensor BitsPerDim, int Evaluations) : IDisposable
+{
+    /// <summary>Frees both tensors.</summary>
+    public void Dispose()
+    {
+        LogLikelihood.Dispose();
+        BitsPerDim.Dispose();
+    }
+}
 
 /// <summary>
 /// Log-likelihood through the probability-flow ODE (Song et al. 2021, §4.3 and App. D.2; Chen et al.

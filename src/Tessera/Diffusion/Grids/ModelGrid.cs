@@ -1,7 +1,6 @@
 using System.Globalization;
-using Tessera.Diffusion.Samplers;
 
-namespace Tessera.Diffusion.Sampling;
+namespace Tessera.Diffusion.Grids;
 
 /// <summary>
 /// An explicit σ-grid for a trained model (e.g. the file of <c>diffusion schedule</c>): at least one step, never
@@ -16,7 +15,7 @@ public static class ModelGrid
     /// <summary>Why <paramref name="sigmas"/> cannot drive a model with noise levels <paramref name="range"/>, or null when it can.</summary>
     public static string? Problem(IReadOnlyList<double> sigmas, (double Min, double Max) range)
     {
-        try { SamplerMath.CheckGrid(sigmas); }
+        try { SigmaGrids.Check(sigmas); }
         catch (ArgumentException e) { return e.Message.Split(" (Parameter")[0]; }
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         if (sigmas[0] > range.Max * (1 + Slack)) return $"σ[0] = {F(sigmas[0])} is above the model's σ_max = {F(range.Max)}";
