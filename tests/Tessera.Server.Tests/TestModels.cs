@@ -3,7 +3,7 @@ using System.Text.Json;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
@@ -38,7 +38,7 @@ internal static class TestModels
         string pth = System.IO.Path.Combine(SamFixtures, "sam_tiny.pth");
         if (!System.IO.File.Exists(pth)) throw new FileNotFoundException($"the SAM fixture is missing: {pth} (../shared/fixtures beside the checkout)");
         using var model = new SamModel(TinySam);
-        model.Load(pth);
+        model.LoadWeights(pth);
         string ckpt = dir.File("sam_tiny.safetensors");
         model.Save(ckpt);
         var io = TensorIndexFile.Read(System.IO.Path.Combine(SamFixtures, "sam_tiny_io.bin"));
