@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Bench;
@@ -34,7 +35,7 @@ internal static class AmgBench
             using var model = new SamModel(new SamConfig(ImageSize: 64, PatchSize: 8, EncoderDim: 32, EncoderDepth: 4, EncoderHeads: 2,
                 GlobalAttentionBlocks: [1, 3], WindowSize: 3, PromptDim: 32, MaskInChannels: 16, DecoderDepth: 2, DecoderHeads: 2,
                 DecoderMlpDim: 64, IouHeadHiddenDim: 32)); // the fixture's tiny configuration (its README)
-            model.Load(checkpoint);
+            model.LoadWeights(checkpoint);
             model.eval();
             using var predictor = new SamPredictor(model);
             var generator = new AutomaticMaskGenerator(predictor, new AmgOptions(PointsPerSide: PointsPerSide, PointsPerBatch: PointsPerBatch,

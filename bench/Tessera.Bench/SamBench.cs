@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Tessera.Layers;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Bench;

@@ -7,7 +7,7 @@ using System.Text.Json;
 using Microsoft.Playwright;
 using Tessera.IO;
 using Tessera.Runtime;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Server;
 using TorchSharp;
 

@@ -1,4 +1,4 @@
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
 using TorchSharp;
 
 namespace Tessera.Server;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Server;
@@ -32,8 +33,7 @@ public sealed class SamService : IModelService, IDisposable
     public SamService(string checkpoint, torch.Device device, long cacheBytes, int queueLength)
     {
         Checkpoint = checkpoint;
-        _model = SamModel.FromCheckpoint(checkpoint);
-        _model.to(device);
+        _model = SamModel.Load(checkpoint, device);
         _model.eval();
         Parameters = _model.parameters().Sum(p => p.NumberOfElements);
         Device = device.ToString();

@@ -9,7 +9,8 @@ using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Runtime;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Server.Tests;
@@ -82,7 +83,7 @@ public sealed class ApiTests
         string handle = first.GetProperty("masks")[b0].GetProperty("logits").GetString()!;
         var second = await TestModels.Json(await client.PostAsync("/api/sam/predict", JsonBody($$"""{"id":"{{id}}","points":[[30,20,1],[60,50,0]],"mask_input":"{{handle}}"}""")));
         using var model = new SamModel(TestModels.TinySam);
-        model.Load(Path.Combine(TestModels.SamFixtures, "sam_tiny.pth"));
+        model.LoadWeights(Path.Combine(TestModels.SamFixtures, "sam_tiny.pth"));
         using var predictor = new SamPredictor(model);
         using var rgb = ImageIO.Load(image, ColorMode.Rgb);
         predictor.SetImage(rgb);

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Microsoft.Playwright;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Server.Tests;
 
@@ -74,7 +75,7 @@ public sealed class BrowserTests
         Assert.True(point.Positive);
 
         using var model = new SamModel(TestModels.TinySam);
-        model.Load(Path.Combine(TestModels.SamFixtures, "sam_tiny.pth"));
+        model.LoadWeights(Path.Combine(TestModels.SamFixtures, "sam_tiny.pth"));
         using var predictor = new SamPredictor(model);
         using var rgb = ImageIO.Load(image, ColorMode.Rgb);
         predictor.SetImage(rgb);

@@ -4,7 +4,7 @@ using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
@@ -39,7 +39,7 @@ internal static class TestModels
         string pth = System.IO.Path.Combine(SamFixtures, "sam_tiny.pth");
         if (!System.IO.File.Exists(pth)) throw new FileNotFoundException($"the SAM fixture is missing: {pth} (tests/fixtures/sam of the repository)");
         using var model = new SamModel(TinySam);
-        model.Load(pth);
+        model.LoadWeights(pth);
         string ckpt = dir.File("sam_tiny.safetensors");
         model.Save(ckpt);
         var io = TensorIndexFile.Read(System.IO.Path.Combine(SamFixtures, "sam_tiny_io.bin"));

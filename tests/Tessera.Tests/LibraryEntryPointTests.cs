@@ -6,7 +6,8 @@ using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using TorchSharp;
@@ -117,7 +118,7 @@ public sealed class LibraryEntryPointTests
         bool[] pixels = [false, true, true, false, false, true];
         var rle = MaskRle.Encode(pixels, 2, 3);
         var mask = new AmgMask(rle, rle.Area, [0, 0, 3, 2], 0.9, [1.5, 0.5], 0.97, [0, 0, 3, 2]);
-        AutomaticMasksJson.Write(dir.File("masks.json"), [mask, mask], MaskJsonFormat.CocoRle);
+        AmgJson.Write(dir.File("masks.json"), [mask, mask], MaskJsonFormat.CocoRle, ids: true);
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("masks.json")));
         var first = doc.RootElement[1];
         Assert.Equal(["id", "segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"], first.EnumerateObject().Select(p => p.Name));
@@ -125,8 +126,13 @@ public sealed class LibraryEntryPointTests
         var seg = first.GetProperty("segmentation");
         Assert.Equal(pixels, MaskRle.FromCocoString(seg.GetProperty("counts").GetString()!, 2, 3).Decode());
         Assert.Equal(3, first.GetProperty("area").GetInt64());
-        AutomaticMasksJson.Write(dir.File("png.json"), [mask], MaskJsonFormat.BinaryMask);
+        AmgJson.Write(dir.File("png.json"), [mask], MaskJsonFormat.BinaryMask, ids: true);
         Assert.Contains("masks/000.png", File.ReadAllText(dir.File("png.json")));
+        // Uncompressed RLE: the run lengths themselves; without ids, SA-1B's records as amg.py writes them.
+        AmgJson.Write(dir.File("counts.json"), [mask], MaskJsonFormat.UncompressedRle);
+        using var counts = JsonDocument.Parse(File.ReadAllText(dir.File("counts.json")));
+        Assert.Equal(rle.Counts, counts.RootElement[0].GetProperty("segmentation").GetProperty("counts").EnumerateArray().Select(v => v.GetInt64()));
+        Assert.Equal(["segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"], counts.RootElement[0].EnumerateObject().Select(p => p.Name));
     }
 
     [Fact]

@@ -1,10 +1,12 @@
 using System.Text.Json;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Runtime.Sharding;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Tests;
 
-/// <summary>The amg.py batch mode over a folder with the fixture's tiny official SAM, a corrupt image among the inputs.</summary>
+/// <summary>The amg.py batch mode (<see cref="AutomaticMaskRun"/>) over a folder with the fixture's tiny official SAM, a corrupt image among the inputs.</summary>
 public sealed class SamAmgBatchTests
 {
     private static SamModel Tiny() => TinySam.Load(eval: false);
@@ -31,19 +33,22 @@ public sealed class SamAmgBatchTests
         string input = Folder(dir), output = dir.File("out");
         using var model = Tiny();
         using var predictor = new SamPredictor(model);
-        var batch = new AmgBatch(new AutomaticMaskGenerator(predictor, Options(7)));
-        var summary = batch.Run(input, output);
+        var run = new AutomaticMaskRun(new AutomaticMaskGenerator(predictor, Options(7)));
+        var seen = new List<AmgRunProgress>();
+        var (summary, masks) = run.Run(input, output, progress: new Recorder<AmgRunProgress>(seen));
         Assert.Equal(2, summary.Done);
         Assert.Equal(0, summary.Skipped);
-        var failure = Assert.Single(summary.Failures);
-        Assert.EndsWith("c.png", failure.Path);
-        Assert.Contains("c.png", failure.Reason);
-        Assert.True(summary.Masks > 0);
+        var failure = Assert.Single(summary.Failed);
+        Assert.Equal("c.png", failure.Key);
+        Assert.Contains("c.png", failure.Value);
+        Assert.True(masks > 0);
+        Assert.Equal([(1, "a.png"), (2, "b.png"), (3, "c.png")], seen.Select(p => (p.Handled, Path.GetFileName(p.Image))));
+        Assert.Equal([ItemOutcome.Done, ItemOutcome.Done, ItemOutcome.Failed], seen.Select(p => p.Outcome));
         Assert.False(Directory.Exists(Path.Combine(output, "c")));
         foreach (string name in new[] { "a", "b" })
         {
             var lines = File.ReadAllText(Path.Combine(output, name, "metadata.csv")).Split('\n');
-            Assert.Equal(AmgBatch.MetadataHeader, lines[0]);
+            Assert.Equal(AmgPngFolder.MetadataHeader, lines[0]);
             Assert.Equal(lines.Length - 1, Directory.GetFiles(Path.Combine(output, name), "*.png").Length);
             for (int i = 1; i < lines.Length; i++)
             {
@@ -64,8 +69,8 @@ public sealed class SamAmgBatchTests
         // A second run skips what is done and fails the corrupt image again; an unfinished folder is redone.
         File.Delete(Path.Combine(output, "b", "metadata.csv"));
         var stamp = File.GetLastWriteTimeUtc(Path.Combine(output, "a", "metadata.csv"));
-        var again = batch.Run(input, output);
-        Assert.Equal((1, 1, 1), (again.Done, again.Skipped, again.Failed));
+        var again = run.Run(input, output).Summary;
+        Assert.Equal((1, 1, 1), (again.Done, again.Skipped, again.Failed.Count));
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(output, "a", "metadata.csv")));
         Assert.True(File.Exists(Path.Combine(output, "b", "metadata.csv")));
     }
@@ -77,9 +82,9 @@ public sealed class SamAmgBatchTests
         string input = Folder(dir);
         using var model = Tiny();
         using var predictor = new SamPredictor(model);
-        var wide = new AmgBatch(new AutomaticMaskGenerator(predictor, Options(64)), convertToRle: true).Run(input, dir.File("wide"));
-        var narrow = new AmgBatch(new AutomaticMaskGenerator(predictor, Options(5)), convertToRle: true).Run(input, dir.File("narrow"));
-        Assert.Equal((2, 1), (wide.Done, wide.Failed));
+        var wide = new AutomaticMaskRun(new AutomaticMaskGenerator(predictor, Options(64)), AmgOutput.CocoRleJson).Run(input, dir.File("wide"));
+        var narrow = new AutomaticMaskRun(new AutomaticMaskGenerator(predictor, Options(5)), AmgOutput.CocoRleJson).Run(input, dir.File("narrow"));
+        Assert.Equal((2, 1), (wide.Summary.Done, wide.Summary.Failed.Count));
         Assert.Equal(wide.Masks, narrow.Masks);
         foreach (string name in new[] { "a.json", "b.json" })
         {
@@ -105,12 +110,18 @@ public sealed class SamAmgBatchTests
         }
     }
 
+    /// <summary>An <see cref="IProgress{T}"/> that keeps every report, in order.</summary>
+    private sealed class Recorder<T>(List<T> seen) : IProgress<T>
+    {
+        public void Report(T value) => seen.Add(value);
+    }
+
     [Fact]
     public void Python_float_formatting()
     {
-        Assert.Equal("16.0", AmgBatch.PyFloat(16));
-        Assert.Equal("0.1", AmgBatch.PyFloat(0.1));
-        Assert.Equal("1e-05", AmgBatch.PyFloat(1e-5));
-        Assert.Equal("0.9234567284584045", AmgBatch.PyFloat((double)0.92345673f));
+        Assert.Equal("16.0", AmgJson.PyFloat(16));
+        Assert.Equal("0.1", AmgJson.PyFloat(0.1));
+        Assert.Equal("1e-05", AmgJson.PyFloat(1e-5));
+        Assert.Equal("0.9234567284584045", AmgJson.PyFloat((double)0.92345673f));
     }
 }

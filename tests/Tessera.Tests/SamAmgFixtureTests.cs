@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 using Xunit.Abstractions;
 

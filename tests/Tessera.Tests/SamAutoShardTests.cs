@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
 using TorchSharp;
 
 namespace Tessera.Tests;
@@ -58,6 +57,16 @@ public sealed class SamAutoShardTests
         var summary = Runtime.Sharding.ShardSummary.Load(Path.Combine(dir.File("out"), "summary.json"));
         Assert.Equal((7, 6), (summary.Assigned, summary.Done));
         Assert.Equal("broken.png", Assert.Single(summary.Failed).Key);
+        // The run's own manifest check reads what it wrote: complete but for the corrupt image.
+        (code, output) = CliTests.Run("sam", "auto", "--check-manifest", "--input", input, "--output", dir.File("out"));
+        Assert.True(code == 1, output);
+        Assert.Contains("broken.png: failed in shard 0/1", output);
+        Assert.Contains("incomplete:", output);
+        Assert.All(Enumerable.Range(0, 6), i => Assert.DoesNotContain($"img{i}.png", output));
+        // --out is --output's former name: either works, both at once is a usage error.
+        (code, output) = CliTests.Run([.. Auto(ckpt, input, dir.File("out"), "--convert-to-rle"), "--out", dir.File("other")]);
+        Assert.Equal(2, code);
+        Assert.Contains("--output and -o/--out", output);
         // --image keeps its single-image meaning; mixing the modes is a usage error.
         (code, output) = CliTests.Run("sam", "auto", "--checkpoint", ckpt, "--image", Path.Combine(input, "img0.png"), "--input", input, "--output", dir.File("x"));
         Assert.Equal(2, code);
@@ -71,6 +80,10 @@ public sealed class SamAutoShardTests
         var (ckpt, input) = Prepare(dir);
         var (code, output) = CliTests.Run(Auto(ckpt, input, dir.File("single")));
         Assert.True(code == 0, output);
+        // One process's output passes its own manifest check as it is.
+        (code, output) = CliTests.Run("sam", "auto", "--check-manifest", "--input", input, "--output", dir.File("single"));
+        Assert.True(code == 0, output);
+        Assert.Contains("complete: 6 images", output);
 
         string sharded = dir.File("sharded");
         // Shard 0 from a Kubernetes Indexed Job, shards 1 and 2 from a Slurm array 1-3.

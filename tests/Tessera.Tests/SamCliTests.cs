@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
 using TorchSharp;
 
 namespace Tessera.Tests;

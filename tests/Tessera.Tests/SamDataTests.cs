@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Sam.Data;
+using Tessera.Segmentation.Sam.Inference;
 using TorchSharp;
 
 namespace Tessera.Tests;

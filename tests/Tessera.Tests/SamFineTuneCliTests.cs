@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
 using TorchSharp;
 
 namespace Tessera.Tests;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Tests;
@@ -59,6 +60,21 @@ public sealed class SamFixtureTests
         var flat = TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_weights.bin"));
         var state = Model.Value.state_dict();
         foreach (var (k, t) in flat) Assert.True(Same.Tensors(state[k], t), k);
+    }
+
+    [Fact]
+    public void Load_infers_the_configuration_from_the_official_pth_and_puts_the_model_on_the_device()
+    {
+        using var loaded = SamModel.Load(Path.Combine(Dir, "sam_tiny.pth"), torch.CPU);
+        Assert.Equal((Tiny.ImageSize, Tiny.EncoderDim, Tiny.EncoderDepth, Tiny.WindowSize), (loaded.Config.ImageSize, loaded.Config.EncoderDim, loaded.Config.EncoderDepth, loaded.Config.WindowSize));
+        Assert.Equal(Tiny.GlobalBlocks, loaded.Config.GlobalBlocks);
+        var flat = TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_weights.bin"));
+        var state = loaded.state_dict();
+        Assert.Equal(flat.Keys.Order(StringComparer.Ordinal), state.Keys.Order(StringComparer.Ordinal));
+        foreach (var (k, t) in flat) Assert.True(Same.Tensors(state[k], t), k);
+        Assert.All(loaded.parameters(), p => Assert.Equal(DeviceType.CPU, p.device_type));
+        var wrongSize = Assert.Throws<TesseraFormatException>(() => SamModel.Load(Path.Combine(Dir, "sam_tiny.pth"), expected: SamConfig.FromName("vit_b")));
+        Assert.Contains("not the requested width 768", wrongSize.Message);
     }
 
     [Fact]
@@ -272,6 +288,16 @@ public sealed class SamFixtureTests
         predictor.SetImage(Ref("img0/image"), channelsLast: true);
         Assert.Contains("outside", Assert.Throws<TesseraUserException>(() => predictor.Check(new SamPrompt([new SamPoint(101, 5)]))).Message);
         Assert.Contains("x1 < x0", Assert.Throws<TesseraUserException>(() => predictor.Check(new SamPrompt(Box: new SamBox(50, 10, 40, 20)))).Message);
+        // Predict validates too, naming the prompt's parameter: the library refuses what the command line would.
+        var point = Assert.Throws<TesseraUserException>(() => predictor.Predict(new SamPrompt([new SamPoint(5, -1)])));
+        Assert.Equal(nameof(SamPrompt.Points), point.Parameter);
+        var box = Assert.Throws<TesseraUserException>(() => predictor.Predict(new SamPrompt(Box: new SamBox(0, 0, 1000, 20))));
+        Assert.Equal(nameof(SamPrompt.Box), box.Parameter);
+        using var wrong = torch.zeros(1, 8, 8);
+        var mask = Assert.Throws<TesseraUserException>(() => predictor.Predict(new SamPrompt([new SamPoint(5, 5)], MaskInput: wrong)));
+        Assert.Equal(nameof(SamPrompt.MaskInput), mask.Parameter);
+        using var fine = predictor.Predict(new SamPrompt([new SamPoint(5, 5)]));
+        Assert.Equal(3, fine.Scores.Length);
     }
 }
 

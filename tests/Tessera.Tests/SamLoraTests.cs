@@ -1,5 +1,5 @@
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Tests;

@@ -1,6 +1,6 @@
 using Tessera.IO;
 using Tessera.Segmentation.Data;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Training;
 using TorchSharp;
 
 namespace Tessera.Tests;

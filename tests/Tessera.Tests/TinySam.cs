@@ -1,5 +1,5 @@
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Tests;
@@ -17,7 +17,7 @@ internal static class TinySam
     public static SamModel Load(bool eval = true)
     {
         var m = new SamModel(SamFixtureTests.Tiny);
-        m.Load(Path.Combine(Dir, "sam_tiny.pth"));
+        m.LoadWeights(Path.Combine(Dir, "sam_tiny.pth"));
         if (eval) m.eval();
         return m;
     }

@@ -5,7 +5,8 @@ using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Modeling;
+using Tessera.Segmentation.Sam.Training;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 
@@ -18,7 +19,7 @@ namespace Tessera.Tests;
 [Collection("serial")]
 public sealed class TrainerLifecycleTests
 {
-    private static readonly Segmentation.Sam.SamConfig TinySam = SamTrainOptions.SmallConfig with
+    private static readonly Segmentation.Sam.Modeling.SamConfig TinySam = SamTrainOptions.SmallConfig with
     {
         EncoderDim = 64,
         EncoderHeads = 2,

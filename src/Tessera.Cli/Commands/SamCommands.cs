@@ -1,4 +1,7 @@
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Data;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
+using Tessera.Segmentation.Sam.Training;
 
 namespace Tessera.Cli.Commands;
 
@@ -24,14 +27,7 @@ internal class SamImageSettings : GlobalSettings
     }
 
     /// <summary>Loads the checkpoint (with --lora merged) onto <paramref name="device"/>.</summary>
-    internal SamModel LoadModel(torch.Device device)
-    {
-        var expected = Model is null ? null : SamConfig.FromName(Model);
-        var model = SamModel.FromCheckpoint(Checkpoint!, expected);
-        if (Lora is not null) SamLora.MergeInto(model, Lora);
-        model.to(device);
-        return model;
-    }
+    internal SamModel LoadModel(torch.Device device) => SamCommandModel.Load(Checkpoint!, Lora, device, Model is null ? null : SamConfig.FromName(Model));
 
     /// <summary>Loads the model onto <paramref name="device"/> and the image, and sets the image on a predictor.</summary>
     internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device, Ui ui)
@@ -47,6 +43,26 @@ internal class SamImageSettings : GlobalSettings
         });
         return (model, predictor, rgb);
     }
+}
+
+/// <summary>The model of a SAM command: a checkpoint with adapters merged, on a device.</summary>
+internal static class SamCommandModel
+{
+    /// <summary>Loads <paramref name="checkpoint"/> (of the size of <paramref name="expected"/> when given), merges <paramref name="lora"/>, and moves it to <paramref name="device"/>.</summary>
+    internal static SamModel Load(string checkpoint, string? lora, torch.Device device, SamConfig? expected = null)
+    {
+        if (lora is null) return SamModel.Load(checkpoint, device, expected);
+        var model = SamModel.Load(checkpoint, expected: expected);
+        SamLora.MergeInto(model, lora);
+        model.to(device);
+        return model;
+    }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread, in order (unlike <see cref="Progress{T}"/>, which posts).</summary>
+internal sealed class Reporter<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }
 
 /// <summary>Options of <c>tessera sam segment</c>.</summary>
@@ -93,7 +109,6 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
         using (predictor)
         using (rgb)
         {
-            predictor.Check(prompt);
             using var prediction = predictor.Predict(prompt, settings.Multimask);
             string overlay = SamMaskFiles.Write(settings.Out, prediction, rgb, settings.Multimask);
             for (int i = 0; i < prediction.Masks.shape[0]; i++)
@@ -107,7 +122,8 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
 /// <summary>Options of <c>tessera sam auto</c>.</summary>
 internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
 {
-    [CommandOption("-o|--out <DIR>"), Description("Folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes). Default sam-auto")] public string Out { get; init; } = "sam-auto";
+    [CommandOption("--output <DIR>"), Description("With --image: the folder for masks/NNN.png, overlay.png and masks.json (RLEs, scores, boxes); default sam-auto. With --input: per image NAME a folder NAME/ of mask PNGs with metadata.csv (or NAME.json with --convert-to-rle), a manifest and a summary; images already done are skipped.")] public string? Output { get; init; }
+    [CommandOption("-o|--out <DIR>", IsHidden = true), Description("The former name of --output.")] public string? Out { get; init; }
     [CommandOption("--points-per-side <N>"), Description("Point grid N × N. Default 32")] public int PointsPerSide { get; init; } = 32;
     [CommandOption("--points-per-batch <N>"), Description("Prompts decoded at once. Default 64")] public int PointsPerBatch { get; init; } = 64;
     [CommandOption("--pred-iou-thresh <T>"), Description("Keep masks with predicted IoU above T. Default 0.88")] public double PredIouThresh { get; init; } = 0.88;
@@ -117,15 +133,20 @@ internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
     [CommandOption("--min-region-area <PX>"), Description("Remove holes and islands smaller than this. Default 0 (off)")] public int MinRegionArea { get; init; }
     [CommandOption("--output-mode <MODE>"), Description("Segmentations in masks.json: coco_rle (default), uncompressed_rle, or binary_mask (PNGs only)")] public string OutputMode { get; init; } = "coco_rle";
     [CommandOption("--input <DIR|FILE>"), Description("Batch mode (as the official scripts/amg.py): every image of a folder, or one file; needs --output.")] public string? Input { get; init; }
-    [CommandOption("--output <DIR>"), Description("Batch mode: per image NAME a folder NAME/ of mask PNGs with metadata.csv, or NAME.json with --convert-to-rle. Images already done are skipped.")] public string? Output { get; init; }
     [CommandOption("--convert-to-rle"), Description("Batch mode: one JSON per image with SA-1B's annotation fields (COCO RLE segmentations).")] public bool ConvertToRle { get; init; }
     [CommandOption("--shard <I/N>"), Description("Batch mode: process shard I of N (images sorted by name, dealt round-robin). Default: from JOB_COMPLETION_INDEX with --shard-count, or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT; else everything.")] public string? Shard { get; init; }
     [CommandOption("--shard-count <N>"), Description("Batch mode: the number of shards of a Kubernetes Indexed Job (its completions).")] public int? ShardCount { get; init; }
-    [CommandOption("--manifest"), Description("Batch mode: write manifest.shard-I-of-N.json listing what this shard produced (always written when sharded).")] public bool Manifest { get; init; }
+    [CommandOption("--manifest", IsHidden = true), Description("Batch mode: the manifest is always written now; accepted for old scripts.")] public bool Manifest { get; init; }
     [CommandOption("--check-manifest"), Description("Check that the manifests in --output cover every image of --input exactly once with all outputs present; exit 0 complete, 1 with the problems listed.")] public bool CheckManifest { get; init; }
 
     /// <summary>Whether this is the batch mode over --input.</summary>
     internal bool Batch => Input is not null || CheckManifest;
+
+    /// <summary>The output folder: --output (or its former name -o/--out); sam-auto for one --image.</summary>
+    internal string? OutputFolder => Output ?? Out ?? (Batch ? null : "sam-auto");
+
+    /// <summary>The segmentation format of masks.json (--output-mode).</summary>
+    internal MaskJsonFormat Format() => EnumNames.Parse<MaskJsonFormat>("format", OutputMode, "output mode");
 
     protected override bool NeedsImage => !Batch;
 
@@ -140,13 +161,14 @@ internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
         if (!(StabilityThresh >= 0 && StabilityThresh <= 1)) return ValidationResult.Error($"--stability-thresh: {StabilityThresh}; expected a number in [0, 1]");
         if (!(BoxNmsThresh >= 0 && BoxNmsThresh <= 1)) return ValidationResult.Error($"--box-nms-thresh: {BoxNmsThresh}; expected a number in [0, 1]");
         if (MinRegionArea < 0) return ValidationResult.Error($"--min-region-area: {MinRegionArea} is negative");
-        if (Batch && (Input is null || Output is null)) return ValidationResult.Error("--input and --output go together (batch mode)");
+        if (Output is not null && Out is not null) return ValidationResult.Error("--output and -o/--out are the same option (--out is its former name); give one");
+        if (Batch && (Input is null || OutputFolder is null)) return ValidationResult.Error("--input and --output go together (batch mode)");
         if (Batch && Image is not null) return ValidationResult.Error("--image is the single-image mode; use --input for a folder or a file");
         if (!Batch && (ConvertToRle || Shard is not null || ShardCount is not null || Manifest))
             return ValidationResult.Error("--convert-to-rle, --shard, --shard-count and --manifest need --input and --output");
         if (ShardCount is < 1) return ValidationResult.Error($"--shard-count: {ShardCount} must be at least 1");
-        if (OutputMode is not ("coco_rle" or "uncompressed_rle" or "binary_mask"))
-            return ValidationResult.Error($"--output-mode: '{OutputMode}' is not coco_rle, uncompressed_rle or binary_mask");
+        if (!EnumNames.TryParse<MaskJsonFormat>(OutputMode, out _))
+            return ValidationResult.Error($"--output-mode: '{OutputMode}' is not one of {string.Join(", ", EnumNames.Names<MaskJsonFormat>())}");
         return base.Validate();
     }
 }
@@ -158,8 +180,9 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
     {
         var device = settings.Apply();
         if (settings.Batch) return RunBatch(settings, device, cancellation);
-        string output = Path.GetFullPath(settings.Out);
-        if (File.Exists(output)) throw new TesseraUserException($"--out: '{settings.Out}' is a file; expected a folder");
+        string output = Path.GetFullPath(settings.OutputFolder!);
+        if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.OutputFolder}' is a file; expected a folder");
+        var format = settings.Format();
         var (model, predictor, rgb) = settings.Open(device, Ui);
         using (model)
         using (predictor)
@@ -167,8 +190,7 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         {
             var generator = new AutomaticMaskGenerator(predictor, Options(settings));
             var masks = Ui.WithProgress("generating masks", 1000, "‰", report =>
-                generator.Generate(rgb, new Progress<double>(f => report((long)(f * 1000), null))));
-            var format = Enum.Parse<MaskJsonFormat>(settings.OutputMode.Replace("_", ""), ignoreCase: true);
+                generator.Generate(rgb, new Reporter<double>(f => report((long)(f * 1000), null)), cancellation));
             AutomaticMasksFolder.Write(output, rgb, masks, format);
             Ui.Result($"{masks.Count} masks; wrote {Path.Combine(output, "masks.json")}, overlay.png and masks/");
         }
@@ -179,12 +201,12 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         new(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
             BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
 
-    /// <summary>The official amg.py over a folder, one shard of it (<see cref="AmgShardedRun"/>), or the completeness check of a sharded run.</summary>
+    /// <summary>The official amg.py over a folder or one shard of it (<see cref="AutomaticMaskRun"/>), or the completeness check of its manifests.</summary>
     private int RunBatch(SamAutoSettings settings, torch.Device device, CancellationToken cancellation)
     {
-        string output = Path.GetFullPath(settings.Output!);
-        if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.Output}' is a file; expected a folder");
-        var targets = AmgBatch.Targets(settings.Input!);
+        string output = Path.GetFullPath(settings.OutputFolder!);
+        if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.OutputFolder}' is a file; expected a folder");
+        var targets = AutomaticMaskRun.Targets(settings.Input!);
         if (settings.CheckManifest)
         {
             var problems = ShardManifest.Check(output, targets.Select(t => Path.GetFileName(t)).ToList());
@@ -198,9 +220,9 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         Directory.CreateDirectory(output);
         using var model = settings.LoadModel(device);
         using var predictor = new SamPredictor(model);
-        var run = new AmgShardedRun(new AutomaticMaskGenerator(predictor, Options(settings)), settings.ConvertToRle);
+        var run = new AutomaticMaskRun(new AutomaticMaskGenerator(predictor, Options(settings)), settings.ConvertToRle ? AmgOutput.CocoRleJson : AmgOutput.PngFolder);
         var (summary, masks) = Ui.WithProgress("automatic masks", mine, "img", report =>
-            run.Run(targets, output, shard, settings.Manifest, n => report(n, null), cancellation));
+            run.Run(targets, output, shard, new Reporter<AmgRunProgress>(p => report(p.Handled, null)), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Result($"failed: {name}: {why}");
         Ui.Result($"{summary.Done} images done ({masks} masks), {summary.Skipped} already there, {summary.Failed.Count} failed, in {summary.Seconds:0.0} s; wrote {output}");
         return summary.Failed.Count == 0 ? Program.Ok : Program.RuntimeFailure;
@@ -240,13 +262,13 @@ public sealed class SamTrainSettings : TrainingSettings
         if (Rounds < 1 || EvalScenes < 1) return ValidationResult.Error("--rounds and --eval-scenes must be at least 1");
         if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
         if (FreezeEncoder && Init is null) return ValidationResult.Error("--freeze-encoder needs --init CKPT (a random encoder would stay random)");
-        if (Dataset is not ("scenes" or "coco" or "labelme" or "folder")) return ValidationResult.Error($"--dataset: '{Dataset}' is not coco, labelme, folder or scenes");
+        if (SamEvalSettings.DatasetError(Dataset) is { } error) return error;
         if (OnDataset && Init is null) return ValidationResult.Error($"--dataset {Dataset} fine-tunes a checkpoint: give --init CKPT");
         if (OnDataset && DataRoot is null) return ValidationResult.Error($"--dataset {Dataset} needs --data-root DIR");
         if (!OnDataset && (DataRoot is not null || EmbeddingCache is not null || LoraRank != 0 || TrainPart != "decoder"))
             return ValidationResult.Error("--data-root, --embedding-cache, --train and --lora-rank go with --dataset coco|labelme|folder");
-        if (CacheDtype is not ("float32" or "float16")) return ValidationResult.Error($"--cache-dtype: '{CacheDtype}' is not float32 or float16");
-        if (TrainPart is not ("prompt" or "decoder" or "all")) return ValidationResult.Error($"--train: '{TrainPart}' is not prompt, decoder or all");
+        if (!EnumNames.TryParse<EmbeddingPrecision>(CacheDtype, out _)) return ValidationResult.Error($"--cache-dtype: '{CacheDtype}' is not one of {string.Join(", ", EnumNames.Names<EmbeddingPrecision>())}");
+        if (!EnumNames.TryParse<SamTrainedPart>(TrainPart, out _)) return ValidationResult.Error($"--train: '{TrainPart}' is not one of {string.Join(", ", EnumNames.Names<SamTrainedPart>())}");
         if (LoraRank < 0) return ValidationResult.Error($"--lora-rank: {LoraRank} is negative");
         return base.Validate();
     }
@@ -266,13 +288,13 @@ public sealed class SamTrainSettings : TrainingSettings
     internal SamDatasetTrainOptions DatasetOptions() => new()
     {
         Init = Init!,
-        Format = SamEvalSettings.Format(Dataset),
+        Format = SamEvalSettings.Format(Dataset)!.Value,
         Root = DataRoot!,
         Split = Split,
         FreezeEncoder = FreezeEncoder,
         EmbeddingCache = EmbeddingCache,
-        CachePrecision = CacheDtype == "float16" ? EmbeddingPrecision.Float16 : EmbeddingPrecision.Float32,
-        Train = TrainPart switch { "prompt" => SamTrainedPart.Prompt, "all" => SamTrainedPart.All, _ => SamTrainedPart.Decoder },
+        CachePrecision = EnumNames.Parse<EmbeddingPrecision>(nameof(SamDatasetTrainOptions.CachePrecision), CacheDtype, "cache type"),
+        Train = EnumNames.Parse<SamTrainedPart>(nameof(SamDatasetTrainOptions.Train), TrainPart, "trained part"),
         LoraRank = LoraRank,
         Training = Training(),
         Rounds = Rounds,
@@ -328,15 +350,24 @@ internal sealed class SamEvalSettings : DataSettings
     [CommandOption("--lora <FILE>"), Description("Adapters of tessera sam train --lora-rank, merged into the checkpoint on load.")] public string? Lora { get; init; }
     [CommandOption("--json <FILE>"), Description("Also write the scores as JSON (mIoU by clicks and box mIoU, overall and per COCO size).")] public string? Json { get; init; }
 
-    /// <summary>The instance format of a --dataset name (coco, labelme or folder; validated before).</summary>
-    internal static Segmentation.Sam.Data.InstanceDatasetFormat Format(string name) => Enum.Parse<Segmentation.Sam.Data.InstanceDatasetFormat>(name, ignoreCase: true);
+    /// <summary>The name of --dataset for the Fashion-MNIST scenes (every other name is an <see cref="InstanceDatasetFormat"/>).</summary>
+    internal const string ScenesName = "scenes";
+
+    /// <summary>The instance format of a --dataset name; null for the scenes.</summary>
+    internal static InstanceDatasetFormat? Format(string name) =>
+        name == ScenesName ? null : EnumNames.Parse<InstanceDatasetFormat>("dataset", name, "dataset format");
+
+    /// <summary>The usage error of a --dataset name that is neither the scenes nor an instance format; null when it is one.</summary>
+    internal static ValidationResult? DatasetError(string name) =>
+        name == ScenesName || EnumNames.TryParse<InstanceDatasetFormat>(name, out _) ? null
+            : ValidationResult.Error($"--dataset: '{name}' is not one of {ScenesName}, {string.Join(", ", EnumNames.Names<InstanceDatasetFormat>())}");
 
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
         if (Scenes < 1 || Clicks < 1) return ValidationResult.Error("--scenes and --clicks must be at least 1");
         if (Canvas < 32) return ValidationResult.Error($"--canvas: {Canvas} is below 32");
-        if (Dataset is not ("scenes" or "coco" or "labelme" or "folder")) return ValidationResult.Error($"--dataset: '{Dataset}' is not coco, labelme, folder or scenes");
+        if (DatasetError(Dataset) is { } error) return error;
         if ((Dataset == "scenes") != (DataRoot is null)) return ValidationResult.Error(Dataset == "scenes" ? "--data-root goes with --dataset coco|labelme|folder" : $"--dataset {Dataset} needs --data-root DIR");
         if (Dataset == "scenes" && Json is not null) return ValidationResult.Error("--json goes with --dataset coco|labelme|folder");
         return base.Validate();
@@ -349,10 +380,8 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        var data = settings.DataRoot is null ? null : Segmentation.Sam.Data.InstanceDataset.Open(SamEvalSettings.Format(settings.Dataset), settings.DataRoot, settings.Split);
-        using var model = SamModel.FromCheckpoint(settings.Checkpoint!);
-        if (settings.Lora is not null) SamLora.MergeInto(model, settings.Lora);
-        model.to(device);
+        var data = settings.DataRoot is null ? null : InstanceDataset.Open(SamEvalSettings.Format(settings.Dataset)!.Value, settings.DataRoot, settings.Split);
+        using var model = SamCommandModel.Load(settings.Checkpoint!, settings.Lora, device);
         if (data is not null) return EvaluateDataset(settings, model, data, cancellation);
         var result = Ui.WithProgress("click protocol", 1, "runs", report =>
         {
@@ -364,7 +393,7 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
         return Program.Ok;
     }
 
-    private int EvaluateDataset(SamEvalSettings settings, SamModel model, Segmentation.Sam.Data.InstanceDataset data, CancellationToken cancellation)
+    private int EvaluateDataset(SamEvalSettings settings, SamModel model, InstanceDataset data, CancellationToken cancellation)
     {
         var scores = Ui.WithProgress($"click protocol on {data.Count} images", data.Count, "img",
             report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, n => report(n, null), cancellation));

@@ -1,6 +1,7 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Sampling;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Training;
 using Tessera.Segmentation.Training;
 
 namespace Tessera.Cli.Infrastructure;
@@ -24,10 +25,12 @@ internal static class ParameterFlags
             (nameof(SegDatasetTrainOptions.ValSplit), "--val-split"), (nameof(SegDatasetTrainOptions.BackboneWeights), "--backbone-weights")]),
         (typeof(SamImageSettings), [("name", "--model")]),
         (typeof(SamSegmentSettings), [(nameof(SamPrompt.Points), "--point"), (nameof(SamPrompt.Box), "--box")]),
+        (typeof(SamAutoSettings), [("input", "--input"), ("format", "--output-mode")]),
         (typeof(SamTrainSettings), [("canvas", "--canvas"), ("width", "--width"), ("depth", "--depth"), (nameof(SamDatasetTrainOptions.LoraRank), "--lora-rank"),
             (nameof(SamDatasetTrainOptions.EmbeddingCache), "--embedding-cache"), (nameof(SamDatasetTrainOptions.Train), "--train"),
-            (nameof(SamDatasetTrainOptions.Rounds), "--rounds"), (nameof(SamDatasetTrainOptions.Root), "--data-root")]),
-        (typeof(SamEvalSettings), [("clicks", "--clicks")]),
+            (nameof(SamDatasetTrainOptions.Rounds), "--rounds"), (nameof(SamDatasetTrainOptions.Root), "--data-root"),
+            (nameof(SamDatasetTrainOptions.CachePrecision), "--cache-dtype"), ("dataset", "--dataset")]),
+        (typeof(SamEvalSettings), [("clicks", "--clicks"), ("dataset", "--dataset")]),
         (typeof(DiffusionTrainSettings), [("patchSize", "--patch")]),
         (typeof(DiffusionSampleSettings), [(nameof(DiffusionSamplingOptions.Classes), "--class"), (nameof(DiffusionSamplingOptions.Sampler), "--sampler"),
             (nameof(DiffusionSamplingOptions.Steps), "--steps"), (nameof(DiffusionSamplingOptions.Batch), "--batch"), ("Seeds", "--seeds")]),

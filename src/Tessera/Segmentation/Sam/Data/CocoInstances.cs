@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tessera.Segmentation.Sam.Inference;
 
 namespace Tessera.Segmentation.Sam.Data;
 

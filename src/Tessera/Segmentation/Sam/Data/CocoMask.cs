@@ -1,3 +1,4 @@
+using Tessera.Segmentation.Sam.Inference;
 namespace Tessera.Segmentation.Sam.Data;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Tessera.IO;
+using Tessera.Segmentation.Sam.Inference;
 
 namespace Tessera.Segmentation.Sam.Data;
 

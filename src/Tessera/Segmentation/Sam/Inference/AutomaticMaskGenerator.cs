@@ -1,6 +1,7 @@
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>Settings of the automatic mask generator; defaults are the official ones.</summary>
 /// <param name="PointsPerSide">Grid of PointsPerSide² single-point prompts over each crop.</param>
@@ -163,8 +164,8 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
         }
     }
 
-    /// <summary>Generates masks for an RGB image (uint8 [3, H, W]).</summary>
-    public List<AmgMask> Generate(torch.Tensor rgb, IProgress<double>? progress = null)
+    /// <summary>Generates masks for an RGB image (uint8 [3, H, W]); <paramref name="progress"/> gets the fraction done, <paramref name="cancellation"/> stops between point batches.</summary>
+    public List<AmgMask> Generate(torch.Tensor rgb, IProgress<double>? progress = null, CancellationToken cancellation = default)
     {
         var o = Options;
         int h = (int)rgb.shape[1], w = (int)rgb.shape[2];
@@ -173,7 +174,7 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
         for (int ci = 0; ci < crops.Count; ci++)
         {
             var (crop, layer) = crops[ci];
-            all.AddRange(ProcessCrop(rgb, crop, layer, (h, w), f => progress?.Report((ci + f) / crops.Count)));
+            all.AddRange(ProcessCrop(rgb, crop, layer, (h, w), f => progress?.Report((ci + f) / crops.Count), cancellation));
         }
         if (crops.Count > 1)
         {
@@ -191,7 +192,7 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
         })];
     }
 
-    private List<Candidate> ProcessCrop(torch.Tensor rgb, int[] crop, int layer, (int H, int W) original, Action<double> report)
+    private List<Candidate> ProcessCrop(torch.Tensor rgb, int[] crop, int layer, (int H, int W) original, Action<double> report, CancellationToken cancellation)
     {
         var o = Options;
         using (var cropped = rgb[.., crop[1]..crop[3], crop[0]..crop[2]])
@@ -202,6 +203,7 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
         var found = new List<Candidate>();
         for (int start = 0; start < n; start += o.PointsPerBatch)
         {
+            cancellation.ThrowIfCancellationRequested();
             int count = Math.Min(o.PointsPerBatch, n - start);
             using var scope = torch.NewDisposeScope();
             var points = new double[count][];

@@ -2,9 +2,13 @@ using Tessera.IO;
 using Tessera.Segmentation.Inference;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
-/// <summary>The outputs of automatic masks for one image: <c>masks/NNN.png</c> (0/255, largest first), <c>overlay.png</c> and <c>masks.json</c>.</summary>
+/// <summary>
+/// The outputs of automatic masks for one image viewed by eye: <c>masks/NNN.png</c> (0/255, largest first), <c>overlay.png</c>
+/// and <c>masks.json</c> (the records of <see cref="AmgJson"/> with ids, indented). For files as the official amg.py writes
+/// them, over one image or many, see <see cref="AutomaticMaskRun"/>.
+/// </summary>
 public static class AutomaticMasksFolder
 {
     /// <summary>
@@ -21,9 +25,8 @@ public static class AutomaticMasksFolder
         {
             for (int i = 0; i < sorted.Count; i++)
             {
-                var t = torch.tensor(sorted[i].Segmentation.Decode(), [h, w]);
-                tensors.Add(t);
-                ImageIO.SavePng(t.to(torch.ScalarType.Byte).mul(255).unsqueeze(0), Path.Combine(folder, "masks", $"{i:D3}.png"));
+                tensors.Add(torch.tensor(sorted[i].Segmentation.Decode(), [h, w]));
+                AmgPngFolder.SavePng(sorted[i].Segmentation, Path.Combine(folder, "masks", $"{i:D3}.png"));
             }
             ImageIO.SavePng(MaskOverlay.Masks(rgb, tensors), Path.Combine(folder, "overlay.png"));
         }
@@ -31,7 +34,7 @@ public static class AutomaticMasksFolder
         {
             foreach (var t in tensors) t.Dispose();
         }
-        AutomaticMasksJson.Write(Path.Combine(folder, "masks.json"), sorted, format);
+        AmgJson.Write(Path.Combine(folder, "masks.json"), sorted, format, ids: true, indented: true);
         return sorted;
     }
 }

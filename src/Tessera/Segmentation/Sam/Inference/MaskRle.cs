@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>
 /// Run-length encoding of binary masks as COCO defines it: runs over the mask in column-major (Fortran)

@@ -1,4 +1,4 @@
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>
 /// SAM's input geometry: the image is resized so its long side is L (scale = L / max(h, w), each side

@@ -2,9 +2,10 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Tessera.IO;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>How cached image embeddings are stored.</summary>
 public enum EmbeddingPrecision

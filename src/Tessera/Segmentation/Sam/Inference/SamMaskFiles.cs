@@ -2,7 +2,7 @@ using Tessera.IO;
 using Tessera.Segmentation.Inference;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>The files of a prompted prediction: the best mask as <c>OUT</c> (0/255 PNG), every mask as <c>OUT.i.png</c> when asked, and <c>OUT.overlay.png</c>.</summary>
 public static class SamMaskFiles

@@ -1,7 +1,8 @@
 using Tessera.Layers;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>A point prompt in original-image pixel coordinates; <see cref="Positive"/> false marks background.</summary>
 public readonly record struct SamPoint(double X, double Y, bool Positive = true);
@@ -95,11 +96,20 @@ public sealed class SamPredictor : IDisposable
         return (model.Preprocess(resized).MoveToOuterDisposeScope(), (rh, rw));
     }
 
-    /// <summary>Validates prompts against the current image (a point outside it, a box with x1 &lt; x0 or y1 &lt; y0).</summary>
-    /// <exception cref="TesseraUserException">The prompt does not fit the image.</exception>
+    /// <summary>
+    /// Validates prompts against the current image (a point outside it, a box with x1 &lt; x0 or y1 &lt; y0, a mask
+    /// input not of the decoder's low-resolution size); <see cref="Predict"/> calls it.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The prompt does not fit the image; the message names the prompt's parameter.</exception>
     public void Check(SamPrompt prompt)
     {
         var (h, w) = OriginalSize;
+        if (prompt.MaskInput is { } m)
+        {
+            var (mh, mw) = _model.PromptEncoder.MaskInputSize;
+            if (m.numel() != (long)mh * mw)
+                throw new TesseraUserException(nameof(SamPrompt.MaskInput), $"shape [{string.Join(", ", m.shape)}]; expected the {mh}×{mw} low-resolution logits of an earlier prediction");
+        }
         foreach (var p in prompt.Points ?? [])
             if (!(p.X >= 0 && p.X <= w && p.Y >= 0 && p.Y <= h))
                 throw new TesseraUserException(nameof(SamPrompt.Points), $"{p.X},{p.Y} is outside the {w}×{h} image");
@@ -111,8 +121,10 @@ public sealed class SamPredictor : IDisposable
     }
 
     /// <summary>Predicts masks for one prompt on the current image.</summary>
+    /// <exception cref="TesseraUserException">The prompt does not fit the image (see <see cref="Check"/>).</exception>
     public SamPrediction Predict(SamPrompt prompt, bool multimask = true, bool returnLogits = false)
     {
+        Check(prompt);
         using var scope = torch.NewDisposeScope();
         var device = Device;
         torch.Tensor? coords = null, labels = null, box = null, mask = null;

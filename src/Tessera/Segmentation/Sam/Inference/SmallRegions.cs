@@ -1,4 +1,4 @@
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>
 /// Removal of small disconnected regions from a binary mask, as SAM's automatic mask generator post-processes

@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// SAM's image encoder (Kirillov et al. 2023, §3 and App. A): a plain ViT (Dosovitskiy et al. 2021) with a

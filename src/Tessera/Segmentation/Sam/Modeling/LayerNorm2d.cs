@@ -1,7 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// Layer normalisation over the channel axis of an NCHW map (SAM's <c>LayerNorm2d</c>, as in ConvNeXt):

@@ -2,35 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
-namespace Tessera.Segmentation.Sam;
-
-/// <summary>A plain MLP with ReLU between layers (SAM's hypernetwork and IoU heads).</summary>
-public sealed class SamMlp : Module<torch.Tensor, torch.Tensor>
-{
-    private readonly ModuleList<Linear> layers;
-
-    /// <summary>Creates an MLP of <paramref name="depth"/> linear layers.</summary>
-    public SamMlp(int input, int hidden, int output, int depth) : base(nameof(SamMlp))
-    {
-        var sizes = new List<int> { input };
-        sizes.AddRange(Enumerable.Repeat(hidden, depth - 1));
-        sizes.Add(output);
-        layers = new ModuleList<Linear>([.. Enumerable.Range(0, depth).Select(i => Linear(sizes[i], sizes[i + 1]))]);
-        RegisterComponents();
-    }
-
-    /// <inheritdoc />
-    public override torch.Tensor forward(torch.Tensor x)
-    {
-        using var scope = torch.NewDisposeScope();
-        for (int i = 0; i < layers.Count; i++)
-        {
-            x = layers[i].forward(x);
-            if (i < layers.Count - 1) x = functional.relu(x);
-        }
-        return x.MoveToOuterDisposeScope();
-    }
-}
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>Mask logits [B, M, 4h, 4w] and predicted IoUs [B, M] of the mask decoder.</summary>
 public sealed record MaskPrediction(torch.Tensor Masks, torch.Tensor Iou) : IDisposable

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// Random Fourier-feature positional encoding (Tancik et al. 2020, eq. 5), as SAM encodes coordinates:

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// Decomposed relative position bias of MViTv2 (Li et al. 2022, "MViTv2", eq. 4), as SAM's image encoder

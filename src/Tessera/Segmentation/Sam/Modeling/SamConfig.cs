@@ -1,4 +1,4 @@
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// The sizes of a Segment Anything model (Kirillov et al. 2023). <see cref="VitB"/>, <see cref="VitL"/> and

@@ -3,7 +3,7 @@ using Tessera.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>Settings of low-rank adaptation of SAM's image encoder.</summary>
 /// <param name="Rank">Rank r of every adapter.</param>

@@ -1,12 +1,12 @@
 using Tessera.IO;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// Segment Anything (Kirillov et al. 2023): image encoder, prompt encoder and mask decoder, with the
 /// official pre- and post-processing. Its state dict has the official checkpoints' key names, so
-/// <c>sam_vit_{b,l,h}_*.pth</c> load as they are (<see cref="Load"/>).
+/// <c>sam_vit_{b,l,h}_*.pth</c> load as they are (<see cref="Load(string, torch.Device, SamConfig)"/>).
 /// </summary>
 public sealed class SamModel : torch.nn.Module
 {
@@ -54,7 +54,7 @@ public sealed class SamModel : torch.nn.Module
     /// unexpected or mis-shaped tensor is an error naming it.
     /// </summary>
     /// <exception cref="TesseraFormatException">The file is unreadable or does not fit this configuration.</exception>
-    public void Load(string path) => Checkpoint.LoadAny(this, path);
+    public void LoadWeights(string path) => Checkpoint.LoadAny(this, path);
 
     /// <summary>Saves the weights as safetensors with the configuration in the metadata (<see cref="Tessera.Training.CheckpointMetadata"/>), atomically.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
@@ -68,8 +68,11 @@ public sealed class SamModel : torch.nn.Module
     /// safetensors, else inferred from the tensor shapes (official .pth files; decoder heads, which shapes do
     /// not show, are the official 8). <paramref name="expected"/>, when given, must match.
     /// </summary>
+    /// <param name="path">An official <c>sam_vit_{b,l,h}_*.pth</c> as released, or a safetensors file of Tessera.</param>
+    /// <param name="device">Where the model goes (default: the CPU).</param>
+    /// <param name="expected">A configuration whose size the checkpoint must have (null: any).</param>
     /// <exception cref="TesseraFormatException">Not a SAM checkpoint, or not of the expected size.</exception>
-    public static SamModel FromCheckpoint(string path, SamConfig? expected = null)
+    public static SamModel Load(string path, torch.Device? device = null, SamConfig? expected = null)
     {
         var tensors = Checkpoint.ReadAny(path);
         try
@@ -87,6 +90,7 @@ public sealed class SamModel : torch.nn.Module
             Checkpoint.Validate(path, state, tensors);
             using (torch.no_grad())
                 foreach (var (name, target) in state) target.copy_(tensors[name]);
+            if (device is not null) model.to(device);
             return model;
         }
         finally

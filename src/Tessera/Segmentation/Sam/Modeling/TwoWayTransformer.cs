@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>The order in which a <see cref="DecoderAttention"/> evaluates its products.</summary>
 public enum DecoderAttentionOrder

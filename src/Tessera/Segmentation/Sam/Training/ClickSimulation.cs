@@ -1,4 +1,4 @@
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Training;
 
 /// <summary>A simulated click in image pixels.</summary>
 public readonly record struct Click(int X, int Y, bool Positive);

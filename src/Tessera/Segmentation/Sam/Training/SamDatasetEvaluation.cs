@@ -1,8 +1,10 @@
 using System.Text.Json.Serialization;
 using Tessera.Segmentation.Sam.Data;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Training;
 
 /// <summary>The click protocol and box prompts of one group of objects (all, or one COCO size).</summary>
 /// <param name="Objects">Objects evaluated.</param>

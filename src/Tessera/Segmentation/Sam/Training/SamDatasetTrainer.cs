@@ -3,10 +3,12 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tessera.Data;
 using Tessera.Segmentation.Sam.Data;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Training;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Training;
 
 /// <summary>Which parts of SAM a fine-tune updates.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<SamTrainedPart>))]
@@ -24,20 +26,17 @@ public enum SamTrainedPart
 public sealed record SamDatasetTrainOptions
 {
     /// <summary>
-    /// The engine settings of a fine-tune when none are given: 1,000 steps of 4 images, AdamW at 10⁻⁵ with weight
-    /// decay 0.1, 50 warm-up steps then cosine decay, gradient clipping at 1, a checkpoint every 250 steps.
+    /// The engine settings of a fine-tune when none are given: SAM's recipe of <see cref="SamTrainOptions.DefaultTraining"/>
+    /// (AdamW with weight decay 0.1, cosine decay, gradient clipping at 1, a checkpoint every 250 steps) over 1,000 steps
+    /// of 4 images at 10⁻⁵ with 50 warm-up steps, and no periodic evaluation.
     /// </summary>
-    public static TrainingOptions DefaultTraining { get; } = new()
+    public static TrainingOptions DefaultTraining { get; } = SamTrainOptions.DefaultTraining with
     {
         Steps = 1000,
         Batch = 4,
         LearningRate = 1e-5,
-        Optimizer = OptimizerKind.AdamW,
-        WeightDecay = 0.1,
-        GradClip = 1.0,
         WarmupSteps = 50,
-        Schedule = LearningRateSchedule.Cosine,
-        CheckpointEvery = 250,
+        EvalEvery = 0,
     };
 
     /// <summary>The SAM checkpoint to start from (official .pth or Tessera .safetensors).</summary>
@@ -140,8 +139,7 @@ public sealed class SamDatasetTrainer
 
         public torch.nn.Module Build(torch.Device device, bool resume)
         {
-            _model = SamModel.FromCheckpoint(o.Init);
-            _model.to(device);
+            _model = SamModel.Load(o.Init, device);
             foreach (var p in _model.parameters()) p.requires_grad = false;
             foreach (var p in Trained(_model)) p.requires_grad = true;
             if (o.LoraRank > 0)

@@ -3,10 +3,12 @@ using System.Text.Json;
 using Tessera.Data;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Training;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Sam;
+namespace Tessera.Segmentation.Sam.Training;
 
 /// <summary>Settings of promptable SAM training on Fashion-MNIST scenes.</summary>
 public sealed record SamTrainOptions
@@ -136,7 +138,7 @@ public sealed class SamTrainer
 
         public torch.nn.Module Build(torch.Device device, bool resume)
         {
-            _model = _o.Init is null ? new SamModel(_o.Config) : SamModel.FromCheckpoint(_o.Init);
+            _model = _o.Init is null ? new SamModel(_o.Config) : SamModel.Load(_o.Init, device);
             _model.to(device);
             if (_o.FreezeEncoder) foreach (var p in _model.ImageEncoder.parameters()) p.requires_grad = false;
             return _model;
