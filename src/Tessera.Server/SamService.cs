@@ -23,6 +23,9 @@ public sealed class SamService : IModelService, IDisposable
     /// <summary>The architecture.</summary>
     public SamConfig Config => _model.Config;
 
+    /// <summary>The image encoder family ("vit", or "tiny_vit" for MobileSAM).</summary>
+    public string EncoderFamily => _model.ImageEncoder.Family;
+
     /// <summary>Parameters.</summary>
     public long Parameters { get; }
 

@@ -292,7 +292,8 @@ public sealed class TesseraServer : IAsyncDisposable
         var models = new Dictionary<string, object?>();
         if (Sam is { } s)
         {
-            models["sam"] = Describe(s, ("image_size", s.Config.ImageSize), ("encoder_dim", s.Config.EncoderDim), ("encoder_depth", s.Config.EncoderDepth),
+            models["sam"] = Describe(s, ("image_size", s.Config.ImageSize), ("encoder", s.EncoderFamily),
+                ("encoder_dim", s.Config.TinyVit?.EmbedDims[^1] ?? s.Config.EncoderDim), ("encoder_depth", s.Config.TinyVit?.Depths.Sum() ?? s.Config.EncoderDepth),
                 ("cache", new { images = s.Cache.Count, bytes = s.Cache.Bytes, budget_bytes = s.Cache.BudgetBytes, evictions = s.Cache.Evictions }));
         }
         if (Diffusion is { } d)

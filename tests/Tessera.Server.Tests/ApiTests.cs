@@ -333,6 +333,7 @@ public sealed class ApiTests
         Assert.Equal("ok", (await TestModels.Json(await client.GetAsync("/api/health"))).GetProperty("status").GetString());
         var models = await TestModels.Json(await client.GetAsync("/api/models"));
         Assert.Equal(32, models.GetProperty("sam").GetProperty("encoder_dim").GetInt32());
+        Assert.Equal("vit", models.GetProperty("sam").GetProperty("encoder").GetString());
         Assert.Equal("cpu", models.GetProperty("sam").GetProperty("device").GetString());
         Assert.False(models.TryGetProperty("diffusion", out var ___));
         var r = await client.PostAsync("/api/diffusion/sample", JsonBody("{}"));

@@ -45,7 +45,7 @@ public sealed class SamEmbeddingCacheTests
 
         // Another variant, another encoder (one weight changed) or a torn file: computed again.
         Assert.Null(cache.TryGet(key, "64|hflip"));
-        using (torch.no_grad()) model.ImageEncoder.Blocks[0].Attention.Proj.bias!.add_(1e-3f);
+        using (torch.no_grad()) ((ImageEncoderViT)model.ImageEncoder).Blocks[0].Attention.Proj.bias!.add_(1e-3f);
         var changed = new SamEmbeddingCache(dir.File("cache"), SamEmbeddingCache.ModelKey(model));
         Assert.Null(changed.TryGet(key, "64"));
         string path = cache.PathOf(key, "64");

@@ -80,7 +80,7 @@ public sealed class SamFixtureTests
     [Fact]
     public void Relative_position_tables_match_including_interpolation_and_scaled_coordinates()
     {
-        var blocks = Model.Value.ImageEncoder.Blocks;
+        var blocks = ((ImageEncoderViT)Model.Value.ImageEncoder).Blocks;
         var state = Model.Value.state_dict();
         for (int i = 0; i < blocks.Count; i++)
         {
@@ -99,7 +99,7 @@ public sealed class SamFixtureTests
     [MemberData(nameof(Images))]
     public void Image_encoder_matches_stage_by_stage(string img)
     {
-        var enc = Model.Value.ImageEncoder;
+        var enc = (ImageEncoderViT)Model.Value.ImageEncoder;
         using var _ = torch.no_grad();
         var input = Ref($"{img}/preprocessed");
         var x = enc.PatchEmbedding(input);

@@ -8,8 +8,8 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options shared by the SAM commands that run a checkpoint on an image.</summary>
 internal class SamImageSettings : GlobalSettings
 {
-    [CommandOption("--checkpoint <FILE>"), Description("SAM weights: an official sam_vit_{b,l,h}_*.pth as released, or a .safetensors from tessera sam train.")] public string? Checkpoint { get; init; }
-    [CommandOption("--model <SIZE>"), Description("vit_b, vit_l or vit_h to insist on a size; default: whatever the checkpoint holds.")] public string? Model { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("SAM weights: an official sam_vit_{b,l,h}_*.pth or MobileSAM mobile_sam.pt as released, or a .safetensors from tessera sam train.")] public string? Checkpoint { get; init; }
+    [CommandOption("--model <SIZE>"), Description("vit_b, vit_l, vit_h or vit_t (MobileSAM) to insist on a size; default: whatever the checkpoint holds.")] public string? Model { get; init; }
     [CommandOption("--image <FILE>"), Description("The image (PNG, JPEG, BMP, GIF, WebP).")] public string? Image { get; init; }
     [CommandOption("--lora <FILE>"), Description("Low-rank adapters of tessera sam train --lora-rank (lora.safetensors), merged into the checkpoint on load.")] public string? Lora { get; init; }
 

@@ -1,4 +1,5 @@
 using Tessera.Layers;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
@@ -11,7 +12,7 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// (ViTDet, Li et al. 2022), decomposed relative position bias, and a neck (1×1 conv, LayerNorm2d, 3×3 conv,
 /// LayerNorm2d) down to the prompt width. Parameter names are those of the official checkpoints.
 /// </summary>
-public sealed class ImageEncoderViT : Module<torch.Tensor, torch.Tensor>
+public sealed class ImageEncoderViT : SamImageEncoder
 {
     private readonly PatchEmbed patch_embed;
     private readonly Parameter pos_embed;
@@ -20,6 +21,9 @@ public sealed class ImageEncoderViT : Module<torch.Tensor, torch.Tensor>
 
     /// <summary>The configuration.</summary>
     public SamConfig Config { get; }
+
+    /// <inheritdoc />
+    public override string Family => "vit";
 
     /// <summary>The encoder blocks, in order.</summary>
     public IReadOnlyList<VitBlock> Blocks => [.. blocks];

@@ -19,6 +19,7 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// <param name="DecoderMlpDim">Decoder MLP hidden width (2048).</param>
 /// <param name="IouHeadHiddenDim">IoU head hidden width (256).</param>
 /// <param name="MultimaskOutputs">Masks returned in multimask mode (3; one more mask token is used for the single mask).</param>
+/// <param name="TinyVit">MobileSAM: a TinyViT image encoder of these sizes instead of the ViT (whose Encoder* sizes are then unused).</param>
 public sealed record SamConfig(
     int ImageSize = 1024,
     int PatchSize = 16,
@@ -34,7 +35,8 @@ public sealed record SamConfig(
     int DecoderHeads = 8,
     int DecoderMlpDim = 2048,
     int IouHeadHiddenDim = 256,
-    int MultimaskOutputs = 3)
+    int MultimaskOutputs = 3,
+    TinyVitConfig? TinyVit = null)
 {
     /// <summary>Blocks with global attention (default: the last block of each quarter of the depth).</summary>
     public int[] GlobalBlocks => GlobalAttentionBlocks ?? [.. Enumerable.Range(1, 4).Select(i => i * EncoderDepth / 4 - 1)];
@@ -50,6 +52,9 @@ public sealed record SamConfig(
 
     /// <summary>SAM ViT-H (sam_vit_h_4b8939.pth): 641,090,608 parameters.</summary>
     public static SamConfig VitH { get; } = new(EncoderDim: 1280, EncoderDepth: 32, EncoderHeads: 16, GlobalAttentionBlocks: [7, 15, 23, 31]);
+
+    /// <summary>MobileSAM (mobile_sam.pt): the TinyViT-5M encoder with SAM's prompt encoder and mask decoder, 10,130,092 parameters.</summary>
+    public static SamConfig MobileSam { get; } = new(TinyVit: TinyVitConfig.MobileSam);
 
     /// <summary>
     /// A small SAM for <paramref name="canvas"/>-pixel scenes trained from scratch: 16 × 16 tokens (patch side
@@ -69,14 +74,15 @@ public sealed record SamConfig(
             MaskInChannels: 64, DecoderDepth: 2, DecoderHeads: width / 32, DecoderMlpDim: 4 * width, IouHeadHiddenDim: width);
     }
 
-    /// <summary>A configuration by name: vit_b, vit_l, vit_h (also b, l, h).</summary>
+    /// <summary>A configuration by name: vit_b, vit_l, vit_h (also b, l, h), vit_t (MobileSAM; also mobile_sam).</summary>
     /// <exception cref="TesseraUserException">Unknown name.</exception>
     public static SamConfig FromName(string name) => name.ToLowerInvariant().Replace("-", "_") switch
     {
         "vit_b" or "b" => VitB,
         "vit_l" or "l" => VitL,
         "vit_h" or "h" => VitH,
-        _ => throw new TesseraUserException(nameof(name), $"unknown SAM size '{name}' (expected vit_b, vit_l or vit_h)"),
+        "vit_t" or "t" or "mobile_sam" or "mobilesam" => MobileSam,
+        _ => throw new TesseraUserException(nameof(name), $"unknown SAM size '{name}' (expected vit_b, vit_l, vit_h or vit_t)"),
     };
 
     /// <summary>Checks that the sizes fit together.</summary>
@@ -90,5 +96,6 @@ public sealed record SamConfig(
         if (PromptDim % 8 != 0) throw new ArgumentException($"prompt width {PromptDim} must be a multiple of 8 (the upscaler divides it by 4 and 8)");
         if (MaskInChannels % 4 != 0) throw new ArgumentException($"mask channels {MaskInChannels} must be a multiple of 4");
         if (GlobalBlocks.Any(b => b < 0 || b >= EncoderDepth)) throw new ArgumentException("a global-attention block index is outside the encoder");
+        TinyVit?.Validate(ImageSize, EmbeddingSize);
     }
 }

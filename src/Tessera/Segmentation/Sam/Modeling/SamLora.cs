@@ -78,6 +78,10 @@ public sealed class SamLora : IDisposable
         Options = options;
     }
 
+    // The ViT encoder's blocks; LoRA adapts ViT attention only (MobileSAM's TinyViT encoder has none of its layers).
+    private static IReadOnlyList<VitBlock> VitBlocks(SamModel model) => model.ImageEncoder is ImageEncoderViT vit ? vit.Blocks
+        : throw new TesseraUserException("LoRA adapters are for SAM's ViT image encoder; this model has a TinyViT (MobileSAM) encoder");
+
     /// <summary>Attaches fresh adapters to every encoder block of <paramref name="model"/>; A is drawn from <paramref name="generator"/>.</summary>
     /// <exception cref="TesseraUserException">A rank below 1, or adapters already attached.</exception>
     public static SamLora Attach(SamModel model, LoraOptions options, torch.Generator generator)
@@ -85,7 +89,7 @@ public sealed class SamLora : IDisposable
         if (options.Rank < 1) throw new TesseraUserException($"LoRA rank {options.Rank}; at least 1 expected");
         if (!options.Qkv && !options.Proj) throw new TesseraUserException("LoRA adapts neither qkv nor proj");
         var lora = new SamLora(model, options);
-        var blocks = model.ImageEncoder.Blocks;
+        var blocks = VitBlocks(model);
         for (int i = 0; i < blocks.Count; i++)
         {
             var attn = blocks[i].Attention;
@@ -166,7 +170,7 @@ public sealed class SamLora : IDisposable
             throw new TesseraFormatException(path, $"not a SAM LoRA adapter file (metadata format {format ?? "missing"}, expected {Format})");
         if (!file.Metadata.TryGetValue("lora.scale", out string? s) || !double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double scale))
             throw new TesseraFormatException(path, "no lora.scale in the metadata");
-        var blocks = model.ImageEncoder.Blocks;
+        var blocks = VitBlocks(model);
         var names = file.Tensors.Keys.Where(k => k.EndsWith(".lora_A", StringComparison.Ordinal)).Select(k => k[..^".lora_A".Length]).ToList();
         if (names.Count == 0 || file.Tensors.Count != 2 * names.Count) throw new TesseraFormatException(path, "expected pairs of .lora_A and .lora_B tensors");
         using var _ = torch.no_grad();

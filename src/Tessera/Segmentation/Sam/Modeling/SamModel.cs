@@ -1,4 +1,5 @@
 using Tessera.IO;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Modeling;
@@ -6,11 +7,12 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// <summary>
 /// Segment Anything (Kirillov et al. 2023): image encoder, prompt encoder and mask decoder, with the
 /// official pre- and post-processing. Its state dict has the official checkpoints' key names, so
-/// <c>sam_vit_{b,l,h}_*.pth</c> load as they are (<see cref="Load(string, torch.Device, SamConfig)"/>).
+/// <c>sam_vit_{b,l,h}_*.pth</c> and MobileSAM's <c>mobile_sam.pt</c> (TinyViT encoder) load as they are
+/// (<see cref="Load(string, torch.Device, SamConfig)"/>).
 /// </summary>
 public sealed class SamModel : torch.nn.Module
 {
-    private readonly ImageEncoderViT image_encoder;
+    private readonly SamImageEncoder image_encoder;
     private readonly PromptEncoder prompt_encoder;
     private readonly MaskDecoder mask_decoder;
 
@@ -26,8 +28,8 @@ public sealed class SamModel : torch.nn.Module
     /// <summary>The configuration.</summary>
     public SamConfig Config { get; }
 
-    /// <summary>The image encoder.</summary>
-    public ImageEncoderViT ImageEncoder => image_encoder;
+    /// <summary>The image encoder: <see cref="ImageEncoderViT"/>, or <see cref="TinyVitEncoder"/> for MobileSAM.</summary>
+    public SamImageEncoder ImageEncoder => image_encoder;
 
     /// <summary>The prompt encoder.</summary>
     public PromptEncoder PromptEncoder => prompt_encoder;
@@ -40,7 +42,7 @@ public sealed class SamModel : torch.nn.Module
     {
         config.Validate();
         Config = config;
-        image_encoder = new ImageEncoderViT(config);
+        image_encoder = config.TinyVit is null ? new ImageEncoderViT(config) : new TinyVitEncoder(config);
         int grid = config.EmbeddingSize;
         prompt_encoder = new PromptEncoder(config.PromptDim, (grid, grid), (config.ImageSize, config.ImageSize), config.MaskInChannels);
         mask_decoder = new MaskDecoder(config.PromptDim,
@@ -84,9 +86,12 @@ public sealed class SamModel : torch.nn.Module
                 ? System.Text.Json.JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "the SAM configuration in the metadata is empty")
                 : Infer(path, tensors);
             if (expected is not null && !SameSize(expected, config))
-                throw new TesseraFormatException(path, $"checkpoint holds a SAM with encoder width {config.EncoderDim} and depth {config.EncoderDepth}, not the requested width {expected.EncoderDim} and depth {expected.EncoderDepth}");
+                throw new TesseraFormatException(path, config.TinyVit is null && expected.TinyVit is null
+                    ? $"checkpoint holds a SAM with encoder width {config.EncoderDim} and depth {config.EncoderDepth}, not the requested width {expected.EncoderDim} and depth {expected.EncoderDepth}"
+                    : $"checkpoint holds {Describe(config)}, not {Describe(expected)} as requested");
             var model = new SamModel(config);
             var state = model.state_dict();
+            if (config.TinyVit is not null) MobileSamCheckpoint.CheckBiasIndexes(path, tensors);
             Checkpoint.Validate(path, state, tensors);
             using (torch.no_grad())
                 foreach (var (name, target) in state) target.copy_(tensors[name]);
@@ -99,8 +104,17 @@ public sealed class SamModel : torch.nn.Module
         }
     }
 
+    private static string Describe(SamConfig c) => c.TinyVit is { } tv
+        ? $"a MobileSAM (TinyViT widths {string.Join(", ", tv.EmbedDims)}, depths {string.Join(", ", tv.Depths)})"
+        : $"a SAM with encoder width {c.EncoderDim} and depth {c.EncoderDepth}";
+
     private static bool SameSize(SamConfig a, SamConfig b) =>
-        a.EncoderDim == b.EncoderDim && a.EncoderDepth == b.EncoderDepth && a.ImageSize == b.ImageSize && a.PatchSize == b.PatchSize && a.PromptDim == b.PromptDim;
+        (a.TinyVit, b.TinyVit) switch
+        {
+            (null, null) => a.EncoderDim == b.EncoderDim && a.EncoderDepth == b.EncoderDepth,
+            ({ } x, { } y) => x.SameAs(y),
+            _ => false,
+        } && a.ImageSize == b.ImageSize && a.PatchSize == b.PatchSize && a.PromptDim == b.PromptDim;
 
     private static bool IsPyTorch(string path)
     {
@@ -113,6 +127,14 @@ public sealed class SamModel : torch.nn.Module
     {
         long[] Shape(string key) => t.TryGetValue(key, out var v) ? v.shape
             : throw new TesseraFormatException(path, $"not a Segment Anything checkpoint: tensor '{key}' is missing");
+        int decoderDepth = 0;
+        while (t.ContainsKey($"mask_decoder.transformer.layers.{decoderDepth}.norm1.weight")) decoderDepth++;
+        var decoder = new SamConfig(
+            PromptDim: (int)Shape("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix")[1] * 2, MaskInChannels: (int)Shape("prompt_encoder.mask_downscaling.3.weight")[0],
+            DecoderDepth: decoderDepth, DecoderHeads: 8, DecoderMlpDim: (int)Shape("mask_decoder.transformer.layers.0.mlp.lin1.weight")[0],
+            IouHeadHiddenDim: (int)Shape("mask_decoder.iou_prediction_head.layers.0.weight")[0],
+            MultimaskOutputs: (int)Shape("mask_decoder.mask_tokens.weight")[0] - 1);
+        if (t.ContainsKey(TinyVitConfig.DetectionKey)) return decoder with { TinyVit = MobileSamCheckpoint.Encoder(path, t) };
         var patch = Shape("image_encoder.patch_embed.proj.weight");
         int dim = (int)patch[0], patchSize = (int)patch[2];
         int grid = (int)Shape("image_encoder.pos_embed")[1];
@@ -127,16 +149,18 @@ public sealed class SamModel : torch.nn.Module
             if (rel[0] == 2 * grid - 1) global.Add(i);
             else window = (int)(rel[0] + 1) / 2;
         }
-        int decoderDepth = 0;
-        while (t.ContainsKey($"mask_decoder.transformer.layers.{decoderDepth}.norm1.weight")) decoderDepth++;
-        return new SamConfig(
-            ImageSize: grid * patchSize, PatchSize: patchSize, EncoderDim: dim, EncoderDepth: depth, EncoderHeads: dim / Math.Max(1, headDim),
-            GlobalAttentionBlocks: [.. global], WindowSize: window == 0 ? 14 : window,
-            MlpRatio: (double)Shape("image_encoder.blocks.0.mlp.lin1.weight")[0] / dim,
-            PromptDim: (int)Shape("image_encoder.neck.0.weight")[0], MaskInChannels: (int)Shape("prompt_encoder.mask_downscaling.3.weight")[0],
-            DecoderDepth: decoderDepth, DecoderHeads: 8, DecoderMlpDim: (int)Shape("mask_decoder.transformer.layers.0.mlp.lin1.weight")[0],
-            IouHeadHiddenDim: (int)Shape("mask_decoder.iou_prediction_head.layers.0.weight")[0],
-            MultimaskOutputs: (int)Shape("mask_decoder.mask_tokens.weight")[0] - 1);
+        return decoder with
+        {
+            ImageSize = grid * patchSize,
+            PatchSize = patchSize,
+            EncoderDim = dim,
+            EncoderDepth = depth,
+            EncoderHeads = dim / Math.Max(1, headDim),
+            GlobalAttentionBlocks = [.. global],
+            WindowSize = window == 0 ? 14 : window,
+            MlpRatio = (double)Shape("image_encoder.blocks.0.mlp.lin1.weight")[0] / dim,
+            PromptDim = (int)Shape("image_encoder.neck.0.weight")[0],
+        };
     }
 
     /// <summary>

@@ -202,6 +202,9 @@ public sealed class SamDatasetTrainer
                 using (input) return model.ImageEncoder.forward(input);
             }
             if (o.EncoderNeedsGrad) return (Encode(), inputSize);
+            // An encoder that is not trained runs in evaluation mode (the engine sets training mode each step): MobileSAM's
+            // TinyViT batch norms then use, and keep, their running statistics, and cached embeddings stay exact.
+            model.ImageEncoder.eval();
             using var noGrad = torch.no_grad();
             if (Cache is null) return (Encode(), inputSize);
             using var cached = Cache.GetOrCompute(SamEmbeddingCache.ImageKey(image.ImagePath), $"resize-longest-{l}", Encode);

@@ -211,8 +211,17 @@ public sealed class SamTrainer
 
         torch.Tensor features;
         var input = ModelInput(model, images);
-        if (_o.FreezeEncoder) using (torch.no_grad()) features = model.ImageEncoder.forward(input);
-        else features = model.ImageEncoder.forward(input);
+        // A frozen encoder runs in evaluation mode (the engine puts the model in training mode each step): MobileSAM's
+        // TinyViT batch norms then use, and keep, their running statistics.
+        if (_o.FreezeEncoder)
+        {
+            model.ImageEncoder.eval();
+            using (torch.no_grad()) features = model.ImageEncoder.forward(input);
+        }
+        else
+        {
+            features = model.ImageEncoder.forward(input);
+        }
         var pe = model.PromptEncoder.DensePositionalEncoding();
 
         // First prompt per object: a uniform foreground point (plus padding) or a noisy box (two corners).

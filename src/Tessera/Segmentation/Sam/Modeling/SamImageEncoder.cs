@@ -1,0 +1,18 @@
+using TorchSharp;
+
+namespace Tessera.Segmentation.Sam.Modeling;
+
+/// <summary>
+/// The image encoder of a Segment Anything model: preprocessed images [B, 3, L, L] to the image embedding
+/// [B, PromptDim, L/16, L/16] that the prompt encoder and mask decoder read. SAM's ViT
+/// (<see cref="ImageEncoderViT"/>) and MobileSAM's TinyViT (<see cref="TinyVitEncoder"/>) implement it;
+/// which one a checkpoint holds is read from its weights (<see cref="SamModel.Load(string, torch.Device, SamConfig)"/>).
+/// </summary>
+public abstract class SamImageEncoder : torch.nn.Module<torch.Tensor, torch.Tensor>
+{
+    /// <summary>Creates the module named <paramref name="name"/>.</summary>
+    protected SamImageEncoder(string name) : base(name) { }
+
+    /// <summary>A short name of the encoder family for logs and model descriptions ("vit", "tiny_vit").</summary>
+    public abstract string Family { get; }
+}

@@ -1,0 +1,97 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Sam.Modeling;
+
+/// <summary>
+/// MobileSAM's image encoder (Zhang et al. 2023, "Faster Segment Anything", §3: TinyViT distilled from SAM's
+/// ViT-H): TinyViT (Wu et al. 2022) — a convolutional patch embedding to 1/4 resolution (two 3×3 stride-2
+/// Conv-BN with GELU between), an MBConv stage, attention stages with local windows, patch merging between
+/// stages — then SAM's neck (1×1 conv, LayerNorm2d, 3×3 conv, LayerNorm2d) to the prompt width. The
+/// classifier head (<c>norm_head</c>, <c>head</c>) is in the released checkpoints and kept, but never run.
+/// Parameter names are those of the official <c>tiny_vit_sam.py</c>.
+/// </summary>
+public sealed class TinyVitEncoder : SamImageEncoder
+{
+    private readonly Sequential patch_embed;
+    private readonly ModuleList<TinyVitStage> layers;
+    private readonly LayerNorm norm_head;
+    private readonly Linear? head;
+    private readonly Sequential neck;
+    private readonly int _grid;
+
+    /// <summary>The encoder's sizes.</summary>
+    public TinyVitConfig Config { get; }
+
+    /// <inheritdoc />
+    public override string Family => "tiny_vit";
+
+    /// <summary>Builds the encoder of <paramref name="config"/> (whose <see cref="SamConfig.TinyVit"/> is set).</summary>
+    public TinyVitEncoder(SamConfig config) : base(nameof(TinyVitEncoder))
+    {
+        Config = config.TinyVit ?? throw new ArgumentException("the configuration has no TinyViT encoder", nameof(config));
+        var c = Config;
+        _grid = config.EmbeddingSize;
+        int dim0 = c.EmbedDims[0];
+        patch_embed = Sequential(("seq", Sequential(
+            ("0", new ConvBn(3, dim0 / 2, 3, 2, 1)),
+            ("1", GELU()),
+            ("2", new ConvBn(dim0 / 2, dim0, 3, 2, 1)))));
+        var sides = c.Resolutions(config.ImageSize);
+        layers = new ModuleList<TinyVitStage>([.. Enumerable.Range(0, c.Stages).Select(i => new TinyVitStage(c, i, sides[i]))]);
+        int last = c.EmbedDims[^1];
+        norm_head = LayerNorm(last);
+        if (c.NumClasses > 0) head = Linear(last, c.NumClasses);
+        neck = Sequential(
+            ("0", Conv2d(last, config.PromptDim, 1, bias: false)),
+            ("1", new LayerNorm2d(config.PromptDim)),
+            ("2", Conv2d(config.PromptDim, config.PromptDim, 3, padding: 1, bias: false)),
+            ("3", new LayerNorm2d(config.PromptDim)));
+        RegisterComponents();
+    }
+
+    /// <summary>The stages, in order.</summary>
+    public IReadOnlyList<TinyVitStage> Stages => [.. layers];
+
+    /// <summary>
+    /// The forward pass with its intermediates, named as the parity fixtures name them: <c>patch_embed</c>
+    /// [B, C₀, L/4, L/4]; <c>layer{i}/block{k}</c> and <c>layer{i}</c> (maps for stage 0's blocks, tokens
+    /// [B, H·W, C] after); <c>neck</c> (the image embedding).
+    /// </summary>
+    public IReadOnlyList<(string Name, torch.Tensor Value)> Trace(torch.Tensor image)
+    {
+        var trace = new List<(string, torch.Tensor)>();
+        var x = patch_embed.forward(image);
+        trace.Add(("patch_embed", x));
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var stage = layers[i];
+            for (int k = 0; k < stage.Blocks.Count; k++)
+            {
+                x = stage.Blocks[k].forward(x);
+                trace.Add(($"layer{i}/block{k}", x));
+            }
+            if (stage.Downsample is not null) x = stage.Downsample.forward(x);
+            trace.Add(($"layer{i}", x));
+        }
+        trace.Add(("neck", neck.forward(Grid(x))));
+        return trace;
+    }
+
+    // Final tokens [B, g·g, C] as a map [B, C, g, g].
+    private torch.Tensor Grid(torch.Tensor tokens) => tokens.view(tokens.shape[0], _grid, _grid, -1).permute(0, 3, 1, 2);
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor image)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = patch_embed.forward(image);
+        foreach (var stage in layers)
+        {
+            using var stageScope = torch.NewDisposeScope();
+            x = stage.forward(x).MoveToOuterDisposeScope();
+        }
+        return neck.forward(Grid(x)).MoveToOuterDisposeScope();
+    }
+}
