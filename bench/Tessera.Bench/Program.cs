@@ -18,6 +18,10 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["amg"] = AmgBench.Run,
     ["unet"] = UNetBench.Run,
     ["fuzz"] = FuzzBench.Run,
+    ["fp32paths"] = Fp32PathsBench.Run,
+    ["fp32paths-child"] = Fp32PathsBench.Child,
+    ["samops"] = SamOpsBench.Run,
+    ["onnx"] = OnnxBench.Run,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

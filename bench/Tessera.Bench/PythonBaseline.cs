@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Tessera.Bench;
 
-/// <summary>Runs a baseline script of bench/scripts with Debian's /usr/bin/python3 and reads its `key value` lines (a `pytorch-cpu:` line is printed as is).</summary>
+/// <summary>Runs a baseline script of bench/scripts with Debian's /usr/bin/python3 (or TESSERA_BENCH_PYTHON) and reads its `key value` lines (a `pytorch-cpu:` line is printed as is).</summary>
 internal static class PythonBaseline
 {
     /// <summary>The script's numbers by key; empty when python3 or the script is missing.</summary>
@@ -11,8 +11,12 @@ internal static class PythonBaseline
     {
         var values = new Dictionary<string, double>();
         string path = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", script);
-        if (!File.Exists("/usr/bin/python3") || !File.Exists(path)) return values;
-        var psi = new ProcessStartInfo("/usr/bin/python3", [path, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // TESSERA_BENCH_PYTHON: another interpreter command (issue 28: current PyTorch, e.g.
+        // "bench/scripts/chroot-python.sh /work/chroot-trixie" after bench/scripts/setup-torch26-chroot.sh).
+        string[] command = (Environment.GetEnvironmentVariable("TESSERA_BENCH_PYTHON") is { Length: > 0 } custom ? custom : "/usr/bin/python3")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (!File.Exists(command[0]) || !File.Exists(path)) return values;
+        var psi = new ProcessStartInfo(command[0], [.. command[1..], Path.GetFullPath(path), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
         // Debian's PyTorch 1.13 multiplies matrices with OpenBLAS, whose own thread pool ignores torch.set_num_threads: at
         // "one thread" its products ran on both cores (CPU time twice the wall time). Give the baseline this process's count.
         string threads = TorchSharp.torch.get_num_threads().ToString(CultureInfo.InvariantCulture);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Tessera.Layers;
+using Tessera.Runtime;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
@@ -18,6 +19,8 @@ internal static class SamBench
     {
         int threads = BenchSetup.Torch(args);
         int reps = BenchSetup.Arg(args, 1, 2);
+        // Issue 28: a third argument bf16 or fp16 also times the encoder at that precision, interleaved with float32.
+        var precision = args.Length > 2 ? EnumNames.Parse<Precision>("precision", args[2]) : Precision.Float32;
         torch.manual_seed(0);
         var ours = new Dictionary<string, double>();
         using (var model = new SamModel(SamConfig.VitB))
@@ -38,6 +41,8 @@ internal static class SamBench
                 for (int i = 1; i < reps; i++) { embedding.Dispose(); embedding = model.ImageEncoder.forward(x); }
                 ours["encoder_s"] = sw.Elapsed.TotalSeconds / reps;
                 ours["encoder_cpu_s"] = (Process.GetCurrentProcess().TotalProcessorTime - encoderCpu).TotalSeconds / reps;
+                Roofline.Print("SAM ViT-B image encoder, 1024x1024, fp32", ModelFlops.SamEncoder(model.Config), ours["encoder_s"]);
+                if (precision != Precision.Float32) LowerPrecision(model, x, reps, precision);
             }
             else embedding = torch.randn(1, model.Config.PromptDim, model.Config.EmbeddingSize, model.Config.EmbeddingSize); // reps 0: the decoder alone
             // Channels-last, as SamPredictor keeps its features (once per image; the official predictor keeps NCHW).
@@ -66,5 +71,31 @@ internal static class SamBench
                 : theirs.TryGetValue(k, out double t)
                 ? $"{k,-16} Tessera {v,12:0.000}   PyTorch {t,12:0.000}   speed Tessera/PyTorch {t / v:0.00}"
                 : $"{k,-16} Tessera {v,12:0.000}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+    }
+
+    // The encoder at a lower precision (the same random weights, converted as SamPredictor converts them), timed
+    // interleaved with the float32 one, and its embedding's relative L2 distance from float32's.
+    private static void LowerPrecision(SamModel model, torch.Tensor x, int reps, Precision precision)
+    {
+        torch.manual_seed(0);
+        using var low = new SamModel(SamConfig.VitB);
+        low.eval();
+        EncoderPrecision.Apply(low.ImageEncoder, precision);
+        using (var warm = torch.NewDisposeScope()) low.ImageEncoder.forward(x);
+        double full = 0, lower = 0, relL2 = 0;
+        for (int i = 0; i < reps; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var sw = Stopwatch.StartNew();
+            var e32 = model.ImageEncoder.forward(x);
+            full += sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            var e16 = low.ImageEncoder.forward(x);
+            lower += sw.Elapsed.TotalSeconds;
+            relL2 = (e16 - e32).norm().item<float>() / e32.norm().item<float>();
+        }
+        string name = EnumNames.Name(precision);
+        Console.WriteLine(FormattableString.Invariant($"encoder {name} vs fp32, interleaved, mean of {reps}: {lower / reps:0.000} s vs {full / reps:0.000} s ({full / lower:0.00}x); embedding relative L2 {relL2:0.000e0}"));
+        Roofline.Print($"SAM ViT-B image encoder, 1024x1024, {name}", ModelFlops.SamEncoder(model.Config), lower / reps, precision);
     }
 }

@@ -59,6 +59,8 @@ internal static class Seg512Bench
             ours["images_per_s"] = batch / Median(walls);
             ours["cpu_s_per_image"] = Median(cpus) / batch;
         }
+        // Issue 28: the time per image against FLOPs ÷ the host's large-matrix rate (a training step counted as 3× the forward pass).
+        Roofline.Print("DeepLabV3-ResNet-50 training, per 512x512 image (3x forward)", 3 * ModelFlops.DeepLabV3ResNet50(512, 21), 1 / ours["images_per_s"]);
         var theirs = PythonBaseline.Run("seg512_torch.py", threads.ToString(CultureInfo.InvariantCulture), batch.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"DeepLabV3-ResNet-50 (OS 8, aux head) training at 512x512, batch {batch}, SGD, {threads} threads, median of {steps} steps after one warm-up");
         foreach (var (k, v) in ours)

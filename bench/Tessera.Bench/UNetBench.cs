@@ -46,6 +46,8 @@ internal static class UNetBench
             ours["steps_per_s"] = steps / sw.Elapsed.TotalSeconds;
         }
         ours["peak_rss_mb"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
+        // Issue 28: the step's time against FLOPs ÷ the host's large-matrix rate (a training step counted as 3× the forward pass).
+        Roofline.Print("U-Net training step, batch 64 (3x forward)", 3 * ModelFlops.UNetForward(64), 1 / ours["steps_per_s"]);
         var theirs = PythonBaseline.Run("unet_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"reference DDPM U-Net, batch 64 of 28x28x1, Adam, {threads} threads, {steps} timed steps after 3 warm-up steps");
         foreach (var (k, v) in ours)

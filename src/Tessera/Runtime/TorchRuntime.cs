@@ -6,20 +6,28 @@ namespace Tessera.Runtime;
 /// <summary>
 /// Device selection, thread count and version information for the libtorch engine under Tessera.
 /// </summary>
-public static class TorchRuntime
+public static partial class TorchRuntime
 {
     private static int _heapTuned;
 
     /// <summary>
     /// Process set-up for libtorch, explicit and process-wide: makes <see cref="RuntimeOptions.Device"/> usable (CUDA
     /// initialised first), tunes glibc's heap (<see cref="NativeHeap"/>, first call only), turns NNPACK off unless
-    /// asked, switches oneDNN and sets the thread count. Tessera's library never calls it; the command line calls it
-    /// once per run, and a program using the library may call it before its first tensor. Returns the device.
+    /// asked, switches oneDNN and sets the thread count. The command line calls it once per run, and a program using the
+    /// library may call it before its first tensor; otherwise the library applies the defaults the first time it loads or
+    /// runs a model (<see cref="AutoConfigure"/>). Returns the device.
     /// </summary>
     /// <exception cref="TesseraUserException">The device is not a device, or CUDA is not available (parameter <c>Device</c>).</exception>
     public static torch.Device Configure(RuntimeOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        torch.Device device = ConfigureCore(options);
+        Auto.MarkDone(); // an explicit configuration wins over the first-use one (TorchRuntime.AutoConfigure.cs)
+        return device;
+    }
+
+    private static torch.Device ConfigureCore(RuntimeOptions options)
+    {
         if (options.Threads < 0) throw new TesseraUserException(nameof(RuntimeOptions.Threads), $"{options.Threads} is negative; expected 0 (default) or a positive count");
         // CUDA's backend must be initialised before libtorch is otherwise used: then the device comes first.
         bool cuda = options.Device.Trim().StartsWith("cuda", StringComparison.OrdinalIgnoreCase);

@@ -29,6 +29,7 @@ public sealed class SegmentationModel : IDisposable
     /// <exception cref="TesseraFormatException">Not a segmentation checkpoint, or its weights do not fit its configuration.</exception>
     public static SegmentationModel Load(string path, torch.Device? device = null)
     {
+        Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
         var header = SafeTensors.ReadHeader(path);
         string json = CheckpointMetadata.ModelConfig(header.Metadata, ModelKind.Segmentation)
             ?? throw new TesseraFormatException(path, "not a segmentation checkpoint of Tessera's segmentation trainer (no segmentation model configuration in its metadata)");

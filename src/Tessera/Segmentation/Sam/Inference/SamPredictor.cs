@@ -53,19 +53,31 @@ public sealed class SamPredictor : IDisposable
     /// <summary>The image embedding [1, C, h, w] of the current image (channels-last in memory, as the decoder reads it).</summary>
     public torch.Tensor Features => _features ?? throw new InvalidOperationException("call SetImage first");
 
-    /// <summary>Creates a predictor over <paramref name="model"/> (put in evaluation mode).</summary>
-    public SamPredictor(SamModel model)
+    /// <summary>
+    /// Creates a predictor over <paramref name="model"/> (put in evaluation mode). A <paramref name="precision"/> below
+    /// float32 converts the model's image encoder in place (<see cref="EncoderPrecision"/>; issue 28); the prompt
+    /// encoder and mask decoder stay float32.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The encoder was converted to another precision already (parameter <c>precision</c>).</exception>
+    public SamPredictor(SamModel model, Runtime.Precision precision = Runtime.Precision.Float32)
     {
+        ArgumentNullException.ThrowIfNull(model);
         _model = model;
         _model.eval();
+        EncoderPrecision.Apply(model.ImageEncoder, precision);
+        Precision = precision;
         _transform = new ResizeLongestSide(model.Config.ImageSize);
     }
 
     private torch.Device Device => _model.parameters().First().device;
 
+    /// <summary>The precision the image encoder runs at.</summary>
+    public Runtime.Precision Precision { get; }
+
     /// <summary>Sets the image: uint8 RGB [3, H, W] (as <c>ImageIO.Load(path, ColorMode.Rgb)</c> gives) or [H, W, 3] with <paramref name="channelsLast"/>.</summary>
     public void SetImage(torch.Tensor rgb, bool channelsLast = false)
     {
+        Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
         using var scope = torch.NewDisposeScope();
         var (input, inputSize) = ModelInput(_model, channelsLast ? rgb.permute(2, 0, 1) : rgb);
         using (torch.no_grad())

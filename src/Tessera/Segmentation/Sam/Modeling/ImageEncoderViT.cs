@@ -68,13 +68,20 @@ public sealed class ImageEncoderViT : SamImageEncoder
     public override torch.Tensor forward(torch.Tensor image)
     {
         using var scope = torch.NewDisposeScope();
-        var x = patch_embed.forward(image) + pos_embed;
+        // Issue 28 (EncoderPrecision): the products run in the weights' type; the position table is added in its own
+        // (float32), each neck layer gets its weights' type (LayerNorm2d stays float32), so the embedding is float32.
+        var type = patch_embed.parameters().First().dtype;
+        var x = patch_embed.forward(image.to(type));
+        x = type == pos_embed.dtype ? x + pos_embed : (x.to(pos_embed.dtype) + pos_embed).to(type);
         foreach (var block in blocks)
         {
             using var blockScope = torch.NewDisposeScope();
             x = block.forward(x).MoveToOuterDisposeScope();
         }
-        return neck.forward(x.permute(0, 3, 1, 2)).MoveToOuterDisposeScope();
+        x = x.permute(0, 3, 1, 2);
+        foreach (var layer in neck.children().Cast<Module<torch.Tensor, torch.Tensor>>())
+            x = layer.forward(x.to(layer.parameters().First().dtype));
+        return x.MoveToOuterDisposeScope();
     }
 }
 
@@ -227,9 +234,12 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         long bh = q.shape[0], n = q.shape[1], c = q.shape[2];
         var rh = RelativePosition.Get(h, h, rel_pos_h);
         var rw = RelativePosition.Get(w, w, rel_pos_w);
-        var rq = q.reshape(bh, h, w, c);
-        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh).unsqueeze(4); // [B·heads, h, w, kh, 1]
-        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw).unsqueeze(3); // [B·heads, h, w, 1, kw]
+        // Issue 28: at a lower precision (EncoderPrecision) the logits, relative-position terms and softmax are float32.
+        var f32 = torch.ScalarType.Float32;
+        bool lower = q.dtype != f32;
+        var rq = q.reshape(bh, h, w, c).to(f32);
+        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)).unsqueeze(4); // [B·heads, h, w, kh, 1]
+        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw.to(f32)).unsqueeze(3); // [B·heads, h, w, 1, kw]
         using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
         var qs = q * scale;
         var kt = k.transpose(-2, -1);
@@ -253,11 +263,12 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
                 using var chunkScope = torch.NewDisposeScope();
                 long r = Math.Min(rows, h - r0);
                 var qc = qs.narrow(0, g0, g).narrow(1, r0 * w, r * w);
-                var logits = torch.matmul(qc, kt.narrow(0, g0, g));
+                var logits = torch.matmul(qc, kt.narrow(0, g0, g)).to(f32);
                 logits.view(g, r, w, h, w)
                     .add_(relH.narrow(0, g0, g).narrow(1, r0, r))
                     .add_(relW.narrow(0, g0, g).narrow(1, r0, r));
-                rowPieces.Add(torch.matmul(logits.softmax(-1), v.narrow(0, g0, g)).MoveToOuterDisposeScope());
+                var weights = logits.softmax(-1);
+                rowPieces.Add(torch.matmul(lower ? weights.to(q.dtype) : weights, v.narrow(0, g0, g)).MoveToOuterDisposeScope());
             }
             pieces.Add(rowPieces.Count == 1 ? rowPieces[0] : torch.cat(rowPieces, 1));
         }

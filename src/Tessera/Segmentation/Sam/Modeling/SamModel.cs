@@ -56,7 +56,11 @@ public sealed class SamModel : torch.nn.Module
     /// unexpected or mis-shaped tensor is an error naming it.
     /// </summary>
     /// <exception cref="TesseraFormatException">The file is unreadable or does not fit this configuration.</exception>
-    public void LoadWeights(string path) => Checkpoint.LoadAny(this, path);
+    public void LoadWeights(string path)
+    {
+        Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
+        Checkpoint.LoadAny(this, path);
+    }
 
     /// <summary>Saves the weights as safetensors with the configuration in the metadata (<see cref="Tessera.Training.CheckpointMetadata"/>), atomically.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
@@ -76,6 +80,7 @@ public sealed class SamModel : torch.nn.Module
     /// <exception cref="TesseraFormatException">Not a SAM checkpoint, or not of the expected size.</exception>
     public static SamModel Load(string path, torch.Device? device = null, SamConfig? expected = null)
     {
+        Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
         var tensors = Checkpoint.ReadAny(path);
         try
         {

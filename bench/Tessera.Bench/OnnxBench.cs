@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Tessera.Diffusion.Networks;
+using Tessera.Runtime;
+using Tessera.Segmentation.Models;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
+using Tessera.Segmentation.Training;
+using TorchSharp;
+
+namespace Tessera.Bench;
+
+/// <summary>
+/// Issue 28's first baseline: ONNX Runtime (Microsoft.ML.OnnxRuntime, its CPU provider, all graph optimisations) on the
+/// graphs exported from the official code by bench/scripts/onnx_export.py (into bench-cache/, generated on first use:
+/// SAM ViT-B image encoder at 1024², torchvision's DeepLabV3-ResNet-50 inference at 512², the reference DDPM U-Net's
+/// forward on 64 × 28²), against Tessera's float32 inference of the same architectures on the same input, same
+/// thread count (ONNX Runtime's intra-op threads; inter-op 1, sequential), runs interleaved Tessera, ONNX Runtime,
+/// Tessera, …; median wall seconds per call. `onnx [threads] [reps] [sam,deeplab,unet]`. The weights differ (both
+/// random): speed does not depend on them.
+/// </summary>
+internal static class OnnxBench
+{
+    public static void Run(string[] args)
+    {
+        int threads = BenchSetup.Torch(args);
+        int reps = BenchSetup.Arg(args, 1, 3);
+        var models = (args.Length > 2 ? args[2] : "sam,deeplab,unet").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        string cache = Path.GetFullPath("bench-cache");
+        var flops = Export(cache, models);
+        using var noGrad = torch.no_grad();
+        foreach (string name in models)
+        {
+            string graph = Path.Combine(cache, name + ".onnx");
+            if (!File.Exists(graph)) { Console.WriteLine($"{name}: no graph at {graph} (see bench/README.md: onnx)"); continue; }
+            torch.manual_seed(0);
+            var (ours, inputs, analytic, what) = Build(name);
+            using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+            using var session = new InferenceSession(graph, options);
+            var feeds = session.InputMetadata.Keys.Zip(inputs, ToOrt).ToList();
+            void Tessera() { using var s = torch.NewDisposeScope(); ours(); }
+            void Ort() { using var r = session.Run(feeds); }
+            Tessera(); Ort(); // warm-up
+            var tt = new List<double>();
+            var to = new List<double>();
+            for (int r = 0; r < reps; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                Tessera();
+                tt.Add(sw.Elapsed.TotalSeconds);
+                sw.Restart();
+                Ort();
+                to.Add(sw.Elapsed.TotalSeconds);
+            }
+            double a = Median(tt), b = Median(to);
+            Console.WriteLine(FormattableString.Invariant(
+                $"{what}, {threads} threads, median of {reps} interleaved: Tessera {a:0.000} s, ONNX Runtime {OrtEnv.Instance().GetVersionString()} {b:0.000} s, speed Tessera/ORT {b / a:0.00} (runs: {string.Join(' ', tt.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))} / {string.Join(' ', to.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); load {File.ReadAllText("/proc/loadavg").Trim()}"));
+            if (flops.TryGetValue(name, out double counted))
+                Console.WriteLine(FormattableString.Invariant($"flops check {name}: analytic {analytic / 1e9:0.000} GFLOP, PyTorch dispatch count {counted / 1e9:0.000} GFLOP (ratio {analytic / counted:0.0000})"));
+            Roofline.Print(what + ", Tessera fp32", analytic, a);
+            Roofline.Print(what + ", ONNX Runtime fp32", analytic, b);
+            // PyTorch on the same official model (Debian's 1.13, or current PyTorch through TESSERA_BENCH_PYTHON), run after.
+            var py = PythonBaseline.Run("infer_torch.py", threads.ToString(CultureInfo.InvariantCulture), reps.ToString(CultureInfo.InvariantCulture), cache, name);
+            if (py.TryGetValue("fp32_s", out double p32))
+            {
+                string bf16 = py.TryGetValue("bf16_s", out double p16) ? FormattableString.Invariant($", PyTorch bf16 autocast {p16:0.000} s") : "";
+                Console.WriteLine(FormattableString.Invariant($"{what}: PyTorch fp32 {p32:0.000} s (speed Tessera/PyTorch {p32 / a:0.00}){bf16}"));
+            }
+        }
+    }
+
+    // Tessera's forward for the named model, its inputs (what the graph takes, in order), its analytic FLOPs and a label.
+    private static (Action Forward, torch.Tensor[] Inputs, double Flops, string What) Build(string name)
+    {
+        switch (name)
+        {
+            case "sam":
+                {
+                    var model = new SamModel(SamConfig.VitB);
+                    model.eval();
+                    var x = torch.randn(1, 3, 1024, 1024);
+                    return (() => model.ImageEncoder.forward(x), [x], ModelFlops.SamEncoder(model.Config), "SAM ViT-B image encoder 1024x1024");
+                }
+            case "deeplab":
+                {
+                    var net = new SegModelConfig { Model = SegModelKind.DeepLabV3, Classes = 21, Depth = 50, BaseWidth = 64, SmallStem = false, OutputStride = 8, AuxHead = false, ImageNetInput = true }.Build();
+                    net.eval();
+                    var x = torch.randn(1, 3, 512, 512);
+                    return (() => net.forward(x), [x], ModelFlops.DeepLabV3ResNet50(512, 21, aux: false), "DeepLabV3-ResNet-50 inference 512x512");
+                }
+            case "unet":
+                {
+                    var net = new UNet(new UNetConfig());
+                    net.eval();
+                    var x = torch.randn(64, 1, 28, 28);
+                    var t = torch.randint(0, 1000, [64]);
+                    return (() => net.forward(x, t), [x, t], ModelFlops.UNetForward(64), "DDPM U-Net forward, 64 x 28x28");
+                }
+            default:
+                throw new TesseraUserException("models", $"'{name}' is not a model of this bench; expected sam, deeplab or unet");
+        }
+    }
+
+    private static NamedOnnxValue ToOrt(string key, torch.Tensor t)
+    {
+        int[] shape = [.. t.shape.Select(d => (int)d)];
+        return t.dtype == torch.ScalarType.Int64
+            ? NamedOnnxValue.CreateFromTensor(key, new DenseTensor<long>(t.contiguous().data<long>().ToArray(), shape))
+            : NamedOnnxValue.CreateFromTensor(key, new DenseTensor<float>(t.contiguous().data<float>().ToArray(), shape));
+    }
+
+    // Generates the missing graphs with bench/scripts/onnx_export.py (PyTorch's torch.onnx, opset 17) and returns the
+    // FLOPs it counted by PyTorch's dispatcher for every model asked for.
+    private static Dictionary<string, double> Export(string cache, string[] models)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", "onnx_export.py");
+        string python = Environment.GetEnvironmentVariable("ONNX_EXPORT_PYTHON") ?? "/usr/bin/python3";
+        var psi = new ProcessStartInfo(python, [script, cache, .. models]) { RedirectStandardOutput = true };
+        var values = new Dictionary<string, double>();
+        try
+        {
+            using var p = Process.Start(psi)!;
+            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] parts = line.Split(' ');
+                if (parts.Length == 2 && parts[0].StartsWith("flops_", StringComparison.Ordinal) && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double v))
+                    values[parts[0]["flops_".Length..]] = v;
+            }
+            p.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            Console.WriteLine($"({python} not found: the graphs in {cache} are used as they are)");
+        }
+        return values;
+    }
+
+    private static double Median(List<double> v)
+    {
+        var s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.Json;
+using Tessera.Runtime;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
+using TorchSharp;
+
+namespace Tessera.Tests;
+
+/// <summary>
+/// SAM at a lower precision (issue 28, <see cref="EncoderPrecision"/>) against the official float32 outputs of the
+/// tiny fixture model: the bfloat16 encoder's masks must agree with the official masks on at least 99 % of the pixels
+/// of every prompt case and keep its IoU with them at 0.97 or above.
+/// </summary>
+public sealed class SamPrecisionTests
+{
+    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(TinySam.Io);
+
+    [FixtureTheory("sam")]
+    [MemberData(nameof(SamFixtureTests.Cases), MemberType = typeof(SamFixtureTests))]
+    public void Bf16_masks_agree_with_the_official_fp32_masks(string img, string c)
+    {
+        using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(TinySam.Dir, "sam_tiny_meta.json")));
+        var m = meta.RootElement.GetProperty("images").GetProperty(img).GetProperty("cases").GetProperty(c);
+        using var model = TinySam.Load();
+        using var predictor = new SamPredictor(model, Precision.BFloat16);
+        predictor.SetImage(Io.Value[$"{img}/image"], channelsLast: true);
+        Assert.Equal(torch.ScalarType.Float32, predictor.Features.dtype);
+        var points = new List<SamPoint>();
+        if (m.TryGetProperty("point_coords_original_frame", out var pts))
+        {
+            var labels = m.GetProperty("point_labels").EnumerateArray().Select(l => l.GetInt32()).ToArray();
+            int i = 0;
+            foreach (var pt in pts.EnumerateArray()) points.Add(new SamPoint(pt[0].GetDouble(), pt[1].GetDouble(), labels[i++] == 1));
+        }
+        SamBox? box = m.TryGetProperty("box_original_frame_xyxy", out var b) ? new SamBox(b[0].GetDouble(), b[1].GetDouble(), b[2].GetDouble(), b[3].GetDouble()) : null;
+        Io.Value.TryGetValue($"{img}/{c}/mask_input", out var mask);
+        using var prediction = predictor.Predict(new SamPrompt(points, box, mask), multimask: true);
+        var want = Io.Value[$"{img}/{c}/multi/masks"][0];
+        for (int k = 0; k < want.shape[0]; k++)
+        {
+            var got = prediction.Masks[k];
+            var reference = want[k].to(torch.ScalarType.Bool);
+            double agree = got.eq(reference).to(torch.ScalarType.Float32).mean().item<float>();
+            double union = (got | reference).sum().item<long>(), inter = (got & reference).sum().item<long>();
+            double iou = union == 0 ? 1 : inter / union;
+            Assert.True(agree >= 0.99, $"{img}/{c} mask {k}: {agree:P2} of pixels agree with float32");
+            Assert.True(iou >= 0.97, $"{img}/{c} mask {k}: IoU {iou:0.0000} with the float32 mask");
+        }
+    }
+
+    [FixtureFact("sam")]
+    public void Conversion_keeps_the_sensitive_parts_in_fp32_and_cannot_be_undone()
+    {
+        using var model = TinySam.Load();
+        EncoderPrecision.Apply(model.ImageEncoder, Precision.BFloat16);
+        Assert.Equal(Precision.BFloat16, EncoderPrecision.Of(model.ImageEncoder));
+        var types = model.ImageEncoder.named_parameters().ToDictionary(p => p.name, p => p.parameter.dtype);
+        Assert.Equal(torch.ScalarType.Float32, types["pos_embed"]);
+        Assert.Equal(torch.ScalarType.Float32, types["neck.1.weight"]);
+        Assert.Equal(torch.ScalarType.Float32, types["neck.3.bias"]);
+        Assert.Equal(torch.ScalarType.BFloat16, types["neck.0.weight"]);
+        Assert.Equal(torch.ScalarType.BFloat16, types["blocks.0.attn.qkv.weight"]);
+        Assert.All(model.MaskDecoder.parameters(), p => Assert.Equal(torch.ScalarType.Float32, p.dtype));
+        EncoderPrecision.Apply(model.ImageEncoder, Precision.BFloat16); // the same precision again: nothing to do
+        var e = Assert.Throws<TesseraUserException>(() => new SamPredictor(model, Precision.Float32));
+        Assert.Contains("precision", e.Message);
+    }
+}
