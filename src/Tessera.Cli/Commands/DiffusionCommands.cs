@@ -243,7 +243,7 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
             Ui.WithProgress("sampling", samplers.Length * steps.Length, "rows", report =>
             {
                 int done = 0;
-                Diffusion.Evaluation.ShardedSampleQuality.WriteRows(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, dir,
+                ShardedSampleRows.WriteRows(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, dir,
                     grid, settings.Grid is null ? null : Path.GetFileNameWithoutExtension(settings.Grid), (sampler, n) => report(++done, $"{sampler} {n}"), cancellation);
                 return 0;
             });

@@ -41,7 +41,7 @@ public sealed class CountingDenoiser(Denoiser inner)
 public sealed record SamplerStep(int Step, double Sigma, double SigmaNext, torch.Tensor X, torch.Tensor Denoised);
 
 /// <summary>Helpers shared by the samplers.</summary>
-public static class SamplerMath
+internal static class SamplerMath
 {
     /// <summary>The probability-flow ODE slope dx/dσ = (x − D)/σ (EDM eq. 3 with s = 1, σ = t).</summary>
     public static torch.Tensor ToD(torch.Tensor x, double sigma, torch.Tensor denoised) => (x - denoised).Over(sigma);

@@ -150,7 +150,7 @@ public sealed class AmgBatch(AutomaticMaskGenerator generator, bool convertToRle
     }
 
     /// <summary>A double as Python's <c>str</c>/<c>repr</c> writes it for ordinary magnitudes: shortest round trip, "16.0" for integers, "1e-05" exponents.</summary>
-    public static string PyFloat(double v)
+    internal static string PyFloat(double v)
     {
         if (double.IsNaN(v)) return "NaN";
         if (double.IsInfinity(v)) return v > 0 ? "Infinity" : "-Infinity";
