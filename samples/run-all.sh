@@ -2,9 +2,9 @@
 # Packs Tessera into artifacts/packages, then builds every sample against those packages (a local feed, not
 # project references) and runs each on tiny data, printing its run time. CI calls it after the tests.
 #
-# Tessera's packages are restored into a folder of this run (artifacts/samples/packages) with the machine's
-# global NuGet folder as a read-only fallback for everything else, so a re-packed 0.1.0 never meets a stale
-# copy in the global cache and the global cache is not written.
+# The packages get a version of this run (0.1.0-local.<time>) and are restored into a folder of this run
+# (artifacts/samples/packages), with the machine's global NuGet folder as a read-only fallback for everything
+# else: a re-packed Tessera never meets a stale copy of itself, and the global cache is not written.
 #
 # TESSERA_SAM_CHECKPOINT: the SAM .pth for the SAM samples (default tests/fixtures/sam/sam_tiny.pth).
 set -euo pipefail
@@ -14,18 +14,20 @@ root=$(pwd)
 sam=${TESSERA_SAM_CHECKPOINT:-$root/tests/fixtures/sam/sam_tiny.pth}
 [ -f "$sam" ] || { echo "samples: SAM checkpoint $sam not found (set TESSERA_SAM_CHECKPOINT)" >&2; exit 1; }
 
+base=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props | head -n 1)
+version="$base-local.$(date +%s)"
 start=$(date +%s)
 rm -rf artifacts/packages artifacts/samples
 for p in src/Tessera src/Tessera.Plotting src/Tessera.Server; do
-  dotnet pack "$p" -c Release -v q -nologo
+  dotnet pack "$p" -c Release -v q -nologo -p:Version="$version"
 done
-echo "pack: $(( $(date +%s) - start )) s"
+echo "pack $version: $(( $(date +%s) - start )) s"
 ls -l artifacts/packages
 
 work=$root/artifacts/samples
 mkdir -p "$work/packages"
 global=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
-restore=(-p:RestorePackagesPath="$work/packages" -p:RestoreFallbackFolders="$global")
+restore=(-p:TesseraVersion="$version" -p:RestorePackagesPath="$work/packages" -p:RestoreFallbackFolders="$global")
 
 # Builds a sample against the feed, then runs it in its own folder under artifacts/samples.
 run_sample() {
