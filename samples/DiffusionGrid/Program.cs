@@ -6,6 +6,7 @@ using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Runtime;
+using TorchSharp;
 
 var device = TorchRuntime.Configure(new RuntimeOptions()); // first: the process set-up
 string output = args.Length > 1 ? args[1] : "diffusion-grid";
@@ -25,14 +26,14 @@ if (!File.Exists(checkpoint))
 
 using var model = DiffusionModel.Load(checkpoint); // the caller disposes the model
 model.to(device);
-var seeds = DiffusionSampling.ConsecutiveSeeds(0, 20); // sample i from seed i: the same seeds give the same images
+var seeds = DiffusionSampling.ConsecutiveSeeds(0, 10); // sample i from seed i: the same seeds give the same images
 
 // 1. DPM-Solver++(2M) on Karras' ρ = 7 grid, 10 steps.
 using (var images = DiffusionSampling.Sample(model, seeds, new DiffusionSamplingOptions { Sampler = "dpmpp_2m", Steps = 10, Guidance = 1.5 }, device))
     ImageIO.SaveGrid(images, Path.Combine(output, "karras.png"), columns: 10);
 
-// 2. The same sampler down a 10-step grid fitted to the model's own fine trajectories (tessera diffusion schedule).
-var fit = ModelSchedule.Fit(model, "dpmpp_2m", 10, new ModelScheduleOptions(Samples: 8, Seed: 1, FineSteps: 16, Guidance: 1.5, Sweeps: 2), device);
+// 2. The same sampler down a 10-step grid fitted (tiny settings for the run; defaults: 64 samples, 64 fine steps, 12 sweeps) to the model's own fine trajectories (tessera diffusion schedule).
+var fit = ModelSchedule.Fit(model, "dpmpp_2m", 10, new ModelScheduleOptions(Samples: 4, Seed: 1, FineSteps: 12, Guidance: 1.5, Sweeps: 1), device);
 using (var images = DiffusionSampling.Sample(model, seeds, new DiffusionSamplingOptions { Sampler = "dpmpp_2m", Sigmas = fit.Sigmas, Guidance = 1.5 }, device))
     ImageIO.SaveGrid(images, Path.Combine(output, "fitted.png"), columns: 10);
 Console.WriteLine($"fitted grid [{string.Join(", ", fit.Sigmas.Select(s => s.ToString("G3")))}]: rmse {fit.Error:G3} vs Karras {fit.KarrasError:G3}; wrote karras.png and fitted.png in {output}");
