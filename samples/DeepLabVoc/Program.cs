@@ -34,7 +34,7 @@ string image = Directory.GetFiles(Path.Combine(VocDataset.FindRoot(root)!, "JPEG
 using var rgb = ImageIO.Load(image, ColorMode.Rgb);
 using var labels = model.Predict(rgb); // [H, W] class indices
 ImageIO.SavePng(labels.to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(run, "prediction.png"));
-Console.WriteLine($"predicted {Path.GetFileName(image)}: classes {string.Join(",", labels.unique().data<long>().ToArray())}; wrote {Path.Combine(run, "prediction.png")}");
+Console.WriteLine($"predicted {Path.GetFileName(image)}: classes {string.Join(",", labels.unique().output.data<long>().ToArray())}; wrote {Path.Combine(run, "prediction.png")}");
 
 // VOCdevkit/VOC2012: JPEGImages/ID.jpg, SegmentationClass/ID.png (label per pixel), ImageSets/Segmentation/{train,val}.txt.
 static void WriteTinyVoc(string root, int train, int val)
