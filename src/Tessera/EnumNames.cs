@@ -9,7 +9,7 @@ namespace Tessera;
 /// JSON and the command line agree, and checkpoints keep the strings they always held), else the member name in
 /// lower case.
 /// </summary>
-public static class EnumNames
+internal static class EnumNames
 {
     /// <summary>The name of <paramref name="value"/>.</summary>
     public static string Name<T>(T value) where T : struct, Enum

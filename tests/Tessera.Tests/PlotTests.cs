@@ -118,7 +118,7 @@ public class PlotAxisTests
         var curve = new Tessera.Training.LossCurve("mIoU");
         for (int s = 1; s <= 300; s++) curve.AddTrain(s, 3.2 * Math.Exp(-s / 80.0) + 0.4);
         curve.AddEval(300, 0.31);
-        curve.SavePng(dir.File("loss.png"), "gcn");
+        new LossCurvePlotter().Plot(curve, dir.File("loss.png"), "gcn");
         Assert.True(new FileInfo(dir.File("loss.png")).Length > 1000);
         byte[] metric = File.ReadAllBytes(dir.File("loss-miou.png"));
         Assert.True(CountColour(metric, new SKColor(31, 119, 180)) >= 40);

@@ -168,12 +168,14 @@ public class PositionalTests
     [Fact]
     public void Bad_settings_name_the_parameter()
     {
-        Assert.Contains("must be even", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 7 }.Validate()).Message);
+        Assert.Contains("must be even", Assert.Throws<TesseraUserException>(() => new RopeConfig { HeadDim = 7 }.Validate()).Message);
         Assert.Contains("rope_type: 'magic' is not a known name; expected default, linear, ntk, dynamic, yarn, llama3", Assert.Throws<TesseraUserException>(() => EnumNames.Parse<RopeType>("rope_type", "magic")).Message);
-        Assert.Contains("rope_type 9", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 8, RopeType = (RopeType)9 }.Validate()).Message);
-        Assert.Contains("factor", Assert.Throws<ArgumentException>(() => new RopeConfig { HeadDim = 8, RopeType = RopeType.Linear, Factor = 0.5 }.Validate()).Message);
+        Assert.Contains("rope_type 9", Assert.Throws<TesseraUserException>(() => new RopeConfig { HeadDim = 8, RopeType = (RopeType)9 }.Validate()).Message);
+        Assert.Contains("factor", Assert.Throws<TesseraUserException>(() => new RopeConfig { HeadDim = 8, RopeType = RopeType.Linear, Factor = 0.5 }.Validate()).Message);
+        Assert.Equal("Factor", Assert.Throws<TesseraUserException>(() => new RopeConfig { HeadDim = 8, RopeType = RopeType.Linear, Factor = 0.5 }.Validate()).Parameter);
+        Assert.Equal("heads", Assert.Throws<TesseraUserException>(() => Alibi.Slopes(0)).Parameter);
         using var table = new LearnedPositionalEmbedding(4, 8);
-        Assert.Contains("maxLength", Assert.Throws<ArgumentException>(() => table.forward(torch.zeros(1, 5, 8))).Message);
+        Assert.Contains("maxLength", Assert.Throws<TesseraUserException>(() => table.forward(torch.zeros(1, 5, 8))).Message);
     }
 
     [Theory]

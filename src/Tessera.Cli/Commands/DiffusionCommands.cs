@@ -258,8 +258,8 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
             Ui.WithProgress("sampling", samplers.Length * steps.Length, "rows", report =>
             {
                 int done = 0;
-                Diffusion.Evaluation.ShardedSampleQuality.WriteRows(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, dir,
-                    grid, settings.Grid is null ? null : Path.GetFileNameWithoutExtension(settings.Grid), new InlineProgress<(string Sampler, int Steps)>(r => report(++done, $"{r.Sampler} {r.Steps}")), cancellation);
+                ShardedSampleRows.WriteRows(model!, classifier, samplers, steps, settings.Count, settings.Seed, settings.Guidance, device, shard, settings.Batch, dir,
+                    grid, settings.Grid is null ? null : Path.GetFileNameWithoutExtension(settings.Grid), (sampler, n) => report(++done, $"{sampler} {n}"), cancellation);
                 return 0;
             });
             Ui.Result($"wrote the statistics of {samplers.Length * steps.Length} row(s); combine all shards with: tessera diffusion eval --merge {Path.Combine(dir, "*.safetensors")}");

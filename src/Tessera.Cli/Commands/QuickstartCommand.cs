@@ -1,4 +1,3 @@
-using Tessera.Applications;
 
 namespace Tessera.Cli.Commands;
 

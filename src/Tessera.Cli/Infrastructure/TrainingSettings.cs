@@ -63,6 +63,7 @@ public abstract class TrainingSettings : DataSettings
             Accumulate = AccumulateOption ?? d.Accumulate,
             StopAt = StopAt,
             Seed = Seed,
+            CurvePlotter = new Tessera.Plotting.LossCurvePlotter(),
         };
     }
 

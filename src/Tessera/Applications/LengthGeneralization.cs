@@ -95,7 +95,7 @@ public static class LengthGeneralization
     /// <summary>Trains and tests one encoding.</summary>
     public static LengthBenchRow Run(BenchEncoding encoding, LengthBenchOptions o, Action<int, double>? progress = null, CancellationToken cancellation = default)
     {
-        if (!Enum.IsDefined(encoding)) throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "not a BenchEncoding");
+        if (!Enum.IsDefined(encoding)) throw new TesseraUserException(nameof(encoding), "not a BenchEncoding");
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var gen = new torch.Generator((ulong)o.Seed + 17);
         int maxTokens = 2 * o.TrainLength * Multiples[^1] + 1;

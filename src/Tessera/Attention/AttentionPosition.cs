@@ -111,7 +111,7 @@ public sealed class ShawPosition : AttentionPosition
     /// <summary>Creates tables of 2k + 1 rows of width <paramref name="headDim"/>.</summary>
     public ShawPosition(int headDim, int clip) : base(nameof(ShawPosition))
     {
-        if (clip < 1) throw new ArgumentException($"clipping distance k must be at least 1, got {clip}", nameof(clip));
+        if (clip < 1) throw new TesseraUserException(nameof(clip), $"clipping distance k must be at least 1, got {clip}");
         Clip = clip;
         keys = torch.nn.Embedding(2 * clip + 1, headDim);
         values = torch.nn.Embedding(2 * clip + 1, headDim);

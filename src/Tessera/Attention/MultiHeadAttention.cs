@@ -30,7 +30,7 @@ public sealed class MultiHeadAttention : torch.nn.Module<torch.Tensor, torch.Ten
     /// <summary>Creates the layer for model width <paramref name="modelDim"/>.</summary>
     public MultiHeadAttention(int modelDim, int heads, bool causal, AttentionPosition? position = null) : base(nameof(MultiHeadAttention))
     {
-        if (modelDim % heads != 0) throw new ArgumentException($"model dim {modelDim} is not divisible by {heads} heads");
+        if (modelDim % heads != 0) throw new TesseraUserException(nameof(heads), $"model dim {modelDim} is not divisible by {heads} heads");
         (Heads, Causal) = (heads, causal);
         qkv = torch.nn.Linear(modelDim, 3 * modelDim);
         proj = torch.nn.Linear(modelDim, modelDim);

@@ -57,10 +57,10 @@ public sealed class Batcher
     /// <summary>Creates a batcher over <paramref name="inputs"/> (and <paramref name="targets"/>, same length). The tensors are not copied or owned.</summary>
     public Batcher(torch.Tensor inputs, torch.Tensor? targets, BatcherOptions options, torch.Device? device = null)
     {
-        if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1");
-        if (options.Prefetch < 0) throw new ArgumentOutOfRangeException(nameof(options), "Prefetch cannot be negative");
+        if (options.BatchSize < 1) throw new TesseraUserException(nameof(options), "BatchSize must be at least 1");
+        if (options.Prefetch < 0) throw new TesseraUserException(nameof(options), "Prefetch cannot be negative");
         if (targets is not null && targets.shape[0] != inputs.shape[0])
-            throw new ArgumentException($"inputs have {inputs.shape[0]} rows but targets {targets.shape[0]}", nameof(targets));
+            throw new TesseraUserException(nameof(targets), $"inputs have {inputs.shape[0]} rows but targets {targets.shape[0]}");
         _inputs = inputs;
         _targets = targets;
         Options = options;
@@ -150,7 +150,7 @@ public sealed class Batcher
     public IEnumerable<Batch> Forever(long start = 0, CancellationToken cancellation = default)
     {
         long perEpoch = BatchesPerEpoch;
-        if (perEpoch == 0) throw new InvalidOperationException($"{Count} rows make no batch of {Options.BatchSize} with DropLast");
+        if (perEpoch == 0) throw new TesseraUserException("options", $"{Count} rows make no batch of {Options.BatchSize} with DropLast");
         long epoch = start / perEpoch, skip = start % perEpoch;
         while (true)
         {

@@ -132,7 +132,7 @@ public static class Idx
     /// <summary>Writes an IDX array to a stream (uncompressed).</summary>
     public static void Write(Stream output, IdxArray array)
     {
-        if (array.Shape.Length is 0 or > 255) throw new ArgumentException("IDX arrays have 1 to 255 dimensions", nameof(array));
+        if (array.Shape.Length is 0 or > 255) throw new TesseraUserException(nameof(array), "IDX arrays have 1 to 255 dimensions");
         Span<byte> word = stackalloc byte[4];
         word[0] = 0; word[1] = 0; word[2] = (byte)array.Type; word[3] = (byte)array.Shape.Length;
         output.Write(word);

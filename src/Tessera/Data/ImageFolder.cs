@@ -49,7 +49,7 @@ public sealed class ImageFolder
     /// <exception cref="TesseraUserException">The folder is missing, empty, or holds a file that is not an image.</exception>
     public ImageFolder(string folder, ImageFolderOptions options)
     {
-        if (options.Size < 1) throw new ArgumentOutOfRangeException(nameof(options), "Size must be at least 1");
+        if (options.Size < 1) throw new TesseraUserException(nameof(options), "Size must be at least 1");
         if (!Directory.Exists(folder)) throw new TesseraUserException($"{folder}: folder not found");
         Options = options;
         string[] subfolders = Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal).ToArray();

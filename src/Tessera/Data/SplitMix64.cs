@@ -4,7 +4,7 @@ namespace Tessera.Data;
 /// SplitMix64 (Steele, Lea and Flood 2014): a tiny, fast, fully specified generator, so that a seed
 /// gives the same shuffles on every .NET version and platform.
 /// </summary>
-public struct SplitMix64(ulong seed)
+internal struct SplitMix64(ulong seed)
 {
     private ulong _state = seed;
 

@@ -42,7 +42,7 @@ public static class ImageIO
     /// <summary>Converts an RGBA bitmap to uint8 [C, H, W].</summary>
     public static torch.Tensor FromBitmap(SKBitmap bitmap, ColorMode mode)
     {
-        if (bitmap.ColorType != SKColorType.Rgba8888) throw new ArgumentException("expected an RGBA8888 bitmap", nameof(bitmap));
+        if (bitmap.ColorType != SKColorType.Rgba8888) throw new TesseraUserException(nameof(bitmap), "expected an RGBA8888 bitmap");
         int h = bitmap.Height, w = bitmap.Width;
         ReadOnlySpan<byte> rgba = bitmap.GetPixelSpan();
         int channels = mode == ColorMode.Gray ? 1 : 3;
@@ -68,7 +68,7 @@ public static class ImageIO
         var t = image.detach().cpu();
         if (t.dim() == 2) t = t.unsqueeze(0);
         if (t.dim() != 3 || (t.shape[0] != 1 && t.shape[0] != 3))
-            throw new ArgumentException($"expected an image of shape [H, W], [1, H, W] or [3, H, W], got [{string.Join(", ", image.shape)}]", nameof(image));
+            throw new TesseraUserException(nameof(image), $"expected an image of shape [H, W], [1, H, W] or [3, H, W], got [{string.Join(", ", image.shape)}]");
         if (t.dtype != torch.ScalarType.Byte)
             t = t.to(torch.ScalarType.Float32).clamp(0, 1).mul(255).round().to(torch.ScalarType.Byte);
         t = t.contiguous();
@@ -127,8 +127,8 @@ public static class ImageIO
     /// </summary>
     public static torch.Tensor MakeGrid(torch.Tensor batch, int columns = 8, int padding = 2, double padValue = 0)
     {
-        if (batch.dim() != 4) throw new ArgumentException($"expected [N, C, H, W], got [{string.Join(", ", batch.shape)}]", nameof(batch));
-        if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns), "at least one column");
+        if (batch.dim() != 4) throw new TesseraUserException(nameof(batch), $"expected [N, C, H, W], got [{string.Join(", ", batch.shape)}]");
+        if (columns < 1) throw new TesseraUserException(nameof(columns), "at least one column");
         long n = batch.shape[0], c = batch.shape[1], h = batch.shape[2], w = batch.shape[3];
         long cols = Math.Min(columns, Math.Max(n, 1));
         long rows = (n + cols - 1) / cols;

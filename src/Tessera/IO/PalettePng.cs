@@ -21,9 +21,9 @@ public static class PalettePng
     /// <param name="palette">RGB colours by index, or null for a grayscale PNG.</param>
     public static byte[] Encode(ReadOnlySpan<byte> labels, int width, int height, IReadOnlyList<byte[]>? palette = null)
     {
-        if (width <= 0 || height <= 0) throw new ArgumentOutOfRangeException(nameof(width), "the label map must not be empty");
-        if (labels.Length != (long)width * height) throw new ArgumentException($"expected {width}x{height} labels, got {labels.Length}", nameof(labels));
-        if (palette is { Count: 0 or > 256 }) throw new ArgumentException("a palette holds 1 to 256 colours", nameof(palette));
+        if (width <= 0 || height <= 0) throw new TesseraUserException(nameof(width), "the label map must not be empty");
+        if (labels.Length != (long)width * height) throw new TesseraUserException(nameof(labels), $"expected {width}x{height} labels, got {labels.Length}");
+        if (palette is { Count: 0 or > 256 }) throw new TesseraUserException(nameof(palette), "a palette holds 1 to 256 colours");
         using var png = new MemoryStream();
         png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
         var ihdr = new byte[13];
@@ -37,7 +37,7 @@ public static class PalettePng
             var plte = new byte[3 * palette.Count];
             for (int i = 0; i < palette.Count; i++)
             {
-                if (palette[i].Length != 3) throw new ArgumentException($"palette entry {i} is not an RGB triple", nameof(palette));
+                if (palette[i].Length != 3) throw new TesseraUserException(nameof(palette), $"palette entry {i} is not an RGB triple");
                 palette[i].CopyTo(plte, 3 * i);
             }
             WriteChunk(png, "PLTE"u8, plte);

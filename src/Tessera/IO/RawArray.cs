@@ -9,7 +9,7 @@ namespace Tessera.IO;
 /// holding <c>shape</c> and <c>dtype</c>), the interchange form of Tessera's diffusion fixtures and of
 /// <c>tessera diffusion analytic</c>.
 /// </summary>
-public static class RawArray
+internal static class RawArray
 {
     /// <summary>The header path for a .bin path (same name, .json).</summary>
     public static string HeaderPath(string binPath) => Path.ChangeExtension(binPath, ".json");

@@ -76,8 +76,8 @@ public static class SafeTensors
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, _) in list)
         {
-            if (name == "__metadata__") throw new ArgumentException("'__metadata__' cannot name a tensor", nameof(tensors));
-            if (!names.Add(name)) throw new ArgumentException($"tensor name '{name}' appears twice", nameof(tensors));
+            if (name == "__metadata__") throw new TesseraUserException(nameof(tensors), "'__metadata__' cannot name a tensor");
+            if (!names.Add(name)) throw new TesseraUserException(nameof(tensors), $"tensor name '{name}' appears twice");
         }
         // The reference writer orders tensors by its Dtype enum, descending, then by name.
         list.Sort((a, b) =>

@@ -8,7 +8,7 @@ namespace Tessera.IO;
 /// (little-endian, C order) and <c>name.json</c> maps each name to {dtype, shape, offset, nbytes}.
 /// dtypes: float32, float64, int32, int64, uint8, bool.
 /// </summary>
-public static class TensorIndexFile
+internal static class TensorIndexFile
 {
     /// <summary>Reads every tensor (CPU), in the index's order.</summary>
     /// <exception cref="TesseraFormatException">A missing file, an unknown dtype or an entry past the end of the data.</exception>

@@ -20,7 +20,7 @@ public sealed class GroupNorm : torch.nn.Module<torch.Tensor, torch.Tensor>
     /// <summary>Creates the layer for <paramref name="channels"/> channels in <paramref name="groups"/> groups; γ = 1, β = 0.</summary>
     public GroupNorm(int groups, int channels, double eps = 1e-5) : base(nameof(GroupNorm))
     {
-        if (groups < 1 || channels % groups != 0) throw new ArgumentException($"{channels} channels do not split into {groups} groups");
+        if (groups < 1 || channels % groups != 0) throw new TesseraUserException(nameof(groups), $"{channels} channels do not split into {groups} groups");
         (_groups, _eps) = (groups, eps);
         weight = new Parameter(torch.ones(channels));
         bias = new Parameter(torch.zeros(channels));

@@ -3,7 +3,7 @@ using TorchSharp;
 namespace Tessera.Layers;
 
 /// <summary>Memory layouts of 4-D tensors (TorchSharp 0.107 has no memory-format argument; libtorch infers it from the strides).</summary>
-public static class MemoryFormat
+internal static class MemoryFormat
 {
     /// <summary>
     /// The same [N, C, H, W] values and shape with their memory in [N, H, W, C] order (channels-last): what oneDNN's

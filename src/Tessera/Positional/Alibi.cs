@@ -12,7 +12,7 @@ public static class Alibi
     /// <summary>The slopes for <paramref name="heads"/> heads.</summary>
     public static double[] Slopes(int heads)
     {
-        if (heads < 1) throw new ArgumentException($"heads must be at least 1, got {heads}", nameof(heads));
+        if (heads < 1) throw new TesseraUserException(nameof(heads), $"heads must be at least 1, got {heads}");
         static double[] PowerOfTwo(int n)
         {
             double start = Math.Pow(2, -Math.Pow(2, -(Math.Log2(n) - 3)));

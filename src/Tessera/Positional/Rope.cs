@@ -75,14 +75,14 @@ public sealed record RopeConfig
     /// <summary>Checks the settings; messages name the parameter.</summary>
     public void Validate()
     {
-        if (HeadDim < 2) throw new ArgumentException($"head_dim must be at least 2, got {HeadDim}");
-        if (RotaryDim % 2 != 0 || RotaryDim < 2) throw new ArgumentException($"head_dim × partial_rotary_factor = {RotaryDim} must be even and at least 2 for RoPE (head_dim {HeadDim})");
-        if (!(PartialRotaryFactor > 0 && PartialRotaryFactor <= 1)) throw new ArgumentException($"partial_rotary_factor must be in (0, 1], got {PartialRotaryFactor}");
-        if (!Enum.IsDefined(RopeType)) throw new ArgumentException($"rope_type {(int)RopeType} is not known; expected one of {string.Join(", ", Types)}");
-        if (RopeType != RopeType.Default && !(Factor >= 1)) throw new ArgumentException($"factor must be at least 1 for rope_type {EnumNames.Name(RopeType)}, got {Factor}");
-        if (!(Base > 1)) throw new ArgumentException($"rope_theta must be greater than 1, got {Base}");
+        if (HeadDim < 2) throw new TesseraUserException(nameof(HeadDim), $"head_dim must be at least 2, got {HeadDim}");
+        if (RotaryDim % 2 != 0 || RotaryDim < 2) throw new TesseraUserException(nameof(PartialRotaryFactor), $"head_dim × partial_rotary_factor = {RotaryDim} must be even and at least 2 for RoPE (head_dim {HeadDim})");
+        if (!(PartialRotaryFactor > 0 && PartialRotaryFactor <= 1)) throw new TesseraUserException(nameof(PartialRotaryFactor), $"partial_rotary_factor must be in (0, 1], got {PartialRotaryFactor}");
+        if (!Enum.IsDefined(RopeType)) throw new TesseraUserException(nameof(RopeType), $"rope_type {(int)RopeType} is not known; expected one of {string.Join(", ", Types)}");
+        if (RopeType != RopeType.Default && !(Factor >= 1)) throw new TesseraUserException(nameof(Factor), $"factor must be at least 1 for rope_type {EnumNames.Name(RopeType)}, got {Factor}");
+        if (!(Base > 1)) throw new TesseraUserException(nameof(Base), $"rope_theta must be greater than 1, got {Base}");
         if (RopeType is RopeType.Yarn or RopeType.Llama3 or RopeType.Dynamic && OriginalMaxPositionEmbeddings is null)
-            throw new ArgumentException($"original_max_position_embeddings is required for rope_type {EnumNames.Name(RopeType)}");
+            throw new TesseraUserException(nameof(OriginalMaxPositionEmbeddings), $"original_max_position_embeddings is required for rope_type {EnumNames.Name(RopeType)}");
     }
 }
 
@@ -190,7 +190,7 @@ public static class Rope
     public static torch.Tensor Apply(torch.Tensor x, torch.Tensor cos, torch.Tensor sin, RopePairing pairing)
     {
         long rot = cos.shape[^1], d = x.shape[^1];
-        if (rot > d || rot % 2 != 0) throw new ArgumentException($"rotary dim {rot} must be even and at most the head dim {d}");
+        if (rot > d || rot % 2 != 0) throw new TesseraUserException("cos", $"rotary dim {rot} must be even and at most the head dim {d}");
         using var scope = torch.NewDisposeScope();
         var xr = rot == d ? x : x.narrow(-1, 0, rot);
         torch.Tensor rotated = pairing == RopePairing.HalfSplit

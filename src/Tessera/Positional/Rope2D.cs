@@ -16,7 +16,7 @@ public static class Rope2D
     /// </summary>
     public static torch.Tensor AxialAngles(torch.Tensor positions, int headDim, double @base = 100)
     {
-        if (headDim % 4 != 0) throw new ArgumentException($"head_dim must be a multiple of 4 for axial 2-D RoPE, got {headDim}", nameof(headDim));
+        if (headDim % 4 != 0) throw new TesseraUserException(nameof(headDim), $"head_dim must be a multiple of 4 for axial 2-D RoPE, got {headDim}");
         using var scope = torch.NewDisposeScope();
         var theta = torch.pow(@base, -torch.arange(0, headDim / 4, dtype: torch.ScalarType.Float64, device: positions.device) * (4.0 / headDim));
         var p = positions.to(torch.ScalarType.Float64);
@@ -55,7 +55,7 @@ public sealed class MixedRope2D : torch.nn.Module<torch.Tensor, torch.Tensor>
     /// <summary>Creates the frequencies for <paramref name="heads"/> heads of width <paramref name="headDim"/>.</summary>
     public MixedRope2D(int heads, int headDim, double @base = 10, torch.Generator? generator = null) : base(nameof(MixedRope2D))
     {
-        if (headDim % 4 != 0) throw new ArgumentException($"head_dim must be a multiple of 4 for mixed 2-D RoPE, got {headDim}", nameof(headDim));
+        if (headDim % 4 != 0) throw new TesseraUserException(nameof(headDim), $"head_dim must be a multiple of 4 for mixed 2-D RoPE, got {headDim}");
         using var scope = torch.NewDisposeScope();
         var mag = torch.pow(@base, -torch.arange(0, headDim / 4, dtype: torch.ScalarType.Float64) * (4.0 / headDim));
         var angle = torch.rand([heads, 1], torch.ScalarType.Float64, generator: generator) * (2 * Math.PI);

@@ -30,14 +30,14 @@ public static class Sinusoidal
     /// <summary>The table [length, dim] for positions offset … offset + length − 1, computed in float64 then cast.</summary>
     public static torch.Tensor Table(long length, int dim, SinusoidLayout layout = SinusoidLayout.Interleaved, double @base = 10000, long offset = 0, torch.ScalarType dtype = torch.ScalarType.Float32, torch.Device? device = null)
     {
-        if (dim < 2 || dim % 2 != 0) throw new ArgumentException($"dim must be even and at least 2, got {dim}", nameof(dim));
+        if (dim < 2 || dim % 2 != 0) throw new TesseraUserException(nameof(dim), $"dim must be even and at least 2, got {dim}");
         return Table(torch.arange(offset, offset + length, dtype: torch.ScalarType.Float64, device: device), dim, layout, @base, dtype);
     }
 
     /// <summary>The table for arbitrary (possibly fractional or negative) positions [n] → [n, dim].</summary>
     public static torch.Tensor Table(torch.Tensor positions, int dim, SinusoidLayout layout = SinusoidLayout.Interleaved, double @base = 10000, torch.ScalarType dtype = torch.ScalarType.Float32)
     {
-        if (dim < 2 || dim % 2 != 0) throw new ArgumentException($"dim must be even and at least 2, got {dim}", nameof(dim));
+        if (dim < 2 || dim % 2 != 0) throw new TesseraUserException(nameof(dim), $"dim must be even and at least 2, got {dim}");
         using var scope = torch.NewDisposeScope();
         var omega = torch.pow(@base, -torch.arange(0, dim / 2, dtype: torch.ScalarType.Float64, device: positions.device) * (2.0 / dim));
         var angles = positions.to(torch.ScalarType.Float64).unsqueeze(1) * omega.unsqueeze(0);   // [n, d/2]
@@ -63,7 +63,7 @@ public sealed class SinusoidalPositionalEncoding : torch.nn.Module<torch.Tensor,
     public SinusoidalPositionalEncoding(int dim, SinusoidLayout layout = SinusoidLayout.Interleaved, PositionMerge merge = PositionMerge.Add, double @base = 10000)
         : base(nameof(SinusoidalPositionalEncoding))
     {
-        if (dim < 2 || dim % 2 != 0) throw new ArgumentException($"dim must be even and at least 2, got {dim}", nameof(dim));
+        if (dim < 2 || dim % 2 != 0) throw new TesseraUserException(nameof(dim), $"dim must be even and at least 2, got {dim}");
         (_dim, _layout, _merge, _base) = (dim, layout, merge, @base);
     }
 
@@ -90,7 +90,7 @@ public sealed class LearnedPositionalEmbedding : torch.nn.Module<torch.Tensor, t
     /// <summary>Creates a table of <paramref name="maxLength"/> rows of width <paramref name="dim"/>.</summary>
     public LearnedPositionalEmbedding(long maxLength, long dim, PositionMerge merge = PositionMerge.Add) : base(nameof(LearnedPositionalEmbedding))
     {
-        if (maxLength < 1) throw new ArgumentException($"maxLength must be at least 1, got {maxLength}", nameof(maxLength));
+        if (maxLength < 1) throw new TesseraUserException(nameof(maxLength), $"maxLength must be at least 1, got {maxLength}");
         MaxLength = maxLength;
         _merge = merge;
         table = torch.nn.Embedding(maxLength, dim);
@@ -99,12 +99,12 @@ public sealed class LearnedPositionalEmbedding : torch.nn.Module<torch.Tensor, t
     }
 
     /// <summary>Encodes positions offset … offset + T − 1 of [B, T, d] inputs.</summary>
-    /// <exception cref="ArgumentException">The sequence runs past the table.</exception>
+    /// <exception cref="TesseraUserException">The sequence runs past the table (parameter <c>x</c>).</exception>
     public torch.Tensor forward(torch.Tensor x, long offset)
     {
         long t = x.shape[^2];
         if (offset + t > MaxLength)
-            throw new ArgumentException($"sequence length: positions up to {offset + t - 1} but the learned table has {MaxLength} rows (maxLength)");
+            throw new TesseraUserException("x", $"sequence length: positions up to {offset + t - 1} but the learned table has {MaxLength} rows (maxLength)");
         using var idx = torch.arange(offset, offset + t, device: x.device);
         using var p = table.forward(idx);
         return _merge == PositionMerge.Add ? x + p : x * p;

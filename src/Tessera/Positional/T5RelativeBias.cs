@@ -24,7 +24,7 @@ public sealed class T5RelativeBias : torch.nn.Module<long, long, torch.Tensor>
     /// <summary>Creates the bias for <paramref name="heads"/> heads.</summary>
     public T5RelativeBias(int heads, bool bidirectional = true, int numBuckets = 32, int maxDistance = 128) : base(nameof(T5RelativeBias))
     {
-        if (numBuckets < 2 || (bidirectional && numBuckets % 2 != 0)) throw new ArgumentException($"numBuckets must be at least 2 (and even when bidirectional), got {numBuckets}", nameof(numBuckets));
+        if (numBuckets < 2 || (bidirectional && numBuckets % 2 != 0)) throw new TesseraUserException(nameof(numBuckets), $"numBuckets must be at least 2 (and even when bidirectional), got {numBuckets}");
         (NumBuckets, MaxDistance, Bidirectional) = (numBuckets, maxDistance, bidirectional);
         bias = torch.nn.Embedding(numBuckets, heads);
         RegisterComponents();

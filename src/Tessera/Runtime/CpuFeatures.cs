@@ -10,7 +10,7 @@ namespace Tessera.Runtime;
 /// and the BLAS (libtorch's build configuration; MKL honours <c>MKL_ENABLE_INSTRUCTIONS</c>). Speed ratios against
 /// another framework mean little without this line: the same model runs at different ratios on AVX2 and AVX-512 hosts.
 /// </summary>
-public sealed partial record CpuFeatures
+internal sealed partial record CpuFeatures
 {
     /// <summary>The flags reported, in this order, when the host has them.</summary>
     public static readonly string[] RelevantFlags =

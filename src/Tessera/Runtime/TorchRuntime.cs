@@ -41,18 +41,6 @@ public static partial class TorchRuntime
         return device;
     }
 
-    private static int _legacyInitialized;
-
-    /// <summary>
-    /// The old implicit set-up: <see cref="Configure"/> with default options, once per process. Only the trainers that
-    /// predate the explicit set-up still call it; it goes when they stop (issue 13).
-    /// </summary>
-    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
-    public static void EnsureInitialized()
-    {
-        if (Interlocked.Exchange(ref _legacyInitialized, 1) == 0) Configure(new RuntimeOptions());
-    }
-
     private static void TuneHeap(RuntimeOptions options)
     {
         if (options.TuneHeap && Interlocked.Exchange(ref _heapTuned, 1) == 0) NativeHeap.Configure();

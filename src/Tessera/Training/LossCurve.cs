@@ -1,10 +1,9 @@
 using System.Globalization;
 using Tessera.IO;
-using Tessera.Plotting;
 
 namespace Tessera.Training;
 
-/// <summary>Training and evaluation curves of a run, kept as CSV (so a resumed run continues them) and drawn as PNG.</summary>
+/// <summary>Training and evaluation curves of a run, kept as CSV (so a resumed run continues them); an <see cref="ILossCurvePlotter"/> draws them.</summary>
 public sealed class LossCurve
 {
     private readonly SortedDictionary<long, double> _train = [];
@@ -56,23 +55,5 @@ public sealed class LossCurve
             if (p[1] == "train") curve.AddTrain(step, v); else curve.AddEval(step, v);
         }
         return curve;
-    }
-
-    /// <summary>Draws the training loss (log scale) and, in a second PNG beside it, the evaluation metric.</summary>
-    public void SavePng(string path, string title)
-    {
-        var plot = new LinePlot { Title = title, XLabel = "step", YLabel = "training loss", LogY = true };
-        // A running mean over 20 points keeps the curve readable.
-        var xs = _train.Keys.Select(k => (double)k).ToArray();
-        var ys = _train.Values.ToArray();
-        var smooth = ys.Select((_, i) => ys[Math.Max(0, i - 19)..(i + 1)].Average()).ToArray();
-        plot.Series.Add(new Series("loss (running mean of 20)", xs, smooth));
-        plot.SavePng(path);
-        if (_eval.Count > 0)
-        {
-            var evalPlot = new LinePlot { Title = title, XLabel = "step", YLabel = EvalName, YBounds = LinePlot.MetricBounds(EvalName) };
-            evalPlot.Series.Add(new Series(EvalName, _eval.Keys.Select(k => (double)k).ToArray(), _eval.Values.ToArray()));
-            evalPlot.SavePng(Path.Combine(Path.GetDirectoryName(path) ?? ".", Path.GetFileNameWithoutExtension(path) + "-" + EvalName.ToLowerInvariant() + ".png"));
-        }
     }
 }

@@ -165,7 +165,7 @@ public sealed class TrainingEngine
             if ((step + 1) % o.CheckpointEvery == 0 || end)
             {
                 Save(step + 1);
-                curve.SavePng(Path.Combine(runDir, "loss.png"), task.PlotTitle);
+                o.CurvePlotter?.Plot(curve, Path.Combine(runDir, "loss.png"), task.PlotTitle);
             }
             if ((o.SampleEvery > 0 && (step + 1) % o.SampleEvery == 0) || (end && o.PreviewAtEnd))
                 status = task.Preview(runDir, step + 1) ?? status;

@@ -64,6 +64,10 @@ public sealed record TrainingOptions
     /// <summary>Micro-batches per optimiser step (gradient accumulation); <see cref="Batch"/> must be a multiple of it.</summary>
     public int Accumulate { get; init; } = 1;
 
+    /// <summary>Draws loss.png at each checkpoint (the Tessera.Plotting package's <c>LossCurvePlotter</c>); null: only curve.csv.</summary>
+    [JsonIgnore]
+    public ILossCurvePlotter? CurvePlotter { get; init; }
+
     /// <summary>Examples per micro-batch.</summary>
     [JsonIgnore]
     public int MicroBatch => Batch / Math.Max(1, Accumulate);

@@ -57,31 +57,6 @@ public static class ShardedSampleQuality
         return new RowStatistics(sampler, steps, nfe, count, stats, model.Config.Classes > 0 ? correct : -1, shard.ToString());
     }
 
-    /// <summary>
-    /// One shard's part of every (sampler, steps) row, written to <paramref name="folder"/> as <see cref="FileName"/> (prefixed by
-    /// <paramref name="gridName"/> when the rows run down a grid file, so they stay apart from the Karras rows of the same size);
-    /// rows already there are skipped, so a killed shard resumes where it stopped. <paramref name="progress"/> hears each row when it is
-    /// written (or found already there).
-    /// </summary>
-    public static void WriteRows(DiffusionModel model, FashionClassifier classifier, IReadOnlyList<string> samplers, IReadOnlyList<int> steps, int count, long seed,
-        double guidance, torch.Device device, Shard shard, int batch, string folder, double[]? sigmas = null, string? gridName = null,
-        IProgress<(string Sampler, int Steps)>? progress = null, CancellationToken cancellation = default)
-    {
-        Directory.CreateDirectory(folder);
-        foreach (var sampler in samplers)
-            foreach (int n in steps)
-            {
-                string name = FileName(sampler, n, shard);
-                string path = Path.Combine(folder, gridName is null ? name : gridName + "-" + name);
-                if (!File.Exists(path))
-                {
-                    var part = Row(model, classifier, sampler, n, count, seed, guidance, device, shard, batch, cancellation, sigmas);
-                    using (part.Features) Save(part, path);
-                }
-                progress?.Report((sampler, n));
-            }
-    }
-
     /// <summary>The file of a row's part in a statistics folder.</summary>
     public static string FileName(string sampler, int steps, Shard shard) =>
         $"{sampler}-{steps.ToString(CultureInfo.InvariantCulture)}.shard-{shard.Index:D5}-of-{shard.Count:D5}.safetensors";

@@ -4,7 +4,7 @@ using TorchSharp;
 namespace Tessera.Diffusion.Samplers;
 
 /// <summary>Helpers shared by the samplers.</summary>
-public static class SamplerMath
+internal static class SamplerMath
 {
     /// <summary>The probability-flow ODE slope dx/dσ = (x − D)/σ (EDM eq. 3 with s = 1, σ = t).</summary>
     public static torch.Tensor ToD(torch.Tensor x, double sigma, torch.Tensor denoised) => (x - denoised).Over(sigma);

@@ -19,13 +19,24 @@ public enum ResNetDepth
     ResNet101,
 }
 
-/// <summary>The feature maps of a ResNet: stem (after max-pool) and the four stages.</summary>
+/// <summary>The feature maps of a ResNet: stem (after max-pool) and the four stages; the owner disposes them (or a dispose scope does).</summary>
 /// <param name="Stem">conv1-bn1-relu-maxpool output.</param>
 /// <param name="Layer1">Stage 1 (stride 4).</param>
 /// <param name="Layer2">Stage 2 (stride 8).</param>
 /// <param name="Layer3">Stage 3 (stride 16, or 8 when dilated).</param>
 /// <param name="Layer4">Stage 4 (stride 32, or 16 or 8 when dilated).</param>
-public sealed record ResNetFeatures(torch.Tensor Stem, torch.Tensor Layer1, torch.Tensor Layer2, torch.Tensor Layer3, torch.Tensor Layer4);
+public sealed record ResNetFeatures(torch.Tensor Stem, torch.Tensor Layer1, torch.Tensor Layer2, torch.Tensor Layer3, torch.Tensor Layer4) : IDisposable
+{
+    /// <summary>Disposes the five feature maps.</summary>
+    public void Dispose()
+    {
+        Stem.Dispose();
+        Layer1.Dispose();
+        Layer2.Dispose();
+        Layer3.Dispose();
+        Layer4.Dispose();
+    }
+}
 
 /// <summary>
 /// ResNet (He et al. 2016) with torchvision's module names, so torchvision state dicts load as they are,

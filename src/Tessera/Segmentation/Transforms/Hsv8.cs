@@ -6,7 +6,7 @@ namespace Tessera.Segmentation.Transforms;
 /// [0, 255]. RGB→HSV in OpenCV's fixed point (12 fractional bits, its division tables); HSV→RGB in
 /// single precision with its sector table, rounded to nearest even.
 /// </summary>
-public static class Hsv8
+internal static class Hsv8
 {
     private const int Shift = 12;
     private static readonly int[] SDiv = MakeTable(255.0);

@@ -3,16 +3,17 @@ using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Plotting;
 using Tessera.Segmentation.Training;
 using TorchSharp;
 
-namespace Tessera.Applications;
+namespace Tessera.Cli.Commands;
 
 /// <summary>
 /// The first run on a fresh checkout (<c>tessera quickstart</c>): a grid of Fashion-MNIST by class, a small GCN-Net on
 /// Fashion-MNIST scenes and a small class-conditional diffusion U-Net, each sized to train in minutes on two cores.
 /// </summary>
-public static class Quickstart
+internal static class Quickstart
 {
     /// <summary>Writes a PNG grid with one row per class: the first <paramref name="perClass"/> images of each class of <paramref name="data"/>.</summary>
     public static void ClassGrid(FashionMnist data, string path, int perClass, torch.Device device, Action<int>? progress = null, CancellationToken cancellation = default)
@@ -35,7 +36,7 @@ public static class Quickstart
     public static SegTrainOptions Segmentation(int steps, long seed, string? dataFolder) => new()
     {
         Model = new SegModelConfig { Model = SegModelKind.Gcn, K = 7, BaseWidth = 16 },
-        Training = SegTrainOptions.DefaultTraining with { Steps = steps, Batch = 16, EvalEvery = steps, CheckpointEvery = steps, Seed = seed },
+        Training = SegTrainOptions.DefaultTraining with { Steps = steps, Batch = 16, EvalEvery = steps, CheckpointEvery = steps, Seed = seed, CurvePlotter = new LossCurvePlotter() },
         EvalScenes = Math.Min(256, Math.Max(16, steps)),
         Data = dataFolder,
     };
@@ -54,6 +55,7 @@ public static class Quickstart
             SampleEvery = 0,
             PreviewAtEnd = false, // the caller samples
             Seed = seed,
+            CurvePlotter = new LossCurvePlotter(),
         },
         EmaHalfLifeKimg = 5,
         Data = dataFolder,

@@ -179,7 +179,7 @@ public sealed class LinePlot
     /// </summary>
     public static IReadOnlyList<double> LogTicks(double lo, double hi)
     {
-        if (!(lo > 0) || !(hi > lo)) throw new ArgumentException($"a logarithmic range needs 0 < lo < hi, got [{lo}, {hi}]");
+        if (!(lo > 0) || !(hi > lo)) throw new TesseraUserException("YBounds", $"a logarithmic range needs 0 < lo < hi, got [{lo}, {hi}]");
         List<double> Ticks(double[] mantissas)
         {
             var ticks = new List<double>();
