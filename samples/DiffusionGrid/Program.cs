@@ -3,6 +3,7 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Sampling;
+using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Runtime;

@@ -1,7 +1,8 @@
 // Segment Anything's automatic mask generator over a folder, written as the official scripts/amg.py writes it.
 using Tessera.IO;
 using Tessera.Runtime;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 var device = TorchRuntime.Configure(new RuntimeOptions()); // first: the process set-up
@@ -22,13 +23,13 @@ if (!Directory.Exists(input))
     }
 }
 
-using var model = SamModel.FromCheckpoint(checkpoint);
-model.to(device);
+using var model = SamModel.Load(checkpoint, device);
 using var predictor = new SamPredictor(model);
 // amg.py's defaults are 32 points per side; 8 keeps the sample quick.
 var generator = new AutomaticMaskGenerator(predictor, new AmgOptions(PointsPerSide: 8, PointsPerBatch: 64));
-// Per image NAME: NAME/0.png, 1.png, … and NAME/metadata.csv (convertToRle: true writes NAME.json with COCO RLEs).
-var batch = new AmgBatch(generator, convertToRle: false);
-var summary = batch.Run(input, output, (done, total, name) => Console.WriteLine($"{done}/{total} {name}"));
-Console.WriteLine($"{summary.Done} images done, {summary.Skipped} already there, {summary.Failed} failed, {summary.Masks} masks in {output}");
-return summary.Failed == 0 ? 0 : 1;
+// Per image NAME: NAME/0.png, 1.png, … and NAME/metadata.csv (AmgOutput.CocoRleJson writes NAME.json with COCO RLEs).
+var run = new AutomaticMaskRun(generator, AmgOutput.PngFolder);
+var result = run.Run(input, output, progress: new InlineProgress<AmgRunProgress>(p => Console.WriteLine($"{p.Handled}/{p.Assigned} {p.Image} {p.Outcome}")));
+var summary = result.Summary;
+Console.WriteLine($"{summary.Done} images done, {summary.Skipped} already there, {summary.Failed.Count} failed, {result.Masks} masks in {output}");
+return summary.Failed.Count == 0 ? 0 : 1;

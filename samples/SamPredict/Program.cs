@@ -1,7 +1,8 @@
 // Segment Anything: load an official .pth, embed an image once, predict from a click and from a box.
 using Tessera.IO;
 using Tessera.Runtime;
-using Tessera.Segmentation.Sam;
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
 
 var device = TorchRuntime.Configure(new RuntimeOptions()); // first: the process set-up
@@ -13,8 +14,7 @@ Directory.CreateDirectory(output);
 using var rgb = torch.zeros([3, 96, 128], torch.ScalarType.Byte);
 rgb[.., 30..70, 40..90] = torch.tensor((byte)200);
 
-using var model = SamModel.FromCheckpoint(checkpoint); // the official weights, architecture from the keys
-model.to(device);
+using var model = SamModel.Load(checkpoint, device); // the official weights, architecture from the keys
 using var predictor = new SamPredictor(model);
 predictor.SetImage(rgb); // the image encoder runs once here; every prompt below reuses its embedding
 
@@ -25,8 +25,7 @@ var prompts = new (string Name, SamPrompt Prompt)[]
 };
 foreach (var (name, prompt) in prompts)
 {
-    predictor.Check(prompt); // a prompt outside the image is a TesseraUserException naming it
-    using var prediction = predictor.Predict(prompt, multimask: true); // the caller disposes the masks
+    using var prediction = predictor.Predict(prompt, multimask: true); // checks the prompt (TesseraUserException naming it); the caller disposes the masks
     int best = prediction.Best;
     var mask = prediction.Masks[best].to(torch.ScalarType.Byte).mul(255).unsqueeze(0);
     ImageIO.SavePng(mask, Path.Combine(output, $"{name}.png"));
