@@ -40,7 +40,9 @@ public static class PrecisionInfo
     /// float32 and on CUDA; on the CPU bfloat16 needs <c>avx512_bf16</c> or <c>amx_bf16</c>, float16 needs
     /// <c>avx512_fp16</c> or AMX-FP16 (elsewhere libtorch emulates them, usually slower than float32).
     /// </summary>
-    public static bool IsNative(this Precision precision, torch.Device device, CpuFeatures? cpu = null)
+    public static bool IsNative(this Precision precision, torch.Device device) => IsNative(precision, device, null);
+
+    internal static bool IsNative(this Precision precision, torch.Device device, CpuFeatures? cpu)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (precision == Precision.Float32 || device.type == DeviceType.CUDA) return true;

@@ -32,7 +32,20 @@ public static class EncoderPrecision
     /// summary for what stays float32). Float32 leaves a float32 encoder alone. A lower precision cannot be undone
     /// (the weights are rounded): asking a converted encoder for another precision is an error.
     /// </summary>
-    /// <exception cref="TesseraUserException">The encoder was converted to another precision already (parameter <c>precision</c>).</exception>
+    /// <exception cref="TesseraUserException">The encoder was converted to another precision already, or is not a ViT and a lower precision is asked (parameter <c>precision</c>).</exception>
+    public static void Apply(SamImageEncoder encoder, Precision precision)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        if (encoder is not ImageEncoderViT vit)
+        {
+            if (precision != Precision.Float32)
+                throw new TesseraUserException(nameof(precision), $"{EnumNames.Name(precision)}: lower precisions are available for SAM's ViT encoders; the {encoder.Family} encoder runs float32");
+            return;
+        }
+        Apply(vit, precision);
+    }
+
+    /// <inheritdoc cref="Apply(SamImageEncoder, Precision)"/>
     public static void Apply(ImageEncoderViT encoder, Precision precision)
     {
         ArgumentNullException.ThrowIfNull(encoder);
