@@ -4,6 +4,7 @@ using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
@@ -67,7 +68,7 @@ public sealed class LibraryEntryPointTests
     public void A_segmentation_checkpoint_loads_and_predicts_its_networks_labels()
     {
         using var dir = new TempDir();
-        var config = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, BaseWidth = 16 };
+        var config = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 };
         torch.manual_seed(5);
         using var net = config.Build();
         TrainingCheckpoint.Save(dir.File("seg.safetensors"), net, null, 7, CheckpointMetadata.For(ModelKind.Segmentation, config.ToJson()));

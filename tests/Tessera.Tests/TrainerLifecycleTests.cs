@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
@@ -62,7 +63,7 @@ public sealed class TrainerLifecycleTests
         using var dir = new TempDir();
         DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new SegTrainer(new SegTrainOptions
         {
-            Model = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
+            Model = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
             Training = o,
             EvalScenes = 2,
         }).Train(dir.Path, resume, progress));

@@ -2,6 +2,7 @@ using Tessera.Data;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using TorchSharp;
 
