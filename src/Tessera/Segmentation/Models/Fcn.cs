@@ -1,9 +1,6 @@
-using Tessera.Layers;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
 using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Models;
 

@@ -1,4 +1,3 @@
-using Tessera.Layers;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
 using TorchSharp;

@@ -1,10 +1,3 @@
-using Tessera.Layers;
-using Tessera.Segmentation.Backbones;
-using Tessera.Segmentation.Layers;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch.nn;
-
 namespace Tessera.Segmentation.Models;
 
 /// <summary>What sits where GCN-Net's GCN modules are (the paper's Table 1–2 ablations).</summary>
