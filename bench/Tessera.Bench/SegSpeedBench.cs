@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using TorchSharp;
 

@@ -303,7 +303,8 @@ public sealed class TesseraServer : IAsyncDisposable
                 ("max_samples", _options.MaxSamples));
         }
         if (Seg is { } g)
-            models["seg"] = Describe(g, ("model", EnumNames.Name(g.Config.Model)), ("classes", Enumerable.Range(0, g.Config.Classes).Select(g.Name).ToArray()));
+            models["seg"] = Describe(g, ("model", EnumNames.Name(g.Config.Model)), ("classes", g.Labels.Names), ("colors", g.Labels.Colors),
+                ("inference", EnumNames.Name(g.Inference.Mode)));
         return models;
     }
 

@@ -295,34 +295,6 @@ public sealed class ApiTests
     }
 
     [Fact]
-    public async Task Segmentation_labels_are_the_model_s_argmax_with_shares_and_a_legend()
-    {
-        using var dir = new TempDir();
-        string ckpt = TestModels.Seg(dir);
-        var (server, client) = await TestModels.StartAsync(new ServerOptions { SegCheckpoint = ckpt });
-        await using var _ = server;
-        using var __ = client;
-        byte[] png = TestModels.RandomPng(48, 40, 3);
-        var answer = await TestModels.Json(await client.PostAsync("/api/seg/predict", new ByteArrayContent(png)));
-        var labels = LabelPng.Decode(Convert.FromBase64String(answer.GetProperty("labels_png").GetString()!), "labels");
-        Assert.Equal((40, 48), (labels.Height, labels.Width));
-
-        using var model = new Tessera.Segmentation.Training.SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, Classes = 11, BaseWidth = 16 }.Build();
-        Tessera.Training.TrainingCheckpoint.Load(ckpt, model);
-        model.eval();
-        using var scope = torch.NewDisposeScope();
-        using var ___ = torch.no_grad();
-        var image = ImageIO.FromBitmap(SkiaSharp.SKBitmap.Decode(png).Copy(SkiaSharp.SKColorType.Rgba8888), ColorMode.Rgb).to(torch.ScalarType.Float32).div(255f);
-        var want = model.forward(image.unsqueeze(0)).argmax(1)[0].to(torch.ScalarType.Byte).flatten().data<byte>().ToArray();
-        Assert.Equal(want, labels.Labels);
-        var classes = answer.GetProperty("classes").EnumerateArray().ToList();
-        Assert.Equal(11, classes.Count);
-        Assert.Equal("background", classes[0].GetProperty("name").GetString());
-        Assert.Equal(1.0, classes.Sum(c => c.GetProperty("share").GetDouble()), 1e-9);
-        for (int c = 0; c < 11; c++) Assert.Equal(want.Count(v => v == c), classes[c].GetProperty("pixels").GetInt64());
-    }
-
-    [Fact]
     public async Task Health_models_openapi_and_the_page_are_served_offline()
     {
         using var dir = new TempDir();

@@ -59,14 +59,64 @@ internal static class TestModels
         return path;
     }
 
-    /// <summary>A small GCN-Net of <c>tessera seg train</c>'s format (random weights), saved in <paramref name="dir"/>.</summary>
+    /// <summary>Runs the command line in this process; its exit code and output.</summary>
+    public static (int Code, string Output) Cli(params string[] args)
+    {
+        var writer = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(writer),
+            Ansi = Spectre.Console.AnsiSupport.No,
+            ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+            Interactive = Spectre.Console.InteractionSupport.No,
+        });
+        console.Profile.Width = 200;
+        int code = Tessera.Cli.Program.Run(args, console);
+        return (code, writer.ToString());
+    }
+
+    /// <summary>
+    /// A small GCN-Net trained for two steps on Fashion-MNIST scenes by <c>tessera seg train</c> as it is now (the
+    /// checkpoint the server must serve), in <paramref name="dir"/>.
+    /// </summary>
     public static string Seg(TempDir dir)
     {
-        var config = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, Classes = 11, BaseWidth = 16 };
-        using var model = config.Build();
-        string path = dir.File("seg.safetensors");
-        TrainingCheckpoint.Save(path, model, null, 0, new Dictionary<string, string> { ["format"] = "tessera.segmentation", ["config"] = config.ToJson() });
-        return path;
+        string run = dir.File("seg-run");
+        var (code, output) = Cli("seg", "train", "--model", "gcn", "--k", "3", "--width", "16", "--steps", "2", "--batch", "2", "--eval-every", "2",
+            "--eval-scenes", "4", "--out", run, "--seed", "1", "-q");
+        if (code != 0) throw new InvalidOperationException($"tessera seg train failed ({code}): {output}");
+        return System.IO.Path.Combine(run, "checkpoint.safetensors");
+    }
+
+    /// <summary>
+    /// A tiny ADE20K folder (random 48×40 images, labels 0–3 stored with 0 = other: reduce_zero_label) and an FCN trained
+    /// on it for one step by <c>tessera seg train --dataset ade20k</c> with slide validation (32-pixel windows every 20):
+    /// a checkpoint that records ImageNet normalisation, slide inference, ADE20K's class names and palette and its
+    /// label convention. Returns the checkpoint and the dataset root.
+    /// </summary>
+    public static (string Checkpoint, string Root) SegDataset(TempDir dir)
+    {
+        string root = dir.File("ade");
+        for (int split = 0; split < 2; split++)
+        {
+            string folder = split == 0 ? "training" : "validation";
+            string images = System.IO.Path.Combine(root, "ADEChallengeData2016", "images", folder), labels = System.IO.Path.Combine(root, "ADEChallengeData2016", "annotations", folder);
+            Directory.CreateDirectory(images);
+            Directory.CreateDirectory(labels);
+            for (int i = 0; i < 2; i++)
+            {
+                using var g = new torch.Generator((ulong)(10 * split + i + 1));
+                using var rgb = torch.randint(0, 256, [3, 40, 48], dtype: torch.ScalarType.Byte, generator: g);
+                ImageIO.SaveJpeg(rgb, System.IO.Path.Combine(images, $"ADE_{folder}_{i:D8}.jpg"));
+                using var label = torch.randint(0, 4, [40, 48], dtype: torch.ScalarType.Byte, generator: g).contiguous();
+                PalettePng.Write(System.IO.Path.Combine(labels, $"ADE_{folder}_{i:D8}.png"), label.bytes, 48, 40);
+            }
+        }
+        string run = dir.File("ade-run");
+        var (code, output) = Cli("seg", "train", "--dataset", "ade20k", "--data-root", root, "--model", "fcn", "--width", "16", "--steps", "1", "--batch", "2",
+            "--crop", "32", "--scale", "64,64", "--mode", "slide", "--stride", "20", "--eval-every", "1", "--loader-threads", "1", "--out", run, "--seed", "2", "-q");
+        if (code != 0) throw new InvalidOperationException($"tessera seg train --dataset ade20k failed ({code}): {output}");
+        return (System.IO.Path.Combine(run, "checkpoint.safetensors"), root);
     }
 
     /// <summary>A PNG of <paramref name="w"/>×<paramref name="h"/> random RGB pixels (incompressible: its size is about 3wh bytes).</summary>

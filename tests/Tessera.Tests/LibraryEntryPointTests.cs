@@ -6,6 +6,7 @@ using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
@@ -70,7 +71,7 @@ public sealed class LibraryEntryPointTests
     public void A_segmentation_checkpoint_loads_and_predicts_its_networks_labels()
     {
         using var dir = new TempDir();
-        var config = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, BaseWidth = 16 };
+        var config = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 };
         torch.manual_seed(5);
         using var net = config.Build();
         TrainingCheckpoint.Save(dir.File("seg.safetensors"), net, null, 7, CheckpointMetadata.For(ModelKind.Segmentation, config.ToJson()));

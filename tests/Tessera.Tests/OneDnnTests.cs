@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Tessera.Runtime;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using TorchSharp;
 

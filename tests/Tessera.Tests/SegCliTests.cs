@@ -33,10 +33,22 @@ public class SegCliTests
         Assert.Equal((64, 64), (label.Width, label.Height));
         Assert.All(label.Labels, v => Assert.InRange(v, 0, 10));
         Assert.True(File.Exists(Path.Combine(dir.File("pred"), "overlays", "00002.png")));
-        // The predictions evaluate with seg eval as they are.
-        (code, output) = CliTests.Run("seg", "eval", "--gt", Path.Combine(dir.File("scenes"), "labels"), "--pred", Path.Combine(dir.File("pred"), "labels"), "--num-classes", "11", "-q");
+        // The predictions evaluate with seg eval as they are: predict's --output folder itself (beside labels/ it holds
+        // overlays/ and the shard summary, which are not predictions) scores as its labels/ folder does, to the last count.
+        Assert.True(File.Exists(Path.Combine(dir.File("pred"), "summary.json")));
+        (code, output) = CliTests.Run("seg", "eval", "--gt", Path.Combine(dir.File("scenes"), "labels"), "--pred", Path.Combine(dir.File("pred"), "labels"), "--num-classes", "11",
+            "--json", dir.File("labels.json"), "-q");
         Assert.Equal(0, code);
         Assert.Contains("mIoU", output);
+        (code, output) = CliTests.Run("seg", "eval", "--gt", Path.Combine(dir.File("scenes"), "labels"), "--pred", dir.File("pred"), "--num-classes", "11",
+            "--json", dir.File("folder.json"), "-q");
+        Assert.True(code == 0, output);
+        using (var a = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("labels.json"))))
+        using (var b = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("folder.json"))))
+        {
+            Assert.Equal(a.RootElement.GetProperty("confusion_matrix").GetRawText(), b.RootElement.GetProperty("confusion_matrix").GetRawText());
+            Assert.Equal(3, b.RootElement.GetProperty("num_images").GetInt32());
+        }
 
         // Bad inputs: an even k, a checkpoint of another kind, output = input, non-images, another model's weights.
         (code, output) = CliTests.Run(["seg", "train", "--k", "4", "--steps", "1", "--out", dir.File("x")]);

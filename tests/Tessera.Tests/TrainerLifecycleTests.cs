@@ -5,6 +5,7 @@ using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;
 using Tessera.Segmentation.Training;
@@ -64,7 +65,7 @@ public sealed class TrainerLifecycleTests
         using var dir = new TempDir();
         DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new SegTrainer(new SegTrainOptions
         {
-            Model = new SegModelConfig { Model = Tessera.Segmentation.Training.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
+            Model = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
             Training = o,
             EvalScenes = 2,
         }).Train(dir.Path, resume, progress));

@@ -76,9 +76,9 @@ public sealed class TrainingEngineTests
     [Fact]
     public void Settings_out_of_range_name_the_property()
     {
-        Assert.Contains("Steps must be at least 1", Assert.Throws<TesseraUserException>(() => new TrainingEngine(new TrainingOptions { Steps = 0 })).Message);
-        Assert.Contains("Batch must be at least 1", Assert.Throws<TesseraUserException>(() => new TrainingEngine(new TrainingOptions { Batch = -2 })).Message);
-        Assert.Contains("multiple of Accumulate", Assert.Throws<TesseraUserException>(() => new TrainingEngine(new TrainingOptions { Batch = 6, Accumulate = 4 })).Message);
+        Assert.Contains("Steps: must be at least 1", Assert.Throws<TesseraUserException>(() => new TrainingEngine(new TrainingOptions { Steps = 0 })).Message);
+        Assert.Contains("Batch: must be at least 1", Assert.Throws<TesseraUserException>(() => new TrainingEngine(new TrainingOptions { Batch = -2 })).Message);
+        Assert.Contains("multiple of the micro-batches per step (Accumulate, 4)", Assert.Throws<TesseraUserException>(() => new TrainingEngine(new TrainingOptions { Batch = 6, Accumulate = 4 })).Message);
     }
 
     [Theory]

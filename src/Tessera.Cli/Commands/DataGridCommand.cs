@@ -14,7 +14,7 @@ internal sealed class DataGridSettings : DataSettings
     {
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
         if (Size < 1) return ValidationResult.Error($"--size: {Size}; expected at least 1");
-        if (SplitName is not ("train" or "test")) return ValidationResult.Error($"--split: '{SplitName}'; expected train or test");
+        if (OptionChoices.Check<Split>("--split", SplitName, "Fashion-MNIST split") is { Successful: false } bad) return bad;
         return base.Validate();
     }
 }
@@ -35,7 +35,7 @@ internal sealed class DataGridCommand : TesseraCommand<DataGridSettings>
         }
         else
         {
-            using FashionMnist data = FashionMnist.Load(settings.SplitName == "train" ? Split.Train : Split.Test, settings.Data);
+            using FashionMnist data = FashionMnist.Load(EnumNames.Parse<Split>("split", settings.SplitName), settings.Data);
             images = ImageSample.FromFashionMnist(data, settings.Count, settings.Seed, device);
         }
         int columns = (int)Math.Ceiling(Math.Sqrt(images.shape[0]));

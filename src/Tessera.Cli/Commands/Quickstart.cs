@@ -4,6 +4,7 @@ using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Plotting;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using TorchSharp;
 

@@ -1,4 +1,5 @@
 using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 
 namespace Tessera.Cli.Commands;
@@ -15,7 +16,7 @@ internal sealed class MakeDatasetSettings : DataSettings
     public override ValidationResult Validate()
     {
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
-        if (SplitName is not ("train" or "val")) return ValidationResult.Error($"--split: '{SplitName}'; expected train or val");
+        if (OptionChoices.Check<OptionChoices.SceneSplit>("--split", SplitName, "scene split") is { Successful: false } bad) return bad;
         if (Canvas < 40) return ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)");
         return base.Validate();
     }
@@ -27,7 +28,8 @@ internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
     public override int Execute(CommandContext context, MakeDatasetSettings settings, CancellationToken cancellation)
     {
         settings.Apply();
-        using var source = FashionMnist.Load(settings.SplitName == "train" ? Split.Train : Split.Test, settings.Data);
+        var split = EnumNames.Parse<OptionChoices.SceneSplit>("split", settings.SplitName) == OptionChoices.SceneSplit.Train ? Split.Train : Split.Test;
+        using var source = FashionMnist.Load(split, settings.Data);
         var scenes = new FashionMnistScenes(source, new SceneOptions(settings.Canvas, IgnoreBand: settings.IgnoreBand, Seed: (ulong)settings.Seed));
         Ui.WithProgress("writing scenes", settings.Count, "scenes", report =>
         {
@@ -47,28 +49,29 @@ public sealed class SegTrainSettings : TrainingSettings
     /// <summary>Whether the run trains on a dataset split (not on Fashion-MNIST scenes).</summary>
     public bool OnDataset => Dataset is not (null or "scenes");
 
-    // The dataset (scenes unless --dataset is given).
-    [CommandOption("--dataset <NAME>"), Description("scenes (Fashion-MNIST scenes, the default), custom, voc, cityscapes, ade20k, or auto (detected from --data-root). A dataset trains with SGD (momentum 0.9), lr 0.01, weight decay 0.0005 and the poly schedule unless given.")] public string? Dataset { get; init; }
-    [CommandOption("--data-root <DIR>"), Description("The dataset's root folder (with --dataset).")] public string? DataRoot { get; init; }
+    // The dataset (scenes unless --dataset is given); the options shared with seg test/predict are SegDatasetOptions'.
+    [CommandOption(SegDatasetOptions.Dataset), Description("scenes (Fashion-MNIST scenes, the default), custom, voc, cityscapes, ade20k, or auto (detected from --data-root). A dataset trains with SGD (momentum 0.9), lr 0.01, weight decay 0.0005 and the poly schedule unless given.")] public string? Dataset { get; init; }
+    [CommandOption(SegDatasetOptions.DataRoot), Description(SegDatasetOptions.DataRootHelp + " With --dataset.")] public string? DataRoot { get; init; }
     [CommandOption("--split <SPLIT>"), Description("Training split. Default train.")] public string SplitName { get; init; } = "train";
     [CommandOption("--val-split <SPLIT>"), Description("Validation split. Default val.")] public string ValSplit { get; init; } = "val";
-    [CommandOption("--img-suffix <SUFFIX>"), Description("custom layout: how image names end. Default .jpg")] public string ImgSuffix { get; init; } = ".jpg";
-    [CommandOption("--seg-suffix <SUFFIX>"), Description("custom layout: how label names end. Default .png")] public string SegSuffix { get; init; } = ".png";
+    [CommandOption(SegDatasetOptions.ImgSuffix), Description(SegDatasetOptions.ImgSuffixHelp)] public string ImgSuffix { get; init; } = ".jpg";
+    [CommandOption(SegDatasetOptions.SegSuffix), Description(SegDatasetOptions.SegSuffixHelp)] public string SegSuffix { get; init; } = ".png";
     [CommandOption("--loader-threads <N>"), Description("Threads decoding and augmenting training images. Default 2.")] public int LoaderThreads { get; init; } = 2;
     [CommandOption("--eval-images <N>"), Description("Validate on the first N images of the validation split. Default: all.")] public int? EvalImages { get; init; }
+    [CommandOption("--pretrained <FILE>"), Description("Start from all weights of a checkpoint of tessera seg train (fine-tuning; same model options and classes). Default: a new model.")] public string? Pretrained { get; init; }
     // Augmentation (RandomResize, RandomCrop).
-    [CommandOption("--crop <SIZE>"), Description("Training crop (RandomCrop, Pad), SIZE or H,W; also the window of --mode slide. Default 512.")] public string Crop { get; init; } = "512";
+    [CommandOption(SegDatasetOptions.Crop), Description("Training crop (RandomCrop, Pad), SIZE or H,W; also the window of --mode slide. Default 512.")] public string Crop { get; init; } = "512";
     [CommandOption("--scale <W,H>"), Description("RandomResize's base scale. Default 2048,512.")] public string Scale { get; init; } = "2048,512";
     [CommandOption("--ratio <MIN,MAX>"), Description("RandomResize's ratio range. Default 0.5,2.0.")] public string Ratio { get; init; } = "0.5,2.0";
-    // Validation inference.
-    [CommandOption("--mode <MODE>"), Description("Validation inference: whole or slide (--crop windows every --stride). Default whole.")] public string Mode { get; init; } = "whole";
-    [CommandOption("--stride <SIZE>"), Description("Slide step: SIZE or H,W. Default 341.")] public string Stride { get; init; } = "341";
+    // Validation inference (recorded in the checkpoint: seg test, seg predict and the server run images this way).
+    [CommandOption(SegDatasetOptions.Mode), Description("Validation inference: whole or slide (--crop windows every --stride). Default whole.")] public string Mode { get; init; } = "whole";
+    [CommandOption(SegDatasetOptions.Stride), Description(SegDatasetOptions.StrideHelp)] public string Stride { get; init; } = "341";
 
     /// <summary>The options of a dataset run.</summary>
     public SegDatasetTrainOptions DatasetOptions()
     {
         var o = Options();
-        var crop = SegDatasetSettings.Size("--crop", Crop);
+        var crop = SegDatasetOptions.Size("--crop", Crop);
         var scale = ListOption.Ints("--scale", Scale);
         if (scale.Length != 2) throw new TesseraUserException($"--scale '{Scale}': expected W,H");
         var ratio = ListOption.Numbers("--ratio", Ratio, 2, 2, "min,max");
@@ -77,28 +80,32 @@ public sealed class SegTrainSettings : TrainingSettings
             Model = o.Model,
             Training = o.Training,
             Loss = Loss,
-            Layout = Dataset == "auto" ? null : EnumNames.Parse<DatasetLayout>("dataset", Dataset, "dataset layout"),
+            Layout = SegDatasetOptions.Layout(Dataset),
             Root = DataRoot!,
             Split = SplitName,
             ValSplit = ValSplit,
-            Dataset = new DatasetOptions(Custom: new CustomLayoutOptions(ImageSuffix: ImgSuffix, LabelSuffix: SegSuffix)),
+            Dataset = SegDatasetOptions.Files(ImgSuffix, SegSuffix),
             ScaleWidth = scale[0],
             ScaleHeight = scale[1],
             MinRatio = ratio[0],
             MaxRatio = ratio[1],
             CropHeight = crop.H,
             CropWidth = crop.W,
-            Inference = SegDatasetSettings.InferenceFrom(Mode, Crop, Stride, null, false),
+            Inference = SegDatasetOptions.Inference(new InferenceOptions(), Mode, Crop, Stride, null, false),
             LoaderThreads = LoaderThreads,
             EvalImages = EvalImages,
             BackboneWeights = BackboneWeights,
+            Pretrained = Pretrained,
         };
     }
 
     protected override string DefaultOut => Path.Combine("runs", "seg");
 
-    [CommandOption("--canvas <PX>"), Description("Side of the scene canvas. Default 64.")] public int Canvas { get; init; } = 64;
-    [CommandOption("--ignore-band"), Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")] public bool IgnoreBand { get; init; }
+    // Fashion-MNIST scenes only (an error with --dataset).
+    [CommandOption("--canvas <PX>"), Description("Side of the scene canvas (scenes only). Default 64.")] public int? CanvasOption { get; init; }
+    [CommandOption("--ignore-band"), Description("Mark a 1-pixel band on label boundaries as 255, ignored (scenes only).")] public bool IgnoreBand { get; init; }
+    [CommandOption("--eval-scenes <N>"), Description("Validation scenes (scenes only; with --dataset see --eval-images). Default 256.")] public int? EvalScenesOption { get; init; }
+    // The model.
     [CommandOption("--model <NAME>"), Description("gcn, deeplabv3 or fcn (ablation baselines: kxk, stacked3x3). Default gcn.")] public string Model { get; init; } = "gcn";
     [CommandOption("-k|--kernel <K>"), Description("GCN kernel size (odd); --k works too. Default 15.")] public int K { get; init; } = 15;
     [CommandOption("--no-br"), Description("Leave out boundary refinement.")] public bool NoBr { get; init; }
@@ -108,7 +115,6 @@ public sealed class SegTrainSettings : TrainingSettings
     [CommandOption("--output-stride <OS>"), Description("Backbone output stride for deeplabv3 and fcn: 8 or 16. Default 16.")] public int OutputStride { get; init; } = 16;
     [CommandOption("--width <W>"), Description("Base width of the from-scratch ResNet-18. Default 32.")] public int Width { get; init; } = 32;
     [CommandOption("--loss <SPEC>"), Description("ce, dice, focal, or a sum such as ce+dice. Default ce.")] public string Loss { get; init; } = "ce";
-    [CommandOption("--eval-scenes <N>"), Description("Validation scenes. Default 256.")] public int EvalScenes { get; init; } = 256;
     [CommandOption("--aux-head"), Description("Add mmsegmentation's auxiliary FCN head on layer3 (loss weight 0.4 in training; not used at inference).")] public bool AuxHead { get; init; }
     [CommandOption("--depth <N>"), Description("ResNet depth of the backbone: 18, 34, 50 or 101. Default 18.")] public int Depth { get; init; } = 18;
     [CommandOption("--torchvision-backbone"), Description("torchvision's ResNet layout (width 64, 7×7 stem with max-pool) instead of the small from-scratch one; needed for --backbone-weights.")] public bool TorchvisionBackbone { get; init; }
@@ -134,8 +140,8 @@ public sealed class SegTrainSettings : TrainingSettings
         },
         Training = CheckpointEveryOption is null ? Training() with { CheckpointEvery = Training().EvalEvery } : Training(),
         Loss = Loss,
-        EvalScenes = EvalScenes,
-        Scenes = new SceneOptions(Canvas, IgnoreBand: IgnoreBand, Seed: (ulong)Seed),
+        EvalScenes = EvalScenesOption ?? 256,
+        Scenes = new SceneOptions(CanvasOption ?? 64, IgnoreBand: IgnoreBand, Seed: (ulong)Seed),
         Data = Data,
     };
 
@@ -144,20 +150,28 @@ public sealed class SegTrainSettings : TrainingSettings
         foreach (var (option, text) in new[] { ("--rates", Rates), ("--dilations", Dilations) })
             if (text is not null && ListOption.TryInts(text) is null)
                 return ValidationResult.Error($"{option}: '{text}'; expected positive integers separated by commas");
-        if (!SegmentationLosses.IsValid(Loss)) return ValidationResult.Error($"--loss: '{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
-        if (EvalScenes < 1) return ValidationResult.Error($"--eval-scenes: {EvalScenes}; expected at least 1");
-        if (Canvas < 40) return ValidationResult.Error($"--canvas: {Canvas}; expected at least 40 (items are up to 45 px)");
-        if (Dataset is not null && Dataset != "scenes" && Dataset != "auto" && !SegmentationDatasets.Layouts.Contains(Dataset))
+        if (Dataset is not null && Dataset != "scenes" && !SegDatasetOptions.IsLayoutOrAuto(Dataset))
             return ValidationResult.Error($"--dataset: '{Dataset}'; expected scenes, {string.Join(", ", SegmentationDatasets.Layouts)} or auto");
-        if (OnDataset && string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--data-root: required with --dataset");
-        if (!OnDataset && DataRoot is not null) return ValidationResult.Error("--data-root: needs --dataset (custom, voc, cityscapes, ade20k or auto)");
-        if (EvalImages is < 1) return ValidationResult.Error($"--eval-images: {EvalImages}; expected at least 1");
-        if (LoaderThreads < 1) return ValidationResult.Error($"--loader-threads: {LoaderThreads}; expected at least 1");
         if (OnDataset)
         {
-            try { DatasetOptions(); }
-            catch (TesseraUserException e) { return ValidationResult.Error(e.Message); }
+            if (string.IsNullOrEmpty(DataRoot)) return ValidationResult.Error("--data-root: required with --dataset");
+            foreach (var (flag, given) in new[] { ("--canvas", CanvasOption is not null), ("--eval-scenes", EvalScenesOption is not null), ("--ignore-band", IgnoreBand) })
+                if (given) return ValidationResult.Error($"{flag}: only for Fashion-MNIST scenes, not with --dataset {Dataset} (a dataset run crops with --crop and validates on --eval-images)");
         }
+        else
+        {
+            if (DataRoot is not null) return ValidationResult.Error("--data-root: needs --dataset (custom, voc, cityscapes, ade20k or auto)");
+            if (Pretrained is not null) return ValidationResult.Error("--pretrained: needs --dataset (custom, voc, cityscapes, ade20k or auto)");
+            if (EvalScenesOption is < 1) return ValidationResult.Error($"--eval-scenes: {EvalScenesOption}; expected at least 1");
+            if (CanvasOption is < 40) return ValidationResult.Error($"--canvas: {CanvasOption}; expected at least 40 (items are up to 45 px)");
+        }
+        // The library checks the values (the loss spec, the model, the dataset options) and names the property; the user gets the flag.
+        try
+        {
+            if (OnDataset) DatasetOptions().Validate();
+            else SegmentationLosses.Validate(Loss, nameof(SegTrainOptions.Loss));
+        }
+        catch (TesseraUserException e) { return ValidationResult.Error(ParameterFlags.Message(e, GetType())); }
         return base.Validate();
     }
 }
@@ -208,7 +222,7 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 internal sealed class SegPredictSettings : SegDatasetSettings
 {
     [CommandOption("--input <DIR>"), Description("Folder of images (PNG/JPEG); or give --data-root (and --dataset, --split) to label a dataset split.")] public string? Input { get; init; }
-    [CommandOption("--output <DIR>"), Description("Folder for labels/ (label PNGs in the dataset's convention) and overlays/ (colour blends).")] public string? Output { get; init; }
+    [CommandOption("--output <DIR>"), Description("Folder for labels/ (label PNGs in the dataset's convention, or the checkpoint's for --input), overlays/ (colour blends) and the shard's summary; seg eval --pred reads it as it is.")] public string? Output { get; init; }
 
     public override ValidationResult Validate()
     {
@@ -229,7 +243,7 @@ internal sealed class SegPredictCommand : TesseraCommand<SegPredictSettings>
         var work = dataset is null ? BatchPrediction.FromFolder(settings.Input!, settings.Output!) : BatchPrediction.FromDataset(dataset);
         using var model = settings.LoadModel(device, dataset);
         var summary = Ui.WithProgress("predicting", work.Count(shard), "img", report =>
-            work.Run(model, settings.Output!, settings.Inference(), shard, device, n => report(n, null), cancellation));
+            work.Run(model, settings.Output!, settings.Inference(model), shard, Ui.Counter(report), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Error($"{name}: {why}");
         Ui.Result($"shard {shard}: {summary.Done} predicted, {summary.Skipped} already done, {summary.Failed.Count} failed; labels/ and overlays/ in {Path.GetFullPath(settings.Output!)}");
         return summary.Failed.Count == 0 ? Program.Ok : Program.UserError;

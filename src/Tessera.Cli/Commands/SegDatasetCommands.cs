@@ -3,50 +3,46 @@ using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Cli.Commands;
 
-/// <summary>The dataset and inference options of <c>seg test</c> and <c>seg predict</c>, and their parsing (shared with <c>seg train</c>).</summary>
-public class SegDatasetSettings : GlobalSettings, IShardSettings
+/// <summary>
+/// The options that name a dataset split and how its images are run, shared by <c>seg train --dataset</c> and
+/// <c>seg test</c> / <c>seg predict</c>: each option's name and help declared once here, and the one parsing of their
+/// values into the library's (<see cref="DatasetLayout"/>, <see cref="DatasetOptions"/>, <see cref="InferenceOptions"/>).
+/// </summary>
+internal static class SegDatasetOptions
 {
-    [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.safetensors written by tessera seg train.")] public string? Checkpoint { get; init; }
-    [CommandOption("--dataset <NAME>"), Description("custom, voc, cityscapes or ade20k (auto: detected from --data-root).")] public string? Dataset { get; init; }
-    [CommandOption("--data-root <DIR>"), Description("The dataset's root folder (VOCdevkit's parent, leftImg8bit's parent, ADEChallengeData2016's parent, or img_dir's parent).")] public string? DataRoot { get; init; }
-    [CommandOption("--split <SPLIT>"), Description("The split (train, val, …; ADE20K's training/validation also accepted as train/val). Default val.")] public string Split { get; init; } = "val";
-    [CommandOption("--img-suffix <SUFFIX>"), Description("custom layout: how image names end. Default .jpg")] public string ImgSuffix { get; init; } = ".jpg";
-    [CommandOption("--seg-suffix <SUFFIX>"), Description("custom layout: how label names end. Default .png")] public string SegSuffix { get; init; } = ".png";
-    [CommandOption("--shard <I/N>"), Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
-    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
-    // Inference (whole or slide, multi-scale and flip).
-    [CommandOption("--mode <MODE>"), Description("whole (the image in one pass) or slide (overlapping --crop windows every --stride, logits averaged). Default whole.")] public string Mode { get; init; } = "whole";
-    [CommandOption("--crop <SIZE>"), Description("Slide window: SIZE or H,W. Default 512.")] public string Crop { get; init; } = "512";
-    [CommandOption("--stride <SIZE>"), Description("Slide step: SIZE or H,W. Default 341.")] public string Stride { get; init; } = "341";
-    [CommandOption("--scales <LIST>"), Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")] public string? Scales { get; init; }
-    [CommandOption("--flip"), Description("Also run each scale mirrored (flip test-time augmentation).")] public bool Flip { get; init; }
+    public const string Dataset = "--dataset <NAME>";
+    public const string DataRoot = "--data-root <DIR>";
+    public const string DataRootHelp = "The dataset's root folder (VOCdevkit's parent, leftImg8bit's parent, ADEChallengeData2016's parent, or img_dir's parent).";
+    public const string ImgSuffix = "--img-suffix <SUFFIX>";
+    public const string ImgSuffixHelp = "custom layout: how image names end. Default .jpg";
+    public const string SegSuffix = "--seg-suffix <SUFFIX>";
+    public const string SegSuffixHelp = "custom layout: how label names end. Default .png";
+    public const string Mode = "--mode <MODE>";
+    public const string Crop = "--crop <SIZE>";
+    public const string Stride = "--stride <SIZE>";
+    public const string StrideHelp = "Slide step: SIZE or H,W. Default 341.";
 
-    /// <summary>This process's shard (from the options or a scheduler's variables), described on <paramref name="ui"/> when there is one.</summary>
-    public Runtime.Sharding.Shard ResolveShard(Ui ui)
-    {
-        var shard = Runtime.Sharding.Shard.Resolve(Shard, ShardCount);
-        if (shard.Source != ShardSource.None) ui.Result(shard.Describe());
-        return shard;
-    }
+    /// <summary>Whether <paramref name="name"/> is a dataset layout or auto (detected).</summary>
+    public static bool IsLayoutOrAuto(string name) => name == "auto" || EnumNames.TryParse<DatasetLayout>(name, out _);
 
-    /// <summary>The inference settings.</summary>
-    public InferenceOptions Inference() => InferenceFrom(Mode, Crop, Stride, Scales, Flip);
+    /// <summary>The layout named by --dataset; null for auto (detected from the folder).</summary>
+    public static DatasetLayout? Layout(string? name) => name is null or "auto" ? null : EnumNames.Parse<DatasetLayout>("Layout", name, "dataset layout");
 
-    /// <summary>Inference settings from the option texts.</summary>
+    /// <summary>The options the layouts read (the custom layout's suffixes).</summary>
+    public static DatasetOptions Files(string imgSuffix, string segSuffix) => new(Custom: new CustomLayoutOptions(ImageSuffix: imgSuffix, LabelSuffix: segSuffix));
+
+    /// <summary>
+    /// Inference settings: <paramref name="basis"/> with the options given (a null text keeps the basis's value).
+    /// </summary>
     /// <exception cref="TesseraUserException">A malformed value, naming its flag.</exception>
-    public static InferenceOptions InferenceFrom(string mode, string crop, string stride, string? scales, bool flip)
+    public static InferenceOptions Inference(InferenceOptions basis, string? mode, string? crop, string? stride, string? scales, bool flip)
     {
-        var c = Size("--crop", crop);
-        var s = Size("--stride", stride);
+        var c = crop is null ? (basis.CropHeight, basis.CropWidth) : Size("--crop", crop);
+        var s = stride is null ? (basis.StrideHeight, basis.StrideWidth) : Size("--stride", stride);
         double[]? sc = scales is null ? null : ListOption.Numbers("--scales", scales, 1, 16, "positive scales");
         if (sc is not null && sc.Any(v => v <= 0)) throw new TesseraUserException($"--scales '{scales}': expected positive scales");
-        var m = mode switch
-        {
-            "whole" => InferenceMode.Whole,
-            "slide" => InferenceMode.Slide,
-            _ => throw new TesseraUserException($"--mode: '{mode}'; expected whole or slide"),
-        };
-        return new InferenceOptions(m, c.H, c.W, s.H, s.W, sc, flip);
+        var m = mode is null ? basis.Mode : EnumNames.Parse<InferenceMode>(nameof(InferenceOptions.Mode), mode, "inference mode");
+        return new InferenceOptions(m, c.Item1, c.Item2, s.Item1, s.Item2, sc ?? basis.Scales, flip || basis.Flip);
     }
 
     /// <summary>"N" (square) or "H,W".</summary>
@@ -60,13 +56,40 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
             _ => throw new TesseraUserException($"{flag} '{text}': expected SIZE or H,W"),
         };
     }
+}
 
-    /// <summary>Opens a split with the custom layout's suffixes.</summary>
-    public static SegmentationDataset Open(string? dataset, string root, string split, string imgSuffix, string segSuffix) =>
-        SegmentationDatasets.Open(dataset is null or "auto" ? null : EnumNames.Parse<DatasetLayout>("dataset", dataset, "dataset layout"), root, split, new DatasetOptions(Custom: new CustomLayoutOptions(ImageSuffix: imgSuffix, LabelSuffix: segSuffix)));
+/// <summary>The dataset and inference options of <c>seg test</c> and <c>seg predict</c>.</summary>
+public class SegDatasetSettings : GlobalSettings, IShardSettings
+{
+    [CommandOption("--checkpoint <FILE>"), Description("A checkpoint.safetensors written by tessera seg train.")] public string? Checkpoint { get; init; }
+    [CommandOption(SegDatasetOptions.Dataset), Description("custom, voc, cityscapes or ade20k (auto: detected from --data-root).")] public string? Dataset { get; init; }
+    [CommandOption(SegDatasetOptions.DataRoot), Description(SegDatasetOptions.DataRootHelp)] public string? DataRoot { get; init; }
+    [CommandOption("--split <SPLIT>"), Description("The split (train, val, …; ADE20K's training/validation also accepted as train/val). Default val.")] public string Split { get; init; } = "val";
+    [CommandOption(SegDatasetOptions.ImgSuffix), Description(SegDatasetOptions.ImgSuffixHelp)] public string ImgSuffix { get; init; } = ".jpg";
+    [CommandOption(SegDatasetOptions.SegSuffix), Description(SegDatasetOptions.SegSuffixHelp)] public string SegSuffix { get; init; } = ".png";
+    [CommandOption("--shard <I/N>"), Description("Only shard I of N (items sorted by name, dealt round-robin). Default: JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID when set.")] public string? Shard { get; init; }
+    [CommandOption("--shard-count <N>"), Description("Number of shards, for a Kubernetes Indexed Job (its completions; Slurm's count is read from SLURM_ARRAY_TASK_COUNT).")] public int? ShardCount { get; init; }
+    // Inference (whole or slide, multi-scale and flip); what is not given is as the checkpoint's training validated.
+    [CommandOption(SegDatasetOptions.Mode), Description("whole (the image in one pass) or slide (overlapping --crop windows every --stride, logits averaged). Default: as the checkpoint's training validated (whole for Fashion-MNIST scenes).")] public string? Mode { get; init; }
+    [CommandOption(SegDatasetOptions.Crop), Description("Slide window: SIZE or H,W. Default: the checkpoint's (512).")] public string? Crop { get; init; }
+    [CommandOption(SegDatasetOptions.Stride), Description("Slide step: SIZE or H,W. Default: the checkpoint's (341).")] public string? Stride { get; init; }
+    [CommandOption("--scales <LIST>"), Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")] public string? Scales { get; init; }
+    [CommandOption("--flip"), Description("Also run each scale mirrored (flip test-time augmentation).")] public bool Flip { get; init; }
+
+    /// <summary>This process's shard (from the options or a scheduler's variables), described on <paramref name="ui"/> when there is one.</summary>
+    public Runtime.Sharding.Shard ResolveShard(Ui ui)
+    {
+        var shard = Runtime.Sharding.Shard.Resolve(Shard, ShardCount);
+        if (shard.Source != ShardSource.None) ui.Result(shard.Describe());
+        return shard;
+    }
+
+    /// <summary>The inference settings of <paramref name="model"/>: as its training validated, with the options given.</summary>
+    public InferenceOptions Inference(SegmentationModel model) => SegDatasetOptions.Inference(model.Inference, Mode, Crop, Stride, Scales, Flip);
 
     /// <summary>The split named by the options.</summary>
-    public SegmentationDataset OpenDataset() => Open(Dataset, DataRoot!, Split, ImgSuffix, SegSuffix);
+    public SegmentationDataset OpenDataset() =>
+        SegmentationDatasets.Open(SegDatasetOptions.Layout(Dataset), DataRoot!, Split, SegDatasetOptions.Files(ImgSuffix, SegSuffix));
 
     /// <summary>Loads --checkpoint onto <paramref name="device"/>, checking its classes against <paramref name="dataset"/>'s.</summary>
     public SegmentationModel LoadModel(torch.Device device, SegmentationDataset? dataset)
@@ -83,10 +106,10 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        if (Dataset is not null && Dataset != "auto" && !SegmentationDatasets.Layouts.Contains(Dataset))
+        if (Dataset is not null && !SegDatasetOptions.IsLayoutOrAuto(Dataset))
             return ValidationResult.Error($"--dataset: '{Dataset}'; expected {string.Join(", ", SegmentationDatasets.Layouts)} or auto");
-        try { Inference(); }
-        catch (TesseraUserException e) { return ValidationResult.Error(e.Message); }
+        try { SegDatasetOptions.Inference(new InferenceOptions(), Mode, Crop, Stride, Scales, Flip); }
+        catch (TesseraUserException e) { return ValidationResult.Error(ParameterFlags.Message(e, GetType())); }
         return base.Validate();
     }
 }
@@ -117,10 +140,10 @@ internal sealed class SegTestCommand : TesseraCommand<SegTestSettings>
         var order = BatchPrediction.SortedIndices(dataset);
         if (settings.Limit is int limit) order = order.Take(limit).ToList();
         var mine = shard.Select(order).ToList();
-        var options = settings.Inference();
+        var options = settings.Inference(model);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var cm = Ui.WithProgress("testing", mine.Count, "img", report =>
-            DatasetEvaluation.Evaluate(model.Network, dataset, mine, options, model.Config.ImageNetInput, device, done => report(done, null), cancellation));
+            DatasetEvaluation.Evaluate(model.Network, dataset, mine, options, model.Config.ImageNetInput, device, Ui.Counter(report), cancellation));
         var metrics = SegmentationMetrics.Compute(cm, dataset.ClassNames);
         if (shard.IsSharded) Ui.Result($"shard {shard}: the metrics below are of this shard's {mine.Count} images; merge the shards' --json reports with seg eval --merge");
         SegEvalCommand.PrintMetrics(Ui, metrics, mine.Count);

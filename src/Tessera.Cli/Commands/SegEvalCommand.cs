@@ -6,7 +6,7 @@ namespace Tessera.Cli.Commands;
 internal sealed class SegEvalSettings : GlobalSettings, IShardSettings
 {
     [CommandOption("--gt <DIR>"), Description("Folder of ground-truth label PNGs (8-bit gray or palette).")] public string? GroundTruth { get; init; }
-    [CommandOption("--pred <DIR>"), Description("Folder of predicted label PNGs, with the same file names.")] public string? Prediction { get; init; }
+    [CommandOption("--pred <DIR>"), Description("Folder of predicted label PNGs, with the same file names; or the --output folder of seg predict (its labels/ are read).")] public string? Prediction { get; init; }
     [CommandOption("--num-classes <N>"), Description("Number of classes; labels 0 … N-1.")] public int NumClasses { get; init; }
     [CommandOption("--ignore-index <I>"), Description("Ground-truth value that is not counted. Default 255.")] public int IgnoreIndex { get; init; } = 255;
     [CommandOption("--class-names <FILE>"), Description("Text file with one class name per line (N lines).")] public string? ClassNames { get; init; }
@@ -41,7 +41,7 @@ internal sealed class SegEvalSettings : GlobalSettings, IShardSettings
         if (string.IsNullOrEmpty(Prediction)) return ValidationResult.Error("--pred: required (folder of predicted PNGs)");
         if (NumClasses is < 1 or > 256) return ValidationResult.Error($"--num-classes: {NumClasses}; expected 1 to 256 for 8-bit label maps");
         if (IgnoreIndex is < 0 or > 255) return ValidationResult.Error($"--ignore-index: {IgnoreIndex}; expected 0 to 255");
-        if (OnMissing is not ("error" or "skip")) return ValidationResult.Error($"--on-missing: '{OnMissing}'; expected error or skip");
+        if (OptionChoices.Check<OptionChoices.OnMissing>("--on-missing", OnMissing, "choice") is { Successful: false } bad) return bad;
         if (!(Beta > 0) || double.IsInfinity(Beta)) return ValidationResult.Error($"--beta: {Beta}; expected a positive number");
         return base.Validate();
     }
@@ -57,7 +57,8 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
         string[]? names = settings.ReadClassNames();
         if (names is not null && names.Length != settings.NumClasses)
             throw new TesseraFormatException(settings.ClassNames!, $"{names.Length} class names for --num-classes {settings.NumClasses}");
-        Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, settings.OnMissing == "skip");
+        bool skip = EnumNames.Parse<OptionChoices.OnMissing>("onMissing", settings.OnMissing) == OptionChoices.OnMissing.Skip;
+        Pairing pairing = FolderEvaluation.Pair(settings.GroundTruth!, settings.Prediction!, skip);
         var shard = Shard.Resolve(settings.Shard, settings.ShardCount);
         if (shard.IsSharded)
         {
@@ -67,7 +68,7 @@ internal sealed class SegEvalCommand : TesseraCommand<SegEvalSettings>
         var options = new ConfusionOptions(settings.NumClasses, settings.IgnoreIndex, settings.ReduceZeroLabel);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         ConfusionMatrix cm = Ui.WithProgress("evaluating", pairing.Pairs.Count, "img",
-            report => FolderEvaluation.Evaluate(pairing.Pairs, options, done => report(done, null), cancellation));
+            report => FolderEvaluation.Evaluate(pairing.Pairs, options, Ui.Counter(report), cancellation));
         double seconds = watch.Elapsed.TotalSeconds;
         var metrics = SegmentationMetrics.Compute(cm, names, settings.Beta, settings.ZeroDivision);
         PrintMetrics(Ui, metrics, pairing.Pairs.Count);

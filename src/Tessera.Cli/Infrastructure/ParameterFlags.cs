@@ -1,5 +1,7 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Sampling;
+using Tessera.Segmentation.Inference;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Training;
 using Tessera.Segmentation.Training;
@@ -18,11 +20,19 @@ internal static class ParameterFlags
         (typeof(GlobalSettings), [(nameof(RuntimeOptions.Device), "--device"), (nameof(RuntimeOptions.Threads), "--threads")]),
         (typeof(DataSettings), [("dataFolder", "--data")]),
         (typeof(IShardSettings), [("Shard", "--shard"), ("ShardCount", "--shard-count")]),
+        (typeof(TrainingSettings), [(nameof(TrainingOptions.Steps), "--steps"), (nameof(TrainingOptions.Batch), "--batch"), (nameof(TrainingOptions.LearningRate), "--lr"),
+            (nameof(TrainingOptions.Optimizer), "--optimizer"), (nameof(TrainingOptions.Schedule), "--schedule"), (nameof(TrainingOptions.WeightDecay), "--weight-decay"),
+            (nameof(TrainingOptions.GradClip), "--clip"), (nameof(TrainingOptions.WarmupSteps), "--warmup"), (nameof(TrainingOptions.EvalEvery), "--eval-every"),
+            (nameof(TrainingOptions.CheckpointEvery), "--checkpoint-every"), (nameof(TrainingOptions.StopAt), "--stop-at"), (nameof(TrainingOptions.Accumulate), "--accumulate"),
+            (nameof(TrainingOptions.SampleEvery), "--sample-every")]),
         (typeof(SegTrainSettings), [(nameof(SegModelConfig.Model), "--model"), (nameof(SegModelConfig.K), "--k"), (nameof(SegModelConfig.Depth), "--depth"),
             (nameof(SegModelConfig.OutputStride), "--output-stride"), (nameof(SegModelConfig.Dilations), "--dilations"), (nameof(SegModelConfig.BaseWidth), "--width"),
             (nameof(SegDatasetTrainOptions.Loss), "--loss"), (nameof(SegDatasetTrainOptions.CropHeight), "--crop"), (nameof(SegDatasetTrainOptions.ScaleWidth), "--scale"),
             (nameof(SegDatasetTrainOptions.MinRatio), "--ratio"), (nameof(SegDatasetTrainOptions.EvalImages), "--eval-images"), (nameof(SegDatasetTrainOptions.LoaderThreads), "--loader-threads"),
-            (nameof(SegDatasetTrainOptions.ValSplit), "--val-split"), (nameof(SegDatasetTrainOptions.BackboneWeights), "--backbone-weights")]),
+            (nameof(SegDatasetTrainOptions.ValSplit), "--val-split"), (nameof(SegDatasetTrainOptions.BackboneWeights), "--backbone-weights"),
+            (nameof(SegDatasetTrainOptions.Pretrained), "--pretrained"), (nameof(SegDatasetTrainOptions.Layout), "--dataset"), (nameof(InferenceOptions.Mode), "--mode"),
+            (nameof(SegTrainOptions.EvalScenes), "--eval-scenes")]),
+        (typeof(SegDatasetSettings), [(nameof(SegDatasetTrainOptions.Layout), "--dataset"), (nameof(InferenceOptions.Mode), "--mode")]),
         (typeof(SamImageSettings), [("name", "--model")]),
         (typeof(SamSegmentSettings), [(nameof(SamPrompt.Points), "--point"), (nameof(SamPrompt.Box), "--box")]),
         (typeof(SamAutoSettings), [("input", "--input"), ("format", "--output-mode")]),

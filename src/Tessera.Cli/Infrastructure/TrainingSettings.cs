@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace Tessera.Cli.Infrastructure;
 
 /// <summary>
@@ -53,11 +51,11 @@ public abstract class TrainingSettings : DataSettings
             Steps = Steps,
             Batch = BatchOption ?? d.Batch,
             LearningRate = LearningRateOption ?? d.LearningRate,
-            Optimizer = OptimizerOption is null ? d.Optimizer : Enum.Parse<OptimizerKind>(OptimizerOption, ignoreCase: true),
+            Optimizer = OptimizerOption is null ? d.Optimizer : EnumNames.Parse<OptimizerKind>(nameof(TrainingOptions.Optimizer), OptimizerOption, "supported optimizer"),
             WeightDecay = WeightDecayOption ?? d.WeightDecay,
             GradClip = ClipOption ?? d.GradClip,
             WarmupSteps = WarmupOption ?? d.WarmupSteps,
-            Schedule = ScheduleOption is null ? d.Schedule : Enum.Parse<LearningRateSchedule>(ScheduleOption, ignoreCase: true),
+            Schedule = ScheduleOption is null ? d.Schedule : EnumNames.Parse<LearningRateSchedule>(nameof(TrainingOptions.Schedule), ScheduleOption, "learning-rate schedule"),
             EvalEvery = EvalEveryOption ?? d.EvalEvery,
             CheckpointEvery = CheckpointEveryOption ?? d.CheckpointEvery,
             Accumulate = AccumulateOption ?? d.Accumulate,
@@ -67,32 +65,13 @@ public abstract class TrainingSettings : DataSettings
         };
     }
 
-    /// <summary>The command-line flag of each <see cref="TrainingOptions"/> property, for messages.</summary>
-    private static readonly (string Property, string Flag)[] Flags =
-    [
-        ("Steps", "--steps"), ("Batch", "--batch"), ("LearningRate", "--lr"), ("WeightDecay", "--weight-decay"), ("GradClip", "--clip"),
-        ("WarmupSteps", "--warmup"), ("EvalEvery", "--eval-every"), ("CheckpointEvery", "--checkpoint-every"), ("StopAt", "--stop-at"),
-        ("Accumulate", "--accumulate"), ("SampleEvery", "--sample-every"),
-    ];
-
     public override ValidationResult Validate()
     {
-        if (OptimizerOption is not (null or "adam" or "adamw" or "sgd")) return ValidationResult.Error($"--optimizer: '{OptimizerOption}' is not adam, adamw or sgd");
-        if (ScheduleOption is not (null or "constant" or "cosine" or "poly")) return ValidationResult.Error($"--schedule: '{ScheduleOption}' is not constant, cosine or poly");
         if (Resume && !File.Exists(Path.Combine(Out, TrainingEngine.CheckpointFile)))
             return ValidationResult.Error($"--resume: {Path.Combine(Out, TrainingEngine.CheckpointFile)} does not exist");
+        // The engine names its properties; ParameterFlags gives the user the flags.
         try { Training().Validate(); }
-        catch (TesseraUserException e)
-        {
-            // The engine names its properties; the user gets the flags.
-            string message = e.Message;
-            foreach (var (property, flag) in Flags)
-            {
-                message = message.StartsWith(property + " must", StringComparison.Ordinal) ? flag + ":" + message[property.Length..] : message;
-                message = Regex.Replace(message, $@"\b{property}\b", flag);
-            }
-            return ValidationResult.Error(message);
-        }
+        catch (TesseraUserException e) { return ValidationResult.Error(ParameterFlags.Message(e, GetType())); }
         return base.Validate();
     }
 }

@@ -65,6 +65,17 @@ public sealed class Ui(IAnsiConsole console)
     public T Training<T>(string description, long steps, Func<Action<long, double, string?>, T> train, string lossFormat = "0.000") =>
         WithProgress(description, steps, "steps", report => train((step, loss, status) => report(step, status ?? "loss " + loss.ToString(lossFormat, System.Globalization.CultureInfo.InvariantCulture))));
 
+    /// <summary>
+    /// The progress callback of <see cref="WithProgress{T}"/> as the <see cref="IProgress{T}"/> a library call takes:
+    /// each count reported at once, on the reporting thread.
+    /// </summary>
+    public static IProgress<int> Counter(Action<long, string?> report) => new Reporter(report);
+
+    private sealed class Reporter(Action<long, string?> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value, null);
+    }
+
     /// <summary>Shows "done/total".</summary>
     private sealed class CountColumn : ProgressColumn
     {

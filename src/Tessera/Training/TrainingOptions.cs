@@ -72,26 +72,26 @@ public sealed record TrainingOptions
     [JsonIgnore]
     public int MicroBatch => Batch / Math.Max(1, Accumulate);
 
-    /// <summary>Checks the settings; the message names the property.</summary>
-    /// <exception cref="TesseraUserException">A setting out of range.</exception>
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="TesseraUserException">A setting out of range, naming the property (<see cref="TesseraUserException.Parameter"/>).</exception>
     public void Validate()
     {
-        static void Require(bool ok, string message)
+        static void Require(bool ok, string parameter, string detail)
         {
-            if (!ok) throw new TesseraUserException(message);
+            if (!ok) throw new TesseraUserException(parameter, detail);
         }
-        Require(Steps >= 1, $"Steps must be at least 1 (got {Steps})");
-        Require(Batch >= 1, $"Batch must be at least 1 (got {Batch})");
-        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"LearningRate must be positive (got {LearningRate})");
-        Require(WeightDecay >= 0, $"WeightDecay must not be negative (got {WeightDecay})");
-        Require(GradClip >= 0, $"GradClip must not be negative (got {GradClip})");
-        Require(WarmupSteps >= 0, $"WarmupSteps must not be negative (got {WarmupSteps})");
-        Require(EvalEvery >= 0, $"EvalEvery must not be negative (got {EvalEvery})");
-        Require(CheckpointEvery >= 1, $"CheckpointEvery must be at least 1 (got {CheckpointEvery})");
-        Require(SampleEvery >= 0, $"SampleEvery must not be negative (got {SampleEvery})");
-        Require(StopAt >= 0, $"StopAt must not be negative (got {StopAt})");
-        Require(Accumulate >= 1, $"Accumulate must be at least 1 (got {Accumulate})");
-        Require(Batch % Accumulate == 0, $"Batch ({Batch}) must be a multiple of Accumulate ({Accumulate})");
+        Require(Steps >= 1, nameof(Steps), $"must be at least 1 (got {Steps})");
+        Require(Batch >= 1, nameof(Batch), $"must be at least 1 (got {Batch})");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), $"must be positive (got {LearningRate})");
+        Require(WeightDecay >= 0, nameof(WeightDecay), $"must not be negative (got {WeightDecay})");
+        Require(GradClip >= 0, nameof(GradClip), $"must not be negative (got {GradClip})");
+        Require(WarmupSteps >= 0, nameof(WarmupSteps), $"must not be negative (got {WarmupSteps})");
+        Require(EvalEvery >= 0, nameof(EvalEvery), $"must not be negative (got {EvalEvery})");
+        Require(CheckpointEvery >= 1, nameof(CheckpointEvery), $"must be at least 1 (got {CheckpointEvery})");
+        Require(SampleEvery >= 0, nameof(SampleEvery), $"must not be negative (got {SampleEvery})");
+        Require(StopAt >= 0, nameof(StopAt), $"must not be negative (got {StopAt})");
+        Require(Accumulate >= 1, nameof(Accumulate), $"must be at least 1 (got {Accumulate})");
+        Require(Batch % Accumulate == 0, nameof(Batch), $"{Batch} must be a multiple of the micro-batches per step (Accumulate, {Accumulate})");
     }
 
     /// <summary>

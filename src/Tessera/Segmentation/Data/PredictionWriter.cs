@@ -10,21 +10,52 @@ namespace Tessera.Segmentation.Data;
 /// </summary>
 public static class PredictionWriter
 {
-    /// <summary>The bytes stored for a model's labels under <paramref name="dataset"/>'s convention.</summary>
-    public static byte[] Stored(ISegmentationDataset dataset, ReadOnlySpan<byte> labels)
+    /// <summary>The subfolder of a prediction output folder that holds the label PNGs (what <c>seg eval</c> reads).</summary>
+    public const string LabelsFolder = "labels";
+
+    /// <summary>The subfolder of a prediction output folder that holds the colour overlays.</summary>
+    public const string OverlaysFolder = "overlays";
+
+    /// <summary>
+    /// The folder of label maps of <paramref name="folder"/>: its <see cref="LabelsFolder"/> when it is the output of
+    /// batch prediction (a <see cref="LabelsFolder"/> subfolder and no PNG of its own), else the folder itself.
+    /// </summary>
+    public static string LabelFolderOf(string folder)
     {
-        var stored = labels.ToArray();
-        if (dataset.ReduceZeroLabel)
+        string labels = Path.Combine(folder, LabelsFolder);
+        return Directory.Exists(labels) && !Directory.EnumerateFiles(folder, "*.png").Any() ? labels : folder;
+    }
+
+    /// <summary>The bytes stored for a model's labels under the convention of <paramref name="labels"/> (class + 1 with reduce_zero_label, 255 → 0).</summary>
+    public static byte[] Stored(LabelSet labels, ReadOnlySpan<byte> prediction)
+    {
+        var stored = prediction.ToArray();
+        if (labels.ReduceZeroLabel)
             for (int i = 0; i < stored.Length; i++) stored[i] = stored[i] == 255 ? (byte)0 : (byte)(stored[i] + 1);
         return stored;
     }
 
-    /// <summary>Writes a label map [height × width] as <paramref name="dataset"/> stores labels (see the class summary).</summary>
-    public static void WriteLabels(ISegmentationDataset dataset, string path, ReadOnlySpan<byte> labels, int width, int height)
+    /// <summary>A label map [height × width] as a PNG file's bytes in the convention of <paramref name="labels"/> (see the class summary).</summary>
+    public static byte[] EncodeLabels(LabelSet labels, ReadOnlySpan<byte> prediction, int width, int height)
     {
-        byte[] stored = Stored(dataset, labels);
-        IReadOnlyList<byte[]>? palette = dataset.Layout == DatasetLayout.Voc ? VocDataset.FilePalette : null;
-        PalettePng.Write(path, stored, width, height, palette);
+        IReadOnlyList<byte[]>? palette = labels.Layout == DatasetLayout.Voc ? VocDataset.FilePalette : null;
+        return PalettePng.Encode(Stored(labels, prediction), width, height, palette);
+    }
+
+    /// <summary>Writes a label map [height × width] atomically as <see cref="EncodeLabels"/> encodes it.</summary>
+    public static void WriteLabels(LabelSet labels, string path, ReadOnlySpan<byte> prediction, int width, int height) =>
+        AtomicFile.WriteAllBytes(path, EncodeLabels(labels, prediction, width, height));
+
+    /// <summary>Writes a label map [height × width] as <paramref name="dataset"/> stores labels.</summary>
+    public static void WriteLabels(ISegmentationDataset dataset, string path, ReadOnlySpan<byte> prediction, int width, int height) =>
+        WriteLabels(LabelSet.Of(dataset), path, prediction, width, height);
+
+    /// <summary>The colour overlay (<see cref="Overlay"/>, α = ½) of a prediction on its image as a PNG file's bytes.</summary>
+    public static byte[] EncodeOverlay(ReadOnlySpan<byte> prediction, SegmentationSample image, IReadOnlyList<byte[]> palette)
+    {
+        var overlay = Overlay(prediction, image.Width, image.Height, palette, image.Image);
+        using var tensor = TorchSharp.torch.tensor(overlay, [3, image.Height, image.Width], TorchSharp.torch.ScalarType.Byte);
+        return ImageIO.EncodePng(tensor);
     }
 
     /// <summary>

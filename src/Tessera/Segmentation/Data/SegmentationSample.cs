@@ -16,6 +16,25 @@ public sealed record SegmentationSample(int Width, int Height, byte[] Image, byt
     /// <summary>The ignore index of labels: pixels that count neither in the loss nor in the metrics.</summary>
     public const byte IgnoreIndex = 255;
 
+    /// <summary>An image without labels (every pixel <see cref="IgnoreIndex"/>), for prediction.</summary>
+    /// <param name="width">Width in pixels.</param>
+    /// <param name="height">Height in pixels.</param>
+    /// <param name="rgb">Height × Width × 3 bytes, RGB interleaved.</param>
+    public static SegmentationSample Unlabelled(int width, int height, byte[] rgb)
+    {
+        var label = new byte[width * height];
+        Array.Fill(label, IgnoreIndex);
+        return new SegmentationSample(width, height, rgb, label);
+    }
+
+    /// <summary>An image without labels from uint8 RGB [3, H, W] (as <see cref="IO.ImageIO.Load"/> gives).</summary>
+    public static SegmentationSample FromImage(torch.Tensor rgb)
+    {
+        if (rgb.dtype != torch.ScalarType.Byte || rgb.dim() != 3 || rgb.shape[0] != 3) throw new ArgumentException("expected uint8 RGB [3, H, W]", nameof(rgb));
+        using var interleaved = rgb.permute(1, 2, 0).contiguous().cpu();
+        return Unlabelled((int)rgb.shape[2], (int)rgb.shape[1], interleaved.bytes.ToArray());
+    }
+
     /// <summary>The image as uint8 [3, H, W].</summary>
     public torch.Tensor ImageTensor()
     {

@@ -8,7 +8,8 @@ namespace Tessera.Segmentation.Inference;
 /// <summary>
 /// Label PNGs (in the dataset's convention) and colour overlays at the original resolution, for a folder of images
 /// or a dataset split, as one shard of a batch job: items sorted by name and dealt round-robin, each written
-/// atomically (overlay, then the label last), finished items skipped, the shard's summary written last.
+/// atomically (overlay, then the label last), finished items skipped, the shard's summary written last. Each image is
+/// predicted by <see cref="SegmentationModel.Predict(SegmentationSample, InferenceOptions?)"/> and written by <see cref="PredictionWriter"/>, as the server does.
 /// </summary>
 public sealed class BatchPrediction
 {
@@ -50,33 +51,28 @@ public sealed class BatchPrediction
     public int Count(Shard shard) => shard.Select(_items).Count();
 
     /// <summary>
-    /// Predicts the items of <paramref name="shard"/> with <paramref name="model"/>, writing <c>labels/</c>,
-    /// <c>overlays/</c> and the shard's summary under <paramref name="outputFolder"/>.
+    /// Predicts the items of <paramref name="shard"/> with <paramref name="model"/>, writing
+    /// <see cref="PredictionWriter.LabelsFolder"/> (label PNGs in the dataset's convention, or for a folder of images in
+    /// the checkpoint's, <see cref="SegmentationModel.Labels"/>), <see cref="PredictionWriter.OverlaysFolder"/> and the
+    /// shard's summary under <paramref name="outputFolder"/>. <paramref name="progress"/> gets the number of items handled.
     /// </summary>
-    public ShardSummary Run(SegmentationModel model, string outputFolder, InferenceOptions options, Shard shard, torch.Device device,
-        Action<int>? progress = null, CancellationToken cancellation = default)
+    public ShardSummary Run(SegmentationModel model, string outputFolder, InferenceOptions options, Shard shard,
+        IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         var dataset = _dataset;
-        var palette = dataset?.Palette ?? (model.Config.ImageNetInput ? SegmentationDataset.DefaultPalette(model.Config.Classes) : FashionMnistScenes.Palette);
+        var labelSet = dataset is null ? model.Labels : LabelSet.Of(dataset);
         string output = Path.GetFullPath(outputFolder);
-        string labels = Path.Combine(output, "labels"), overlays = Path.Combine(output, "overlays");
+        string labels = Path.Combine(output, PredictionWriter.LabelsFolder), overlays = Path.Combine(output, PredictionWriter.OverlaysFolder);
         Directory.CreateDirectory(labels);
         Directory.CreateDirectory(overlays);
         return ShardedWork.Run(_items, shard, i => i.Name, i => File.Exists(Path.Combine(labels, i.Name)), item =>
         {
-            using var scope = torch.NewDisposeScope();
             var sample = item.Index >= 0 ? dataset!.Load(item.Index) : LoadImage(item.Image);
-            byte[] pred = DatasetEvaluation.Predict(model.Network, sample, options, model.Config.ImageNetInput, device);
-            var overlay = PredictionWriter.Overlay(pred, sample.Width, sample.Height, palette, sample.Image);
-            WriteAtomically(Path.Combine(overlays, item.Name), tmp =>
-                ImageIO.SavePng(torch.tensor(overlay, [3, sample.Height, sample.Width], torch.ScalarType.Byte), tmp));
-            // The label map last: its presence marks the item finished.
-            WriteAtomically(Path.Combine(labels, item.Name), tmp =>
-            {
-                if (dataset is not null) PredictionWriter.WriteLabels(dataset, tmp, pred, sample.Width, sample.Height);
-                else PalettePng.Write(tmp, pred, sample.Width, sample.Height);
-            });
-        }, Path.Combine(output, ShardSummary.FileName(shard)), (n, _) => progress?.Invoke(n), cancellation);
+            byte[] pred = model.Predict(sample, options);
+            // Each file atomically, the label map last: its presence marks the item finished.
+            AtomicFile.WriteAllBytes(Path.Combine(overlays, item.Name), PredictionWriter.EncodeOverlay(pred, sample, labelSet.Palette));
+            PredictionWriter.WriteLabels(labelSet, Path.Combine(labels, item.Name), pred, sample.Width, sample.Height);
+        }, Path.Combine(output, ShardSummary.FileName(shard)), (n, _) => progress?.Report(n), cancellation);
     }
 
     private static SegmentationSample LoadImage(string path)
@@ -84,19 +80,12 @@ public sealed class BatchPrediction
         try
         {
             var (w, h, rgb) = SegmentationDataset.DecodeRgb(path);
-            return new SegmentationSample(w, h, rgb, new byte[w * h]);
+            return SegmentationSample.Unlabelled(w, h, rgb);
         }
         catch (TesseraFormatException) { throw; }
         catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException)
         {
             throw new TesseraFormatException(path, $"not a decodable image ({e.Message})", e);
         }
-    }
-
-    private static void WriteAtomically(string path, Action<string> write)
-    {
-        string tmp = Path.Combine(Path.GetDirectoryName(path)!, "." + Path.GetFileNameWithoutExtension(path) + ".partial.png");
-        write(tmp);
-        File.Move(tmp, path, overwrite: true);
     }
 }

@@ -7,7 +7,7 @@ namespace Tessera.Segmentation.Inference;
 
 /// <summary>
 /// A network scored on a dataset split at the images' original resolution: each image normalised as the model was
-/// trained (<see cref="Training.SegModelConfig.ImageNetInput"/>), run by <see cref="SegInference.Predict"/> (whole or
+/// trained (<see cref="Models.SegModelConfig.ImageNetInput"/>), run by <see cref="SegInference.Predict"/> (whole or
 /// slide, optional multi-scale and flip), and its prediction counted into a confusion matrix against its label.
 /// </summary>
 public static class DatasetEvaluation
@@ -33,14 +33,6 @@ public static class DatasetEvaluation
         return (x * 255f - mean).div(std).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The predicted labels [H, W] (uint8, CPU) of dataset item <paramref name="index"/> at its original resolution.</summary>
-    public static (SegmentationSample Sample, byte[] Prediction) Predict(torch.nn.Module<torch.Tensor, torch.Tensor> network, ISegmentationDataset dataset, int index,
-        InferenceOptions options, bool imageNet, torch.Device device)
-    {
-        var sample = dataset.Load(index);
-        return (sample, Predict(network, sample, options, imageNet, device));
-    }
-
     /// <summary>The predicted labels (uint8, row-major, CPU) of one sample at its original resolution.</summary>
     public static byte[] Predict(torch.nn.Module<torch.Tensor, torch.Tensor> network, SegmentationSample sample, InferenceOptions options, bool imageNet, torch.Device device)
     {
@@ -53,10 +45,11 @@ public static class DatasetEvaluation
 
     /// <summary>
     /// Counts the predictions of the items <paramref name="indices"/> of <paramref name="dataset"/> against their labels
-    /// (the network is put in evaluation mode). <paramref name="progress"/> gets the number of images done.
+    /// (the network is put in evaluation mode). <paramref name="progress"/> gets the number of images done;
+    /// <paramref name="cancellation"/> stops between images.
     /// </summary>
     public static ConfusionMatrix Evaluate(torch.nn.Module<torch.Tensor, torch.Tensor> network, ISegmentationDataset dataset, IReadOnlyList<int> indices,
-        InferenceOptions options, bool imageNet, torch.Device device, Action<int>? progress = null, CancellationToken cancellation = default)
+        InferenceOptions options, bool imageNet, torch.Device device, IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         network.eval();
         var cm = new ConfusionMatrix(dataset.NumClasses);
@@ -64,9 +57,10 @@ public static class DatasetEvaluation
         foreach (int i in indices)
         {
             cancellation.ThrowIfCancellationRequested();
-            var (sample, pred) = Predict(network, dataset, i, options, imageNet, device);
+            var sample = dataset.Load(i);
+            var pred = Predict(network, sample, options, imageNet, device);
             cm.Add(sample.Label, pred, dataset[i].Label);
-            progress?.Invoke(++done);
+            progress?.Report(++done);
         }
         return cm;
     }

@@ -1,15 +1,17 @@
+using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Segmentation.Inference;
 
-/// <summary>How a model is run over an image.</summary>
+/// <summary>How a model is run over an image; the name (<see cref="EnumNames"/>) is what options and checkpoints store.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<InferenceMode>))]
 public enum InferenceMode
 {
     /// <summary>The whole image in one pass.</summary>
-    Whole,
+    [JsonStringEnumMemberName("whole")] Whole,
     /// <summary>Overlapping windows, logits averaged where they overlap (mmsegmentation's slide inference).</summary>
-    Slide,
+    [JsonStringEnumMemberName("slide")] Slide,
 }
 
 /// <summary>Settings of <see cref="SegInference"/>.</summary>

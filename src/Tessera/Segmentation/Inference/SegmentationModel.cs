@@ -1,5 +1,7 @@
+using System.Text.Json;
 using Tessera.IO;
-using Tessera.Segmentation.Training;
+using Tessera.Segmentation.Data;
+using Tessera.Segmentation.Models;
 using Tessera.Training;
 using TorchSharp;
 
@@ -7,14 +9,15 @@ namespace Tessera.Segmentation.Inference;
 
 /// <summary>
 /// A trained semantic-segmentation network (GCN-Net, DeepLabV3, FCN, …) with its configuration, loaded from a
-/// checkpoint of <see cref="SegTrainer"/>, ready to label images.
+/// checkpoint of Tessera's segmentation trainers, ready to label images: the one loader and the one per-image
+/// prediction that the command line, the server and batch prediction share.
 /// </summary>
 public sealed class SegmentationModel : IDisposable
 {
     private readonly torch.nn.Module<torch.Tensor, torch.Tensor> _net;
 
-    private SegmentationModel(SegModelConfig config, torch.nn.Module<torch.Tensor, torch.Tensor> net, torch.Device device) =>
-        (Config, _net, Device) = (config, net, device);
+    private SegmentationModel(SegModelConfig config, torch.nn.Module<torch.Tensor, torch.Tensor> net, torch.Device device, InferenceOptions inference) =>
+        (Config, _net, Device, Inference) = (config, net, device, inference);
 
     /// <summary>The configuration the checkpoint recorded.</summary>
     public SegModelConfig Config { get; }
@@ -22,10 +25,19 @@ public sealed class SegmentationModel : IDisposable
     /// <summary>Where the weights live.</summary>
     public torch.Device Device { get; }
 
+    /// <summary>
+    /// The classes: names, colours and the label-file convention the checkpoint recorded (for checkpoints of earlier
+    /// versions, <see cref="LabelSet.Default"/>).
+    /// </summary>
+    public LabelSet Labels => Config.ClassLabels;
+
+    /// <summary>How the training run validated (whole or slide, crop and stride of a dataset run); whole for Fashion-MNIST scenes.</summary>
+    public InferenceOptions Inference { get; }
+
     /// <summary>The network (evaluation mode): forward maps [B, 3, H, W] floats in [0, 1] to [B, classes, H, W] logits.</summary>
     public torch.nn.Module<torch.Tensor, torch.Tensor> Network => _net;
 
-    /// <summary>Loads a checkpoint written by <see cref="SegTrainer"/> (its model weights) onto <paramref name="device"/> (default CPU).</summary>
+    /// <summary>Loads a checkpoint of Tessera's segmentation trainers (its model weights) onto <paramref name="device"/> (default CPU).</summary>
     /// <exception cref="TesseraFormatException">Not a segmentation checkpoint, or its weights do not fit its configuration.</exception>
     public static SegmentationModel Load(string path, torch.Device? device = null)
     {
@@ -40,13 +52,35 @@ public sealed class SegmentationModel : IDisposable
             TrainingCheckpoint.Load(path, net);
             device ??= torch.CPU;
             net.to(device).eval();
-            return new SegmentationModel(config, net, device);
+            return new SegmentationModel(config, net, device, RecordedInference(header.Metadata, path));
         }
         catch
         {
             net.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The predicted labels (uint8 class indices, row-major, at the image's resolution) of one image, normalised as the
+    /// model was trained and run by <see cref="SegInference.Predict"/> with <paramref name="options"/> (default
+    /// <see cref="Inference"/>).
+    /// </summary>
+    public byte[] Predict(SegmentationSample image, InferenceOptions? options = null) =>
+        DatasetEvaluation.Predict(_net, image, options ?? Inference, Config.ImageNetInput, Device);
+
+    // The validation inference a dataset run recorded in its task options (absent: whole image).
+    private static InferenceOptions RecordedInference(IReadOnlyDictionary<string, string> metadata, string path)
+    {
+        if (!metadata.TryGetValue(CheckpointMetadata.TaskKey, out string? task)) return new InferenceOptions();
+        try
+        {
+            using var doc = JsonDocument.Parse(task);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(nameof(Inference), out var inference)
+                ? inference.Deserialize<InferenceOptions>() ?? new InferenceOptions()
+                : new InferenceOptions();
+        }
+        catch (JsonException e) { throw new TesseraFormatException(path, $"training options are not valid JSON ({e.Message})", e); }
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SkiaSharp;
 using Tessera.IO;
+using Tessera.Segmentation.Data;
 
 namespace Tessera.Segmentation.Metrics;
 
@@ -20,10 +21,15 @@ public sealed record Pairing(IReadOnlyList<LabelPair> Pairs, IReadOnlyList<strin
 /// <summary>Evaluates folders of label PNGs: pairing by file name, streaming accumulation, reports.</summary>
 public static class FolderEvaluation
 {
-    /// <summary>Pairs <c>gt/a.png</c> with <c>pred/a.png</c>. With <paramref name="skipMissing"/> false, an unpaired file is an error.</summary>
+    /// <summary>
+    /// Pairs <c>gt/a.png</c> with <c>pred/a.png</c>. With <paramref name="skipMissing"/> false, an unpaired file is an
+    /// error. A <paramref name="predictionFolder"/> written by batch prediction (<see cref="PredictionWriter.LabelFolderOf"/>)
+    /// is read in its label subfolder, so its overlays and shard summaries are not taken for predictions.
+    /// </summary>
     /// <exception cref="TesseraUserException">A folder is missing or empty, holds a non-PNG, or (unless skipping) a file has no partner.</exception>
     public static Pairing Pair(string groundTruthFolder, string predictionFolder, bool skipMissing)
     {
+        predictionFolder = PredictionWriter.LabelFolderOf(predictionFolder);
         Dictionary<string, string> gt = List(groundTruthFolder, nameof(groundTruthFolder)), pred = List(predictionFolder, nameof(predictionFolder));
         var missingPred = gt.Keys.Where(k => !pred.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         var missingGt = pred.Keys.Where(k => !gt.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
@@ -55,8 +61,12 @@ public static class FolderEvaluation
     /// Streams every pair into one confusion matrix, decoding in parallel (thread-local matrices,
     /// merged at the end; the counts do not depend on the order).
     /// </summary>
+    /// <param name="pairs">The pairs (<see cref="Pair"/>).</param>
+    /// <param name="options">Classes, ignore index and reduce_zero_label.</param>
+    /// <param name="progress">Gets the number of pairs counted so far (from the worker threads).</param>
+    /// <param name="cancellation">Stops between pairs (<see cref="OperationCanceledException"/>).</param>
     /// <exception cref="TesseraUserException">A file is not a label PNG, sizes differ within a pair, or a label is out of range.</exception>
-    public static ConfusionMatrix Evaluate(IReadOnlyList<LabelPair> pairs, ConfusionOptions options, Action<int>? progress = null, CancellationToken cancellation = default)
+    public static ConfusionMatrix Evaluate(IReadOnlyList<LabelPair> pairs, ConfusionOptions options, IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         var total = new ConfusionMatrix(options);
         var gate = new object();
@@ -72,7 +82,7 @@ public static class FolderEvaluation
                     if (gt.Width != pred.Width || gt.Height != pred.Height)
                         throw new TesseraFormatException(pair.Prediction, $"prediction is {pred.Width}x{pred.Height} but its ground truth {pair.GroundTruth} is {gt.Width}x{gt.Height}");
                     local.Add(gt.Labels, pred.Labels, pair.Prediction);
-                    progress?.Invoke(Interlocked.Increment(ref done));
+                    progress?.Report(Interlocked.Increment(ref done));
                     return local;
                 },
                 local => { lock (gate) total.Merge(local); });

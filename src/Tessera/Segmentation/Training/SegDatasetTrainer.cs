@@ -4,6 +4,7 @@ using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Metrics;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Transforms;
 using Tessera.Training;
 using TorchSharp;
@@ -34,7 +35,7 @@ public sealed record SegDatasetTrainOptions
     public SegModelConfig Model { get; init; } = new() { Model = SegModelKind.DeepLabV3, Depth = 50, BaseWidth = 64, SmallStem = false };
     /// <summary>Optimiser, schedule, length, cadences and seed.</summary>
     public TrainingOptions Training { get; init; } = DefaultTraining;
-    /// <summary>Loss: ce, dice, focal or a sum such as ce+dice.</summary>
+    /// <summary>Loss: ce, dice, focal or a sum such as ce+dice (<see cref="SegmentationLosses"/>).</summary>
     public string Loss { get; init; } = "ce";
     /// <summary>Layout (custom, voc, cityscapes, ade20k), or null to detect it.</summary>
     public DatasetLayout? Layout { get; init; }
@@ -66,13 +67,20 @@ public sealed record SegDatasetTrainOptions
     public int? EvalImages { get; init; }
     /// <summary>A torchvision ResNet state dict (.pth or .safetensors) to initialise the backbone of a new run.</summary>
     public string? BackboneWeights { get; init; }
+    /// <summary>
+    /// A checkpoint of a segmentation trainer whose model weights (all of them, heads included) start a new run:
+    /// fine-tuning. Its network must be the one <see cref="Model"/> builds for the dataset's classes.
+    /// </summary>
+    public string? Pretrained { get; init; }
 
     /// <summary>Checks the settings; messages name the property.</summary>
     /// <exception cref="TesseraUserException">A setting out of range.</exception>
     public void Validate()
     {
         Model.Validate();
-        if (!SegmentationLosses.IsValid(Loss)) throw new TesseraUserException(nameof(Loss), $"'{Loss}'; expected ce, dice, focal or a sum such as ce+dice");
+        SegmentationLosses.Validate(Loss, nameof(Loss));
+        if (BackboneWeights is not null && Pretrained is not null)
+            throw new TesseraUserException(nameof(Pretrained), "give either a pretrained checkpoint or backbone weights, not both (the checkpoint holds the backbone too)");
         if (CropHeight < 1 || CropWidth < 1) throw new TesseraUserException(nameof(CropHeight), $"{CropHeight}x{CropWidth}; expected a positive crop size");
         if (ScaleWidth < 1 || ScaleHeight < 1) throw new TesseraUserException(nameof(ScaleWidth), $"{ScaleWidth}x{ScaleHeight}; expected a positive scale");
         if (!(MinRatio > 0) || !(MaxRatio >= MinRatio)) throw new TesseraUserException(nameof(MinRatio), $"{MinRatio},{MaxRatio}; expected 0 < min ≤ max");
@@ -103,33 +111,61 @@ public sealed class SegDatasetTrainer
 {
     private readonly SegDatasetTrainOptions _o;
     private readonly TrainingEngine _engine;
-    private readonly SegmentationDataset _train, _val;
+    private readonly ISegmentationDataset _train, _val;
 
-    /// <summary>Opens and checks both splits (every pair decoded and range-checked) and creates the trainer.</summary>
+    /// <summary>
+    /// Opens and checks both splits of the dataset at <see cref="SegDatasetTrainOptions.Root"/> (every pair decoded and
+    /// range-checked) and creates the trainer.
+    /// </summary>
     /// <exception cref="TesseraUserException">Settings out of range, or the dataset cannot be opened.</exception>
     /// <exception cref="TesseraFormatException">A file of either split is bad (named).</exception>
     public SegDatasetTrainer(SegDatasetTrainOptions options, torch.Device? device = null, CancellationToken cancellation = default)
+        : this(OpenChecked(options, cancellation), options, device)
+    {
+    }
+
+    /// <summary>
+    /// Creates a trainer on splits the caller supplies (any <see cref="ISegmentationDataset"/>, such as a user's own
+    /// dataset class); <see cref="SegDatasetTrainOptions.Layout"/>, <see cref="SegDatasetTrainOptions.Root"/> and the
+    /// split names are not read. The splits must agree on their classes; their files are read as training needs them.
+    /// </summary>
+    /// <exception cref="TesseraUserException">Settings out of range, or the splits disagree on their classes.</exception>
+    public SegDatasetTrainer(ISegmentationDataset train, ISegmentationDataset validation, SegDatasetTrainOptions options, torch.Device? device = null)
+        : this((train, validation), options, device)
+    {
+    }
+
+    private SegDatasetTrainer((ISegmentationDataset Train, ISegmentationDataset Val) splits, SegDatasetTrainOptions options, torch.Device? device)
     {
         options.Validate();
-        _train = SegmentationDatasets.Open(options.Layout, options.Root, options.Split, options.Dataset);
-        _val = SegmentationDatasets.Open(_train.Layout, options.Root, options.ValSplit, options.Dataset);
-        _train.Validate(cancellation: cancellation);
-        _val.Validate(cancellation: cancellation);
-        if (_val.NumClasses != _train.NumClasses)
-            throw new TesseraUserException(nameof(options.ValSplit), $"split '{options.ValSplit}' has {_val.NumClasses} classes but '{options.Split}' has {_train.NumClasses}");
-        _o = options with { Model = options.Model with { Classes = _train.NumClasses, ImageNetInput = true } };
+        (_train, _val) = splits;
+        if (_train.Count == 0) throw new TesseraUserException(nameof(options.Split), $"the training split '{_train.Split}' has no image/label pairs");
+        if (_val.Count == 0) throw new TesseraUserException(nameof(options.ValSplit), $"the validation split '{_val.Split}' has no image/label pairs");
+        if (!_val.ClassNames.SequenceEqual(_train.ClassNames))
+            throw new TesseraUserException(nameof(options.ValSplit), $"split '{_val.Split}' has {_val.NumClasses} classes ({string.Join(", ", _val.ClassNames.Take(4))}, …) but '{_train.Split}' has {_train.NumClasses} ({string.Join(", ", _train.ClassNames.Take(4))}, …)");
+        _o = options with { Model = options.Model with { Classes = _train.NumClasses, ImageNetInput = true, Labels = LabelSet.Of(_train) } };
         _o.Model.Validate();
         _engine = new TrainingEngine(_o.Training, device);
     }
 
-    /// <summary>The options in effect (classes from the dataset).</summary>
+    private static (ISegmentationDataset, ISegmentationDataset) OpenChecked(SegDatasetTrainOptions options, CancellationToken cancellation)
+    {
+        options.Validate();
+        var train = SegmentationDatasets.Open(options.Layout, options.Root, options.Split, options.Dataset);
+        var val = SegmentationDatasets.Open(train.Layout, options.Root, options.ValSplit, options.Dataset);
+        train.Validate(cancellation: cancellation);
+        val.Validate(cancellation: cancellation);
+        return (train, val);
+    }
+
+    /// <summary>The options in effect (classes and their names from the dataset).</summary>
     public SegDatasetTrainOptions Options => _o;
 
     /// <summary>The training split.</summary>
-    public SegmentationDataset TrainSet => _train;
+    public ISegmentationDataset TrainSet => _train;
 
     /// <summary>The validation split.</summary>
-    public SegmentationDataset ValSet => _val;
+    public ISegmentationDataset ValSet => _val;
 
     /// <summary>
     /// Trains into <paramref name="runDir"/>; resumes from its checkpoint when <paramref name="resume"/>. Returns the
@@ -137,7 +173,7 @@ public sealed class SegDatasetTrainer
     /// </summary>
     public DatasetScore? Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
     {
-        using var task = new Task(this);
+        using var task = new DatasetTask(this);
         var result = _engine.Run(task, runDir, resume, progress, cancellation);
         if (result.Stopped) return null;
         var last = task.Last!;
@@ -154,7 +190,7 @@ public sealed class SegDatasetTrainer
     }
 
     /// <summary>Dataset segmentation as a task of the engine.</summary>
-    private sealed class Task(SegDatasetTrainer trainer) : SegmentationTask(trainer._o.Model, trainer._o.BackboneWeights, trainer._engine.Device)
+    private sealed class DatasetTask(SegDatasetTrainer trainer) : SegmentationTask(trainer._o.Model, trainer._o.BackboneWeights, trainer._o.Pretrained, trainer._engine.Device)
     {
         private readonly SegDatasetTrainOptions _o = trainer._o;
         private SegmentationLoader? _loader;

@@ -4,6 +4,7 @@ using Tessera.Data;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Metrics;
+using Tessera.Segmentation.Models;
 using Tessera.Training;
 using TorchSharp;
 
@@ -69,9 +70,10 @@ public sealed class SegTrainer
     public SegTrainer(SegTrainOptions options, torch.Device? device = null)
     {
         options.Model.Validate();
-        if (!SegmentationLosses.IsValid(options.Loss)) throw new TesseraUserException($"Loss: '{options.Loss}'; expected ce, dice, focal or a sum such as ce+dice");
-        if (options.EvalScenes < 1) throw new TesseraUserException($"EvalScenes must be at least 1 (got {options.EvalScenes})");
-        _o = options;
+        SegmentationLosses.Validate(options.Loss, nameof(options.Loss));
+        if (options.EvalScenes < 1) throw new TesseraUserException(nameof(options.EvalScenes), $"{options.EvalScenes}; expected at least 1");
+        _o = options with { Model = options.Model with { Labels = options.Model.Labels ?? LabelSet.Default(options.Model.Classes, options.Model.ImageNetInput) } };
+        _o.Model.Validate();
         _engine = new TrainingEngine(options.Training, device);
     }
 
@@ -91,14 +93,14 @@ public sealed class SegTrainer
     }
 
     /// <summary>The segmentation family as a task of the engine.</summary>
-    private sealed class SegTask(SegTrainer trainer) : SegmentationTask(trainer._o.Model, trainer._o.BackboneWeights, trainer._engine.Device)
+    private sealed class SegTask(SegTrainer trainer) : SegmentationTask(trainer._o.Model, trainer._o.BackboneWeights, null, trainer._engine.Device)
     {
         private readonly SegTrainOptions _o = trainer._o;
         private FashionMnist? _data;
         private FashionMnistScenes? _scenes;
 
         public SegEvaluation? Last { get; private set; }
-        public override string TaskOptionsJson => JsonSerializer.Serialize(_o with { Model = _o.Model });
+        public override string TaskOptionsJson => JsonSerializer.Serialize(_o);
         public override string PlotTitle => $"{EnumNames.Name(_o.Model.Model)} on Fashion-MNIST scenes";
 
         public override void Prepare(long startStep, CancellationToken cancellation)
@@ -113,14 +115,11 @@ public sealed class SegTrainer
             return SegmentationLosses.WithAuxiliary(_o.Loss, Model!, scenes.Images.to(Device), scenes.Labels.to(Device));
         }
 
-
         public override EvalPoint? Evaluate()
         {
             Last = SegTrainer.Evaluate(Model!, _o, Device);
             return new EvalPoint(Last.Metrics.MIoU, $"mIoU {100 * Last.Metrics.MIoU:0.0}");
         }
-
-
 
         public override void Dispose()
         {

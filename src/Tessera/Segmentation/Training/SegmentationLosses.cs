@@ -44,9 +44,10 @@ public static class SegmentationLosses
     }
 
     /// <summary>The loss named by <paramref name="spec"/>: ce, dice, focal, or a sum such as ce+dice.</summary>
-    /// <exception cref="ArgumentException">An unknown term.</exception>
+    /// <exception cref="TesseraUserException">An unknown term.</exception>
     public static torch.Tensor Named(string spec, torch.Tensor logits, torch.Tensor target)
     {
+        Validate(spec, "loss");
         torch.Tensor? total = null;
         foreach (string term in spec.Split('+', StringSplitOptions.TrimEntries))
         {
@@ -54,8 +55,7 @@ public static class SegmentationLosses
             {
                 "ce" => CrossEntropy(logits, target),
                 "dice" => Dice(logits, target),
-                "focal" => Focal(logits, target),
-                _ => throw new ArgumentException($"loss: unknown term '{term}'; expected ce, dice, focal or a sum such as ce+dice"),
+                _ => Focal(logits, target),
             };
             total = total is null ? l : total + l;
         }
@@ -73,6 +73,16 @@ public static class SegmentationLosses
         return Named(spec, main, target) + Models.WithAuxiliaryHead.LossWeight * Named(spec, auxiliary, target);
     }
 
-    /// <summary>Validates a loss spec without computing it.</summary>
-    public static bool IsValid(string spec) => spec.Split('+', StringSplitOptions.TrimEntries).All(t => t is "ce" or "dice" or "focal");
+    /// <summary>The loss terms a spec may sum.</summary>
+    public static IReadOnlyList<string> Terms { get; } = ["ce", "dice", "focal"];
+
+    /// <summary>Whether <paramref name="spec"/> is a loss spec (ce, dice, focal, or a sum such as ce+dice).</summary>
+    public static bool IsValid(string? spec) => spec is not null && spec.Split('+', StringSplitOptions.TrimEntries).All(Terms.Contains);
+
+    /// <summary>Checks a loss spec without computing it: the one check of every caller.</summary>
+    /// <exception cref="TesseraUserException">Not a loss spec; names <paramref name="parameter"/>.</exception>
+    public static void Validate(string? spec, string parameter)
+    {
+        if (!IsValid(spec)) throw new TesseraUserException(parameter, $"'{spec}'; expected {string.Join(", ", Terms)} or a sum such as ce+dice");
+    }
 }

@@ -1,3 +1,4 @@
+using Tessera.Segmentation.Models;
 using Tessera.Training;
 using TorchSharp;
 
@@ -5,11 +6,11 @@ namespace Tessera.Segmentation.Training;
 
 /// <summary>
 /// What a segmentation task of the engine is wherever its data come from: a model built from its
-/// <see cref="SegModelConfig"/> (with torchvision backbone weights on a new run), recorded as that configuration, and
-/// scored by mIoU. <see cref="SegTrainer"/> (Fashion-MNIST scenes) and <see cref="SegDatasetTrainer"/> (dataset
+/// <see cref="SegModelConfig"/> (on a new run with torchvision backbone weights, or all weights of a pretrained
+/// checkpoint), recorded as that configuration, and scored by mIoU. <see cref="SegTrainer"/> (Fashion-MNIST scenes) and <see cref="SegDatasetTrainer"/> (dataset
 /// splits) add the data, the loss of a batch and the evaluation.
 /// </summary>
-internal abstract class SegmentationTask(SegModelConfig config, string? backboneWeights, torch.Device device) : ITrainingTask
+internal abstract class SegmentationTask(SegModelConfig config, string? backboneWeights, string? pretrained, torch.Device device) : ITrainingTask
 {
     /// <summary>The device the model is on.</summary>
     protected torch.Device Device { get; } = device;
@@ -23,11 +24,25 @@ internal abstract class SegmentationTask(SegModelConfig config, string? backbone
     public string EvalName => "mIoU";
     public abstract string PlotTitle { get; }
 
-    public string CanonicalConfig(string json, string path) => SegModelConfig.FromJson(json, path).ToJson();
+    // A checkpoint of an earlier version recorded no class names: they count as this run's.
+    public string CanonicalConfig(string json, string path)
+    {
+        var saved = SegModelConfig.FromJson(json, path);
+        return (saved with { Labels = saved.Labels ?? config.Labels }).ToJson();
+    }
 
     public torch.nn.Module Build(torch.Device device, bool resume)
     {
         var model = config.Build(resume ? null : backboneWeights, nameof(SegTrainOptions.BackboneWeights));
+        try
+        {
+            if (!resume && pretrained is not null) TrainingCheckpoint.Load(pretrained, model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
         model.to(device);
         return Model = model;
     }

@@ -1,26 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tessera.Segmentation.Backbones;
-using Tessera.Segmentation.Models;
+using Tessera.Segmentation.Data;
 using TorchSharp;
 
-namespace Tessera.Segmentation.Training;
-
-/// <summary>A segmentation model's architecture; its name (<see cref="EnumNames"/>) is what checkpoints store.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<SegModelKind>))]
-public enum SegModelKind
-{
-    /// <summary>GCN-Net (Peng et al. 2017): global convolutional network with boundary refinement.</summary>
-    [JsonStringEnumMemberName("gcn")] Gcn,
-    /// <summary>DeepLabv3 (Chen et al. 2017) with ASPP.</summary>
-    [JsonStringEnumMemberName("deeplabv3")] DeepLabV3,
-    /// <summary>FCN (Long et al. 2015) on a dilated ResNet.</summary>
-    [JsonStringEnumMemberName("fcn")] Fcn,
-    /// <summary>Ablation: one k × k convolution per stage instead of GCN's separable pair.</summary>
-    [JsonStringEnumMemberName("kxk")] Kxk,
-    /// <summary>Ablation: stacked 3 × 3 convolutions of about the GCN's parameter count.</summary>
-    [JsonStringEnumMemberName("stacked3x3")] Stacked3x3,
-}
+namespace Tessera.Segmentation.Models;
 
 /// <summary>
 /// Everything needed to rebuild a segmentation model; stored as JSON in its checkpoints' metadata.
@@ -61,6 +45,16 @@ public sealed record SegModelConfig
     /// <summary>mmsegmentation's auxiliary FCN head on layer3 (training loss weight 0.4; unused at inference).</summary>
     public bool AuxHead { get; init; }
 
+    /// <summary>
+    /// The classes the model predicts (names, colours, label-file convention), recorded by training; null in
+    /// checkpoints of earlier versions (see <see cref="ClassLabels"/>).
+    /// </summary>
+    public LabelSet? Labels { get; init; }
+
+    /// <summary><see cref="Labels"/>, or for a configuration without them <see cref="LabelSet.Default"/>.</summary>
+    [JsonIgnore]
+    public LabelSet ClassLabels => Labels ?? LabelSet.Default(Classes, ImageNetInput);
+
     /// <summary>Known model names.</summary>
     public static IReadOnlyList<string> Models => EnumNames.Names<SegModelKind>();
 
@@ -80,6 +74,7 @@ public sealed record SegModelConfig
                 throw new TesseraUserException(nameof(Dilations), $"[{string.Join(",", Dilations)}]; expected {n} positive rates, one per 3×3 convolution of the last stage of ResNet-{Depth}");
         }
         if (Classes < 2) throw new TesseraUserException(nameof(Classes), $"{Classes}; expected at least 2");
+        Labels?.Validate(Classes);
         // oneDNN (libtorch 2.10) returns NaN input gradients for convolutions on 8- or 11-channel maps on AVX-512 CPUs.
         if (BaseWidth < 16 || BaseWidth % 16 != 0) throw new TesseraUserException(nameof(BaseWidth), $"{BaseWidth}; expected a positive multiple of 16 (libtorch's oneDNN kernels give NaN gradients on narrower maps here)");
     }
@@ -120,7 +115,8 @@ public sealed record SegModelConfig
             SegModelKind.Kxk => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.FullKernel),
             SegModelKind.Stacked3x3 => new GcnNet(Classes, K, BoundaryRefinement, depth, BaseWidth, SmallStem, GcnVariant.Stacked3x3),
             SegModelKind.DeepLabV3 => new DeepLabV3(Classes, depth, OutputStride, Aspp, Rates, BaseWidth, SmallStem, Dilations),
-            _ => new Fcn(Classes, depth, OutputStride, BaseWidth, SmallStem, Dilations),
+            SegModelKind.Fcn => new Fcn(Classes, depth, OutputStride, BaseWidth, SmallStem, Dilations),
+            _ => throw new TesseraUserException(nameof(Model), $"{(int)Model} is not a model; expected {string.Join(", ", Models)}"),
         };
     }
 
