@@ -284,7 +284,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
-        var device = settings.Apply();
+        var (_, device) = Ranks.Join(Ui, settings.Apply(), "sam train");
         if (settings.OnDataset) return FineTune(settings, device, cancellation);
         var options = settings.Options();
         var trainer = new SamTrainer(options, device);
