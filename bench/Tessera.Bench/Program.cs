@@ -18,6 +18,8 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["amg"] = AmgBench.Run,
     ["unet"] = UNetBench.Run,
     ["fuzz"] = FuzzBench.Run,
+    ["dataparallel"] = DataParallelBench.Run,
+    ["dataparallel-worker"] = DataParallelBench.RunWorker,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

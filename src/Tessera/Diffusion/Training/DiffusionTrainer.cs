@@ -72,6 +72,9 @@ public sealed class DiffusionTrainer
         _engine = new TrainingEngine(options.Training, device, communicator);
     }
 
+    /// <summary>Time the last training run spent summing gradients over the ranks (zero in one process).</summary>
+    public TimeSpan AllReduceTime => _engine.AllReduceTime;
+
     /// <summary>Training images in [−1, 1] [N, C, S, S] and labels [N] (CPU).</summary>
     public (torch.Tensor Images, torch.Tensor Labels) LoadData()
     {

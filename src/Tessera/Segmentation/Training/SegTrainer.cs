@@ -76,6 +76,9 @@ public sealed class SegTrainer
         _engine = new TrainingEngine(options.Training, device, communicator);
     }
 
+    /// <summary>Time the last training run spent summing gradients over the ranks (zero in one process).</summary>
+    public TimeSpan AllReduceTime => _engine.AllReduceTime;
+
     /// <summary>
     /// Trains into <paramref name="runDir"/> (checkpoint.safetensors, curve.csv, loss.png, metrics.json); resumes
     /// from its checkpoint when <paramref name="resume"/>. Returns the final validation, or null when the run stopped
