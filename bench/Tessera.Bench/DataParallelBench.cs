@@ -24,7 +24,7 @@ internal static class DataParallelBench
         string? mpirun = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "mpirun")).FirstOrDefault(File.Exists);
         if (mpirun is null) throw new InvalidOperationException("mpirun is not installed (apt-get install openmpi-bin libopenmpi3)");
         Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
-        Console.WriteLine("model\tranks\timages/s\tall-reduce ms/step\tstep ms\tratio");
+        Console.WriteLine("model\tranks\timages/s\tall-reduce ms/step (with waiting for the other rank)\tstep ms\tratio");
         foreach (var model in new[] { "deeplabv3", "unet" })
         {
             double? one = null;
@@ -49,7 +49,8 @@ internal static class DataParallelBench
         using var p = Process.Start(psi)!;
         string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
+        // mpirun may prefix a terminal control sequence to the line.
+        var line = output.Split('\n').Where(l => l.Contains("RESULT ", StringComparison.Ordinal)).Select(l => l[l.IndexOf("RESULT ", StringComparison.Ordinal)..].Trim()).FirstOrDefault()
             ?? throw new InvalidOperationException($"worker ({ranks} ranks, {model}) exited {p.ExitCode} without a result:\n{output}");
         var f = line.Split(' ').Skip(1).Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         return (f[0], f[1], f[2]);

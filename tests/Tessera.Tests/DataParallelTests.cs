@@ -27,6 +27,10 @@ public class DataParallelTests
         ["diffusion", "train", "--base-channels", "16", "--multipliers", "1,2", "--attention", "14", "--steps", N(steps), "--batch", "4", "--limit", "16",
          "--checkpoint-every", "1", "--sample-every", "0", "--warmup", "2", "--out", outDir, "--seed", "7", "-q", .. extra];
 
+    private static string[] Sam(string outDir, int steps, params string[] extra) =>
+        ["sam", "train", "--width", "64", "--depth", "2", "--batch", "4", "--rounds", "2", "--steps", N(steps), "--eval-every", N(steps), "--eval-scenes", "2",
+         "--out", outDir, "--seed", "3", "-q", .. extra];
+
     /// <summary>Every float tensor of the two checkpoints within <paramref name="tolerance"/>; the same step.</summary>
     internal static void SameWeights(string runA, string runB, double tolerance = 1e-5)
     {
@@ -94,6 +98,20 @@ public class DataParallelTests
         MpiChild.Ok(0, Diffusion(dir.File("one"), 3, "--accumulate", "2"));
         SameWeights(dir.File("one"), dir.File("two"));
         SameCurve(dir.File("one"), dir.File("two"), evalTolerance: 0);
+        NoTemporaryFiles(dir.File("two"));
+    }
+
+    [SkippableFact]
+    public void Sam_train_on_two_ranks_equals_one_process_with_the_same_batch()
+    {
+        MpiChild.Require();
+        using var dir = new TempDir();
+        MpiChild.Ok(2, Sam(dir.File("two"), 2));
+        // Prompts are drawn from each micro-batch's generator: the reference is the batch as two micro-batches.
+        MpiChild.Ok(0, Sam(dir.File("one"), 2, "--accumulate", "2"));
+        SameWeights(dir.File("one"), dir.File("two"));
+        SameCurve(dir.File("one"), dir.File("two"), evalTolerance: 1e-3);
+        Assert.True(File.Exists(Path.Combine(dir.File("two"), "model.safetensors")));
         NoTemporaryFiles(dir.File("two"));
     }
 
