@@ -151,6 +151,8 @@ public sealed class TrainingEngine
         bool evaluated = false;
         for (long step = start; step < o.Steps; step++)
         {
+            // One process looks at the token itself; several act on the request they agreed on with the last step's loss.
+            if (ranks == 1) stopRequested = cancellation.IsCancellationRequested;
             if ((o.StopAt > 0 && step >= o.StopAt) || stopRequested)
             {
                 Save(step);
@@ -195,7 +197,6 @@ public sealed class TrainingEngine
                     (loss, stopRequested) = (sums[0], sums[1] > 0);
                     if (!double.IsFinite(loss)) throw NonFinite(loss, step);
                 }
-                else stopRequested = cancellation.IsCancellationRequested;
                 loss /= micros;
                 if (o.GradClip > 0) torch.nn.utils.clip_grad_norm_(parameters, o.GradClip);
                 optimizer.step();
