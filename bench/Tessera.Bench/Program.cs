@@ -22,6 +22,8 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["fp32paths-child"] = Fp32PathsBench.Child,
     ["samops"] = SamOpsBench.Run,
     ["onnx"] = OnnxBench.Run,
+    ["dataparallel"] = DataParallelBench.Run,
+    ["dataparallel-worker"] = DataParallelBench.RunWorker,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))
 {

@@ -152,11 +152,15 @@ public static class Program
         }
         catch (Exception e)
         {
-            return Report(ui, e, resolver.SettingsType);
+            int code = Report(ui, e, resolver.SettingsType);
+            // A failed rank of a data-parallel run ends the others (they would wait in a collective); a stop the ranks agreed on ends each normally.
+            if (Unwrap(e) is not OperationCanceledException) Ranks.AbortJob(code);
+            return code;
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
+            Ranks.Finish();
         }
     }
 

@@ -82,10 +82,11 @@ public sealed class DiffusionTrainCommand : TesseraCommand<DiffusionTrainSetting
 {
     public override int Execute(CommandContext context, DiffusionTrainSettings settings, CancellationToken cancellation)
     {
-        var device = settings.Apply();
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply());
         var options = settings.Options();
-        var trainer = new DiffusionTrainer(options, device);
+        var trainer = new DiffusionTrainer(options, device, communicator);
         double loss = Ui.Training($"training {EnumNames.Name(options.Model.Kind)} ({options.Model.Formulation})", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation), "0.0000");
+        if (Ranks.IsFollower) return Program.Ok;
         Ui.Result($"final loss {loss:0.0000}; run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, grid.png)");
         return Program.Ok;
     }
@@ -178,7 +179,7 @@ public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSetti
 {
     public override int Execute(CommandContext context, ClassifierTrainSettings settings, CancellationToken cancellation)
     {
-        var device = settings.Apply();
+        var (_, device) = Ranks.Join(Ui, settings.Apply(), "classifier train");
         string path = settings.Out ?? Diffusion.Evaluation.FashionClassifier.DefaultPath;
         var (model, accuracy) = Ui.WithProgress("training the Fashion-MNIST classifier", 1000, "‰", report =>
             Diffusion.Evaluation.FashionClassifier.Train(path, settings.Epochs, settings.Seed, settings.Data, (done, total, status) => report(done * 1000 / total, status), device, cancellation));

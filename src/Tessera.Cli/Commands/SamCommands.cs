@@ -310,11 +310,12 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
-        var device = settings.Apply();
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply(), settings.OnDataset ? "sam train --dataset" : null);
         if (settings.OnDataset) return FineTune(settings, device, cancellation);
         var options = settings.Options();
-        var trainer = new SamTrainer(options, device);
+        var trainer = new SamTrainer(options, device, communicator);
         var result = Ui.Training("training SAM", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        if (Ranks.IsFollower) return Program.Ok;
         if (result is null) return settings.Stopped(Ui);
         SamEvalCommand.Print(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (model.safetensors, checkpoint.safetensors, loss.png, clicks.json)");

@@ -181,12 +181,13 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 {
     public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
     {
-        var device = settings.Apply();
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply(), settings.OnDataset ? "seg train --dataset" : null);
         if (settings.OnDataset) return TrainOnDataset(settings, device, cancellation);
         var options = settings.Options();
         options.Model.Validate();
-        var trainer = new SegTrainer(options, device);
+        var trainer = new SegTrainer(options, device, communicator);
         SegEvaluation? result = Ui.Training($"training {EnumNames.Name(options.Model.Model)}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        if (Ranks.IsFollower) return Program.Ok;
         if (result is null) return settings.Stopped(Ui);
         PrintEvaluation(Ui, result);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Tessera.IO;
+using Tessera.Training.Distributed;
 using TorchSharp;
 
 namespace Tessera.Training;
@@ -26,6 +27,13 @@ public sealed record TrainingResult(long Step, double LastLoss, bool Stopped);
 /// <item>Cancellation: the engine writes a checkpoint, then throws <see cref="OperationCanceledException"/>.</item>
 /// <item>A non-finite loss (or non-finite weights at a checkpoint) stops the run with <see cref="InvalidOperationException"/>
 /// before anything is written, so the last good checkpoint stays intact.</item>
+/// <item>Data parallel (<see cref="Communicator"/> of several ranks): each step's <see cref="TrainingOptions.Batch"/>
+/// examples form R·A micro-batches (R ranks, A = <see cref="TrainingOptions.Accumulate"/>); rank k computes micro-batches
+/// k·A … k·A + A − 1 with their own (seed, step, micro-batch) randomness, so the union over ranks is exactly the batch of
+/// one process with accumulation R·A (and, for a loss without per-batch statistics, with no accumulation). Rank 0's
+/// weights are broadcast and checked at the start, gradients are summed in buckets (<see cref="GradientBuckets"/>),
+/// batch-norm running statistics merged (<see cref="BatchNormMerge"/>), every rank takes the same optimiser step, and only
+/// rank 0 writes files. A stop (cancellation) is agreed by all ranks at a step boundary.</item>
 /// </list>
 /// </summary>
 public sealed class TrainingEngine
@@ -39,11 +47,24 @@ public sealed class TrainingEngine
     /// <summary>Where the model trains.</summary>
     public torch.Device Device { get; }
 
+    /// <summary>The ranks that train together (<see cref="SingleProcess"/>: this process alone).</summary>
+    public ICommunicator Communicator { get; }
+
+    /// <summary>Time the last <see cref="Run"/> spent summing gradients over the ranks (zero for one process).</summary>
+    public TimeSpan AllReduceTime { get; private set; }
+
     /// <summary>Creates an engine.</summary>
-    /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
-    public TrainingEngine(TrainingOptions options, torch.Device? device = null)
+    /// <param name="options">The settings.</param>
+    /// <param name="device">Where the model trains (CPU when null).</param>
+    /// <param name="communicator">The ranks that train together (null: this process alone).</param>
+    /// <exception cref="TesseraUserException">Settings out of range (named), or a batch that does not split over the ranks.</exception>
+    public TrainingEngine(TrainingOptions options, torch.Device? device = null, ICommunicator? communicator = null)
     {
         options.Validate();
+        Communicator = communicator ?? SingleProcess.Instance;
+        int ranks = Communicator.Size;
+        if (ranks > 1 && options.Batch % (ranks * options.Accumulate) != 0)
+            throw new TesseraUserException(nameof(TrainingOptions.Batch), $"{options.Batch} must be a multiple of the ranks times Accumulate ({ranks}×{options.Accumulate}): each rank takes an equal slice of the batch");
         Options = options;
         Device = device ?? torch.CPU;
     }
@@ -79,6 +100,9 @@ public sealed class TrainingEngine
             if (saved is null || task.CanonicalConfig(saved, ckptPath) != config)
                 throw new TesseraFormatException(ckptPath, $"checkpoint was written for another network or configuration of the {task.Kind.ToString().ToLowerInvariant()} model; train with the same model options or into another run folder");
         }
+        var comm = Communicator;
+        int ranks = comm.Size, micros = o.Accumulate * ranks, microSize = o.Batch / micros;
+        bool writer = comm.Rank == 0;
         var parameters = task.Parameters().ToList();
         using var optimizer = CreateOptimizer(parameters);
         var meta = CheckpointMetadata.For(task.Kind, config, new Dictionary<string, string>
@@ -94,7 +118,19 @@ public sealed class TrainingEngine
             curve = LossCurve.LoadCsv(curvePath, task.EvalName);
             curve.TruncateAfter(start);
         }
+        var buckets = new GradientBuckets(parameters);
+        var norms = ranks > 1 ? new BatchNormMerge(model) : null;
+        if (ranks > 1 && !ReplicaCheck.Synchronise(comm, model, task.Extra) && resume)
+            throw new InvalidOperationException($"the ranks loaded different weights from {ckptPath}: every rank must read the same run folder (a shared file system)");
         task.Prepare(start, cancellation);
+        // Several ranks stop together: the request is agreed at step boundaries (with the step's loss).
+        bool stopRequested = cancellation.IsCancellationRequested;
+        if (ranks > 1)
+        {
+            Span<double> flag = [stopRequested ? 1 : 0];
+            comm.AllReduce(flag, ReduceOp.Max);
+            stopRequested = flag[0] > 0;
+        }
 
         void Save(long step)
         {
@@ -102,19 +138,26 @@ public sealed class TrainingEngine
             using (torch.no_grad())
                 if (model.parameters().Any(p => !torch.isfinite(p).all().item<bool>()))
                     throw new InvalidOperationException($"weights are not finite after step {step}; stopped, the last good checkpoint is {ckptPath}");
+            if (!writer) return;
             TrainingCheckpoint.Save(ckptPath, model, optimizer, step, meta, task.Extra);
             curve.SaveCsv(curvePath);
             task.AfterCheckpoint(runDir, step);
         }
 
+        InvalidOperationException NonFinite(double value, long step) =>
+            new($"loss is {value} at step {step}; stopped, the last good checkpoint is {ckptPath}" + (File.Exists(ckptPath) ? "" : " (none written yet)"));
+
         double last = double.NaN;
         bool evaluated = false;
         for (long step = start; step < o.Steps; step++)
         {
-            if ((o.StopAt > 0 && step >= o.StopAt) || cancellation.IsCancellationRequested)
+            // One process looks at the token itself; several act on the request they agreed on with the last step's loss.
+            if (ranks == 1) stopRequested = cancellation.IsCancellationRequested;
+            if ((o.StopAt > 0 && step >= o.StopAt) || stopRequested)
             {
                 Save(step);
-                cancellation.ThrowIfCancellationRequested();
+                AllReduceTime = buckets.Elapsed;
+                if (stopRequested) throw new OperationCanceledException(cancellation.IsCancellationRequested ? cancellation : CancellationToken.None);
                 return new TrainingResult(step, last, Stopped: true);
             }
             double loss = 0;
@@ -124,18 +167,19 @@ public sealed class TrainingEngine
                 double lr = o.LearningRateAt(step);
                 foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
                 optimizer.zero_grad();
-                for (int micro = 0; micro < o.Accumulate; micro++)
+                if (norms is { Any: true }) norms.Snapshot();
+                for (int local = 0; local < o.Accumulate; local++)
                 {
-                    var batch = new MicroBatch(step, micro, o.Accumulate, step * o.Batch + (long)micro * o.MicroBatch, o.MicroBatch);
+                    int micro = comm.Rank * o.Accumulate + local;
+                    var batch = new MicroBatch(step, micro, micros, step * o.Batch + (long)micro * microSize, microSize);
                     using var generator = StepRandom.Generator(o.Seed, step, micro);
                     try
                     {
                         torch.Tensor l;
                         using (StepRandom.GlobalScope(StepRandom.GlobalSeedOf(o.Seed, step, micro))) l = task.Loss(batch, generator);
                         double value = l.item<float>(); // the one host read of the micro-batch
-                        if (!double.IsFinite(value))
-                            throw new InvalidOperationException($"loss is {value} at step {step}; stopped, the last good checkpoint is {ckptPath}" + (File.Exists(ckptPath) ? "" : " (none written yet)"));
-                        (o.Accumulate == 1 ? l : l / o.Accumulate).backward();
+                        if (ranks == 1 && !double.IsFinite(value)) throw NonFinite(value, step);
+                        (micros == 1 ? l : l / micros).backward();
                         loss += value;
                     }
                     catch (System.Runtime.InteropServices.ExternalException e) when (e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase))
@@ -144,7 +188,16 @@ public sealed class TrainingEngine
                         throw new InvalidOperationException($"training diverged at step {step} (libtorch: {e.Message.Split('\n')[0].Split(" Exception raised")[0]}); stopped, the last good checkpoint is {ckptPath}", e);
                     }
                 }
-                loss /= o.Accumulate;
+                if (ranks > 1)
+                {
+                    buckets.AllReduce(comm);
+                    norms?.Merge(comm, o.Accumulate);
+                    Span<double> sums = [loss, cancellation.IsCancellationRequested ? 1 : 0];
+                    comm.AllReduce(sums, ReduceOp.Sum);
+                    (loss, stopRequested) = (sums[0], sums[1] > 0);
+                    if (!double.IsFinite(loss)) throw NonFinite(loss, step);
+                }
+                loss /= micros;
                 if (o.GradClip > 0) torch.nn.utils.clip_grad_norm_(parameters, o.GradClip);
                 optimizer.step();
                 task.AfterStep(step + 1);
@@ -165,14 +218,15 @@ public sealed class TrainingEngine
             if ((step + 1) % o.CheckpointEvery == 0 || end)
             {
                 Save(step + 1);
-                o.CurvePlotter?.Plot(curve, Path.Combine(runDir, "loss.png"), task.PlotTitle);
+                if (writer) o.CurvePlotter?.Plot(curve, Path.Combine(runDir, "loss.png"), task.PlotTitle);
             }
-            if ((o.SampleEvery > 0 && (step + 1) % o.SampleEvery == 0) || (end && o.PreviewAtEnd))
+            if (writer && ((o.SampleEvery > 0 && (step + 1) % o.SampleEvery == 0) || (end && o.PreviewAtEnd)))
                 status = task.Preview(runDir, step + 1) ?? status;
             progress?.Invoke(step + 1, loss, status);
         }
         // A run resumed after its end evaluates what it has, so the caller always gets a final evaluation.
         if (!evaluated) task.Evaluate();
+        AllReduceTime = buckets.Elapsed;
         return new TrainingResult(Math.Max(start, o.Steps), last, Stopped: false);
     }
 }

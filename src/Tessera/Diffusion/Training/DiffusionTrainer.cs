@@ -6,6 +6,7 @@ using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Sampling;
 using Tessera.IO;
 using Tessera.Training;
+using Tessera.Training.Distributed;
 using TorchSharp;
 
 namespace Tessera.Diffusion.Training;
@@ -63,13 +64,16 @@ public sealed class DiffusionTrainer
     private readonly DiffusionTrainOptions _o;
     private readonly TrainingEngine _engine;
 
-    /// <summary>Creates a trainer.</summary>
+    /// <summary>Creates a trainer; with a <paramref name="communicator"/> of several ranks it trains data-parallel (<see cref="TrainingEngine"/>).</summary>
     /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
-    public DiffusionTrainer(DiffusionTrainOptions options, torch.Device? device = null)
+    public DiffusionTrainer(DiffusionTrainOptions options, torch.Device? device = null, ICommunicator? communicator = null)
     {
         _o = options;
-        _engine = new TrainingEngine(options.Training, device);
+        _engine = new TrainingEngine(options.Training, device, communicator);
     }
+
+    /// <summary>Time the last training run spent summing gradients over the ranks (zero in one process).</summary>
+    public TimeSpan AllReduceTime => _engine.AllReduceTime;
 
     /// <summary>Training images in [−1, 1] [N, C, S, S] and labels [N] (CPU).</summary>
     public (torch.Tensor Images, torch.Tensor Labels) LoadData()
@@ -186,10 +190,10 @@ public sealed class DiffusionTrainer
 
         public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
-            // One batch of the shuffled stream per step; micro-batches are consecutive slices of it.
-            if (batch.Micro == 0)
+            // One batch of the shuffled stream per step (taken by the step's first micro-batch on this rank, AfterStep
+            // releases it); micro-batches are consecutive slices of it, a rank's are its own (MicroBatch.Micro is global).
+            if (_current is null)
             {
-                _current?.Dispose();
                 if (!_batches!.MoveNext()) throw new InvalidOperationException("the batcher ended");
                 _current = _batches.Current;
             }

@@ -81,14 +81,14 @@ public sealed class SamTrainer
     private readonly TrainingEngine _engine;
     private readonly torch.Device _device;
 
-    /// <summary>Creates a trainer.</summary>
+    /// <summary>Creates a trainer; with a <paramref name="communicator"/> of several ranks it trains data-parallel (<see cref="TrainingEngine"/>).</summary>
     /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
-    public SamTrainer(SamTrainOptions options, torch.Device? device = null)
+    public SamTrainer(SamTrainOptions options, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
     {
         if (options.Rounds < 1) throw new TesseraUserException($"Rounds must be at least 1 (got {options.Rounds})");
         if (options.EvalScenes < 1) throw new TesseraUserException($"EvalScenes must be at least 1 (got {options.EvalScenes})");
         _o = options;
-        _engine = new TrainingEngine(options.Training, device);
+        _engine = new TrainingEngine(options.Training, device, communicator);
         _device = _engine.Device;
     }
 
@@ -114,7 +114,7 @@ public sealed class SamTrainer
         var result = _engine.Run(task, runDir, resume, progress, cancellation);
         if (result.Stopped) return null;
         var last = task.Last!;
-        AtomicFile.WriteAllText(Path.Combine(runDir, "clicks.json"), JsonSerializer.Serialize(new { miou_by_clicks = last.MIoU, objects = last.Objects }));
+        if (_engine.Communicator.Rank == 0) AtomicFile.WriteAllText(Path.Combine(runDir, "clicks.json"), JsonSerializer.Serialize(new { miou_by_clicks = last.MIoU, objects = last.Objects }));
         return last;
     }
 
