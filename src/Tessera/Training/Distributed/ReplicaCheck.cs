@@ -37,6 +37,14 @@ public static class ReplicaCheck
         return agreed;
     }
 
+    // SplitMix64's output function (Steele, Lea and Flood 2014); a copy, so this namespace does not depend on Tessera.Training.
+    private static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
     /// <summary>A 64-bit hash of the tensors' bytes in order (SplitMix64's finaliser over 8-byte words).</summary>
     public static unsafe ulong Checksum(IEnumerable<torch.Tensor> tensors)
     {
@@ -47,9 +55,9 @@ public static class ReplicaCheck
             long bytes = host.numel() * host.element_size();
             byte* p = (byte*)TensorMemory.Pointer(host);
             long i = 0;
-            for (; i + 8 <= bytes; i += 8) h = StepRandom.Mix(h ^ *(ulong*)(p + i));
-            for (; i < bytes; i++) h = StepRandom.Mix(h ^ p[i]);
-            h = StepRandom.Mix(h ^ (ulong)bytes);
+            for (; i + 8 <= bytes; i += 8) h = Mix(h ^ *(ulong*)(p + i));
+            for (; i < bytes; i++) h = Mix(h ^ p[i]);
+            h = Mix(h ^ (ulong)bytes);
         }
         return h;
     }
