@@ -126,7 +126,7 @@ internal static class SamOpsBench
     private static void Windows(torch.Tensor grid)
     {
         using var scope = torch.NewDisposeScope();
-        var (w, padded) = Segmentation.Sam.Windows.Partition(grid, 14);
-        Segmentation.Sam.Windows.Unpartition(w, 14, padded, (64, 64));
+        var (w, padded) = Segmentation.Sam.Modeling.Windows.Partition(grid, 14);
+        Segmentation.Sam.Modeling.Windows.Unpartition(w, 14, padded, (64, 64));
     }
 }

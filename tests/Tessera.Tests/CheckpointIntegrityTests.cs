@@ -55,13 +55,13 @@ public sealed class CheckpointIntegrityTests
         Assert.Contains("damaged.pth", e1.Message);
         Assert.Contains($"zip entry '{entry}'", e1.Message);
         Assert.Contains("CRC-32", e1.Message);
-        using var model = new Tessera.Segmentation.Sam.SamModel(SamFixtureTests.Tiny);
-        var e2 = Assert.Throws<TesseraFormatException>(() => model.Load(damaged));
+        using var model = new Tessera.Segmentation.Sam.Modeling.SamModel(SamFixtureTests.Tiny);
+        var e2 = Assert.Throws<TesseraFormatException>(() => model.LoadWeights(damaged));
         Assert.Contains($"zip entry '{entry}'", e2.Message);
 
         // The intact file loads: every entry, written by PyTorch's zip writer, has the CRC-32 its archive states
         // (and its tensors equal the raw weights: PyTorchCheckpointTests).
-        model.Load(Pth);
+        model.LoadWeights(Pth);
     }
 
     [Fact]

@@ -15,7 +15,7 @@ public sealed class SamPrecisionTests
 {
     private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(TinySam.Io);
 
-    [FixtureTheory("sam")]
+    [Theory]
     [MemberData(nameof(SamFixtureTests.Cases), MemberType = typeof(SamFixtureTests))]
     public void Bf16_masks_agree_with_the_official_fp32_masks(string img, string c)
     {
@@ -48,7 +48,7 @@ public sealed class SamPrecisionTests
         }
     }
 
-    [FixtureFact("sam")]
+    [Fact]
     public void Conversion_keeps_the_sensitive_parts_in_fp32_and_cannot_be_undone()
     {
         using var model = TinySam.Load();

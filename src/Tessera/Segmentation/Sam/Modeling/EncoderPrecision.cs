@@ -15,6 +15,9 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// </summary>
 public static class EncoderPrecision
 {
+    /// <summary>The precision the encoder's products run at: a ViT's patch embedding's weight type; other encoders run float32.</summary>
+    public static Precision Of(SamImageEncoder encoder) => encoder is ImageEncoderViT vit ? Of(vit) : Precision.Float32;
+
     /// <summary>The precision the encoder's products run at (the patch embedding's weight type).</summary>
     public static Precision Of(ImageEncoderViT encoder)
     {
