@@ -1,9 +1,6 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.IO;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

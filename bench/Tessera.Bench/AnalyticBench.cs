@@ -1,6 +1,4 @@
-using System.Globalization;
 using Tessera.Diffusion.Analytic;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

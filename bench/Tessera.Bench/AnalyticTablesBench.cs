@@ -1,12 +1,9 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

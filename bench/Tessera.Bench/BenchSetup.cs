@@ -1,6 +1,3 @@
-using System.Globalization;
-using TorchSharp;
-
 namespace Tessera.Bench;
 
 /// <summary>What every speed benchmark does first: read its positional numbers and set libtorch up as the CLI does.</summary>

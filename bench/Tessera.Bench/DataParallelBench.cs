@@ -1,11 +1,8 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.Diffusion.Training;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
 using Tessera.Training.Distributed;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

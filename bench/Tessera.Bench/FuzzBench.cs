@@ -1,4 +1,3 @@
-using System.Globalization;
 using Tessera.Bench.Fuzz;
 
 namespace Tessera.Bench;

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using Tessera.Data;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Tessera.Diffusion.Networks;
@@ -8,7 +6,6 @@ using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

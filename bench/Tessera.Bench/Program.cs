@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Tessera.Bench;
 
 // Benchmarks print ratios against a baseline measured in the same process (see bench/README.md).

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-
 namespace Tessera.Bench;
 
 /// <summary>Runs a baseline script of bench/scripts with Debian's /usr/bin/python3 (or TESSERA_BENCH_PYTHON) and reads its `key value` lines (a `pytorch-cpu:` line is printed as is).</summary>

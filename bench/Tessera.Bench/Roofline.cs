@@ -1,6 +1,4 @@
-using System.Globalization;
 using Tessera.Runtime;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

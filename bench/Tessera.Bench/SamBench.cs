@@ -1,10 +1,7 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.Layers;
 using Tessera.Runtime;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.Runtime;
-using TorchSharp;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Tessera.Bench;

@@ -1,9 +1,7 @@
-using System.Globalization;
 using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

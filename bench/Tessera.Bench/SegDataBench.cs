@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Transforms;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

@@ -1,8 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 

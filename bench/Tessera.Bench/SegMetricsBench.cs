@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using Tessera.IO;
 using Tessera.Segmentation.Metrics;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

@@ -1,8 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

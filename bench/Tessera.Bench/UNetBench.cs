@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Globalization;
 using Tessera.Diffusion.Networks;
-using TorchSharp;
 
 namespace Tessera.Bench;
 

@@ -5,6 +5,7 @@ using Tessera.IO;
 using Tessera.Runtime;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
+using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using TorchSharp;
 

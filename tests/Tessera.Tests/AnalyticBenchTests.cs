@@ -1,8 +1,5 @@
-using System.Diagnostics;
-using System.Text.Json;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,4 @@
 using Tessera.Data;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Tests;

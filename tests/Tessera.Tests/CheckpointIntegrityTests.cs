@@ -1,6 +1,4 @@
 using System.IO.Compression;
-using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

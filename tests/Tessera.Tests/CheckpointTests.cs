@@ -1,5 +1,3 @@
-using Tessera.IO;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Tests;

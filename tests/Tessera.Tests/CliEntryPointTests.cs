@@ -1,5 +1,4 @@
 using Tessera.Data;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
 

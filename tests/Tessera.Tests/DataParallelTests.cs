@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using Tessera.IO;
 
 namespace Tessera.Tests;
 

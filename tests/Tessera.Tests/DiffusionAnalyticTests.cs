@@ -5,7 +5,6 @@ using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Schedules;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

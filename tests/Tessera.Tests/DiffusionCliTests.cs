@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Tessera.IO;
-
 namespace Tessera.Tests;
 
 public class DiffusionCliTests

@@ -1,10 +1,8 @@
 using System.Net.Http.Json;
 using System.Text;
-using System.Text.Json;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Server;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,12 +1,9 @@
-using System.Diagnostics;
 using Tessera.Diffusion;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
-using Tessera.IO;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

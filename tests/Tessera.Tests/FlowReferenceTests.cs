@@ -1,5 +1,4 @@
 using Tessera.Diffusion.Analytic;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,8 +1,6 @@
-using Tessera.IO;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
 using Tessera.Segmentation.Models;
-using TorchSharp;
 using TorchSharp.Modules;
 
 namespace Tessera.Tests;

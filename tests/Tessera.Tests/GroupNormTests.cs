@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Tests;
 
 public class GroupNormTests

@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using Tessera.Data;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Tessera.Data;
-using Tessera.IO;
 using static TorchSharp.torch;
 
 namespace Tessera.Tests;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Tessera.Diffusion;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
@@ -11,7 +10,6 @@ using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

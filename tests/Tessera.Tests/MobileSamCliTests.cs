@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Tessera.IO;
-using TorchSharp;
-
 namespace Tessera.Tests;
 
 /// <summary>

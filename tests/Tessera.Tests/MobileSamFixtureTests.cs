@@ -1,8 +1,5 @@
-using System.Text.Json;
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 using Xunit.Abstractions;
 
 namespace Tessera.Tests;

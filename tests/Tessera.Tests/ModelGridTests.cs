@@ -3,7 +3,6 @@ using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Tessera.Tests;
 
 /// <summary>The built <c>tessera</c> started by Open MPI's <c>mpirun</c> (several ranks, one thread each), or alone as the single-process reference.</summary>

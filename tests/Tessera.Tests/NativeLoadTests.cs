@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Tessera.Build;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Tests;

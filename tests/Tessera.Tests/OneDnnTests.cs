@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Tessera.Runtime;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

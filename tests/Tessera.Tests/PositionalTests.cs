@@ -1,7 +1,6 @@
 using Tessera.Applications;
 using Tessera.Attention;
 using Tessera.Positional;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

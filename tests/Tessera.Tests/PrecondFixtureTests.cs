@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Schedules;
-using Tessera.IO;
 
 namespace Tessera.Tests;
 

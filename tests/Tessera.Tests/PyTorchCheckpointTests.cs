@@ -1,6 +1,3 @@
-using Tessera.IO;
-using TorchSharp;
-
 namespace Tessera.Tests;
 
 public class PyTorchCheckpointTests

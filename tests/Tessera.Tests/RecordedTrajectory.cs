@@ -1,6 +1,4 @@
 using Tessera.Diffusion;
-using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

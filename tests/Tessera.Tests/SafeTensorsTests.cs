@@ -1,6 +1,4 @@
 using System.Text;
-using Tessera.IO;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Tests;

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Tessera.IO;
 using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;

@@ -1,5 +1,4 @@
 using Tessera.Segmentation.Sam.Inference;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

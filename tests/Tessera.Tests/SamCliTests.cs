@@ -1,7 +1,4 @@
-using System.Text.Json;
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Inference;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,9 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Tessera.IO;
-using TorchSharp;
-
 namespace Tessera.Tests;
 
 /// <summary><c>tessera sam train|eval --dataset coco</c>: fine-tuning the fixture's tiny SAM on a tiny COCO set made here.</summary>

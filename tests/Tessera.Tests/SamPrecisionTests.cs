@@ -1,8 +1,6 @@
-using System.Text.Json;
 using Tessera.Runtime;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

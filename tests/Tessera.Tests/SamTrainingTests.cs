@@ -1,7 +1,5 @@
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Sam.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Evaluation;
 using Tessera.Diffusion.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -2,7 +2,6 @@ using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Tessera.Tests;
 
 /// <summary>The built <c>tessera</c> as a child process with the scheduler variables a shard would see (and no others).</summary>

@@ -1,5 +1,3 @@
-using Tessera.IO;
-
 namespace Tessera.Tests;
 
 // Serial: resume bit for bit relies on SegTrainer's torch.manual_seed of libtorch's global generator, which parallel tests also seed and draw from.

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 
 namespace Tessera.Tests;

@@ -1,7 +1,5 @@
 using Tessera.Data;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,4 @@
 using SkiaSharp;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 
 namespace Tessera.Tests;

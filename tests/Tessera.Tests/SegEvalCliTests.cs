@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Tessera.Tests;
 
 public class SegEvalCliTests

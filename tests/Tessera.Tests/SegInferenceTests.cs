@@ -1,5 +1,4 @@
 using Tessera.Segmentation.Inference;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Tests;

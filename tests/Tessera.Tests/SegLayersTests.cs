@@ -1,7 +1,6 @@
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
 using Tessera.Segmentation.Models;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

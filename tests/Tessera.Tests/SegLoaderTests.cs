@@ -1,6 +1,5 @@
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Transforms;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

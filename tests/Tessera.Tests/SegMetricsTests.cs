@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using System.Text.Json;
-using Tessera.IO;
 using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Tests;

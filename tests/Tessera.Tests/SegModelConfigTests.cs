@@ -1,10 +1,8 @@
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

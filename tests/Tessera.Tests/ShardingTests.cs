@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Evaluation;
 using Tessera.Runtime.Sharding;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

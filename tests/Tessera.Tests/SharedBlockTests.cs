@@ -2,9 +2,7 @@ using Tessera.Attention;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
-using Tessera.IO;
 using Tessera.Layers;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

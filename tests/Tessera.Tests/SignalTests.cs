@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;

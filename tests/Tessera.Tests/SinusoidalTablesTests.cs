@@ -1,5 +1,4 @@
 using Tessera.Diffusion.Networks;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

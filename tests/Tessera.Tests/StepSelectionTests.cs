@@ -3,7 +3,6 @@ using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

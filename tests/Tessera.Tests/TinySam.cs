@@ -1,6 +1,4 @@
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
-using Tessera.IO;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;

@@ -1,6 +1,4 @@
-using Tessera.IO;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

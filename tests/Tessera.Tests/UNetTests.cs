@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Networks;
 using Tessera.Runtime;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

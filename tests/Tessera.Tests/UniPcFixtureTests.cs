@@ -1,7 +1,6 @@
 using Tessera.Diffusion;
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Tests;
 

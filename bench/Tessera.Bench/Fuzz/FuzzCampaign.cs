@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Tessera.Bench.Fuzz;
 
 /// <summary>One parser under attack: valid seed inputs, a mutator, and the call that parses the files of one input.</summary>

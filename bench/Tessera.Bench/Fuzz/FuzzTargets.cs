@@ -6,7 +6,6 @@ using Tessera.Data;
 using Tessera.Diffusion.Analytic;
 using Tessera.IO;
 using Tessera.Segmentation.Sam.Data;
-using TorchSharp;
 
 namespace Tessera.Bench.Fuzz;
 

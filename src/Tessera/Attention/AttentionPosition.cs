@@ -1,5 +1,4 @@
 using Tessera.Positional;
-using TorchSharp;
 using TorchSharp.Modules;
 
 namespace Tessera.Attention;

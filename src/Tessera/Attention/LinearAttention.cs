@@ -1,5 +1,4 @@
 using Tessera.Positional;
-using TorchSharp;
 
 namespace Tessera.Attention;
 

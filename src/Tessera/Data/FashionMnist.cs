@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Data;
 
 /// <summary>Which half of a dataset.</summary>

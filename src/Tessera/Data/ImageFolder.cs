@@ -1,7 +1,6 @@
 using System.Text.Json.Serialization;
 using SkiaSharp;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Data;
 

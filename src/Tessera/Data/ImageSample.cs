@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Data;
 
 /// <summary>A seeded random choice of images from Fashion-MNIST or an image folder, as one batch (what <c>tessera data grid</c> shows).</summary>

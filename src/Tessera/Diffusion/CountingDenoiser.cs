@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion;
 
 /// <summary>Wraps a denoiser and counts its evaluations (NFE).</summary>

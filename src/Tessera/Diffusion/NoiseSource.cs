@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion;
 
 /// <summary>Where a stochastic sampler gets its standard-normal draws.</summary>

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion;
 
 /// <summary>What a sampler reports at each step (k-diffusion's callback). The tensors live only during the callback: keep a copy with <c>clone().MoveToOuterDisposeScope()</c>.</summary>

@@ -1,5 +1,4 @@
 using SkiaSharp;
-using TorchSharp;
 
 namespace Tessera.IO;
 

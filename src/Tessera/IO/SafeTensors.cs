@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using System.Text.Json;
-using TorchSharp;
 
 namespace Tessera.IO;
 

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Layers;
 
 /// <summary>Memory layouts of 4-D tensors (TorchSharp 0.107 has no memory-format argument; libtorch infers it from the strides).</summary>

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Positional;
 
 /// <summary>Which channels RoPE rotates together.</summary>

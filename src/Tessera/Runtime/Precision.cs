@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using TorchSharp;
 
 namespace Tessera.Runtime;
 

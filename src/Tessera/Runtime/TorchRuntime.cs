@@ -1,5 +1,4 @@
 using System.Reflection;
-using TorchSharp;
 
 namespace Tessera.Runtime;
 

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Training;
 
 /// <summary>One micro-batch of an optimiser step.</summary>

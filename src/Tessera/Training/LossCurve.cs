@@ -1,4 +1,3 @@
-using System.Globalization;
 using Tessera.IO;
 
 namespace Tessera.Training;

@@ -1,6 +1,4 @@
-using System.Globalization;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Training;
 

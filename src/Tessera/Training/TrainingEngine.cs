@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Tessera.IO;
 using Tessera.Training.Distributed;
-using TorchSharp;
 
 namespace Tessera.Training;
 

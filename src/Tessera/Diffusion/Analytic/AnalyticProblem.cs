@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Analytic;
 

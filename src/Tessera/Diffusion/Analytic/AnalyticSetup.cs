@@ -1,9 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Analytic;
 

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Analytic;
 
 /// <summary>The named test problems of the analytic bed: a mixture and how its noise is drawn.</summary>

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using Tessera.Diffusion.Samplers;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Analytic;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using TorchSharp;
-
 namespace Tessera.Diffusion.Analytic;
 
 /// <summary>

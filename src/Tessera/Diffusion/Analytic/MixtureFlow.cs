@@ -1,5 +1,4 @@
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Analytic;
 

@@ -1,6 +1,5 @@
 using Tessera.Data;
 using Tessera.IO;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 

@@ -4,7 +4,6 @@ using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Evaluation;
 

@@ -1,9 +1,7 @@
-using System.Globalization;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.Runtime.Sharding;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Evaluation;
 

@@ -1,7 +1,6 @@
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Models;
 

@@ -3,7 +3,6 @@ using Tessera.Attention;
 using Tessera.IO;
 using Tessera.Layers;
 using Tessera.Positional;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 

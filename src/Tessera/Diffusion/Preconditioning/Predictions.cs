@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Preconditioning;
 
 /// <summary>What a network predicts.</summary>

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Preconditioning;
 
 /// <summary>Distributions of the training noise level σ (NVlabs/edm training/loss.py, and flow matching's t).</summary>

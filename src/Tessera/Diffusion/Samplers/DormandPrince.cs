@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Samplers;
 
 /// <summary>Settings of the adaptive solver.</summary>

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Samplers;
 
 /// <summary>Settings of EDM's stochastic sampler (paper names; NVlabs/edm calls S_tmin/S_tmax S_min/S_max).</summary>

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Samplers;
 
 /// <summary>Euler's method on the probability-flow ODE dx/dσ = (x − D(x; σ))/σ (EDM eq. 3 with s = 1; k-diffusion sample_euler).</summary>

@@ -1,5 +1,4 @@
 using Tessera.Diffusion.Grids;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Samplers;
 

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Diffusion.Samplers;
 
 /// <summary>Options a sampler may use; each sampler reads only its own.</summary>

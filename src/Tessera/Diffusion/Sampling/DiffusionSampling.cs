@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Sampling;
 

@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Samplers;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Sampling;
 

@@ -2,7 +2,6 @@ using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Sampling;
 

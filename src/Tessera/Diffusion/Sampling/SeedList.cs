@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Tessera.Diffusion.Sampling;
 
 /// <summary>Seed lists as EDM's <c>generate.py</c> writes them: "0-49999", "1,5,7-9".</summary>

@@ -1,7 +1,6 @@
 using Tessera.Diffusion.Models;
 using Tessera.IO;
 using Tessera.Runtime.Sharding;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Sampling;
 

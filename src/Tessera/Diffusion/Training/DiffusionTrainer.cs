@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
 using Tessera.Data;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Preconditioning;
@@ -7,7 +5,6 @@ using Tessera.Diffusion.Sampling;
 using Tessera.IO;
 using Tessera.Training;
 using Tessera.Training.Distributed;
-using TorchSharp;
 
 namespace Tessera.Diffusion.Training;
 

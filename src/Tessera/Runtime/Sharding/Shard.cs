@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Tessera.Runtime.Sharding;
 
 /// <summary>Where a shard's index and count came from.</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Tessera.IO;
 
 namespace Tessera.Runtime.Sharding;

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Tessera.Segmentation.Data;
 
 /// <summary>Settings of <see cref="CustomDataset"/> (mmsegmentation's BaseSegDataset defaults, except the suffixes).</summary>

@@ -1,5 +1,4 @@
 using Tessera.Data;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Data;
 

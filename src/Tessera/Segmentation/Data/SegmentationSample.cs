@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Segmentation.Data;
 
 /// <summary>

@@ -1,7 +1,6 @@
 using Tessera.IO;
 using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Data;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Inference;
 

@@ -1,7 +1,6 @@
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Metrics;
 using Tessera.Segmentation.Transforms;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Inference;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tessera.Segmentation.Inference;

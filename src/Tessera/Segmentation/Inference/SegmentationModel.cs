@@ -1,9 +1,7 @@
-using System.Text.Json;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Models;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Inference;
 

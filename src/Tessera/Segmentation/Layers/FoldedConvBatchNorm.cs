@@ -1,4 +1,3 @@
-using TorchSharp;
 using TorchSharp.Modules;
 
 namespace Tessera.Segmentation.Layers;

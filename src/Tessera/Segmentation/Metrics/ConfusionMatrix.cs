@@ -3,8 +3,6 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
-using System.Text.Json;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Metrics;
 

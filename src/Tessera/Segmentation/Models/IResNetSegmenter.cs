@@ -1,5 +1,4 @@
 using Tessera.Segmentation.Backbones;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Models;
 

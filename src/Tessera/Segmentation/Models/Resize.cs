@@ -1,4 +1,3 @@
-using TorchSharp;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Models;

@@ -1,8 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Data;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Models;
 

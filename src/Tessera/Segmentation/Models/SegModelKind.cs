@@ -1,7 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tessera.Segmentation.Backbones;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Models;
 

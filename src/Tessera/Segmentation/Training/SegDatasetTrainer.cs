@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
@@ -7,7 +6,6 @@ using Tessera.Segmentation.Metrics;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Transforms;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Training;
 

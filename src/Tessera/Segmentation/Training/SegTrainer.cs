@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
 using Tessera.Data;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
@@ -7,7 +5,6 @@ using Tessera.Segmentation.Metrics;
 using Tessera.Segmentation.Models;
 using Tessera.Training;
 using Tessera.Training.Distributed;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Training;
 

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Segmentation.Training;
 
 /// <summary>Per-pixel classification losses for segmentation, all ignoring label 255.</summary>

@@ -1,6 +1,5 @@
 using Tessera.Segmentation.Models;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Training;
 

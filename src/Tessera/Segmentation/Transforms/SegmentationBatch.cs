@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Segmentation.Transforms;
 
 /// <summary>One batch from <see cref="SegmentationLoader"/>; the consumer owns (and disposes) its tensors.</summary>

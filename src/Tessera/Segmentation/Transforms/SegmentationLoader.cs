@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Tessera.Data;
 using Tessera.Segmentation.Data;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Transforms;
 

@@ -1,6 +1,3 @@
-using System.Globalization;
-using TorchSharp;
-
 namespace Tessera.Training.Distributed;
 
 /// <summary>A launch by an MPI launcher as the environment tells it.</summary>

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using TorchSharp;
 
 namespace Tessera.Training.Distributed;
 

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Training.Distributed;
 
 /// <summary>One process: rank 0 of 1, every collective leaves its arguments as they are.</summary>

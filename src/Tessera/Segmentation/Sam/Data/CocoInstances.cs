@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Tessera.Segmentation.Sam.Inference;
 
 namespace Tessera.Segmentation.Sam.Data;

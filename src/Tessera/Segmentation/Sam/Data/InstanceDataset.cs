@@ -1,6 +1,5 @@
 using Tessera.IO;
 using Tessera.Segmentation.Sam.Inference;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Data;
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Tessera.Segmentation.Sam.Data;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Inference;
 

@@ -1,6 +1,5 @@
 using Tessera.IO;
 using Tessera.Runtime.Sharding;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Inference;
 

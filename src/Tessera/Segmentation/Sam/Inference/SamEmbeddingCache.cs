@@ -1,9 +1,7 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Tessera.IO;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Inference;
 

@@ -1,6 +1,5 @@
 using Tessera.IO;
 using Tessera.Segmentation.Inference;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Inference;
 

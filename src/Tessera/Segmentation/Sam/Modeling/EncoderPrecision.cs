@@ -1,5 +1,4 @@
 using Tessera.Runtime;
-using TorchSharp;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;

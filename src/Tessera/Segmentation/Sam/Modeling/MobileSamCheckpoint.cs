@@ -1,5 +1,4 @@
 using Tessera.IO;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Modeling;
 

@@ -1,6 +1,4 @@
-using System.Globalization;
 using Tessera.IO;
-using TorchSharp;
 using TorchSharp.Modules;
 
 namespace Tessera.Segmentation.Sam.Modeling;

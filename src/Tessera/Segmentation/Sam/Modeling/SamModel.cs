@@ -1,6 +1,5 @@
 using Tessera.IO;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Modeling;
 

@@ -2,7 +2,6 @@ using System.Text.Json.Serialization;
 using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Training;
 

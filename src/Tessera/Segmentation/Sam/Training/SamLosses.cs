@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Tessera.Segmentation.Sam.Training;
 
 /// <summary>SAM's training losses (Kirillov et al. 2023, App. A): focal and Dice on mask logits, MSE on predicted IoU.</summary>

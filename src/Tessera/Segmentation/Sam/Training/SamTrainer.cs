@@ -1,12 +1,9 @@
-using System.Globalization;
-using System.Text.Json;
 using Tessera.Data;
 using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Training;
-using TorchSharp;
 
 namespace Tessera.Segmentation.Sam.Training;
 
