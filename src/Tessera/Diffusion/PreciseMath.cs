@@ -1,7 +1,7 @@
 namespace Tessera.Diffusion;
 
 /// <summary>Scalar functions the schedules, preconditioners and samplers need more precisely than the obvious formula gives.</summary>
-public static class PreciseMath
+internal static class PreciseMath
 {
     /// <summary>exp(x) − 1 without cancellation for small x (Kahan's method; .NET's double.ExpM1 is exp(x) − 1).</summary>
     public static double Expm1(double x)

@@ -6,7 +6,7 @@ namespace Tessera.Runtime;
 /// (<see cref="Enabled"/>). <see cref="TorchRuntime"/> holds the one that applies <see cref="TorchRuntime.Configure"/>'s
 /// defaults when a library call needs libtorch and the application never configured it.
 /// </summary>
-public sealed class FirstUseSetup
+internal sealed class FirstUseSetup
 {
     private readonly Action _setUp;
     private readonly object _gate = new();

@@ -7,7 +7,7 @@ namespace Tessera.Training.Distributed;
 /// One micro-batch updates r ← m·r + (1 − m)·s (m = 1 − momentum); A of them on rank k leave rₖ = m^A·r + dₖ, and the
 /// R·A micro-batches in turn give m^{RA}·r + Σₖ m^{A(R−1−k)}·dₖ, so the ranks all-reduce m^{A(R−1−k)}·(rₖ − m^A·r).
 /// </summary>
-public sealed class BatchNormMerge
+internal sealed class BatchNormMerge
 {
     private readonly List<TorchSharp.Modules.BatchNorm> _norms;
     private readonly List<(torch.Tensor Mean, torch.Tensor Var, long Tracked)> _before = [];

@@ -10,7 +10,7 @@ namespace Tessera.Training.Distributed;
 /// TorchSharp 0.107 has no tensor or module backward hooks (only forward hooks), so buckets cannot start while the
 /// backward pass is still running as PyTorch's DistributedDataParallel does; the reduction follows it.
 /// </summary>
-public sealed class GradientBuckets
+internal sealed class GradientBuckets
 {
     /// <summary>The default bucket size (4 MiB).</summary>
     public const long DefaultBucketBytes = 4L << 20;

@@ -4,7 +4,7 @@ namespace Tessera.Training.Distributed;
 /// Makes every rank hold rank 0's weights and checks it: the state tensors (parameters and buffers) of the modules are
 /// broadcast from rank 0, then each rank's <see cref="Checksum"/> is gathered and compared.
 /// </summary>
-public static class ReplicaCheck
+internal static class ReplicaCheck
 {
     /// <summary>
     /// Broadcasts the state of <paramref name="modules"/> from rank 0 and verifies that every rank then holds the same

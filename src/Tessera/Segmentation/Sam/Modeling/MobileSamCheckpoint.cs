@@ -8,7 +8,7 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// where TinyViT's <c>attention_bias_idxs</c> was a persistent buffer — the offset index tables, which must
 /// equal the ones the window implies.
 /// </summary>
-public static class MobileSamCheckpoint
+internal static class MobileSamCheckpoint
 {
     private const string IndexSuffix = ".attn.attention_bias_idxs";
 
