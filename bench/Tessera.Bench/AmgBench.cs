@@ -1,7 +1,3 @@
-using Tessera.IO;
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
-
 namespace Tessera.Bench;
 
 /// <summary>

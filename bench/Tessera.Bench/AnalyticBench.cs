@@ -1,5 +1,3 @@
-using Tessera.Diffusion.Analytic;
-
 namespace Tessera.Bench;
 
 /// <summary>Sampler error against NFE on the 2-D ring mixture and a 64-D mixture (see tessera diffusion analytic --bench).</summary>

@@ -1,6 +1,4 @@
 using System.Text.Json.Nodes;
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;

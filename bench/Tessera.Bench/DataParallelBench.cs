@@ -1,6 +1,4 @@
 using Tessera.Diffusion.Training;
-using Tessera.Segmentation.Models;
-using Tessera.Segmentation.Training;
 using Tessera.Training;
 using Tessera.Training.Distributed;
 

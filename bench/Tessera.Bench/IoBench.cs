@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using Tessera.Data;
-using Tessera.IO;
 
 namespace Tessera.Bench;
 

@@ -1,6 +1,3 @@
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
-
 namespace Tessera.Bench;
 
 /// <summary>

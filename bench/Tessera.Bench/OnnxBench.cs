@@ -1,11 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Tessera.Diffusion.Networks;
-using Tessera.Runtime;
-using Tessera.Segmentation.Models;
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
-using Tessera.Segmentation.Training;
 
 namespace Tessera.Bench;
 

@@ -1,7 +1,4 @@
 using Tessera.Layers;
-using Tessera.Runtime;
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Bench;
 

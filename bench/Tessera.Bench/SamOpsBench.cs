@@ -1,4 +1,3 @@
-using Tessera.Runtime;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Tessera.Bench;

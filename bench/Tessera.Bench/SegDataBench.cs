@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Transforms;
 

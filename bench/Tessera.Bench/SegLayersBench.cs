@@ -1,5 +1,3 @@
-using Tessera.Segmentation.Models;
-using Tessera.Segmentation.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 

@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Segmentation.Metrics;
 
 namespace Tessera.Bench;

@@ -1,6 +1,3 @@
-using Tessera.Segmentation.Models;
-using Tessera.Segmentation.Training;
-
 namespace Tessera.Bench;
 
 /// <summary>

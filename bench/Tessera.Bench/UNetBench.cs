@@ -1,5 +1,3 @@
-using Tessera.Diffusion.Networks;
-
 namespace Tessera.Bench;
 
 /// <summary>

@@ -6,15 +6,11 @@ import os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch_host import describe
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 torch.set_num_threads(threads)
-config = torch.__config__.show()
-cap = config.split("CPU capability usage:")[1].split("\n")[0].strip() if "CPU capability usage:" in config else "unknown"
-dnnl = next((l.split("MKL-DNN")[1].split("(")[0].strip() for l in config.split("\n") if "MKL-DNN" in l), "?")
-blas = config.split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in config else "?"
-env = " ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA") if os.environ.get(k))
-print(f"pytorch-cpu: torch {torch.__version__}; ATen {cap}; oneDNN {dnnl}; BLAS {blas}{'; ' + env if env else ''}")
+print(describe())
 W, C, S = 32, 11, 16
 
 class Basic(nn.Module):

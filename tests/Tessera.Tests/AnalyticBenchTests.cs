@@ -1,6 +1,3 @@
-using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Samplers;
-
 namespace Tessera.Tests;
 
 /// <summary>The analytic bench: memory that stays flat over many sampler runs, SW2 against a cached target, its JSON and its problems.</summary>

@@ -1,5 +1,3 @@
-using Tessera.Diffusion.Analytic;
-
 namespace Tessera.Tests;
 
 /// <summary>The built-in analytic problems are what their documentation says.</summary>

@@ -1,5 +1,3 @@
-using Tessera.Runtime;
-
 namespace Tessera.Tests;
 
 public class CpuFeaturesTests

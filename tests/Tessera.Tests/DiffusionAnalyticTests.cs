@@ -1,9 +1,5 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
 using Tessera.Diffusion.Evaluation;
-using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Preconditioning;
-using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Schedules;
 
 namespace Tessera.Tests;

@@ -1,8 +1,3 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Samplers;
-
 namespace Tessera.Tests;
 
 /// <summary>Parity with NVlabs/edm and k-diffusion trajectories on the 2-D mixture (tests/fixtures/diffusion).</summary>

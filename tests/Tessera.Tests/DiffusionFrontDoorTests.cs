@@ -1,7 +1,5 @@
 using System.Net.Http.Json;
 using System.Text;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Networks;
 using Tessera.Server;
 
 namespace Tessera.Tests;

@@ -1,9 +1,5 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
-using Tessera.Training;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,3 @@
-using Tessera.Runtime;
-
 namespace Tessera.Tests;
 
 /// <summary>Issue 28's first-use set-up: made once however many threads ask, never when opted out, never after an explicit one.</summary>

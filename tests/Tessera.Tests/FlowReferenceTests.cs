@@ -1,5 +1,3 @@
-using Tessera.Diffusion.Analytic;
-
 namespace Tessera.Tests;
 
 /// <summary>The analytic test bed's converged probability-flow reference and its fast mixture denoiser.</summary>

@@ -1,6 +1,5 @@
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
-using Tessera.Segmentation.Models;
 using TorchSharp.Modules;
 
 namespace Tessera.Tests;

@@ -1,5 +1,4 @@
 using Tessera.Bench.Fuzz;
-using Xunit.Abstractions;
 
 namespace Tessera.Tests;
 

@@ -1,15 +1,7 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
-using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
-using Tessera.Segmentation.Models;
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Training;
-using Tessera.Training;
 
 namespace Tessera.Tests;
 

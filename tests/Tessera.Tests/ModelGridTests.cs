@@ -1,6 +1,3 @@
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 

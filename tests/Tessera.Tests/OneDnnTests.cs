@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using Tessera.Runtime;
-using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
 
 namespace Tessera.Tests;

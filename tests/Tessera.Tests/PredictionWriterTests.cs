@@ -1,5 +1,3 @@
-using Tessera.Segmentation.Data;
-
 namespace Tessera.Tests;
 
 public class PredictionWriterTests

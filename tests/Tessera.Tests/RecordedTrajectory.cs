@@ -1,5 +1,3 @@
-using Tessera.Diffusion;
-
 namespace Tessera.Tests;
 
 /// <summary>

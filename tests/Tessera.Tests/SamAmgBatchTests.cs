@@ -1,6 +1,4 @@
 using Tessera.Runtime.Sharding;
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Tests;
 

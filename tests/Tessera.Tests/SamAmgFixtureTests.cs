@@ -1,7 +1,3 @@
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
-using Xunit.Abstractions;
-
 namespace Tessera.Tests;
 
 /// <summary>

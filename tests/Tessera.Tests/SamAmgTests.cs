@@ -1,5 +1,3 @@
-using Tessera.Segmentation.Sam.Inference;
-
 namespace Tessera.Tests;
 
 /// <summary>Automatic mask generation pieces, each against a hand-worked example of the official rule.</summary>

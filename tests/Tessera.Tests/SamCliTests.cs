@@ -1,5 +1,3 @@
-using Tessera.Segmentation.Sam.Inference;
-
 namespace Tessera.Tests;
 
 /// <summary><c>tessera sam segment|auto</c> with the fixture's tiny official SAM, saved by Tessera as safetensors.</summary>

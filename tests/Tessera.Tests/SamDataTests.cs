@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Tessera.Segmentation.Sam.Data;
-using Tessera.Segmentation.Sam.Inference;
 
 namespace Tessera.Tests;
 

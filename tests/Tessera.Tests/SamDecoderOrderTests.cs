@@ -1,5 +1,3 @@
-using Tessera.Segmentation.Sam.Modeling;
-
 namespace Tessera.Tests;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
-
 namespace Tessera.Tests;
 
 /// <summary>The embedding cache with the tiny official SAM: float32 hits are bit-identical, keys separate what must differ.</summary>

@@ -1,5 +1,3 @@
-using Tessera.Segmentation.Sam.Modeling;
-
 namespace Tessera.Tests;
 
 /// <summary>LoRA on the tiny official SAM's encoder: a fresh adapter is the identity, merged equals unmerged.</summary>

@@ -1,7 +1,3 @@
-using Tessera.Runtime;
-using Tessera.Segmentation.Sam.Inference;
-using Tessera.Segmentation.Sam.Modeling;
-
 namespace Tessera.Tests;
 
 /// <summary>

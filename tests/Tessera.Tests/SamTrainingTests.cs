@@ -1,4 +1,3 @@
-using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Sam.Training;
 
 namespace Tessera.Tests;

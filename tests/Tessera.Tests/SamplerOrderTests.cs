@@ -1,8 +1,3 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Samplers;
-
 namespace Tessera.Tests;
 
 /// <summary>Convergence orders of DEIS tAB, iPNDM and UniPC on a single Gaussian, whose probability-flow trajectory is known in closed form.</summary>

@@ -1,8 +1,3 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Samplers;
-
 namespace Tessera.Tests;
 
 /// <summary>The model-fitted σ-grid (<see cref="ScheduleOptimizer"/>).</summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Tessera.Segmentation.Data;
 
 namespace Tessera.Tests;
 

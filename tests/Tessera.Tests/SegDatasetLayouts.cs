@@ -1,5 +1,4 @@
 using Tessera.Data;
-using Tessera.Segmentation.Data;
 
 namespace Tessera.Tests;
 

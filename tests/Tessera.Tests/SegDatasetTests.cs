@@ -1,5 +1,4 @@
 using SkiaSharp;
-using Tessera.Segmentation.Data;
 
 namespace Tessera.Tests;
 

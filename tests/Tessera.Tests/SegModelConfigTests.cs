@@ -1,8 +1,5 @@
-using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
-using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
-using Tessera.Training;
 
 namespace Tessera.Tests;
 

@@ -1,4 +1,3 @@
-using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Transforms;
 
 namespace Tessera.Tests;

@@ -1,6 +1,4 @@
 using Tessera.Attention;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
 using Tessera.Layers;
 

@@ -1,7 +1,4 @@
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
-using Xunit.Abstractions;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,3 @@
-using Tessera.Diffusion.Networks;
-
 namespace Tessera.Tests;
 
 /// <summary>The U-Net's and DiT's sinusoidal tables now come from Tessera.Positional.Sinusoidal.</summary>

@@ -1,7 +1,3 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Grids;
-using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Sampling;
 
 namespace Tessera.Tests;

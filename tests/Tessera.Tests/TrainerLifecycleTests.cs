@@ -1,13 +1,8 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using Tessera.Diffusion.Models;
-using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Training;
-using Tessera.Segmentation.Models;
-using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;
 using Tessera.Segmentation.Training;
-using Tessera.Training;
 
 namespace Tessera.Tests;
 

@@ -1,5 +1,3 @@
-using Tessera.Training;
-
 namespace Tessera.Tests;
 
 /// <summary>The shared training engine: schedules, gradient accumulation, the finite-loss guard, stop-at and resume, the seeded scopes.</summary>

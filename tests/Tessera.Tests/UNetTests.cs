@@ -1,6 +1,3 @@
-using Tessera.Diffusion.Networks;
-using Tessera.Runtime;
-
 namespace Tessera.Tests;
 
 // Serial: turns libtorch's oneDNN kernels on for the whole process while it compares against PyTorch.

@@ -1,7 +1,3 @@
-using Tessera.Diffusion;
-using Tessera.Diffusion.Analytic;
-using Tessera.Diffusion.Samplers;
-
 namespace Tessera.Tests;
 
 /// <summary>Parity with the official UniPC code (wl-zhao/UniPC) on the 2-D ring (tests/fixtures/diffusion/unipc_*).</summary>

@@ -3,8 +3,6 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using Tessera.Data;
-using Tessera.Diffusion.Analytic;
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Data;
 
 namespace Tessera.Bench.Fuzz;

@@ -1,7 +1,6 @@
 using Tessera.Attention;
 using Tessera.Layers;
 using Tessera.Positional;
-using TorchSharp.Modules;
 
 namespace Tessera.Applications;
 

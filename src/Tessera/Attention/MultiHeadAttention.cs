@@ -1,5 +1,4 @@
 using Tessera.Positional;
-using TorchSharp.Modules;
 
 namespace Tessera.Attention;
 

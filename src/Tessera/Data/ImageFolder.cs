@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using SkiaSharp;
-using Tessera.IO;
 
 namespace Tessera.Data;
 

@@ -1,5 +1,3 @@
-using TorchSharp.Modules;
-
 namespace Tessera.Layers;
 
 /// <summary>The activation between the two layers of an <see cref="Mlp"/>.</summary>

@@ -1,5 +1,3 @@
-using TorchSharp.Modules;
-
 namespace Tessera.Positional;
 
 /// <summary>Channel layout of sinusoidal encodings.</summary>

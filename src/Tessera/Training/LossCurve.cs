@@ -1,5 +1,3 @@
-using Tessera.IO;
-
 namespace Tessera.Training;
 
 /// <summary>Training and evaluation curves of a run, kept as CSV (so a resumed run continues them); an <see cref="ILossCurvePlotter"/> draws them.</summary>

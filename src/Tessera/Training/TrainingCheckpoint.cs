@@ -1,5 +1,3 @@
-using Tessera.IO;
-
 namespace Tessera.Training;
 
 /// <summary>

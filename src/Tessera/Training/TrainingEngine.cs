@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Training.Distributed;
 
 namespace Tessera.Training;

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Tessera.Training;
 
 /// <summary>The optimiser a training run uses.</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Tessera.Diffusion.Samplers;
 
 namespace Tessera.Diffusion.Analytic;

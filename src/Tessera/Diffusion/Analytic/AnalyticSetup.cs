@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Samplers;
-using Tessera.IO;
 
 namespace Tessera.Diffusion.Analytic;
 

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Tessera.Diffusion.Samplers;
-using Tessera.IO;
 
 namespace Tessera.Diffusion.Analytic;
 

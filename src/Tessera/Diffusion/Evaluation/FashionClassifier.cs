@@ -1,6 +1,3 @@
-using Tessera.Data;
-using Tessera.IO;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Diffusion.Evaluation;

@@ -1,9 +1,7 @@
-using Tessera.Data;
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
 using Tessera.Diffusion.Training;
-using Tessera.IO;
 
 namespace Tessera.Diffusion.Evaluation;
 

@@ -1,6 +1,5 @@
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Preconditioning;
-using Tessera.IO;
 
 namespace Tessera.Diffusion.Models;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Preconditioning;
 

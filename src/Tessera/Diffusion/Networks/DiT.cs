@@ -1,9 +1,6 @@
-using System.Text.Json.Serialization;
 using Tessera.Attention;
-using Tessera.IO;
 using Tessera.Layers;
 using Tessera.Positional;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Diffusion.Networks;

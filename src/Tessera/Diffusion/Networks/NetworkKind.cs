@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Tessera.Diffusion.Networks;
 
 /// <summary>The network of a diffusion model; its name (<see cref="EnumNames"/>) is what checkpoints store.</summary>

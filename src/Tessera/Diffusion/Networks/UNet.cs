@@ -1,7 +1,5 @@
 using Tessera.Attention;
-using Tessera.IO;
 using Tessera.Positional;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 using GroupNorm = Tessera.Layers.GroupNorm;
 

@@ -1,5 +1,4 @@
 using Tessera.Diffusion.Models;
-using Tessera.IO;
 using Tessera.Runtime.Sharding;
 
 namespace Tessera.Diffusion.Sampling;

@@ -1,9 +1,6 @@
-using Tessera.Data;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Preconditioning;
 using Tessera.Diffusion.Sampling;
-using Tessera.IO;
-using Tessera.Training;
 using Tessera.Training.Distributed;
 
 namespace Tessera.Diffusion.Training;

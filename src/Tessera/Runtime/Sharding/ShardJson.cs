@@ -1,5 +1,3 @@
-using Tessera.IO;
-
 namespace Tessera.Runtime.Sharding;
 
 /// <summary>The indented JSON files a shard leaves beside its outputs (<see cref="ShardSummary"/>, <see cref="ShardManifest"/>).</summary>

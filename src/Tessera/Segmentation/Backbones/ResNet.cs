@@ -1,6 +1,5 @@
 using Tessera.Layers;
 using Tessera.Segmentation.Layers;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Backbones;

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Tessera.Segmentation.Data;
 
 /// <summary>The dataset layouts <see cref="SegmentationDatasets"/> reads; the name (<see cref="EnumNames"/>) is what options and checkpoints store.</summary>

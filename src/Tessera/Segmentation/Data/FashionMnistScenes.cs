@@ -1,5 +1,3 @@
-using Tessera.Data;
-
 namespace Tessera.Segmentation.Data;
 
 /// <summary>Settings of <see cref="FashionMnistScenes"/>.</summary>

@@ -1,5 +1,3 @@
-using Tessera.IO;
-
 namespace Tessera.Segmentation.Data;
 
 /// <summary>Fashion-MNIST scenes as a dataset folder: <c>images/</c>, <c>labels/</c> and <c>instances/</c> PNGs named 00000.png … and <c>classes.txt</c>.</summary>

@@ -1,5 +1,4 @@
 using SkiaSharp;
-using Tessera.IO;
 
 namespace Tessera.Segmentation.Data;
 

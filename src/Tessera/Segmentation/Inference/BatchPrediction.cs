@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Runtime.Sharding;
 using Tessera.Segmentation.Data;
 

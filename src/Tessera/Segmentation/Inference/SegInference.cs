@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
 namespace Tessera.Segmentation.Inference;

@@ -1,7 +1,5 @@
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Models;
-using Tessera.Training;
 
 namespace Tessera.Segmentation.Inference;
 

@@ -1,5 +1,4 @@
 using Tessera.Layers;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Layers;

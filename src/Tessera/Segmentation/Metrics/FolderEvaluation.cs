@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using SkiaSharp;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 
 namespace Tessera.Segmentation.Metrics;

@@ -1,6 +1,5 @@
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Layers;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Models;

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Tessera.Segmentation.Backbones;
 using Tessera.Segmentation.Data;
 

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Tessera.Segmentation.Backbones;
 
 namespace Tessera.Segmentation.Models;

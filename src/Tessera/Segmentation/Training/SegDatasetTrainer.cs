@@ -1,11 +1,8 @@
-using System.Text.Json.Serialization;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Metrics;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Transforms;
-using Tessera.Training;
 
 namespace Tessera.Segmentation.Training;
 

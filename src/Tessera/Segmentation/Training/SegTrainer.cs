@@ -1,9 +1,6 @@
-using Tessera.Data;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Metrics;
 using Tessera.Segmentation.Models;
-using Tessera.Training;
 using Tessera.Training.Distributed;
 
 namespace Tessera.Segmentation.Training;

@@ -1,5 +1,4 @@
 using Tessera.Segmentation.Models;
-using Tessera.Training;
 
 namespace Tessera.Segmentation.Training;
 

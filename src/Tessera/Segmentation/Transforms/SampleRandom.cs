@@ -1,5 +1,3 @@
-using Tessera.Data;
-
 namespace Tessera.Segmentation.Transforms;
 
 /// <summary>

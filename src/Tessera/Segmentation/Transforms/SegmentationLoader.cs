@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using Tessera.Data;
 using Tessera.Segmentation.Data;
 
 namespace Tessera.Segmentation.Transforms;

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Tessera.Training.Distributed;
 
 /// <summary>The address of a tensor's first element (libtorch's <c>data_ptr</c>, on the tensor's device), for collectives.</summary>

@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Inference;
 
 namespace Tessera.Segmentation.Sam.Data;

@@ -1,6 +1,3 @@
-using System.Text.Json.Serialization;
-using Tessera.IO;
-
 namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>How <see cref="AmgJson"/> writes each mask's segmentation.</summary>

@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Runtime.Sharding;
 
 namespace Tessera.Segmentation.Sam.Inference;

@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Segmentation.Inference;
 
 namespace Tessera.Segmentation.Sam.Inference;

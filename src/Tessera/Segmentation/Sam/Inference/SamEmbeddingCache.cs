@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Segmentation.Sam.Inference;

@@ -1,6 +1,5 @@
 using Tessera.Layers;
 using Tessera.Segmentation.Sam.Modeling;
-using TorchSharp.Modules;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;

@@ -1,6 +1,3 @@
-using Tessera.IO;
-using TorchSharp.Modules;
-
 namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>Settings of low-rank adaptation of SAM's image encoder.</summary>

@@ -1,4 +1,3 @@
-using Tessera.IO;
 using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Segmentation.Sam.Modeling;

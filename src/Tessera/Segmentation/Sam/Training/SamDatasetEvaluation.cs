@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;

@@ -1,9 +1,6 @@
-using System.Text.Json.Serialization;
-using Tessera.Data;
 using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using Tessera.Training;
 
 namespace Tessera.Segmentation.Sam.Training;
 

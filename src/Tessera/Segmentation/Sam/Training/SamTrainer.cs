@@ -1,9 +1,6 @@
-using Tessera.Data;
-using Tessera.IO;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
-using Tessera.Training;
 
 namespace Tessera.Segmentation.Sam.Training;
 
