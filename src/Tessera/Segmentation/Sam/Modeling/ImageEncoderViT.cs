@@ -1,5 +1,4 @@
 using Tessera.Layers;
-using Tessera.Segmentation.Sam.Modeling;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;
@@ -36,11 +35,7 @@ public sealed class ImageEncoderViT : SamImageEncoder
         var global = config.GlobalBlocks.ToHashSet();
         blocks = new ModuleList<VitBlock>([.. Enumerable.Range(0, config.EncoderDepth)
             .Select(i => new VitBlock(dim, config.EncoderHeads, config.MlpRatio, global.Contains(i) ? 0 : config.WindowSize, grid))]);
-        neck = Sequential(
-            ("0", Conv2d(dim, config.PromptDim, 1, bias: false)),
-            ("1", new LayerNorm2d(config.PromptDim)),
-            ("2", Conv2d(config.PromptDim, config.PromptDim, 3, padding: 1, bias: false)),
-            ("3", new LayerNorm2d(config.PromptDim)));
+        neck = Neck(dim, config.PromptDim);
         RegisterComponents();
     }
 

@@ -13,4 +13,14 @@ public abstract class SamImageEncoder : torch.nn.Module<torch.Tensor, torch.Tens
 
     /// <summary>A short name of the encoder family for logs and model descriptions ("vit", "tiny_vit").</summary>
     public abstract string Family { get; }
+
+    /// <summary>
+    /// SAM's neck, shared by every encoder: 1×1 convolution to <paramref name="outDim"/>, LayerNorm2d, 3×3 convolution,
+    /// LayerNorm2d, no biases (segment-anything image_encoder.py; MobileSAM's tiny_vit_sam.py), keys <c>neck.0</c>–<c>neck.3</c>.
+    /// </summary>
+    protected static Sequential Neck(int inDim, int outDim) => torch.nn.Sequential(
+        ("0", torch.nn.Conv2d(inDim, outDim, 1, bias: false)),
+        ("1", new LayerNorm2d(outDim)),
+        ("2", torch.nn.Conv2d(outDim, outDim, 3, padding: 1, bias: false)),
+        ("3", new LayerNorm2d(outDim)));
 }

@@ -41,11 +41,7 @@ public sealed class TinyVitEncoder : SamImageEncoder
         int last = c.EmbedDims[^1];
         norm_head = LayerNorm(last);
         if (c.NumClasses > 0) head = Linear(last, c.NumClasses);
-        neck = Sequential(
-            ("0", Conv2d(last, config.PromptDim, 1, bias: false)),
-            ("1", new LayerNorm2d(config.PromptDim)),
-            ("2", Conv2d(config.PromptDim, config.PromptDim, 3, padding: 1, bias: false)),
-            ("3", new LayerNorm2d(config.PromptDim)));
+        neck = Neck(last, config.PromptDim);
         RegisterComponents();
     }
 
