@@ -7,6 +7,10 @@ internal static class BenchSetup
     public static int Arg(string[] args, int index, int fallback) =>
         args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
 
+    /// <summary>The precision named at position <paramref name="index"/> of <paramref name="args"/> (fp32, bf16, fp16), or float32.</summary>
+    public static Precision PrecisionAt(string[] args, int index) =>
+        args.Length > index ? EnumNames.Parse<Precision>("precision", args[index]) : Precision.Float32;
+
     /// <summary>
     /// <see cref="Runtime.TorchRuntime.Configure"/> with the defaults and libtorch at the thread count of the first
     /// argument (default: all cores), which it returns; the baseline scripts are run at the same count.

@@ -14,7 +14,7 @@ internal static class SamBench
         int threads = BenchSetup.Torch(args);
         int reps = BenchSetup.Arg(args, 1, 2);
         // Issue 28: a third argument bf16 or fp16 also times the encoder at that precision, interleaved with float32.
-        var precision = args.Length > 2 ? EnumNames.Parse<Precision>("precision", args[2]) : Precision.Float32;
+        var precision = BenchSetup.PrecisionAt(args, 2);
         torch.manual_seed(0);
         var ours = new Dictionary<string, double>();
         using (var model = new SamModel(SamConfig.VitB))
@@ -59,12 +59,8 @@ internal static class SamBench
         }
         var theirs = PythonBaseline.Run("sam_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture), reps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"SAM ViT-B, float32, CPU, {threads} threads; encoder on 1024x1024 (mean of {reps}), decoder per one-point prompt (mean of 20)");
-        foreach (var (k, v) in ours)
-            Console.WriteLine(k.EndsWith("_params", StringComparison.Ordinal)
-                ? $"{k,-16} Tessera {v,12:0}   PyTorch {theirs.GetValueOrDefault(k),12:0}   (the same architecture has the same count)"
-                : theirs.TryGetValue(k, out double t)
-                ? $"{k,-16} Tessera {v,12:0.000}   PyTorch {t,12:0.000}   speed Tessera/PyTorch {t / v:0.00}"
-                : $"{k,-16} Tessera {v,12:0.000}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+        // Times (lower is better): the speed ratio is PyTorch's time over ours.
+        RatioTable.Print(ours, theirs, ratio: (_, v, t) => $"speed Tessera/PyTorch {t / v:0.00}");
     }
 
     // The encoder at a lower precision (the same random weights, converted as SamPredictor converts them), timed

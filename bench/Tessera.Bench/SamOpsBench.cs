@@ -16,7 +16,7 @@ internal static class SamOpsBench
     {
         int threads = BenchSetup.Torch(args);
         int reps = BenchSetup.Arg(args, 1, 5);
-        var precision = args.Length > 2 ? EnumNames.Parse<Precision>("precision", args[2]) : Precision.Float32;
+        var precision = BenchSetup.PrecisionAt(args, 2);
         var t = precision.ScalarType();
         var f32 = torch.ScalarType.Float32;
         using var noGrad = torch.no_grad();

@@ -57,12 +57,8 @@ internal static class Seg512Bench
         Roofline.Print("DeepLabV3-ResNet-50 training, per 512x512 image (3x forward)", 3 * ModelFlops.DeepLabV3ResNet50(512, 21), 1 / ours["images_per_s"]);
         var theirs = PythonBaseline.Run("seg512_torch.py", threads.ToString(CultureInfo.InvariantCulture), batch.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"DeepLabV3-ResNet-50 (OS 8, aux head) training at 512x512, batch {batch}, SGD, {threads} threads, median of {steps} steps after one warm-up");
-        foreach (var (k, v) in ours)
-            Console.WriteLine(k == "params"
-                ? $"{k,-16} Tessera {v,12:0}   PyTorch {theirs.GetValueOrDefault(k),12:0}   (torchvision deeplabv3_resnet50, aux_loss, 21 classes)"
-                : theirs.TryGetValue(k, out double t)
-                ? $"{k,-16} Tessera {v,12:0.000}   PyTorch {t,12:0.000}   Tessera/PyTorch {v / t:0.00}{(k == "cpu_s_per_image" ? " (lower is better)" : "")}"
-                : $"{k,-16} Tessera {v,12:0.000}   (PyTorch not run: needs /usr/bin/python3 with python3-torch and python3-torchvision)");
+        RatioTable.Print(ours, theirs, ratio: (k, v, t) => RatioTable.RateRatio(k, v, t) + (k == "cpu_s_per_image" ? " (lower is better)" : ""),
+            countNote: "(torchvision deeplabv3_resnet50, aux_loss, 21 classes)", notRun: "(PyTorch not run: needs /usr/bin/python3 with python3-torch and python3-torchvision)");
     }
 
     private static double Median(List<double> values)

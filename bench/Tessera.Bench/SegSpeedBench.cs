@@ -44,11 +44,6 @@ internal static class SegSpeedBench
         }
         var theirs = PythonBaseline.Run("seg_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"images/s at {threads} threads, batch 16 (train) / 32 (inference), 64x64, 11 classes");
-        foreach (var (k, v) in ours)
-            Console.WriteLine(k.EndsWith("-params", StringComparison.Ordinal)
-                ? $"{k,-16} Tessera {v,8:0}   PyTorch {theirs.GetValueOrDefault(k),8:0}   (the same architecture has the same count)"
-                : theirs.TryGetValue(k, out double t)
-                ? $"{k,-16} Tessera {v,8:0.0}   PyTorch {t,8:0.0}   Tessera/PyTorch {v / t:0.00}"
-                : $"{k,-16} Tessera {v,8:0.0}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+        RatioTable.Print(ours, theirs, valueWidth: 8, format: "0.0");
     }
 }

@@ -45,11 +45,6 @@ internal static class UNetBench
         Roofline.Print("U-Net training step, batch 64 (3x forward)", 3 * ModelFlops.UNetForward(64), 1 / ours["steps_per_s"]);
         var theirs = PythonBaseline.Run("unet_speed_torch.py", threads.ToString(CultureInfo.InvariantCulture), steps.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine($"reference DDPM U-Net, batch 64 of 28x28x1, Adam, {threads} threads, {steps} timed steps after 3 warm-up steps");
-        foreach (var (k, v) in ours)
-            Console.WriteLine(k == "params"
-                ? $"{k,-14} Tessera {v,12:0}   PyTorch {theirs.GetValueOrDefault(k),12:0}   (the same architecture has the same count)"
-                : theirs.TryGetValue(k, out double t)
-                ? $"{k,-14} Tessera {v,12:0.000}   PyTorch {t,12:0.000}   Tessera/PyTorch {v / t:0.00}"
-                : $"{k,-14} Tessera {v,12:0.000}   (PyTorch not run: /usr/bin/python3 with torch not found; apt-get install python3-torch)");
+        RatioTable.Print(ours, theirs, keyWidth: 14);
     }
 }

@@ -25,8 +25,7 @@ if (!File.Exists(checkpoint))
     Console.WriteLine($"trained 30 steps, loss {loss:F3}");
 }
 
-using var model = DiffusionModel.Load(checkpoint); // the caller disposes the model
-model.to(device);
+using var model = DiffusionModel.Load(checkpoint, device); // the caller disposes the model
 var seeds = DiffusionSampling.ConsecutiveSeeds(0, 10); // sample i from seed i: the same seeds give the same images
 
 // 1. DPM-Solver++(2M) on Karras' ρ = 7 grid, 10 steps.

@@ -34,8 +34,7 @@ public sealed class DiffusionService : IModelService, IDisposable
     public DiffusionService(string checkpoint, torch.Device device, int queueLength, int maxSamples)
     {
         Checkpoint = checkpoint;
-        _model = DiffusionModel.Load(checkpoint);
-        _model.to(device);
+        _model = DiffusionModel.Load(checkpoint, device);
         _model.eval();
         _device = device;
         _maxSamples = maxSamples;

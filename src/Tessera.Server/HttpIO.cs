@@ -75,21 +75,4 @@ internal static class HttpIO
         using var scope = torch.NewDisposeScope();
         return PngBase64(mask.to(torch.ScalarType.Byte).mul(255).unsqueeze(0).cpu());
     }
-
-    /// <summary>A colour blend of uint8 RGB [3, H, W] and bool masks [H, W] (55 % colour inside each mask), as a float image.</summary>
-    public static torch.Tensor Overlay(torch.Tensor rgb, IReadOnlyList<torch.Tensor> masks)
-    {
-        using var scope = torch.NewDisposeScope();
-        var output = rgb.to(torch.ScalarType.Float32).div(255f);
-        for (int i = 0; i < masks.Count; i++)
-        {
-            // Golden-angle hues: neighbours in the list get distinct colours.
-            double h = (i * 137.508) % 360 / 60, c = 0.85, x = c * (1 - Math.Abs(h % 2 - 1));
-            var (r, g, b) = h switch { < 1 => (c, x, 0.0), < 2 => (x, c, 0.0), < 3 => (0.0, c, x), < 4 => (0.0, x, c), < 5 => (x, 0.0, c), _ => (c, 0.0, x) };
-            var colour = torch.tensor(new[] { (float)(r + 0.1), (float)(g + 0.1), (float)(b + 0.1) }).view(3, 1, 1);
-            var m = masks[i].cpu().to(torch.ScalarType.Float32).unsqueeze(0);
-            output = output * (1 - 0.55f * m) + colour * (0.55f * m);
-        }
-        return output.MoveToOuterDisposeScope();
-    }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
@@ -79,32 +80,16 @@ public sealed class SamService : IModelService, IDisposable
     public Task<SamPredictResponse> PredictAsync(SamPredictRequest request, CancellationToken cancel)
     {
         string id = RequireId(request.Id);
-        var points = (request.Points ?? []).Select((p, i) =>
-        {
-            if (p is null || p.Length is not (2 or 3) || p.Any(v => !double.IsFinite(v)))
-                throw ApiException.BadRequest($"points[{i}]: expected [x, y] or [x, y, label] with finite numbers");
-            if (p.Length == 3 && p[2] is not (0 or 1)) throw ApiException.BadRequest($"points[{i}]: label {p[2]} must be 1 (object) or 0 (background)");
-            return new SamPoint(p[0], p[1], p.Length == 2 || p[2] == 1);
-        }).ToList();
-        SamBox? box = null;
-        if (request.Box is { } b)
-        {
-            if (b.Length != 4 || b.Any(v => !double.IsFinite(v))) throw ApiException.BadRequest("box: expected [x0, y0, x1, y1] with finite numbers");
-            if (b[2] < b[0] || b[3] < b[1]) throw ApiException.BadRequest($"box [{string.Join(", ", b)}]: x1 < x0 or y1 < y0");
-            box = new SamBox(b[0], b[1], b[2], b[3]);
-        }
-        if (points.Count == 0 && box is null) throw ApiException.BadRequest("give at least one point or a box");
+        // The library reads and checks the prompt (SamPoint/SamBox.FromValues, SamPredictor.Check): its
+        // TesseraUserException is the 400, with the request's field named (RequestFields).
+        var points = (request.Points ?? []).Select((p, i) => SamPoint.FromValues(p ?? [], $"points[{i}]")).ToList();
+        SamBox? box = request.Box is { } b ? SamBox.FromValues(b, "box") : null;
         bool multimask = request.Multimask ?? (points.Count == 1 && box is null);
         return Queue.RunAsync(_ =>
         {
             using var scope = torch.NewDisposeScope();
             var image = Cache.Get(id);
             var (h, w) = image.Predictor.OriginalSize;
-            for (int i = 0; i < points.Count; i++)
-                if (!(points[i].X >= 0 && points[i].X <= w && points[i].Y >= 0 && points[i].Y <= h))
-                    throw ApiException.BadRequest($"points[{i}] ({points[i].X}, {points[i].Y}) is outside the {w}×{h} image");
-            if (box is { } bb && (bb.X0 < 0 || bb.Y0 < 0 || bb.X1 > w || bb.Y1 > h))
-                throw ApiException.BadRequest($"box [{bb.X0}, {bb.Y0}, {bb.X1}, {bb.Y1}] is outside the {w}×{h} image");
             var maskInput = request.MaskInput is { } handle ? image.Logits(handle) : null;
             var clock = Stopwatch.StartNew();
             using var prediction = image.Predictor.Predict(new SamPrompt(points, box, maskInput), multimask);
@@ -156,7 +141,7 @@ public sealed class SamService : IModelService, IDisposable
             found = [.. found.OrderByDescending(m => m.Area)];
             int h = image.Predictor.OriginalSize.H, w = image.Predictor.OriginalSize.W;
             var tensors = found.Select(m => torch.tensor(m.Segmentation.Decode(), [h, w])).ToList();
-            string overlay = HttpIO.PngBase64(HttpIO.Overlay(image.Rgb, tensors));
+            string overlay = HttpIO.PngBase64(MaskOverlay.Masks(image.Rgb, tensors));
             var annotations = found.Select(m => new SamAnnotation(new CocoRle([h, w], m.Segmentation.ToCocoString()), m.Area, m.BoxXywh,
                 m.PredictedIou, [m.PointCoords], m.StabilityScore, m.CropBoxXywh)).ToArray();
             return new SamAutoResponse(annotations, overlay, clock.Elapsed.TotalMilliseconds);

@@ -158,40 +158,36 @@ public sealed class TesseraServer : IAsyncDisposable
         api.MapGet("/models", () => Results.Json(Models(), HttpIO.Json))
             .WithSummary("What is loaded: checkpoints, parameters, devices, queues, the SAM cache, samplers and classes.");
 
-        api.MapPost("/sam/images", async (HttpContext ctx) =>
-        {
-            var sam = Sam ?? throw NotLoaded("SAM");
-            byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
-            return Results.Json(await sam.UploadAsync(bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
-        }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<SamImageResponse>().Errors()
+        // The POST endpoints of the loaded services: the service is looked up first (not loaded: an error before any
+        // body is read), then the body is read within the upload limit and handed over with the request's cancellation.
+        RouteHandlerBuilder PostImage<TService, TResponse>(string pattern, Func<TService> service, Func<TService, byte[], CancellationToken, Task<TResponse>> call) =>
+            api.MapPost(pattern, async (HttpContext ctx) =>
+            {
+                var s = service();
+                byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+                return Results.Json(await call(s, bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+            }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<TResponse>().Errors();
+        RouteHandlerBuilder PostJson<TService, TRequest, TResponse>(string pattern, Func<TService> service, Func<TService, TRequest, CancellationToken, Task<TResponse>> call) where TRequest : class =>
+            api.MapPost(pattern, async (HttpContext ctx) =>
+            {
+                var s = service();
+                var request = await HttpIO.ReadJsonAsync<TRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
+                return Results.Json(await call(s, request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+            }).Accepts<TRequest>("application/json", "*/*").Produces<TResponse>().Errors();
+        SamService LoadedSam() => Sam ?? throw NotLoaded("SAM");
+
+        PostImage("/sam/images", LoadedSam, (sam, bytes, cancel) => sam.UploadAsync(bytes, cancel))
           .WithSummary("Upload an image (the file's bytes as the body); its embedding is computed once and cached.");
-
-        api.MapPost("/sam/predict", async (HttpContext ctx) =>
-        {
-            var sam = Sam ?? throw NotLoaded("SAM");
-            var request = await HttpIO.ReadJsonAsync<SamPredictRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
-            return Results.Json(await sam.PredictAsync(request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
-        }).Accepts<SamPredictRequest>("application/json", "*/*").Produces<SamPredictResponse>().Errors()
+        PostJson<SamService, SamPredictRequest, SamPredictResponse>("/sam/predict", LoadedSam, (sam, request, cancel) => sam.PredictAsync(request, cancel))
           .WithSummary("Masks for clicks and/or a box on an uploaded image; 404 with code 'evicted' when its embedding left the cache.");
-
-        api.MapPost("/sam/auto", async (HttpContext ctx) =>
-        {
-            var sam = Sam ?? throw NotLoaded("SAM");
-            var request = await HttpIO.ReadJsonAsync<SamAutoRequest>(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
-            return Results.Json(await sam.AutoAsync(request, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
-        }).Accepts<SamAutoRequest>("application/json", "*/*").Produces<SamAutoResponse>().Errors()
+        PostJson<SamService, SamAutoRequest, SamAutoResponse>("/sam/auto", LoadedSam, (sam, request, cancel) => sam.AutoAsync(request, cancel))
           .WithSummary("Segment everything: SA-1B-style annotations of the automatic mask generator.");
 
         api.MapPost("/diffusion/sample", async Task<IResult> (HttpContext ctx) => await SampleAsync(ctx, stopping).ConfigureAwait(false))
           .Accepts<DiffusionSampleRequest>("application/json", "*/*").Produces<DiffusionSampleResponse>().Produces<DiffusionStepEvent>(200, "text/event-stream").Errors()
           .WithSummary("Sample a grid. With 'Accept: text/event-stream': 'step' events (σ and an x̂₀ preview) then a 'result' event.");
 
-        api.MapPost("/seg/predict", async (HttpContext ctx) =>
-        {
-            var seg = Seg ?? throw NotLoaded("segmentation");
-            byte[] bytes = await HttpIO.ReadBodyAsync(ctx.Request, MaxBytes, ctx.RequestAborted).ConfigureAwait(false);
-            return Results.Json(await seg.PredictAsync(bytes, Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
-        }).Accepts<Stream>("image/png", "image/jpeg", "application/octet-stream", "*/*").Produces<SegPredictResponse>().Errors()
+        PostImage("/seg/predict", () => Seg ?? throw NotLoaded("segmentation"), (seg, bytes, cancel) => seg.PredictAsync(bytes, cancel))
           .WithSummary("Label PNG, overlay PNG and per-class pixel shares of an image.");
 
         api.Map("/{**rest}", (HttpContext ctx) =>
@@ -266,7 +262,7 @@ public sealed class TesseraServer : IAsyncDisposable
     private (int Status, ErrorResponse Body) Describe(Exception e, CancellationToken stopping, HttpContext ctx) => e switch
     {
         ApiException a => (a.Status, new ErrorResponse(OneLine(a.Message), a.Code)),
-        TesseraUserException t => (400, new ErrorResponse(OneLine(t.Message))),
+        TesseraUserException t => (400, new ErrorResponse(OneLine(RequestFields.Message(t)))),
         BadHttpRequestException b => (400, new ErrorResponse(OneLine(b.StatusCode == 413 ? $"upload is larger than the server's limit of {_options.MaxUploadMb} MiB" : b.Message))),
         OperationCanceledException when stopping.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested => (503, new ErrorResponse("the server is shutting down", "stopping")),
         _ => (500, new ErrorResponse($"internal error ({e.GetType().Name}); the server log has the request")),

@@ -68,7 +68,7 @@ public sealed class CheckpointIntegrityTests
         using var dir = new TempDir();
         string damaged = Damage(dir, out string entry);
         using (var img = torch.zeros([3, 8, 8], torch.ScalarType.Byte)) ImageIO.SavePng(img, dir.File("image.png"));
-        using var p = System.Diagnostics.Process.Start(CliErrorPathTests.Child("sam", "segment", "--checkpoint", damaged, "--image", dir.File("image.png"), "--point", "1,1", "--out", dir.File("m.png")))!;
+        using var p = System.Diagnostics.Process.Start(CliErrorPathTests.Child("sam", "segment", "--checkpoint", damaged, "--image", dir.File("image.png"), "--point", "1,1", "--output", dir.File("m.png")))!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         string stderr = await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token);

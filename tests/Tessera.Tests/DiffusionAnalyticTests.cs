@@ -96,30 +96,54 @@ public class DiffusionAnalyticTests
         Assert.True(e3 < e2, $"3M {e3} vs 2M {e2}");
     }
 
+    // The ring's data at σ_min and its exact marginal at σ_max as the prior.
+    private const double LikelihoodSigmaMin = 0.05, LikelihoodSigmaMax = 40;
+
+    /// <summary><paramref name="n"/> points of the ring at σ_min (drawn with <paramref name="seed"/>) and their exact log-density.</summary>
+    private static (GaussianMixture Gmm, torch.Tensor X, torch.Tensor Exact) LikelihoodPoints(int n, ulong seed)
+    {
+        var gmm = Ring();
+        var x = gmm.Sample(n, new torch.Generator(seed), LikelihoodSigmaMin);
+        return (gmm, x, gmm.LogDensity(x, LikelihoodSigmaMin));
+    }
+
+    private static LikelihoodResult OdeLikelihood(GaussianMixture gmm, torch.Tensor x, DivergenceMethod method, double tolerance, Func<torch.Tensor, double, torch.Tensor>? divergence = null,
+        torch.Generator? generator = null, IProgress<double>? progress = null, CancellationToken cancellation = default) =>
+        Likelihood.Compute(gmm.AsDenoiser(), x, LikelihoodSigmaMin, LikelihoodSigmaMax, xs => gmm.LogDensity(xs, LikelihoodSigmaMax), method,
+            new Rk45Options(tolerance, tolerance), divergence, generator, progress, cancellation);
+
     [Fact]
     public void Ode_log_likelihood_equals_the_closed_form_density()
     {
-        var gmm = Ring();
-        double sigmaMin = 0.05, sigmaMax = 40;
-        var x = gmm.Sample(16, new torch.Generator(7), sigmaMin);
-        var exact = gmm.LogDensity(x, sigmaMin);
-        using var auto = Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Exact, new Rk45Options(1e-9, 1e-9));
+        var (gmm, x, exact) = LikelihoodPoints(16, 7);
+        var fractions = new List<double>();
+        using var auto = OdeLikelihood(gmm, x, DivergenceMethod.Exact, 1e-9, progress: new InlineProgress<double>(fractions.Add));
         Assert.True(MaxAbs(auto.LogLikelihood, exact) < 1e-5, $"autograd divergence {MaxAbs(auto.LogLikelihood, exact)}");
-        using var analytic = Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Exact, new Rk45Options(1e-9, 1e-9), gmm.DenoiserDivergence);
+        using var analytic = OdeLikelihood(gmm, x, DivergenceMethod.Exact, 1e-9, gmm.DenoiserDivergence);
         Assert.True(MaxAbs(analytic.LogLikelihood, exact) < 1e-5, $"analytic divergence {MaxAbs(analytic.LogLikelihood, exact)}");
         Assert.True(MaxAbs(auto.BitsPerDim, -exact / (2 * Math.Log(2))) < 1e-5);
+        // Progress rises strictly and ends where the integration ends, at ln σ_max.
+        Assert.True(fractions.Count > 2 && fractions.Zip(fractions.Skip(1)).All(p => p.Second > p.First), string.Join(", ", fractions));
+        Assert.Equal(1.0, fractions[^1], 12);
+    }
+
+    [Fact]
+    public void Ode_log_likelihood_stops_when_cancelled()
+    {
+        var (gmm, x, _) = LikelihoodPoints(4, 7);
+        using var cancel = new CancellationTokenSource();
+        int reports = 0;
+        var progress = new InlineProgress<double>(_ => { if (++reports == 3) cancel.Cancel(); });
+        Assert.Throws<OperationCanceledException>(() => OdeLikelihood(gmm, x, DivergenceMethod.Exact, 1e-9, progress: progress, cancellation: cancel.Token));
+        Assert.Equal(3, reports);
     }
 
     [Fact]
     public void Hutchinson_estimate_is_unbiased_within_its_monte_carlo_error()
     {
-        var gmm = Ring();
-        double sigmaMin = 0.05, sigmaMax = 40;
-        var x = gmm.Sample(4, new torch.Generator(8), sigmaMin);
-        var exact = gmm.LogDensity(x, sigmaMin);
+        var (gmm, x, exact) = LikelihoodPoints(4, 8);
         var gen = new torch.Generator(9);
-        var runs = Enumerable.Range(0, 48).Select(_ =>
-            Likelihood.Compute(gmm.AsDenoiser(), x, sigmaMin, sigmaMax, xs => gmm.LogDensity(xs, sigmaMax), DivergenceMethod.Hutchinson, new Rk45Options(1e-6, 1e-6), generator: gen).LogLikelihood).ToArray();
+        var runs = Enumerable.Range(0, 48).Select(_ => OdeLikelihood(gmm, x, DivergenceMethod.Hutchinson, 1e-6, generator: gen).LogLikelihood).ToArray();
         var stack = torch.stack(runs);
         var mean = stack.mean([0]);
         var se = stack.std(0) / Math.Sqrt(runs.Length);

@@ -1,14 +1,11 @@
+// The fixtures folder, its arrays and the error measure of the recorded trajectories.
+using static Tessera.Tests.RecordedTrajectory;
+
 namespace Tessera.Tests;
 
 /// <summary>Parity with NVlabs/edm and k-diffusion trajectories on the 2-D mixture (tests/fixtures/diffusion).</summary>
 public class DiffusionFixtureTests
 {
-    private static string Dir => RecordedTrajectory.Dir;
-
-    private static torch.Tensor Load(params string[] path) => RecordedTrajectory.Load(path);
-
-    private static double MaxAbs(torch.Tensor a, torch.Tensor b) => RecordedTrajectory.MaxAbs(a, b);
-
     public static IEnumerable<object[]> Runs() =>
     [
         ["edm_heun_deterministic_n18", "heun", true],

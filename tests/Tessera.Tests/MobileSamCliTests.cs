@@ -25,19 +25,19 @@ public sealed class MobileSamCliTests
     {
         using var dir = new TempDir();
         string ckpt = MobileSamFixtureTests.TinyCheckpoint, image = MobileSamFixtureTests.Photo;
-        var (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--point", "70,60", "--multimask", "--out", dir.File("p.png"), "-q");
+        var (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--point", "70,60", "--multimask", "--output", dir.File("p.png"), "-q");
         Assert.True(code == 0, output);
         var iou = Io.Value["point/iou_predictions"].data<float>().ToArray();
         SameMask(dir.File("p.png"), "point", Array.IndexOf(iou, iou.Max()));
 
-        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--box", "30,20,120,100", "--out", dir.File("b.png"), "-q");
+        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--box", "30,20,120,100", "--output", dir.File("b.png"), "-q");
         Assert.True(code == 0, output);
         SameMask(dir.File("b.png"), "box", 0);
 
         // --model insists on a size: the tiny checkpoint is neither ViT-B nor the released MobileSAM, and the reason says so.
         foreach (var (size, reason) in new[] { ("vit_b", "not a SAM with encoder width 768"), ("vit_t", "not a MobileSAM (TinyViT widths 64, 128, 160, 320") })
         {
-            (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--model", size, "--image", image, "--box", "30,20,120,100", "--out", dir.File("x.png"), "-q");
+            (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--model", size, "--image", image, "--box", "30,20,120,100", "--output", dir.File("x.png"), "-q");
             Assert.Equal(2, code);
             Assert.Contains(reason, output);
         }

@@ -17,19 +17,15 @@ public class OneDnnTests
     [Fact]
     public void The_onednn_switch_works()
     {
-        bool? before = OneDnn.Enabled;
-        Assert.NotNull(before);
-        try
+        Assert.NotNull(OneDnn.Enabled);
+        using (var off = OneDnnSwitch.Set(false))
         {
-            Assert.True(OneDnn.SetEnabled(false));
+            Assert.True(off.Switched);
             Assert.False(OneDnn.Enabled);
-            Assert.True(OneDnn.SetEnabled(true));
-            Assert.True(OneDnn.Enabled);
         }
-        finally
-        {
-            OneDnn.SetEnabled(before!.Value);
-        }
+        using var on = OneDnnSwitch.Set(true);
+        Assert.True(on.Switched);
+        Assert.True(OneDnn.Enabled);
     }
 
     [Fact]
@@ -58,20 +54,12 @@ public class OneDnnTests
     public void Segmentation_models_get_finite_gradients_with_onednn_on(string model)
     {
         // GCN-Net with 11-channel score maps got NaN gradients in every pass with oneDNN on (AMD EPYC, libtorch 2.10).
-        bool? before = OneDnn.Enabled;
-        OneDnn.SetEnabled(true);
-        try
-        {
-            torch.manual_seed(1);
-            using var net = new SegModelConfig { Model = EnumNames.Parse<SegModelKind>("model", model), K = 7, Classes = 11 }.Build();
-            var loss = torch.nn.functional.cross_entropy(net.forward(torch.rand(4, 3, 64, 64)), torch.randint(0, 11, [4, 64, 64]));
-            loss.backward();
-            var bad = net.named_parameters().Where(p => p.parameter.grad is not null && !torch.isfinite(p.parameter.grad).all().item<bool>()).Select(p => p.name).ToList();
-            Assert.True(bad.Count == 0, $"{bad.Count} parameters with non-finite gradients, e.g. {string.Join(", ", bad.Take(3))}");
-        }
-        finally
-        {
-            if (before is bool b) OneDnn.SetEnabled(b);
-        }
+        using var onednn = OneDnnSwitch.Set(true);
+        torch.manual_seed(1);
+        using var net = new SegModelConfig { Model = EnumNames.Parse<SegModelKind>("model", model), K = 7, Classes = 11 }.Build();
+        var loss = torch.nn.functional.cross_entropy(net.forward(torch.rand(4, 3, 64, 64)), torch.randint(0, 11, [4, 64, 64]));
+        loss.backward();
+        var bad = net.named_parameters().Where(p => p.parameter.grad is not null && !torch.isfinite(p.parameter.grad).all().item<bool>()).Select(p => p.name).ToList();
+        Assert.True(bad.Count == 0, $"{bad.Count} parameters with non-finite gradients, e.g. {string.Join(", ", bad.Take(3))}");
     }
 }

@@ -19,7 +19,7 @@ public sealed class SamCliTests
         var (ckpt, image) = Prepare(dir);
         var io = TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin"));
 
-        var (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--point", "62,33", "--point", "18.5,50.25,0", "--multimask", "--out", dir.File("m.png"), "-q");
+        var (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--point", "62,33", "--point", "18.5,50.25,0", "--multimask", "--output", dir.File("m.png"), "-q");
         Assert.Equal(0, code);
         var iou = io["img0/points2/multi/iou_predictions"][0].data<float>().ToArray();
         int best = Array.IndexOf(iou, iou.Max());
@@ -31,7 +31,8 @@ public sealed class SamCliTests
         Assert.True(File.Exists(dir.File("m.overlay.png")) && File.Exists(dir.File("m.2.png")));
         Assert.Contains("(best)", output);
 
-        (code, _) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--box", "41,14,88,55", "--out", dir.File("b.png"), "-q");
+        // -o (and --out), the former name of --output, still works.
+        (code, _) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--box", "41,14,88,55", "-o", dir.File("b.png"), "-q");
         Assert.Equal(0, code);
         want = io["img0/box/single/masks"].flatten().data<bool>().ToArray();
         logits = io["img0/box/single/masks_logits"].flatten().data<float>().ToArray();
@@ -60,7 +61,7 @@ public sealed class SamCliTests
         ];
         foreach (var (args, reason) in cases)
         {
-            string[] full = ["sam", "segment", "--checkpoint", ckpt, "--image", image, "--out", dir.File("x.png"), .. args];
+            string[] full = ["sam", "segment", "--checkpoint", ckpt, "--image", image, "--output", dir.File("x.png"), .. args];
             var (code, output) = CliTests.Run(full);
             Assert.True(code == 2, $"{string.Join(' ', args)}: exit {code}: {output}");
             Assert.Contains(reason, output);

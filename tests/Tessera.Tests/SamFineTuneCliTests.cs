@@ -4,7 +4,7 @@ namespace Tessera.Tests;
 public sealed class SamFineTuneCliTests
 {
     /// <summary>The tiny SAM as safetensors, and a COCO-layout set (split "train") of two images with two objects and a crowd region each.</summary>
-    private static (string Checkpoint, string Root) Prepare(TempDir dir)
+    internal static (string Checkpoint, string Root) Prepare(TempDir dir)
     {
         TinySam.SaveSafetensors(dir.File("tiny.safetensors"));
         string root = dir.File("coco");
@@ -48,7 +48,8 @@ public sealed class SamFineTuneCliTests
         ["sam", "train", "--init", ckpt, "--dataset", "coco", "--data-root", root, "--split", "train", "--steps", "3", "--batch", "2", "--rounds", "2",
             "--lr", "1e-3", "--seed", "7", "--out", run, "-q", .. extra];
 
-    private static Dictionary<string, byte[]> Tensors(string path)
+    /// <summary>Every tensor of a safetensors file as its bytes, by name.</summary>
+    internal static Dictionary<string, byte[]> Tensors(string path)
     {
         using var file = SafeTensors.Load(path);
         return file.Tensors.ToDictionary(p => p.Key, p => p.Value.contiguous().bytes.ToArray());
@@ -113,9 +114,9 @@ public sealed class SamFineTuneCliTests
         (code, output) = CliTests.Run("sam", "eval", "--checkpoint", model, "--lora", lora, "--dataset", "coco", "--data-root", root, "--split", "train", "--clicks", "2", "-q");
         Assert.True(code == 0, output);
         string image = Path.Combine(root, "train", "0.png");
-        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--lora", lora, "--image", image, "--point", "10,10", "--out", dir.File("m.png"), "-q");
+        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--lora", lora, "--image", image, "--point", "10,10", "--output", dir.File("m.png"), "-q");
         Assert.True(code == 0, output);
-        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--lora", ckpt, "--image", image, "--point", "10,10", "--out", dir.File("m.png"), "-q");
+        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--lora", ckpt, "--image", image, "--point", "10,10", "--output", dir.File("m.png"), "-q");
         Assert.Equal(2, code);
         Assert.Contains("not a SAM LoRA adapter file", output);
     }

@@ -250,16 +250,7 @@ public sealed class SamFixtureTests
         using var predictor = new SamPredictor(Model.Value);
         predictor.SetImage(Ref($"{img}/image"), channelsLast: true);
         Close(predictor.Features, $"{img}/image_embedding");
-        var points = new List<SamPoint>();
-        if (meta.TryGetProperty("point_coords_original_frame", out var pts))
-        {
-            var labels = meta.GetProperty("point_labels").EnumerateArray().Select(l => l.GetInt32()).ToArray();
-            int i = 0;
-            foreach (var pt in pts.EnumerateArray()) points.Add(new SamPoint(pt[0].GetDouble(), pt[1].GetDouble(), labels[i++] == 1));
-        }
-        SamBox? box = meta.TryGetProperty("box_original_frame_xyxy", out var b) ? new SamBox(b[0].GetDouble(), b[1].GetDouble(), b[2].GetDouble(), b[3].GetDouble()) : null;
-        Io.Value.TryGetValue($"{img}/{c}/mask_input", out var mask);
-        var prompt = new SamPrompt(points, box, mask);
+        var prompt = TinySam.Prompt(meta, Io.Value, img, c);
         predictor.Check(prompt);
         foreach (string mm in new[] { "multi", "single" })
         {

@@ -19,16 +19,7 @@ public sealed class SamPrecisionTests
         using var predictor = new SamPredictor(model, Precision.BFloat16);
         predictor.SetImage(Io.Value[$"{img}/image"], channelsLast: true);
         Assert.Equal(torch.ScalarType.Float32, predictor.Features.dtype);
-        var points = new List<SamPoint>();
-        if (m.TryGetProperty("point_coords_original_frame", out var pts))
-        {
-            var labels = m.GetProperty("point_labels").EnumerateArray().Select(l => l.GetInt32()).ToArray();
-            int i = 0;
-            foreach (var pt in pts.EnumerateArray()) points.Add(new SamPoint(pt[0].GetDouble(), pt[1].GetDouble(), labels[i++] == 1));
-        }
-        SamBox? box = m.TryGetProperty("box_original_frame_xyxy", out var b) ? new SamBox(b[0].GetDouble(), b[1].GetDouble(), b[2].GetDouble(), b[3].GetDouble()) : null;
-        Io.Value.TryGetValue($"{img}/{c}/mask_input", out var mask);
-        using var prediction = predictor.Predict(new SamPrompt(points, box, mask), multimask: true);
+        using var prediction = predictor.Predict(TinySam.Prompt(m, Io.Value, img, c), multimask: true);
         var want = Io.Value[$"{img}/{c}/multi/masks"][0];
         for (int k = 0; k < want.shape[0]; k++)
         {

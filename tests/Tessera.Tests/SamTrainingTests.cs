@@ -70,7 +70,7 @@ public sealed class SamTrainingTests
         Assert.Contains("3 clicks", output);
         using var scenes = new FashionMnistScenes(Tessera.Data.FashionMnist.Load(Tessera.Data.Split.Test), new SceneOptions()).Generate(0, 1);
         ImageIO.SavePng(scenes.Images[0], dir.File("scene.png"));
-        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--image", dir.File("scene.png"), "--point", "30,30", "--out", dir.File("m.png"), "-q");
+        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", model, "--image", dir.File("scene.png"), "--point", "30,30", "--output", dir.File("m.png"), "-q");
         Assert.True(code == 0, output);
 
         // Fine-tuning a loaded checkpoint with the encoder frozen: the encoder stays bit for bit, the decoder moves.

@@ -5,6 +5,27 @@ public class SegEvalCliTests
     private static void Write(string path, int w, int h, byte[] labels, bool palette = false) =>
         File.WriteAllBytes(path, PngWriter.Indexed(w, h, labels, 8, palette ? 3 : 0, 4));
 
+    /// <summary>
+    /// gt/ and pred/ under a new folder with <paramref name="images"/> random label PNGs of growing sizes: ground truth
+    /// in 0 … classes − 1 with about a fifth ignored (255), predictions in 0 … classes − 1.
+    /// </summary>
+    internal static TempDir RandomFolders(int images, int classes, int seed)
+    {
+        var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("gt"));
+        Directory.CreateDirectory(dir.File("pred"));
+        var rng = new Random(seed);
+        for (int i = 0; i < images; i++)
+        {
+            int w = 3 + i, h = 2 + i % 3;
+            byte[] gt = Enumerable.Range(0, w * h).Select(_ => (byte)(rng.Next(5) == 0 ? 255 : rng.Next(classes))).ToArray();
+            byte[] pred = Enumerable.Range(0, w * h).Select(_ => (byte)rng.Next(classes)).ToArray();
+            Write(Path.Combine(dir.File("gt"), $"i{i:D2}.png"), w, h, gt);
+            Write(Path.Combine(dir.File("pred"), $"i{i:D2}.png"), w, h, pred);
+        }
+        return dir;
+    }
+
     private static TempDir Folders()
     {
         var dir = new TempDir();
@@ -47,18 +68,7 @@ public class SegEvalCliTests
     [Fact]
     public void Shard_reports_merge_to_the_single_run_exactly()
     {
-        using var dir = new TempDir();
-        Directory.CreateDirectory(dir.File("gt"));
-        Directory.CreateDirectory(dir.File("pred"));
-        var rng = new Random(5);
-        for (int i = 0; i < 7; i++)
-        {
-            int w = 3 + i, h = 2 + i % 3;
-            byte[] gt = Enumerable.Range(0, w * h).Select(_ => (byte)(rng.Next(5) == 0 ? 255 : rng.Next(4))).ToArray();
-            byte[] pred = Enumerable.Range(0, w * h).Select(_ => (byte)rng.Next(4)).ToArray();
-            Write(Path.Combine(dir.File("gt"), $"i{i}.png"), w, h, gt);
-            Write(Path.Combine(dir.File("pred"), $"i{i}.png"), w, h, pred);
-        }
+        using var dir = RandomFolders(images: 7, classes: 4, seed: 5);
         string[] Args(params string[] extra) => ["seg", "eval", "--gt", dir.File("gt"), "--pred", dir.File("pred"), "--num-classes", "4", .. extra];
         var (code, single) = CliTests.Run(Args("--json", dir.File("all.json")));
         Assert.Equal(0, code);

@@ -47,7 +47,7 @@ public class SegLayersTests
         var rhs = (gcn.forward(x) - zero) * 2 + (gcn.forward(y) - zero) * 3;
         Assert.True((lhs - rhs).abs().max().item<float>() < 1e-4); // no ReLU or BN inside
         Assert.Equal(new long[] { 1, 4, 9, 11 }, gcn.forward(x).shape);
-        Assert.Contains("odd", Assert.Throws<ArgumentException>(() => new GcnModule(3, 4, 8)).Message);
+        Assert.Contains("odd", Assert.Throws<TesseraUserException>(() => new GcnModule(3, 4, 8)).Message);
     }
 
     [Fact]
@@ -117,7 +117,7 @@ public class SegLayersTests
                 Assert.True(reached == (expected.Contains(dy) && expected.Contains(dx)), $"offset ({dy}, {dx}): reached {reached}");
             }
         // Rates of another length, or on an undilated stage, are refused.
-        Assert.Throws<ArgumentException>(() => new ResNet(ResNetDepth.ResNet18, 16, 0, 16, true, [1, 2, 3]));
-        Assert.Throws<ArgumentException>(() => new ResNet(ResNetDepth.ResNet18, 32, 0, 16, true, rates));
+        Assert.Throws<TesseraUserException>(() => new ResNet(ResNetDepth.ResNet18, 16, 0, 16, true, [1, 2, 3]));
+        Assert.Throws<TesseraUserException>(() => new ResNet(ResNetDepth.ResNet18, 32, 0, 16, true, rates));
     }
 }

@@ -77,16 +77,7 @@ public sealed class ShardedJobTests
     [Fact]
     public void Seg_eval_shards_from_slurm_variables_merge_to_one_process()
     {
-        using var dir = new TempDir();
-        Directory.CreateDirectory(dir.File("gt"));
-        Directory.CreateDirectory(dir.File("pred"));
-        var rng = new Random(11);
-        for (int i = 0; i < 10; i++)
-        {
-            int w = 5 + i, h = 4;
-            File.WriteAllBytes(Path.Combine(dir.File("gt"), $"{i:D2}.png"), PngWriter.Indexed(w, h, Enumerable.Range(0, w * h).Select(_ => (byte)(rng.Next(6) == 0 ? 255 : rng.Next(3))).ToArray(), 8, 0, 4));
-            File.WriteAllBytes(Path.Combine(dir.File("pred"), $"{i:D2}.png"), PngWriter.Indexed(w, h, Enumerable.Range(0, w * h).Select(_ => (byte)rng.Next(3)).ToArray(), 8, 0, 4));
-        }
+        using var dir = SegEvalCliTests.RandomFolders(images: 10, classes: 3, seed: 11);
         string[] Eval(string json) => ["seg", "eval", "--gt", dir.File("gt"), "--pred", dir.File("pred"), "--num-classes", "3", "--json", json, "-q"];
         var (code, single) = CliTests.Run(Eval(dir.File("single.json")));
         Assert.Equal(0, code);

@@ -23,7 +23,7 @@ public class StepSelectionTests
         Assert.Equal([0, 2, 3], StepSelection.Select(cost, 2));
         Assert.Equal([0, 1, 2, 3], StepSelection.Select(cost, 3));
         Assert.Equal([0, 3], StepSelection.Select(cost, 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => StepSelection.Select(cost, 4));
+        Assert.Throws<TesseraUserException>(() => StepSelection.Select(cost, 4));
     }
 
     /// <summary>Against every path, enumerated, on random costs: the programme's sum is the smallest.</summary>

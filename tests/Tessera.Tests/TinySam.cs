@@ -29,6 +29,24 @@ internal static class TinySam
     /// <summary>The recorded inputs and outputs by name (<c>img0/image</c>, …).</summary>
     public static Dictionary<string, torch.Tensor> Io() => TensorIndexFile.Read(Path.Combine(Dir, "sam_tiny_io.bin"));
 
+    /// <summary>
+    /// The prompt of recorded case <paramref name="c"/> of image <paramref name="img"/> as the official script gave it:
+    /// points and labels and the box in the original frame (sam_tiny_meta.json), the mask input from <paramref name="io"/>.
+    /// </summary>
+    public static SamPrompt Prompt(JsonElement meta, Dictionary<string, torch.Tensor> io, string img, string c)
+    {
+        var points = new List<SamPoint>();
+        if (meta.TryGetProperty("point_coords_original_frame", out var pts))
+        {
+            var labels = meta.GetProperty("point_labels").EnumerateArray().Select(l => l.GetInt32()).ToArray();
+            int i = 0;
+            foreach (var pt in pts.EnumerateArray()) points.Add(new SamPoint(pt[0].GetDouble(), pt[1].GetDouble(), labels[i++] == 1));
+        }
+        SamBox? box = meta.TryGetProperty("box_original_frame_xyxy", out var b) ? new SamBox(b[0].GetDouble(), b[1].GetDouble(), b[2].GetDouble(), b[3].GetDouble()) : null;
+        io.TryGetValue($"{img}/{c}/mask_input", out var mask);
+        return new SamPrompt(points, box, mask);
+    }
+
     /// <summary>Recorded image <paramref name="index"/> ([H, W, 3] uint8) written as a PNG at <paramref name="path"/>, which it returns.</summary>
     public static string SaveImage(Dictionary<string, torch.Tensor> io, int index, string path)
     {

@@ -7,29 +7,21 @@ public class UNetTests
     [Fact]
     public void Reference_ddpm_unet_has_the_stated_shape_size_and_finite_gradients()
     {
-        bool? before = OneDnn.Enabled;
-        OneDnn.SetEnabled(true);
-        try
-        {
-            torch.manual_seed(0);
-            using var net = new UNet(new UNetConfig());
-            long count = net.parameters().Sum(p => p.numel());
-            // Base 32, multipliers 1-2-4, two residual blocks per level, attention at 7×7, GN(8), embedding 32 → 128.
-            Assert.Equal(ReferenceParameterCount, count);
-            var x = torch.randn(4, 1, 28, 28);
-            var t = torch.tensor(new float[] { 1, 10, 100, 999 });
-            var y = net.forward(x, t);
-            Assert.Equal(x.shape, y.shape);
-            torch.nn.functional.mse_loss(y, torch.randn_like(y)).backward();
-            Assert.All(net.parameters(), p => Assert.True(torch.isfinite(p.grad!).all().item<bool>()));
-            // The noise level matters: another t gives another output.
-            using (torch.no_grad())
-                Assert.True((net.forward(x, t) - net.forward(x, t + 50)).abs().max().item<float>() > 1e-4);
-        }
-        finally
-        {
-            if (before is bool b) OneDnn.SetEnabled(b);
-        }
+        using var onednn = OneDnnSwitch.Set(true);
+        torch.manual_seed(0);
+        using var net = new UNet(new UNetConfig());
+        long count = net.parameters().Sum(p => p.numel());
+        // Base 32, multipliers 1-2-4, two residual blocks per level, attention at 7×7, GN(8), embedding 32 → 128.
+        Assert.Equal(ReferenceParameterCount, count);
+        var x = torch.randn(4, 1, 28, 28);
+        var t = torch.tensor(new float[] { 1, 10, 100, 999 });
+        var y = net.forward(x, t);
+        Assert.Equal(x.shape, y.shape);
+        torch.nn.functional.mse_loss(y, torch.randn_like(y)).backward();
+        Assert.All(net.parameters(), p => Assert.True(torch.isfinite(p.grad!).all().item<bool>()));
+        // The noise level matters: another t gives another output.
+        using (torch.no_grad())
+            Assert.True((net.forward(x, t) - net.forward(x, t + 50)).abs().max().item<float>() > 1e-4);
     }
 
     /// <summary>

@@ -1,14 +1,11 @@
+// The fixtures folder, its arrays and the error measure of the recorded trajectories.
+using static Tessera.Tests.RecordedTrajectory;
+
 namespace Tessera.Tests;
 
 /// <summary>Parity with the official UniPC code (wl-zhao/UniPC) on the 2-D ring (tests/fixtures/diffusion/unipc_*).</summary>
 public class UniPcFixtureTests
 {
-    private static string Dir => RecordedTrajectory.Dir;
-
-    private static torch.Tensor Load(params string[] path) => RecordedTrajectory.Load(path);
-
-    private static double MaxAbs(torch.Tensor a, torch.Tensor b) => RecordedTrajectory.MaxAbs(a, b);
-
     public static IEnumerable<object[]> Runs() =>
     [
         ["unipc_bh1_order2_karras_n10", UniPcVariant.Bh1, 2],

@@ -126,8 +126,7 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
     public override int Execute(CommandContext context, DiffusionSampleSettings settings, CancellationToken cancellation)
     {
         var device = settings.Apply();
-        using var model = DiffusionModel.Load(settings.Checkpoint!);
-        model.to(device);
+        using var model = DiffusionModel.Load(settings.Checkpoint!, device);
         double[]? grid = settings.Grid is null ? null : ModelGrid.Read(settings.Grid, model.Config.SigmaRange);
         int steps = grid is null ? settings.Steps : grid.Length - 1;
         var options = new DiffusionSamplingOptions
@@ -182,7 +181,8 @@ public sealed class ClassifierTrainCommand : TesseraCommand<ClassifierTrainSetti
         var (_, device) = Ranks.Join(Ui, settings.Apply(), "classifier train");
         string path = settings.Out ?? Diffusion.Evaluation.FashionClassifier.DefaultPath;
         var (model, accuracy) = Ui.WithProgress("training the Fashion-MNIST classifier", 1000, "‰", report =>
-            Diffusion.Evaluation.FashionClassifier.Train(path, settings.Epochs, settings.Seed, settings.Data, (done, total, status) => report(done * 1000 / total, status), device, cancellation));
+            Diffusion.Evaluation.FashionClassifier.Train(path, settings.Epochs, settings.Seed, settings.Data,
+                new InlineProgress<Diffusion.Evaluation.ClassifierTrainingProgress>(p => report(p.Batch * 1000 / p.Batches, $"loss {p.Loss:0.000}")), device, cancellation));
         model.Dispose();
         Ui.Result($"test accuracy {100 * accuracy:0.00}%; saved {Path.GetFullPath(path)}");
         return Program.Ok;
@@ -229,9 +229,8 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
     {
         var device = settings.Apply();
         // the checkpoint first: a bad one is named before anything else is read
-        using var model = settings.Merge.Length > 0 || settings.Samples is not null ? null : DiffusionModel.Load(settings.Checkpoint!);
-        using var classifier = Diffusion.Evaluation.FashionClassifier.Load(settings.Classifier ?? Diffusion.Evaluation.FashionClassifier.DefaultPath);
-        classifier.to(device);
+        using var model = settings.Merge.Length > 0 || settings.Samples is not null ? null : DiffusionModel.Load(settings.Checkpoint!, device);
+        using var classifier = Diffusion.Evaluation.FashionClassifier.Load(settings.Classifier ?? Diffusion.Evaluation.FashionClassifier.DefaultPath, device);
         using var reference = ReferenceStatistics(settings, classifier, device);
         if (settings.Samples is not null)
         {
@@ -246,7 +245,6 @@ internal sealed class DiffusionEvalCommand : TesseraCommand<DiffusionEvalSetting
             PrintRows(merged);
             return Program.Ok;
         }
-        model!.to(device);
         var samplers = ListOption.Items(settings.Samplers);
         double[]? grid = settings.Grid is null ? null : ModelGrid.Read(settings.Grid, model!.Config.SigmaRange);
         var steps = grid is null ? ListOption.Ints("--steps", settings.Steps) : [grid.Length - 1];

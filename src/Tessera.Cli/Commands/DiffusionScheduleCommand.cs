@@ -43,8 +43,7 @@ public sealed class DiffusionScheduleCommand : TesseraCommand<DiffusionScheduleS
         double[] sigmas; double error; string karras = "";
         if (settings.Checkpoint is not null)
         {
-            using var model = DiffusionModel.Load(settings.Checkpoint);
-            model.to(device);
+            using var model = DiffusionModel.Load(settings.Checkpoint, device);
             var r = ModelSchedule.Fit(model, settings.Sampler, settings.Nfe, new ModelScheduleOptions(settings.Samples, settings.Seed, settings.FineSteps, settings.Guidance, settings.Sweeps), device, cancellation);
             (sigmas, error) = (r.Sigmas, r.Error);
             karras = $" (Karras grid {F(r.KarrasError)})";

@@ -60,8 +60,7 @@ internal sealed class QuickstartCommand : TesseraCommand<QuickstartSettings>
             var options = Quickstart.Diffusion(settings.DiffusionSteps, settings.Seed, settings.Data);
             var trainer = new Tessera.Diffusion.Training.DiffusionTrainer(options, device);
             double loss = Ui.Training("training a diffusion U-Net", options.Training.Steps, progress => trainer.Train(runDir, resume: false, progress, cancellation));
-            using var model = Tessera.Diffusion.Models.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"));
-            model.to(device);
+            using var model = Tessera.Diffusion.Models.DiffusionModel.Load(Path.Combine(runDir, "checkpoint.safetensors"), device);
             foreach (var (sampler, steps) in new[] { ("heun", 18), ("dpmpp_2m", 10) })
             {
                 using var images = Ui.WithProgress($"sampling with {sampler}", 64, "img", report =>

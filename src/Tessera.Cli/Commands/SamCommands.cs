@@ -17,6 +17,9 @@ internal class SamImageSettings : GlobalSettings
     /// <summary>--precision parsed.</summary>
     internal Tessera.Runtime.Precision Precision => EnumNames.Parse<Tessera.Runtime.Precision>("--precision", PrecisionName, "precision");
 
+    /// <summary>The error when both --output and its former name -o/--out are given.</summary>
+    protected const string OutputGivenTwice = "--output and -o/--out are the same option (--out is its former name); give one";
+
     /// <summary>Whether the command reads one --image (sam auto over a folder does not).</summary>
     protected virtual bool NeedsImage => true;
 
@@ -74,29 +77,24 @@ internal sealed class SamSegmentSettings : SamImageSettings
 {
     [CommandOption("--point <X,Y[[,LABEL]]>"), Description("A click in image pixels; LABEL 1 (object, default) or 0 (background). Repeat for more points.")] public string[] Points { get; init; } = [];
     [CommandOption("--box <X0,Y0,X1,Y1>"), Description("A box in image pixels.")] public string? Box { get; init; }
-    [CommandOption("--multimask"), Description("Predict three masks for an ambiguous prompt (written as OUT.0.png …); --out gets the best-scoring one.")] public bool Multimask { get; init; }
-    [CommandOption("-o|--out <FILE>"), Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")] public string Out { get; init; } = "mask.png";
+    [CommandOption("--multimask"), Description("Predict three masks for an ambiguous prompt (written as NAME.0.png …); --output gets the best-scoring one.")] public bool Multimask { get; init; }
+    [CommandOption("--output <FILE>"), Description("Mask PNG (0/255); an overlay is written beside it as NAME.overlay.png. Default mask.png")] public string? Output { get; init; }
+    [CommandOption("-o|--out <FILE>", IsHidden = true), Description("The former name of --output.")] public string? Out { get; init; }
+
+    /// <summary>The mask file: --output (or its former name -o/--out), mask.png by default.</summary>
+    internal string OutputFile => Output ?? Out ?? "mask.png";
 
     public override ValidationResult Validate()
     {
+        if (Output is not null && Out is not null) return ValidationResult.Error(OutputGivenTwice);
         if (Points.Length == 0 && Box is null) return ValidationResult.Error("give at least one --point or a --box");
         return base.Validate();
     }
 
     internal SamPrompt Prompt()
     {
-        var points = Points.Select(p =>
-        {
-            var v = ListOption.Numbers("--point", p, 2, 3, "x,y or x,y,label");
-            if (v.Length == 3 && v[2] is not (0 or 1)) throw new TesseraUserException($"--point '{p}': label must be 1 (object) or 0 (background)");
-            return new SamPoint(v[0], v[1], v.Length == 2 || v[2] == 1);
-        }).ToList();
-        SamBox? box = null;
-        if (Box is not null)
-        {
-            var b = ListOption.Numbers("--box", Box, 4, 4, "x0,y0,x1,y1");
-            box = new SamBox(b[0], b[1], b[2], b[3]);
-        }
+        var points = Points.Select(p => SamPoint.FromValues(ListOption.Numbers("--point", p, 2, 3, "x,y or x,y,label"))).ToList();
+        SamBox? box = Box is null ? null : SamBox.FromValues(ListOption.Numbers("--box", Box, 4, 4, "x0,y0,x1,y1"));
         return new SamPrompt(points, box);
     }
 }
@@ -114,10 +112,10 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
         using (rgb)
         {
             using var prediction = predictor.Predict(prompt, settings.Multimask);
-            string overlay = SamMaskFiles.Write(settings.Out, prediction, rgb, settings.Multimask);
+            string overlay = SamMaskFiles.Write(settings.OutputFile, prediction, rgb, settings.Multimask);
             for (int i = 0; i < prediction.Masks.shape[0]; i++)
                 Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {prediction.Masks[i].sum().item<long>()} pixels{(i == prediction.Best ? " (best)" : "")}");
-            Ui.Result($"wrote {Path.GetFullPath(settings.Out)} and {overlay}");
+            Ui.Result($"wrote {Path.GetFullPath(settings.OutputFile)} and {overlay}");
         }
         return Program.Ok;
     }
@@ -165,7 +163,7 @@ internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
         if (!(StabilityThresh >= 0 && StabilityThresh <= 1)) return ValidationResult.Error($"--stability-thresh: {StabilityThresh}; expected a number in [0, 1]");
         if (!(BoxNmsThresh >= 0 && BoxNmsThresh <= 1)) return ValidationResult.Error($"--box-nms-thresh: {BoxNmsThresh}; expected a number in [0, 1]");
         if (MinRegionArea < 0) return ValidationResult.Error($"--min-region-area: {MinRegionArea} is negative");
-        if (Output is not null && Out is not null) return ValidationResult.Error("--output and -o/--out are the same option (--out is its former name); give one");
+        if (Output is not null && Out is not null) return ValidationResult.Error(OutputGivenTwice);
         if (Batch && (Input is null || OutputFolder is null)) return ValidationResult.Error("--input and --output go together (batch mode)");
         if (Batch && Image is not null) return ValidationResult.Error("--image is the single-image mode; use --input for a folder or a file");
         if (!Batch && (ConvertToRle || Shard is not null || ShardCount is not null || Manifest))

@@ -35,7 +35,6 @@ internal static class PickleScan
         {
             byte op = p[i++];
             int remaining = p.Length - i;
-            long arg;
             switch (op)
             {
                 // No argument.
@@ -60,24 +59,13 @@ internal static class PickleScan
                     break;
                 // Length-prefixed data: 1-, 4- or 8-byte lengths.
                 case (byte)'U' or (byte)'C' or 0x8c or 0x8a:
-                    if (remaining < 1) return Short(op);
-                    arg = p[i++];
-                    if (arg > p.Length - i) return Declared(op, arg, p.Length - i);
-                    i += (int)arg;
+                    if (SkipPrefixed(p, ref i, 1, op) is { } problem1) return problem1;
                     break;
                 case (byte)'T' or (byte)'X' or (byte)'B' or 0x8b:
-                    if (remaining < 4) return Short(op);
-                    arg = BinaryPrimitives.ReadInt32LittleEndian(p[i..]);
-                    i += 4;
-                    if (arg < 0 || arg > p.Length - i) return Declared(op, arg, p.Length - i);
-                    i += (int)arg;
+                    if (SkipPrefixed(p, ref i, 4, op) is { } problem4) return problem4;
                     break;
                 case 0x8d or 0x8e or 0x96:
-                    if (remaining < 8) return Short(op);
-                    arg = BinaryPrimitives.ReadInt64LittleEndian(p[i..]);
-                    i += 8;
-                    if (arg < 0 || arg > p.Length - i) return Declared(op, arg, p.Length - i);
-                    i += (int)arg;
+                    if (SkipPrefixed(p, ref i, 8, op) is { } problem8) return problem8;
                     break;
                 // Newline-terminated arguments (GLOBAL and INST have two lines).
                 case (byte)'I' or (byte)'L' or (byte)'F' or (byte)'S' or (byte)'V' or (byte)'p' or (byte)'g' or (byte)'P' or (byte)'c' or (byte)'i':
@@ -100,6 +88,22 @@ internal static class PickleScan
         if (remaining < n) return false;
         i += n;
         return true;
+    }
+
+    /// <summary>Skips a length-prefixed argument whose little-endian length takes <paramref name="width"/> bytes; what is wrong, or null.</summary>
+    private static string? SkipPrefixed(ReadOnlySpan<byte> p, ref int i, int width, byte op)
+    {
+        if (p.Length - i < width) return Short(op);
+        long arg = width switch
+        {
+            1 => p[i],
+            4 => BinaryPrimitives.ReadInt32LittleEndian(p[i..]),
+            _ => BinaryPrimitives.ReadInt64LittleEndian(p[i..]),
+        };
+        i += width;
+        if (arg < 0 || arg > p.Length - i) return Declared(op, arg, p.Length - i);
+        i += (int)arg;
+        return null;
     }
 
     private static string Short(byte op) => $"pickle truncated in the argument of opcode 0x{op:X2}";

@@ -45,7 +45,7 @@ public sealed class AnalyticProblem
     public AnalyticProblem(GaussianMixture mixture, torch.Tensor noise, double sigmaMin = 0.002, double sigmaMax = 80, double rho = 7, long seed = 0)
     {
         if (noise.dim() != 2 || noise.shape[1] != mixture.Dim)
-            throw new ArgumentException($"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}]");
+            throw new TesseraUserException(nameof(noise), $"noise has shape [{string.Join(", ", noise.shape)}], expected [N, {mixture.Dim}]");
         Mixture = mixture;
         Noise = noise.to(torch.ScalarType.Float64);
         SigmaMin = sigmaMin;
@@ -61,11 +61,11 @@ public sealed class AnalyticProblem
     public torch.Tensor OdeReference => _ode ??= FlowReference.Solve(Mixture, Noise, SigmaMax, cancellation: Cancellation).X.DetachFromDisposeScope();
 
     /// <summary>Uses <paramref name="reference"/> [N, d] (e.g. from <see cref="FlowReference.Cached"/>) as the PF-ODE solution.</summary>
-    /// <exception cref="ArgumentException">Its shape is not the noise's.</exception>
+    /// <exception cref="TesseraUserException">Its shape is not the noise's.</exception>
     public void UseReference(torch.Tensor reference)
     {
         if (reference.dim() != 2 || reference.shape[0] != Noise.shape[0] || reference.shape[1] != Noise.shape[1])
-            throw new ArgumentException($"reference has shape [{string.Join(", ", reference.shape)}], expected [{Noise.shape[0]}, {Noise.shape[1]}]");
+            throw new TesseraUserException(nameof(reference), $"reference has shape [{string.Join(", ", reference.shape)}], expected [{Noise.shape[0]}, {Noise.shape[1]}]");
         _ode?.Dispose();
         _ode = reference.to(torch.ScalarType.Float64).DetachFromDisposeScope();
     }

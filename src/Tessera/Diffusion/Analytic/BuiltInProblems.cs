@@ -30,14 +30,14 @@ public static class BuiltInProblems
     public static readonly string[] BenchDefault = ["ring", "mixture64"];
 
     /// <summary>The problem called <paramref name="name"/>.</summary>
-    /// <exception cref="ArgumentException">Unknown name.</exception>
+    /// <exception cref="TesseraUserException">Unknown name.</exception>
     public static BuiltInProblem Get(string name) => name switch
     {
         "ring" => new("ring", "2-D ring", GaussianMixture.Ring(), 1, 4096),
         "mixture64" => new("mixture64", "64-D mixture", AnalyticProblem.RandomMixture(64, 16, 7), 2, 4096),
         "mixture16" => new("mixture16", "16-D mixture", AnalyticProblem.RandomMixture(16, 32, 13), 3, 4096),
         "multiscale32" => new("multiscale32", "32-D multi-scale mixture", MultiScale(32, 12, 17), 4, 4096),
-        _ => throw new ArgumentException($"unknown problem '{name}'; expected one of {string.Join(", ", Names)}"),
+        _ => throw new TesseraUserException(nameof(name), $"unknown problem '{name}'; expected one of {string.Join(", ", Names)}"),
     };
 
     /// <summary>
@@ -50,7 +50,7 @@ public static class BuiltInProblems
     /// </summary>
     public static GaussianMixture MultiScale(int dim, int modes, long seed)
     {
-        if (modes < 2) throw new ArgumentOutOfRangeException(nameof(modes), $"need at least 2 modes, got {modes}");
+        if (modes < 2) throw new TesseraUserException(nameof(modes), $"need at least 2 modes, got {modes}");
         var g = new torch.Generator((ulong)seed);
         using var directions = torch.randn([modes, dim], torch.ScalarType.Float64, generator: g);
         using var unit = directions / directions.norm(1, keepdim: true);

@@ -54,7 +54,7 @@ public static class FlowReference
     public static torch.Tensor[] Trajectory(GaussianMixture mixture, torch.Tensor noise, IReadOnlyList<double> sigmas, double tolerance = DefaultTolerance, CancellationToken cancellation = default)
     {
         for (int i = 1; i < sigmas.Count; i++)
-            if (!(sigmas[i] < sigmas[i - 1]) || sigmas[i] < 0) throw new ArgumentException($"σ must decrease strictly to a value ≥ 0; σ[{i}] = {sigmas[i]} after {sigmas[i - 1]}", nameof(sigmas));
+            if (!(sigmas[i] < sigmas[i - 1]) || sigmas[i] < 0) throw new TesseraUserException(nameof(sigmas), $"σ must decrease strictly to a value ≥ 0; σ[{i}] = {sigmas[i]} after {sigmas[i - 1]}");
         var states = new torch.Tensor[sigmas.Count];
         using var start = noise.to(torch.ScalarType.Float64) * sigmas[0];
         using var flow = new MixtureFlow(mixture, start);

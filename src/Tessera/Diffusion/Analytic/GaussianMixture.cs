@@ -25,22 +25,22 @@ public sealed class GaussianMixture
     private readonly torch.Tensor _mu2;    // [K] |μₖ|²
 
     /// <summary>Builds a mixture, validating it.</summary>
-    /// <exception cref="ArgumentException">Negative or non-normalised weights, non-positive stds, mismatched dimensions.</exception>
+    /// <exception cref="TesseraUserException">Negative or non-normalised weights, non-positive stds, mismatched dimensions.</exception>
     public GaussianMixture(int dim, double[] weights, double[] stds, double[][] means)
     {
-        if (dim < 1) throw new ArgumentException($"dim must be at least 1, got {dim}");
+        if (dim < 1) throw new TesseraUserException(nameof(dim), $"{dim}; expected at least 1");
         int k = weights.Length;
-        if (k == 0) throw new ArgumentException("weights: at least one mode");
-        if (stds.Length != k) throw new ArgumentException($"stds has {stds.Length} entries for {k} weights");
-        if (means.Length != k) throw new ArgumentException($"means has {means.Length} entries for {k} weights");
+        if (k == 0) throw new TesseraUserException(nameof(weights), "at least one mode");
+        if (stds.Length != k) throw new TesseraUserException(nameof(stds), $"{stds.Length} entries for {k} weights");
+        if (means.Length != k) throw new TesseraUserException(nameof(means), $"{means.Length} entries for {k} weights");
         for (int i = 0; i < k; i++)
         {
-            if (!(weights[i] >= 0) || !double.IsFinite(weights[i])) throw new ArgumentException($"weights[{i}] = {weights[i]} is negative or not finite");
-            if (!(stds[i] > 0) || !double.IsFinite(stds[i])) throw new ArgumentException($"stds[{i}] = {stds[i]} must be positive");
-            if (means[i].Length != dim) throw new ArgumentException($"means[{i}] has {means[i].Length} entries, dim is {dim}");
+            if (!(weights[i] >= 0) || !double.IsFinite(weights[i])) throw new TesseraUserException(nameof(weights), $"weights[{i}] = {weights[i]} is negative or not finite");
+            if (!(stds[i] > 0) || !double.IsFinite(stds[i])) throw new TesseraUserException(nameof(stds), $"stds[{i}] = {stds[i]} must be positive");
+            if (means[i].Length != dim) throw new TesseraUserException(nameof(means), $"means[{i}] has {means[i].Length} entries, dim is {dim}");
         }
         double sum = weights.Sum();
-        if (Math.Abs(sum - 1) > 1e-9) throw new ArgumentException($"weights sum to {sum}, not 1");
+        if (Math.Abs(sum - 1) > 1e-9) throw new TesseraUserException(nameof(weights), $"they sum to {sum}, not 1");
         Dim = dim; Weights = weights; Stds = stds; Means = means;
         _mu = torch.tensor(means.SelectMany(m => m).ToArray(), [k, dim], torch.ScalarType.Float64);
         _logW = torch.tensor(weights.Select(w => Math.Log(w)).ToArray(), torch.ScalarType.Float64);

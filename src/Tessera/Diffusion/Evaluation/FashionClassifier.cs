@@ -50,8 +50,10 @@ public sealed class FashionClassifier : Module<torch.Tensor, torch.Tensor>
     /// <summary>
     /// Trains on Fashion-MNIST's training split (Adam 10⁻³, batch 128, <paramref name="epochs"/> epochs, seeded),
     /// saves to <paramref name="path"/> atomically, and returns the test accuracy. <paramref name="limit"/> &gt; 0 uses only the first images.
+    /// <paramref name="progress"/> hears every 50th batch and the last; <paramref name="cancellation"/> stops between batches.
     /// </summary>
-    public static (FashionClassifier Model, double TestAccuracy) Train(string path, int epochs = 3, long seed = 0, string? data = null, Action<long, long, string?>? progress = null, torch.Device? device = null, CancellationToken cancellation = default, int limit = 0)
+    public static (FashionClassifier Model, double TestAccuracy) Train(string path, int epochs = 3, long seed = 0, string? data = null, IProgress<ClassifierTrainingProgress>? progress = null,
+        torch.Device? device = null, CancellationToken cancellation = default, int limit = 0)
     {
         device ??= torch.CPU;
         // Initialisation draws from the global generator, seeded only while the model is built.
@@ -76,7 +78,7 @@ public sealed class FashionClassifier : Module<torch.Tensor, torch.Tensor>
                     loss.backward();
                     opt.step();
                     done++;
-                    if (done % 50 == 0 || done == total) progress?.Invoke(done, total, $"loss {loss.item<float>():0.000}");
+                    if (done % 50 == 0 || done == total) progress?.Report(new ClassifierTrainingProgress(done, total, loss.item<float>()));
                 }
             }
         double accuracy = TestAccuracy(model, data, device);
@@ -103,13 +105,14 @@ public sealed class FashionClassifier : Module<torch.Tensor, torch.Tensor>
         return (double)correct / test.Count;
     }
 
-    /// <summary>Loads weights saved by <see cref="Train"/>.</summary>
+    /// <summary>Loads weights saved by <see cref="Train"/> onto <paramref name="device"/> (default: the CPU), in evaluation mode.</summary>
     /// <exception cref="TesseraFormatException">Missing or not a classifier file.</exception>
-    public static FashionClassifier Load(string path)
+    public static FashionClassifier Load(string path, torch.Device? device = null)
     {
         if (!File.Exists(path)) throw new TesseraUserException($"{path}: no classifier; run `tessera classifier train` first (it caches one there)");
         var model = new FashionClassifier();
         Checkpoint.Load(model, path);
+        if (device is not null) model.to(device);
         model.eval();
         return model;
     }

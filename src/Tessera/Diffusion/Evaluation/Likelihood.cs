@@ -42,8 +42,11 @@ public static class Likelihood
     /// <param name="options">ODE tolerances.</param>
     /// <param name="divergence">An exact tr ∂D/∂x per row to use instead of autograd (optional).</param>
     /// <param name="generator">For Hutchinson's probe vectors.</param>
+    /// <param name="progress">The fraction of the interval [ln σ_min, ln σ_max] integrated so far, after each evaluation that advances it.</param>
+    /// <param name="cancellation">Stops the integration between two evaluations.</param>
     public static LikelihoodResult Compute(Denoiser model, torch.Tensor x, double sigmaMin, double sigmaMax, Func<torch.Tensor, torch.Tensor> logPrior,
-        DivergenceMethod method = DivergenceMethod.Exact, Rk45Options? options = null, Func<torch.Tensor, double, torch.Tensor>? divergence = null, torch.Generator? generator = null)
+        DivergenceMethod method = DivergenceMethod.Exact, Rk45Options? options = null, Func<torch.Tensor, double, torch.Tensor>? divergence = null, torch.Generator? generator = null,
+        IProgress<double>? progress = null, CancellationToken cancellation = default)
     {
         long n = x.shape[0];
         long d = x.numel() / n;
@@ -77,9 +80,18 @@ public static class Likelihood
         // State: [x flattened | ℓ] of shape [N, d + 1].
         var y0 = torch.cat([x.reshape(n, -1), torch.zeros(n, 1, x.dtype, x.device)], 1);
         int evals = 0;
+        double u0 = Math.Log(sigmaMin), u1 = Math.Log(sigmaMax), reached = 0;
         torch.Tensor F(double u, torch.Tensor y)
         {
+            cancellation.ThrowIfCancellationRequested();
             evals++;
+            // The solver's stages probe points inside a step: report only how far the integration has come.
+            double done = (u - u0) / (u1 - u0);
+            if (done > reached)
+            {
+                reached = Math.Min(done, 1);
+                progress?.Report(reached);
+            }
             double sigma = Math.Exp(u);
             var xs = y[.., ..(int)d].reshape(shape);
             var den = model(xs, sigma);
@@ -87,7 +99,7 @@ public static class Likelihood
             var dl = (d - Trace(xs, sigma)).unsqueeze(1);
             return torch.cat([dx, dl], 1);
         }
-        var (yEnd, _) = DormandPrince.Integrate(F, y0, Math.Log(sigmaMin), Math.Log(sigmaMax), options ?? new Rk45Options(1e-6, 1e-6), (Math.Log(sigmaMax) - Math.Log(sigmaMin)) / 20);
+        var (yEnd, _) = DormandPrince.Integrate(F, y0, u0, u1, options ?? new Rk45Options(1e-6, 1e-6), (u1 - u0) / 20);
         var xEnd = yEnd[.., ..(int)d].reshape(shape);
         var ll = logPrior(xEnd) + yEnd[.., (int)d];
         var bpd = -ll / (d * Math.Log(2));

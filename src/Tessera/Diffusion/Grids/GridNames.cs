@@ -7,7 +7,7 @@ public static class GridNames
     public static readonly string[] All = ["karras", "exponential", "polyexponential", "vp", "uniform-t"];
 
     /// <summary>Builds grid <paramref name="name"/> with <paramref name="steps"/> steps (steps + 1 values, last 0).</summary>
-    /// <exception cref="ArgumentException">Unknown grid.</exception>
+    /// <exception cref="TesseraUserException">Unknown grid.</exception>
     public static double[] Build(string name, int steps, double sigmaMin, double sigmaMax, double rho) => name switch
     {
         "karras" => SigmaGrids.Karras(steps, sigmaMin, sigmaMax, rho),
@@ -15,6 +15,6 @@ public static class GridNames
         "polyexponential" => SigmaGrids.PolyExponential(steps, sigmaMin, sigmaMax, rho),
         "vp" => SigmaGrids.Vp(steps),
         "uniform-t" => SigmaGrids.UniformT(steps, t => t, sigmaMin, sigmaMax),
-        _ => throw new ArgumentException($"unknown grid '{name}'; expected one of {string.Join(", ", All)}"),
+        _ => throw new TesseraUserException(nameof(name), $"unknown grid '{name}'; expected one of {string.Join(", ", All)}"),
     };
 }

@@ -14,7 +14,7 @@ public static class ModelGrid
     public static string? Problem(IReadOnlyList<double> sigmas, (double Min, double Max) range)
     {
         try { SigmaGrids.Check(sigmas); }
-        catch (ArgumentException e) { return e.Message.Split(" (Parameter")[0]; }
+        catch (TesseraUserException e) { return e.Detail; }
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         if (sigmas[0] > range.Max * (1 + Slack)) return $"σ[0] = {F(sigmas[0])} is above the model's σ_max = {F(range.Max)}";
         double smallest = sigmas.Where(s => s > 0).DefaultIfEmpty(0).Min();

@@ -24,7 +24,7 @@ public static class SigmaGridFile
         catch (JsonException e) { throw new TesseraFormatException(path, $"not valid JSON ({e.Message})", e); }
         catch (InvalidOperationException e) { throw new TesseraFormatException(path, $"'sigmas' must hold numbers ({e.Message})", e); }
         try { SigmaGrids.Check(sigmas); }
-        catch (ArgumentException e) { throw new TesseraFormatException(path, $"'sigmas': {e.Message.Split(" (Parameter")[0]}", e); }
+        catch (TesseraUserException e) { throw new TesseraFormatException(path, $"'sigmas': {e.Detail}", e); }
         return sigmas;
     }
 

@@ -47,14 +47,14 @@ public static class SigmaGrids
     /// </summary>
     public static double[] Vp(int n, double betaD = 19.9, double betaMin = 0.1, double epsS = 1e-3)
     {
-        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), "at least one step");
+        if (n < 1) throw new TesseraUserException(nameof(n), "at least one step");
         return WithZero(Linspace(1, epsS, n).Select(t => Math.Sqrt(Math.Exp(betaD * t * t / 2 + betaMin * t) - 1)));
     }
 
     /// <summary>Uniform in a schedule's time t from t_max to t_min, mapped through σ(t) (e.g. EDM's uniform t = σ).</summary>
     public static double[] UniformT(int n, Func<double, double> sigmaOfT, double tMin, double tMax)
     {
-        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), "at least one step");
+        if (n < 1) throw new TesseraUserException(nameof(n), "at least one step");
         return WithZero(Linspace(tMax, tMin, n).Select(sigmaOfT));
     }
 
@@ -71,18 +71,18 @@ public static class SigmaGrids
 
     private static void CheckRange(int n, double sigmaMin, double sigmaMax)
     {
-        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), $"steps must be at least 1, got {n}");
-        if (!(sigmaMin > 0) || !(sigmaMax > sigmaMin)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"need 0 < σ_min < σ_max, got {sigmaMin}, {sigmaMax}");
+        if (n < 1) throw new TesseraUserException(nameof(n), $"steps must be at least 1, got {n}");
+        if (!(sigmaMin > 0) || !(sigmaMax > sigmaMin)) throw new TesseraUserException(nameof(sigmaMin), $"need 0 < σ_min < σ_max, got {sigmaMin}, {sigmaMax}");
     }
 
     /// <summary>Checks a σ-grid: at least two values, finite, non-increasing, non-negative.</summary>
     public static void Check(IReadOnlyList<double> sigmas)
     {
-        if (sigmas.Count < 2) throw new ArgumentException("a σ-grid needs at least two values (one step)", nameof(sigmas));
+        if (sigmas.Count < 2) throw new TesseraUserException(nameof(sigmas), "a σ-grid needs at least two values (one step)");
         for (int i = 0; i < sigmas.Count; i++)
         {
-            if (!double.IsFinite(sigmas[i]) || sigmas[i] < 0) throw new ArgumentException($"σ[{i}] = {sigmas[i]} is not a finite non-negative number", nameof(sigmas));
-            if (i > 0 && sigmas[i] > sigmas[i - 1]) throw new ArgumentException($"σ-grid must not increase: σ[{i}] = {sigmas[i]} > σ[{i - 1}] = {sigmas[i - 1]}", nameof(sigmas));
+            if (!double.IsFinite(sigmas[i]) || sigmas[i] < 0) throw new TesseraUserException(nameof(sigmas), $"σ[{i}] = {sigmas[i]} is not a finite non-negative number");
+            if (i > 0 && sigmas[i] > sigmas[i - 1]) throw new TesseraUserException(nameof(sigmas), $"σ-grid must not increase: σ[{i}] = {sigmas[i]} > σ[{i - 1}] = {sigmas[i - 1]}");
         }
     }
 }

@@ -86,23 +86,38 @@ public sealed class DiffusionModel : torch.nn.Module
     public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
         Checkpoint.Save(this, path, Tessera.Training.CheckpointMetadata.For(Tessera.Training.ModelKind.Diffusion, Config.ToJson(), metadata));
 
-    /// <summary>Loads a model saved by <see cref="Save"/> (or the EMA weights of a training checkpoint).</summary>
+    /// <summary>
+    /// Loads a model saved by <see cref="Save"/> (or the EMA weights of a training checkpoint) onto
+    /// <paramref name="device"/>, as <c>SamModel.Load</c> and <c>SegmentationModel.Load</c> do.
+    /// </summary>
+    /// <param name="path">A safetensors file of Tessera's diffusion trainer.</param>
+    /// <param name="device">Where the model goes (default: the CPU).</param>
     /// <exception cref="TesseraFormatException">Not a diffusion checkpoint, or tensors that do not fit (named).</exception>
-    public static DiffusionModel Load(string path)
+    public static DiffusionModel Load(string path, torch.Device? device = null)
     {
+        Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
         var header = SafeTensors.ReadHeader(path);
         string json = Tessera.Training.CheckpointMetadata.ModelConfig(header.Metadata, Tessera.Training.ModelKind.Diffusion)
             ?? throw new TesseraFormatException(path, "not a diffusion checkpoint of Tessera (no diffusion model configuration in its metadata)");
         var model = new DiffusionModel(DiffusionModelConfig.FromJson(json, path));
-        using var file = SafeTensors.Load(path);
-        // A training checkpoint holds model./ema./optimizer; sample from the EMA weights.
-        var tensors = file.Tensors.Keys.Any(k => k.StartsWith("ema.", StringComparison.Ordinal))
-            ? file.Tensors.Where(kv => kv.Key.StartsWith("ema.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[4..], kv => kv.Value)
-            : file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
-        tensors = Checkpoint.UpgradeLegacy(model, tensors);
-        var state = model.state_dict();
-        Checkpoint.Validate(path, state, tensors);
-        using (torch.no_grad()) foreach (var (k, v) in state) v.copy_(tensors[k]);
-        return model;
+        try
+        {
+            using var file = SafeTensors.Load(path);
+            // A training checkpoint holds model./ema./optimizer; sample from the EMA weights.
+            var tensors = file.Tensors.Keys.Any(k => k.StartsWith("ema.", StringComparison.Ordinal))
+                ? file.Tensors.Where(kv => kv.Key.StartsWith("ema.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[4..], kv => kv.Value)
+                : file.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+            tensors = Checkpoint.UpgradeLegacy(model, tensors);
+            var state = model.state_dict();
+            Checkpoint.Validate(path, state, tensors);
+            using (torch.no_grad()) foreach (var (k, v) in state) v.copy_(tensors[k]);
+            if (device is not null) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 }

@@ -76,9 +76,9 @@ public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>, ILeg
     /// <summary>Builds the network (adaLN gates and the output layer start at zero, so it starts as the zero function).</summary>
     public DiT(DiTConfig config) : base(nameof(DiT))
     {
-        if (config.ImageSize % config.PatchSize != 0) throw new ArgumentException($"image size {config.ImageSize} is not a multiple of patch size {config.PatchSize}");
-        if (config.Hidden % config.Heads != 0) throw new ArgumentException($"width {config.Hidden} does not split into {config.Heads} heads");
-        if (config.Position == DiTPosition.Rope2D && (config.Hidden / config.Heads) % 4 != 0) throw new ArgumentException("2-D RoPE needs a head width that is a multiple of 4");
+        if (config.ImageSize % config.PatchSize != 0) throw new TesseraUserException(nameof(config.PatchSize), $"image size {config.ImageSize} is not a multiple of patch size {config.PatchSize}");
+        if (config.Hidden % config.Heads != 0) throw new TesseraUserException(nameof(config.Heads), $"width {config.Hidden} does not split into {config.Heads} heads");
+        if (config.Position == DiTPosition.Rope2D && (config.Hidden / config.Heads) % 4 != 0) throw new TesseraUserException(nameof(config.Heads), "2-D RoPE needs a head width that is a multiple of 4");
         _c = config;
         int d = config.Hidden;
         _outChannels = PaddedOutChannels(config.InChannels);

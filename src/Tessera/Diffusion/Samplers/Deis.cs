@@ -21,7 +21,7 @@ public static class Deis
     /// <param name="callback">Per-step report.</param>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, int order = 3, Action<SamplerStep>? callback = null)
     {
-        if (order is < 0 or > 3) throw new ArgumentOutOfRangeException(nameof(order), $"DEIS tAB order must be 0–3, got {order}");
+        if (order is < 0 or > 3) throw new TesseraUserException(nameof(order), $"DEIS tAB order must be 0–3, got {order}");
         var eps = new List<torch.Tensor>();
         var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {

@@ -37,7 +37,7 @@ public static class DormandPrince
         var k = new torch.Tensor[7];
         while (dir * (u1 - u) > 0)
         {
-            if (++steps > options.MaxSteps) throw new InvalidOperationException($"RK45 took more than {options.MaxSteps} steps; loosen rtol/atol");
+            if (++steps > options.MaxSteps) throw new TesseraUserException(nameof(Rk45Options.MaxSteps), $"RK45 took more than {options.MaxSteps} steps; loosen rtol/atol");
             bool last = h >= Math.Abs(u1 - u);
             if (last) h = Math.Abs(u1 - u);
             double hs = dir * h;

@@ -24,7 +24,7 @@ public static class Ipndm
     /// <param name="callback">Per-step report.</param>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, int maxOrder = 4, Action<SamplerStep>? callback = null)
     {
-        if (maxOrder is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(maxOrder), $"iPNDM order must be 1–4, got {maxOrder}");
+        if (maxOrder is < 1 or > 4) throw new TesseraUserException(nameof(maxOrder), $"iPNDM order must be 1–4, got {maxOrder}");
         var eps = new List<torch.Tensor>();
         var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {

@@ -10,7 +10,7 @@ public static class Lms
     /// <summary>Samples down the grid; one evaluation per step.</summary>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, int order = 4, Action<SamplerStep>? callback = null)
     {
-        if (order < 1) throw new ArgumentOutOfRangeException(nameof(order), "order must be at least 1");
+        if (order < 1) throw new TesseraUserException(nameof(order), "order must be at least 1");
         var ds = new List<torch.Tensor>();
         var result = SamplerMath.Loop(model, x, sigmas, callback, (i, cur, s, sn, denoised) =>
         {

@@ -69,7 +69,7 @@ public static class SamplerRegistry
     }
 
     /// <summary>Runs sampler <paramref name="name"/> from <paramref name="x"/> (at σ₀) down the grid.</summary>
-    /// <exception cref="ArgumentException">Unknown name.</exception>
+    /// <exception cref="TesseraUserException">Unknown name.</exception>
     public static torch.Tensor Sample(string name, Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, INoiseSource noise, SamplerOptions? options = null, Action<SamplerStep>? callback = null)
     {
         var o = options ?? new SamplerOptions();
@@ -95,7 +95,7 @@ public static class SamplerRegistry
             "euler_maruyama" => EulerMaruyama.Sample(model, x, sigmas, noise, callback),
             "pc_langevin" => PredictorCorrector.Sample(model, x, sigmas, noise, o.Snr, o.CorrectorSteps, callback),
             "annealed_langevin" => AnnealedLangevin.Sample(model, x, sigmas, noise, o.LangevinSteps, o.LangevinEpsilon, callback),
-            _ => throw new ArgumentException($"unknown sampler '{name}'; expected one of {string.Join(", ", Names)}", nameof(name)),
+            _ => throw new TesseraUserException(nameof(name), $"unknown sampler '{name}'; expected one of {string.Join(", ", Names)}"),
         };
     }
 }

@@ -65,8 +65,8 @@ public static class ScheduleOptimizer
     public static (double[] Sigmas, double Error) Optimize(string sampler, Denoiser model, TeacherTrajectory teacher, int nfe, ScheduleOptimizerOptions? options = null, SamplerOptions? samplerOptions = null, CancellationToken cancellation = default)
     {
         var o = options ?? new ScheduleOptimizerOptions();
-        if (teacher.Sigmas[0] != o.SigmaMax) throw new ArgumentException($"the teacher starts at σ = {teacher.Sigmas[0]}, the options at σ_max = {o.SigmaMax}", nameof(teacher));
-        if (nfe < 2 || nfe > teacher.Sigmas.Length - 1) throw new ArgumentOutOfRangeException(nameof(nfe), $"need 2 ≤ steps ≤ {teacher.Sigmas.Length - 1} (the teacher's fine intervals), got {nfe}");
+        if (teacher.Sigmas[0] != o.SigmaMax) throw new TesseraUserException(nameof(teacher), $"the teacher starts at σ = {teacher.Sigmas[0]}, the options at σ_max = {o.SigmaMax}");
+        if (nfe < 2 || nfe > teacher.Sigmas.Length - 1) throw new TesseraUserException(nameof(nfe), $"need 2 ≤ steps ≤ {teacher.Sigmas.Length - 1} (the teacher's fine intervals), got {nfe}");
         // The squared Euler cost: a solver of order p has a local error growing like h^(p+1) against Euler's h², so its
         // cost rises faster with the step than Euler's; squaring weighs long steps accordingly (the plain L2 cost of
         // GITS gave grids no better on the four analytic problems).
@@ -78,7 +78,7 @@ public static class ScheduleOptimizer
     {
         CheckSampler(sampler, nameof(sampler));
         var o = options ?? new ScheduleOptimizerOptions();
-        if (nfe < 2) throw new ArgumentOutOfRangeException(nameof(nfe), $"need at least 2 steps, got {nfe}");
+        if (nfe < 2) throw new TesseraUserException(nameof(nfe), $"need at least 2 steps, got {nfe}");
         double Error(double[] g)
         {
             cancellation.ThrowIfCancellationRequested();

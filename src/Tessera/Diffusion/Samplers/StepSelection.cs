@@ -20,7 +20,7 @@ public static class StepSelection
     {
         int m = cost.GetLength(0);
         if (cost.GetLength(1) != m) throw new ArgumentException($"cost must be square, got {m}×{cost.GetLength(1)}", nameof(cost));
-        if (steps < 1 || steps > m - 1) throw new ArgumentOutOfRangeException(nameof(steps), $"need 1 ≤ steps ≤ {m - 1}, got {steps}");
+        if (steps < 1 || steps > m - 1) throw new TesseraUserException(nameof(steps), $"need 1 ≤ steps ≤ {m - 1}, got {steps}");
         var best = new double[steps + 1, m];
         var from = new int[steps + 1, m];
         for (int k = 0; k <= steps; k++)

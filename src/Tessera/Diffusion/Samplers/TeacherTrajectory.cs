@@ -19,14 +19,14 @@ public sealed class TeacherTrajectory : IDisposable
     public torch.Tensor Target => States[^1];
 
     /// <summary>Takes ownership of <paramref name="states"/> (detached from any dispose scope).</summary>
-    /// <exception cref="ArgumentException">Fewer than two σ's, a count mismatch, σ not strictly decreasing, or a last σ other than 0.</exception>
+    /// <exception cref="TesseraUserException">Fewer than two σ's, a count mismatch, σ not strictly decreasing, or a last σ other than 0.</exception>
     public TeacherTrajectory(double[] sigmas, torch.Tensor[] states)
     {
         if (sigmas.Length < 2 || sigmas.Length != states.Length)
-            throw new ArgumentException($"need at least two σ's and one state per σ; got {sigmas.Length} σ's and {states.Length} states", nameof(states));
+            throw new TesseraUserException(nameof(states), $"need at least two σ's and one state per σ; got {sigmas.Length} σ's and {states.Length} states");
         for (int i = 1; i < sigmas.Length; i++)
-            if (!(sigmas[i] < sigmas[i - 1])) throw new ArgumentException($"σ must decrease strictly; σ[{i}] = {sigmas[i]} after {sigmas[i - 1]}", nameof(sigmas));
-        if (sigmas[^1] != 0) throw new ArgumentException($"the last σ must be 0, got {sigmas[^1]}", nameof(sigmas));
+            if (!(sigmas[i] < sigmas[i - 1])) throw new TesseraUserException(nameof(sigmas), $"σ must decrease strictly; σ[{i}] = {sigmas[i]} after {sigmas[i - 1]}");
+        if (sigmas[^1] != 0) throw new TesseraUserException(nameof(sigmas), $"the last σ must be 0, got {sigmas[^1]}");
         Sigmas = sigmas;
         States = states.Select(s => s.DetachFromDisposeScope()).ToArray();
     }
@@ -37,8 +37,8 @@ public sealed class TeacherTrajectory : IDisposable
     /// </summary>
     public static double[] LogUniformGrid(int intervals, double sigmaMin, double sigmaMax)
     {
-        if (intervals < 1) throw new ArgumentOutOfRangeException(nameof(intervals), $"need at least one interval, got {intervals}");
-        if (!(sigmaMin > 0) || !(sigmaMax > sigmaMin)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"need 0 < σ_min < σ_max, got {sigmaMin} and {sigmaMax}");
+        if (intervals < 1) throw new TesseraUserException(nameof(intervals), $"need at least one interval, got {intervals}");
+        if (!(sigmaMin > 0) || !(sigmaMax > sigmaMin)) throw new TesseraUserException(nameof(sigmaMin), $"need 0 < σ_min < σ_max, got {sigmaMin} and {sigmaMax}");
         var g = new double[intervals + 2];
         for (int i = 0; i <= intervals; i++) g[i] = sigmaMax * Math.Pow(sigmaMin / sigmaMax, (double)i / intervals);
         g[0] = sigmaMax;

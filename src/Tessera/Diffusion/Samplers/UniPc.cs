@@ -36,11 +36,11 @@ public sealed record UniPcOptions(int Order = 3, UniPcVariant Variant = UniPcVar
 public static class UniPc
 {
     /// <summary>Samples down the grid (one evaluation per step).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Order outside 1–3.</exception>
+    /// <exception cref="TesseraUserException">Order outside 1–3.</exception>
     public static torch.Tensor Sample(Denoiser model, torch.Tensor x, IReadOnlyList<double> sigmas, UniPcOptions? options = null, Action<SamplerStep>? callback = null)
     {
         var o = options ?? new UniPcOptions();
-        if (o.Order is < 1 or > 3) throw new ArgumentOutOfRangeException(nameof(options), $"UniPC order must be 1, 2 or 3, got {o.Order}");
+        if (o.Order is < 1 or > 3) throw new TesseraUserException(nameof(options), $"UniPC order must be 1, 2 or 3, got {o.Order}");
         SigmaGrids.Check(sigmas);
         int last = sigmas.Count - 1;
         bool toZero = sigmas[last] == 0;

@@ -37,7 +37,7 @@ public sealed class DiscreteSchedule
     /// <summary>Builds the table from a β schedule.</summary>
     public DiscreteSchedule(BetaSchedule schedule = BetaSchedule.Linear, int timesteps = 1000, double betaStart = double.NaN, double betaEnd = double.NaN, bool zeroTerminalSnr = false)
     {
-        if (timesteps < 2) throw new ArgumentOutOfRangeException(nameof(timesteps), "at least two timesteps");
+        if (timesteps < 2) throw new TesseraUserException(nameof(timesteps), "at least two timesteps");
         double[] betas = schedule switch
         {
             BetaSchedule.Linear => Grids.SigmaGrids.Linspace(double.IsNaN(betaStart) ? 1e-4 : betaStart, double.IsNaN(betaEnd) ? 0.02 : betaEnd, timesteps),
@@ -82,7 +82,7 @@ public sealed class DiscreteSchedule
     /// <summary>The n timesteps diffusers would sample, in sampling (descending) order.</summary>
     public int[] Timesteps(int n, TimestepSpacing spacing, int stepsOffset = 0)
     {
-        if (n < 1 || n > T) throw new ArgumentOutOfRangeException(nameof(n), $"1 to {T} steps");
+        if (n < 1 || n > T) throw new TesseraUserException(nameof(n), $"1 to {T} steps");
         return spacing switch
         {
             TimestepSpacing.Linspace => Grids.SigmaGrids.Linspace(0, T - 1, n).Select(v => (int)Math.Round(v, MidpointRounding.ToEven)).Reverse().ToArray(),

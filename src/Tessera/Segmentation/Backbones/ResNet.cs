@@ -1,4 +1,3 @@
-using Tessera.Layers;
 using Tessera.Segmentation.Layers;
 using static TorchSharp.torch.nn;
 
@@ -42,7 +41,7 @@ public sealed record ResNetFeatures(torch.Tensor Stem, torch.Tensor Layer1, torc
 /// last two, replace their stride by dilation (torchvision's replace_stride_with_dilation: the first block of
 /// a dilated stage keeps the previous dilation, the later blocks use the new one).
 /// </summary>
-public sealed class ResNet : Module<torch.Tensor, torch.Tensor>, IInferenceCache
+public sealed class ResNet : FoldedModule
 {
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;
@@ -68,13 +67,13 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>, IInferenceCache
     /// </summary>
     public ResNet(ResNetDepth depth, int outputStride = 32, int numClasses = 1000, int baseWidth = 64, bool smallStem = false, int[]? layer4Dilations = null) : base("ResNet")
     {
-        if (outputStride is not (8 or 16 or 32)) throw new ArgumentException($"output stride must be 8, 16 or 32, got {outputStride}", nameof(outputStride));
+        if (outputStride is not (8 or 16 or 32)) throw new TesseraUserException(nameof(outputStride), $"output stride must be 8, 16 or 32, got {outputStride}");
         if (layer4Dilations is not null)
         {
             int convs = Layer4Convolutions(depth);
-            if (outputStride == 32) throw new ArgumentException("per-convolution dilations need a dilated last stage (output stride 16 or 8)", nameof(layer4Dilations));
+            if (outputStride == 32) throw new TesseraUserException(nameof(layer4Dilations), "per-convolution dilations need a dilated last stage (output stride 16 or 8)");
             if (layer4Dilations.Length != convs || layer4Dilations.Any(r => r < 1))
-                throw new ArgumentException($"expected {convs} positive rates for the last stage's 3×3 convolutions, got [{string.Join(", ", layer4Dilations)}]", nameof(layer4Dilations));
+                throw new TesseraUserException(nameof(layer4Dilations), $"expected {convs} positive rates for the last stage's 3×3 convolutions, got [{string.Join(", ", layer4Dilations)}]");
         }
         OutputStride = outputStride;
         bool bottleneck = depth is ResNetDepth.ResNet50 or ResNetDepth.ResNet101;
@@ -151,22 +150,7 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>, IInferenceCache
         return fc.forward(f.Layer4.mean([2, 3])).MoveToOuterDisposeScope();
     }
 
-    /// <inheritdoc />
-    public override void train(bool train = true)
-    {
-        base.train(train);
-        _stem.Clear();
-    }
-
-    /// <inheritdoc />
-    public void ClearInferenceCache() => _stem.Clear();
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) _stem.Dispose();
-        base.Dispose(disposing);
-    }
+    private protected override IEnumerable<FoldedConvBatchNorm> Folds => [_stem];
 }
 
 /// <summary>
@@ -174,7 +158,7 @@ public sealed class ResNet : Module<torch.Tensor, torch.Tensor>, IInferenceCache
 /// the folds, and the cache rules every such block shares (dropped by <c>train</c>/<c>eval</c>, by a pass with
 /// gradients, and on disposal).
 /// </summary>
-internal abstract class FoldedResidualBlock(string name) : Module<torch.Tensor, torch.Tensor>(name), IInferenceCache
+internal abstract class FoldedResidualBlock(string name) : FoldedModule(name)
 {
     /// <summary>The block's conv + BatchNorm pairs in order; set after the modules are registered.</summary>
     protected FoldedConvBatchNorm[] _folds = [];
@@ -186,23 +170,7 @@ internal abstract class FoldedResidualBlock(string name) : Module<torch.Tensor, 
     protected static FoldedConvBatchNorm? DownsampleFold(Sequential? down) =>
         down is null ? null : new FoldedConvBatchNorm((Conv2d)down.children().ElementAt(0), (BatchNorm2d)down.children().ElementAt(1));
 
-    public override void train(bool train = true)
-    {
-        base.train(train);
-        ClearInferenceCache();
-    }
-
-    public void ClearInferenceCache()
-    {
-        foreach (var f in _folds) f.Clear();
-        _down?.Clear();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) ClearInferenceCache();
-        base.Dispose(disposing);
-    }
+    private protected override IEnumerable<FoldedConvBatchNorm> Folds => _down is null ? _folds : [.. _folds, _down];
 }
 
 /// <summary>torchvision's BasicBlock (two 3×3 convolutions); here it may be dilated too, as DeepLab-style ResNet-18/34 need.</summary>

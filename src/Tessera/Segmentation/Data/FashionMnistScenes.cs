@@ -59,10 +59,10 @@ public sealed class FashionMnistScenes
     /// <summary>Uses the items of <paramref name="source"/> (its split decides train or validation).</summary>
     public FashionMnistScenes(FashionMnist source, SceneOptions options)
     {
-        if (options.Canvas < 16) throw new ArgumentException($"canvas must be at least 16 px, got {options.Canvas}");
-        if (options.MinItems < 1 || options.MaxItems < options.MinItems) throw new ArgumentException($"need 1 <= min items <= max items, got {options.MinItems}, {options.MaxItems}");
-        if (!(options.MinScale > 0) || options.MaxScale < options.MinScale) throw new ArgumentException("need 0 < min scale <= max scale");
-        if (28 * options.MinScale > options.Canvas) throw new ArgumentException($"items of {28 * options.MinScale:0} px do not fit a {options.Canvas} px canvas");
+        if (options.Canvas < 16) throw new TesseraUserException(nameof(options.Canvas), $"canvas must be at least 16 px, got {options.Canvas}");
+        if (options.MinItems < 1 || options.MaxItems < options.MinItems) throw new TesseraUserException(nameof(options.MinItems), $"need 1 <= min items <= max items, got {options.MinItems}, {options.MaxItems}");
+        if (!(options.MinScale > 0) || options.MaxScale < options.MinScale) throw new TesseraUserException(nameof(options.MinScale), "need 0 < min scale <= max scale");
+        if (28 * options.MinScale > options.Canvas) throw new TesseraUserException(nameof(options.MinScale), $"items of {28 * options.MinScale:0} px do not fit a {options.Canvas} px canvas");
         _source = source;
         Split = source.Split;
         Options = options;

@@ -45,7 +45,7 @@ public static class SegInference
     /// </summary>
     public static Tensor Slide(Func<Tensor, Tensor> model, Tensor images, int cropHeight, int cropWidth, int strideHeight, int strideWidth)
     {
-        if (cropHeight < 1 || cropWidth < 1 || strideHeight < 1 || strideWidth < 1) throw new ArgumentOutOfRangeException(nameof(cropHeight), "crop and stride must be positive");
+        if (cropHeight < 1 || cropWidth < 1 || strideHeight < 1 || strideWidth < 1) throw new TesseraUserException(nameof(cropHeight), "crop and stride must be positive");
         using var scope = NewDisposeScope();
         long n = images.shape[0], h = images.shape[2], w = images.shape[3];
         long rows = Math.Max(h - cropHeight + strideHeight - 1, 0) / strideHeight + 1;
@@ -93,7 +93,7 @@ public static class SegInference
         int passes = 0;
         foreach (double scale in scales)
         {
-            if (!(scale > 0)) throw new ArgumentOutOfRangeException(nameof(options), $"test-time scale {scale} must be positive");
+            if (!(scale > 0)) throw new TesseraUserException(nameof(options), $"test-time scale {scale} must be positive");
             long sh = Math.Max(1, (long)(h * scale + 0.5)), sw = Math.Max(1, (long)(w * scale + 0.5));
             var scaled = sh == h && sw == w ? images : nn.functional.interpolate(images, [sh, sw], mode: InterpolationMode.Bilinear, align_corners: false);
             foreach (bool flip in options.Flip ? new[] { false, true } : [false])

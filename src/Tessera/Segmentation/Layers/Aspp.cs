@@ -1,4 +1,3 @@
-using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Layers;
@@ -10,7 +9,7 @@ namespace Tessera.Segmentation.Layers;
 /// In evaluation mode without gradients the BatchNorms are folded into their convolutions
 /// (<see cref="FoldedConvBatchNorm"/>) and the pooled branch, bilinearly upsampled from 1 × 1 (a constant map), is expanded.
 /// </summary>
-public sealed class Aspp : Module<torch.Tensor, torch.Tensor>, IInferenceCache
+public sealed class Aspp : FoldedModule
 {
     private readonly ModuleList<Sequential> branches;
     private readonly Sequential pooling;
@@ -66,25 +65,5 @@ public sealed class Aspp : Module<torch.Tensor, torch.Tensor>, IInferenceCache
         return project.forward(torch.cat(outs, 1)).MoveToOuterDisposeScope();
     }
 
-    /// <inheritdoc />
-    public override void train(bool train = true)
-    {
-        base.train(train);
-        ClearInferenceCache();
-    }
-
-    /// <inheritdoc />
-    public void ClearInferenceCache()
-    {
-        foreach (var f in _branchFolds) f.Clear();
-        _poolFold.Clear();
-        _projectFold.Clear();
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) ClearInferenceCache();
-        base.Dispose(disposing);
-    }
+    private protected override IEnumerable<FoldedConvBatchNorm> Folds => [.. _branchFolds, _poolFold, _projectFold];
 }

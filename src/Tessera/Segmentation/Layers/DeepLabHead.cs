@@ -1,4 +1,3 @@
-using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Layers;
@@ -7,7 +6,7 @@ namespace Tessera.Segmentation.Layers;
 /// torchvision's DeepLabHead under its key names (<c>0</c> ASPP, <c>1</c>–<c>3</c> a 3×3 convolution with BN and ReLU,
 /// <c>4</c> the 1×1 classifier); in evaluation mode without gradients the BN is folded into its convolution.
 /// </summary>
-public sealed class DeepLabHead : Module<torch.Tensor, torch.Tensor>, IInferenceCache
+public sealed class DeepLabHead : FoldedModule
 {
     private readonly Aspp _aspp;
     private readonly Conv2d _conv, _classifier;
@@ -39,20 +38,5 @@ public sealed class DeepLabHead : Module<torch.Tensor, torch.Tensor>, IInference
         return _classifier.forward(y).MoveToOuterDisposeScope();
     }
 
-    /// <inheritdoc />
-    public override void train(bool train = true)
-    {
-        base.train(train);
-        _fold.Clear();
-    }
-
-    /// <inheritdoc />
-    public void ClearInferenceCache() => _fold.Clear();
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) _fold.Dispose();
-        base.Dispose(disposing);
-    }
+    private protected override IEnumerable<FoldedConvBatchNorm> Folds => [_fold];
 }

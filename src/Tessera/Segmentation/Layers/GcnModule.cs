@@ -17,7 +17,7 @@ public sealed class GcnModule : Module<torch.Tensor, torch.Tensor>
     /// <summary>Creates the module mapping <paramref name="inChannels"/> to <paramref name="outChannels"/>.</summary>
     public GcnModule(int inChannels, int outChannels, int k) : base(nameof(GcnModule))
     {
-        if (k < 1 || k % 2 == 0) throw new ArgumentException($"GCN kernel size must be odd, got {k}", nameof(k));
+        if (k < 1 || k % 2 == 0) throw new TesseraUserException(nameof(k), $"GCN kernel size must be odd, got {k}");
         K = k;
         int p = (k - 1) / 2;
         left1 = Conv2d(inChannels, outChannels, (k, 1), padding: (p, 0));

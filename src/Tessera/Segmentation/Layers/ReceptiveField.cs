@@ -32,7 +32,7 @@ public static class ReceptiveField
         int rf = 1, jump = 1;
         foreach (ConvSpec l in layers)
         {
-            if (l.Kernel < 1 || l.Stride < 1 || l.Dilation < 1) throw new ArgumentException($"invalid layer {l}");
+            if (l.Kernel < 1 || l.Stride < 1 || l.Dilation < 1) throw new TesseraUserException(nameof(layers), $"invalid layer {l}");
             rf += (l.EffectiveKernel - 1) * jump;
             jump *= l.Stride;
             fields.Add(rf);
@@ -47,7 +47,7 @@ public static class ReceptiveField
     /// </summary>
     public static HdcResult Hdc(IReadOnlyList<int> rates, int kernel = 3)
     {
-        if (rates.Count < 2) throw new ArgumentException("HDC needs at least two rates", nameof(rates));
+        if (rates.Count < 2) throw new TesseraUserException(nameof(rates), "HDC needs at least two rates");
         int m = rates[^1];
         for (int i = rates.Count - 2; i >= 1; i--)
             m = Math.Max(Math.Max(m - 2 * rates[i], m - 2 * (m - rates[i])), rates[i]);

@@ -35,7 +35,7 @@ public sealed class ConfusionMatrix
     /// <summary>Creates an empty matrix.</summary>
     public ConfusionMatrix(ConfusionOptions options)
     {
-        if (options.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(options), $"NumClasses must be at least 1, got {options.NumClasses}");
+        if (options.NumClasses < 1) throw new TesseraUserException(nameof(options), $"NumClasses must be at least 1, got {options.NumClasses}");
         Options = options;
         _counts = new long[options.NumClasses * options.NumClasses];
         _gtLut = new int[256];

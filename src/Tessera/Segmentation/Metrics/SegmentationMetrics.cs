@@ -69,7 +69,7 @@ public sealed class SegmentationMetrics
     public static SegmentationMetrics Compute(ConfusionMatrix cm, IReadOnlyList<string>? classNames = null, double beta = 1, double? zeroDivision = null)
     {
         int n = cm.NumClasses;
-        if (classNames is not null && classNames.Count != n) throw new ArgumentException($"{classNames.Count} class names for {n} classes", nameof(classNames));
+        if (classNames is not null && classNames.Count != n) throw new TesseraUserException(nameof(classNames), $"{classNames.Count} class names for {n} classes");
         double Div(double a, double b) => b != 0 ? a / b : a == 0 && zeroDivision is double z ? z : double.NaN;
 
         var label = new long[n];

@@ -28,7 +28,7 @@ public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>, IResNetSegmente
     /// <summary>Creates the model with GCN kernel size <paramref name="k"/>.</summary>
     public GcnNet(int classes, int k = 15, bool boundaryRefinement = true, ResNetDepth depth = ResNetDepth.ResNet50, int baseWidth = 64, bool smallStem = false, GcnVariant variant = GcnVariant.Gcn) : base(nameof(GcnNet))
     {
-        if (k < 1 || k % 2 == 0) throw new ArgumentException($"GCN kernel size must be odd, got {k}", nameof(k));
+        if (k < 1 || k % 2 == 0) throw new TesseraUserException(nameof(k), $"GCN kernel size must be odd, got {k}");
         backbone = new ResNet(depth, 32, numClasses: 0, baseWidth, smallStem);
         _classes = classes;
         int scores = (classes + 15) / 16 * 16;

@@ -40,8 +40,8 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
     /// <summary>Creates the loader; threads start on enumeration.</summary>
     public SegmentationLoader(ISegmentationDataset dataset, SegAugmentation augmentation, LoaderOptions options)
     {
-        if (dataset.Count == 0) throw new ArgumentException("the dataset is empty", nameof(dataset));
-        if (options.BatchSize < 1 || options.Threads < 1) throw new ArgumentOutOfRangeException(nameof(options), "batch size and threads must be at least 1");
+        if (dataset.Count == 0) throw new TesseraUserException(nameof(dataset), "the dataset is empty");
+        if (options.BatchSize < 1 || options.Threads < 1) throw new TesseraUserException(nameof(options), "batch size and threads must be at least 1");
         _dataset = dataset;
         _augmentation = augmentation;
         _options = options;

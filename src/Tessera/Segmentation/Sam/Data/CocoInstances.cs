@@ -10,27 +10,15 @@ namespace Tessera.Segmentation.Sam.Data;
 /// </summary>
 public sealed class CocoInstances : InstanceDataset
 {
-    private sealed record Annotation(long Id, int CategoryId, bool IsCrowd, double[][]? Polygons, MaskRle? Rle);
+    private readonly List<AnnotatedImage> _images;
 
-    private sealed record Image(long Id, string Path, int Height, int Width, List<Annotation> Annotations);
-
-    private readonly List<Image> _images;
-
-    private CocoInstances(string source, List<Image> images, List<InstanceCategory> categories) : base(source, categories) => _images = images;
+    private CocoInstances(string source, List<AnnotatedImage> images, List<InstanceCategory> categories) : base(source, categories) => _images = images;
 
     /// <inheritdoc />
     public override int Count => _images.Count;
 
     /// <inheritdoc />
-    public override InstanceImage this[int index]
-    {
-        get
-        {
-            var im = _images[index];
-            var objects = im.Annotations.Select(a => new InstanceObject(a.Id, a.CategoryId, a.IsCrowd, a.Rle ?? Rasterise(a.Polygons!, im.Height, im.Width))).ToList();
-            return new InstanceImage(im.Id, im.Path, im.Height, im.Width, objects);
-        }
-    }
+    public override InstanceImage this[int index] => _images[index].Rasterise();
 
     /// <summary>The union of the polygon parts, as pycocotools' <c>frPyObjects</c> followed by <c>merge</c>.</summary>
     public static MaskRle Rasterise(IReadOnlyList<double[]> parts, int height, int width) =>
@@ -65,8 +53,8 @@ public sealed class CocoInstances : InstanceDataset
             {
                 var rootEl = doc.RootElement;
                 if (rootEl.ValueKind != JsonValueKind.Object) throw new TesseraFormatException(json, "expected a JSON object with images, annotations and categories");
-                var images = new List<Image>();
-                var byId = new Dictionary<long, Image>();
+                var images = new List<AnnotatedImage>();
+                var byId = new Dictionary<long, AnnotatedImage>();
                 foreach (var el in Array(json, rootEl, "images", "the file"))
                 {
                     long id = Int(json, el, "id", "an image");
@@ -76,7 +64,7 @@ public sealed class CocoInstances : InstanceDataset
                     if (h <= 0 || w <= 0) throw new TesseraFormatException(json, $"{where}: size {h}×{w}; positive height and width expected");
                     string path = Path.Combine(imageDir, file);
                     if (requireImageFiles && !File.Exists(path)) throw new TesseraFormatException(json, $"{where}: its file {path} does not exist");
-                    var image = new Image(id, path, h, w, []);
+                    var image = new AnnotatedImage(id, path, h, w, []);
                     if (!byId.TryAdd(id, image)) throw new TesseraFormatException(json, $"{where}: the id occurs twice");
                     images.Add(image);
                 }
@@ -98,10 +86,10 @@ public sealed class CocoInstances : InstanceDataset
                     if (categories.Count > 0 && !categoryIds.Contains(category)) throw new TesseraFormatException(json, $"{where}: category_id {category} is not among the categories");
                     bool crowd = el.TryGetProperty("iscrowd", out var ic) && ic.ValueKind == JsonValueKind.Number && ic.GetInt32() != 0;
                     if (!el.TryGetProperty("segmentation", out var seg)) throw new TesseraFormatException(json, $"{where}: no segmentation");
-                    image.Annotations.Add(seg.ValueKind switch
+                    image.Objects.Add(seg.ValueKind switch
                     {
-                        JsonValueKind.Array => new Annotation(id, category, crowd, Polygons(json, seg, where), null),
-                        JsonValueKind.Object => new Annotation(id, category, crowd, null, Rle(json, seg, where, image.Height, image.Width)),
+                        JsonValueKind.Array => new AnnotatedObject(id, category, crowd, Polygons(json, seg, where), null),
+                        JsonValueKind.Object => new AnnotatedObject(id, category, crowd, null, Rle(json, seg, where, image.Height, image.Width)),
                         _ => throw new TesseraFormatException(json, $"{where}: segmentation must be a list of polygons or an RLE object"),
                     });
                 }

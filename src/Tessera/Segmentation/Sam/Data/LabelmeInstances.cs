@@ -17,25 +17,15 @@ public sealed class LabelmeInstances : InstanceDataset
 
     private sealed record Entry(string Json, string Image, int Height, int Width, List<Shape> Objects);
 
-    private readonly List<Entry> _items;
+    private readonly List<AnnotatedImage> _images;
 
-    private LabelmeInstances(string root, List<Entry> items, List<InstanceCategory> categories) : base(root, categories) => _items = items;
-
-    /// <inheritdoc />
-    public override int Count => _items.Count;
+    private LabelmeInstances(string root, List<AnnotatedImage> images, List<InstanceCategory> categories) : base(root, categories) => _images = images;
 
     /// <inheritdoc />
-    public override InstanceImage this[int index]
-    {
-        get
-        {
-            var it = _items[index];
-            var ids = Categories.ToDictionary(c => c.Name, c => c.Id);
-            var objects = it.Objects.Select(s => new InstanceObject(s.Id, s.Ignore ? 0 : ids[s.Label], s.Ignore,
-                CocoInstances.Rasterise(s.Parts, it.Height, it.Width))).ToList();
-            return new InstanceImage(index, it.Image, it.Height, it.Width, objects);
-        }
-    }
+    public override int Count => _images.Count;
+
+    /// <inheritdoc />
+    public override InstanceImage this[int index] => _images[index].Rasterise();
 
     /// <summary>Reads every labelme JSON under <paramref name="root"/> (sorted by path).</summary>
     /// <exception cref="TesseraFormatException">A malformed file or shape, or an image that does not exist.</exception>
@@ -46,7 +36,12 @@ public sealed class LabelmeInstances : InstanceDataset
         if (files.Count == 0) throw new TesseraUserException($"{root}: no labelme .json files");
         var items = files.Select(ReadChecked).ToList();
         var labels = items.SelectMany(i => i.Objects).Where(s => !s.Ignore).Select(s => s.Label).Distinct().Order(StringComparer.Ordinal);
-        return new LabelmeInstances(root, items, [.. labels.Select((l, i) => new InstanceCategory(i + 1, l))]);
+        List<InstanceCategory> categories = [.. labels.Select((l, i) => new InstanceCategory(i + 1, l))];
+        var ids = categories.ToDictionary(c => c.Name, c => c.Id);
+        // Image ids are the files' places in the listing; an ignore region has no category.
+        var images = items.Select((it, i) => new AnnotatedImage(i, it.Image, it.Height, it.Width,
+            [.. it.Objects.Select(s => new AnnotatedObject(s.Id, s.Ignore ? 0 : ids[s.Label], s.Ignore, s.Parts, null))])).ToList();
+        return new LabelmeInstances(root, images, categories);
     }
 
     private static Entry ReadChecked(string json)

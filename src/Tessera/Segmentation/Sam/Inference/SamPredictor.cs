@@ -4,10 +4,34 @@ using Tessera.Segmentation.Sam.Modeling;
 namespace Tessera.Segmentation.Sam.Inference;
 
 /// <summary>A point prompt in original-image pixel coordinates; <see cref="Positive"/> false marks background.</summary>
-public readonly record struct SamPoint(double X, double Y, bool Positive = true);
+public readonly record struct SamPoint(double X, double Y, bool Positive = true)
+{
+    /// <summary>The point written as [x, y] or [x, y, label] (label 1: object, 0: background), as the command line and the server take it.</summary>
+    /// <exception cref="TesseraUserException">Not two or three finite numbers, or another label; named <paramref name="parameter"/>.</exception>
+    public static SamPoint FromValues(IReadOnlyList<double> values, string parameter = nameof(SamPrompt.Points))
+    {
+        if (values.Count is not (2 or 3) || values.Any(v => !double.IsFinite(v)))
+            throw new TesseraUserException(parameter, $"{Written(values)}; expected [x, y] or [x, y, label] with finite numbers");
+        if (values.Count == 3 && values[2] is not (0 or 1))
+            throw new TesseraUserException(parameter, $"label must be 1 (object) or 0 (background), got {values[2].ToString(CultureInfo.InvariantCulture)}");
+        return new SamPoint(values[0], values[1], values.Count == 2 || values[2] == 1);
+    }
+
+    internal static string Written(IReadOnlyList<double> values) => $"[{string.Join(", ", values.Select(v => v.ToString(CultureInfo.InvariantCulture)))}]";
+}
 
 /// <summary>A box prompt (x0, y0, x1, y1) in original-image pixel coordinates.</summary>
-public readonly record struct SamBox(double X0, double Y0, double X1, double Y1);
+public readonly record struct SamBox(double X0, double Y0, double X1, double Y1)
+{
+    /// <summary>The box written as [x0, y0, x1, y1], as the command line and the server take it (its corners are checked by <see cref="SamPredictor.Check"/>).</summary>
+    /// <exception cref="TesseraUserException">Not four finite numbers; named <paramref name="parameter"/>.</exception>
+    public static SamBox FromValues(IReadOnlyList<double> values, string parameter = nameof(SamPrompt.Box))
+    {
+        if (values.Count != 4 || values.Any(v => !double.IsFinite(v)))
+            throw new TesseraUserException(parameter, $"{SamPoint.Written(values)}; expected [x0, y0, x1, y1] with finite numbers");
+        return new SamBox(values[0], values[1], values[2], values[3]);
+    }
+}
 
 /// <summary>
 /// The prompts of one prediction: points, an optional box and an optional low-resolution mask
@@ -99,7 +123,7 @@ public sealed class SamPredictor : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var hwc = rgb.permute(1, 2, 0).to(torch.ScalarType.Byte).cpu().contiguous();
-        if (hwc.dim() != 3 || hwc.shape[2] != 3) throw new ArgumentException($"expected an RGB image, got shape [{string.Join(", ", rgb.shape)}]");
+        if (hwc.dim() != 3 || hwc.shape[2] != 3) throw new TesseraUserException(nameof(rgb), $"expected an RGB image, got shape [{string.Join(", ", rgb.shape)}]");
         int h = (int)hwc.shape[0], w = (int)hwc.shape[1];
         var (pixels, rh, rw) = new ResizeLongestSide(model.Config.ImageSize).ApplyImage(hwc.bytes, h, w);
         var device = model.parameters().First().device;
@@ -108,12 +132,15 @@ public sealed class SamPredictor : IDisposable
     }
 
     /// <summary>
-    /// Validates prompts against the current image (a point outside it, a box with x1 &lt; x0 or y1 &lt; y0, a mask
-    /// input not of the decoder's low-resolution size); <see cref="Predict"/> calls it.
+    /// Validates prompts against the current image (no point, box or mask input at all, a point outside the image, a
+    /// box with x1 &lt; x0 or y1 &lt; y0 or outside the image, a mask input not of the decoder's low-resolution size);
+    /// <see cref="Predict"/> calls it, so the command line and the server refuse the same prompts with the same words.
     /// </summary>
     /// <exception cref="TesseraUserException">The prompt does not fit the image; the message names the prompt's parameter.</exception>
     public void Check(SamPrompt prompt)
     {
+        if (prompt.Points is not { Count: > 0 } && prompt.Box is null && prompt.MaskInput is null)
+            throw new TesseraUserException(nameof(SamPrompt.Points), "give at least one point or a box");
         var (h, w) = OriginalSize;
         if (prompt.MaskInput is { } m)
         {

@@ -86,16 +86,16 @@ public sealed record SamConfig(
     };
 
     /// <summary>Checks that the sizes fit together.</summary>
-    /// <exception cref="ArgumentException">A size that cannot work.</exception>
+    /// <exception cref="TesseraUserException">A size that cannot work.</exception>
     public void Validate()
     {
-        if (ImageSize % PatchSize != 0) throw new ArgumentException($"image size {ImageSize} is not a multiple of the patch size {PatchSize}");
-        if (EncoderDim % EncoderHeads != 0) throw new ArgumentException($"encoder width {EncoderDim} does not split into {EncoderHeads} heads");
+        if (ImageSize % PatchSize != 0) throw new TesseraUserException(nameof(PatchSize), $"image size {ImageSize} is not a multiple of the patch size {PatchSize}");
+        if (EncoderDim % EncoderHeads != 0) throw new TesseraUserException(nameof(EncoderHeads), $"encoder width {EncoderDim} does not split into {EncoderHeads} heads");
         if (PromptDim % DecoderHeads != 0 || PromptDim % 2 != 0 || (PromptDim / 2) % DecoderHeads != 0)
-            throw new ArgumentException($"prompt width {PromptDim} does not split into {DecoderHeads} heads at full and half width");
-        if (PromptDim % 8 != 0) throw new ArgumentException($"prompt width {PromptDim} must be a multiple of 8 (the upscaler divides it by 4 and 8)");
-        if (MaskInChannels % 4 != 0) throw new ArgumentException($"mask channels {MaskInChannels} must be a multiple of 4");
-        if (GlobalBlocks.Any(b => b < 0 || b >= EncoderDepth)) throw new ArgumentException("a global-attention block index is outside the encoder");
+            throw new TesseraUserException(nameof(DecoderHeads), $"prompt width {PromptDim} does not split into {DecoderHeads} heads at full and half width");
+        if (PromptDim % 8 != 0) throw new TesseraUserException(nameof(PromptDim), $"prompt width {PromptDim} must be a multiple of 8 (the upscaler divides it by 4 and 8)");
+        if (MaskInChannels % 4 != 0) throw new TesseraUserException(nameof(MaskInChannels), $"mask channels {MaskInChannels} must be a multiple of 4");
+        if (GlobalBlocks.Any(b => b < 0 || b >= EncoderDepth)) throw new TesseraUserException(nameof(GlobalAttentionBlocks), "a global-attention block index is outside the encoder");
         TinyVit?.Validate(ImageSize, EmbeddingSize);
     }
 }

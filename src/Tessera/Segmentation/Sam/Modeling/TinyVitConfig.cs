@@ -63,18 +63,18 @@ public sealed record TinyVitConfig(
         && LocalConvSize == other.LocalConvSize && NumClasses == other.NumClasses;
 
     /// <summary>Checks that the sizes fit together and end on a grid of side <paramref name="grid"/>.</summary>
-    /// <exception cref="ArgumentException">A size that cannot work.</exception>
+    /// <exception cref="TesseraUserException">A size that cannot work.</exception>
     public void Validate(int imageSize, int grid)
     {
         if (Stages < 2 || Depths.Length != Stages || NumHeads.Length != Stages || WindowSizes.Length != Stages)
-            throw new ArgumentException("TinyViT needs at least two stages and one width, depth, head count and window per stage");
+            throw new TesseraUserException(nameof(Depths), "TinyViT needs at least two stages and one width, depth, head count and window per stage");
         for (int i = 1; i < Stages; i++)
         {
-            if (Depths[i] > 0 && EmbedDims[i] % NumHeads[i] != 0) throw new ArgumentException($"TinyViT stage {i}: width {EmbedDims[i]} does not split into {NumHeads[i]} heads");
-            if (WindowSizes[i] < 1) throw new ArgumentException($"TinyViT stage {i}: window {WindowSizes[i]}");
+            if (Depths[i] > 0 && EmbedDims[i] % NumHeads[i] != 0) throw new TesseraUserException(nameof(NumHeads), $"TinyViT stage {i}: width {EmbedDims[i]} does not split into {NumHeads[i]} heads");
+            if (WindowSizes[i] < 1) throw new TesseraUserException(nameof(WindowSizes), $"TinyViT stage {i}: window {WindowSizes[i]}");
         }
         int last = Resolutions(imageSize)[^1];
-        if (last != grid) throw new ArgumentException($"TinyViT ends on a {last} × {last} grid for {imageSize}-pixel images, not the {grid} × {grid} of the image embedding");
+        if (last != grid) throw new TesseraUserException(nameof(imageSize), $"TinyViT ends on a {last} × {last} grid for {imageSize}-pixel images, not the {grid} × {grid} of the image embedding");
     }
 
     /// <summary>

@@ -37,8 +37,8 @@ public sealed record SamDatasetTrainOptions
     public required string Init { get; init; }
     /// <summary>The annotation format.</summary>
     public InstanceDatasetFormat Format { get; init; } = InstanceDatasetFormat.Coco;
-    /// <summary>The dataset's root folder.</summary>
-    public required string Root { get; init; }
+    /// <summary>The dataset's root folder (required unless the trainer is given a dataset object).</summary>
+    public string Root { get; init; } = "";
     /// <summary>COCO's split (ignored by the other formats).</summary>
     public string Split { get; init; } = "train2017";
     /// <summary>Keep the image encoder's weights fixed (its embeddings may then be cached).</summary>
@@ -88,16 +88,33 @@ public sealed class SamDatasetTrainer
 {
     private readonly SamDatasetTrainOptions _o;
     private readonly TrainingEngine _engine;
+    private readonly InstanceDataset? _dataset;
 
     /// <summary>The embedding cache of the last run (for its hit and miss counts), or null.</summary>
     public SamEmbeddingCache? Cache { get; private set; }
 
-    /// <summary>Creates a trainer.</summary>
-    /// <exception cref="TesseraUserException">The options contradict each other.</exception>
+    /// <summary>Creates a trainer on the dataset at <see cref="SamDatasetTrainOptions.Root"/> (opened when training starts).</summary>
+    /// <exception cref="TesseraUserException">The options contradict each other, or no root folder is given.</exception>
     public SamDatasetTrainer(SamDatasetTrainOptions options, torch.Device? device = null)
     {
         options.Validate();
+        if (string.IsNullOrEmpty(options.Root)) throw new TesseraUserException(nameof(options.Root), "required: the dataset's folder (or give the trainer a dataset object)");
         _o = options;
+        _engine = new TrainingEngine(options.Training, device);
+    }
+
+    /// <summary>
+    /// Creates a trainer on a dataset the caller supplies (any <see cref="InstanceDataset"/>, such as a user's own
+    /// subclass); <see cref="SamDatasetTrainOptions.Format"/>, <see cref="SamDatasetTrainOptions.Root"/> and
+    /// <see cref="SamDatasetTrainOptions.Split"/> are not read. Its images are read as training needs them.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The options contradict each other, or the dataset has no images.</exception>
+    public SamDatasetTrainer(InstanceDataset dataset, SamDatasetTrainOptions options, torch.Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        options.Validate();
+        if (dataset.Count == 0) throw new TesseraUserException(nameof(dataset), $"{dataset.Source}: no images");
+        (_o, _dataset) = (options, dataset);
         _engine = new TrainingEngine(options.Training, device);
     }
 
@@ -108,14 +125,14 @@ public sealed class SamDatasetTrainer
     public TrainingResult Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
     {
         if (resume && _o.LoraRank > 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.LoraRank), "a run with adapters cannot be resumed (they are saved apart from the checkpoint); start it again");
-        using var task = new FineTuneTask(_o, _engine.Device);
+        using var task = new FineTuneTask(_o, _engine.Device, _dataset);
         var result = _engine.Run(task, runDir, resume, progress, cancellation);
         Cache = task.Cache;
         return result;
     }
 
     /// <summary>The task of the engine.</summary>
-    private sealed class FineTuneTask(SamDatasetTrainOptions o, torch.Device device) : ITrainingTask
+    private sealed class FineTuneTask(SamDatasetTrainOptions o, torch.Device device, InstanceDataset? dataset) : ITrainingTask
     {
         private SamModel? _model;
         private SamLora? _lora;
@@ -126,7 +143,7 @@ public sealed class SamDatasetTrainer
         public ModelKind Kind => ModelKind.Sam;
         public string ModelConfigJson => _model is null ? throw new InvalidOperationException("the model is built first") : SamModel.ConfigJson(_model.Config);
         public string TaskOptionsJson => JsonSerializer.Serialize(o);
-        public string PlotTitle => $"SAM fine-tuned on {Path.GetFileName(Path.GetFullPath(o.Root))}";
+        public string PlotTitle => $"SAM fine-tuned on {(dataset is null ? Path.GetFileName(Path.GetFullPath(o.Root)) : dataset.Source)}";
 
         public string CanonicalConfig(string json, string path) =>
             SamModel.ConfigJson(JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "empty SAM configuration"));
@@ -156,7 +173,7 @@ public sealed class SamDatasetTrainer
 
         public void Prepare(long startStep, CancellationToken cancellation)
         {
-            _data = InstanceDataset.Open(o.Format, o.Root, o.Split);
+            _data = dataset ?? InstanceDataset.Open(o.Format, o.Root, o.Split);
             if (_data.Count == 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.Root), $"{_data.Source}: no images");
             if (o.EmbeddingCache is not null)
                 Cache = new SamEmbeddingCache(o.EmbeddingCache, SamEmbeddingCache.ModelKey(_model!), o.CachePrecision);
