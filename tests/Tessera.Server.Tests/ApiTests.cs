@@ -9,6 +9,7 @@ using Tessera.Diffusion.Sampling;
 using Tessera.Diffusion.Training;
 using Tessera.IO;
 using Tessera.Runtime;
+using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using TorchSharp;
@@ -103,6 +104,9 @@ public sealed class ApiTests
             Assert.Equal([70, 100], seg.GetProperty("size").EnumerateArray().Select(v => v.GetInt32()));
             Assert.Equal(a.GetProperty("area").GetInt64(), MaskRle.FromCocoString(seg.GetProperty("counts").GetString()!, 70, 100).Decode().LongCount(v => v));
         }
+        // Its overlay is the one sam auto writes for these masks (the library's MaskOverlay, largest mask first).
+        var autoMasks = annotations.Select(a => torch.tensor(MaskRle.FromCocoString(a.GetProperty("segmentation").GetProperty("counts").GetString()!, 70, 100).Decode(), [70, 100])).ToList();
+        Assert.Equal(ImageIO.EncodePng(MaskOverlay.Masks(rgb, autoMasks)), Convert.FromBase64String(auto.GetProperty("overlay_png").GetString()!));
     }
 
     [Fact]
