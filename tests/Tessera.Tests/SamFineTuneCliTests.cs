@@ -4,7 +4,7 @@ namespace Tessera.Tests;
 public sealed class SamFineTuneCliTests
 {
     /// <summary>The tiny SAM as safetensors, and a COCO-layout set (split "train") of two images with two objects and a crowd region each.</summary>
-    private static (string Checkpoint, string Root) Prepare(TempDir dir)
+    internal static (string Checkpoint, string Root) Prepare(TempDir dir)
     {
         TinySam.SaveSafetensors(dir.File("tiny.safetensors"));
         string root = dir.File("coco");

@@ -310,8 +310,8 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
-        var (communicator, device) = Ranks.Join(Ui, settings.Apply(), settings.OnDataset ? "sam train --dataset" : null);
-        if (settings.OnDataset) return FineTune(settings, device, cancellation);
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply());
+        if (settings.OnDataset) return FineTune(settings, device, communicator, cancellation);
         var options = settings.Options();
         var trainer = new SamTrainer(options, device, communicator);
         var result = Ui.Training("training SAM", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
@@ -322,12 +322,13 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         return Program.Ok;
     }
 
-    private int FineTune(SamTrainSettings settings, torch.Device device, CancellationToken cancellation)
+    private int FineTune(SamTrainSettings settings, torch.Device device, Tessera.Training.Distributed.ICommunicator communicator, CancellationToken cancellation)
     {
         var options = settings.DatasetOptions();
-        var trainer = new SamDatasetTrainer(options, device);
+        var trainer = new SamDatasetTrainer(options, device, communicator);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = Ui.Training($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        if (Ranks.IsFollower) return Program.Ok;
         double seconds = clock.Elapsed.TotalSeconds;
         string run = Path.GetFullPath(settings.Out);
         if (trainer.Cache is { } cache) Ui.Result($"embedding cache: {cache.Hits} read, {cache.Misses} computed");
