@@ -11,6 +11,8 @@ namespace Tessera.Tests;
 /// process; with per-rank BatchNorm the reference is that batch as two micro-batches.</item>
 /// <item>sam train --dataset: no BatchNorm is trained and prompts are drawn per example from (seed, step, example), so the
 /// reference is one process with the same batch and no accumulation at all.</item>
+/// <item>sam eval: images (or chunks of 16 scenes) are dealt to the ranks and the per-unit sums merged exactly, so two
+/// ranks report the single-process scores bit for bit.</item>
 /// <item>--sync-bn: two ranks normalise with the statistics of the whole batch, so the reference is one process with the
 /// whole batch and plain BatchNorm.</item>
 /// </list>
@@ -75,5 +77,22 @@ public class DataParallelDatasetTests
         MpiChild.Ok(0, Seg(dir.File("one")));
         DataParallelTests.SameWeights(dir.File("one"), dir.File("sync"), tolerance: 1e-4, optimizerBlob: false);
         DataParallelTests.SameCurve(dir.File("one"), dir.File("sync"), evalTolerance: 1e-3);
+    }
+
+    [SkippableFact]
+    public void Sam_eval_split_over_two_ranks_reports_exactly_the_single_process_scores()
+    {
+        MpiChild.Require();
+        using var dir = new TempDir();
+        var (ckpt, root) = SamFineTuneCliTests.Prepare(dir);
+        string[] OnDataset(string json) => ["sam", "eval", "--checkpoint", ckpt, "--dataset", "coco", "--data-root", root, "--split", "train", "--clicks", "3", "--json", json, "-q"];
+        var output = MpiChild.Ok(2, OnDataset(dir.File("two.json")));
+        Assert.Single(output.Split('\n'), l => l.Contains(" objects in 2 images", StringComparison.Ordinal)); // rank 0 reports
+        MpiChild.Ok(0, OnDataset(dir.File("one.json")));
+        Assert.Equal(File.ReadAllText(dir.File("one.json")), File.ReadAllText(dir.File("two.json")));
+        // Scenes: 40 in chunks of 16, 16 and 8 (rank 0 takes chunks 0 and 2, rank 1 chunk 1).
+        string[] OnScenes = ["sam", "eval", "--checkpoint", ckpt, "--scenes", "40", "--clicks", "2", "-q"];
+        static string Scores(string text) => text.Split('\n').Single(l => l.StartsWith("objects ", StringComparison.Ordinal));
+        Assert.Equal(Scores(MpiChild.Ok(0, OnScenes)), Scores(MpiChild.Ok(2, OnScenes)));
     }
 }
