@@ -79,4 +79,36 @@ public class SegLoaderTests
         var e = Assert.Throws<TesseraFormatException>(() => { foreach (var b in loader) b.Dispose(); });
         Assert.Equal(ds[1].Image, e.Path);
     }
+
+    [Fact]
+    public void The_parts_two_ranks_load_are_the_whole_batch_sample_for_sample()
+    {
+        using var dir = new TempDir();
+        SegDatasetLayouts.WriteVoc(dir.Path);
+        var ds = VocDataset.Open(dir.Path, "train+val");
+        var aug = SegAugmentation.Standard(128, 48, 40, 40);
+        // A batch of 4 as 4 micro-batches over 2 ranks (2 each), against the whole batch in one piece; from step 1, as on resume.
+        var whole = Take(ds, new LoaderOptions(BatchSize: 4, Threads: 2, Seed: 3, FirstStep: 1, Steps: 3), aug);
+        var rank0 = new List<SegmentationBatch>();
+        var rank1 = new List<SegmentationBatch>();
+        foreach (var (rank, into) in new[] { (0, rank0), (1, rank1) })
+        {
+            using var loader = new SegmentationLoader(ds, aug, new LoaderOptions(BatchSize: 4, Threads: 2, Seed: 3, FirstStep: 1, Steps: 3) { Parts = 4, FirstPart = 2 * rank, PartCount = 2 });
+            into.AddRange(loader);
+        }
+        Assert.Equal(new long[] { 1, 1, 2, 2 }, rank0.Select(b => b.Step));
+        Assert.Equal(new[] { 0, 1, 0, 1 }, rank0.Select(b => b.Part));
+        Assert.Equal(new[] { 2, 3, 2, 3 }, rank1.Select(b => b.Part));
+        for (int s = 0; s < 2; s++)
+        {
+            var parts = new[] { rank0[2 * s], rank0[2 * s + 1], rank1[2 * s], rank1[2 * s + 1] };
+            Assert.All(parts, p => Assert.Equal(1, p.Images.shape[0]));
+            Assert.Equal(whole[s].Indices, parts.SelectMany(p => p.Indices));
+            Assert.True(Same.Tensors(whole[s].Images, torch.cat(parts.Select(p => p.Images).ToArray())));
+            Assert.True(Same.Tensors(whole[s].Labels, torch.cat(parts.Select(p => p.Labels).ToArray())));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SegmentationLoader(ds, aug, new LoaderOptions(BatchSize: 4, Steps: 2) { Parts = 3 }));
+        foreach (var b in rank0.Concat(rank1)) b.Dispose();
+        foreach (var b in whole) { b.Images.Dispose(); b.Labels.Dispose(); }
+    }
 }

@@ -2,6 +2,7 @@ using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;
+using Tessera.Training.Distributed;
 
 namespace Tessera.Cli.Commands;
 
@@ -308,8 +309,8 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 {
     public override int Execute(CommandContext context, SamTrainSettings settings, CancellationToken cancellation)
     {
-        var (communicator, device) = Ranks.Join(Ui, settings.Apply(), settings.OnDataset ? "sam train --dataset" : null);
-        if (settings.OnDataset) return FineTune(settings, device, cancellation);
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply());
+        if (settings.OnDataset) return FineTune(settings, device, communicator, cancellation);
         var options = settings.Options();
         var trainer = new SamTrainer(options, device, communicator);
         var result = Ui.Training("training SAM", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
@@ -320,12 +321,13 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
         return Program.Ok;
     }
 
-    private int FineTune(SamTrainSettings settings, torch.Device device, CancellationToken cancellation)
+    private int FineTune(SamTrainSettings settings, torch.Device device, ICommunicator communicator, CancellationToken cancellation)
     {
         var options = settings.DatasetOptions();
-        var trainer = new SamDatasetTrainer(options, device);
+        var trainer = new SamDatasetTrainer(options, device, communicator);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = Ui.Training($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        if (Ranks.IsFollower) return Program.Ok;
         double seconds = clock.Elapsed.TotalSeconds;
         string run = Path.GetFullPath(settings.Out);
         if (trainer.Cache is { } cache) Ui.Result($"embedding cache: {cache.Hits} read, {cache.Misses} computed");
@@ -382,24 +384,29 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
 {
     public override int Execute(CommandContext context, SamEvalSettings settings, CancellationToken cancellation)
     {
-        var device = settings.Apply();
+        // Under mpirun the scenes or images are split over the ranks and the sums merged exactly; rank 0 reports.
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply());
         var data = settings.DataRoot is null ? null : InstanceDataset.Open(SamEvalSettings.Format(settings.Dataset)!.Value, settings.DataRoot, settings.Split);
         using var model = SamCommandModel.Load(settings.Checkpoint!, settings.Lora, device);
-        if (data is not null) return EvaluateDataset(settings, model, data, cancellation);
+        if (data is not null) return EvaluateDataset(settings, model, data, communicator, cancellation);
         var result = Ui.WithProgress("click protocol", 1, "runs", report =>
         {
-            var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data, feedMask: !settings.NoMaskFeedback);
+            var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data, feedMask: !settings.NoMaskFeedback,
+                communicator: communicator);
             report(1, null);
             return r;
         });
+        if (Ranks.IsFollower) return Program.Ok;
         Print(Ui, result);
         return Program.Ok;
     }
 
-    private int EvaluateDataset(SamEvalSettings settings, SamModel model, InstanceDataset data, CancellationToken cancellation)
+    private int EvaluateDataset(SamEvalSettings settings, SamModel model, InstanceDataset data, ICommunicator communicator, CancellationToken cancellation)
     {
-        var scores = Ui.WithProgress($"click protocol on {data.Count} images", data.Count, "img",
-            report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, n => report(n, null), cancellation));
+        int mine = (data.Count - communicator.Rank + communicator.Size - 1) / communicator.Size;
+        var scores = Ui.WithProgress($"click protocol on {data.Count} images", mine, "img",
+            report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, n => report(n, null), cancellation, communicator));
+        if (Ranks.IsFollower) return Program.Ok;
         var table = new Table().AddColumn("objects").AddColumn(new TableColumn("n").RightAligned());
         for (int k = 0; k < settings.Clicks; k++) table.AddColumn(new TableColumn($"mIoU@{k + 1}").RightAligned());
         table.AddColumn(new TableColumn("box mIoU").RightAligned());

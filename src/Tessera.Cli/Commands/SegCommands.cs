@@ -1,6 +1,7 @@
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
+using Tessera.Training.Distributed;
 
 namespace Tessera.Cli.Commands;
 
@@ -181,8 +182,8 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
 {
     public override int Execute(CommandContext context, SegTrainSettings settings, CancellationToken cancellation)
     {
-        var (communicator, device) = Ranks.Join(Ui, settings.Apply(), settings.OnDataset ? "seg train --dataset" : null);
-        if (settings.OnDataset) return TrainOnDataset(settings, device, cancellation);
+        var (communicator, device) = Ranks.Join(Ui, settings.Apply());
+        if (settings.OnDataset) return TrainOnDataset(settings, device, communicator, cancellation);
         var options = settings.Options();
         options.Model.Validate();
         var trainer = new SegTrainer(options, device, communicator);
@@ -194,15 +195,16 @@ public sealed class SegTrainCommand : TesseraCommand<SegTrainSettings>
         return Program.Ok;
     }
 
-    private int TrainOnDataset(SegTrainSettings settings, torch.Device device, CancellationToken cancellation)
+    private int TrainOnDataset(SegTrainSettings settings, torch.Device device, ICommunicator communicator, CancellationToken cancellation)
     {
         var options = settings.DatasetOptions();
         options.Model.Validate();
         Ui.Say("checking the dataset (every image and label of both splits)");
-        var trainer = new SegDatasetTrainer(options, device, cancellation);
+        var trainer = new SegDatasetTrainer(options, device, communicator, cancellation);
         Ui.Say($"{EnumNames.Name(trainer.TrainSet.Layout)}: {trainer.TrainSet.Count} training and {trainer.ValSet.Count} validation images, {trainer.TrainSet.NumClasses} classes");
         var o = trainer.Options;
         DatasetScore? result = Ui.Training($"training {EnumNames.Name(o.Model.Model)}", o.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
+        if (Ranks.IsFollower) return Program.Ok;
         if (result is null) return settings.Stopped(Ui);
         SegEvalCommand.PrintMetrics(Ui, result.Metrics, result.Images);
         Ui.Result($"run folder {Path.GetFullPath(settings.Out)} (checkpoint.safetensors, loss.png, metrics.json)");

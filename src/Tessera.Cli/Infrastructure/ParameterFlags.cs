@@ -24,7 +24,7 @@ internal static class ParameterFlags
             (nameof(TrainingOptions.Optimizer), "--optimizer"), (nameof(TrainingOptions.Schedule), "--schedule"), (nameof(TrainingOptions.WeightDecay), "--weight-decay"),
             (nameof(TrainingOptions.GradClip), "--clip"), (nameof(TrainingOptions.WarmupSteps), "--warmup"), (nameof(TrainingOptions.EvalEvery), "--eval-every"),
             (nameof(TrainingOptions.CheckpointEvery), "--checkpoint-every"), (nameof(TrainingOptions.StopAt), "--stop-at"), (nameof(TrainingOptions.Accumulate), "--accumulate"),
-            (nameof(TrainingOptions.SampleEvery), "--sample-every")]),
+            (nameof(TrainingOptions.SampleEvery), "--sample-every"), (nameof(TrainingOptions.SyncBatchNorm), "--sync-bn")]),
         (typeof(SegTrainSettings), [(nameof(SegModelConfig.Model), "--model"), (nameof(SegModelConfig.K), "--k"), (nameof(SegModelConfig.Depth), "--depth"),
             (nameof(SegModelConfig.OutputStride), "--output-stride"), (nameof(SegModelConfig.Dilations), "--dilations"), (nameof(SegModelConfig.BaseWidth), "--width"),
             (nameof(SegDatasetTrainOptions.Loss), "--loss"), (nameof(SegDatasetTrainOptions.CropHeight), "--crop"), (nameof(SegDatasetTrainOptions.ScaleWidth), "--scale"),

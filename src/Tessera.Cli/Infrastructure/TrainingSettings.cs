@@ -17,6 +17,7 @@ public abstract class TrainingSettings : DataSettings
     [CommandOption("--steps <N>"), Description("Optimiser steps. Default: diffusion 20000, seg 1000, sam 2000")] public int? StepsOption { get; init; }
     [CommandOption("--batch <N>"), Description("Examples per optimiser step. Default: diffusion 64, seg and sam 16")] public int? BatchOption { get; init; }
     [CommandOption("--accumulate <N>"), Description("Micro-batches per optimiser step (gradient accumulation; --batch must be a multiple). Default 1")] public int? AccumulateOption { get; init; }
+    [CommandOption("--sync-bn"), Description("Synchronised BatchNorm on several ranks (mpirun): batch statistics over all ranks' micro-batches, as mmsegmentation trains (seg models' ResNet backbones and heads; models without BatchNorm are unchanged)")] public bool SyncBatchNorm { get; init; }
     [CommandOption("--stop-at <STEP>"), Description("Stop before this step with a checkpoint and no evaluation, as an interrupted run would (continue with --resume)")] public int StopAt { get; init; }
     [CommandOption("--resume"), Description("Continue the run in --out from its checkpoint")] public bool Resume { get; init; }
     [CommandOption("--eval-every <N>"), Description("Evaluate every N steps and at the end. Default 500")] public int? EvalEveryOption { get; init; }
@@ -59,6 +60,7 @@ public abstract class TrainingSettings : DataSettings
             EvalEvery = EvalEveryOption ?? d.EvalEvery,
             CheckpointEvery = CheckpointEveryOption ?? d.CheckpointEvery,
             Accumulate = AccumulateOption ?? d.Accumulate,
+            SyncBatchNorm = SyncBatchNorm,
             StopAt = StopAt,
             Seed = Seed,
             CurvePlotter = new Tessera.Plotting.LossCurvePlotter(),

@@ -30,7 +30,9 @@ public sealed record TrainingResult(long Step, double LastLoss, bool Stopped);
 /// one process with accumulation R·A (and, for a loss without per-batch statistics, with no accumulation). Rank 0's
 /// weights are broadcast and checked at the start, gradients are summed in buckets (<see cref="GradientBuckets"/>),
 /// batch-norm running statistics merged (<see cref="BatchNormMerge"/>), every rank takes the same optimiser step, and only
-/// rank 0 writes files. A stop (cancellation) is agreed by all ranks at a step boundary.</item>
+/// rank 0 writes files. A stop (cancellation) is agreed by all ranks at a step boundary. With
+/// <see cref="TrainingOptions.SyncBatchNorm"/> the model is built with <see cref="SyncBatchNorm2d"/> layers, whose statistics
+/// are those of micro-batch k of every rank together (nothing to merge after the step).</item>
 /// </list>
 /// </summary>
 public sealed class TrainingEngine
@@ -88,7 +90,9 @@ public sealed class TrainingEngine
         Directory.CreateDirectory(runDir);
         string ckptPath = Path.Combine(runDir, CheckpointFile), curvePath = Path.Combine(runDir, "curve.csv");
         if (resume && !File.Exists(ckptPath)) throw new TesseraUserException($"resume: {ckptPath} does not exist");
-        var model = StepRandom.Seeded(o.Seed, () => task.Build(Device, resume));
+        torch.nn.Module model;
+        using (o.SyncBatchNorm ? BatchNorms.Synchronised(Communicator) : null)
+            model = StepRandom.Seeded(o.Seed, () => task.Build(Device, resume));
         string config = task.ModelConfigJson;
         if (resume)
         {

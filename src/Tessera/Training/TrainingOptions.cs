@@ -61,6 +61,13 @@ public sealed record TrainingOptions
     public long Seed { get; init; }
     /// <summary>Micro-batches per optimiser step (gradient accumulation); <see cref="Batch"/> must be a multiple of it.</summary>
     public int Accumulate { get; init; } = 1;
+    /// <summary>
+    /// Synchronised BatchNorm: the model's batch norms (those built through <see cref="Distributed.BatchNorms"/>) normalise
+    /// with the statistics of the micro-batch over all ranks (<see cref="Distributed.SyncBatchNorm2d"/>), as mmsegmentation
+    /// trains; false: each rank's own. With one micro-batch per rank, R ranks then compute what one process does with the
+    /// whole batch. Checkpoints are the same either way.
+    /// </summary>
+    public bool SyncBatchNorm { get; init; }
 
     /// <summary>Draws loss.png at each checkpoint (the Tessera.Plotting package's <c>LossCurvePlotter</c>); null: only curve.csv.</summary>
     [JsonIgnore]

@@ -1,4 +1,5 @@
 using Tessera.Segmentation.Layers;
+using Tessera.Training.Distributed;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Backbones;
@@ -44,7 +45,7 @@ public sealed record ResNetFeatures(torch.Tensor Stem, torch.Tensor Layer1, torc
 public sealed class ResNet : FoldedModule
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly Module<torch.Tensor, torch.Tensor> bn1;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1, layer2, layer3, layer4;
     private readonly Linear? fc;
@@ -83,7 +84,7 @@ public sealed class ResNet : FoldedModule
 
         int w = baseWidth;
         conv1 = smallStem ? Conv2d(3, w, 3, stride: 2, padding: 1, bias: false) : Conv2d(3, w, 7, stride: 2, padding: 3, bias: false);
-        bn1 = BatchNorm2d(w);
+        bn1 = BatchNorms.Create(w);
         maxpool = smallStem ? MaxPool2d(1, stride: 1) : MaxPool2d(3, stride: 2, padding: 1);
         (_smallStem, _stem) = (smallStem, new FoldedConvBatchNorm(conv1, bn1));
         int inplanes = w, dilation = 1;
@@ -94,7 +95,7 @@ public sealed class ResNet : FoldedModule
             var list = new List<Module<torch.Tensor, torch.Tensor>>();
             Sequential? down = null;
             if (stride != 1 || inplanes != planes * expansion)
-                down = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), BatchNorm2d(planes * expansion));
+                down = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), BatchNorms.Create(planes * expansion));
             // Rate of the j-th 3 × 3 convolution of block i: the override, or torchvision's rule.
             int Rate(int i, int j, int standard) => rates is null ? standard : rates[bottleneck ? i : 2 * i + j];
             list.Add(bottleneck ? new Bottleneck(inplanes, planes, stride, Rate(0, 0, previous), down) : new BasicBlock(inplanes, planes, stride, Rate(0, 0, previous), down, Rate(0, 1, previous)));
@@ -168,7 +169,7 @@ internal abstract class FoldedResidualBlock(string name) : FoldedModule(name)
 
     /// <summary>The folded form of a downsample branch (a 1 × 1 convolution and BatchNorm).</summary>
     protected static FoldedConvBatchNorm? DownsampleFold(Sequential? down) =>
-        down is null ? null : new FoldedConvBatchNorm((Conv2d)down.children().ElementAt(0), (BatchNorm2d)down.children().ElementAt(1));
+        down is null ? null : new FoldedConvBatchNorm((Conv2d)down.children().ElementAt(0), (Module<torch.Tensor, torch.Tensor>)down.children().ElementAt(1));
 
     private protected override IEnumerable<FoldedConvBatchNorm> Folds => _down is null ? _folds : [.. _folds, _down];
 }
@@ -177,16 +178,16 @@ internal abstract class FoldedResidualBlock(string name) : FoldedModule(name)
 internal sealed class BasicBlock : FoldedResidualBlock
 {
     private readonly Conv2d conv1, conv2;
-    private readonly BatchNorm2d bn1, bn2;
+    private readonly Module<torch.Tensor, torch.Tensor> bn1, bn2;
     private readonly Sequential? downsample;
 
     public BasicBlock(int inplanes, int planes, int stride, int dilation, Sequential? down, int dilation2 = 0) : base("BasicBlock")
     {
         if (dilation2 == 0) dilation2 = dilation;
         conv1 = Conv2d(inplanes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
-        bn1 = BatchNorm2d(planes);
+        bn1 = BatchNorms.Create(planes);
         conv2 = Conv2d(planes, planes, 3, padding: dilation2, dilation: dilation2, bias: false);
-        bn2 = BatchNorm2d(planes);
+        bn2 = BatchNorms.Create(planes);
         downsample = down;
         RegisterComponents();
         _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2)];
@@ -213,17 +214,17 @@ internal sealed class BasicBlock : FoldedResidualBlock
 internal sealed class Bottleneck : FoldedResidualBlock
 {
     private readonly Conv2d conv1, conv2, conv3;
-    private readonly BatchNorm2d bn1, bn2, bn3;
+    private readonly Module<torch.Tensor, torch.Tensor> bn1, bn2, bn3;
     private readonly Sequential? downsample;
 
     public Bottleneck(int inplanes, int planes, int stride, int dilation, Sequential? down) : base("Bottleneck")
     {
         conv1 = Conv2d(inplanes, planes, 1, bias: false);
-        bn1 = BatchNorm2d(planes);
+        bn1 = BatchNorms.Create(planes);
         conv2 = Conv2d(planes, planes, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
-        bn2 = BatchNorm2d(planes);
+        bn2 = BatchNorms.Create(planes);
         conv3 = Conv2d(planes, planes * 4, 1, bias: false);
-        bn3 = BatchNorm2d(planes * 4);
+        bn3 = BatchNorms.Create(planes * 4);
         downsample = down;
         RegisterComponents();
         _folds = [new FoldedConvBatchNorm(conv1, bn1), new FoldedConvBatchNorm(conv2, bn2), new FoldedConvBatchNorm(conv3, bn3)];

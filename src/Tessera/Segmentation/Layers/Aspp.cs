@@ -1,3 +1,5 @@
+using Tessera.Layers;
+using Tessera.Training.Distributed;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Layers;
@@ -27,7 +29,7 @@ public sealed class Aspp : FoldedModule
         var folds = new List<FoldedConvBatchNorm>();
         Sequential ConvBnRelu(Conv2d conv)
         {
-            var bn = BatchNorm2d(outChannels);
+            var bn = BatchNorms.Create(outChannels);
             folds.Add(new FoldedConvBatchNorm(conv, bn));
             return Sequential(conv, bn, ReLU());
         }
@@ -37,11 +39,11 @@ public sealed class Aspp : FoldedModule
         branches = new ModuleList<Sequential>(list.ToArray());
         _branchFolds = folds.ToArray();
         var poolConv = Conv2d(inChannels, outChannels, 1, bias: false);
-        var poolBn = BatchNorm2d(outChannels);
+        var poolBn = BatchNorms.Create(outChannels);
         pooling = Sequential(AdaptiveAvgPool2d(1), poolConv, poolBn, ReLU());
         _poolFold = new FoldedConvBatchNorm(poolConv, poolBn);
         var projectConv = Conv2d((Rates.Length + 2) * outChannels, outChannels, 1, bias: false);
-        var projectBn = BatchNorm2d(outChannels);
+        var projectBn = BatchNorms.Create(outChannels);
         project = Sequential(projectConv, projectBn, ReLU(), Dropout(0.5));
         _projectFold = new FoldedConvBatchNorm(projectConv, projectBn);
         RegisterComponents();

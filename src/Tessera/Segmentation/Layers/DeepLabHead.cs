@@ -1,3 +1,5 @@
+using Tessera.Layers;
+using Tessera.Training.Distributed;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Layers;
@@ -10,7 +12,7 @@ public sealed class DeepLabHead : FoldedModule
 {
     private readonly Aspp _aspp;
     private readonly Conv2d _conv, _classifier;
-    private readonly BatchNorm2d _bn;
+    private readonly Module<torch.Tensor, torch.Tensor> _bn;
     private readonly FoldedConvBatchNorm _fold;
 
     /// <summary>Creates the head: ASPP from <paramref name="inChannels"/> to <paramref name="width"/> channels, then the classifier.</summary>
@@ -18,7 +20,7 @@ public sealed class DeepLabHead : FoldedModule
     {
         _aspp = new Aspp(inChannels, width, outputStride, rates);
         _conv = Conv2d(width, width, 3, padding: 1, bias: false);
-        _bn = BatchNorm2d(width);
+        _bn = BatchNorms.Create(width);
         _classifier = Conv2d(width, classes, 1);
         _fold = new FoldedConvBatchNorm(_conv, _bn);
         register_module("0", _aspp);

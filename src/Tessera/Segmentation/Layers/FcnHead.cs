@@ -1,3 +1,4 @@
+using Tessera.Training.Distributed;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Layers;
@@ -11,7 +12,7 @@ public sealed class FcnHead : Module<torch.Tensor, torch.Tensor>
     public FcnHead(int inChannels, int classes) : base(nameof(FcnHead))
     {
         int mid = Math.Max(1, inChannels / 4);
-        body = Sequential(Conv2d(inChannels, mid, 3, padding: 1, bias: false), BatchNorm2d(mid), ReLU(), Dropout(0.1), Conv2d(mid, classes, 1));
+        body = Sequential(Conv2d(inChannels, mid, 3, padding: 1, bias: false), BatchNorms.Create(mid), ReLU(), Dropout(0.1), Conv2d(mid, classes, 1));
         RegisterComponents();
     }
 

@@ -1,3 +1,5 @@
+using Tessera.Training.Distributed;
+
 namespace Tessera.Segmentation.Layers;
 
 /// <summary>
@@ -11,16 +13,23 @@ namespace Tessera.Segmentation.Layers;
 public sealed class FoldedConvBatchNorm : IDisposable
 {
     private readonly Conv2d _conv;
-    private readonly BatchNorm2d _bn;
+    private readonly torch.nn.Module<torch.Tensor, torch.Tensor> _bn;
     private torch.Tensor? _weight, _bias;
     private IntPtr _source;
 
-    /// <summary>Pairs <paramref name="conv"/> with the <paramref name="bn"/> that follows it (both stay owned by their module).</summary>
-    public FoldedConvBatchNorm(Conv2d conv, BatchNorm2d bn) => (_conv, _bn) = (conv, bn);
+    /// <summary>
+    /// Pairs <paramref name="conv"/> with the batch norm <paramref name="bn"/> that follows it (a BatchNorm2d or a
+    /// <see cref="SyncBatchNorm2d"/>, <see cref="BatchNorms"/>; both stay owned by their module).
+    /// </summary>
+    public FoldedConvBatchNorm(Conv2d conv, torch.nn.Module<torch.Tensor, torch.Tensor> bn)
+    {
+        BatchNorms.Statistics(bn);
+        (_conv, _bn) = (conv, bn);
+    }
 
     /// <summary>Whether a pass now may use folded weights: both modules in evaluation mode and gradients off.</summary>
     public bool Active => !_conv.training && !_bn.training && !torch.is_grad_enabled()
-        && _bn.running_mean is not null && _bn.running_var is not null && _conv.padding is not null && _conv.padding_mode == PaddingModes.Zeros;
+        && BatchNorms.Statistics(_bn) is { Mean: not null, Var: not null } && _conv.padding is not null && _conv.padding_mode == PaddingModes.Zeros;
 
     /// <summary>BN(conv(x)): folded when <see cref="Active"/>, else the two modules.</summary>
     public torch.Tensor Forward(torch.Tensor x)
@@ -41,11 +50,12 @@ public sealed class FoldedConvBatchNorm : IDisposable
         Clear();
         using var scope = torch.NewDisposeScope();
         var w = _conv.weight!;
-        var scale = _bn.running_var!.add(_bn.eps).rsqrt_();
-        if (_bn.weight is { } gamma) scale.mul_(gamma);
-        var shift = _conv.bias is { } b ? b.sub(_bn.running_mean!) : _bn.running_mean!.neg();
+        var (mean, variance, gamma, beta, eps) = BatchNorms.Statistics(_bn);
+        var scale = variance!.add(eps).rsqrt_();
+        if (gamma is not null) scale.mul_(gamma);
+        var shift = _conv.bias is { } b ? b.sub(mean!) : mean!.neg();
         shift.mul_(scale);
-        if (_bn.bias is { } beta) shift.add_(beta);
+        if (beta is not null) shift.add_(beta);
         // Detached from every dispose scope: the cache outlives the pass that builds it.
         _weight = w.mul(scale.reshape(-1, 1, 1, 1)).DetachFromDisposeScope();
         _bias = shift.DetachFromDisposeScope();

@@ -3,6 +3,7 @@ using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Metrics;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Transforms;
+using Tessera.Training.Distributed;
 
 namespace Tessera.Segmentation.Training;
 
@@ -115,7 +116,19 @@ public sealed class SegDatasetTrainer
     /// <exception cref="TesseraUserException">Settings out of range, or the dataset cannot be opened.</exception>
     /// <exception cref="TesseraFormatException">A file of either split is bad (named).</exception>
     public SegDatasetTrainer(SegDatasetTrainOptions options, torch.Device? device = null, CancellationToken cancellation = default)
-        : this(OpenChecked(options, cancellation), options, device)
+        : this(OpenChecked(options, cancellation), options, device, null)
+    {
+    }
+
+    /// <summary>
+    /// Opens and checks both splits and creates a trainer whose <paramref name="communicator"/>'s ranks train together
+    /// (<see cref="TrainingEngine"/>): each rank loads only its micro-batches of every step, and the validation images are
+    /// split over the ranks with the confusion matrices summed.
+    /// </summary>
+    /// <exception cref="TesseraUserException">Settings out of range, a batch that does not split over the ranks, or the dataset cannot be opened.</exception>
+    /// <exception cref="TesseraFormatException">A file of either split is bad (named).</exception>
+    public SegDatasetTrainer(SegDatasetTrainOptions options, torch.Device? device, ICommunicator? communicator, CancellationToken cancellation = default)
+        : this(OpenChecked(options, cancellation), options, device, communicator)
     {
     }
 
@@ -126,11 +139,11 @@ public sealed class SegDatasetTrainer
     /// </summary>
     /// <exception cref="TesseraUserException">Settings out of range, or the splits disagree on their classes.</exception>
     public SegDatasetTrainer(ISegmentationDataset train, ISegmentationDataset validation, SegDatasetTrainOptions options, torch.Device? device = null)
-        : this((train, validation), options, device)
+        : this((train, validation), options, device, null)
     {
     }
 
-    private SegDatasetTrainer((ISegmentationDataset Train, ISegmentationDataset Val) splits, SegDatasetTrainOptions options, torch.Device? device)
+    private SegDatasetTrainer((ISegmentationDataset Train, ISegmentationDataset Val) splits, SegDatasetTrainOptions options, torch.Device? device, ICommunicator? communicator)
     {
         options.Validate();
         (_train, _val) = splits;
@@ -140,7 +153,7 @@ public sealed class SegDatasetTrainer
             throw new TesseraUserException(nameof(options.ValSplit), $"split '{_val.Split}' has {_val.NumClasses} classes ({string.Join(", ", _val.ClassNames.Take(4))}, …) but '{_train.Split}' has {_train.NumClasses} ({string.Join(", ", _train.ClassNames.Take(4))}, …)");
         _o = options with { Model = options.Model with { Classes = _train.NumClasses, ImageNetInput = true, Labels = LabelSet.Of(_train) } };
         _o.Model.Validate();
-        _engine = new TrainingEngine(_o.Training, device);
+        _engine = new TrainingEngine(_o.Training, device, communicator);
     }
 
     private static (ISegmentationDataset, ISegmentationDataset) OpenChecked(SegDatasetTrainOptions options, CancellationToken cancellation)
@@ -172,15 +185,22 @@ public sealed class SegDatasetTrainer
         var result = _engine.Run(task, runDir, resume, progress, cancellation);
         if (result.Stopped) return null;
         var last = task.Last!;
-        AtomicFile.WriteAllText(Path.Combine(runDir, "metrics.json"), FolderEvaluation.ToJson(last.Metrics, last.Confusion, last.Images));
+        if (_engine.Communicator.Rank == 0) AtomicFile.WriteAllText(Path.Combine(runDir, "metrics.json"), FolderEvaluation.ToJson(last.Metrics, last.Confusion, last.Images));
         return last;
     }
 
-    /// <summary>Scores <paramref name="network"/> on the validation split (the first <see cref="SegDatasetTrainOptions.EvalImages"/> images).</summary>
+    /// <summary>
+    /// Scores <paramref name="network"/> on the validation split (the first <see cref="SegDatasetTrainOptions.EvalImages"/>
+    /// images). On several ranks rank k scores images k, k + R, … and the confusion matrices are summed (integer counts:
+    /// exactly the single-process result); every rank must call it.
+    /// </summary>
     public DatasetScore Evaluate(torch.nn.Module<torch.Tensor, torch.Tensor> network, CancellationToken cancellation = default)
     {
+        var comm = _engine.Communicator;
         int n = Math.Min(_val.Count, _o.EvalImages ?? int.MaxValue);
-        var cm = DatasetEvaluation.Evaluate(network, _val, Enumerable.Range(0, n).ToList(), _o.Inference, imageNet: true, _engine.Device, cancellation: cancellation);
+        var mine = Enumerable.Range(0, n).Where(i => i % comm.Size == comm.Rank).ToList();
+        var cm = DatasetEvaluation.Evaluate(network, _val, mine, _o.Inference, imageNet: true, _engine.Device, cancellation: cancellation);
+        SegTrainer.SumOverRanks(cm, comm);
         return new DatasetScore(SegmentationMetrics.Compute(cm, _val.ClassNames), cm, n);
     }
 
@@ -195,23 +215,31 @@ public sealed class SegDatasetTrainer
         public override string TaskOptionsJson => JsonSerializer.Serialize(_o);
         public override string PlotTitle => $"{EnumNames.Name(_o.Model.Model)} on {EnumNames.Name(trainer._train.Layout)} {_o.Split}";
 
-        // Micro-batch m of step s is loader step s·A + m (A micro-batches per step), so the data depend only on the
-        // seed and the step: a resumed run reads exactly what the unbroken run would have read.
+        // Step s is loader step s of the whole batch, cut into the R·A micro-batches of all ranks (A per rank); this rank
+        // loads only its own A parts. Every sample is augmented by (seed, step, position in the batch), so the data depend
+        // only on the seed and the step: the ranks' parts together are the single-process batch, whatever R and A are,
+        // and a resumed run (on any number of ranks) reads exactly what the unbroken run would have read.
         public override void Prepare(long startStep, CancellationToken cancellation)
         {
             var t = _o.Training;
+            var comm = trainer._engine.Communicator;
             _loader = new SegmentationLoader(trainer._train, _o.Augmentation(), new LoaderOptions(
-                BatchSize: t.MicroBatch, Threads: _o.LoaderThreads, Prefetch: 2 * _o.LoaderThreads, Seed: (ulong)t.Seed,
-                FirstStep: startStep * t.Accumulate, Steps: (long)t.Steps * t.Accumulate));
+                BatchSize: t.Batch, Threads: _o.LoaderThreads, Prefetch: 2 * _o.LoaderThreads, Seed: (ulong)t.Seed,
+                FirstStep: startStep, Steps: t.Steps)
+            {
+                Parts = comm.Size * t.Accumulate,
+                FirstPart = comm.Rank * t.Accumulate,
+                PartCount = t.Accumulate,
+            });
             _batches = _loader.GetEnumerator();
         }
 
         public override torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
-            long expected = batch.Step * batch.Micros + batch.Micro;
-            if (!_batches!.MoveNext()) throw new InvalidOperationException($"the data loader ended before micro-batch {expected}");
+            if (!_batches!.MoveNext()) throw new InvalidOperationException($"the data loader ended before micro-batch {batch.Micro} of step {batch.Step}");
             using var data = _batches.Current;
-            if (data.Step != expected) throw new InvalidOperationException($"the data loader delivered batch {data.Step}, expected {expected}");
+            if (data.Step != batch.Step || data.Part != batch.Micro)
+                throw new InvalidOperationException($"the data loader delivered part {data.Part} of step {data.Step}, expected {batch.Micro} of {batch.Step}");
             return SegmentationLosses.WithAuxiliary(_o.Loss, Model!, data.Images.to(Device), data.Labels.to(Device));
         }
 

@@ -155,15 +155,18 @@ public sealed class SegTrainer
                 interior.Add(labels.masked_fill(near, 255), pred);
             }
         }
-        if (communicator.Size > 1)
-            foreach (var cm in new[] { all, band, interior })
-            {
-                var counts = cm.Counts.ToArray();
-                communicator.AllReduce(counts.AsSpan());
-                cm.Clear();
-                cm.AddCounts(counts);
-            }
+        foreach (var cm in new[] { all, band, interior }) SumOverRanks(cm, communicator);
         return new SegEvaluation(SegmentationMetrics.Compute(all, FashionMnistScenes.ClassNames), SegmentationMetrics.Compute(band).MIoU, SegmentationMetrics.Compute(interior).MIoU, all);
+    }
+
+    /// <summary>Replaces this rank's counts by their sum over the ranks (integers: the merge is exact); a collective.</summary>
+    internal static void SumOverRanks(ConfusionMatrix cm, ICommunicator communicator)
+    {
+        if (communicator.Size == 1) return;
+        var counts = cm.Counts.ToArray();
+        communicator.AllReduce(counts.AsSpan());
+        cm.Clear();
+        cm.AddCounts(counts);
     }
 
     /// <summary>Pixels within <paramref name="width"/> px (Chebyshev) of a label change, [N, H, W] bool.</summary>

@@ -7,6 +7,9 @@ namespace Tessera.Segmentation.Transforms;
 /// <param name="Indices">The dataset index of each sample.</param>
 public sealed record SegmentationBatch(long Step, torch.Tensor Images, torch.Tensor Labels, int[] Indices) : IDisposable
 {
+    /// <summary>Which part of the step's batch it is (<see cref="LoaderOptions.Parts"/>; 0 for a whole batch).</summary>
+    public int Part { get; init; }
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -10,7 +10,17 @@ namespace Tessera.Segmentation.Transforms;
 /// <param name="Shuffle">Visit the samples in a new random order each epoch; false keeps list order.</param>
 /// <param name="FirstStep">The first step to deliver (resume: the batches are those a run from step 0 would deliver from here).</param>
 /// <param name="Steps">Batches to deliver up to (exclusive step bound); null: one pass over the data from <paramref name="FirstStep"/>, the last batch possibly smaller.</param>
-public sealed record LoaderOptions(int BatchSize = 8, int Threads = 2, int Prefetch = 4, ulong Seed = 0, bool Shuffle = true, long FirstStep = 0, long? Steps = null);
+public sealed record LoaderOptions(int BatchSize = 8, int Threads = 2, int Prefetch = 4, ulong Seed = 0, bool Shuffle = true, long FirstStep = 0, long? Steps = null)
+{
+    /// <summary>Equal parts each batch is cut into (micro-batches of a step over all ranks); <see cref="BatchSize"/> must be a multiple of it.</summary>
+    public int Parts { get; init; } = 1;
+
+    /// <summary>The first part of each batch this loader delivers (data parallel: rank · micro-batches per rank).</summary>
+    public int FirstPart { get; init; }
+
+    /// <summary>Consecutive parts of each batch this loader delivers, from <see cref="FirstPart"/> (0: through the last part).</summary>
+    public int PartCount { get; init; }
+}
 
 /// <summary>
 /// Decodes and augments samples on background threads into batches, in step order, through a bounded
@@ -20,6 +30,9 @@ public sealed record LoaderOptions(int BatchSize = 8, int Threads = 2, int Prefe
 /// batches do not depend on the thread count and a resume at step s gives what an unbroken run gives.
 /// Samples of different sizes in a batch are padded to the largest (image 0, label 255). Enumerate
 /// once; dispose every batch.
+/// With <see cref="LoaderOptions.Parts"/> P, each batch is delivered as parts of BatchSize/P consecutive positions (part j:
+/// positions j·BatchSize/P …), each sample still augmented with its (seed, step, position), so the parts a set of ranks
+/// take (<see cref="LoaderOptions.FirstPart"/>, <see cref="LoaderOptions.PartCount"/>) together are exactly the whole batch.
 /// </summary>
 public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDisposable
 {
@@ -27,6 +40,7 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
     private readonly SegAugmentation _augmentation;
     private readonly LoaderOptions _options;
     private readonly long _end;
+    private readonly int _partSize, _firstPart, _partCount;
     private readonly Dictionary<long, long[]> _permutations = [];
     private readonly Dictionary<long, SegmentationBatch> _ready = [];
     private readonly object _gate = new();
@@ -42,11 +56,17 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
     {
         if (dataset.Count == 0) throw new TesseraUserException(nameof(dataset), "the dataset is empty");
         if (options.BatchSize < 1 || options.Threads < 1) throw new TesseraUserException(nameof(options), "batch size and threads must be at least 1");
+        if (options.Parts < 1 || options.BatchSize % options.Parts != 0 || options.FirstPart < 0 || options.PartCount < 0 || options.FirstPart + options.PartCount > options.Parts || options.FirstPart >= options.Parts)
+            throw new ArgumentOutOfRangeException(nameof(options), $"parts {options.FirstPart} + {options.PartCount} of {options.Parts} do not cut a batch of {options.BatchSize} into equal parts");
+        if (options.Parts > 1 && options.Steps is null) throw new ArgumentOutOfRangeException(nameof(options), "a batch is cut into parts only for a fixed number of steps (a single pass may end in a short batch)");
         _dataset = dataset;
         _augmentation = augmentation;
         _options = options;
         _end = options.Steps ?? (dataset.Count + (long)options.BatchSize - 1) / options.BatchSize;
-        _nextClaim = options.FirstStep;
+        _partSize = options.BatchSize / options.Parts;
+        _firstPart = options.FirstPart;
+        _partCount = options.PartCount == 0 ? options.Parts - options.FirstPart : options.PartCount;
+        _nextClaim = options.FirstStep * _partCount;
         _slots = new SemaphoreSlim(Math.Max(options.Prefetch, options.Threads));
     }
 
@@ -71,12 +91,15 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
         return (int)perm[within];
     }
 
-    /// <summary>Builds the batch of <paramref name="step"/> on the calling thread.</summary>
-    public SegmentationBatch Build(long step)
+    /// <summary>Builds the batch of <paramref name="step"/> on the calling thread (all its parts).</summary>
+    public SegmentationBatch Build(long step) => Build(step, 0, _options.BatchSize);
+
+    /// <summary>Builds positions <paramref name="first"/> … <paramref name="first"/> + <paramref name="count"/> − 1 of the batch of <paramref name="step"/>.</summary>
+    private SegmentationBatch Build(long step, int first, int count, int part = 0)
     {
         var samples = new List<NormalizedSample>();
         var indices = new List<int>();
-        for (int p = 0; p < _options.BatchSize; p++)
+        for (int p = first; p < first + count; p++)
         {
             int index = IndexOf(step, p);
             if (index < 0) break;
@@ -99,7 +122,7 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
         }
         using var l8 = torch.tensor(labels8, torch.ScalarType.Byte);
         var labels = l8.to(torch.ScalarType.Int64).reshape(n, h, w);
-        return new SegmentationBatch(step, images, labels, [.. indices]);
+        return new SegmentationBatch(step, images, labels, [.. indices]) { Part = part };
     }
 
     /// <inheritdoc />
@@ -113,14 +136,14 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
             _threads.Add(thread);
             thread.Start();
         }
-        for (long step = _options.FirstStep; step < _end; step++)
+        for (long item = _options.FirstStep * _partCount; item < _end * _partCount; item++)
         {
             SegmentationBatch? batch;
             lock (_gate)
             {
-                while (!_ready.Remove(step, out batch))
+                while (!_ready.Remove(item, out batch))
                 {
-                    if (_error is not null) throw _error is TesseraUserException ? _error : new InvalidOperationException($"data loading failed at step {step}: {_error.Message}", _error);
+                    if (_error is not null) throw _error is TesseraUserException ? _error : new InvalidOperationException($"data loading failed at step {item / _partCount}: {_error.Message}", _error);
                     Monitor.Wait(_gate);
                 }
             }
@@ -137,15 +160,17 @@ public sealed class SegmentationLoader : IEnumerable<SegmentationBatch>, IDispos
         {
             _slots.Wait();
             if (_stopped) return;
-            long step = Interlocked.Increment(ref _nextClaim) - 1;
-            if (step >= _end) { _slots.Release(); return; }
+            // Item t is part FirstPart + t mod PartCount of step t div PartCount.
+            long item = Interlocked.Increment(ref _nextClaim) - 1;
+            if (item >= _end * _partCount) { _slots.Release(); return; }
             try
             {
-                SegmentationBatch batch = Build(step);
+                int part = _firstPart + (int)(item % _partCount);
+                SegmentationBatch batch = Build(item / _partCount, part * _partSize, _partSize, part);
                 lock (_gate)
                 {
                     if (_stopped) batch.Dispose();
-                    else _ready[step] = batch;
+                    else _ready[item] = batch;
                     Monitor.PulseAll(_gate);
                 }
             }

@@ -1,6 +1,7 @@
 using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
+using Tessera.Training.Distributed;
 
 namespace Tessera.Segmentation.Sam.Training;
 
@@ -32,22 +33,35 @@ public sealed record SamDatasetScores(
 /// </summary>
 public static class SamDatasetEvaluation
 {
-    /// <summary>Scores <paramref name="model"/> on <paramref name="data"/>; <paramref name="progress"/> gets the images done.</summary>
+    /// <summary>
+    /// Scores <paramref name="model"/> on <paramref name="data"/>; <paramref name="progress"/> gets the images done (by this
+    /// rank). With a <paramref name="communicator"/> of several ranks, rank k scores images k, k + R, … and the per-image
+    /// sums are merged exactly (<see cref="ExactSums"/>): every rank gets the single-process scores bit for bit. Every rank
+    /// must call it.
+    /// </summary>
     /// <exception cref="TesseraFormatException">An image is unreadable or does not have its annotated size.</exception>
-    public static SamDatasetScores Evaluate(SamModel model, InstanceDataset data, int clicks = 5, long minArea = 1, Action<int>? progress = null, CancellationToken cancellation = default)
+    public static SamDatasetScores Evaluate(SamModel model, InstanceDataset data, int clicks = 5, long minArea = 1, Action<int>? progress = null, CancellationToken cancellation = default,
+        ICommunicator? communicator = null)
     {
         if (clicks < 1) throw new TesseraUserException(nameof(clicks), $"{clicks} must be at least 1");
+        communicator ??= SingleProcess.Instance;
         model.eval();
         using var predictor = new SamPredictor(model);
-        var sums = new Dictionary<int, (int N, double[] Clicks, double Box)>(); // key −1: all objects; else a CocoAreaRange
-        void Add(int key, double[] ious, double box)
+        // Per image and group (all objects, then each COCO size): objects, the IoU sums after each click, the box IoU sum.
+        var sizes = Enum.GetValues<CocoAreaRange>();
+        int groups = 1 + sizes.Length, entry = clicks + 2, width = groups * entry;
+        var table = new double[data.Count * width];
+        int done = 0;
+        void Add(int image, int group, double[] ious, double box)
         {
-            var (n, c, b) = sums.TryGetValue(key, out var v) ? v : (0, new double[clicks], 0.0);
-            for (int k = 0; k < clicks; k++) c[k] += ious[k];
-            sums[key] = (n + 1, c, b + box);
+            int at = image * width + group * entry;
+            table[at] += 1;
+            for (int k = 0; k < clicks; k++) table[at + 1 + k] += ious[k];
+            table[at + 1 + clicks] += box;
         }
         for (int i = 0; i < data.Count; i++)
         {
+            if (!ExactSums.Owns(communicator, i)) continue;
             cancellation.ThrowIfCancellationRequested();
             var image = data[i];
             using (var rgb = image.LoadRgb()) predictor.SetImage(rgb);
@@ -79,17 +93,21 @@ public static class SamDatasetEvaluation
                 var bbox = obj.Bbox;
                 using var boxed = predictor.Predict(new SamPrompt(null, new SamBox(bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3])), multimask: false);
                 double boxIou = ClickSimulation.Iou(truth, boxed.Masks[0].to(torch.ScalarType.Bool).cpu().contiguous().data<bool>().ToArray());
-                Add(-1, ious, boxIou);
-                Add((int)obj.Size, ious, boxIou);
+                Add(i, 0, ious, boxIou);
+                Add(i, 1 + Array.IndexOf(sizes, obj.Size), ious, boxIou);
             }
-            progress?.Invoke(i + 1);
+            progress?.Invoke(++done);
         }
-        SamPromptScores Scores(int key) => sums.TryGetValue(key, out var v)
-            ? new SamPromptScores(v.N, [.. v.Clicks.Select(s => s / v.N)], v.Box / v.N)
-            : new SamPromptScores(0, new double[clicks], 0);
+        var total = ExactSums.Merge(communicator, table, width);
+        SamPromptScores Scores(int group)
+        {
+            int at = group * entry, n = (int)total[at];
+            return n == 0 ? new SamPromptScores(0, new double[clicks], 0)
+                : new SamPromptScores(n, [.. total.AsSpan(at + 1, clicks).ToArray().Select(v => v / n)], total[at + 1 + clicks] / n);
+        }
         var bySize = new SortedDictionary<string, SamPromptScores>(StringComparer.Ordinal);
-        foreach (var size in Enum.GetValues<CocoAreaRange>())
-            if (sums.ContainsKey((int)size)) bySize[size.ToString().ToLowerInvariant()] = Scores((int)size);
-        return new SamDatasetScores(data.Count, Scores(-1), bySize);
+        for (int g = 0; g < sizes.Length; g++)
+            if (total[(1 + g) * entry] > 0) bySize[sizes[g].ToString().ToLowerInvariant()] = Scores(1 + g);
+        return new SamDatasetScores(data.Count, Scores(0), bySize);
     }
 }

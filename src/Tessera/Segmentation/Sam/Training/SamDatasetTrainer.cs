@@ -82,7 +82,9 @@ public sealed record SamDatasetTrainOptions
 /// one image, first prompted by a point or a noisy box, then by clicks sampled from the error region with the
 /// previous mask's logits fed back. Crowd regions are never prompted and are left out of the loss. Images are
 /// resized and padded by <see cref="SamPredictor.ModelInput"/>, so the result serves <c>sam segment</c> as it is.
-/// Example k of the run is image <c>perm_e[k mod N]</c> of epoch e = k div N, a permutation drawn from the seed.
+/// Example k of the run is image <c>perm_e[k mod N]</c> of epoch e = k div N, a permutation drawn from the seed, and its
+/// prompts are drawn from (seed, step, k): on several ranks each takes its micro-batches of the step, and together they are
+/// exactly the batch of one process.
 /// </summary>
 public sealed class SamDatasetTrainer
 {
@@ -93,14 +95,14 @@ public sealed class SamDatasetTrainer
     /// <summary>The embedding cache of the last run (for its hit and miss counts), or null.</summary>
     public SamEmbeddingCache? Cache { get; private set; }
 
-    /// <summary>Creates a trainer on the dataset at <see cref="SamDatasetTrainOptions.Root"/> (opened when training starts).</summary>
-    /// <exception cref="TesseraUserException">The options contradict each other, or no root folder is given.</exception>
-    public SamDatasetTrainer(SamDatasetTrainOptions options, torch.Device? device = null)
+    /// <summary>Creates a trainer on the dataset at <see cref="SamDatasetTrainOptions.Root"/> (opened when training starts); with a <paramref name="communicator"/> of several ranks it trains data-parallel (<see cref="TrainingEngine"/>).</summary>
+    /// <exception cref="TesseraUserException">The options contradict each other, no root folder is given, or the batch does not split over the ranks.</exception>
+    public SamDatasetTrainer(SamDatasetTrainOptions options, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
     {
         options.Validate();
         if (string.IsNullOrEmpty(options.Root)) throw new TesseraUserException(nameof(options.Root), "required: the dataset's folder (or give the trainer a dataset object)");
         _o = options;
-        _engine = new TrainingEngine(options.Training, device);
+        _engine = new TrainingEngine(options.Training, device, communicator);
     }
 
     /// <summary>
@@ -109,13 +111,13 @@ public sealed class SamDatasetTrainer
     /// <see cref="SamDatasetTrainOptions.Split"/> are not read. Its images are read as training needs them.
     /// </summary>
     /// <exception cref="TesseraUserException">The options contradict each other, or the dataset has no images.</exception>
-    public SamDatasetTrainer(InstanceDataset dataset, SamDatasetTrainOptions options, torch.Device? device = null)
+    public SamDatasetTrainer(InstanceDataset dataset, SamDatasetTrainOptions options, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         options.Validate();
         if (dataset.Count == 0) throw new TesseraUserException(nameof(dataset), $"{dataset.Source}: no images");
         (_o, _dataset) = (options, dataset);
-        _engine = new TrainingEngine(options.Training, device);
+        _engine = new TrainingEngine(options.Training, device, communicator);
     }
 
     /// <summary>
@@ -193,10 +195,14 @@ public sealed class SamDatasetTrainer
 
         public torch.Tensor Loss(MicroBatch batch, torch.Generator generator)
         {
-            // Prompt sampling runs on the host: a SplitMix64 seeded from the step's generator.
-            var rng = new SplitMix64((ulong)generator.initial_seed());
             var total = torch.zeros(1, device: device).sum();
-            for (int j = 0; j < batch.Count; j++) total = total + ExampleLoss(ImageOf(batch.First + j), ref rng);
+            for (int j = 0; j < batch.Count; j++)
+            {
+                long k = batch.First + j;
+                // Prompt sampling runs on the host: a SplitMix64 of (seed, step, example), whichever micro-batch or rank takes it.
+                var rng = new SplitMix64(StepRandom.Mix(StepRandom.SeedOf(o.Training.Seed, batch.Step) ^ (ulong)(k + 1) * 0x9E3779B97F4A7C15UL));
+                total = total + ExampleLoss(ImageOf(k), ref rng);
+            }
             return total / (double)batch.Count;
         }
 

@@ -1,6 +1,7 @@
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
+using Tessera.Training.Distributed;
 
 namespace Tessera.Segmentation.Sam.Training;
 
@@ -77,7 +78,7 @@ public sealed class SamTrainer
 
     /// <summary>Creates a trainer; with a <paramref name="communicator"/> of several ranks it trains data-parallel (<see cref="TrainingEngine"/>).</summary>
     /// <exception cref="TesseraUserException">Settings out of range (named).</exception>
-    public SamTrainer(SamTrainOptions options, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
+    public SamTrainer(SamTrainOptions options, torch.Device? device = null, ICommunicator? communicator = null)
     {
         if (options.Rounds < 1) throw new TesseraUserException($"Rounds must be at least 1 (got {options.Rounds})");
         if (options.EvalScenes < 1) throw new TesseraUserException($"EvalScenes must be at least 1 (got {options.EvalScenes})");
@@ -158,7 +159,7 @@ public sealed class SamTrainer
 
         public EvalPoint? Evaluate()
         {
-            Last = SamTrainer.Evaluate(_model!, _o.Scenes, _o.EvalScenes, 5, _o.Data, _o.MinObjectArea);
+            Last = SamTrainer.Evaluate(_model!, _o.Scenes, _o.EvalScenes, 5, _o.Data, _o.MinObjectArea, communicator: trainer._engine.Communicator);
             return new EvalPoint(Last.MIoU[Math.Min(2, Last.MIoU.Length - 1)], $"mIoU@1/3/5 {100 * Last.MIoU[0]:0.0}/{100 * Last.MIoU[2]:0.0}/{100 * Last.MIoU[4]:0.0}");
         }
 
@@ -303,18 +304,27 @@ public sealed class SamTrainer
     /// click at the point farthest from its boundary (three masks, the one with the highest predicted IoU
     /// kept), then each click at the point farthest from the boundary of the larger error region, with the
     /// previous mask logits fed back (one mask). Returns mIoU over objects after 1 … <paramref name="clicks"/> clicks.
+    /// With a <paramref name="communicator"/> of several ranks, rank k scores the chunks of 16 scenes numbered k, k + R, …
+    /// and the per-chunk sums are merged exactly (<see cref="ExactSums"/>): every rank gets the single-process result bit
+    /// for bit. Every rank must call it.
     /// </summary>
-    public static ClickEvaluation Evaluate(SamModel model, SceneOptions sceneOptions, int sceneCount, int clicks = 5, string? data = null, int minArea = 16, bool feedMask = true)
+    public static ClickEvaluation Evaluate(SamModel model, SceneOptions sceneOptions, int sceneCount, int clicks = 5, string? data = null, int minArea = 16, bool feedMask = true,
+        ICommunicator? communicator = null)
     {
+        communicator ??= SingleProcess.Instance;
         model.eval();
         var device = model.parameters().First().device;
         using var test = FashionMnist.Load(Split.Test, data);
         var scenes = new FashionMnistScenes(test, sceneOptions with { IgnoreBand = false });
-        var sums = new double[clicks];
-        int objectsSeen = 0;
+        // Per chunk: the IoU sums after each click, then the objects scored.
+        int width = clicks + 1;
+        var table = new double[(sceneCount + 15) / 16 * width];
         using var _ = torch.no_grad();
         for (int first = 0; first < sceneCount; first += 16)
         {
+            int row = first / 16;
+            if (!ExactSums.Owns(communicator, row)) continue;
+            var sums = table.AsSpan(row * width, clicks);
             using var scope = torch.NewDisposeScope();
             int count = Math.Min(16, sceneCount - first);
             using var batch = scenes.Generate(first, count);
@@ -353,8 +363,10 @@ public sealed class SamTrainer
                     }
                 }
             }
-            objectsSeen += b;
+            table[row * width + clicks] = b;
         }
-        return new ClickEvaluation([.. sums.Select(v => objectsSeen == 0 ? 0 : v / objectsSeen)], objectsSeen);
+        var total = ExactSums.Merge(communicator, table, width);
+        int objectsSeen = (int)total[clicks];
+        return new ClickEvaluation([.. total.Take(clicks).Select(v => objectsSeen == 0 ? 0 : v / objectsSeen)], objectsSeen);
     }
 }
