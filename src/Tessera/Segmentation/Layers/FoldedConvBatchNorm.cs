@@ -41,14 +41,17 @@ public sealed class FoldedConvBatchNorm : IDisposable
         Clear();
         using var scope = torch.NewDisposeScope();
         var w = _conv.weight!;
-        var scale = _bn.running_var!.add(_bn.eps).rsqrt_();
-        if (_bn.weight is { } gamma) scale.mul_(gamma);
-        var shift = _conv.bias is { } b ? b.sub(_bn.running_mean!) : _bn.running_mean!.neg();
+        // Folded in float32 at least (issue 28: a bfloat16/float16 network gets its folded weights rounded once).
+        var type = w.dtype is torch.ScalarType.BFloat16 or torch.ScalarType.Float16 ? torch.ScalarType.Float32 : w.dtype;
+        var scale = _bn.running_var!.to(type).add(_bn.eps).rsqrt_();
+        if (_bn.weight is { } gamma) scale.mul_(gamma.to(type));
+        var mean = _bn.running_mean!.to(type);
+        var shift = _conv.bias is { } b ? b.to(type).sub(mean) : mean.neg();
         shift.mul_(scale);
-        if (_bn.bias is { } beta) shift.add_(beta);
+        if (_bn.bias is { } beta) shift.add_(beta.to(type));
         // Detached from every dispose scope: the cache outlives the pass that builds it.
-        _weight = w.mul(scale.reshape(-1, 1, 1, 1)).DetachFromDisposeScope();
-        _bias = shift.DetachFromDisposeScope();
+        _weight = w.to(type).mul(scale.reshape(-1, 1, 1, 1)).to(w.dtype).DetachFromDisposeScope();
+        _bias = shift.to(w.dtype).DetachFromDisposeScope();
         _source = w.Handle;
     }
 

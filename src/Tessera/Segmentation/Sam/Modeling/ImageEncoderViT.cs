@@ -227,12 +227,16 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         long bh = q.shape[0], n = q.shape[1], c = q.shape[2];
         var rh = RelativePosition.Get(h, h, rel_pos_h);
         var rw = RelativePosition.Get(w, w, rel_pos_w);
-        // Issue 28: at a lower precision (EncoderPrecision) the logits, relative-position terms and softmax are float32.
+        // Issue 28: at a lower precision (EncoderPrecision) the relative-position terms are computed in float32 from
+        // the queries (small: [B·heads, h, w, k]) and rounded once; the logits, their sum with those terms and the
+        // softmax stay in the value type, as PyTorch's CPU autocast runs them (libtorch's bfloat16 softmax accumulates
+        // in float32). Float32 logits doubled the bytes every logit op moves, and the conversions added two more passes:
+        // the encoder ran 1.09x float32 with them against 2.5-2.9x for a plain conversion, whose embedding error was
+        // 1.15e-2 against their 1.07e-2 (issue 28; profile in bench/README.md).
         var f32 = torch.ScalarType.Float32;
-        bool lower = q.dtype != f32;
         var rq = q.reshape(bh, h, w, c).to(f32);
-        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)).unsqueeze(4); // [B·heads, h, w, kh, 1]
-        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw.to(f32)).unsqueeze(3); // [B·heads, h, w, 1, kw]
+        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)).to(q.dtype).unsqueeze(4); // [B·heads, h, w, kh, 1]
+        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw.to(f32)).to(q.dtype).unsqueeze(3); // [B·heads, h, w, 1, kw]
         using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
         var qs = q * scale;
         var kt = k.transpose(-2, -1);
@@ -243,7 +247,7 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         // machine is busy (ViT-B on 2 threads at load 30–40: 43 s of CPU chunked, 17 s whole), so there the
         // logits are taken whole, still with the relative-position terms added in place.
         long budget = torch.get_num_threads() == 1 ? ChunkBytes : long.MaxValue;
-        long rowBytes = n * 4L * w;
+        long rowBytes = n * q.ElementSize * w;
         long rows = Math.Clamp(budget / rowBytes, 1, h);
         long groups = rows < h ? 1 : Math.Clamp(budget / (rowBytes * h), 1, bh);
         var pieces = new List<torch.Tensor>();
@@ -256,12 +260,12 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
                 using var chunkScope = torch.NewDisposeScope();
                 long r = Math.Min(rows, h - r0);
                 var qc = qs.narrow(0, g0, g).narrow(1, r0 * w, r * w);
-                var logits = torch.matmul(qc, kt.narrow(0, g0, g)).to(f32);
+                var logits = torch.matmul(qc, kt.narrow(0, g0, g));
                 logits.view(g, r, w, h, w)
                     .add_(relH.narrow(0, g0, g).narrow(1, r0, r))
                     .add_(relW.narrow(0, g0, g).narrow(1, r0, r));
                 var weights = logits.softmax(-1);
-                rowPieces.Add(torch.matmul(lower ? weights.to(q.dtype) : weights, v.narrow(0, g0, g)).MoveToOuterDisposeScope());
+                rowPieces.Add(torch.matmul(weights, v.narrow(0, g0, g)).MoveToOuterDisposeScope());
             }
             pieces.Add(rowPieces.Count == 1 ? rowPieces[0] : torch.cat(rowPieces, 1));
         }
