@@ -65,6 +65,10 @@ internal static class SamOpsBench
             // float32), for comparison; not counted in the groups.
             ("old float32 island: softmax windowed", "", 8, () => Island(qW, kW, relTableW, 14, lower)),
             ("old float32 island: softmax global one head", "", 4 * Heads, () => Island(qG, kG, relTableG, 64, lower)),
+            // At a lower precision the encoder folds the rel-pos terms into q.k^T (inner width 64 + 2 side); compare
+            // with the q.k^T rows above plus the rel-pos rows (their einsums and in-place additions).
+            ("q.k^T with rel-pos folded in, windowed (K 92)", "", 8, () => torch.matmul(Widen(qW, 28), Widen(kW.transpose(1, 2), 28).transpose(1, 2)).Dispose()),
+            ("q.k^T with rel-pos folded in, global one head (K 192)", "", 4 * Heads, () => torch.matmul(Widen(qG, 128), Widen(kG.transpose(1, 2), 128).transpose(1, 2)).Dispose()),
             ("rel-pos terms windowed (2 einsums + adds)", "rel-pos", 8, () => RelPos(qW, logitsW, relTableW, 14)),
             ("rel-pos terms global, one head", "rel-pos", 4 * Heads, () => RelPos(qG, logitsG, relTableG, 64)),
             ("window partition + unpartition 64²->70²", "copies", 8, () => Windows(grid)),
@@ -125,6 +129,10 @@ internal static class SamOpsBench
         var relW = torch.einsum("bhwc,wkc->bhwk", rq, table).to(logits.dtype).unsqueeze(3);
         logits.view(b, side, side, side, side).add_(relH).add_(relW);
     }
+
+    // The operand with `extra` more columns (what folding the rel-pos terms into the product adds).
+    private static torch.Tensor Widen(torch.Tensor x, int extra) =>
+        torch.cat([x, torch.zeros([x.shape[0], x.shape[1], extra], x.dtype)], -1);
 
     // What the encoder did before (issue 28): at a lower precision, logits converted to float32, float32 rel-pos terms
     // added, float32 softmax converted back — the logit-sized work of one attention without its two products' share.

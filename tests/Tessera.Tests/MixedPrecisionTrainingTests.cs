@@ -16,13 +16,13 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
     /// <summary>Largest relative gap |bf16 − fp32| / fp32 of any step's loss.</summary>
     private const double Bound = 0.10;
 
-    private const int Steps = 24;
+    private const int Steps = 16;
 
     [Fact]
     public void Segmentation_bf16_tracks_fp32() => Tracks("seg", (o, dir, progress) => new SegTrainer(new SegTrainOptions
     {
         Model = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
-        Training = SegTrainOptions.DefaultTraining with { Steps = Steps, Batch = 4, WarmupSteps = 0, EvalEvery = 0, CheckpointEvery = 1000, Seed = 3, Precision = o },
+        Training = SegTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = 0, CheckpointEvery = 1000, Seed = 3, Precision = o },
         EvalScenes = 2,
     }).Train(dir, resume: false, progress));
 
@@ -42,7 +42,7 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
             EncoderDim = 64, EncoderHeads = 2, EncoderDepth = 2, GlobalAttentionBlocks = [1], PromptDim = 64,
             DecoderHeads = 2, DecoderMlpDim = 128, IouHeadHiddenDim = 64,
         },
-        Training = SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 4, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = o },
+        Training = SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = o },
         Rounds = 2,
         EvalScenes = 1,
     }).Train(dir, resume: false, progress));
