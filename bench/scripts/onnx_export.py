@@ -94,8 +94,17 @@ def build(name, cache):
                                       transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256)
 
             def forward(self, embedding, coords, labels):
-                sparse, dense = self.pe(points=(coords, labels), boxes=None, masks=None)
-                masks, iou = self.md(image_embeddings=embedding, image_pe=self.pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
+                # PromptEncoder.forward for points without a box, its label lookups written as products with label
+                # masks (the indexed assignments of _embed_points trace into ONNX Where nodes that ONNX Runtime rejects):
+                # the padding point (label -1) appended, coordinates shifted to pixel centres and normalised.
+                pe = self.pe
+                coords = torch.cat([coords + 0.5, torch.zeros(1, 1, 2)], 1)
+                lab = torch.cat([labels, -torch.ones(1, 1)], 1).unsqueeze(-1)
+                sparse = pe.pe_layer._pe_encoding(coords / 1024.0) * (lab != -1)
+                sparse = sparse + pe.not_a_point_embed.weight * (lab == -1)
+                sparse = sparse + pe.point_embeddings[0].weight * (lab == 0) + pe.point_embeddings[1].weight * (lab == 1)
+                dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, 64, 64)
+                masks, iou = self.md(image_embeddings=embedding, image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
                                      dense_prompt_embeddings=dense, multimask_output=True)
                 return masks, iou
 
