@@ -1,6 +1,6 @@
-using Tessera.Layers;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Tessera.Layers;
 
 namespace Tessera.Bench;
 

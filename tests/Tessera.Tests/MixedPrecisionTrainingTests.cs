@@ -39,8 +39,14 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
     {
         Config = SamTrainOptions.SmallConfig with
         {
-            EncoderDim = 64, EncoderHeads = 2, EncoderDepth = 2, GlobalAttentionBlocks = [1], PromptDim = 64,
-            DecoderHeads = 2, DecoderMlpDim = 128, IouHeadHiddenDim = 64,
+            EncoderDim = 64,
+            EncoderHeads = 2,
+            EncoderDepth = 2,
+            GlobalAttentionBlocks = [1],
+            PromptDim = 64,
+            DecoderHeads = 2,
+            DecoderMlpDim = 128,
+            IouHeadHiddenDim = 64,
         },
         Training = SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = o },
         Rounds = 2,
