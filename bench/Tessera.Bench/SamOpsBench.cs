@@ -43,8 +43,8 @@ internal static class SamOpsBench
         var relTableG = torch.randn(64, 64, Hd, dtype: f32);
         var grid = torch.randn(1, 64, 64, C, dtype: t);
         bool lower = t != f32;
-        var logitsW = torch.matmul(qW, kW).to(f32);
-        var logitsG = torch.matmul(qG, kG).to(f32);
+        var logitsW = torch.matmul(qW, kW);
+        var logitsG = torch.matmul(qG, kG);
         var ops = new (string Name, string Group, int Count, Action Call)[]
         {
             ("qkv linear, windowed 4900x768->2304", "linear", 8, () => F.linear(xWin, wQkv, bQkv).Dispose()),
@@ -57,37 +57,55 @@ internal static class SamOpsBench
             ("layer norm 4096x768", "layernorm", 24, () => F.layer_norm(xGlob, [C], lnW, lnB, 1e-6).Dispose()),
             ("q.k^T windowed 300x196x64", "attention matmul", 8, () => torch.matmul(qW, kW).Dispose()),
             ("q.k^T global, one head 4096x64x4096", "attention matmul", 4 * Heads, () => torch.matmul(qG, kG).Dispose()),
-            ("softmax.v windowed", "attention matmul", 8, () => torch.matmul(Soft(qW, kW, lower), vW).Dispose()),
-            ("softmax.v global, one head", "attention matmul", 4 * Heads, () => torch.matmul(Soft(qG, kG, lower), vG).Dispose()),
-            ("softmax windowed 300x196x196", "softmax", 8, () => Soft(qW, kW, lower).Dispose()),
-            ("softmax global, one head 4096x4096", "softmax", 4 * Heads, () => Soft(qG, kG, lower).Dispose()),
+            ("softmax.v windowed", "attention matmul", 8, () => torch.matmul(Soft(qW, kW), vW).Dispose()),
+            ("softmax.v global, one head", "attention matmul", 4 * Heads, () => torch.matmul(Soft(qG, kG), vG).Dispose()),
+            ("softmax windowed 300x196x196", "softmax", 8, () => Soft(qW, kW).Dispose()),
+            ("softmax global, one head 4096x4096", "softmax", 4 * Heads, () => Soft(qG, kG).Dispose()),
+            // Issue 28: the float32 island the encoder had at a lower precision (logits, rel-pos terms and softmax in
+            // float32), for comparison; not counted in the groups.
+            ("old float32 island: softmax windowed", "", 8, () => Island(qW, kW, relTableW, 14, lower)),
+            ("old float32 island: softmax global one head", "", 4 * Heads, () => Island(qG, kG, relTableG, 64, lower)),
+            // At a lower precision the encoder folds the rel-pos terms into q.k^T (inner width 64 + 2 side); compare
+            // with the q.k^T rows above plus the rel-pos rows (their einsums and in-place additions).
+            ("q.k^T with rel-pos folded in, windowed (K 92)", "", 8, () => torch.matmul(Widen(qW, 28), Widen(kW.transpose(1, 2), 28).transpose(1, 2)).Dispose()),
+            ("q.k^T with rel-pos folded in, global one head (K 192)", "", 4 * Heads, () => torch.matmul(Widen(qG, 128), Widen(kG.transpose(1, 2), 128).transpose(1, 2)).Dispose()),
             ("rel-pos terms windowed (2 einsums + adds)", "rel-pos", 8, () => RelPos(qW, logitsW, relTableW, 14)),
             ("rel-pos terms global, one head", "rel-pos", 4 * Heads, () => RelPos(qG, logitsG, relTableG, 64)),
             ("window partition + unpartition 64²->70²", "copies", 8, () => Windows(grid)),
         };
         // The non-attention parts of softmax.v include computing the softmax input; subtract the softmax rows to read them.
+        // Process CPU time per call (on a loaded machine steadier than wall time; at one thread the work done), and wall time.
         var medians = new double[ops.Length];
+        var walls = new double[ops.Length];
+        var process = Process.GetCurrentProcess();
         for (int i = 0; i < ops.Length; i++)
         {
             ops[i].Call();
             var times = new List<double>();
+            var wall = new List<double>();
             for (int r = 0; r < reps; r++)
             {
                 using var s = torch.NewDisposeScope();
+                process.Refresh();
+                var cpu = process.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 ops[i].Call();
-                times.Add(sw.Elapsed.TotalMilliseconds);
+                wall.Add(sw.Elapsed.TotalMilliseconds);
+                process.Refresh();
+                times.Add((process.TotalProcessorTime - cpu).TotalMilliseconds);
             }
             medians[i] = times.Order().ElementAt(times.Count / 2);
+            walls[i] = wall.Order().ElementAt(wall.Count / 2);
         }
-        Console.WriteLine($"SAM ViT-B encoder op by op, {EnumNames.Name(precision)}, {threads} threads, median of {reps}; load {File.ReadAllText("/proc/loadavg").Trim()}");
-        Console.WriteLine($"{"op",-44} {"ms/call",9} {"calls",6} {"ms/encoder",11}");
+        Console.WriteLine($"SAM ViT-B encoder op by op, {EnumNames.Name(precision)}, {threads} threads, median of {reps}, process CPU ms (wall ms); load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"{"op",-44} {"ms/call",9} {"(wall)",9} {"calls",6} {"ms/encoder",11}");
         for (int i = 0; i < ops.Length; i++)
-            Console.WriteLine(FormattableString.Invariant($"{ops[i].Name,-44} {medians[i],9:0.00} {ops[i].Count,6} {medians[i] * ops[i].Count,11:0.0}"));
+            Console.WriteLine(FormattableString.Invariant($"{ops[i].Name,-44} {medians[i],9:0.00} {walls[i],9:0.00} {ops[i].Count,6} {medians[i] * ops[i].Count,11:0.0}"));
         Console.WriteLine("by group (softmax.v rows include their softmax; 'attention matmul' below has it taken out):");
         var groups = new Dictionary<string, double>();
         for (int i = 0; i < ops.Length; i++)
         {
+            if (ops[i].Group.Length == 0) continue;
             double ms = medians[i] * ops[i].Count;
             if (ops[i].Name.StartsWith("softmax.v", StringComparison.Ordinal)) ms -= medians[i + 2] * ops[i + 2].Count;
             groups[ops[i].Group] = groups.GetValueOrDefault(ops[i].Group) + ms;
@@ -98,25 +116,37 @@ internal static class SamOpsBench
         Console.WriteLine(FormattableString.Invariant($"  {"sum",-20} {total,9:0.0} ms"));
     }
 
-    // Logits and softmax as the encoder computes them (float32 at a lower precision, back to the value type).
-    private static torch.Tensor Soft(torch.Tensor q, torch.Tensor k, bool lower)
-    {
-        var logits = torch.matmul(q, k);
-        if (!lower) return logits.softmax(-1);
-        using var f = logits.to(torch.ScalarType.Float32);
-        using var s = f.softmax(-1);
-        return s.to(q.dtype);
-    }
+    // Logits and softmax as the encoder computes them (in the value type; libtorch's softmax accumulates in float32).
+    private static torch.Tensor Soft(torch.Tensor q, torch.Tensor k) => torch.matmul(q, k).softmax(-1);
 
-    // The relative-position terms (float32) added in place to float32 logits, as VitAttention does.
+    // The relative-position terms (float32 from the queries, rounded to the logits' type) added in place, as VitAttention does.
     private static void RelPos(torch.Tensor q, torch.Tensor logits, torch.Tensor table, int side)
     {
         using var scope = torch.NewDisposeScope();
         long b = q.shape[0];
         var rq = q.reshape(b, side, side, -1).to(torch.ScalarType.Float32);
+        var relH = torch.einsum("bhwc,hkc->bhwk", rq, table).to(logits.dtype).unsqueeze(4);
+        var relW = torch.einsum("bhwc,wkc->bhwk", rq, table).to(logits.dtype).unsqueeze(3);
+        logits.view(b, side, side, side, side).add_(relH).add_(relW);
+    }
+
+    // The operand with `extra` more columns (what folding the rel-pos terms into the product adds).
+    private static torch.Tensor Widen(torch.Tensor x, int extra) =>
+        torch.cat([x, torch.zeros([x.shape[0], x.shape[1], extra], x.dtype)], -1);
+
+    // What the encoder did before (issue 28): at a lower precision, logits converted to float32, float32 rel-pos terms
+    // added, float32 softmax converted back — the logit-sized work of one attention without its two products' share.
+    private static void Island(torch.Tensor q, torch.Tensor k, torch.Tensor table, int side, bool lower)
+    {
+        if (!lower) return;
+        using var scope = torch.NewDisposeScope();
+        long b = q.shape[0];
+        var logits = torch.matmul(q, k).to(torch.ScalarType.Float32);
+        var rq = q.reshape(b, side, side, -1).to(torch.ScalarType.Float32);
         var relH = torch.einsum("bhwc,hkc->bhwk", rq, table).unsqueeze(4);
         var relW = torch.einsum("bhwc,wkc->bhwk", rq, table).unsqueeze(3);
         logits.view(b, side, side, side, side).add_(relH).add_(relW);
+        logits.softmax(-1).to(q.dtype);
     }
 
     private static void Windows(torch.Tensor grid)

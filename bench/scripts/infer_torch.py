@@ -16,14 +16,18 @@ model, inputs, _, _ = build(name, cache)
 flags = open("/proc/cpuinfo").read()
 
 
+inner = 20 if name == "samdec" else 1  # the decoder takes milliseconds: each timed call is 20 calls, as in the bench
+
+
 def timed(autocast):
     times = []
     for i in range(reps + 1):
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             t0 = time.perf_counter()
-            model(*inputs)
+            for _ in range(inner):
+                model(*inputs)
             if i > 0:  # the first call warms up
-                times.append(time.perf_counter() - t0)
+                times.append((time.perf_counter() - t0) / inner)
     return sorted(times)[len(times) // 2]
 
 

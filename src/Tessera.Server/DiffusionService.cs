@@ -42,7 +42,7 @@ public sealed class DiffusionService : IModelService, IDisposable
         Queue = new ModelQueue("diffusion", queueLength);
     }
 
-    /// <summary>Checks a request; 400 naming the field otherwise. The sampler and the labels are checked by the library (<see cref="DiffusionSamplingOptions.Check"/>).</summary>
+    /// <summary>Checks a request; 400 naming the field otherwise. The sampler and the labels are checked by the library (<see cref="DiffusionSamplingOptions.Check(Tessera.Diffusion.Models.DiffusionModel)"/>).</summary>
     public (DiffusionSamplingOptions Options, long[] Seeds) Validate(DiffusionSampleRequest r)
     {
         int steps = r.Steps ?? 18;

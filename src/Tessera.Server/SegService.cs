@@ -36,11 +36,11 @@ public sealed class SegService : IModelService, IDisposable
     /// <summary>Device.</summary>
     public string Device => _model.Device.ToString();
 
-    /// <summary>Loads <paramref name="checkpoint"/> onto <paramref name="device"/>.</summary>
-    public SegService(string checkpoint, torch.Device device, int queueLength)
+    /// <summary>Loads <paramref name="checkpoint"/> onto <paramref name="device"/> to run at <paramref name="precision"/>.</summary>
+    public SegService(string checkpoint, torch.Device device, int queueLength, Tessera.Runtime.Precision precision = Tessera.Runtime.Precision.Float32)
     {
         Checkpoint = checkpoint;
-        _model = SegmentationModel.Load(checkpoint, device);
+        _model = SegmentationModel.Load(checkpoint, device, precision);
         Parameters = _model.Network.parameters().Sum(p => p.NumberOfElements);
         Queue = new ModelQueue("segmentation", queueLength);
     }

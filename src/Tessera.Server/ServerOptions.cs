@@ -14,6 +14,9 @@ public sealed record ServerOptions
     /// <summary>Segmentation checkpoint of <c>tessera seg train</c>; null: no segmentation endpoint.</summary>
     public string? SegCheckpoint { get; init; }
 
+    /// <summary>The number format of the segmentation model (<see cref="Tessera.Segmentation.Inference.SegmentationModel.Precision"/>; issue 28). Default float32.</summary>
+    public Tessera.Runtime.Precision SegPrecision { get; init; }
+
     /// <summary>Address to listen on.</summary>
     public string Host { get; init; } = "127.0.0.1";
 

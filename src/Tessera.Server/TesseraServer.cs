@@ -77,7 +77,7 @@ public sealed class TesseraServer : IAsyncDisposable
         {
             if (options.SamCheckpoint is { } s) sam = new SamService(s, device, (long)options.CacheMb * 1024 * 1024, options.QueueLength);
             if (options.DiffusionCheckpoint is { } d) diffusion = new DiffusionService(d, device, options.QueueLength, options.MaxSamples);
-            if (options.SegCheckpoint is { } g) seg = new SegService(g, device, options.QueueLength);
+            if (options.SegCheckpoint is { } g) seg = new SegService(g, device, options.QueueLength, options.SegPrecision);
         }
         catch
         {

@@ -75,6 +75,7 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
     [CommandOption(SegDatasetOptions.Stride), Description("Slide step: SIZE or H,W. Default: the checkpoint's (341).")] public string? Stride { get; init; }
     [CommandOption("--scales <LIST>"), Description("Test-time scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (probabilities averaged at the original resolution). Default 1.")] public string? Scales { get; init; }
     [CommandOption("--flip"), Description("Also run each scale mirrored (flip test-time augmentation).")] public bool Flip { get; init; }
+    [CommandOption("--precision <P>"), Description("fp32 (default) or bf16: the network's number format (bf16 is fast on CPUs with avx512_bf16/AMX; logits leave the network in fp32); fp16 on GPUs.")] public string PrecisionName { get; init; } = "fp32";
 
     /// <summary>This process's shard (from the options or a scheduler's variables), described on <paramref name="ui"/> when there is one.</summary>
     public Runtime.Sharding.Shard ResolveShard(Ui ui)
@@ -94,7 +95,7 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
     /// <summary>Loads --checkpoint onto <paramref name="device"/>, checking its classes against <paramref name="dataset"/>'s.</summary>
     public SegmentationModel LoadModel(torch.Device device, SegmentationDataset? dataset)
     {
-        var model = SegmentationModel.Load(Checkpoint!, device);
+        var model = SegmentationModel.Load(Checkpoint!, device, EnumNames.Parse<Tessera.Runtime.Precision>("--precision", PrecisionName, "precision"));
         if (dataset is not null && model.Config.Classes != dataset.NumClasses)
         {
             model.Dispose();
@@ -108,6 +109,7 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
         if (Dataset is not null && !SegDatasetOptions.IsLayoutOrAuto(Dataset))
             return ValidationResult.Error($"--dataset: '{Dataset}'; expected {string.Join(", ", SegmentationDatasets.Layouts)} or auto");
+        if (!EnumNames.TryParse<Tessera.Runtime.Precision>(PrecisionName, out _)) return ValidationResult.Error($"--precision: '{PrecisionName}' is not one of {string.Join(", ", EnumNames.Names<Tessera.Runtime.Precision>())}");
         try { SegDatasetOptions.Inference(new InferenceOptions(), Mode, Crop, Stride, Scales, Flip); }
         catch (TesseraUserException e) { return ValidationResult.Error(ParameterFlags.Message(e, GetType())); }
         return base.Validate();

@@ -8,6 +8,7 @@ public sealed class ServeSettings : GlobalSettings
     [CommandOption("--sam <CKPT>"), Description("SAM checkpoint (official .pth or .safetensors of tessera sam train): the SAM tab and /api/sam/*.")] public string? Sam { get; init; }
     [CommandOption("--diffusion <CKPT>"), Description("Checkpoint of tessera diffusion train: the sampling tab and /api/diffusion/sample.")] public string? Diffusion { get; init; }
     [CommandOption("--seg <CKPT>"), Description("Checkpoint of tessera seg train: the segmentation tab and /api/seg/predict.")] public string? Seg { get; init; }
+    [CommandOption("--seg-precision <P>"), Description("fp32 (default) or bf16: the segmentation model's number format (bf16 is fast on CPUs with avx512_bf16/AMX); fp16 on GPUs.")] public string SegPrecision { get; init; } = "fp32";
     [CommandOption("--host <ADDRESS>"), Description("Address to listen on. Default 127.0.0.1 (this machine only)")] public string Host { get; init; } = "127.0.0.1";
     [CommandOption("--port <PORT>"), Description("Port. Default 8080")] public int Port { get; init; } = 8080;
     [CommandOption("--cache-mb <MIB>"), Description("Budget of the SAM image-embedding cache (least recently used images are evicted). Default 2048")] public int CacheMb { get; init; } = 2048;
@@ -21,6 +22,7 @@ public sealed class ServeSettings : GlobalSettings
         if (CacheMb < 1) return ValidationResult.Error($"--cache-mb: {CacheMb} must be at least 1");
         if (MaxUploadMb < 1) return ValidationResult.Error($"--max-upload-mb: {MaxUploadMb} must be at least 1");
         if (Queue < 0) return ValidationResult.Error($"--queue: {Queue} is negative");
+        if (!EnumNames.TryParse<Tessera.Runtime.Precision>(SegPrecision, out _)) return ValidationResult.Error($"--seg-precision: '{SegPrecision}' is not one of {string.Join(", ", EnumNames.Names<Tessera.Runtime.Precision>())}");
         return base.Validate();
     }
 }
@@ -36,6 +38,7 @@ public sealed class ServeCommand : TesseraCommand<ServeSettings>
             SamCheckpoint = settings.Sam,
             DiffusionCheckpoint = settings.Diffusion,
             SegCheckpoint = settings.Seg,
+            SegPrecision = EnumNames.Parse<Tessera.Runtime.Precision>("--seg-precision", settings.SegPrecision, "precision"),
             Host = settings.Host,
             Port = settings.Port,
             CacheMb = settings.CacheMb,

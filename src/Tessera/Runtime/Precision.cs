@@ -50,6 +50,31 @@ public static class PrecisionInfo
     }
 
     /// <summary>
+    /// Checks that <paramref name="precision"/> can run on <paramref name="device"/>: float16 on a CPU without
+    /// <c>avx512_fp16</c>/AMX-FP16 is refused (libtorch would emulate it, slower than float32); bfloat16 runs everywhere
+    /// (emulated, and slower than float32, on CPUs without <c>avx512_bf16</c>/AMX).
+    /// </summary>
+    /// <exception cref="TesseraUserException">Float16 on such a CPU (named <paramref name="parameter"/>).</exception>
+    public static void Require(this Precision precision, torch.Device device, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (precision == Precision.Float16 && !precision.IsNative(device))
+            throw new TesseraUserException(parameter, "fp16 on this CPU: it has no avx512_fp16 or AMX-FP16 instructions, so libtorch would emulate float16 (slower than fp32); use bf16, or fp16 on a GPU");
+    }
+
+    /// <summary>
+    /// Converts the layers of <paramref name="module"/> (every module without submodules: convolutions, linear layers,
+    /// normalisations, embeddings) to <paramref name="precision"/>'s type, in place; parameters and buffers that a module
+    /// with submodules holds itself (position tables, Fourier frequencies) stay as they are.
+    /// </summary>
+    internal static void ApplyToLayers(torch.nn.Module module, Precision precision)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        var type = precision.ScalarType();
+        foreach (var layer in module.modules().Where(m => !m.children().Any()).ToList()) layer.to(type);
+    }
+
+    /// <summary>
     /// Converts the floating-point parameters and buffers of <paramref name="module"/> to
     /// <paramref name="precision"/>'s type, in place (integer buffers are left).
     /// </summary>

@@ -1,3 +1,4 @@
+using Tessera.Runtime;
 using Tessera.Training.Distributed;
 
 namespace Tessera.Training;
@@ -66,6 +67,7 @@ public sealed class TrainingEngine
             throw new TesseraUserException(nameof(TrainingOptions.Batch), $"{options.Batch} must be a multiple of the ranks times Accumulate ({ranks}×{options.Accumulate}): each rank takes an equal slice of the batch");
         Options = options;
         Device = device ?? torch.CPU;
+        PrecisionInfo.Require(options.Precision, Device, nameof(TrainingOptions.Precision));
     }
 
     /// <summary>The optimiser of <see cref="TrainingOptions.Optimizer"/> over <paramref name="parameters"/> at the peak rate.</summary>
@@ -177,7 +179,11 @@ public sealed class TrainingEngine
                     try
                     {
                         torch.Tensor l;
-                        using (StepRandom.GlobalScope(StepRandom.GlobalSeedOf(o.Seed, step, micro))) l = task.Loss(batch, generator);
+                        // Mixed precision (TrainingOptions.Precision): the forward pass and loss under autocast, the loss in float32.
+                        using (StepRandom.GlobalScope(StepRandom.GlobalSeedOf(o.Seed, step, micro)))
+                        using (Autocast.Begin(o.Precision, Device))
+                            l = task.Loss(batch, generator);
+                        if (l.dtype != torch.ScalarType.Float32) l = l.to(torch.ScalarType.Float32);
                         double value = l.item<float>(); // the one host read of the micro-batch
                         if (ranks == 1 && !double.IsFinite(value)) throw NonFinite(value, step);
                         (micros == 1 ? l : l / micros).backward();

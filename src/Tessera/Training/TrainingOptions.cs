@@ -1,3 +1,5 @@
+using Tessera.Runtime;
+
 namespace Tessera.Training;
 
 /// <summary>The optimiser a training run uses.</summary>
@@ -68,6 +70,15 @@ public sealed record TrainingOptions
     /// whole batch. Checkpoints are the same either way.
     /// </summary>
     public bool SyncBatchNorm { get; init; }
+    /// <summary>
+    /// The number format of the forward pass (issue 28). Float32 (default): float32 throughout. BFloat16: mixed
+    /// precision (Micikevicius et al. 2018) — float32 master weights, optimiser and checkpoints; each micro-batch's
+    /// forward pass and loss under libtorch's autocast (products and convolutions in bfloat16, losses and the ops of
+    /// autocast's float32 list in float32), the loss taken in float32 and backpropagated to float32 gradients.
+    /// Float16 is for GPUs (refused on CPUs without float16 instructions).
+    /// </summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<Precision>))]
+    public Precision Precision { get; init; }
 
     /// <summary>Draws loss.png at each checkpoint (the Tessera.Plotting package's <c>LossCurvePlotter</c>); null: only curve.csv.</summary>
     [JsonIgnore]

@@ -1,5 +1,6 @@
 using Tessera.Diffusion.Networks;
 using Tessera.Diffusion.Preconditioning;
+using Tessera.Runtime;
 
 namespace Tessera.Diffusion.Models;
 
@@ -31,12 +32,45 @@ public sealed class DiffusionModel : torch.nn.Module
         RegisterComponents();
     }
 
-    private torch.Tensor Net(torch.Tensor x, torch.Tensor noiseLabels, torch.Tensor? classes) => net switch
+    // The network's output in the sampler's type (float32) for an input in it: at a lower precision (issue 28) the
+    // input is rounded to the network's type on the way in, the noise labels stay float32 (the networks compute their
+    // sinusoidal or Fourier embedding from them in float32 and round it once), and the output leaves in float32.
+    private torch.Tensor Net(torch.Tensor x, torch.Tensor noiseLabels, torch.Tensor? classes)
+    {
+        if (Precision == Precision.Float32) return NetForward(x, noiseLabels, classes);
+        using var scope = torch.NewDisposeScope();
+        return NetForward(x.to(PrecisionInfo.ScalarType(Precision)), noiseLabels, classes).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    private torch.Tensor NetForward(torch.Tensor x, torch.Tensor noiseLabels, torch.Tensor? classes) => net switch
     {
         DiT d => d.forward(x, noiseLabels, classes),
         UNet u => u.forward(x, noiseLabels, classes),
         _ => throw new InvalidOperationException(),
     };
+
+    /// <summary>
+    /// The number format the network runs at (issue 28): float32, or after <see cref="UsePrecision"/> bfloat16/float16
+    /// weights and activations, with the preconditioning, the noise-level embedding's sinusoids and the denoiser's
+    /// output in float32 (the sampler's state and σ arithmetic never leave float32).
+    /// </summary>
+    public Precision Precision { get; private set; }
+
+    /// <summary>
+    /// Converts the network's layers in place to <paramref name="precision"/> (tensors held by a network itself, such as
+    /// Fourier frequencies, stay float32). Float32 leaves a float32 model alone. A lower precision cannot be undone
+    /// (the weights are rounded): asking a converted model for another precision is an error.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The model was converted to another precision already (parameter <c>precision</c>).</exception>
+    public void UsePrecision(Precision precision)
+    {
+        if (precision == Precision) return;
+        if (Precision != Precision.Float32)
+            throw new TesseraUserException(nameof(precision),
+                $"{EnumNames.Name(precision)}: the diffusion model was converted to {EnumNames.Name(Precision)} already (its weights are rounded); load the model again for another precision");
+        PrecisionInfo.ApplyToLayers(net, precision);
+        Precision = precision;
+    }
 
     /// <summary>Per-sample coefficients [B] of the preconditioning at σ [B] (float64 on the CPU).</summary>
     public (torch.Tensor CSkip, torch.Tensor COut, torch.Tensor CIn, torch.Tensor CNoise, torch.Tensor Weight) Coefficients(double[] sigmas)

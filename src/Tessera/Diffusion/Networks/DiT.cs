@@ -121,7 +121,7 @@ public sealed class DiT : Module<torch.Tensor, torch.Tensor, torch.Tensor>, ILeg
         int g = _c.Grid, p = _c.PatchSize;
         var tokens = x_embedder.forward(x).flatten(2).transpose(1, 2); // [B, T, D]
         torch.Tensor? cos = null, sin = null;
-        if (_c.Position == DiTPosition.SinCos) tokens = tokens + SinCosTable(g, _c.Hidden, x.device);
+        if (_c.Position == DiTPosition.SinCos) tokens = tokens + SinCosTable(g, _c.Hidden, x.device).to(tokens.dtype);
         else
         {
             var angles = Rope2D.AxialAngles(Rope2D.GridPositions(g, g, x.device), _c.Hidden / _c.Heads);

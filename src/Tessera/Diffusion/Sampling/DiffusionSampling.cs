@@ -16,13 +16,13 @@ public static class DiffusionSampling
     /// the batch size and thread count only through the CPU kernels' float rounding (bit for bit when both are the same). <paramref name="progress"/> hears every step of every batch and the end of each batch
     /// (<see cref="DiffusionSamplingStep"/>); <paramref name="cancellation"/> stops at the next step.
     /// </summary>
-    /// <exception cref="TesseraUserException">The options do not fit the model (<see cref="DiffusionSamplingOptions.Check"/>).</exception>
+    /// <exception cref="TesseraUserException">The options do not fit the model or the device (<see cref="DiffusionSamplingOptions.Check(DiffusionModel, torch.Device)"/>).</exception>
     public static torch.Tensor Sample(DiffusionModel model, IReadOnlyList<long> seeds, DiffusionSamplingOptions options, torch.Device device,
         IProgress<DiffusionSamplingStep>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(seeds);
-        options.Check(model);
+        options.Check(model, device);
         var parts = new List<torch.Tensor>();
         try
         {
@@ -55,6 +55,7 @@ public static class DiffusionSampling
         int n = seeds.Count, steps = sigmas.Count - 1;
         if (total < 0) total = n;
         model.eval();
+        model.UsePrecision(options.Precision);
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var labels = Labels(model, seeds, options, device);

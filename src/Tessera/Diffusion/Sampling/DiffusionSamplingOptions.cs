@@ -1,6 +1,7 @@
 using Tessera.Diffusion.Grids;
 using Tessera.Diffusion.Models;
 using Tessera.Diffusion.Samplers;
+using Tessera.Runtime;
 
 namespace Tessera.Diffusion.Sampling;
 
@@ -32,6 +33,13 @@ public sealed record DiffusionSamplingOptions
     public double Guidance { get; init; } = 1;
 
     /// <summary>
+    /// The number format of the network (issue 28; <see cref="DiffusionModel.Precision"/>): sampling converts the model's
+    /// network to it in place (<see cref="DiffusionModel.UsePrecision"/>); the sampler's state, σ arithmetic and the
+    /// preconditioning stay float32. Default float32.
+    /// </summary>
+    public Precision Precision { get; init; }
+
+    /// <summary>
     /// The class label of the sample of <paramref name="seed"/> — the one rule of every sampling path (a function of the
     /// seed alone, as EDM's generate.py draws it from the seed): Classes[seed mod count], or seed mod
     /// <paramref name="modelClasses"/>; null for unconditional models.
@@ -59,5 +67,15 @@ public sealed record DiffusionSamplingOptions
         if (Sigmas is null && Steps < 1) throw new TesseraUserException(nameof(Steps), $"{Steps}; expected at least 1");
         if (Sigmas is not null) ModelGrid.Check(Sigmas, model.Config.SigmaRange, nameof(Sigmas));
         if (Batch < 1) throw new TesseraUserException(nameof(Batch), $"{Batch}; expected at least 1");
+        if (Precision != model.Precision && model.Precision != Precision.Float32)
+            throw new TesseraUserException(nameof(Precision), $"{EnumNames.Name(Precision)}: the model runs at {EnumNames.Name(model.Precision)} already (its weights are rounded); load it again for another precision");
+    }
+
+    /// <summary>Checks the options against <paramref name="model"/> and <paramref name="device"/> (float16 needs a GPU or a CPU with float16 instructions).</summary>
+    /// <exception cref="TesseraUserException">As <see cref="Check(DiffusionModel)"/>, or float16 on such a CPU (parameter <c>Precision</c>).</exception>
+    public void Check(DiffusionModel model, torch.Device device)
+    {
+        Check(model);
+        PrecisionInfo.Require(Precision, device, nameof(Precision));
     }
 }

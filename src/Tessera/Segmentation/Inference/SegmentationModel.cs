@@ -1,3 +1,4 @@
+using Tessera.Runtime;
 using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Models;
 
@@ -12,8 +13,15 @@ public sealed class SegmentationModel : IDisposable
 {
     private readonly torch.nn.Module<torch.Tensor, torch.Tensor> _net;
 
-    private SegmentationModel(SegModelConfig config, torch.nn.Module<torch.Tensor, torch.Tensor> net, torch.Device device, InferenceOptions inference) =>
-        (Config, _net, Device, Inference) = (config, net, device, inference);
+    private SegmentationModel(SegModelConfig config, torch.nn.Module<torch.Tensor, torch.Tensor> net, torch.Device device, InferenceOptions inference, Precision precision) =>
+        (Config, _net, Device, Inference, Precision) = (config, net, device, inference, precision);
+
+    /// <summary>
+    /// The number format the network runs in (issue 28): float32, or bfloat16/float16 weights and activations (every
+    /// layer, BatchNorm folded into the convolutions in float32 first) with the input converted on the way in and the
+    /// logits converted to float32 as they leave the network; normalisation statistics and softmax accumulate in float32.
+    /// </summary>
+    public Precision Precision { get; }
 
     /// <summary>The configuration the checkpoint recorded.</summary>
     public SegModelConfig Config { get; }
@@ -30,13 +38,23 @@ public sealed class SegmentationModel : IDisposable
     /// <summary>How the training run validated (whole or slide, crop and stride of a dataset run); whole for Fashion-MNIST scenes.</summary>
     public InferenceOptions Inference { get; }
 
-    /// <summary>The network (evaluation mode): forward maps [B, 3, H, W] floats in [0, 1] to [B, classes, H, W] logits.</summary>
+    /// <summary>The network (evaluation mode): forward maps [B, 3, H, W] float32 inputs to [B, classes, H, W] float32 logits (at <see cref="Precision"/> inside).</summary>
     public torch.nn.Module<torch.Tensor, torch.Tensor> Network => _net;
 
-    /// <summary>Loads a checkpoint of Tessera's segmentation trainers (its model weights) onto <paramref name="device"/> (default CPU).</summary>
+    /// <summary>Loads a checkpoint of Tessera's segmentation trainers (its model weights) onto <paramref name="device"/> (default CPU), float32.</summary>
     /// <exception cref="TesseraFormatException">Not a segmentation checkpoint, or its weights do not fit its configuration.</exception>
-    public static SegmentationModel Load(string path, torch.Device? device = null)
+    public static SegmentationModel Load(string path, torch.Device? device = null) => Load(path, device, Precision.Float32);
+
+    /// <summary>
+    /// Loads a checkpoint of Tessera's segmentation trainers onto <paramref name="device"/> (default CPU) to run at
+    /// <paramref name="precision"/> (see <see cref="Precision"/>).
+    /// </summary>
+    /// <exception cref="TesseraFormatException">Not a segmentation checkpoint, or its weights do not fit its configuration.</exception>
+    /// <exception cref="TesseraUserException">Float16 on a CPU without float16 instructions (parameter <c>precision</c>).</exception>
+    public static SegmentationModel Load(string path, torch.Device? device, Precision precision)
     {
+        device ??= torch.CPU;
+        precision.Require(device, nameof(precision));
         Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
         var header = SafeTensors.ReadHeader(path);
         string json = CheckpointMetadata.ModelConfig(header.Metadata, ModelKind.Segmentation)
@@ -46,9 +64,10 @@ public sealed class SegmentationModel : IDisposable
         try
         {
             TrainingCheckpoint.Load(path, net);
-            device ??= torch.CPU;
             net.to(device).eval();
-            return new SegmentationModel(config, net, device, RecordedInference(header.Metadata, path));
+            var run = precision == Precision.Float32 ? net : new PrecisionNetwork(net, precision);
+            run.eval();
+            return new SegmentationModel(config, run, device, RecordedInference(header.Metadata, path), precision);
         }
         catch
         {

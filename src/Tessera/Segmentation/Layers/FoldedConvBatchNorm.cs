@@ -50,15 +50,17 @@ public sealed class FoldedConvBatchNorm : IDisposable
         Clear();
         using var scope = torch.NewDisposeScope();
         var w = _conv.weight!;
+        // Folded in float32 at least (issue 28: a bfloat16/float16 network gets its folded weights rounded once).
+        var type = w.dtype is torch.ScalarType.BFloat16 or torch.ScalarType.Float16 ? torch.ScalarType.Float32 : w.dtype;
         var (mean, variance, gamma, beta, eps) = BatchNorms.Statistics(_bn);
-        var scale = variance!.add(eps).rsqrt_();
-        if (gamma is not null) scale.mul_(gamma);
-        var shift = _conv.bias is { } b ? b.sub(mean!) : mean!.neg();
+        var scale = variance!.to(type).add(eps).rsqrt_();
+        if (gamma is not null) scale.mul_(gamma.to(type));
+        var shift = _conv.bias is { } b ? b.to(type).sub(mean!.to(type)) : mean!.to(type).neg();
         shift.mul_(scale);
-        if (beta is not null) shift.add_(beta);
+        if (beta is not null) shift.add_(beta.to(type));
         // Detached from every dispose scope: the cache outlives the pass that builds it.
-        _weight = w.mul(scale.reshape(-1, 1, 1, 1)).DetachFromDisposeScope();
-        _bias = shift.DetachFromDisposeScope();
+        _weight = w.to(type).mul(scale.reshape(-1, 1, 1, 1)).to(w.dtype).DetachFromDisposeScope();
+        _bias = shift.to(w.dtype).DetachFromDisposeScope();
         _source = w.Handle;
     }
 

@@ -81,10 +81,11 @@ public sealed class SamPredictor : IDisposable
     /// float32 converts the model's image encoder in place (<see cref="EncoderPrecision"/>; issue 28); the prompt
     /// encoder and mask decoder stay float32.
     /// </summary>
-    /// <exception cref="TesseraUserException">The encoder was converted to another precision already (parameter <c>precision</c>).</exception>
+    /// <exception cref="TesseraUserException">The encoder was converted to another precision already, or float16 on a CPU without float16 instructions (parameter <c>precision</c>).</exception>
     public SamPredictor(SamModel model, Runtime.Precision precision = Runtime.Precision.Float32)
     {
         ArgumentNullException.ThrowIfNull(model);
+        Runtime.PrecisionInfo.Require(precision, model.parameters().First().device, nameof(precision));
         _model = model;
         _model.eval();
         EncoderPrecision.Apply(model.ImageEncoder, precision);

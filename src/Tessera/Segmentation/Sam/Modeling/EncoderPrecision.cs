@@ -4,12 +4,12 @@ using static TorchSharp.torch.nn;
 namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
-/// Runs SAM's image encoder at a lower <see cref="Precision"/>, as PyTorch's autocast would: the patch embedding, the
-/// transformer blocks (their linear layers, and the activations between them) and the neck's convolutions in the
-/// lower format; the absolute position table is kept and added in float32, each attention's logits, relative-position
-/// terms and softmax are computed in float32 (<c>VitAttention</c>), layer norms compute their statistics in float32
-/// (libtorch's kernels do for bfloat16/float16 inputs), and the neck's two LayerNorm2d keep float32 weights, so the
-/// embedding the decoder reads is float32. The prompt encoder and mask decoder stay float32 (a small share of the
+/// Runs SAM's image encoder at a lower <see cref="Precision"/>, as PyTorch's CPU autocast would: the patch embedding,
+/// the transformer blocks (their linear layers, attention logits, softmax and the activations between them) and the
+/// neck's convolutions in the lower format; the absolute position table is kept and added in float32, each
+/// attention's relative-position terms are computed in float32 and rounded once (<c>VitAttention</c>), layer norms and
+/// softmax accumulate in float32 (libtorch's kernels do for bfloat16/float16 inputs), and the neck's two LayerNorm2d
+/// keep float32 weights, so the embedding the decoder reads is float32. The prompt encoder and mask decoder stay float32 (a small share of the
 /// work), so the mask logits are float32.
 /// </summary>
 public static class EncoderPrecision

@@ -1,0 +1,88 @@
+using Tessera.Diffusion.Training;
+using Tessera.Segmentation.Sam.Training;
+using Tessera.Segmentation.Training;
+
+namespace Tessera.Tests;
+
+/// <summary>
+/// Issue 28: bfloat16 mixed-precision training (<see cref="TrainingOptions.Precision"/>: libtorch's autocast over the
+/// forward pass, float32 master weights and loss) against the same run in float32 — same seed, data and steps — for the
+/// three trainers. The bfloat16 curve must differ from the float32 one (autocast is on) and stay within
+/// <see cref="Bound"/> of it at every step, and the checkpoint's weights must be float32.
+/// </summary>
+[Collection("serial")] // the trainers seed libtorch's global generator
+public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
+{
+    /// <summary>Largest relative gap |bf16 − fp32| / fp32 of any step's loss.</summary>
+    private const double Bound = 0.10;
+
+    private const int Steps = 16;
+
+    [Fact]
+    public void Segmentation_bf16_tracks_fp32() => Tracks("seg", (o, dir, progress) => new SegTrainer(new SegTrainOptions
+    {
+        Model = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
+        Training = SegTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = 0, CheckpointEvery = 1000, Seed = 3, Precision = o },
+        EvalScenes = 2,
+    }).Train(dir, resume: false, progress));
+
+    [Fact]
+    public void Diffusion_bf16_tracks_fp32() => Tracks("diffusion", (o, dir, progress) => new DiffusionTrainer(new DiffusionTrainOptions
+    {
+        Model = new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet()),
+        Training = DiffusionTrainOptions.DefaultTraining with { Steps = Steps, Batch = 8, LearningRate = 2e-3, WarmupSteps = 0, CheckpointEvery = 1000, SampleEvery = 0, PreviewAtEnd = false, Seed = 2, Precision = o },
+        Limit = 8,
+    }).Train(dir, resume: false, progress));
+
+    [Fact]
+    public void Sam_bf16_tracks_fp32() => Tracks("sam", (o, dir, progress) => new SamTrainer(new SamTrainOptions
+    {
+        Config = SamTrainOptions.SmallConfig with
+        {
+            EncoderDim = 64,
+            EncoderHeads = 2,
+            EncoderDepth = 2,
+            GlobalAttentionBlocks = [1],
+            PromptDim = 64,
+            DecoderHeads = 2,
+            DecoderMlpDim = 128,
+            IouHeadHiddenDim = 64,
+        },
+        Training = SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = o },
+        Rounds = 2,
+        EvalScenes = 1,
+    }).Train(dir, resume: false, progress));
+
+    [Fact]
+    public void Fp16_on_a_cpu_without_fp16_instructions_is_refused()
+    {
+        var o = new TrainingOptions { Precision = Precision.Float16 };
+        if (Precision.Float16.IsNative(torch.CPU)) return; // such a CPU runs it
+        var e = Assert.Throws<TesseraUserException>(() => new TrainingEngine(o));
+        Assert.Equal(nameof(TrainingOptions.Precision), e.Parameter);
+        Assert.Contains("bf16", e.Message);
+    }
+
+    private void Tracks(string what, Action<Precision, string, Action<long, double, string?>> train)
+    {
+        double[] Run(Precision p)
+        {
+            using var dir = new TempDir();
+            var losses = new List<double>();
+            train(p, dir.Path, (_, loss, _) => losses.Add(loss));
+            using var f = SafeTensors.Load(Path.Combine(dir.Path, TrainingEngine.CheckpointFile));
+            Assert.All(f.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal) && kv.Value.is_floating_point()),
+                kv => Assert.Equal(torch.ScalarType.Float32, kv.Value.dtype));
+            return [.. losses];
+        }
+        var fp32 = Run(Precision.Float32);
+        var bf16 = Run(Precision.BFloat16);
+        Assert.Equal(Steps, fp32.Length);
+        Assert.Equal(Steps, bf16.Length);
+        var gaps = fp32.Zip(bf16, (a, b) => Math.Abs(b - a) / Math.Abs(a)).ToArray();
+        output.WriteLine(FormattableString.Invariant($"{what}: fp32 {fp32[0]:0.0000} -> {fp32[^1]:0.0000}, bf16 {bf16[0]:0.0000} -> {bf16[^1]:0.0000}; relative gap max {gaps.Max():0.0000}, mean {gaps.Average():0.0000}"));
+        Assert.True(gaps.Max() > 0, $"{what}: the bf16 curve equals the fp32 one: autocast did nothing");
+        Assert.True(gaps.Max() <= Bound, $"{what}: bf16 loss off fp32's by {gaps.Max():P1} at some step (bound {Bound:P0})");
+        Assert.True(bf16.TakeLast(4).Average() < bf16.Take(4).Average(), $"{what}: the bf16 loss did not fall");
+    }
+}
