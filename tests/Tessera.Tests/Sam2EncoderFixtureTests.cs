@@ -101,9 +101,22 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         Assert.Equal((1, 32, 1), (c.Trunk.NumHeads, c.DModel, c.Scalp));
         Assert.Equal([128, 64, 32, 16], c.BackboneChannelList);
         // what the official constructor derives: heads 1, 2, 4, 4, 8; windows lag a block at stage starts
-        Assert.Equal([8, 8, 14, 0, 14], c.Trunk.Blocks().Select(b => b.Window));
+        Assert.Equal([8, 8, 4, 0, 14], c.Trunk.Blocks().Select(b => b.Window));
         Assert.Equal([1, 2, 4, 4, 8], c.Trunk.Blocks().Select(b => b.Heads));
         Assert.Equal([false, true, true, false, true], c.Trunk.Blocks().Select(b => b.PoolsQueries));
+    }
+
+    [Fact]
+    public void Encoder_built_inside_a_dispose_scope_keeps_its_position_tables()
+    {
+        Sam2ImageEncoder encoder;
+        using (torch.NewDisposeScope()) encoder = new Sam2ImageEncoder(Sam2EncoderConfig.Tiny);
+        using (encoder)
+        {
+            var state = encoder.state_dict();
+            Assert.Equal([1L, 96, 7, 7], state["trunk.pos_embed"].shape);
+            Assert.Equal([1L, 96, 8, 8], state["trunk.pos_embed_window"].shape);
+        }
     }
 
     [Fact]
@@ -117,6 +130,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
     [Fact]
     public void Encoder_matches_the_official_code_stage_by_stage()
     {
+        var encoder = Encoder.Value; // built outside the test's dispose scope
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var rgb = ImageIO.Load(Path.Combine(Dir, "photo.png"), ColorMode.Rgb);
@@ -127,7 +141,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         Close(input[0, 0].sum(1), "input/channel0_row_sums", 1e-5);
         Close(input.to(torch.ScalarType.Float64).sum().reshape(1), "input_sum", 1e-5);
 
-        var trunk = Encoder.Value.Trunk;
+        var trunk = encoder.Trunk;
         var tokens = trunk.PatchEmbedding(input);
         CloseMap(tokens.permute(0, 3, 1, 2), "trunk/patch_embed", channel0: false);
         var pos = trunk.PositionEmbedding(tokens.shape[1], tokens.shape[2]);
@@ -142,7 +156,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         var levels = trunk.forward(input);
         Assert.Equal(4, levels.Count);
         for (int l = 0; l < levels.Count; l++) CloseMap(levels[l], $"trunk/level{l}");
-        var (features, positions) = Encoder.Value.Neck.forward(levels);
+        var (features, positions) = encoder.Neck.forward(levels);
         for (int l = 0; l < features.Count; l++)
         {
             CloseMap(features[l], $"neck/level{l}");
@@ -150,7 +164,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         }
 
         // The encoder's output is the neck's after the scalp: three levels, the image embedding last.
-        using var output = Encoder.Value.forward(input);
+        using var output = encoder.forward(input);
         Assert.Equal(3, output.BackboneFpn.Count);
         Assert.Equal(3, output.PositionEncodings.Count);
         for (int l = 0; l < 3; l++)
