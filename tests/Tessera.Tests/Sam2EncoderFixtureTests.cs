@@ -15,7 +15,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
 
     internal static string TinyCheckpoint => Path.Combine(Dir, "sam2.1_tiny.pt");
 
-    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam2.1_tiny_io.bin")));
+    private static readonly RecordedFixture Fixture = new(Dir, "sam2.1_tiny_io.bin");
     private static readonly Lazy<Sam2ImageEncoder> Encoder = new(() =>
     {
         var e = Sam2ImageEncoder.Load(TinyCheckpoint);
@@ -23,21 +23,11 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         return e;
     });
 
-    private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    private static torch.Tensor Ref(string key) => Fixture.Ref(key);
 
     private readonly List<(string Key, double Error)> _errors = [];
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        _errors.Add((key, err / scale));
-        return err / scale;
-    }
+    private void Close(torch.Tensor got, string key, double rel = 1e-4) => _errors.Add((key, Fixture.Close(log, got, key, rel)));
 
     // Every s-th row and column down to a 32 × 32 (or `grid`) map, and channel 0 in full where that is strided, as the generator stores them.
     private void CloseMap(torch.Tensor map, string key, int grid = 32, bool channel0 = true)
@@ -59,12 +49,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         return (x - mean) / std;
     }
 
-    private static Dictionary<string, long[]> Listing(string file)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
-        return doc.RootElement.GetProperty("keys").EnumerateArray().ToDictionary(
-            e => e.GetProperty("key").GetString()!, e => e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray());
-    }
+    private static Dictionary<string, long[]> Listing(string file) => Fixture.Listing(file);
 
     private static void SameEncoderKeys(Dictionary<string, long[]> listing, Sam2ImageEncoder encoder)
     {
