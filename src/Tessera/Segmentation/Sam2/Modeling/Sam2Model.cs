@@ -121,11 +121,11 @@ public sealed class Sam2Model : torch.nn.Module
         {
             heads = Sam2HeadsConfig.FromWeights(Shape);
             heads = heads with { Decoder = heads.Decoder with { DynamicMultimask = dynamicMultimask } };
-            encoder = Sam2ImageEncoder.FromWeights(Shape);
+            encoder = new Sam2ImageEncoder(Sam2EncoderConfig.FromWeights(Shape));
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new TesseraFormatException(path, $"not a SAM 2 checkpoint: {e.Message}");
+            throw new TesseraFormatException(path, $"not a SAM 2 checkpoint: {e.Message}", e);
         }
         var image = tensors.Where(kv => !IsVideoKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         var model = new Sam2Model(encoder, heads);
@@ -171,7 +171,7 @@ public sealed class Sam2Model : torch.nn.Module
     public Sam2ImageFeatures ForwardImage(torch.Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var levels = image_encoder.forward(input);
+        var levels = image_encoder.forward(input).BackboneFpn;
         return FromBackbone(levels[0], levels[1], levels[2]).MoveToOuterDisposeScope();
     }
 
