@@ -25,23 +25,9 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
 
     private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        return err / scale;
-    }
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => FixtureCompare.Close(log, got, Ref(key), key, rel);
 
-    private static Dictionary<string, long[]> Listing(string file)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
-        return doc.RootElement.GetProperty("keys").EnumerateArray().ToDictionary(
-            e => e.GetProperty("key").GetString()!, e => e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray());
-    }
+    private static Dictionary<string, long[]> Listing(string file) => FixtureCompare.Listing(Path.Combine(Dir, file));
 
     private static void SameKeys(Dictionary<string, long[]> expected, Dictionary<string, torch.Tensor> state)
     {
