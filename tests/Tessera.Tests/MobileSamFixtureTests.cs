@@ -15,7 +15,7 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
 
     internal static string Photo => Path.Combine(Dir, "photo.png");
 
-    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "mobilesam_tiny_io.bin")));
+    private static readonly RecordedFixture Fixture = new(Dir, "mobilesam_tiny_io.bin");
     private static readonly Lazy<SamModel> Model = new(() =>
     {
         var m = SamModel.Load(TinyCheckpoint);
@@ -23,11 +23,11 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
         return m;
     });
 
-    private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    private static torch.Tensor Ref(string key) => Fixture.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4) => FixtureCompare.Close(log, got, Ref(key), key, rel);
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Fixture.Close(log, got, key, rel);
 
-    private static Dictionary<string, long[]> Listing(string file) => FixtureCompare.Listing(Path.Combine(Dir, file));
+    private static Dictionary<string, long[]> Listing(string file) => Fixture.Listing(file);
 
     private static void SameKeys(Dictionary<string, long[]> expected, Dictionary<string, torch.Tensor> state)
     {

@@ -19,17 +19,17 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
 
     internal static string Photo => Path.Combine(Dir, "photo.png");
 
-    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam2.1_tiny_io.bin")));
+    internal static readonly RecordedFixture Recorded = new(Dir, "sam2.1_tiny_io.bin");
 
     // The fixture's model is built the way build_sam2 builds it minus the builder's post-processing overrides (the
     // script instantiates the yaml directly): no dynamic multimask fallback.
     private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(TinyCheckpoint, dynamicMultimask: false));
 
-    internal static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    internal static torch.Tensor Ref(string key) => Recorded.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4) => FixtureCompare.Close(log, got, Ref(key), key, rel);
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Recorded.Close(log, got, key, rel);
 
-    internal static Dictionary<string, long[]> Listing(string file) => FixtureCompare.Listing(Path.Combine(Dir, file));
+    internal static Dictionary<string, long[]> Listing(string file) => Recorded.Listing(file);
 
     private static bool IsHeads(string key) => key.StartsWith("sam_prompt_encoder.", StringComparison.Ordinal) || key.StartsWith("sam_mask_decoder.", StringComparison.Ordinal);
 

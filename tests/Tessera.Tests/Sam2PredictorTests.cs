@@ -22,7 +22,7 @@ public sealed class Sam2PredictorTests(ITestOutputHelper log)
 
     private static torch.Tensor Ref(string key) => Sam2DecoderFixtureTests.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4) => FixtureCompare.Close(log, got, Ref(key), key, rel);
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Sam2DecoderFixtureTests.Recorded.Close(log, got, key, rel);
 
     // Masks [C, H, W] bool against the official ones: ≥ 99.9 % equal, and unequal only where the official logit is within 1e-3 of 0.
     private void SameMasks(torch.Tensor got, string name)
