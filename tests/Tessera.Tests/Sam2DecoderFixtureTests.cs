@@ -60,7 +60,8 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
         var listing = Listing("sam2.1_tiny_keys.json");
         var m = Model.Value;
         Assert.Equal(32, m.Heads.HiddenDim);
-        Assert.Equal((16, 2, 2048, 256, 3), (m.Heads.MaskInChannels, m.Heads.DecoderDepth, m.Heads.DecoderMlpDim, m.Heads.IouHeadHiddenDim, m.Heads.MultimaskOutputs));
+        var z = m.Heads.Sizes;
+        Assert.Equal((16, 2, 2048, 256, 3), (z.MaskInChannels, z.DecoderDepth, z.DecoderMlpDim, z.IouHeadHiddenDim, z.MultimaskOutputs));
         Assert.Equal(Sam2HeadsConfig.ReleasedDecoder with { DynamicMultimask = false }, m.Heads.Decoder);
         var state = m.state_dict();
         var all = state.Keys.Concat(m.VideoWeights.Keys).Order(StringComparer.Ordinal).ToList();
@@ -141,7 +142,7 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
     public void Single_mask_falls_back_to_the_best_multimask_output_when_unstable()
     {
         using var _ = torch.no_grad();
-        using var decoder = new Sam2HeadsConfig(HiddenDim: 32, DecoderMlpDim: 64).NewMaskDecoder();
+        using var decoder = new Sam2HeadsConfig(new SamConfig(PromptDim: 32, DecoderMlpDim: 64)).NewMaskDecoder();
         decoder.eval();
         // two prompts: the first single mask is stable (all logits far from 0), the second is not (half within ±δ)
         var masks = torch.zeros(2, 4, 4, 4);
