@@ -1,0 +1,93 @@
+using Tessera.Positional;
+using Tessera.Segmentation.Sam2.Modeling;
+
+namespace Tessera.Tests;
+
+/// <summary>
+/// SAM 2.1's memory attention and memory encoder against tests/fixtures/sam2video (README there): a tiny SAM 2.1 with
+/// seeded random weights, the official facebookresearch/sam2 modules run on seeded inputs by PyTorch 2.6.
+/// Tolerance (issue #27): within 1e-4·max(1, max|ref|).
+/// </summary>
+public sealed class Sam2MemoryFixtureTests(ITestOutputHelper log)
+{
+    internal static string Dir => Fixtures.Dir("sam2video");
+
+    internal static string TinyCheckpoint => Path.Combine(Dir, "sam2.1_tiny_video.pt");
+
+    // read outside any test's dispose scope: the tensors live for the whole run
+    internal static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => Detached(TensorIndexFile.Read(Path.Combine(Dir, "sam2video_io.bin"))));
+    internal static readonly Lazy<Dictionary<string, torch.Tensor>> Weights = new(() => Detached(Checkpoint.ReadPyTorch(TinyCheckpoint)));
+
+    private static Dictionary<string, torch.Tensor> Detached(Dictionary<string, torch.Tensor> tensors)
+    {
+        foreach (var t in tensors.Values) t.DetachFromDisposeScope();
+        return tensors;
+    }
+
+    private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+
+    private void Close(torch.Tensor got, string key, double rel = 1e-4)
+    {
+        var want = Ref(key);
+        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
+        double scale = Math.Max(1, want.abs().max().item<float>());
+        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
+        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
+        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
+    }
+
+    [Fact]
+    public void Config_is_read_from_the_weights()
+    {
+        var c = Sam2MemoryConfig.FromWeights(Sam2Weights.Shapes(Weights.Value));
+        Assert.Equal((32, 16, 2, 64, 4, 3, 2, 7), (c.Dim, c.MemoryDim, c.Layers, c.FeedForward, c.DownsamplerLayers, c.DownsamplerKernel, c.FuserLayers, c.FuserKernel));
+    }
+
+    [Fact]
+    public void Memory_attention_matches_the_official_module()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var attention = new Sam2MemoryAttention(Sam2MemoryConfig.FromWeights(Sam2Weights.Shapes(Weights.Value)));
+        Sam2Weights.Load(attention, Weights.Value, "memory_attention.", TinyCheckpoint);
+        attention.eval();
+        using var _ = torch.no_grad();
+        // the fixture's tensors are sequence-first [N, B, C], as the official module takes them
+        torch.Tensor BatchFirst(string key) => Ref(key).transpose(0, 1);
+        var curr = BatchFirst("attn/curr");
+        var pos = BatchFirst("attn/curr_pos");
+        var memory = BatchFirst("attn/memory");
+        var memoryPos = BatchFirst("attn/memory_pos");
+        Close(attention.Forward(curr, pos, memory, memoryPos, 4).transpose(0, 1), "attn/out");
+        long spatial = memory.shape[1] - 4;
+        Close(attention.forward(curr, pos, memory.narrow(1, 0, spatial), memoryPos.narrow(1, 0, spatial)).transpose(0, 1), "attn/out_no_ptr");
+    }
+
+    [Fact]
+    public void Memory_encoder_matches_the_official_module()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var encoder = new Sam2MemoryEncoder(Sam2MemoryConfig.FromWeights(Sam2Weights.Shapes(Weights.Value)));
+        Sam2Weights.Load(encoder, Weights.Value, "memory_encoder.", TinyCheckpoint);
+        encoder.eval();
+        using var _ = torch.no_grad();
+        var pix = Ref("enc/pix_feat");
+        var masks = Ref("enc/masks");
+        var (features, pos) = encoder.forward(pix, masks);
+        Close(features, "enc/features");
+        Close(pos, "enc/pos");
+        Close(encoder.Forward(pix, torch.sigmoid(masks) * 20 - 10, skipMaskSigmoid: true).Features, "enc/features_skip_sigmoid");
+        Close(encoder.DownsampleMask(torch.sigmoid(masks)), "enc/downsampled");
+    }
+
+    [Fact]
+    public void Sine_grid_is_the_detr_encoding()
+    {
+        // an independent check of one channel pair: channel 2i of the row half is sin(y·2π/(H+1e-6) / 10000^(2i/(d/2)))
+        using var table = SineGrid2D.Table(5, 7, 16);
+        Assert.Equal([16L, 5, 7], table.shape);
+        double y = 3 * 2 * Math.PI / (5 + 1e-6), x = 6 * 2 * Math.PI / (7 + 1e-6);
+        Assert.Equal(Math.Sin(y / Math.Pow(10000, 2.0 * 1 / 8)), table[2, 2, 0].item<float>(), 5);
+        Assert.Equal(Math.Cos(y / Math.Pow(10000, 2.0 * 1 / 8)), table[3, 2, 4].item<float>(), 5);
+        Assert.Equal(Math.Sin(x / Math.Pow(10000, 2.0 * 2 / 8)), table[8 + 4, 1, 5].item<float>(), 5);
+    }
+}
