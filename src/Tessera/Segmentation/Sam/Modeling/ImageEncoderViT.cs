@@ -78,15 +78,23 @@ public sealed class ImageEncoderViT : SamImageEncoder
     }
 }
 
-/// <summary>Patch embedding: a p×p convolution with stride p, output channels last.</summary>
+/// <summary>
+/// Patch embedding: a p×p convolution with stride p (SAM's ViT), or an overlapping k×k one with stride s and padding
+/// (SAM 2's Hiera: 7×7, stride 4, padding 3), output channels last; key <c>proj</c>.
+/// </summary>
 public sealed class PatchEmbed : Module<torch.Tensor, torch.Tensor>
 {
     private readonly Conv2d proj;
 
     /// <summary>Creates the embedding of <paramref name="inChannels"/>-channel images into <paramref name="dim"/>.</summary>
-    public PatchEmbed(int patch, int inChannels, int dim) : base(nameof(PatchEmbed))
+    public PatchEmbed(int patch, int inChannels, int dim) : this(patch, patch, 0, inChannels, dim)
     {
-        proj = Conv2d(inChannels, dim, patch, stride: patch);
+    }
+
+    /// <summary>Creates a <paramref name="kernel"/>-wide embedding with <paramref name="stride"/> and zero <paramref name="padding"/>.</summary>
+    public PatchEmbed(int kernel, int stride, int padding, int inChannels, int dim) : base(nameof(PatchEmbed))
+    {
+        proj = Conv2d(inChannels, dim, kernel, stride: stride, padding: padding);
         RegisterComponents();
     }
 

@@ -1,20 +1,24 @@
+using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;
 
 /// <summary>
 /// The mask decoder's MLP of any depth with ReLU between layers (the official <c>mask_decoder.MLP</c>; its hypernetwork
-/// and IoU heads are three layers deep), under the official key names <c>layers.0</c> … <c>layers.{depth-1}</c>. Not the
+/// and IoU heads are three layers deep), under the official key names <c>layers.0</c> … <c>layers.{depth-1}</c>; SAM 2's
+/// Hiera blocks use it two layers deep with GELU (<c>sam2_utils.MLP</c>, the same layout). Not the
 /// shared <see cref="Tessera.Layers.Mlp"/>: that block is exactly two layers (fc1, act, fc2), which SAM's image encoder
 /// and two-way transformer use under their key names <c>lin1</c>/<c>lin2</c>.
 /// </summary>
 public sealed class SamMlp : Module<torch.Tensor, torch.Tensor>
 {
     private readonly ModuleList<Linear> layers;
+    private readonly MlpActivation _activation;
 
-    /// <summary>Creates an MLP of <paramref name="depth"/> linear layers.</summary>
-    public SamMlp(int input, int hidden, int output, int depth) : base(nameof(SamMlp))
+    /// <summary>Creates an MLP of <paramref name="depth"/> linear layers with <paramref name="activation"/> between them (ReLU or exact GELU).</summary>
+    public SamMlp(int input, int hidden, int output, int depth, MlpActivation activation = MlpActivation.Relu) : base(nameof(SamMlp))
     {
+        _activation = activation;
         var sizes = new List<int> { input };
         sizes.AddRange(Enumerable.Repeat(hidden, depth - 1));
         sizes.Add(output);
@@ -29,7 +33,7 @@ public sealed class SamMlp : Module<torch.Tensor, torch.Tensor>
         for (int i = 0; i < layers.Count; i++)
         {
             x = layers[i].forward(x);
-            if (i < layers.Count - 1) x = functional.relu(x);
+            if (i < layers.Count - 1) x = _activation == MlpActivation.Relu ? functional.relu(x) : functional.gelu(x);
         }
         return x.MoveToOuterDisposeScope();
     }

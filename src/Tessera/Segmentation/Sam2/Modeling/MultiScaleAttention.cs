@@ -1,0 +1,52 @@
+using static TorchSharp.torch.nn;
+
+namespace Tessera.Segmentation.Sam2.Modeling;
+
+/// <summary>
+/// Hiera's multi-head self-attention over a token grid [B, H, W, C] (Ryali et al. 2023, §3; the official
+/// <c>hieradet.MultiScaleAttention</c>), with optional query pooling: at a stage's first block the queries are
+/// max-pooled by the query stride (Fan et al. 2021, MViT, eq. 2: Q̂ = MaxPool(Q)), so the output grid is that much
+/// smaller while keys and values keep the full grid. Keys <c>qkv</c> and <c>proj</c>.
+/// </summary>
+public sealed class MultiScaleAttention : Module<torch.Tensor, torch.Tensor>
+{
+    private readonly Linear qkv, proj;
+    private readonly int _heads, _qStride;
+
+    /// <summary>Creates the layer from <paramref name="dim"/> to <paramref name="dimOut"/> channels; <paramref name="qStride"/> 0 for no pooling.</summary>
+    public MultiScaleAttention(int dim, int dimOut, int heads, int qStride = 0) : base(nameof(MultiScaleAttention))
+    {
+        _heads = heads;
+        _qStride = qStride;
+        qkv = Linear(dim, dimOut * 3);
+        proj = Linear(dimOut, dimOut);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override torch.Tensor forward(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], h = x.shape[1], w = x.shape[2];
+        // [B, HW, 3, heads, d]: q, k, v [B, HW, heads, d]
+        var parts = qkv.forward(x).reshape(b, h * w, 3, _heads, -1).unbind(2);
+        var (q, k, v) = (parts[0], parts[1], parts[2]);
+        if (_qStride > 0)
+        {
+            q = MaxPoolChannelsLast(q.reshape(b, h, w, -1), _qStride);
+            (h, w) = (q.shape[1], q.shape[2]);
+            q = q.reshape(b, h * w, _heads, -1);
+        }
+        // softmax(q kᵀ/√d) v per head (Vaswani et al. 2017, eq. 1), libtorch's fused kernel as the official F.scaled_dot_product_attention
+        var o = functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+        return proj.forward(o.transpose(1, 2).reshape(b, h, w, -1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Max-pooling of a channels-last grid [B, H, W, C] by <paramref name="stride"/> (kernel = stride, floor), the official <c>do_pool</c>.</summary>
+    internal static torch.Tensor MaxPoolChannelsLast(torch.Tensor x, int stride)
+    {
+        using var channelsFirst = x.permute(0, 3, 1, 2);
+        using var pooled = functional.max_pool2d(channelsFirst, stride, stride);
+        return pooled.permute(0, 2, 3, 1);
+    }
+}
