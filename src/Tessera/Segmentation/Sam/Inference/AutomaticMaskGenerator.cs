@@ -1,4 +1,3 @@
-using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Segmentation.Sam.Inference;
 
@@ -13,7 +12,12 @@ namespace Tessera.Segmentation.Sam.Inference;
 /// <param name="CropNmsThreshold">Box IoU for removing duplicates across crops (smaller crops win).</param>
 /// <param name="CropOverlapRatio">Overlap of neighbouring crops, as a fraction of the short side (at layer 1).</param>
 /// <param name="CropPointsDownscale">Points per side divided by this factor per crop layer.</param>
-/// <param name="MinMaskRegionArea">Remove holes and islands smaller than this many pixels (0: off).</param>
+/// <param name="MinMaskRegionArea">Remove holes and islands smaller than this many pixels (0: off). SAM 2's official generator hands
+/// this to its predictor's hole filling, which needs its CUDA extension and is skipped without it (with a warning); so with a
+/// SAM 2 predictor it changes nothing here either.</param>
+/// <param name="MaskThreshold">Logit threshold of a mask pixel (SAM 2's mask_threshold; SAM's is 0).</param>
+/// <param name="MultimaskOutput">Three masks per point (SAM 2's multimask_output); false: one, chosen by the decoder.</param>
+/// <param name="UseM2M">SAM 2's one-step refinement: each mask is predicted again from its point and its own low-resolution logits.</param>
 public sealed record AmgOptions(
     int PointsPerSide = 32,
     int PointsPerBatch = 64,
@@ -25,7 +29,14 @@ public sealed record AmgOptions(
     double CropNmsThreshold = 0.7,
     double CropOverlapRatio = 512.0 / 1500,
     int CropPointsDownscale = 1,
-    int MinMaskRegionArea = 0);
+    int MinMaskRegionArea = 0,
+    double MaskThreshold = 0.0,
+    bool MultimaskOutput = true,
+    bool UseM2M = false)
+{
+    /// <summary>The official defaults of SAM 2's <c>SAM2AutomaticMaskGenerator</c> (predicted-IoU threshold 0.8 instead of SAM's 0.88).</summary>
+    public static AmgOptions Sam2Defaults => new(PredIouThreshold: 0.8);
+}
 
 /// <summary>
 /// One automatically generated mask: its RLE at the image size, area, box (x, y, w, h, inclusive pixel
@@ -37,8 +48,10 @@ public sealed record AmgMask(MaskRle Segmentation, long Area, int[] BoxXywh, dou
 /// SAM's automatic mask generator (Kirillov et al. 2023, §7.1 and App. B): prompts a regular grid of points
 /// over the image (and optionally over overlapping crops), keeps confident and stable masks, removes
 /// duplicates with box NMS, and optionally cleans small holes and islands — the official algorithm, step for step.
+/// With a SAM 2 predictor it is SAM 2's <c>SAM2AutomaticMaskGenerator</c>: the same loop, with its mask threshold,
+/// multimask and mask-to-mask refinement settings, and no small-region removal (see <see cref="AmgOptions.MinMaskRegionArea"/>).
 /// </summary>
-public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? options = null)
+public sealed class AutomaticMaskGenerator(ISamPredictor predictor, AmgOptions? options = null)
 {
     /// <summary>The settings.</summary>
     public AmgOptions Options { get; } = options ?? new AmgOptions();
@@ -182,7 +195,7 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
                 [.. all.Select(c => 1.0 / ((double)(c.Crop[2] - c.Crop[0]) * (c.Crop[3] - c.Crop[1])))], o.CropNmsThreshold);
             all = [.. keep.Select(i => all[i])];
         }
-        if (o.MinMaskRegionArea > 0) all = RemoveSmallRegions(all, h, w, o.MinMaskRegionArea, Math.Max(o.BoxNmsThreshold, o.CropNmsThreshold));
+        if (o.MinMaskRegionArea > 0 && predictor.Family != SamFamily.Sam2) all = RemoveSmallRegions(all, h, w, o.MinMaskRegionArea, Math.Max(o.BoxNmsThreshold, o.CropNmsThreshold));
         return [.. all.Select(c =>
         {
             var rle = MaskRle.Encode(c.Mask, h, w);
@@ -213,12 +226,13 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
                 var (mx, my) = predictor.ToModelFrame(points[i][0], points[i][1]);
                 (model[2 * i], model[2 * i + 1]) = (mx, my);
             }
-            var device = predictor.Features.device;
+            var device = predictor.Device;
             var coords = torch.tensor(model, [count, 1, 2], device: device);
             var labels = torch.ones(count, 1, torch.ScalarType.Int64, device);
-            var (lowRes, iou) = predictor.PredictLowRes(coords, labels, multimask: true);
+            var (lowRes, iou) = predictor.PredictLowRes(coords, labels, o.MultimaskOutput);
             int m = (int)lowRes.shape[1];
             var lowFlat = lowRes.flatten(0, 1).unsqueeze(1);
+            if (o.UseM2M) (lowFlat, iou) = Refine(coords, lowFlat, m);
             var iouFlat = iou.flatten().to(torch.ScalarType.Float64).cpu().data<double>().ToArray();
             var keep = Enumerable.Range(0, count * m).Where(i => !(o.PredIouThreshold > 0) || iouFlat[i] > o.PredIouThreshold).ToList();
             long plane = (long)ch * cw;
@@ -230,8 +244,8 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
                 using var chunkScope = torch.NewDisposeScope();
                 var ids = keep.GetRange(c0, Math.Min(chunk, keep.Count - c0));
                 var logits = predictor.UpscaleLogits(lowFlat.index_select(0, torch.tensor(ids.Select(i => (long)i).ToArray(), device: device))).squeeze(1);
-                var stability = StabilityScore(logits, SamModel.MaskThreshold, o.StabilityScoreOffset).to(torch.ScalarType.Float64).cpu().data<double>().ToArray();
-                var binary = logits > SamModel.MaskThreshold;
+                var stability = StabilityScore(logits, o.MaskThreshold, o.StabilityScoreOffset).to(torch.ScalarType.Float64).cpu().data<double>().ToArray();
+                var binary = logits > o.MaskThreshold;
                 var boxes = MaskToBox(binary).cpu().data<long>().ToArray();
                 var maskBytes = binary.to(torch.ScalarType.Byte).cpu().contiguous();
                 var bytes = maskBytes.bytes;
@@ -249,6 +263,27 @@ public sealed class AutomaticMaskGenerator(SamPredictor predictor, AmgOptions? o
         }
         var nmsKeep = Nms([.. found.Select(c => c.Box.Select(v => (double)v).ToArray())], [.. found.Select(c => c.Iou)], o.BoxNmsThreshold);
         return [.. nmsKeep.Select(i => found[i])];
+    }
+
+    // SAM 2's mask-to-mask refinement (SAM2AutomaticMaskGenerator.refine_with_m2m): every mask of the batch (points
+    // repeated per mask) is predicted again, single-mask, from its point and its low-resolution logits clamped to ±32 as the
+    // official predictor returns them; points_per_batch prompts at a time. Returns the new logits [K, 1, h, w] and IoUs [K].
+    private (torch.Tensor LowRes, torch.Tensor Iou) Refine(torch.Tensor coords, torch.Tensor lowRes, int perPoint)
+    {
+        using var scope = torch.NewDisposeScope();
+        var points = coords.repeat_interleave(perPoint, 0);
+        var labels = torch.ones(points.shape[0], 1, torch.ScalarType.Int64, points.device);
+        var masks = new List<torch.Tensor>();
+        var ious = new List<torch.Tensor>();
+        for (long start = 0; start < points.shape[0]; start += Options.PointsPerBatch)
+        {
+            long end = Math.Min(points.shape[0], start + Options.PointsPerBatch);
+            var (m, i) = predictor.PredictLowRes(points.narrow(0, start, end - start), labels.narrow(0, start, end - start), multimask: false,
+                maskInput: lowRes.narrow(0, start, end - start).clamp(-32.0, 32.0));
+            masks.Add(m);
+            ious.Add(i);
+        }
+        return (torch.cat(masks, 0).MoveToOuterDisposeScope(), torch.cat(ious, 0).flatten().MoveToOuterDisposeScope());
     }
 
     private static bool NearCropEdge(int[] box, int[] crop, (int H, int W) original)

@@ -13,7 +13,62 @@ public readonly record struct SamBox(double X0, double Y0, double X1, double Y1)
 /// The prompts of one prediction: points, an optional box and an optional low-resolution mask
 /// (logits [1, 4h, 4w] or [1, 1, 4h, 4w], e.g. the best low-res output of an earlier prediction).
 /// </summary>
-public sealed record SamPrompt(IReadOnlyList<SamPoint>? Points = null, SamBox? Box = null, torch.Tensor? MaskInput = null);
+public sealed record SamPrompt(IReadOnlyList<SamPoint>? Points = null, SamBox? Box = null, torch.Tensor? MaskInput = null)
+{
+    /// <summary>
+    /// Validates the prompt against an image of <paramref name="image"/> (h, w): a point outside it, a box with x1 &lt; x0
+    /// or y1 &lt; y0 or outside it, a mask input not of the decoder's low-resolution size <paramref name="maskInput"/>.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The prompt does not fit; the message names the prompt's parameter.</exception>
+    public void Check((int H, int W) image, (int H, int W) maskInput)
+    {
+        var (h, w) = image;
+        if (MaskInput is { } m)
+        {
+            var (mh, mw) = maskInput;
+            if (m.numel() != (long)mh * mw)
+                throw new TesseraUserException(nameof(MaskInput), $"shape [{string.Join(", ", m.shape)}]; expected the {mh}×{mw} low-resolution logits of an earlier prediction");
+        }
+        foreach (var p in Points ?? [])
+            if (!(p.X >= 0 && p.X <= w && p.Y >= 0 && p.Y <= h))
+                throw new TesseraUserException(nameof(Points), $"{p.X},{p.Y} is outside the {w}×{h} image");
+        if (Box is { } b)
+        {
+            if (!(b.X1 >= b.X0 && b.Y1 >= b.Y0)) throw new TesseraUserException(nameof(Box), $"{b.X0},{b.Y0},{b.X1},{b.Y1}: x1 < x0 or y1 < y0");
+            if (b.X0 < 0 || b.Y0 < 0 || b.X1 > w || b.Y1 > h) throw new TesseraUserException(nameof(Box), $"{b.X0},{b.Y0},{b.X1},{b.Y1} is outside the {w}×{h} image");
+        }
+    }
+
+    /// <summary>
+    /// The prompt as a batch of one in the model frame (float32 on <paramref name="device"/>): point coordinates [1, N, 2] and
+    /// labels [1, N] (1 object, 0 background), the box's corners [1, 2, 2], the mask input [1, 1, h, w]; null where absent.
+    /// </summary>
+    internal (torch.Tensor? Coords, torch.Tensor? Labels, torch.Tensor? Box, torch.Tensor? Mask) ToModelFrame(
+        Func<double, double, (double X, double Y)> transform, (int H, int W) maskInput, torch.Device device)
+    {
+        torch.Tensor? coords = null, labels = null, box = null, mask = null;
+        if (Points is { Count: > 0 } points)
+        {
+            var xy = new float[points.Count * 2];
+            var lab = new int[points.Count];
+            for (int i = 0; i < points.Count; i++)
+            {
+                var (x, y) = transform(points[i].X, points[i].Y);
+                (xy[2 * i], xy[2 * i + 1], lab[i]) = ((float)x, (float)y, points[i].Positive ? 1 : 0);
+            }
+            coords = torch.tensor(xy, [1, points.Count, 2], device: device);
+            labels = torch.tensor(lab, [1, points.Count], device: device);
+        }
+        if (Box is { } b)
+        {
+            var (x0, y0) = transform(b.X0, b.Y0);
+            var (x1, y1) = transform(b.X1, b.Y1);
+            box = torch.tensor(new[] { (float)x0, (float)y0, (float)x1, (float)y1 }, [1, 2, 2], device: device);
+        }
+        if (MaskInput is { } m) mask = m.to(torch.ScalarType.Float32).to(device).reshape(1, 1, maskInput.H, maskInput.W);
+        return (coords, labels, box, mask);
+    }
+}
 
 /// <summary>
 /// Masks of one prediction: <see cref="Masks"/> bool [C, H, W] at the original size (or logits, when
@@ -23,6 +78,10 @@ public sealed record SamPrediction(torch.Tensor Masks, float[] Scores, torch.Ten
 {
     /// <summary>Index of the mask with the highest predicted IoU.</summary>
     public int Best => Array.IndexOf(Scores, Scores.Max());
+
+    /// <summary>The prediction of the first prompt of batched outputs (masks [B, C, H, W], IoUs [B, C], low-res logits [B, C, h, w]).</summary>
+    internal static SamPrediction First(torch.Tensor masks, torch.Tensor iou, torch.Tensor lowRes) =>
+        new(masks[0].MoveToOuterDisposeScope(), iou[0].cpu().data<float>().ToArray(), lowRes[0].MoveToOuterDisposeScope());
 
     /// <inheritdoc />
     public void Dispose()
@@ -37,13 +96,13 @@ public sealed record SamPrediction(torch.Tensor Masks, float[] Scores, torch.Ten
 /// once; <see cref="Predict"/> then answers any number of prompts with the cheap prompt encoder and mask
 /// decoder. Coordinates are in original-image pixels; tensors live on the model's device.
 /// </summary>
-public sealed class SamPredictor : IDisposable
+public sealed class SamPredictor : ISamPredictor
 {
     private readonly SamModel _model;
     private readonly ResizeLongestSide _transform;
     private torch.Tensor? _features;
 
-    /// <summary>Original image size (h, w) of the current image.</summary>
+    /// <inheritdoc />
     public (int H, int W) OriginalSize { get; private set; }
 
     /// <summary>Resized image size (h, w) inside the padded model input.</summary>
@@ -68,12 +127,22 @@ public sealed class SamPredictor : IDisposable
         _transform = new ResizeLongestSide(model.Config.ImageSize);
     }
 
-    private torch.Device Device => _model.parameters().First().device;
+    /// <inheritdoc />
+    public torch.Device Device => _model.parameters().First().device;
+
+    /// <inheritdoc />
+    public SamFamily Family => SamFamily.Sam;
+
+    /// <inheritdoc />
+    public double MaskThreshold => SamModel.MaskThreshold;
+
+    /// <inheritdoc />
+    public (int H, int W) MaskInputSize => _model.PromptEncoder.MaskInputSize;
 
     /// <summary>The precision the image encoder runs at.</summary>
     public Runtime.Precision Precision { get; }
 
-    /// <summary>Sets the image: uint8 RGB [3, H, W] (as <c>ImageIO.Load(path, ColorMode.Rgb)</c> gives) or [H, W, 3] with <paramref name="channelsLast"/>.</summary>
+    /// <inheritdoc />
     public void SetImage(torch.Tensor rgb, bool channelsLast = false)
     {
         Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
@@ -112,58 +181,17 @@ public sealed class SamPredictor : IDisposable
     /// input not of the decoder's low-resolution size); <see cref="Predict"/> calls it.
     /// </summary>
     /// <exception cref="TesseraUserException">The prompt does not fit the image; the message names the prompt's parameter.</exception>
-    public void Check(SamPrompt prompt)
-    {
-        var (h, w) = OriginalSize;
-        if (prompt.MaskInput is { } m)
-        {
-            var (mh, mw) = _model.PromptEncoder.MaskInputSize;
-            if (m.numel() != (long)mh * mw)
-                throw new TesseraUserException(nameof(SamPrompt.MaskInput), $"shape [{string.Join(", ", m.shape)}]; expected the {mh}×{mw} low-resolution logits of an earlier prediction");
-        }
-        foreach (var p in prompt.Points ?? [])
-            if (!(p.X >= 0 && p.X <= w && p.Y >= 0 && p.Y <= h))
-                throw new TesseraUserException(nameof(SamPrompt.Points), $"{p.X},{p.Y} is outside the {w}×{h} image");
-        if (prompt.Box is { } b)
-        {
-            if (!(b.X1 >= b.X0 && b.Y1 >= b.Y0)) throw new TesseraUserException(nameof(SamPrompt.Box), $"{b.X0},{b.Y0},{b.X1},{b.Y1}: x1 < x0 or y1 < y0");
-            if (b.X0 < 0 || b.Y0 < 0 || b.X1 > w || b.Y1 > h) throw new TesseraUserException(nameof(SamPrompt.Box), $"{b.X0},{b.Y0},{b.X1},{b.Y1} is outside the {w}×{h} image");
-        }
-    }
+    public void Check(SamPrompt prompt) => prompt.Check(OriginalSize, MaskInputSize);
 
-    /// <summary>Predicts masks for one prompt on the current image.</summary>
-    /// <exception cref="TesseraUserException">The prompt does not fit the image (see <see cref="Check"/>).</exception>
+    /// <inheritdoc />
     public SamPrediction Predict(SamPrompt prompt, bool multimask = true, bool returnLogits = false)
     {
         Check(prompt);
         using var scope = torch.NewDisposeScope();
-        var device = Device;
-        torch.Tensor? coords = null, labels = null, box = null, mask = null;
-        if (prompt.Points is { Count: > 0 } points)
-        {
-            var xy = new float[points.Count * 2];
-            var lab = new int[points.Count];
-            for (int i = 0; i < points.Count; i++)
-            {
-                var (x, y) = _transform.ApplyCoords(points[i].X, points[i].Y, OriginalSize);
-                (xy[2 * i], xy[2 * i + 1], lab[i]) = ((float)x, (float)y, points[i].Positive ? 1 : 0);
-            }
-            coords = torch.tensor(xy, [1, points.Count, 2], device: device);
-            labels = torch.tensor(lab, [1, points.Count], device: device);
-        }
-        if (prompt.Box is { } b)
-        {
-            var t = _transform.ApplyBox((b.X0, b.Y0, b.X1, b.Y1), OriginalSize);
-            box = torch.tensor(new[] { (float)t.X0, (float)t.Y0, (float)t.X1, (float)t.Y1 }, [1, 4], device: device);
-        }
-        if (prompt.MaskInput is { } m)
-        {
-            var size = _model.PromptEncoder.MaskInputSize;
-            mask = m.to(torch.ScalarType.Float32).to(device).reshape(1, 1, size.H, size.W);
-        }
-        var (masks, iou, lowRes) = PredictTorch(coords, labels, box, mask, multimask, returnLogits);
-        var scores = iou[0].cpu().data<float>().ToArray();
-        return new SamPrediction(masks[0].MoveToOuterDisposeScope(), scores, lowRes[0].MoveToOuterDisposeScope());
+        var t = prompt.ToModelFrame(ToModelFrame, MaskInputSize, Device);
+        var box = t.Box?.reshape(1, 4);
+        var (masks, iou, lowRes) = PredictTorch(t.Coords, t.Labels, box, t.Mask, multimask, returnLogits);
+        return SamPrediction.First(masks, iou, lowRes);
     }
 
     /// <summary>
@@ -187,26 +215,27 @@ public sealed class SamPredictor : IDisposable
     }
 
     /// <summary>
-    /// The mask decoder alone on prompts already in the model frame (coords [B, N, 2], labels [B, N]): low-resolution
-    /// logits [B, C, 4h, 4w] and IoUs [B, C]; <see cref="UpscaleLogits"/> brings logits to the image, as <see cref="PredictTorch"/> does.
+    /// The mask decoder alone on prompts already in the model frame (coords [B, N, 2], labels [B, N]; optional mask prompts
+    /// [B, 1, 4h, 4w]): low-resolution logits [B, C, 4h, 4w] and IoUs [B, C]; <see cref="UpscaleLogits"/> brings logits to
+    /// the image, as <see cref="PredictTorch"/> does.
     /// </summary>
-    public (torch.Tensor LowRes, torch.Tensor Iou) PredictLowRes(torch.Tensor coords, torch.Tensor labels, bool multimask = true)
+    public (torch.Tensor LowRes, torch.Tensor Iou) PredictLowRes(torch.Tensor coords, torch.Tensor labels, bool multimask = true, torch.Tensor? maskInput = null)
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, null, null);
+        var (sparse, dense) = _model.PromptEncoder.forward(coords, labels, null, maskInput);
         using var pred = _model.MaskDecoder.forward(Features, _model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask);
         return (pred.Masks.clone().MoveToOuterDisposeScope(), pred.Iou.clone().MoveToOuterDisposeScope());
     }
 
-    /// <summary>Low-resolution logits [B, C, 4h, 4w] of the current image upscaled to its original size (logits [B, C, H, W]).</summary>
+    /// <inheritdoc />
     public torch.Tensor UpscaleLogits(torch.Tensor lowRes)
     {
         using var _ = torch.no_grad();
         return _model.PostprocessMasks(lowRes, InputSize, OriginalSize);
     }
 
-    /// <summary>Transforms a point of the original image into the model frame.</summary>
+    /// <inheritdoc />
     public (double X, double Y) ToModelFrame(double x, double y) => _transform.ApplyCoords(x, y, OriginalSize);
 
     /// <inheritdoc />

@@ -132,17 +132,20 @@ public sealed class TwoWayAttentionBlock : Module
 {
     private readonly DecoderAttention self_attn, cross_attn_token_to_image, cross_attn_image_to_token;
     private readonly LayerNorm norm1, norm2, norm3, norm4;
-    private readonly Mlp mlp;
+    private readonly Module<torch.Tensor, torch.Tensor> mlp;
     private readonly bool _skipFirstPe;
 
-    /// <summary>Creates the layer.</summary>
-    public TwoWayAttentionBlock(int dim, int heads, int mlpDim, int downsampleRate, bool skipFirstLayerPe) : base(nameof(TwoWayAttentionBlock))
+    /// <summary>
+    /// Creates the layer. <paramref name="mlpAsLayers"/>: the MLP's two layers under SAM 2's key names <c>layers.0</c>,
+    /// <c>layers.1</c> (sam2_utils.MLP) rather than SAM's <c>lin1</c>, <c>lin2</c>; the same computation.
+    /// </summary>
+    public TwoWayAttentionBlock(int dim, int heads, int mlpDim, int downsampleRate, bool skipFirstLayerPe, bool mlpAsLayers = false) : base(nameof(TwoWayAttentionBlock))
     {
         self_attn = new DecoderAttention(dim, heads);
         norm1 = LayerNorm(dim);
         cross_attn_token_to_image = new DecoderAttention(dim, heads, downsampleRate);
         norm2 = LayerNorm(dim);
-        mlp = new Mlp(dim, mlpDim, activation: MlpActivation.Relu, names: VitBlock.SamMlpNames);
+        mlp = mlpAsLayers ? new SamMlp(dim, mlpDim, dim, 2) : new Mlp(dim, mlpDim, activation: MlpActivation.Relu, names: VitBlock.SamMlpNames);
         norm3 = LayerNorm(dim);
         norm4 = LayerNorm(dim);
         cross_attn_image_to_token = new DecoderAttention(dim, heads, downsampleRate);
@@ -190,10 +193,10 @@ public sealed class TwoWayTransformer : Module
     /// <summary>The two-way layers.</summary>
     public IReadOnlyList<TwoWayAttentionBlock> Layers => [.. layers];
 
-    /// <summary>Creates the transformer.</summary>
-    public TwoWayTransformer(int depth, int dim, int heads, int mlpDim, int downsampleRate = 2) : base(nameof(TwoWayTransformer))
+    /// <summary>Creates the transformer; <paramref name="mlpAsLayers"/> names the layers' MLPs as SAM 2 does (<see cref="TwoWayAttentionBlock"/>).</summary>
+    public TwoWayTransformer(int depth, int dim, int heads, int mlpDim, int downsampleRate = 2, bool mlpAsLayers = false) : base(nameof(TwoWayTransformer))
     {
-        layers = new ModuleList<TwoWayAttentionBlock>([.. Enumerable.Range(0, depth).Select(i => new TwoWayAttentionBlock(dim, heads, mlpDim, downsampleRate, i == 0))]);
+        layers = new ModuleList<TwoWayAttentionBlock>([.. Enumerable.Range(0, depth).Select(i => new TwoWayAttentionBlock(dim, heads, mlpDim, downsampleRate, i == 0, mlpAsLayers))]);
         final_attn_token_to_image = new DecoderAttention(dim, heads, downsampleRate);
         norm_final_attn = LayerNorm(dim);
         RegisterComponents();
