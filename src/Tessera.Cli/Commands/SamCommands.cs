@@ -2,13 +2,14 @@ using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;
+using Tessera.Segmentation.Sam2.Inference;
 
 namespace Tessera.Cli.Commands;
 
 /// <summary>Options shared by the SAM commands that run a checkpoint on an image.</summary>
 internal class SamImageSettings : GlobalSettings
 {
-    [CommandOption("--checkpoint <FILE>"), Description("SAM weights: an official sam_vit_{b,l,h}_*.pth or MobileSAM mobile_sam.pt as released, or a .safetensors from tessera sam train.")] public string? Checkpoint { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("SAM weights: an official sam_vit_{b,l,h}_*.pth, MobileSAM mobile_sam.pt or SAM 2 / SAM 2.1 sam2.1_hiera_*.pt as released, or a .safetensors from tessera sam train.")] public string? Checkpoint { get; init; }
     [CommandOption("--model <SIZE>"), Description("vit_b, vit_l, vit_h or vit_t (MobileSAM) to insist on a size; default: whatever the checkpoint holds.")] public string? Model { get; init; }
     [CommandOption("--image <FILE>"), Description("The image (PNG, JPEG, BMP, GIF, WebP).")] public string? Image { get; init; }
     [CommandOption("--lora <FILE>"), Description("Low-rank adapters of tessera sam train --lora-rank (lora.safetensors), merged into the checkpoint on load.")] public string? Lora { get; init; }
@@ -33,19 +34,40 @@ internal class SamImageSettings : GlobalSettings
     /// <summary>Loads the checkpoint (with --lora merged) onto <paramref name="device"/>.</summary>
     internal SamModel LoadModel(torch.Device device) => SamCommandModel.Load(Checkpoint!, Lora, device, Model is null ? null : SamConfig.FromName(Model));
 
+    /// <summary>Loads the checkpoint of any SAM family onto <paramref name="device"/> with its predictor (SAM and MobileSAM with --lora merged).</summary>
+    internal LoadedSam LoadPredictor(torch.Device device)
+    {
+        if (SamCheckpoints.Detect(Checkpoint!) == SamFamily.Sam2)
+        {
+            if (Lora is not null) throw new TesseraUserException("--lora: adapters are for SAM and MobileSAM checkpoints; this is a SAM 2 checkpoint");
+            if (Model is not null) throw new TesseraUserException($"--model {Model}: names a SAM or MobileSAM size; this is a SAM 2 checkpoint (its size is read from the weights)");
+            if (Precision != Tessera.Runtime.Precision.Float32) throw new TesseraUserException($"--precision {PrecisionName}: SAM 2's image encoder runs in fp32 only");
+            return SamCheckpoints.Open(Checkpoint!, device);
+        }
+        var model = LoadModel(device);
+        try
+        {
+            return new LoadedSam(model, new SamPredictor(model, Precision));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Loads the model onto <paramref name="device"/> and the image, and sets the image on a predictor.</summary>
-    internal (SamModel Model, SamPredictor Predictor, torch.Tensor Rgb) Open(torch.Device device, Ui ui)
+    internal (LoadedSam Loaded, torch.Tensor Rgb) Open(torch.Device device, Ui ui)
     {
         var rgb = ImageIO.Load(Image!, ColorMode.Rgb);
-        var model = LoadModel(device);
-        var predictor = new SamPredictor(model, Precision);
+        var loaded = LoadPredictor(device);
         ui.WithProgress("encoding image", 1, "img", report =>
         {
-            predictor.SetImage(rgb);
+            loaded.Predictor.SetImage(rgb);
             report(1, null);
             return 0;
         });
-        return (model, predictor, rgb);
+        return (loaded, rgb);
     }
 }
 
@@ -108,12 +130,11 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
     {
         var device = settings.Apply();
         var prompt = settings.Prompt(); // parse errors before the (slow) model load
-        var (model, predictor, rgb) = settings.Open(device, Ui);
-        using (model)
-        using (predictor)
+        var (loaded, rgb) = settings.Open(device, Ui);
+        using (loaded)
         using (rgb)
         {
-            using var prediction = predictor.Predict(prompt, settings.Multimask);
+            using var prediction = loaded.Predictor.Predict(prompt, settings.Multimask);
             string overlay = SamMaskFiles.Write(settings.Out, prediction, rgb, settings.Multimask);
             for (int i = 0; i < prediction.Masks.shape[0]; i++)
                 Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {prediction.Masks[i].sum().item<long>()} pixels{(i == prediction.Best ? " (best)" : "")}");
@@ -130,7 +151,10 @@ internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
     [CommandOption("-o|--out <DIR>", IsHidden = true), Description("The former name of --output.")] public string? Out { get; init; }
     [CommandOption("--points-per-side <N>"), Description("Point grid N × N. Default 32")] public int PointsPerSide { get; init; } = 32;
     [CommandOption("--points-per-batch <N>"), Description("Prompts decoded at once. Default 64")] public int PointsPerBatch { get; init; } = 64;
-    [CommandOption("--pred-iou-thresh <T>"), Description("Keep masks with predicted IoU above T. Default 0.88")] public double PredIouThresh { get; init; } = 0.88;
+    [CommandOption("--pred-iou-thresh <T>"), Description("Keep masks with predicted IoU above T. Default 0.88 (SAM 2: 0.8, its official default)")] public double? PredIouThresh { get; init; }
+    [CommandOption("--mask-threshold <T>"), Description("SAM 2: the logit threshold of a mask pixel. Default 0")] public double? MaskThreshold { get; init; }
+    [CommandOption("--m2m"), Description("SAM 2: refine each mask once from its own low-resolution logits (the official use_m2m).")] public bool M2M { get; init; }
+    [CommandOption("--single-mask"), Description("SAM 2: one mask per point instead of three (the official multimask_output=False).")] public bool SingleMask { get; init; }
     [CommandOption("--stability-thresh <T>"), Description("Keep masks with stability score at least T. Default 0.95")] public double StabilityThresh { get; init; } = 0.95;
     [CommandOption("--box-nms-thresh <T>"), Description("Box IoU for duplicate removal. Default 0.7")] public double BoxNmsThresh { get; init; } = 0.7;
     [CommandOption("--crop-layers <N>"), Description("Extra layers of overlapping crops. Default 0")] public int CropLayers { get; init; }
@@ -161,7 +185,8 @@ internal sealed class SamAutoSettings : SamImageSettings, IShardSettings
         if (PointsPerSide < 1) return ValidationResult.Error($"--points-per-side: {PointsPerSide} must be at least 1");
         if (PointsPerBatch < 1) return ValidationResult.Error($"--points-per-batch: {PointsPerBatch} must be at least 1");
         if (CropLayers < 0) return ValidationResult.Error($"--crop-layers: {CropLayers} is negative");
-        if (!double.IsFinite(PredIouThresh)) return ValidationResult.Error($"--pred-iou-thresh: {PredIouThresh}; expected a number");
+        if (PredIouThresh is { } iou && !double.IsFinite(iou)) return ValidationResult.Error($"--pred-iou-thresh: {iou}; expected a number");
+        if (MaskThreshold is { } mt && !double.IsFinite(mt)) return ValidationResult.Error($"--mask-threshold: {mt}; expected a number");
         if (!(StabilityThresh >= 0 && StabilityThresh <= 1)) return ValidationResult.Error($"--stability-thresh: {StabilityThresh}; expected a number in [0, 1]");
         if (!(BoxNmsThresh >= 0 && BoxNmsThresh <= 1)) return ValidationResult.Error($"--box-nms-thresh: {BoxNmsThresh}; expected a number in [0, 1]");
         if (MinRegionArea < 0) return ValidationResult.Error($"--min-region-area: {MinRegionArea} is negative");
@@ -187,12 +212,11 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         string output = Path.GetFullPath(settings.OutputFolder!);
         if (File.Exists(output)) throw new TesseraUserException($"--output: '{settings.OutputFolder}' is a file; expected a folder");
         var format = settings.Format();
-        var (model, predictor, rgb) = settings.Open(device, Ui);
-        using (model)
-        using (predictor)
+        var (loaded, rgb) = settings.Open(device, Ui);
+        using (loaded)
         using (rgb)
         {
-            var generator = new AutomaticMaskGenerator(predictor, Options(settings));
+            var generator = new AutomaticMaskGenerator(loaded.Predictor, Options(settings, loaded.Predictor));
             var masks = Ui.WithProgress("generating masks", 1000, "‰", report =>
                 generator.Generate(rgb, new Reporter<double>(f => report((long)(f * 1000), null)), cancellation));
             AutomaticMasksFolder.Write(output, rgb, masks, format);
@@ -201,9 +225,30 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         return Program.Ok;
     }
 
-    private static AmgOptions Options(SamAutoSettings settings) =>
-        new(settings.PointsPerSide, settings.PointsPerBatch, settings.PredIouThresh, settings.StabilityThresh,
-            BoxNmsThreshold: settings.BoxNmsThresh, CropLayers: settings.CropLayers, MinMaskRegionArea: settings.MinRegionArea);
+    // The generator's settings for the family of the loaded model: SAM 2's own defaults (predicted-IoU threshold 0.8) and
+    // options; SAM 2 leaves small regions as its official generator does without the CUDA extension (said once here).
+    private AmgOptions Options(SamAutoSettings settings, ISamPredictor predictor)
+    {
+        bool sam2 = predictor.Family == SamFamily.Sam2;
+        if (!sam2 && (settings.MaskThreshold is not null || settings.M2M || settings.SingleMask))
+            throw new TesseraUserException("--mask-threshold, --m2m and --single-mask are SAM 2's generator settings; this is a SAM or MobileSAM checkpoint");
+        if (sam2 && settings.MinRegionArea > 0)
+            Ui.Result("note: with SAM 2, --min-region-area is skipped, as the official SAM 2 generator skips it without its CUDA extension");
+        var defaults = sam2 ? AmgOptions.Sam2Defaults : new AmgOptions();
+        return defaults with
+        {
+            PointsPerSide = settings.PointsPerSide,
+            PointsPerBatch = settings.PointsPerBatch,
+            PredIouThreshold = settings.PredIouThresh ?? defaults.PredIouThreshold,
+            StabilityScoreThreshold = settings.StabilityThresh,
+            BoxNmsThreshold = settings.BoxNmsThresh,
+            CropLayers = settings.CropLayers,
+            MinMaskRegionArea = settings.MinRegionArea,
+            MaskThreshold = settings.MaskThreshold ?? defaults.MaskThreshold,
+            MultimaskOutput = !settings.SingleMask,
+            UseM2M = settings.M2M,
+        };
+    }
 
     /// <summary>The official amg.py over a folder or one shard of it (<see cref="AutomaticMaskRun"/>), or the completeness check of its manifests.</summary>
     private int RunBatch(SamAutoSettings settings, torch.Device device, CancellationToken cancellation)
@@ -222,9 +267,8 @@ internal sealed class SamAutoCommand : TesseraCommand<SamAutoSettings>
         int mine = shard.Select(targets).Count();
         Ui.Result($"{shard.Describe()}: {mine} of {targets.Count} images");
         Directory.CreateDirectory(output);
-        using var model = settings.LoadModel(device);
-        using var predictor = new SamPredictor(model, settings.Precision);
-        var run = new AutomaticMaskRun(new AutomaticMaskGenerator(predictor, Options(settings)), settings.ConvertToRle ? AmgOutput.CocoRleJson : AmgOutput.PngFolder);
+        using var loaded = settings.LoadPredictor(device);
+        var run = new AutomaticMaskRun(new AutomaticMaskGenerator(loaded.Predictor, Options(settings, loaded.Predictor)), settings.ConvertToRle ? AmgOutput.CocoRleJson : AmgOutput.PngFolder);
         var (summary, masks) = Ui.WithProgress("automatic masks", mine, "img", report =>
             run.Run(targets, output, shard, new Reporter<AmgRunProgress>(p => report(p.Handled, null)), cancellation));
         foreach (var (name, why) in summary.Failed) Ui.Result($"failed: {name}: {why}");
