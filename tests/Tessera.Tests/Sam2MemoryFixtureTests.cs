@@ -1,4 +1,3 @@
-using Tessera.Positional;
 using Tessera.Segmentation.Sam2.Modeling;
 
 namespace Tessera.Tests;
@@ -77,17 +76,5 @@ public sealed class Sam2MemoryFixtureTests(ITestOutputHelper log)
         Close(pos, "enc/pos");
         Close(encoder.Forward(pix, torch.sigmoid(masks) * 20 - 10, skipMaskSigmoid: true).Features, "enc/features_skip_sigmoid");
         Close(encoder.DownsampleMask(torch.sigmoid(masks)), "enc/downsampled");
-    }
-
-    [Fact]
-    public void Sine_grid_is_the_detr_encoding()
-    {
-        // an independent check of one channel pair: channel 2i of the row half is sin(y·2π/(H+1e-6) / 10000^(2i/(d/2)))
-        using var table = SineGrid2D.Table(5, 7, 16);
-        Assert.Equal([16L, 5, 7], table.shape);
-        double y = 3 * 2 * Math.PI / (5 + 1e-6), x = 6 * 2 * Math.PI / (7 + 1e-6);
-        Assert.Equal(Math.Sin(y / Math.Pow(10000, 2.0 * 1 / 8)), table[2, 2, 0].item<float>(), 5);
-        Assert.Equal(Math.Cos(y / Math.Pow(10000, 2.0 * 1 / 8)), table[3, 2, 4].item<float>(), 5);
-        Assert.Equal(Math.Sin(x / Math.Pow(10000, 2.0 * 2 / 8)), table[8 + 4, 1, 5].item<float>(), 5);
     }
 }

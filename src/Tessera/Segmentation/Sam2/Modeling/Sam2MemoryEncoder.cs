@@ -1,4 +1,3 @@
-using Tessera.Positional;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam2.Modeling;
@@ -7,7 +6,7 @@ namespace Tessera.Segmentation.Sam2.Modeling;
 /// SAM 2's memory encoder (Ravi et al. 2024, §4 "Memory encoder"): the predicted mask, downsampled by
 /// <see cref="Sam2MaskDownSampler"/>, is added to the projected image features of its frame, fused by
 /// <see cref="Sam2Fuser"/> and projected to the memory width; the memory's position encoding is the 2-D sine grid
-/// (<see cref="SineGrid2D"/>). Parameter names are the official ones under <c>memory_encoder.</c>.
+/// (<see cref="PositionEmbeddingSine"/>). Parameter names are the official ones under <c>memory_encoder.</c>.
 /// </summary>
 public sealed class Sam2MemoryEncoder : Module<torch.Tensor, torch.Tensor, (torch.Tensor Features, torch.Tensor Pos)>
 {
@@ -15,7 +14,7 @@ public sealed class Sam2MemoryEncoder : Module<torch.Tensor, torch.Tensor, (torc
     private readonly Conv2d pix_feat_proj;
     private readonly Sam2Fuser fuser;
     private readonly Conv2d? out_proj;
-    private readonly int _memoryDim;
+    private readonly PositionEmbeddingSine position_encoding;
 
     /// <summary>Creates the encoder for <paramref name="config"/>.</summary>
     public Sam2MemoryEncoder(Sam2MemoryConfig config) : base(nameof(Sam2MemoryEncoder))
@@ -24,7 +23,7 @@ public sealed class Sam2MemoryEncoder : Module<torch.Tensor, torch.Tensor, (torc
         pix_feat_proj = Conv2d(config.Dim, config.Dim, 1);
         fuser = new Sam2Fuser(config.Dim, config.FuserLayers, config.FuserKernel);
         if (config.MemoryDim != config.Dim) out_proj = Conv2d(config.Dim, config.MemoryDim, 1);
-        _memoryDim = config.MemoryDim;
+        position_encoding = new PositionEmbeddingSine(config.MemoryDim);
         RegisterComponents();
     }
 
@@ -40,9 +39,12 @@ public sealed class Sam2MemoryEncoder : Module<torch.Tensor, torch.Tensor, (torc
         // x = Fuser(Proj(features) + Down(mask))
         var x = fuser.forward(pix_feat_proj.forward(pixFeatures.to(m.device)) + m);
         if (out_proj is not null) x = out_proj.forward(x);
-        var pos = SineGrid2D.Table((int)x.shape[2], (int)x.shape[3], _memoryDim, device: x.device).to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1, -1);
+        var pos = position_encoding.forward(x);
         return (x.MoveToOuterDisposeScope(), pos.MoveToOuterDisposeScope());
     }
+
+    /// <summary>The memories' position encoding [1, C_mem, <paramref name="h"/>, <paramref name="w"/>] (the same for every frame).</summary>
+    public torch.Tensor PositionMap(long h, long w, torch.Device? device = null) => position_encoding.Map(h, w, device);
 
     /// <summary>The mask downsampler alone.</summary>
     public torch.Tensor DownsampleMask(torch.Tensor maskProbabilities) => mask_downsampler.forward(maskProbabilities);
