@@ -15,7 +15,7 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
 
     internal static string Photo => Path.Combine(Dir, "photo.png");
 
-    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "mobilesam_tiny_io.bin")));
+    private static readonly RecordedFixture Fixture = new(Dir, "mobilesam_tiny_io.bin");
     private static readonly Lazy<SamModel> Model = new(() =>
     {
         var m = SamModel.Load(TinyCheckpoint);
@@ -23,25 +23,11 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
         return m;
     });
 
-    private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    private static torch.Tensor Ref(string key) => Fixture.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        return err / scale;
-    }
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Fixture.Close(log, got, key, rel);
 
-    private static Dictionary<string, long[]> Listing(string file)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
-        return doc.RootElement.GetProperty("keys").EnumerateArray().ToDictionary(
-            e => e.GetProperty("key").GetString()!, e => e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray());
-    }
+    private static Dictionary<string, long[]> Listing(string file) => Fixture.Listing(file);
 
     private static void SameKeys(Dictionary<string, long[]> expected, Dictionary<string, torch.Tensor> state)
     {

@@ -15,7 +15,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
 
     internal static string TinyCheckpoint => Path.Combine(Dir, "sam2.1_tiny.pt");
 
-    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam2.1_tiny_io.bin")));
+    private static readonly RecordedFixture Fixture = new(Dir, "sam2.1_tiny_io.bin");
     private static readonly Lazy<Sam2ImageEncoder> Encoder = new(() =>
     {
         var e = Sam2ImageEncoder.Load(TinyCheckpoint);
@@ -23,21 +23,11 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         return e;
     });
 
-    private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    private static torch.Tensor Ref(string key) => Fixture.Ref(key);
 
     private readonly List<(string Key, double Error)> _errors = [];
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        _errors.Add((key, err / scale));
-        return err / scale;
-    }
+    private void Close(torch.Tensor got, string key, double rel = 1e-4) => _errors.Add((key, Fixture.Close(log, got, key, rel)));
 
     // Every s-th row and column down to a 32 × 32 (or `grid`) map, and channel 0 in full where that is strided, as the generator stores them.
     private void CloseMap(torch.Tensor map, string key, int grid = 32, bool channel0 = true)
@@ -59,12 +49,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         return (x - mean) / std;
     }
 
-    private static Dictionary<string, long[]> Listing(string file)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
-        return doc.RootElement.GetProperty("keys").EnumerateArray().ToDictionary(
-            e => e.GetProperty("key").GetString()!, e => e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray());
-    }
+    private static Dictionary<string, long[]> Listing(string file) => Fixture.Listing(file);
 
     private static void SameEncoderKeys(Dictionary<string, long[]> listing, Sam2ImageEncoder encoder)
     {
@@ -101,9 +86,22 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         Assert.Equal((1, 32, 1), (c.Trunk.NumHeads, c.DModel, c.Scalp));
         Assert.Equal([128, 64, 32, 16], c.BackboneChannelList);
         // what the official constructor derives: heads 1, 2, 4, 4, 8; windows lag a block at stage starts
-        Assert.Equal([8, 8, 14, 0, 14], c.Trunk.Blocks().Select(b => b.Window));
+        Assert.Equal([8, 8, 4, 0, 14], c.Trunk.Blocks().Select(b => b.Window));
         Assert.Equal([1, 2, 4, 4, 8], c.Trunk.Blocks().Select(b => b.Heads));
         Assert.Equal([false, true, true, false, true], c.Trunk.Blocks().Select(b => b.PoolsQueries));
+    }
+
+    [Fact]
+    public void Encoder_built_inside_a_dispose_scope_keeps_its_position_tables()
+    {
+        Sam2ImageEncoder encoder;
+        using (torch.NewDisposeScope()) encoder = new Sam2ImageEncoder(Sam2EncoderConfig.Tiny);
+        using (encoder)
+        {
+            var state = encoder.state_dict();
+            Assert.Equal([1L, 96, 7, 7], state["trunk.pos_embed"].shape);
+            Assert.Equal([1L, 96, 8, 8], state["trunk.pos_embed_window"].shape);
+        }
     }
 
     [Fact]
@@ -117,6 +115,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
     [Fact]
     public void Encoder_matches_the_official_code_stage_by_stage()
     {
+        var encoder = Encoder.Value; // built outside the test's dispose scope
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var rgb = ImageIO.Load(Path.Combine(Dir, "photo.png"), ColorMode.Rgb);
@@ -127,7 +126,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         Close(input[0, 0].sum(1), "input/channel0_row_sums", 1e-5);
         Close(input.to(torch.ScalarType.Float64).sum().reshape(1), "input_sum", 1e-5);
 
-        var trunk = Encoder.Value.Trunk;
+        var trunk = encoder.Trunk;
         var tokens = trunk.PatchEmbedding(input);
         CloseMap(tokens.permute(0, 3, 1, 2), "trunk/patch_embed", channel0: false);
         var pos = trunk.PositionEmbedding(tokens.shape[1], tokens.shape[2]);
@@ -142,7 +141,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         var levels = trunk.forward(input);
         Assert.Equal(4, levels.Count);
         for (int l = 0; l < levels.Count; l++) CloseMap(levels[l], $"trunk/level{l}");
-        var (features, positions) = Encoder.Value.Neck.forward(levels);
+        var (features, positions) = encoder.Neck.forward(levels);
         for (int l = 0; l < features.Count; l++)
         {
             CloseMap(features[l], $"neck/level{l}");
@@ -150,7 +149,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         }
 
         // The encoder's output is the neck's after the scalp: three levels, the image embedding last.
-        using var output = Encoder.Value.forward(input);
+        using var output = encoder.forward(input);
         Assert.Equal(3, output.BackboneFpn.Count);
         Assert.Equal(3, output.PositionEncodings.Count);
         for (int l = 0; l < 3; l++)

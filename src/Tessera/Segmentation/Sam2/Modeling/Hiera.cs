@@ -33,6 +33,9 @@ public sealed class Hiera : Module<torch.Tensor, IReadOnlyList<torch.Tensor>>
         patch_embed = new PatchEmbed(7, 4, 3, 3, config.EmbedDim);
         pos_embed = new Parameter(torch.zeros(1, config.EmbedDim, config.WindowPositionEmbeddingSize[0], config.WindowPositionEmbeddingSize[1]));
         pos_embed_window = new Parameter(torch.zeros(1, config.EmbedDim, config.WindowSpec[0], config.WindowSpec[0]));
+        // Owned by the module, not by a dispose scope the caller may be building it in.
+        pos_embed.DetachFromDisposeScope();
+        pos_embed_window.DetachFromDisposeScope();
         blocks = new ModuleList<MultiScaleBlock>([.. config.Blocks().Select(b => new MultiScaleBlock(b, config.QStride))]);
         RegisterComponents();
     }

@@ -52,7 +52,10 @@ public sealed record HieraConfig(
     /// <summary>The four released trunks by their short names (t, s, b+, l).</summary>
     public static IReadOnlyDictionary<string, HieraConfig> Released { get; } = new Dictionary<string, HieraConfig>
     {
-        ["t"] = Tiny, ["s"] = Small, ["b+"] = BasePlus, ["l"] = Large,
+        ["t"] = Tiny,
+        ["s"] = Small,
+        ["b+"] = BasePlus,
+        ["l"] = Large,
     };
 
     /// <summary>Total number of blocks.</summary>
