@@ -124,9 +124,9 @@ public sealed class Sam2Model : torch.nn.Module
             heads = heads with { Decoder = heads.Decoder with { DynamicMultimask = dynamicMultimask }, ImageSize = imageSize };
             encoder = new Sam2ImageEncoder(Sam2EncoderConfig.FromWeights(Shape));
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new TesseraFormatException(path, $"not a SAM 2 checkpoint: {e.Message}");
+            throw new TesseraFormatException(path, $"not a SAM 2 checkpoint: {e.Message}", e);
         }
         var image = tensors.Where(kv => !IsVideoKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         var model = new Sam2Model(encoder, heads);
@@ -172,8 +172,8 @@ public sealed class Sam2Model : torch.nn.Module
     public Sam2ImageFeatures ForwardImage(torch.Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        using var levels = image_encoder.forward(input);
-        return FromBackbone(levels.BackboneFpn[0], levels.BackboneFpn[1], levels.BackboneFpn[2]).MoveToOuterDisposeScope();
+        var levels = image_encoder.forward(input).BackboneFpn;
+        return FromBackbone(levels[0], levels[1], levels[2]).MoveToOuterDisposeScope();
     }
 
     /// <summary>
