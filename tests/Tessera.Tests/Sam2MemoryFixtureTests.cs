@@ -13,27 +13,19 @@ public sealed class Sam2MemoryFixtureTests(ITestOutputHelper log)
 
     internal static string TinyCheckpoint => Path.Combine(Dir, "sam2.1_tiny_video.pt");
 
-    // read outside any test's dispose scope: the tensors live for the whole run
-    internal static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => Detached(TensorIndexFile.Read(Path.Combine(Dir, "sam2video_io.bin"))));
-    internal static readonly Lazy<Dictionary<string, torch.Tensor>> Weights = new(() => Detached(Checkpoint.ReadPyTorch(TinyCheckpoint)));
+    internal static RecordedFixture Recorded { get; } = new(Dir, "sam2video_io.bin");
 
-    private static Dictionary<string, torch.Tensor> Detached(Dictionary<string, torch.Tensor> tensors)
+    // read outside any test's dispose scope: the tensors live for the whole run
+    private static readonly Lazy<Dictionary<string, torch.Tensor>> Weights = new(() =>
     {
+        var tensors = Checkpoint.ReadPyTorch(TinyCheckpoint);
         foreach (var t in tensors.Values) t.DetachFromDisposeScope();
         return tensors;
-    }
+    });
 
-    private static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    private static torch.Tensor Ref(string key) => Recorded.Ref(key);
 
-    private void Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-    }
+    private void Close(torch.Tensor got, string key) => Recorded.Close(log, got, key);
 
     [Fact]
     public void Config_is_read_from_the_weights()

@@ -12,7 +12,7 @@ public sealed class Sam2VideoFixtureTests(ITestOutputHelper log)
 {
     private static string Frames => Path.Combine(Sam2MemoryFixtureTests.Dir, "frames");
 
-    private static torch.Tensor Ref(string key) => Sam2MemoryFixtureTests.Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    private static torch.Tensor Ref(string key) => Sam2MemoryFixtureTests.Recorded.Ref(key);
 
     [Fact]
     public void Frames_decode_as_pillow_decodes_them()
