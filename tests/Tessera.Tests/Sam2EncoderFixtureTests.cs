@@ -105,6 +105,29 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void A_batch_gives_each_image_what_it_gives_alone()
+    {
+        var encoder = Encoder.Value;
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var input = Preprocess(ImageIO.Load(Path.Combine(Dir, "photo.png"), ColorMode.Rgb));
+        using var alone = encoder.forward(input);
+        using var flippedAlone = encoder.forward(input.flip(3));
+        using var batch = encoder.forward(torch.cat([input, input.flip(3)], 0));
+        for (int l = 0; l < 3; l++)
+        {
+            Assert.Equal(2, batch.BackboneFpn[l].shape[0]);
+            foreach (var (one, i) in new[] { (alone, 0), (flippedAlone, 1) })
+            {
+                double err = (batch.BackboneFpn[l][i] - one.BackboneFpn[l][0]).abs().max().item<float>();
+                double scale = Math.Max(1, one.BackboneFpn[l].abs().max().item<float>());
+                Assert.True(err <= 1e-5 * scale, $"level {l}, image {i}: {err:E2}");
+                Assert.True(Same.Tensors(batch.PositionEncodings[l][i], one.PositionEncodings[l][0]));
+            }
+        }
+    }
+
+    [Fact]
     public void A_checkpoint_without_a_sam2_encoder_is_refused_naming_the_file_and_tensor()
     {
         var e = Assert.Throws<TesseraFormatException>(() => Sam2ImageEncoder.Load(MobileSamFixtureTests.TinyCheckpoint));

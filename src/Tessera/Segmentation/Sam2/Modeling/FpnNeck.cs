@@ -3,7 +3,7 @@ using static TorchSharp.torch.nn;
 namespace Tessera.Segmentation.Sam2.Modeling;
 
 /// <summary>
-/// SAM 2's neck (Ravi et al. 2024, §4 and App. C.1; the official <c>image_encoder.FpnNeck</c>): a feature pyramid
+/// SAM 2's neck (Ravi et al. 2024, §4 "Image encoder"; the official <c>image_encoder.FpnNeck</c>): a feature pyramid
 /// (Lin et al. 2017, FPN, §3) without output convolutions. Each trunk level gets a 1×1 lateral convolution to
 /// <c>d_model</c>; from the lowest resolution up, a level listed in the top-down levels adds the nearest-neighbour ×2
 /// upsampling of the level below it, Pᵢ = Lᵢ + Up₂(Pᵢ₊₁), the others keep Pᵢ = Lᵢ (SAM 2: top-down at levels 2 and 3

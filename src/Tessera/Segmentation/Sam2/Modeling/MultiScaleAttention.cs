@@ -5,7 +5,7 @@ namespace Tessera.Segmentation.Sam2.Modeling;
 /// <summary>
 /// Hiera's multi-head self-attention over a token grid [B, H, W, C] (Ryali et al. 2023, §3; the official
 /// <c>hieradet.MultiScaleAttention</c>), with optional query pooling: at a stage's first block the queries are
-/// max-pooled by the query stride (Fan et al. 2021, MViT, eq. 2: Q̂ = MaxPool(Q)), so the output grid is that much
+/// max-pooled by the query stride (the pooling attention of MViT, Fan et al. 2021: Q̂ = MaxPool(Q)), so the output grid is that much
 /// smaller while keys and values keep the full grid. Keys <c>qkv</c> and <c>proj</c>.
 /// </summary>
 public sealed class MultiScaleAttention : Module<torch.Tensor, torch.Tensor>

@@ -3,7 +3,7 @@ using Tessera.Positional;
 namespace Tessera.Segmentation.Sam2.Modeling;
 
 /// <summary>
-/// The fixed 2-D sine position encoding of DETR (Carion et al. 2020, App. A.4), as SAM 2's neck and memory encoder use
+/// The fixed 2-D sine position encoding of DETR (Carion et al. 2020, its <c>PositionEmbeddingSine</c>), as SAM 2's neck and memory encoder use
 /// it (the official <c>position_encoding.PositionEmbeddingSine</c>): each row index y and column index x (from 1) is
 /// normalised to (0, 2π] (y·2π/(H + 10⁻⁶)), and encoded with <see cref="Sinusoidal.Table(torch.Tensor, int, SinusoidLayout, double, torch.ScalarType)"/>
 /// in d/2 interleaved channels, PE(p)₂ᵢ = sin(p/T^(2i/(d/2))), PE(p)₂ᵢ₊₁ = cos(p/T^(2i/(d/2))) (Vaswani et al. 2017,
