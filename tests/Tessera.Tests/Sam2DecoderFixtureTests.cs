@@ -19,31 +19,17 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
 
     internal static string Photo => Path.Combine(Dir, "photo.png");
 
-    private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(Dir, "sam2.1_tiny_io.bin")));
+    internal static readonly RecordedFixture Recorded = new(Dir, "sam2.1_tiny_io.bin");
 
     // The fixture's model is built the way build_sam2 builds it minus the builder's post-processing overrides (the
     // script instantiates the yaml directly): no dynamic multimask fallback.
     private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(TinyCheckpoint, dynamicMultimask: false));
 
-    internal static torch.Tensor Ref(string key) => Io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
+    internal static torch.Tensor Ref(string key) => Recorded.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        return err / scale;
-    }
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Recorded.Close(log, got, key, rel);
 
-    internal static Dictionary<string, long[]> Listing(string file)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
-        return doc.RootElement.GetProperty("keys").EnumerateArray().ToDictionary(
-            e => e.GetProperty("key").GetString()!, e => e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray());
-    }
+    internal static Dictionary<string, long[]> Listing(string file) => Recorded.Listing(file);
 
     private static bool IsHeads(string key) => key.StartsWith("sam_prompt_encoder.", StringComparison.Ordinal) || key.StartsWith("sam_mask_decoder.", StringComparison.Ordinal);
 

@@ -22,16 +22,7 @@ public sealed class Sam2PredictorTests(ITestOutputHelper log)
 
     private static torch.Tensor Ref(string key) => Sam2DecoderFixtureTests.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4)
-    {
-        var want = Ref(key);
-        Assert.True(want.shape.SequenceEqual(got.shape), $"{key}: shape [{string.Join(",", got.shape)}] vs [{string.Join(",", want.shape)}]");
-        double scale = Math.Max(1, want.abs().max().item<float>());
-        double err = (got.to(torch.ScalarType.Float32).cpu() - want).abs().max().item<float>();
-        Assert.True(err <= rel * scale, $"{key}: max error {err:E2} > {rel * scale:E2}");
-        log.WriteLine($"{key}: max |error| / max(1, max|ref|) = {err / scale:E2}");
-        return err / scale;
-    }
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Sam2DecoderFixtureTests.Recorded.Close(log, got, key, rel);
 
     // Masks [C, H, W] bool against the official ones: ≥ 99.9 % equal, and unequal only where the official logit is within 1e-3 of 0.
     private void SameMasks(torch.Tensor got, string name)
