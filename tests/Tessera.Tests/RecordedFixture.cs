@@ -7,7 +7,13 @@ namespace Tessera.Tests;
 /// </summary>
 internal sealed class RecordedFixture(string dir, string container)
 {
-    private readonly Lazy<Dictionary<string, torch.Tensor>> _io = new(() => TensorIndexFile.Read(Path.Combine(dir, container)));
+    // read outside any test's dispose scope, so that a first use inside one does not dispose them with it
+    private readonly Lazy<Dictionary<string, torch.Tensor>> _io = new(() =>
+    {
+        var tensors = TensorIndexFile.Read(Path.Combine(dir, container));
+        foreach (var t in tensors.Values) t.DetachFromDisposeScope();
+        return tensors;
+    });
 
     /// <summary>The recorded tensor under <paramref name="key"/>.</summary>
     public torch.Tensor Ref(string key) => _io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);

@@ -5,17 +5,31 @@ namespace Tessera.Segmentation.Sam.Inference;
 /// (Pillow's Resample.c): a triangle filter widened by the scale factor when shrinking (so downscaling
 /// antialiases), coefficients normalised per output pixel and converted to 22-bit fixed point, a horizontal
 /// pass over the needed rows then a vertical pass, each rounding and clipping to 0–255. SAM's official
-/// preprocessing resizes through Pillow, so this reproduces its encoder input byte for byte.
+/// preprocessing resizes through Pillow, so this reproduces its encoder input byte for byte. <see cref="ResizeBicubic"/>
+/// is the same with Pillow's bicubic filter (Keys' cubic convolution, a = −0.5, support 2), Pillow's default for
+/// <c>resize</c>, which SAM 2's video frame loader uses.
 /// </summary>
 public static class PilBilinear
 {
     private const int PrecisionBits = 32 - 8 - 2;
 
-    private static (int[] Bounds, int[] Coeffs, int KSize) Coefficients(int inSize, int outSize)
+    private static double Triangle(double t) => t < 1.0 ? 1.0 - t : 0.0;
+
+    // Pillow's bicubic_filter: Keys' cubic convolution kernel with a = −0.5.
+    private static double Cubic(double x)
+    {
+        const double a = -0.5;
+        if (x < 0.0) x = -x;
+        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+        return 0.0;
+    }
+
+    private static (int[] Bounds, int[] Coeffs, int KSize) Coefficients(int inSize, int outSize, bool bicubic)
     {
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
-        double support = 1.0 * filterScale;
+        double support = (bicubic ? 2.0 : 1.0) * filterScale;
         int ksize = (int)Math.Ceiling(support) * 2 + 1;
         var bounds = new int[outSize * 2];
         var coeffs = new int[outSize * ksize];
@@ -32,8 +46,8 @@ public static class PilBilinear
             double ww = 0;
             for (int x = 0; x < xmax; x++)
             {
-                double t = Math.Abs((x + xmin - center + 0.5) * ss);
-                double w = t < 1.0 ? 1.0 - t : 0.0;
+                double t = (x + xmin - center + 0.5) * ss;
+                double w = bicubic ? Cubic(t) : Triangle(Math.Abs(t));
                 k[x] = w;
                 ww += w;
             }
@@ -55,12 +69,19 @@ public static class PilBilinear
     }
 
     /// <summary>Resizes an interleaved image [h, w, channels] of bytes to [newH, newW, channels].</summary>
-    public static byte[] Resize(ReadOnlySpan<byte> image, int height, int width, int channels, int newHeight, int newWidth)
+    public static byte[] Resize(ReadOnlySpan<byte> image, int height, int width, int channels, int newHeight, int newWidth) =>
+        Resize(image, height, width, channels, newHeight, newWidth, bicubic: false);
+
+    /// <summary>As <see cref="Resize(ReadOnlySpan{byte}, int, int, int, int, int)"/> with Pillow's bicubic filter (<c>Image.resize(size, BICUBIC)</c>).</summary>
+    public static byte[] ResizeBicubic(ReadOnlySpan<byte> image, int height, int width, int channels, int newHeight, int newWidth) =>
+        Resize(image, height, width, channels, newHeight, newWidth, bicubic: true);
+
+    private static byte[] Resize(ReadOnlySpan<byte> image, int height, int width, int channels, int newHeight, int newWidth, bool bicubic)
     {
         if (height < 1 || width < 1 || newHeight < 1 || newWidth < 1) throw new ArgumentException("image sizes must be positive");
         if (image.Length != height * width * channels) throw new ArgumentException($"expected {height * width * channels} bytes, got {image.Length}");
         bool needH = newWidth != width, needV = newHeight != height;
-        var (boundsV, coeffsV, kV) = Coefficients(height, newHeight);
+        var (boundsV, coeffsV, kV) = Coefficients(height, newHeight, bicubic);
         int firstRow = boundsV[0];
         int lastRow = boundsV[newHeight * 2 - 2] + boundsV[newHeight * 2 - 1];
 
@@ -68,7 +89,7 @@ public static class PilBilinear
         int rows = height, rowOffset = 0;
         if (needH)
         {
-            var (boundsH, coeffsH, kH) = Coefficients(width, newWidth);
+            var (boundsH, coeffsH, kH) = Coefficients(width, newWidth, bicubic);
             if (needV)
             {
                 rowOffset = firstRow;

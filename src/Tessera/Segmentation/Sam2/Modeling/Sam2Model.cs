@@ -73,15 +73,16 @@ public sealed class Sam2Model : torch.nn.Module
     /// <param name="path">The checkpoint.</param>
     /// <param name="device">Where the model goes (default: the CPU).</param>
     /// <param name="dynamicMultimask">The official builder's dynamic multimask fallback (on there by default).</param>
+    /// <param name="imageSize">Side of the square model input (the configuration's image_size, which the weights do not show; 1024 for every release).</param>
     /// <exception cref="TesseraFormatException">Unreadable, not a SAM 2 checkpoint, or a tensor missing, misshaped or unknown.</exception>
-    public static Sam2Model Load(string path, torch.Device? device = null, bool dynamicMultimask = true)
+    public static Sam2Model Load(string path, torch.Device? device = null, bool dynamicMultimask = true, int imageSize = 1024)
     {
         Runtime.TorchRuntime.EnsureConfigured(); // issue 28: libtorch set up on first use unless the application did it
         var tensors = Checkpoint.ReadAny(path);
         Sam2Model? model = null;
         try
         {
-            model = FromTensors(path, tensors, dynamicMultimask);
+            model = FromTensors(path, tensors, dynamicMultimask, imageSize);
             if (device is not null)
             {
                 model.to(device);
@@ -110,7 +111,7 @@ public sealed class Sam2Model : torch.nn.Module
     public static bool IsSam2(IEnumerable<string> keys) => keys.Contains("sam_mask_decoder.mask_tokens.weight");
 
     // Builds the model a state dict holds and copies the image tensors into it; the video tensors are taken as they are.
-    private static Sam2Model FromTensors(string path, Dictionary<string, torch.Tensor> tensors, bool dynamicMultimask)
+    private static Sam2Model FromTensors(string path, Dictionary<string, torch.Tensor> tensors, bool dynamicMultimask, int imageSize)
     {
         if (!IsSam2(tensors.Keys))
             throw new TesseraFormatException(path, "not a SAM 2 checkpoint: tensor 'sam_mask_decoder.mask_tokens.weight' is missing");
@@ -120,7 +121,7 @@ public sealed class Sam2Model : torch.nn.Module
         try
         {
             heads = Sam2HeadsConfig.FromWeights(Shape);
-            heads = heads with { Decoder = heads.Decoder with { DynamicMultimask = dynamicMultimask } };
+            heads = heads with { Decoder = heads.Decoder with { DynamicMultimask = dynamicMultimask }, ImageSize = imageSize };
             encoder = new Sam2ImageEncoder(Sam2EncoderConfig.FromWeights(Shape));
         }
         catch (Exception e) when (e is FormatException or ArgumentException)

@@ -1,0 +1,77 @@
+using Tessera.Segmentation.Sam.Inference;
+using Tessera.Segmentation.Sam2.Modeling;
+
+namespace Tessera.Segmentation.Sam2.Video;
+
+/// <summary>
+/// A video as a folder of JPEG frames in the official layout (<c>&lt;frame index&gt;.jpg</c>, e.g. 00000.jpg …; the
+/// extensions .jpg, .jpeg, .JPG, .JPEG; sorted by the number), read frame by frame when needed. A frame enters the model
+/// as SAM 2's video loader makes it: decoded to RGB, resized to the square model input by Pillow's bicubic filter
+/// (<see cref="PilBilinear.ResizeBicubic"/>), scaled to [0, 1] and normalised by the ImageNet mean and std.
+/// </summary>
+public sealed class Sam2VideoFrames
+{
+    private static readonly string[] Extensions = [".jpg", ".jpeg", ".JPG", ".JPEG"];
+
+    private Sam2VideoFrames(IReadOnlyList<string> paths, int height, int width)
+    {
+        Paths = paths;
+        Height = height;
+        Width = width;
+    }
+
+    /// <summary>The frame files in order.</summary>
+    public IReadOnlyList<string> Paths { get; }
+    /// <summary>Number of frames.</summary>
+    public int Count => Paths.Count;
+    /// <summary>Frame height in pixels (of the first frame; every frame must have it).</summary>
+    public int Height { get; }
+    /// <summary>Frame width in pixels.</summary>
+    public int Width { get; }
+
+    /// <summary>Lists the frames of <paramref name="folder"/> and reads the first one's size.</summary>
+    /// <exception cref="TesseraUserException">No such folder, no JPEG frames, or a frame name that is not a number.</exception>
+    public static Sam2VideoFrames Open(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new TesseraUserException("frames", $"frame folder '{folder}' does not exist");
+        var frames = new List<(long Index, string Path)>();
+        foreach (var path in Directory.EnumerateFiles(folder))
+        {
+            string ext = Path.GetExtension(path);
+            if (!Extensions.Contains(ext, StringComparer.Ordinal)) continue;
+            string stem = Path.GetFileNameWithoutExtension(path);
+            if (!long.TryParse(stem, NumberStyles.Integer, CultureInfo.InvariantCulture, out long index))
+                throw new TesseraUserException("frames", $"frame file '{path}' is not named by its frame number (expected e.g. 00000.jpg)");
+            frames.Add((index, path));
+        }
+        if (frames.Count == 0) throw new TesseraUserException("frames", $"no JPEG frames (.jpg, .jpeg) in '{folder}'");
+        var paths = frames.OrderBy(f => f.Index).Select(f => f.Path).ToList();
+        using var first = ImageIO.Decode(paths[0]);
+        return new Sam2VideoFrames(paths, first.Height, first.Width);
+    }
+
+    /// <summary>The RGB frame <paramref name="index"/> as decoded, uint8 [H, W, 3].</summary>
+    /// <exception cref="TesseraFormatException">Undecodable, or of another size than the first frame.</exception>
+    public torch.Tensor Rgb(int index)
+    {
+        using var bitmap = ImageIO.Decode(Paths[index]);
+        if (bitmap.Height != Height || bitmap.Width != Width)
+            throw new TesseraFormatException(Paths[index], $"frame is {bitmap.Width} x {bitmap.Height}, the first frame {Width} x {Height}");
+        using var chw = ImageIO.FromBitmap(bitmap, ColorMode.Rgb);
+        return chw.permute(1, 2, 0).contiguous();
+    }
+
+    /// <summary>Frame <paramref name="index"/> as model input [1, 3, S, S] (float32) on <paramref name="device"/>.</summary>
+    public torch.Tensor ModelInput(int index, int size, torch.Device device)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rgb = Rgb(index);
+        var resized = PilBilinear.ResizeBicubic(rgb.bytes, Height, Width, 3, size, size);
+        // x/255 in float64, then float32 (the loader's numpy division, stored in a float32 tensor); (x − mean)/std
+        var x = torch.tensor(resized, dtype: torch.ScalarType.Byte).view(size, size, 3).permute(2, 0, 1)
+            .to(torch.ScalarType.Float64).div(255.0).to(torch.ScalarType.Float32);
+        var mean = torch.tensor(Sam2Model.PixelMean).view(3, 1, 1);
+        var std = torch.tensor(Sam2Model.PixelStd).view(3, 1, 1);
+        return ((x - mean) / std).unsqueeze(0).to(device).MoveToOuterDisposeScope();
+    }
+}
