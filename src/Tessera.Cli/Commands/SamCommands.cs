@@ -133,10 +133,8 @@ internal sealed class SamSegmentCommand : TesseraCommand<SamSegmentSettings>
         using (loaded)
         using (rgb)
         {
-            using var prediction = predictor.Predict(prompt, settings.Multimask);
-            string overlay = SamMaskFiles.Write(settings.OutputFile, prediction, rgb, settings.Multimask);
             using var prediction = loaded.Predictor.Predict(prompt, settings.Multimask);
-            string overlay = SamMaskFiles.Write(settings.Out, prediction, rgb, settings.Multimask);
+            string overlay = SamMaskFiles.Write(settings.OutputFile, prediction, rgb, settings.Multimask);
             for (int i = 0; i < prediction.Masks.shape[0]; i++)
                 Ui.Result($"mask {i}: predicted IoU {prediction.Scores[i]:F3}, {prediction.Masks[i].sum().item<long>()} pixels{(i == prediction.Best ? " (best)" : "")}");
             Ui.Result($"wrote {Path.GetFullPath(settings.OutputFile)} and {overlay}");

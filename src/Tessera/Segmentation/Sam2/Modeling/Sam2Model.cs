@@ -121,7 +121,7 @@ public sealed class Sam2Model : torch.nn.Module
         try
         {
             heads = Sam2HeadsConfig.FromWeights(Shape);
-            heads = heads with { Decoder = heads.Decoder with { DynamicMultimask = dynamicMultimask }, ImageSize = imageSize };
+            heads = heads with { Decoder = heads.Decoder with { DynamicMultimask = dynamicMultimask }, Sizes = heads.Sizes with { ImageSize = imageSize } };
             encoder = new Sam2ImageEncoder(Sam2EncoderConfig.FromWeights(Shape));
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
