@@ -150,6 +150,21 @@ internal static class PngReader
             key = new int[channels];
             for (int c = 0; c < channels; c++) key[c] = BinaryPrimitives.ReadUInt16BigEndian(trns.AsSpan(2 * c));
         }
+        if (bits == 8 && key is null && r.ColorType is 0 or 2 or 6)
+        {
+            // The common 8-bit images without a tRNS key: bytes copied as they are.
+            if (r.ColorType == 6) r.Data.AsSpan(0, rgba.Length).CopyTo(rgba);
+            else
+                for (int i = 0, n = w * h; i < n; i++)
+                {
+                    int s = i * channels;
+                    rgba[4 * i] = r.Data[s];
+                    rgba[4 * i + 1] = r.Data[s + channels / 3];
+                    rgba[4 * i + 2] = r.Data[s + 2 * (channels / 3)];
+                    rgba[4 * i + 3] = 255;
+                }
+            return new RgbaImage(w, h, rgba);
+        }
         int max = (1 << Math.Min(bits, 8)) - 1;
         Span<int> sample = stackalloc int[4];
         Span<byte> v = stackalloc byte[4];
