@@ -1,5 +1,8 @@
 using Tessera.Bench;
 
+// The application's image codec: the benches write and read JPEG (Tessera reads PNG itself).
+Tessera.IO.ImageIO.Codec = new Tessera.Imaging.Skia.SkiaImageCodec();
+
 // Benchmarks print ratios against a baseline measured in the same process (see bench/README.md).
 var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgnoreCase)
 {

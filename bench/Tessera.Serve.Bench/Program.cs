@@ -30,6 +30,7 @@ public static class Program
     {
         string mode = args.Length > 0 ? args[0] : "load";
         TorchRuntime.Configure(new RuntimeOptions()); // as the CLI: glibc heap settings, libtorch loaded
+        Tessera.IO.ImageIO.Codec = new Tessera.Imaging.Skia.SkiaImageCodec(); // JPEG uploads
         int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
         if (mode == "latency") await Latency(Arg(1, 2), Arg(2, 50));
         else if (mode == "load") await Load(Arg(1, 8), Arg(2, 200), Arg(3, 1000));

@@ -1,6 +1,7 @@
 // Fine-tunes DeepLabV3 on a folder in Pascal VOC's layout and predicts one image. Without a folder it writes a tiny
 // VOC-layout set from Fashion-MNIST scenes (garments pasted on a canvas, 11 classes).
 using Tessera.Data;
+using Tessera.Imaging.Skia;
 using Tessera.IO;
 using Tessera.Runtime;
 using Tessera.Segmentation.Data;
@@ -10,6 +11,7 @@ using Tessera.Segmentation.Training;
 using TorchSharp;
 
 var device = TorchRuntime.Configure(new RuntimeOptions()); // first: the process set-up
+ImageIO.Codec = new SkiaImageCodec(); // JPEG (VOC's JPEGImages); Tessera reads and writes PNG itself
 string root = args.Length > 0 ? args[0] : "voc-tiny";
 string run = args.Length > 1 ? args[1] : "deeplab-run";
 

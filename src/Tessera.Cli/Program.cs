@@ -116,6 +116,8 @@ public static class Program
     /// <summary>Runs the command line with <paramref name="args"/>, writing to <paramref name="console"/> (the terminal by default).</summary>
     public static int Run(string[] args, IAnsiConsole? console = null)
     {
+        // The application's one image codec (JPEG, BMP, GIF, WebP; Tessera reads PNG itself), set before any verb runs.
+        ImageIO.Codec ??= new Tessera.Imaging.Skia.SkiaImageCodec();
         if (console is null)
         {
             console = AnsiConsole.Console;

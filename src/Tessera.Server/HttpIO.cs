@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
-using SkiaSharp;
 using Tessera.IO;
 using TorchSharp;
 
@@ -51,19 +50,26 @@ internal static class HttpIO
         }
     }
 
-    /// <summary>Decodes image bytes (PNG, JPEG, BMP, GIF, WebP) into uint8 RGB [3, H, W] on the CPU.</summary>
+    /// <summary>
+    /// Decodes image bytes into uint8 RGB [3, H, W] on the CPU: PNG always, JPEG, BMP, GIF and WebP through the
+    /// <see cref="ImageIO.Codec"/> the hosting application set (400 naming the package when it set none).
+    /// </summary>
     public static torch.Tensor DecodeRgb(byte[] bytes)
     {
-        using var data = SKData.CreateCopy(bytes);
-        using var codec = SKCodec.Create(data) ?? throw ApiException.BadRequest("not an image: the body is not a decodable PNG, JPEG, BMP, GIF or WebP");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        if ((long)info.Width * info.Height > MaxPixels)
-            throw ApiException.BadRequest($"image is {info.Width}×{info.Height}: more than {MaxPixels / 1_000_000} megapixels");
-        using var bitmap = new SKBitmap(info);
-        var result = codec.GetPixels(info, bitmap.GetPixels());
-        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
-            throw ApiException.BadRequest($"not an image: decoding failed ({result})");
-        return ImageIO.FromBitmap(bitmap, ColorMode.Rgb);
+        try
+        {
+            using (var header = new MemoryStream(bytes, writable: false))
+            {
+                var (w, h) = ImageIO.ReadSize(header, "the body");
+                if ((long)w * h > MaxPixels)
+                    throw ApiException.BadRequest($"image is {w}×{h}: more than {MaxPixels / 1_000_000} megapixels");
+            }
+            return ImageIO.ToTensor(ImageIO.Decode(bytes, "the body"), ColorMode.Rgb);
+        }
+        catch (TesseraUserException e)
+        {
+            throw ApiException.BadRequest("not an image: " + e.Message);
+        }
     }
 
     /// <summary>A PNG of an image tensor (see <see cref="ImageIO.EncodePng"/>), base64.</summary>

@@ -53,7 +53,7 @@ public sealed class SegApiTests
             using var model = SegmentationModel.Load(ckpt);
             using var scope = torch.NewDisposeScope();
             using var ___ = torch.no_grad();
-            var image = ImageIO.FromBitmap(SkiaSharp.SKBitmap.Decode(png).Copy(SkiaSharp.SKColorType.Rgba8888), ColorMode.Rgb).to(torch.ScalarType.Float32).div(255f);
+            var image = ImageIO.ToTensor(new Tessera.Imaging.Skia.SkiaImageCodec().Decode(png, "upload"), ColorMode.Rgb).to(torch.ScalarType.Float32).div(255f);
             var want = model.Network.forward(image.unsqueeze(0)).argmax(1)[0].to(torch.ScalarType.Byte).flatten().data<byte>().ToArray();
             Assert.Equal(want, stored.Labels);
             for (int c = 0; c < 11; c++) Assert.Equal(want.Count(v => v == c), classes[c].GetProperty("pixels").GetInt64());

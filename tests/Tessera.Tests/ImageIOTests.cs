@@ -105,6 +105,18 @@ public class ImageIOTests
     }
 
     [Fact]
+    public void Image_folder_resizes_as_pillow_bilinear_then_crops_the_centre()
+    {
+        // tests/fixtures/png/pillow_rgb.fit8.rgb: Pillow's resize((11, 8), BILINEAR) of the 23x17 image, cropped at x = 1.
+        using var dir = new TempDir();
+        File.Copy(Path.Combine(Fixtures.Dir("png"), "pillow_rgb.png"), dir.File("a.png"));
+        var folder = new ImageFolder(dir.Path, new ImageFolderOptions(8));
+        using var image = folder.Get(0);
+        using var bytes = image.mul(255).round().to(ScalarType.Byte).permute(1, 2, 0).contiguous();
+        Assert.Equal(File.ReadAllBytes(Path.Combine(Fixtures.Dir("png"), "pillow_rgb.fit8.rgb")), bytes.bytes.ToArray());
+    }
+
+    [Fact]
     public void Non_images_in_a_folder_are_named()
     {
         using var dir = new TempDir();

@@ -7,6 +7,10 @@ internal static class TestRun
     /// tests must not change their data when Debian's dataset-fashion-mnist is installed.</summary>
     [System.Runtime.CompilerServices.ModuleInitializer]
     internal static void PinDataSource() => Environment.SetEnvironmentVariable(Tessera.Data.FashionMnist.SystemDataVariable, "0");
+
+    /// <summary>The image codec, as an application sets it at startup (JPEG and the other formats Tessera does not read itself).</summary>
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void SetImageCodec() => Tessera.IO.ImageIO.Codec = new Tessera.Imaging.Skia.SkiaImageCodec();
 }
 
 internal static class Fixtures

@@ -1,5 +1,3 @@
-using SkiaSharp;
-
 namespace Tessera.Data;
 
 /// <summary>How images of other sizes are brought to N×N.</summary>
@@ -86,10 +84,9 @@ public sealed class ImageFolder
     public torch.Tensor Get(int index)
     {
         string path = Files[index];
-        using SKBitmap bitmap = ImageIO.Decode(path);
-        using SKBitmap fitted = Fit(bitmap, path);
-        using var bytes = ImageIO.FromBitmap(fitted, Options.Color);
-        return bytes.to(torch.ScalarType.Float32).div_(255f);
+        using var scope = torch.NewDisposeScope();
+        var fitted = Fit(ImageIO.ToTensor(ImageIO.Decode(path), Options.Color), path);
+        return fitted.to(torch.ScalarType.Float32).div_(255f).MoveToOuterDisposeScope();
     }
 
     /// <summary>Loads every image into one float32 tensor [count, C, N, N] in [0, 1], with labels int64 [count].</summary>
@@ -111,39 +108,34 @@ public sealed class ImageFolder
         }
     }
 
-    private SKBitmap Fit(SKBitmap source, string path)
+    // Brings uint8 [C, H, W] to [C, N, N]; scaling is Pillow's bilinear resize (as torchvision's Resize on a PIL image).
+    private torch.Tensor Fit(torch.Tensor image, string path)
     {
-        int n = Options.Size, w = source.Width, h = source.Height;
-        var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear);
+        int n = Options.Size, h = (int)image.shape[1], w = (int)image.shape[2];
         switch (Options.Fit)
         {
             case FitMode.Exact:
                 if (w != n || h != n) throw new TesseraFormatException(path, $"image is {w}x{h}, expected {n}x{n} (choose a resize mode to accept other sizes)");
-                return source.Copy();
+                return image;
             case FitMode.Stretch:
-                return Resize(source, n, n, sampling, path);
+                return Resize(image, n, n);
             case FitMode.CenterCrop:
                 if (w < n || h < n) throw new TesseraFormatException(path, $"image is {w}x{h}, smaller than the {n}x{n} crop");
-                return Crop(source, (w - n) / 2, (h - n) / 2, n);
+                return Crop(image, (w - n) / 2, (h - n) / 2, n);
             default:
                 double scale = (double)n / Math.Min(w, h);
                 int sw = Math.Max(n, (int)Math.Round(w * scale)), sh = Math.Max(n, (int)Math.Round(h * scale));
-                using (SKBitmap scaled = Resize(source, sw, sh, sampling, path))
-                    return Crop(scaled, (sw - n) / 2, (sh - n) / 2, n);
+                return Crop(Resize(image, sw, sh), (sw - n) / 2, (sh - n) / 2, n);
         }
     }
 
-    private static SKBitmap Resize(SKBitmap source, int w, int h, SKSamplingOptions sampling, string path) =>
-        source.Resize(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul), sampling)
-        ?? throw new TesseraFormatException(path, $"could not resize to {w}x{h}");
-
-    private static SKBitmap Crop(SKBitmap source, int x, int y, int n)
+    private static torch.Tensor Resize(torch.Tensor image, int w, int h)
     {
-        var result = new SKBitmap(new SKImageInfo(n, n, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        ReadOnlySpan<byte> src = source.GetPixelSpan();
-        Span<byte> dst = result.GetPixelSpan();
-        for (int row = 0; row < n; row++)
-            src.Slice(((y + row) * source.Width + x) * 4, n * 4).CopyTo(dst.Slice(row * n * 4, n * 4));
-        return result;
+        int c = (int)image.shape[0], ih = (int)image.shape[1], iw = (int)image.shape[2];
+        if (ih == h && iw == w) return image;
+        byte[] hwc = image.permute(1, 2, 0).contiguous().bytes.ToArray();
+        return torch.tensor(PilBilinear.Resize(hwc, ih, iw, c, h, w), [h, w, c]).permute(2, 0, 1);
     }
+
+    private static torch.Tensor Crop(torch.Tensor image, int x, int y, int n) => image[.., y..(y + n), x..(x + n)];
 }

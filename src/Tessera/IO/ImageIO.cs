@@ -1,5 +1,3 @@
-using SkiaSharp;
-
 namespace Tessera.IO;
 
 /// <summary>How many channels an image is read with.</summary>
@@ -11,39 +9,91 @@ public enum ColorMode
     Rgb,
 }
 
-/// <summary>Tensors to and from image files (PNG out; PNG, JPEG, BMP, GIF, WebP in) through SkiaSharp.</summary>
+/// <summary>
+/// Tensors to and from image files. PNG is read and written by Tessera's own managed code (every colour type and
+/// bit depth, interlaced or not); JPEG, BMP, GIF and WebP go through the <see cref="Codec"/> the application sets.
+/// </summary>
 public static class ImageIO
 {
+    private static volatile IImageCodec? _codec;
+
+    private const string CodecAdvice = "that the application sets once at startup: add the Tessera.Imaging.Skia package and set ImageIO.Codec = new SkiaImageCodec()";
+
+    /// <summary>
+    /// The codec for the formats other than PNG (JPEG, BMP, GIF, WebP); null until the application sets it, once,
+    /// at startup: <c>ImageIO.Codec = new SkiaImageCodec();</c> with the Tessera.Imaging.Skia package. Without one,
+    /// reading such a file throws a <see cref="TesseraFormatException"/> that names the file and the package.
+    /// </summary>
+    public static IImageCodec? Codec
+    {
+        get => _codec;
+        set => _codec = value;
+    }
+
     /// <summary>Decodes an image file into uint8 [C, H, W] (C = 1 or 3) on the CPU.</summary>
     /// <exception cref="TesseraFormatException">The file is missing or is not a decodable image.</exception>
-    public static torch.Tensor Load(string path, ColorMode mode)
-    {
-        using SKBitmap bitmap = Decode(path);
-        return FromBitmap(bitmap, mode);
-    }
+    public static torch.Tensor Load(string path, ColorMode mode) => ToTensor(Decode(path), mode);
 
-    /// <summary>Decodes an image file into an RGBA SkiaSharp bitmap (unpremultiplied).</summary>
-    public static SKBitmap Decode(string path)
+    /// <summary>Decodes an image file into RGBA pixels (alpha not premultiplied).</summary>
+    /// <exception cref="TesseraFormatException">The file is missing, is not a decodable image, or needs a <see cref="Codec"/> and none is set.</exception>
+    public static RgbaImage Decode(string path)
     {
         if (!File.Exists(path)) throw new TesseraFormatException(path, "file not found");
-        using var codec = SKCodec.Create(path) ?? throw new TesseraFormatException(path, "not a decodable image (PNG, JPEG, BMP, GIF or WebP expected)");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var bitmap = new SKBitmap(info);
-        SKCodecResult result = codec.GetPixels(info, bitmap.GetPixels());
-        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
-        {
-            bitmap.Dispose();
-            throw new TesseraFormatException(path, $"image could not be decoded ({result})");
-        }
-        return bitmap;
+        return Decode(File.ReadAllBytes(path), path);
     }
 
-    /// <summary>Converts an RGBA bitmap to uint8 [C, H, W].</summary>
-    public static torch.Tensor FromBitmap(SKBitmap bitmap, ColorMode mode)
+    /// <summary>Decodes an image file's bytes into RGBA pixels; <paramref name="name"/> names them in errors.</summary>
+    /// <exception cref="TesseraFormatException">Not a decodable image, or one that needs a <see cref="Codec"/> and none is set.</exception>
+    public static RgbaImage Decode(ReadOnlySpan<byte> data, string name) => Decode(data, name, Codec);
+
+    internal static RgbaImage Decode(ReadOnlySpan<byte> data, string name, IImageCodec? codec) =>
+        PngReader.IsPng(data) ? PngReader.DecodeRgba(data, name) : CodecFor(data, name, codec).Decode(data, name);
+
+    /// <summary>The width and height of an image file from its header, without decoding its pixels.</summary>
+    /// <exception cref="TesseraFormatException">The file is missing, is not a decodable image, or needs a <see cref="Codec"/> and none is set.</exception>
+    public static (int Width, int Height) ReadSize(string path)
     {
-        if (bitmap.ColorType != SKColorType.Rgba8888) throw new TesseraUserException(nameof(bitmap), "expected an RGBA8888 bitmap");
-        int h = bitmap.Height, w = bitmap.Width;
-        ReadOnlySpan<byte> rgba = bitmap.GetPixelSpan();
+        if (!File.Exists(path)) throw new TesseraFormatException(path, "file not found");
+        using var stream = File.OpenRead(path);
+        return ReadSize(stream, path);
+    }
+
+    /// <summary>The width and height of an image from its header; <paramref name="data"/> is a seekable stream at the image's start (left open).</summary>
+    /// <exception cref="TesseraFormatException">Not a decodable image, or one that needs a <see cref="Codec"/> and none is set.</exception>
+    public static (int Width, int Height) ReadSize(Stream data, string name) => ReadSize(data, name, Codec);
+
+    internal static (int Width, int Height) ReadSize(Stream data, string name, IImageCodec? codec)
+    {
+        long start = data.Position;
+        var header = new byte[33];
+        int n = data.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        if (PngReader.IsPng(header)) return PngReader.ReadSize(header.AsSpan(0, n), name);
+        IImageCodec chosen = CodecFor(header.AsSpan(0, n), name, codec);
+        data.Position = start;
+        return chosen.ReadSize(data, name);
+    }
+
+    // The codec for an image that is not a PNG, or an error naming the file: what it is and the package that reads it.
+    private static IImageCodec CodecFor(ReadOnlySpan<byte> header, string name, IImageCodec? codec)
+    {
+        if (codec is not null) return codec;
+        string format = header switch
+        {
+            [0xFF, 0xD8, 0xFF, ..] => "JPEG",
+            [(byte)'B', (byte)'M', ..] => "BMP",
+            [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "GIF",
+            [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "WebP",
+            _ => throw new TesseraFormatException(name, "not a decodable image (PNG, JPEG, BMP, GIF or WebP expected)"),
+        };
+        throw new TesseraFormatException(name, $"a {format} image: Tessera reads PNG itself and {format} through an image codec {CodecAdvice}");
+    }
+
+    /// <summary>Converts RGBA pixels to uint8 [C, H, W]: gray by <see cref="ColorMode.Gray"/>'s luma, or RGB with alpha dropped.</summary>
+    public static torch.Tensor ToTensor(RgbaImage image, ColorMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        int h = image.Height, w = image.Width;
+        ReadOnlySpan<byte> rgba = image.Pixels;
         int channels = mode == ColorMode.Gray ? 1 : 3;
         var result = torch.empty([channels, h, w], torch.ScalarType.Byte);
         Span<byte> dst = result.bytes;
@@ -78,40 +128,33 @@ public static class ImageIO
     public static byte[] EncodePng(torch.Tensor image)
     {
         var (pixels, c, h, w) = ToBytes(image);
-        var info = new SKImageInfo(w, h, c == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var bitmap = new SKBitmap(info);
-        Span<byte> dst = bitmap.GetPixelSpan();
-        int plane = h * w;
-        if (c == 1) pixels.AsSpan().CopyTo(dst);
-        else
-            for (int i = 0; i < plane; i++)
-            {
-                dst[4 * i] = pixels[i];
-                dst[4 * i + 1] = pixels[plane + i];
-                dst[4 * i + 2] = pixels[2 * plane + i];
-                dst[4 * i + 3] = 255;
-            }
-        using SKData data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
+        byte[] interleaved = c == 1 ? pixels : Interleave(pixels, h * w, alpha: false);
+        return PngWriter.Encode(interleaved, w, h, c == 1 ? 0 : 2, [], adaptive: true, CompressionLevel.Optimal);
     }
 
-    /// <summary>Encodes an RGB or gray image tensor (see <see cref="ToBytes"/>) as JPEG bytes at <paramref name="quality"/> (1–100).</summary>
+    /// <summary>Encodes an RGB or gray image tensor (see <see cref="ToBytes"/>) as JPEG bytes at <paramref name="quality"/> (1–100), through <see cref="Codec"/>.</summary>
+    /// <exception cref="TesseraUserException">No <see cref="Codec"/> is set.</exception>
     public static byte[] EncodeJpeg(torch.Tensor image, int quality = 90)
     {
+        IImageCodec codec = Codec ?? throw new TesseraUserException(nameof(Codec), $"JPEG is written through an image codec {CodecAdvice}");
         var (pixels, c, h, w) = ToBytes(image);
-        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var bitmap = new SKBitmap(info);
-        Span<byte> dst = bitmap.GetPixelSpan();
-        int plane = h * w;
-        for (int i = 0; i < plane; i++)
+        byte[] rgba = c == 1 ? Interleave([.. pixels, .. pixels, .. pixels], h * w, alpha: true) : Interleave(pixels, h * w, alpha: true);
+        return codec.EncodeJpeg(new RgbaImage(w, h, rgba), Math.Clamp(quality, 1, 100));
+    }
+
+    // Planar R, G, B planes of n pixels to interleaved RGB, or RGBA with opaque alpha.
+    private static byte[] Interleave(byte[] planes, int n, bool alpha)
+    {
+        int k = alpha ? 4 : 3;
+        var result = new byte[k * n];
+        for (int i = 0; i < n; i++)
         {
-            dst[4 * i] = pixels[i];
-            dst[4 * i + 1] = pixels[c == 1 ? i : plane + i];
-            dst[4 * i + 2] = pixels[c == 1 ? i : 2 * plane + i];
-            dst[4 * i + 3] = 255;
+            result[k * i] = planes[i];
+            result[k * i + 1] = planes[n + i];
+            result[k * i + 2] = planes[2 * n + i];
+            if (alpha) result[k * i + 3] = 255;
         }
-        using SKData data = bitmap.Encode(SKEncodedImageFormat.Jpeg, Math.Clamp(quality, 1, 100));
-        return data.ToArray();
+        return result;
     }
 
     /// <summary>Writes an image tensor as a JPEG file, atomically.</summary>

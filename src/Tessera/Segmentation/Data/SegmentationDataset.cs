@@ -1,9 +1,7 @@
-using SkiaSharp;
-
 namespace Tessera.Segmentation.Data;
 
 /// <summary>
-/// The part every layout shares: a list of pairs, decoding (SkiaSharp for images, <see cref="LabelPng"/>
+/// The part every layout shares: a list of pairs, decoding (<see cref="ImageIO"/> for images, <see cref="LabelPng"/>
 /// for labels, so palette PNGs give their indices), reduce_zero_label, and the validation pass.
 /// </summary>
 public abstract class SegmentationDataset : ISegmentationDataset
@@ -73,9 +71,9 @@ public abstract class SegmentationDataset : ISegmentationDataset
     /// <exception cref="TesseraFormatException">Missing or not a decodable image.</exception>
     public static (int Width, int Height, byte[] Rgb) DecodeRgb(string path)
     {
-        using SKBitmap bitmap = ImageIO.Decode(path);
-        int w = bitmap.Width, h = bitmap.Height;
-        ReadOnlySpan<byte> rgba = bitmap.GetPixelSpan();
+        RgbaImage image = ImageIO.Decode(path);
+        int w = image.Width, h = image.Height;
+        ReadOnlySpan<byte> rgba = image.Pixels;
         var rgb = new byte[3 * w * h];
         for (int i = 0, n = w * h; i < n; i++)
         {
@@ -110,13 +108,8 @@ public abstract class SegmentationDataset : ISegmentationDataset
     private void CheckPair(SegmentationItem item)
     {
         if (!File.Exists(item.Image)) throw new TesseraFormatException(item.Image, "file not found");
-        int w, h;
-        using (var codec = SKCodec.Create(item.Image) ?? throw new TesseraFormatException(item.Image, "not a decodable image (PNG, JPEG, BMP, GIF or WebP expected)"))
-        {
-            w = codec.Info.Width;
-            h = codec.Info.Height;
-            if (w <= 0 || h <= 0) throw new TesseraFormatException(item.Image, "image with zero size");
-        }
+        var (w, h) = ImageIO.ReadSize(item.Image);
+        if (w <= 0 || h <= 0) throw new TesseraFormatException(item.Image, "image with zero size");
         LabelMap label = LabelPng.Read(item.Label);
         if (label.Width != w || label.Height != h)
             throw new TesseraFormatException(item.Label, $"label map is {label.Width}x{label.Height} but its image {item.Image} is {w}x{h}");

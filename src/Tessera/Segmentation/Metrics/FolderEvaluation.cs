@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using SkiaSharp;
 using Tessera.Segmentation.Data;
 
 namespace Tessera.Segmentation.Metrics;
@@ -186,26 +185,25 @@ public static class FolderEvaluation
     public static byte[] ConfusionPng(ConfusionMatrix cm)
     {
         int n = cm.NumClasses, cell = Math.Clamp(640 / n, 4, 48), size = n * cell;
-        using var bitmap = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var rgb = new byte[3 * size * size];
         for (int r = 0; r < n; r++)
         {
             long rowSum = 0;
             for (int c = 0; c < n; c++) rowSum += cm[r, c];
             for (int c = 0; c < n; c++)
             {
-                SKColor color;
-                if (rowSum == 0) color = new SKColor(220, 220, 220);
+                (byte R, byte G, byte B) color;
+                if (rowSum == 0) color = (220, 220, 220);
                 else
                 {
                     double v = (double)cm[r, c] / rowSum;
-                    color = new SKColor((byte)(255 - v * (255 - 8)), (byte)(255 - v * (255 - 48)), (byte)(255 - v * (255 - 107)));
+                    color = ((byte)(255 - v * (255 - 8)), (byte)(255 - v * (255 - 48)), (byte)(255 - v * (255 - 107)));
                 }
                 for (int y = r * cell; y < (r + 1) * cell; y++)
                     for (int x = c * cell; x < (c + 1) * cell; x++)
-                        bitmap.SetPixel(x, y, color);
+                        (rgb[3 * (y * size + x)], rgb[3 * (y * size + x) + 1], rgb[3 * (y * size + x) + 2]) = color;
             }
         }
-        using SKData data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
+        return PngWriter.Encode(rgb, size, size, 2, [], adaptive: true, CompressionLevel.Optimal);
     }
 }

@@ -73,10 +73,7 @@ public sealed class LabelmeInstances : InstanceDataset
             if (r.TryGetProperty("imageHeight", out var hh) && hh.ValueKind == JsonValueKind.Number && r.TryGetProperty("imageWidth", out var ww) && ww.ValueKind == JsonValueKind.Number)
                 (h, w) = (hh.GetInt32(), ww.GetInt32());
             else
-            {
-                using var codec = SkiaSharp.SKCodec.Create(image) ?? throw new TesseraFormatException(image, "not a decodable image");
-                (h, w) = (codec.Info.Height, codec.Info.Width);
-            }
+                (w, h) = ImageIO.ReadSize(image);
             if (h <= 0 || w <= 0) throw new TesseraFormatException(json, $"image size {h}×{w}; positive imageHeight and imageWidth expected");
             if (!r.TryGetProperty("shapes", out var shapes) || shapes.ValueKind != JsonValueKind.Array) throw new TesseraFormatException(json, "no \"shapes\" list");
             var objects = new List<Shape>();

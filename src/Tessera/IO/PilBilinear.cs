@@ -1,4 +1,4 @@
-namespace Tessera.Segmentation.Sam.Inference;
+namespace Tessera.IO;
 
 /// <summary>
 /// Bilinear resampling of 8-bit images exactly as Pillow's <c>Image.resize(size, BILINEAR)</c> computes it
