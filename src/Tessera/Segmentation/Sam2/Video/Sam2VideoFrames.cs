@@ -46,18 +46,18 @@ public sealed class Sam2VideoFrames
         }
         if (frames.Count == 0) throw new TesseraUserException("frames", $"no JPEG frames (.jpg, .jpeg) in '{folder}'");
         var paths = frames.OrderBy(f => f.Index).Select(f => f.Path).ToList();
-        using var first = ImageIO.Decode(paths[0]);
-        return new Sam2VideoFrames(paths, first.Height, first.Width);
+        var (width, height) = ImageIO.ReadSize(paths[0]);
+        return new Sam2VideoFrames(paths, height, width);
     }
 
     /// <summary>The RGB frame <paramref name="index"/> as decoded, uint8 [H, W, 3].</summary>
     /// <exception cref="TesseraFormatException">Undecodable, or of another size than the first frame.</exception>
     public torch.Tensor Rgb(int index)
     {
-        using var bitmap = ImageIO.Decode(Paths[index]);
+        var bitmap = ImageIO.Decode(Paths[index]);
         if (bitmap.Height != Height || bitmap.Width != Width)
             throw new TesseraFormatException(Paths[index], $"frame is {bitmap.Width} x {bitmap.Height}, the first frame {Width} x {Height}");
-        using var chw = ImageIO.FromBitmap(bitmap, ColorMode.Rgb);
+        using var chw = ImageIO.ToTensor(bitmap, ColorMode.Rgb);
         return chw.permute(1, 2, 0).contiguous();
     }
 
