@@ -2,8 +2,8 @@ using Tessera.Segmentation.Sam.Data;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;
-using Tessera.Training.Distributed;
 using Tessera.Segmentation.Sam2.Inference;
+using Tessera.Training.Distributed;
 
 namespace Tessera.Cli.Commands;
 
