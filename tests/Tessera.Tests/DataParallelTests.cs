@@ -158,7 +158,10 @@ public class DataParallelTests
         Assert.True(ended, "mpirun still running 10 s after a rank was killed");
         job.WaitForExit();
         Assert.NotEqual(0, job.ExitCode);
-        Assert.False(Alive(ranks[0]), $"rank 0 (pid {ranks[0]}) still alive {seconds:0.0} s after rank 1 was killed");
+        // mpirun may return while the other rank is still on its way out (its SIGTERM handler, the reaping): the bar is
+        // that every rank is gone within 10 s of the kill.
+        while (Alive(ranks[0]) && killed.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(100);
+        Assert.False(Alive(ranks[0]), $"rank 0 (pid {ranks[0]}) still alive {killed.Elapsed.TotalSeconds:0.0} s after rank 1 was killed (mpirun returned after {seconds:0.0} s)");
         // The checkpoint is whole (atomic replacement) and loads; no temporary file is left beside it.
         using (var ckpt = SafeTensors.Load(checkpoint)) Assert.True(long.Parse(ckpt.Metadata["step"], CultureInfo.InvariantCulture) >= 1);
         NoTemporaryFiles(run);

@@ -22,7 +22,7 @@ public sealed class InferencePrecisionTests(ITestOutputHelper output)
         var options = new SegTrainOptions
         {
             Model = new SegModelConfig { Model = SegModelKind.Gcn, K = 3, BaseWidth = 16 },
-            Training = SegTrainOptions.DefaultTraining with { Steps = 60, Batch = 8, EvalEvery = 0, CheckpointEvery = 1000, Seed = 11 },
+            Training = SegTrainOptions.DefaultTraining with { Steps = 200, Batch = 8, EvalEvery = 0, CheckpointEvery = 1000, Seed = 11 },
             EvalScenes = 2,
         };
         new SegTrainer(options).Train(dir.Path, resume: false);

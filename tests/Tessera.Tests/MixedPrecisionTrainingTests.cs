@@ -37,17 +37,7 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
     [Fact]
     public void Sam_bf16_tracks_fp32() => Tracks("sam", (o, dir, progress) => new SamTrainer(new SamTrainOptions
     {
-        Config = SamTrainOptions.SmallConfig with
-        {
-            EncoderDim = 64,
-            EncoderHeads = 2,
-            EncoderDepth = 2,
-            GlobalAttentionBlocks = [1],
-            PromptDim = 64,
-            DecoderHeads = 2,
-            DecoderMlpDim = 128,
-            IouHeadHiddenDim = 64,
-        },
+        Config = TrainerLifecycleTests.TinySam,
         Training = SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = o },
         Rounds = 2,
         EvalScenes = 1,

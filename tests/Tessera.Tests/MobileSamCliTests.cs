@@ -9,28 +9,17 @@ public sealed class MobileSamCliTests
 {
     private static readonly Lazy<Dictionary<string, torch.Tensor>> Io = new(() => TensorIndexFile.Read(Path.Combine(MobileSamFixtureTests.Dir, "mobilesam_tiny_io.bin")));
 
-    private static bool[] ReadMask(string path) => LabelPng.Read(path).Labels.Select(v => v == 255).ToArray();
-
-    private static void SameMask(string file, string name, int index)
-    {
-        var want = Io.Value[$"{name}/masks"][index].flatten().data<bool>().ToArray();
-        var logits = Io.Value[$"{name}/logits"][index].flatten().data<float>().ToArray();
-        var got = ReadMask(file);
-        Assert.Equal(want.Length, got.Length);
-        Assert.All(Enumerable.Range(0, want.Length), i => Assert.True(want[i] == got[i] || Math.Abs(logits[i]) < 1e-3, $"pixel {i}"));
-    }
+    private static void SameMask(string file, string name, int index) =>
+        RecordedMask.Same(file, Io.Value[$"{name}/masks"][index], Io.Value[$"{name}/logits"][index]);
 
     [Fact]
     public void Segment_takes_a_mobile_sam_checkpoint_and_writes_the_official_masks()
     {
         using var dir = new TempDir();
         string ckpt = MobileSamFixtureTests.TinyCheckpoint, image = MobileSamFixtureTests.Photo;
-        var (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--point", "70,60", "--multimask", "--output", dir.File("p.png"), "-q");
-        Assert.True(code == 0, output);
-        var iou = Io.Value["point/iou_predictions"].data<float>().ToArray();
-        SameMask(dir.File("p.png"), "point", Array.IndexOf(iou, iou.Max()));
+        RecordedMask.SegmentedClickIsOfficial(ckpt, image, dir.File("p.png"), key => Io.Value[key]);
 
-        (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--box", "30,20,120,100", "--output", dir.File("b.png"), "-q");
+        var (code, output) = CliTests.Run("sam", "segment", "--checkpoint", ckpt, "--image", image, "--box", "30,20,120,100", "--output", dir.File("b.png"), "-q");
         Assert.True(code == 0, output);
         SameMask(dir.File("b.png"), "box", 0);
 

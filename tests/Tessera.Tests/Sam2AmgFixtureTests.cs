@@ -13,33 +13,14 @@ namespace Tessera.Tests;
 /// </summary>
 public sealed class Sam2AmgFixtureTests(ITestOutputHelper log)
 {
-    private static readonly Lazy<JsonDocument> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Sam2DecoderFixtureTests.Dir, "amg", "amg_expected.json"))));
+    private static readonly Lazy<JsonDocument> Expected = new(() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Sam2Fixture.Dir, "amg", "amg_expected.json"))));
 
     // built as build_sam2 builds it (dynamic multimask fallback on), as the fixture script does
-    private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(Sam2DecoderFixtureTests.TinyCheckpoint));
+    private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(Sam2Fixture.TinyCheckpoint));
 
     public static IEnumerable<object[]> Cases() => [["grid4_keep_all"], ["grid4_m2m_stable"], ["grid4_single_threshold05"], ["grid3_crops1_minregion10"]];
 
-    private static AmgOptions Options(JsonElement c)
-    {
-        double D(string k, double d) => c.TryGetProperty(k, out var v) ? v.GetDouble() : d;
-        int I(string k, int d) => c.TryGetProperty(k, out var v) ? v.GetInt32() : d;
-        bool B(string k, bool d) => c.TryGetProperty(k, out var v) ? v.GetBoolean() : d;
-        var o = AmgOptions.Sam2Defaults;
-        return o with
-        {
-            PointsPerSide = I("points_per_side", o.PointsPerSide),
-            PointsPerBatch = I("points_per_batch", o.PointsPerBatch),
-            PredIouThreshold = D("pred_iou_thresh", o.PredIouThreshold),
-            StabilityScoreThreshold = D("stability_score_thresh", o.StabilityScoreThreshold),
-            BoxNmsThreshold = D("box_nms_thresh", o.BoxNmsThreshold),
-            CropLayers = I("crop_n_layers", o.CropLayers),
-            MinMaskRegionArea = I("min_mask_region_area", o.MinMaskRegionArea),
-            MaskThreshold = D("mask_threshold", o.MaskThreshold),
-            MultimaskOutput = B("multimask_output", o.MultimaskOutput),
-            UseM2M = B("use_m2m", o.UseM2M),
-        };
-    }
+    private static AmgOptions Options(JsonElement c) => OfficialAmgSettings.Read(c, AmgOptions.Sam2Defaults);
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -50,7 +31,7 @@ public sealed class Sam2AmgFixtureTests(ITestOutputHelper log)
         var want = root.GetProperty("results").GetProperty(config).EnumerateArray().ToList();
         List<AmgMask> got;
         using (var predictor = new Sam2Predictor(Model.Value))
-        using (var rgb = ImageIO.Load(Sam2DecoderFixtureTests.Photo, ColorMode.Rgb))
+        using (var rgb = ImageIO.Load(Sam2Fixture.Photo, ColorMode.Rgb))
             got = new AutomaticMaskGenerator(predictor, options).Generate(rgb);
         Assert.Equal(want.Count, got.Count);
         var problems = new List<string>();

@@ -13,23 +13,13 @@ namespace Tessera.Tests;
 /// </summary>
 public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
 {
-    internal static string Dir => Fixtures.Dir("sam2");
-
-    internal static string TinyCheckpoint => Path.Combine(Dir, "sam2.1_tiny.pt");
-
-    internal static string Photo => Path.Combine(Dir, "photo.png");
-
-    internal static readonly RecordedFixture Recorded = new(Dir, "sam2.1_tiny_io.bin");
-
     // The fixture's model is built the way build_sam2 builds it minus the builder's post-processing overrides (the
     // script instantiates the yaml directly): no dynamic multimask fallback.
-    private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(TinyCheckpoint, dynamicMultimask: false));
+    private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(Sam2Fixture.TinyCheckpoint, dynamicMultimask: false));
 
-    internal static torch.Tensor Ref(string key) => Recorded.Ref(key);
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Sam2Fixture.Recorded.Close(log, got, key, rel);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Recorded.Close(log, got, key, rel);
-
-    internal static Dictionary<string, long[]> Listing(string file) => Recorded.Listing(file);
+    internal static Dictionary<string, long[]> Listing(string file) => Sam2Fixture.Recorded.Listing(file);
 
     private static bool IsHeads(string key) => key.StartsWith("sam_prompt_encoder.", StringComparison.Ordinal) || key.StartsWith("sam_mask_decoder.", StringComparison.Ordinal);
 
@@ -84,8 +74,8 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
     private static Sam2Predictor OnRecordedFeatures()
     {
         var predictor = new Sam2Predictor(Model.Value);
-        var features = new Sam2ImageFeatures(Ref("features/image_embed").clone(),
-            new HighResFeatures(Ref("features/high_res_feats0").clone(), Ref("features/high_res_feats1").clone()));
+        var features = new Sam2ImageFeatures(Sam2Fixture.Ref("features/image_embed").clone(),
+            new HighResFeatures(Sam2Fixture.Ref("features/high_res_feats0").clone(), Sam2Fixture.Ref("features/high_res_feats1").clone()));
         predictor.SetFeatures(features, [(125, 160)]);
         return predictor;
     }
@@ -98,7 +88,7 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
         var (prompt, multimask) = PromptOf(name);
         using var masks = predictor.Predict(prompt, multimask);
         using var logits = predictor.Predict(prompt, multimask, returnLogits: true);
-        var iouRef = Ref($"{name}/iou_predictions").data<float>().ToArray();
+        var iouRef = Sam2Fixture.Ref($"{name}/iou_predictions").data<float>().ToArray();
         Assert.Equal(iouRef.Length, masks.Scores.Length);
         double iouErr = Enumerable.Range(0, iouRef.Length).Max(i => Math.Abs(iouRef[i] - masks.Scores[i]));
         Assert.True(iouErr <= 1e-3, $"IoU error {iouErr}");
@@ -106,11 +96,11 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
         var s2 = torch.TensorIndex.Slice(0, null, 2);
         Close(masks.LowResLogits[.., s2, s2], $"{name}/low_res_masks_strided");
         Close(logits.Masks, $"{name}/logits");
-        var want = Ref($"{name}/masks");
+        var want = Sam2Fixture.Ref($"{name}/masks");
         double agree = masks.Masks.eq(want).to(torch.ScalarType.Float64).mean().item<double>();
         Assert.True(agree >= 0.999, $"masks agree on {agree:P3}");
         log.WriteLine($"{name}: masks agree on {agree:P4} of {want.numel()} pixels");
-        var near = Ref($"{name}/logits").abs().lt(1e-3);
+        var near = Sam2Fixture.Ref($"{name}/logits").abs().lt(1e-3);
         Assert.True(masks.Masks.eq(want).logical_or(near).all().item<bool>());
 
         // the decoder's other outputs, which the predictor drops: the object score and the object-pointer tokens
@@ -123,7 +113,7 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
         Close(sparse, $"{name}/sparse_embeddings");
         var f = predictor.Features;
         using var all = m.MaskDecoder.DecodeAll(f.ImageEmbedding, m.PromptEncoder.DensePositionalEncoding(), sparse, dense, f.HighRes);
-        var scoreErr = (all.ObjectScoreLogits - Ref($"{name}/object_score_logits")).abs().max().item<float>();
+        var scoreErr = (all.ObjectScoreLogits - Sam2Fixture.Ref($"{name}/object_score_logits")).abs().max().item<float>();
         Assert.True(scoreErr <= 1e-3, $"object score error {scoreErr}");
         log.WriteLine($"{name}: object score {all.ObjectScoreLogits.item<float>():F4}, error {scoreErr:E2}");
         Close(m.MaskDecoder.PointerTokens(all, multimask), $"{name}/sam_tokens_out");
@@ -164,7 +154,7 @@ public sealed class Sam2DecoderFixtureTests(ITestOutputHelper log)
     public void Unknown_or_missing_keys_and_other_checkpoints_are_refused_naming_them()
     {
         using var dir = new TempDir();
-        var tensors = Checkpoint.ReadPyTorch(TinyCheckpoint);
+        var tensors = Checkpoint.ReadPyTorch(Sam2Fixture.TinyCheckpoint);
         tensors["memory_attention.extra.weight"] = torch.zeros(2);
         tensors["bogus_head.weight"] = torch.zeros(2);
         SafeTensors.Save(dir.File("extra.safetensors"), tensors);

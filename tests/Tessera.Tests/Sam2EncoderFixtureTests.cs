@@ -10,15 +10,10 @@ namespace Tessera.Tests;
 /// </summary>
 public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
 {
-    /// <summary>tests/fixtures/sam2 in this checkout.</summary>
-    internal static string Dir => Fixtures.Dir("sam2");
-
-    internal static string TinyCheckpoint => Path.Combine(Dir, "sam2.1_tiny.pt");
-
-    private static readonly RecordedFixture Fixture = new(Dir, "sam2.1_tiny_io.bin");
+    private static RecordedFixture Fixture => Sam2Fixture.Recorded;
     private static readonly Lazy<Sam2ImageEncoder> Encoder = new(() =>
     {
-        var e = Sam2ImageEncoder.Load(TinyCheckpoint);
+        var e = Sam2ImageEncoder.Load(Sam2Fixture.TinyCheckpoint);
         e.eval();
         return e;
     });
@@ -110,7 +105,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         var encoder = Encoder.Value;
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var input = Preprocess(ImageIO.Load(Path.Combine(Dir, "photo.png"), ColorMode.Rgb));
+        var input = Preprocess(ImageIO.Load(Path.Combine(Sam2Fixture.Dir, "photo.png"), ColorMode.Rgb));
         using var alone = encoder.forward(input);
         using var flippedAlone = encoder.forward(input.flip(3));
         using var batch = encoder.forward(torch.cat([input, input.flip(3)], 0));
@@ -141,7 +136,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         var encoder = Encoder.Value; // built outside the test's dispose scope
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var rgb = ImageIO.Load(Path.Combine(Dir, "photo.png"), ColorMode.Rgb);
+        var rgb = ImageIO.Load(Path.Combine(Sam2Fixture.Dir, "photo.png"), ColorMode.Rgb);
         Assert.True(Same.Tensors(rgb.permute(1, 2, 0), Ref("image")));
         var input = Preprocess(rgb);
         var s8 = torch.TensorIndex.Slice(0, null, 8);
@@ -185,7 +180,7 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
         // In full: what the official predictor stores (image_embed = level 2 + no_mem_embed; high_res_feats = the mask
         // decoder's conv_s0/conv_s1 of levels 0 and 1, weights from the same checkpoint).
         Close(output.VisionFeatures + Ref("no_mem_embed").view(1, -1, 1, 1), "features/image_embed");
-        var weights = Checkpoint.ReadPyTorch(TinyCheckpoint);
+        var weights = Checkpoint.ReadPyTorch(Sam2Fixture.TinyCheckpoint);
         try
         {
             for (int l = 0; l < 2; l++)

@@ -11,18 +11,18 @@ namespace Tessera.Tests;
 /// </summary>
 public sealed class Sam2PredictorTests(ITestOutputHelper log)
 {
-    private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(Sam2DecoderFixtureTests.TinyCheckpoint, dynamicMultimask: false));
+    private static readonly Lazy<Sam2Model> Model = new(() => Sam2Model.Load(Sam2Fixture.TinyCheckpoint, dynamicMultimask: false));
 
     private static readonly Lazy<Sam2Predictor> OnPhoto = new(() =>
     {
         var p = new Sam2Predictor(Model.Value);
-        p.SetImage(ImageIO.Load(Sam2DecoderFixtureTests.Photo, ColorMode.Rgb));
+        p.SetImage(ImageIO.Load(Sam2Fixture.Photo, ColorMode.Rgb));
         return p;
     });
 
-    private static torch.Tensor Ref(string key) => Sam2DecoderFixtureTests.Ref(key);
+    private static torch.Tensor Ref(string key) => Sam2Fixture.Ref(key);
 
-    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Sam2DecoderFixtureTests.Recorded.Close(log, got, key, rel);
+    private double Close(torch.Tensor got, string key, double rel = 1e-4) => Sam2Fixture.Recorded.Close(log, got, key, rel);
 
     // Masks [C, H, W] bool against the official ones: ≥ 99.9 % equal, and unequal only where the official logit is within 1e-3 of 0.
     private void SameMasks(torch.Tensor got, string name)
@@ -95,7 +95,7 @@ public sealed class Sam2PredictorTests(ITestOutputHelper log)
     public void Batched_images_give_each_image_its_official_answer()
     {
         using var predictor = new Sam2Predictor(Model.Value);
-        var photo = ImageIO.Load(Sam2DecoderFixtureTests.Photo, ColorMode.Rgb);
+        var photo = ImageIO.Load(Sam2Fixture.Photo, ColorMode.Rgb);
         var small = photo[.., ..64, ..80].contiguous();
         predictor.SetImageBatch([small, photo]);
         Assert.Equal([(64, 80), (125, 160)], predictor.OriginalSizes);
@@ -131,10 +131,10 @@ public sealed class Sam2PredictorTests(ITestOutputHelper log)
     [Fact]
     public void Family_is_read_from_the_checkpoint()
     {
-        Assert.Equal(SamFamily.Sam2, SamCheckpoints.Detect(Sam2DecoderFixtureTests.TinyCheckpoint));
+        Assert.Equal(SamFamily.Sam2, SamCheckpoints.Detect(Sam2Fixture.TinyCheckpoint));
         Assert.Equal(SamFamily.Sam, SamCheckpoints.Detect(MobileSamFixtureTests.TinyCheckpoint));
-        using var loaded = SamCheckpoints.Open(Sam2DecoderFixtureTests.TinyCheckpoint, torch.CPU);
+        using var loaded = SamCheckpoints.Open(Sam2Fixture.TinyCheckpoint, torch.CPU);
         Assert.IsType<Sam2Predictor>(loaded.Predictor);
-        Assert.Throws<TesseraUserException>(() => SamCheckpoints.Open(Sam2DecoderFixtureTests.TinyCheckpoint, torch.CPU, Runtime.Precision.BFloat16));
+        Assert.Throws<TesseraUserException>(() => SamCheckpoints.Open(Sam2Fixture.TinyCheckpoint, torch.CPU, Runtime.Precision.BFloat16));
     }
 }

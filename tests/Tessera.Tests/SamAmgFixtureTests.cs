@@ -20,21 +20,7 @@ public sealed class SamAmgFixtureTests(ITestOutputHelper log)
         from c in new[] { "grid8_keep_all", "grid8_stable_nms05", "grid6_crops1_minregion10" }
         select new object[] { img, c };
 
-    private static AmgOptions Options(JsonElement config)
-    {
-        double D(string k, double d) => config.TryGetProperty(k, out var v) ? v.GetDouble() : d;
-        int I(string k, int d) => config.TryGetProperty(k, out var v) ? v.GetInt32() : d;
-        var o = new AmgOptions();
-        return o with
-        {
-            PointsPerSide = I("points_per_side", o.PointsPerSide),
-            PredIouThreshold = D("pred_iou_thresh", o.PredIouThreshold),
-            StabilityScoreThreshold = D("stability_score_thresh", o.StabilityScoreThreshold),
-            BoxNmsThreshold = D("box_nms_thresh", o.BoxNmsThreshold),
-            CropLayers = I("crop_n_layers", o.CropLayers),
-            MinMaskRegionArea = I("min_mask_region_area", o.MinMaskRegionArea),
-        };
-    }
+    private static AmgOptions Options(JsonElement config) => OfficialAmgSettings.Read(config, new AmgOptions());
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -12,13 +12,18 @@ public class SegLoaderTests
         return result;
     }
 
+    // The tiny VOC folder of SegDatasetLayouts in dir, with the standard augmentation at a 40×40 crop.
+    private static (VocDataset Dataset, SegAugmentation Augmentation) TinyVoc(TempDir dir)
+    {
+        SegDatasetLayouts.WriteVoc(dir.Path);
+        return (VocDataset.Open(dir.Path, "train+val"), SegAugmentation.Standard(128, 48, 40, 40));
+    }
+
     [Fact]
     public void Batches_do_not_depend_on_threads_and_resume_where_a_run_left_off()
     {
         using var dir = new TempDir();
-        SegDatasetLayouts.WriteVoc(dir.Path);
-        var ds = VocDataset.Open(dir.Path, "train+val");
-        var aug = SegAugmentation.Standard(128, 48, 40, 40);
+        var (ds, aug) = TinyVoc(dir);
         var one = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 1, Prefetch: 1, Seed: 3, Steps: 6), aug);
         var two = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 2, Prefetch: 3, Seed: 3, Steps: 6), aug);
         var resumed = Take(ds, new LoaderOptions(BatchSize: 2, Threads: 2, Seed: 3, FirstStep: 4, Steps: 6), aug);
@@ -84,9 +89,7 @@ public class SegLoaderTests
     public void The_parts_two_ranks_load_are_the_whole_batch_sample_for_sample()
     {
         using var dir = new TempDir();
-        SegDatasetLayouts.WriteVoc(dir.Path);
-        var ds = VocDataset.Open(dir.Path, "train+val");
-        var aug = SegAugmentation.Standard(128, 48, 40, 40);
+        var (ds, aug) = TinyVoc(dir);
         // A batch of 4 as 4 micro-batches over 2 ranks (2 each), against the whole batch in one piece; from step 1, as on resume.
         var whole = Take(ds, new LoaderOptions(BatchSize: 4, Threads: 2, Seed: 3, FirstStep: 1, Steps: 3), aug);
         var rank0 = new List<SegmentationBatch>();

@@ -13,7 +13,7 @@ namespace Tessera.Tests;
 [Collection("serial")]
 public sealed class TrainerLifecycleTests
 {
-    private static readonly Segmentation.Sam.Modeling.SamConfig TinySam = SamTrainOptions.SmallConfig with
+    internal static readonly Segmentation.Sam.Modeling.SamConfig TinySam = SamTrainOptions.SmallConfig with
     {
         EncoderDim = 64,
         EncoderHeads = 2,

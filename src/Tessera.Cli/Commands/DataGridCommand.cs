@@ -8,7 +8,7 @@ internal sealed class DataGridSettings : DataSettings
     [CommandOption("--gray"), Description("Read --images as gray instead of RGB.")] public bool Gray { get; init; }
     [CommandOption("--count <N>"), Description("How many images (shuffled with --seed). Default 64.")] public int Count { get; init; } = 64;
     [CommandOption("--split <SPLIT>"), Description("train or test (Fashion-MNIST). Default train.")] public string SplitName { get; init; } = "train";
-    [CommandOption("-o|--out <FILE>"), Description("The PNG to write. Default grid.png.")] public string Out { get; init; } = "grid.png";
+    [CommandOption("-o|--output|--out <FILE>"), Description("The PNG to write. Default grid.png.")] public string Out { get; init; } = "grid.png";
 
     public override ValidationResult Validate()
     {

@@ -21,7 +21,7 @@ public sealed class DiffusionAnalyticSettings : GlobalSettings
     [CommandOption("--order <N>"), Description("Order of unipc/unipc_bh1 (1–3, default 3), of deis tAB (1–3, default 3) and the highest of ipndm (1–4, default 4).")] public int? Order { get; init; }
     [CommandOption("--s-churn <V>"), Description("S_churn of edm_stochastic. Default 40.")] public double SChurn { get; init; } = 40;
     [CommandOption("--rtol <V>"), Description("Relative and absolute tolerance of rk45. Default 1e-5.")] public double Rtol { get; init; } = 1e-5;
-    [CommandOption("--out <FILE>"), Description("Write the final samples as float64 .bin with a .json header.")] public string? Out { get; init; }
+    [CommandOption("--output|--out <FILE>"), Description("Write the final samples as float64 .bin with a .json header.")] public string? Out { get; init; }
     [CommandOption("--json <FILE>"), Description("Write sampler, steps, nfe, rmse_vs_ode and sw2 as JSON.")] public string? Json { get; init; }
     [CommandOption("--bench"), Description("Instead of one run: RMS error against NFE (8 to 80) for every deterministic sampler, and SW2 for the stochastic ones, on the built-in problems of --bench-problems.")] public bool Bench { get; init; }
     [CommandOption("--bench-problems <LIST>"), Description("The built-in problems of --bench, comma-separated, or 'all' (ring, mixture64, mixture16, multiscale32). Default ring,mixture64.")] public string? BenchProblems { get; init; }

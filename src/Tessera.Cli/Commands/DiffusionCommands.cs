@@ -104,7 +104,7 @@ internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
     [CommandOption("--class <LIST>"), Description("Class labels, comma-separated (conditional models): the sample of seed s gets label s mod their count; default: s mod the model's classes")] public string? Classes { get; init; }
     [CommandOption("--guidance <W>"), Description("Classifier-free guidance scale (1: none). Default 1")] public double Guidance { get; init; } = 1;
     [CommandOption("--precision <P>"), Description("fp32 (default) or bf16: the network's number format (fast on CPUs with avx512_bf16/AMX); the sampler's state and σ arithmetic stay fp32. fp16 on GPUs")] public string PrecisionName { get; init; } = "fp32";
-    [CommandOption("-o|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";
+    [CommandOption("-o|--output|--out <FILE>"), Description("PNG grid. Default samples.png")] public string Out { get; init; } = "samples.png";
     [CommandOption("--out-dir <DIR>"), Description("Also write one PNG per sample here, named by its seed (000123.png, as EDM's generate.py); with --seeds only these, skipping those already there. diffusion eval --samples scores such a folder")] public string? OutDir { get; init; }
 
     [CommandOption("--seeds <LIST>"), Description("Sample these seeds, e.g. 0-49999 or 1,5,7-9 (EDM's generate.py): one PNG per seed in --out-dir; a sample depends only on its seed (class: seed mod the classes)")] public string? Seeds { get; init; }
@@ -171,7 +171,7 @@ internal sealed class DiffusionSampleCommand : TesseraCommand<DiffusionSampleSet
 public sealed class ClassifierTrainSettings : DataSettings
 {
     [CommandOption("--epochs <N>"), Description("Epochs over Fashion-MNIST's training split. Default 3")] public int Epochs { get; init; } = 3;
-    [CommandOption("-o|--out <FILE>"), Description("Where to save it. Default ~/.cache/tessera/fashion-classifier.safetensors (where diffusion eval looks)")] public string? Out { get; init; }
+    [CommandOption("-o|--output|--out <FILE>"), Description("Where to save it. Default ~/.cache/tessera/fashion-classifier.safetensors (where diffusion eval looks)")] public string? Out { get; init; }
 
     public override ValidationResult Validate() => Epochs < 1 ? ValidationResult.Error($"--epochs: {Epochs} must be at least 1") : base.Validate();
 }

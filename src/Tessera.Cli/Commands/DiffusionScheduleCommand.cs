@@ -18,7 +18,7 @@ public sealed class DiffusionScheduleSettings : GlobalSettings
     [CommandOption("--nfe <N>"), Description("Steps of the grid (= evaluations for one-call-per-step samplers). Default 10.")] public int Nfe { get; init; } = 10;
     [CommandOption("--sampler <NAME>"), Description("Deterministic sampler with one evaluation per step: dpmpp_2m, dpmpp_3m, unipc, unipc_bh1, deis, ipndm, euler, lms, ddim. Default unipc.")] public string Sampler { get; init; } = "unipc";
     [CommandOption("--samples <N>"), Description("Fresh noises the grid is fitted on (drawn from --seed, never the analytic bed's evaluation noise). Default 256.")] public int Samples { get; init; } = 256;
-    [CommandOption("--out <FILE>"), Description("Grid file to write (JSON with 'sigmas'). Default grid.json.")] public string Out { get; init; } = "grid.json";
+    [CommandOption("--output|--out <FILE>"), Description("Grid file to write (JSON with 'sigmas'). Default grid.json.")] public string Out { get; init; } = "grid.json";
 
     public override ValidationResult Validate()
     {

@@ -4,7 +4,7 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options of <c>tessera quickstart</c>.</summary>
 internal sealed class QuickstartSettings : DataSettings
 {
-    [CommandOption("--out <DIR>"), Description("Folder for the outputs. Default runs/quickstart.")] public string Out { get; init; } = Path.Combine("runs", "quickstart");
+    [CommandOption("--output|--out <DIR>"), Description("Folder for the outputs. Default runs/quickstart.")] public string Out { get; init; } = Path.Combine("runs", "quickstart");
     [CommandOption("--seg-steps <N>"), Description("Training steps of the small GCN-Net on Fashion-MNIST scenes (0 skips it). Default 300, a few minutes on 2 cores.")] public int SegSteps { get; init; } = 300;
     [CommandOption("--diffusion-steps <N>"), Description("Training steps of the small class-conditional diffusion U-Net (0 skips it). Default 300: about three minutes on 2 cores with the sample grids.")] public int DiffusionSteps { get; init; } = 300;
 

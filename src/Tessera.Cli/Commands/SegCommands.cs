@@ -10,7 +10,7 @@ internal sealed class MakeDatasetSettings : DataSettings
 {
     [CommandOption("--canvas <PX>"), Description("Side of the scene canvas. Default 64.")] public int Canvas { get; init; } = 64;
     [CommandOption("--ignore-band"), Description("Mark a 1-pixel band on label boundaries as 255 (ignored).")] public bool IgnoreBand { get; init; }
-    [CommandOption("-o|--out <DIR>"), Description("Folder to create with images/, labels/ and instances/.")] public string Out { get; init; } = "scenes";
+    [CommandOption("-o|--output|--out <DIR>"), Description("Folder to create with images/, labels/ and instances/.")] public string Out { get; init; } = "scenes";
     [CommandOption("--count <N>"), Description("Scenes to write. Default 200.")] public int Count { get; init; } = 200;
     [CommandOption("--split <SPLIT>"), Description("train (items from Fashion-MNIST's training images) or val (its test images). Default val.")] public string SplitName { get; init; } = "val";
 

@@ -13,7 +13,7 @@ public abstract class TrainingSettings : DataSettings
     protected abstract string DefaultOut { get; }
 
     // The run: its folder, length, batch, stop and resume, evaluation and checkpoints.
-    [CommandOption("-o|--out <DIR>"), Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, …). Default runs/VERB")] public string? OutOption { get; init; }
+    [CommandOption("-o|--output|--out <DIR>"), Description("Run folder (checkpoint.safetensors, curve.csv, loss.png, …). Default runs/VERB")] public string? OutOption { get; init; }
     [CommandOption("--steps <N>"), Description("Optimiser steps. Default: diffusion 20000, seg 1000, sam 2000")] public int? StepsOption { get; init; }
     [CommandOption("--batch <N>"), Description("Examples per optimiser step. Default: diffusion 64, seg and sam 16")] public int? BatchOption { get; init; }
     [CommandOption("--accumulate <N>"), Description("Micro-batches per optimiser step (gradient accumulation; --batch must be a multiple). Default 1")] public int? AccumulateOption { get; init; }

@@ -72,6 +72,7 @@ public sealed class GaussianMixture
         catch (InvalidOperationException e) { throw new TesseraFormatException(path, $"malformed mixture ({e.Message})", e); }
         catch (FormatException e) { throw new TesseraFormatException(path, $"malformed mixture ({e.Message})", e); }
         catch (ArgumentException e) { throw new TesseraFormatException(path, e.Message, e); }
+        catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraFormatException(path, e.Message, e); }
     }
 
     private static JsonElement Field(JsonElement r, string name, string path) =>

@@ -71,9 +71,9 @@ public sealed class GcnNet : Module<torch.Tensor, torch.Tensor>, IResNetSegmente
         var scores = stages.Select((s, i) => br[i].forward(gcn[i].forward(s))).ToArray();   // BR 0–3
         var y = scores[3];
         for (int i = 2, b = 4; i >= 0; i--, b++)                                            // BR 4–6
-            y = br[b].forward(Resize.To(y, scores[i].shape[2], scores[i].shape[3]) + scores[i]);
-        y = br[7].forward(Resize.To(y, y.shape[2] * 2, y.shape[3] * 2));                     // BR 7
-        y = br[8].forward(Resize.To(y, x.shape[2], x.shape[3]));                             // BR 8
+            y = br[b].forward(Resize.Within(y, scores[i].shape[2], scores[i].shape[3]) + scores[i]);
+        y = br[7].forward(Resize.Within(y, y.shape[2] * 2, y.shape[3] * 2));                     // BR 7
+        y = br[8].forward(Resize.Within(y, x.shape[2], x.shape[3]));                             // BR 8
         return (y[.., .._classes], f.Layer3);
     }
 }

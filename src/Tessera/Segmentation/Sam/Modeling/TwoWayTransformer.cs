@@ -22,27 +22,33 @@ public enum DecoderAttentionOrder
 /// SAM's cross-attentions pair a handful of prompt tokens with thousands of image tokens. When one side has fewer
 /// tokens times heads than the internal width, the projections of that side are folded into the other side's
 /// weights (products are associative), so the long side is multiplied once by a narrow matrix instead of being
-/// projected to the internal width: <see cref="forward"/> picks the cheaper order, <see cref="Direct"/> is the
+/// projected to the internal width: <see cref="forward"/> picks the cheaper order, <see cref="Direct(torch.Tensor, torch.Tensor, torch.Tensor)"/> is the
 /// textbook one. They differ by float rounding only (tested within 1e-5).
 /// </remarks>
-public sealed class DecoderAttention : Module<torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor>
+public class DecoderAttention : Module<torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor>
 {
     private readonly Linear q_proj, k_proj, v_proj, out_proj;
     private readonly int _heads, _inner;
 
     /// <summary>Creates the layer.</summary>
-    public DecoderAttention(int dim, int heads, int downsampleRate = 1) : base(nameof(DecoderAttention))
+    public DecoderAttention(int dim, int heads, int downsampleRate = 1) : this(dim, heads, dim, downsampleRate, nameof(DecoderAttention)) { }
+
+    /// <summary>Creates the layer with keys and values of width <paramref name="kvDim"/> (SAM 2's <c>kv_in_dim</c>).</summary>
+    private protected DecoderAttention(int dim, int heads, int kvDim, int downsampleRate, string name) : base(name)
     {
         int inner = dim / downsampleRate;
-        if (inner % heads != 0) throw new ArgumentException($"attention width {inner} does not split into {heads} heads");
+        if (inner % heads != 0) throw new TesseraUserException(nameof(heads), $"attention width {inner} does not split into {heads} heads");
         _heads = heads;
         _inner = inner;
         q_proj = Linear(dim, inner);
-        k_proj = Linear(dim, inner);
-        v_proj = Linear(dim, inner);
+        k_proj = Linear(kvDim, inner);
+        v_proj = Linear(kvDim, inner);
         out_proj = Linear(inner, dim);
         RegisterComponents();
     }
+
+    /// <summary>Width of one head.</summary>
+    private protected int HeadDim => _inner / _heads;
 
     private torch.Tensor Heads(torch.Tensor x) => x.reshape(x.shape[0], x.shape[1], _heads, -1).transpose(1, 2);
 
@@ -68,12 +74,19 @@ public sealed class DecoderAttention : Module<torch.Tensor, torch.Tensor, torch.
     }
 
     /// <summary>Attention in the textbook order: project q, k and v, attend per head, project the output.</summary>
-    public torch.Tensor Direct(torch.Tensor q, torch.Tensor k, torch.Tensor v)
+    public torch.Tensor Direct(torch.Tensor q, torch.Tensor k, torch.Tensor v) => Direct(q, k, v, null);
+
+    /// <summary>
+    /// <see cref="Direct(torch.Tensor, torch.Tensor, torch.Tensor)"/> with the queries and keys [B, heads, N, d] passed
+    /// through <paramref name="position"/> between the projections and the attention (a relative position encoding such as RoPE).
+    /// </summary>
+    private protected torch.Tensor Direct(torch.Tensor q, torch.Tensor k, torch.Tensor v, Func<torch.Tensor, torch.Tensor, (torch.Tensor Q, torch.Tensor K)>? position)
     {
         using var scope = torch.NewDisposeScope();
         var qh = Heads(q_proj.forward(q));
         var kh = Heads(k_proj.forward(k));
         var vh = Heads(v_proj.forward(v));
+        if (position is not null) (qh, kh) = position(qh, kh);
         // One fused call of libtorch's scaled_dot_product_attention: softmax(q kᵀ/√d_head) v.
         var o = functional.scaled_dot_product_attention(qh, kh, vh).transpose(1, 2);
         o = o.reshape(o.shape[0], o.shape[1], -1);

@@ -1,5 +1,5 @@
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Positional;
-using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam2.Modeling;
 
@@ -11,43 +11,31 @@ namespace Tessera.Segmentation.Sam2.Modeling;
 /// √N × √N grid, softmax(q kᵀ/√d) v, output projection. Keys longer than the queries (memories of several frames)
 /// repeat the queries' rotations frame by frame; the last <c>numKExcludeRope</c> keys (object pointers) are not rotated.
 /// </summary>
-public sealed class Sam2RopeAttention : Module<torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor>
+public sealed class Sam2RopeAttention : DecoderAttention
 {
-    private readonly Linear q_proj, k_proj, v_proj, out_proj;
-    private readonly int _heads, _headDim;
     private readonly double _theta;
     private readonly bool _repeatKeys;
     private (long Tokens, torch.Tensor Cos, torch.Tensor Sin)? _tables;
 
     /// <summary>Creates the layer: width <paramref name="dim"/>, keys and values of width <paramref name="kvDim"/>.</summary>
-    public Sam2RopeAttention(int dim, int heads, int kvDim, bool repeatKeys, double theta = 10000, int downsampleRate = 1) : base(nameof(Sam2RopeAttention))
+    public Sam2RopeAttention(int dim, int heads, int kvDim, bool repeatKeys, double theta = 10000, int downsampleRate = 1)
+        : base(dim, heads, kvDim, downsampleRate, nameof(Sam2RopeAttention))
     {
-        int inner = dim / downsampleRate;
-        if (inner % heads != 0) throw new TesseraUserException(nameof(heads), $"attention width {inner} does not split into {heads} heads");
-        _heads = heads;
-        _headDim = inner / heads;
         _theta = theta;
         _repeatKeys = repeatKeys;
-        q_proj = Linear(dim, inner);
-        k_proj = Linear(kvDim, inner);
-        v_proj = Linear(kvDim, inner);
-        out_proj = Linear(inner, dim);
-        RegisterComponents();
     }
 
     /// <summary>Attention of queries [B, N, C] (a square grid of N tokens) over keys and values [B, M, C_kv].</summary>
     public override torch.Tensor forward(torch.Tensor q, torch.Tensor k, torch.Tensor v) => Forward(q, k, v, 0);
 
     /// <summary>As <see cref="forward"/>, the last <paramref name="numKExcludeRope"/> keys left unrotated.</summary>
-    public torch.Tensor Forward(torch.Tensor q, torch.Tensor k, torch.Tensor v, long numKExcludeRope)
+    public torch.Tensor Forward(torch.Tensor q, torch.Tensor k, torch.Tensor v, long numKExcludeRope) =>
+        Direct(q, k, v, (qh, kh) => Rotate(qh, kh, numKExcludeRope));
+
+    private (torch.Tensor Q, torch.Tensor K) Rotate(torch.Tensor qh, torch.Tensor kh, long numKExcludeRope)
     {
-        using var scope = torch.NewDisposeScope();
-        torch.Tensor Heads(torch.Tensor x) => x.reshape(x.shape[0], x.shape[1], _heads, _headDim).transpose(1, 2);
-        var qh = Heads(q_proj.forward(q));
-        var kh = Heads(k_proj.forward(k));
-        var vh = Heads(v_proj.forward(v));
         long n = qh.shape[2], rotated = kh.shape[2] - numKExcludeRope;
-        var (cos, sin) = Tables(n, q.device);
+        var (cos, sin) = Tables(n, qh.device);
         qh = Rope.Apply(qh, cos, sin, RopePairing.Interleaved);
         if (rotated > 0)
         {
@@ -59,10 +47,7 @@ public sealed class Sam2RopeAttention : Module<torch.Tensor, torch.Tensor, torch
             var kr = Rope.Apply(kh.narrow(2, 0, rotated), kc, ks, RopePairing.Interleaved);
             kh = numKExcludeRope > 0 ? torch.cat([kr, kh.narrow(2, rotated, numKExcludeRope)], 2) : kr;
         }
-        // softmax(q kᵀ/√d) v (Vaswani et al. 2017, eq. 1)
-        var o = functional.scaled_dot_product_attention(qh, kh, vh).transpose(1, 2);
-        o = o.reshape(o.shape[0], o.shape[1], -1);
-        return out_proj.forward(o).MoveToOuterDisposeScope();
+        return (qh, kh);
     }
 
     private (torch.Tensor Cos, torch.Tensor Sin) Tables(long tokens, torch.Device device)
@@ -72,7 +57,7 @@ public sealed class Sam2RopeAttention : Module<torch.Tensor, torch.Tensor, torch
         if ((long)side * side != tokens) throw new TesseraUserException("q", $"{tokens} query tokens are not a square grid");
         using var scope = torch.NewDisposeScope();
         using var positions = Rope2D.GridPositions(side, side, device);
-        using var angles = Rope2D.AxialAngles(positions, _headDim, _theta);
+        using var angles = Rope2D.AxialAngles(positions, HeadDim, _theta);
         var (cos, sin) = Rope2D.FromAngles(angles);
         _tables?.Cos.Dispose();
         _tables?.Sin.Dispose();
