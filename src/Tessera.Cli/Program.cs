@@ -79,7 +79,8 @@ public static class Program
             Verb<SamSegmentCommand>("segment", "Mask of the object at --point clicks and/or a --box, with an overlay PNG."),
             Verb<SamAutoCommand>("auto", "Automatic masks for everything in an image: PNGs, an overlay and a JSON of RLEs, scores and boxes."),
             Verb<SamTrainCommand>("train", "Promptable training on Fashion-MNIST scenes (SAM's interactive recipe), from scratch or fine-tuning a checkpoint."),
-            Verb<SamEvalCommand>("eval", "mIoU after 1 … 5 simulated clicks (the SAM paper's protocol) on Fashion-MNIST scenes.")),
+            Verb<SamEvalCommand>("eval", "mIoU after 1 … 5 simulated clicks (the SAM paper's protocol) on Fashion-MNIST scenes."),
+            Verb<SamTrackCommand>("track", "Track objects through a folder of video frames with SAM 2 / 2.1 from clicks, boxes or masks on any frames: label PNGs, overlays, a preview and a summary JSON.")),
         Verb<ServeCommand>("serve", "A web page and JSON API for SAM clicks, diffusion sampling and segmentation, models loaded once."),
         Branch("checkpoint", "Checkpoints (.safetensors).", Verb<CheckpointInspectCommand>("inspect", "Validate a safetensors file and list its tensors and metadata.")),
     ];

@@ -1,0 +1,115 @@
+namespace Tessera.Tests;
+
+/// <summary>
+/// <c>tessera sam track</c> on tests/fixtures/sam2video (README there): the prompts of the official SAM2VideoPredictor
+/// session recorded in the fixture, given on the command line, and the label PNGs written against the official masks
+/// of the same frames (≥ 99.9 % of pixels, issue #27); the summary's object scores against the official ones (1e-3).
+/// </summary>
+public sealed class SamTrackCliTests
+{
+    private static string Frames => Path.Combine(Sam2MemoryFixtureTests.Dir, "frames");
+
+    private static string[] Track(TempDir dir, params string[] args) =>
+        ["sam", "track", "--checkpoint", Sam2MemoryFixtureTests.TinyCheckpoint, "--frames", Frames, "--image-size", "256", "--output", dir.File("out"), "-q", .. args];
+
+    // The label map's agreement with the official masks of `key` (packed bits [N, 1, H, W/8]): a pixel agrees when its label
+    // is 0 where no official mask holds it, or one of the ids whose official mask holds it.
+    private static double Agreement(string labelPng, string key)
+    {
+        var map = LabelPng.Read(labelPng);
+        var ids = Sam2MemoryFixtureTests.Recorded.Ref(key + "/obj_ids").data<long>().ToArray();
+        var bits = Sam2MemoryFixtureTests.Recorded.Ref(key + "/masks").data<byte>().ToArray();
+        int h = map.Height, w = map.Width;
+        Assert.Equal((90, 160), (h, w));
+        long agree = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                var inside = Enumerable.Range(0, ids.Length).Where(o => ((bits[(o * h + y) * (w / 8) + x / 8] >> (7 - x % 8)) & 1) == 1).Select(o => (int)ids[o]).ToList();
+                int label = map.Labels[y * w + x];
+                if (inside.Count == 0 ? label == 0 : inside.Contains(label)) agree++;
+            }
+        return (double)agree / (h * w);
+    }
+
+    private static void CheckFrame(TempDir dir, JsonElement summary, int frame, string key)
+    {
+        string name = $"{frame:D5}";
+        double agreement = Agreement(Path.Combine(dir.File("out"), "labels", name + ".png"), key);
+        Assert.True(agreement >= 0.999, $"frame {frame} vs {key}: {agreement:P3} of pixels agree");
+        Assert.True(File.Exists(Path.Combine(dir.File("out"), "overlays", name + ".png")), $"overlay of frame {frame}");
+        var entry = summary.GetProperty("frames").EnumerateArray().Single(f => f.GetProperty("frame").GetInt32() == frame).GetProperty("objects");
+        var ids = Sam2MemoryFixtureTests.Recorded.Ref(key + "/obj_ids").data<long>().ToArray();
+        var scores = Sam2MemoryFixtureTests.Recorded.Ref(key + "/scores").data<float>().ToArray();
+        var labels = LabelPng.Read(Path.Combine(dir.File("out"), "labels", name + ".png")).Labels;
+        for (int o = 0; o < ids.Length; o++)
+        {
+            var obj = entry.GetProperty(ids[o].ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(Math.Abs(obj.GetProperty("score").GetDouble() - scores[o]) <= 1e-3, $"frame {frame} object {ids[o]}: score {obj.GetProperty("score")} vs {scores[o]}");
+            Assert.Equal(labels.Count(v => v == ids[o]), obj.GetProperty("area").GetInt64());
+        }
+    }
+
+    [Fact]
+    public void Track_both_ways_writes_the_official_masks_of_two_objects()
+    {
+        using var dir = new TempDir();
+        using (var mask = Sam2MemoryFixtureTests.Recorded.Ref("mask_prompt"))
+            PalettePng.Write(dir.File("mask8.png"), mask.contiguous().bytes, 160, 90);
+        // the fixture's session: object 1 clicked on frame 0, object 2 clicked (+ a negative click) on frame 0 and boxed on
+        // frame 6, a mask for object 1 on frame 8; forwards from frame 0, then backwards from frame 8
+        var (code, output) = CliTests.Run(Track(dir, "--point", "60,40@0", "--point", "120,60@0:2", "--point", "100,30,0@0:2",
+            "--box", "90,20,150,80@6:2", "--mask", dir.File("mask8.png") + "@8:1", "--both"));
+        Assert.True(code == 0, output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "summary.json")));
+        var summary = doc.RootElement;
+        Assert.Equal([1, 2], summary.GetProperty("objects").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(10, summary.GetProperty("frames_tracked").GetInt32());
+        Assert.Equal(19, summary.GetProperty("steps").GetInt32());
+        for (int t = 0; t <= 8; t++) CheckFrame(dir, summary, t, $"bwd/{t}");
+        CheckFrame(dir, summary, 9, "fwd/9");
+        // the preview: a contact sheet of the 10 overlays, 4 columns of 160 × 90 tiles with 2 px padding
+        var (w, h) = ImageIO.ReadSize(Path.Combine(dir.File("out"), "preview.png"));
+        Assert.Equal((4 * 162 + 2, 3 * 92 + 2), (w, h));
+    }
+
+    [Fact]
+    public void Track_forwards_writes_the_tracked_frames_only()
+    {
+        using var dir = new TempDir();
+        var (code, output) = CliTests.Run(Track(dir, "--point", "80,45@5"));
+        Assert.True(code == 0, output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "summary.json")));
+        Assert.Equal([5, 6, 7, 8, 9], doc.RootElement.GetProperty("frames").EnumerateArray().Select(f => f.GetProperty("frame").GetInt32()));
+        for (int t = 5; t <= 9; t++) CheckFrame(dir, doc.RootElement, t, $"b_fwd/{t}");
+        Assert.False(File.Exists(Path.Combine(dir.File("out"), "labels", "00004.png")));
+        Assert.True(File.Exists(Path.Combine(dir.File("out"), "preview.png")));
+    }
+
+    [Theory]
+    [InlineData("frame", "--point", "60,40@12")]
+    [InlineData("outside", "--point", "200,40@0")]
+    [InlineData("expected", "--point", "60,40")]
+    [InlineData("does not exist", "--frames", "/nonexistent/frames")]
+    public void Bad_input_exits_2_with_one_line(string says, string flag, string value)
+    {
+        using var dir = new TempDir();
+        string[] args = flag == "--frames"
+            ? ["sam", "track", "--checkpoint", Sam2MemoryFixtureTests.TinyCheckpoint, "--frames", value, "--point", "60,40@0", "--output", dir.File("out"), "-q"]
+            : Track(dir, flag, value);
+        var (code, output) = CliTests.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(says, output);
+        Assert.Single(output.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void A_sam_checkpoint_is_refused_in_one_line()
+    {
+        using var dir = new TempDir();
+        var (code, output) = CliTests.Run("sam", "track", "--checkpoint", MobileSamFixtureTests.TinyCheckpoint, "--frames", Frames, "--point", "60,40@0", "--output", dir.File("out"), "-q");
+        Assert.Equal(2, code);
+        Assert.Contains("SAM 2", output);
+        Assert.Single(output.Trim().Split('\n'));
+    }
+}
