@@ -117,7 +117,7 @@ internal sealed class DiffusionSampleSettings : GlobalSettings, IShardSettings
         if (Seeds is not null && OutDir is null) return ValidationResult.Error("--seeds: needs --out-dir (one PNG per seed)");
         if ((Shard is not null || ShardCount is not null) && Seeds is null) return ValidationResult.Error("--shard: shards split a --seeds list");
         if (Count < 1) return ValidationResult.Error($"--count: {Count}; expected at least 1");
-        if (!EnumNames.TryParse<Tessera.Runtime.Precision>(PrecisionName, out _)) return ValidationResult.Error($"--precision: '{PrecisionName}' is not one of {string.Join(", ", EnumNames.Names<Tessera.Runtime.Precision>())}");
+        if (OptionChoices.Check<Tessera.Runtime.Precision>("--precision", PrecisionName, "precision") is { Successful: false } bad) return bad;
         return base.Validate();
     }
 }

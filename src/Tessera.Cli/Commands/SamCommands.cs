@@ -314,8 +314,8 @@ public sealed class SamTrainSettings : TrainingSettings
         if (OnDataset && DataRoot is null) return ValidationResult.Error($"--dataset {Dataset} needs --data-root DIR");
         if (!OnDataset && (DataRoot is not null || EmbeddingCache is not null || LoraRank != 0 || TrainPart != "decoder"))
             return ValidationResult.Error("--data-root, --embedding-cache, --train and --lora-rank go with --dataset coco|labelme|folder");
-        if (!EnumNames.TryParse<EmbeddingPrecision>(CacheDtype, out _)) return ValidationResult.Error($"--cache-dtype: '{CacheDtype}' is not one of {string.Join(", ", EnumNames.Names<EmbeddingPrecision>())}");
-        if (!EnumNames.TryParse<SamTrainedPart>(TrainPart, out _)) return ValidationResult.Error($"--train: '{TrainPart}' is not one of {string.Join(", ", EnumNames.Names<SamTrainedPart>())}");
+        if (OptionChoices.Check<EmbeddingPrecision>("--cache-dtype", CacheDtype, "cache type") is { Successful: false } bad) return bad;
+        if (OptionChoices.Check<SamTrainedPart>("--train", TrainPart, "trained part") is { Successful: false } badPart) return badPart;
         if (LoraRank < 0) return ValidationResult.Error($"--lora-rank: {LoraRank} is negative");
         return base.Validate();
     }

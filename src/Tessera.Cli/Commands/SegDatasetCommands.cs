@@ -109,7 +109,7 @@ public class SegDatasetSettings : GlobalSettings, IShardSettings
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
         if (Dataset is not null && !SegDatasetOptions.IsLayoutOrAuto(Dataset))
             return ValidationResult.Error($"--dataset: '{Dataset}'; expected {string.Join(", ", SegmentationDatasets.Layouts)} or auto");
-        if (!EnumNames.TryParse<Tessera.Runtime.Precision>(PrecisionName, out _)) return ValidationResult.Error($"--precision: '{PrecisionName}' is not one of {string.Join(", ", EnumNames.Names<Tessera.Runtime.Precision>())}");
+        if (OptionChoices.Check<Tessera.Runtime.Precision>("--precision", PrecisionName, "precision") is { Successful: false } bad) return bad;
         try { SegDatasetOptions.Inference(new InferenceOptions(), Mode, Crop, Stride, Scales, Flip); }
         catch (TesseraUserException e) { return ValidationResult.Error(ParameterFlags.Message(e, GetType())); }
         return base.Validate();

@@ -22,7 +22,7 @@ public sealed class ServeSettings : GlobalSettings
         if (CacheMb < 1) return ValidationResult.Error($"--cache-mb: {CacheMb} must be at least 1");
         if (MaxUploadMb < 1) return ValidationResult.Error($"--max-upload-mb: {MaxUploadMb} must be at least 1");
         if (Queue < 0) return ValidationResult.Error($"--queue: {Queue} is negative");
-        if (!EnumNames.TryParse<Tessera.Runtime.Precision>(SegPrecision, out _)) return ValidationResult.Error($"--seg-precision: '{SegPrecision}' is not one of {string.Join(", ", EnumNames.Names<Tessera.Runtime.Precision>())}");
+        if (OptionChoices.Check<Tessera.Runtime.Precision>("--seg-precision", SegPrecision, "precision") is { Successful: false } bad) return bad;
         return base.Validate();
     }
 }

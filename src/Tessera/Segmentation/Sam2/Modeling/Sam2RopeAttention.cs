@@ -1,5 +1,5 @@
-using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Positional;
+using Tessera.Segmentation.Sam.Modeling;
 
 namespace Tessera.Segmentation.Sam2.Modeling;
 
