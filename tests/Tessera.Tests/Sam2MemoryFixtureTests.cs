@@ -27,6 +27,15 @@ public sealed class Sam2MemoryFixtureTests(ITestOutputHelper log)
 
     private void Close(torch.Tensor got, string key) => Recorded.Close(log, got, key);
 
+    // A memory module built from the tiny checkpoint's configuration, with its weights under prefix, in eval mode.
+    private static T Official<T>(Func<Sam2MemoryConfig, T> build, string prefix) where T : torch.nn.Module
+    {
+        var module = build(Sam2MemoryConfig.FromWeights(Sam2Weights.Shapes(Weights.Value)));
+        Sam2Weights.Load(module, Weights.Value, prefix, TinyCheckpoint);
+        module.eval();
+        return module;
+    }
+
     [Fact]
     public void Config_is_read_from_the_weights()
     {
@@ -38,9 +47,7 @@ public sealed class Sam2MemoryFixtureTests(ITestOutputHelper log)
     public void Memory_attention_matches_the_official_module()
     {
         using var scope = torch.NewDisposeScope();
-        using var attention = new Sam2MemoryAttention(Sam2MemoryConfig.FromWeights(Sam2Weights.Shapes(Weights.Value)));
-        Sam2Weights.Load(attention, Weights.Value, "memory_attention.", TinyCheckpoint);
-        attention.eval();
+        using var attention = Official(c => new Sam2MemoryAttention(c), "memory_attention.");
         using var _ = torch.no_grad();
         // the fixture's tensors are sequence-first [N, B, C], as the official module takes them
         torch.Tensor BatchFirst(string key) => Ref(key).transpose(0, 1);
@@ -57,9 +64,7 @@ public sealed class Sam2MemoryFixtureTests(ITestOutputHelper log)
     public void Memory_encoder_matches_the_official_module()
     {
         using var scope = torch.NewDisposeScope();
-        using var encoder = new Sam2MemoryEncoder(Sam2MemoryConfig.FromWeights(Sam2Weights.Shapes(Weights.Value)));
-        Sam2Weights.Load(encoder, Weights.Value, "memory_encoder.", TinyCheckpoint);
-        encoder.eval();
+        using var encoder = Official(c => new Sam2MemoryEncoder(c), "memory_encoder.");
         using var _ = torch.no_grad();
         var pix = Ref("enc/pix_feat");
         var masks = Ref("enc/masks");
