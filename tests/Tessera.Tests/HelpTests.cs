@@ -16,7 +16,8 @@ public class HelpTests
         {
             string path = string.Join(' ', command.AncestorsAndSelf("Command").Reverse().Select(c => (string)c.Attribute("Name")!));
             string[] options = command.Element("Parameters")?.Elements("Option")
-                .SelectMany(o => new[] { (string?)o.Attribute("Long"), (string?)o.Attribute("Short") }
+                // help lists an option by its first long name; later ones are former names kept as aliases (--output,out)
+                .SelectMany(o => new[] { ((string?)o.Attribute("Long"))?.Split(',')[0], (string?)o.Attribute("Short") }
                     .Where(n => !string.IsNullOrEmpty(n)).Select(n => (n!.Length == 1 ? "-" : "--") + n))
                 .ToArray() ?? [];
             data.Add(path, options);

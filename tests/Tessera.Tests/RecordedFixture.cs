@@ -15,7 +15,7 @@ internal sealed class RecordedFixture(string dir, string container)
         return tensors;
     });
 
-    /// <summary>The recorded tensor under <paramref name="key"/>.</summary>
+    /// <summary>The recorded tensor under <paramref name="key"/>; the fixture owns it (shared by every test): never dispose it.</summary>
     public torch.Tensor Ref(string key) => _io.Value.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException(key);
 
     /// <summary>Asserts <paramref name="got"/> matches the recording within <paramref name="rel"/>; logs and returns the relative error.</summary>

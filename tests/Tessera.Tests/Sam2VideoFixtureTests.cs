@@ -83,7 +83,7 @@ public sealed class Sam2VideoFixtureTests(ITestOutputHelper log)
         Check("add0", predictor.AddNewPointsOrBox(state, 0, 1, [(60, 40)], [1]));
         Check("add1", predictor.AddNewPointsOrBox(state, 0, 2, [(120, 60), (100, 30)], [1, 0]));
         Check("add2", predictor.AddNewPointsOrBox(state, 6, 2, box: (90, 20, 150, 80)));
-        using (var mask = Ref("mask_prompt").to(torch.ScalarType.Bool))
+        using (var mask = Ref("mask_prompt").to(torch.ScalarType.Bool, copy: true))
             Check("add3", predictor.AddNewMask(state, 8, 1, mask));
         CheckAll("fwd", predictor.PropagateInVideo(state), [.. Enumerable.Range(0, 10)]);
         CheckAll("bwd", predictor.PropagateInVideo(state, startFrame: 8, reverse: true), [8, 7, 6, 5, 4, 3, 2, 1, 0]);

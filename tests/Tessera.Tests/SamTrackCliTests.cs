@@ -54,8 +54,8 @@ public sealed class SamTrackCliTests
     public void Track_both_ways_writes_the_official_masks_of_two_objects()
     {
         using var dir = new TempDir();
-        using (var mask = Sam2MemoryFixtureTests.Recorded.Ref("mask_prompt"))
-            PalettePng.Write(dir.File("mask8.png"), mask.contiguous().bytes, 160, 90);
+        var mask = Sam2MemoryFixtureTests.Recorded.Ref("mask_prompt"); // the fixture's tensor: not ours to dispose
+        PalettePng.Write(dir.File("mask8.png"), mask.contiguous().bytes, 160, 90);
         // the fixture's session: object 1 clicked on frame 0, object 2 clicked (+ a negative click) on frame 0 and boxed on
         // frame 6, a mask for object 1 on frame 8; forwards from frame 0, then backwards from frame 8
         var (code, output) = CliTests.Run(Track(dir, "--point", "60,40@0", "--point", "120,60@0:2", "--point", "100,30,0@0:2",
