@@ -70,18 +70,18 @@ internal static class DataParallelBench
         var training = new TrainingOptions { Steps = steps, Batch = batch, CheckpointEvery = 1_000_000, EvalEvery = 0, PreviewAtEnd = false, LearningRate = 1e-3, Seed = 1 };
         var times = new List<double>();
         var clock = Stopwatch.StartNew();
-        void Progress(long step, double loss, string? status) => times.Add(clock.Elapsed.TotalSeconds);
+        var progress = new Runtime.InlineProgress<TrainingProgress>(_ => times.Add(clock.Elapsed.TotalSeconds));
         TimeSpan reduce;
         if (model == "deeplabv3")
         {
             var trainer = new SegTrainer(new SegTrainOptions { Model = new SegModelConfig { Model = SegModelKind.DeepLabV3 }, Training = training, EvalScenes = 32 }, torch.CPU, comm);
-            trainer.Train(dir, resume: false, Progress);
+            trainer.Train(dir, resume: false, progress);
             reduce = trainer.AllReduceTime;
         }
         else
         {
             var trainer = new DiffusionTrainer(new DiffusionTrainOptions { Training = training, Limit = 1024 }, torch.CPU, comm);
-            trainer.Train(dir, resume: false, Progress);
+            trainer.Train(dir, resume: false, progress);
             reduce = trainer.AllReduceTime;
         }
         if (comm.Rank == 0)

@@ -8,6 +8,7 @@ using Tessera.Segmentation.Data;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Models;
 using Tessera.Segmentation.Training;
+using Tessera.Training;
 using TorchSharp;
 
 var device = TorchRuntime.Configure(new RuntimeOptions()); // first: the process set-up
@@ -28,7 +29,7 @@ var options = new SegDatasetTrainOptions
     LoaderThreads = 1,
 };
 var trainer = new SegDatasetTrainer(options, device);
-var score = trainer.Train(run, resume: false, (step, loss, status) => { if (step % 5 == 0) Console.WriteLine($"step {step}: loss {loss:F3}"); });
+var score = trainer.Train(run, resume: false, new InlineProgress<TrainingProgress>(p => { if (p.Step % 5 == 0) Console.WriteLine($"step {p.Step}: loss {p.Loss:F3}"); }));
 Console.WriteLine($"validation mIoU {score?.Metrics.MIoU:P1} on {score?.Images} images");
 
 // Inference from the checkpoint: the caller disposes the model and every tensor it returns.

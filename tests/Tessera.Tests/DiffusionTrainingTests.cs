@@ -231,8 +231,9 @@ public sealed class DiffusionTrainingTests
         using var dir = new TempDir();
         long at200 = 0, at2000 = 0, tensors200 = 0, tensors2000 = 0;
         bool linux = OperatingSystem.IsLinux();
-        new DiffusionTrainer(options).Train(dir.Path, resume: false, (step, _, _) =>
+        new DiffusionTrainer(options).Train(dir.Path, resume: false, new InlineProgress<TrainingProgress>(p =>
         {
+            long step = p.Step;
             if (step is 200 or 2000)
             {
                 GC.Collect();
@@ -241,7 +242,7 @@ public sealed class DiffusionTrainingTests
                 if (step == 200) (at200, tensors200) = (native, torch.Tensor.TotalCount);
                 else (at2000, tensors2000) = (native, torch.Tensor.TotalCount);
             }
-        });
+        }));
         Assert.True(tensors2000 <= tensors200, $"live tensors {tensors200} at step 200, {tensors2000} at step 2000");
         // One leaked batch-sized tensor per step would add 1,800 × 12.5 kB = 22 MB; allow 2 MB of allocator noise.
         if (linux) Assert.True(at2000 - at200 < 2_000_000, $"native heap in use {at200 / 1e6:0.00} MB at step 200, {at2000 / 1e6:0.00} MB at step 2000");

@@ -18,30 +18,14 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
 
     private const int Steps = 16;
 
-    [Fact]
-    public void Segmentation_bf16_tracks_fp32() => Tracks("seg", (o, dir, progress) => new SegTrainer(new SegTrainOptions
+    /// <summary>The run of <paramref name="kind"/> (a <see cref="TinyTrainers"/> kind) in <paramref name="precision"/>.</summary>
+    private static TrainingOptions Options(string kind, Precision precision) => kind switch
     {
-        Model = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
-        Training = SegTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = 0, CheckpointEvery = 1000, Seed = 3, Precision = o },
-        EvalScenes = 2,
-    }).Train(dir, resume: false, progress));
-
-    [Fact]
-    public void Diffusion_bf16_tracks_fp32() => Tracks("diffusion", (o, dir, progress) => new DiffusionTrainer(new DiffusionTrainOptions
-    {
-        Model = new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet()),
-        Training = DiffusionTrainOptions.DefaultTraining with { Steps = Steps, Batch = 8, LearningRate = 2e-3, WarmupSteps = 0, CheckpointEvery = 1000, SampleEvery = 0, PreviewAtEnd = false, Seed = 2, Precision = o },
-        Limit = 8,
-    }).Train(dir, resume: false, progress));
-
-    [Fact]
-    public void Sam_bf16_tracks_fp32() => Tracks("sam", (o, dir, progress) => new SamTrainer(new SamTrainOptions
-    {
-        Config = TrainerLifecycleTests.TinySam,
-        Training = SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = o },
-        Rounds = 2,
-        EvalScenes = 1,
-    }).Train(dir, resume: false, progress));
+        "seg" => SegTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = 0, CheckpointEvery = 1000, Seed = 3, Precision = precision },
+        "diffusion" => DiffusionTrainOptions.DefaultTraining with { Steps = Steps, Batch = 8, LearningRate = 2e-3, WarmupSteps = 0, CheckpointEvery = 1000, SampleEvery = 0, PreviewAtEnd = false, Seed = 2, Precision = precision },
+        "sam" => SamTrainOptions.DefaultTraining with { Steps = Steps, Batch = 2, WarmupSteps = 0, EvalEvery = Steps, CheckpointEvery = 1000, Seed = 4, Precision = precision },
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "diffusion, seg or sam"),
+    };
 
     [Fact]
     public void Fp16_on_a_cpu_without_fp16_instructions_is_refused()
@@ -53,13 +37,15 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
         Assert.Contains("bf16", e.Message);
     }
 
-    private void Tracks(string what, Action<Precision, string, Action<long, double, string?>> train)
+    [Theory]
+    [MemberData(nameof(TinyTrainers.Kinds), MemberType = typeof(TinyTrainers))]
+    public void Bf16_tracks_fp32(string what)
     {
         double[] Run(Precision p)
         {
             using var dir = new TempDir();
             var losses = new List<double>();
-            train(p, dir.Path, (_, loss, _) => losses.Add(loss));
+            TinyTrainers.Train(what, Options(what, p), dir.Path, resume: false, new InlineProgress<TrainingProgress>(step => losses.Add(step.Loss)));
             using var f = SafeTensors.Load(Path.Combine(dir.Path, TrainingEngine.CheckpointFile));
             Assert.All(f.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal) && kv.Value.is_floating_point()),
                 kv => Assert.Equal(torch.ScalarType.Float32, kv.Value.dtype));

@@ -107,7 +107,7 @@ public sealed class SamTrainingTests
         Assert.True(noGc, "the runtime refused a no-GC region of 240 MB; the live-tensor count would not be protected from finalisers");
         try
         {
-            new SamTrainer(options).Train(dir.Path, resume: false, (step, _, _) => counts.Add(torch.Tensor.TotalCount));
+            new SamTrainer(options).Train(dir.Path, resume: false, new InlineProgress<TrainingProgress>(_ => counts.Add(torch.Tensor.TotalCount)));
         }
         finally
         {

@@ -1,8 +1,5 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using Tessera.Diffusion.Training;
-using Tessera.Segmentation.Sam.Training;
-using Tessera.Segmentation.Training;
 
 namespace Tessera.Tests;
 
@@ -13,68 +10,26 @@ namespace Tessera.Tests;
 [Collection("serial")]
 public sealed class TrainerLifecycleTests
 {
-    internal static readonly Segmentation.Sam.Modeling.SamConfig TinySam = SamTrainOptions.SmallConfig with
+    /// <summary>
+    /// Trains the tiny trainer of <paramref name="kind"/> two steps, then resumes with an enormous learning rate (Adam
+    /// moves every weight by about that much).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TinyTrainers.Kinds), MemberType = typeof(TinyTrainers))]
+    public void Divergence_keeps_the_last_good_checkpoint(string kind)
     {
-        EncoderDim = 64,
-        EncoderHeads = 2,
-        EncoderDepth = 2,
-        GlobalAttentionBlocks = [1],
-        PromptDim = 64,
-        DecoderHeads = 2,
-        DecoderMlpDim = 128,
-        IouHeadHiddenDim = 64,
-    };
-
-    /// <summary>Trains two steps, then resumes with an enormous learning rate (Adam moves every weight by about that much).</summary>
-    private static void DivergesKeepingTheCheckpoint(string runDir, Func<TrainingOptions, bool, Action<long, double, string?>, object?> train)
-    {
+        using var dir = new TempDir();
         var o = new TrainingOptions { Steps = 6, Batch = 2, CheckpointEvery = 1, EvalEvery = 100, LearningRate = 1e-3, Optimizer = OptimizerKind.Adam, StopAt = 2, Seed = 1 };
-        train(o, false, (_, _, _) => { });
-        string ckpt = Path.Combine(runDir, TrainingEngine.CheckpointFile);
+        TinyTrainers.Train(kind, o, dir.Path, resume: false, progress: null);
+        string ckpt = Path.Combine(dir.Path, TrainingEngine.CheckpointFile);
         byte[] lastGood = File.ReadAllBytes(ckpt);
-        var e = Assert.Throws<InvalidOperationException>(() => train(o with { StopAt = 0, LearningRate = 1e30, WarmupSteps = 0 }, true, (_, _, _) => lastGood = File.ReadAllBytes(ckpt)));
+        var e = Assert.Throws<InvalidOperationException>(() => TinyTrainers.Train(kind, o with { StopAt = 0, LearningRate = 1e30, WarmupSteps = 0 }, dir.Path, resume: true,
+            new InlineProgress<TrainingProgress>(_ => lastGood = File.ReadAllBytes(ckpt))));
         Assert.Contains("not finite", e.Message.Replace("loss is NaN", "not finite").Replace("loss is ∞", "not finite").Replace("loss is -∞", "not finite"));
         Assert.Contains(ckpt, e.Message);
         Assert.Equal(lastGood, File.ReadAllBytes(ckpt));
         using var f = SafeTensors.Load(ckpt);
         Assert.All(f.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)), kv => Assert.True(TorchSharp.torch.isfinite(kv.Value).all().item<bool>(), kv.Key));
-    }
-
-    [Fact]
-    public void Diffusion_divergence_keeps_the_last_good_checkpoint()
-    {
-        using var dir = new TempDir();
-        DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new DiffusionTrainer(new DiffusionTrainOptions
-        {
-            Model = new DiffusionModelConfig(NetworkKind.UNet, DiffusionTrainingTests.TinyUNet()),
-            Training = o with { SampleEvery = 0, PreviewAtEnd = false },
-            Limit = 8,
-        }).Train(dir.Path, resume, progress));
-    }
-
-    [Fact]
-    public void Segmentation_divergence_keeps_the_last_good_checkpoint()
-    {
-        using var dir = new TempDir();
-        DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new SegTrainer(new SegTrainOptions
-        {
-            Model = new SegModelConfig { Model = Tessera.Segmentation.Models.SegModelKind.Gcn, K = 3, BaseWidth = 16 },
-            Training = o,
-            EvalScenes = 2,
-        }).Train(dir.Path, resume, progress));
-    }
-
-    [Fact]
-    public void Sam_divergence_keeps_the_last_good_checkpoint()
-    {
-        using var dir = new TempDir();
-        DivergesKeepingTheCheckpoint(dir.Path, (o, resume, progress) => new SamTrainer(new SamTrainOptions
-        {
-            Config = TinySam,
-            Training = o,
-            Rounds = 2,
-            EvalScenes = 1,
-        }).Train(dir.Path, resume, progress));
     }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]

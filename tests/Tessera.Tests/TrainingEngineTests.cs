@@ -107,10 +107,10 @@ public sealed class TrainingEngineTests
         byte[]? atStep4 = null;
         using var task = new LinearTask(nanAtStep: 5);
         var o = new TrainingOptions { Steps = 10, Batch = 4, CheckpointEvery = 2, LearningRate = 0.01 };
-        var e = Assert.Throws<InvalidOperationException>(() => new TrainingEngine(o).Run(task, dir.Path, resume: false, (step, _, _) =>
+        var e = Assert.Throws<InvalidOperationException>(() => new TrainingEngine(o).Run(task, dir.Path, resume: false, new InlineProgress<TrainingProgress>(p =>
         {
-            if (step == 4) atStep4 = File.ReadAllBytes(ckpt);
-        }));
+            if (p.Step == 4) atStep4 = File.ReadAllBytes(ckpt);
+        })));
         Assert.Contains("loss is NaN at step 5", e.Message);
         Assert.Contains(ckpt, e.Message);
         Assert.Equal(atStep4, File.ReadAllBytes(ckpt));
@@ -155,10 +155,10 @@ public sealed class TrainingEngineTests
         using var cts = new CancellationTokenSource();
         using var task = new LinearTask();
         var o = new TrainingOptions { Steps = 50, Batch = 4, CheckpointEvery = 100 };
-        Assert.Throws<OperationCanceledException>(() => new TrainingEngine(o).Run(task, dir.Path, resume: false, (step, _, _) =>
+        Assert.Throws<OperationCanceledException>(() => new TrainingEngine(o).Run(task, dir.Path, resume: false, new InlineProgress<TrainingProgress>(p =>
         {
-            if (step == 7) cts.Cancel();
-        }, cts.Token));
+            if (p.Step == 7) cts.Cancel();
+        }), cts.Token));
         Assert.Equal("7", SafeTensors.ReadHeader(Path.Combine(dir.Path, TrainingEngine.CheckpointFile)).Metadata["step"]);
     }
 

@@ -31,7 +31,7 @@ internal sealed class DataGridCommand : TesseraCommand<DataGridSettings>
         {
             var folder = new ImageFolder(settings.Images, new ImageFolderOptions(settings.Size, settings.Gray ? ColorMode.Gray : ColorMode.Rgb));
             images = Ui.WithProgress("reading images", Math.Min(settings.Count, folder.Count), "img", report =>
-                ImageSample.FromFolder(folder, settings.Count, settings.Seed, device, n => report(n, null), cancellation));
+                ImageSample.FromFolder(folder, settings.Count, settings.Seed, device, Ui.Counter(report), cancellation));
         }
         else
         {

@@ -81,7 +81,7 @@ public sealed class DiffusionAnalyticCommand : TesseraCommand<DiffusionAnalyticS
     {
         // The built-in problems with their own 4,096 noises; the converged references are cached beside --json (or here).
         string cacheDir = settings.Json is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(settings.Json))!;
-        var all = Ui.WithProgress("benchmark", settings.Setup().BenchCells, "runs", report => settings.Setup().Bench(cacheDir, n => report(n, null), cancellation));
+        var all = Ui.WithProgress("benchmark", settings.Setup().BenchCells, "runs", report => settings.Setup().Bench(cacheDir, Ui.Counter(report), cancellation));
         foreach (var group in all.GroupBy(c => c.Problem))
         {
             foreach (bool stoch in new[] { false, true })

@@ -38,7 +38,7 @@ internal sealed class PosencBenchCommand : TesseraCommand<PosencBenchSettings>
             for (int i = 0; i < encodings.Length; i++)
             {
                 int done = i * options.Steps;
-                list.Add(LengthGeneralization.Run(encodings[i], options, (step, loss) => report(done + step, $"{LengthGeneralization.Name(encodings[i])} loss {loss:0.000}"), cancellation));
+                list.Add(LengthGeneralization.Run(encodings[i], options, new InlineProgress<TrainingProgress>(p => report(done + p.Step, $"{LengthGeneralization.Name(encodings[i])} loss {p.Loss:0.000}")), cancellation));
             }
             return list;
         });

@@ -449,7 +449,7 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
     {
         int mine = (data.Count - communicator.Rank + communicator.Size - 1) / communicator.Size;
         var scores = Ui.WithProgress($"click protocol on {data.Count} images", mine, "img",
-            report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, n => report(n, null), cancellation, communicator));
+            report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, Ui.Counter(report), cancellation, communicator));
         if (Ranks.IsFollower) return Program.Ok;
         var table = new Table().AddColumn("objects").AddColumn(new TableColumn("n").RightAligned());
         for (int k = 0; k < settings.Clicks; k++) table.AddColumn(new TableColumn($"mIoU@{k + 1}").RightAligned());

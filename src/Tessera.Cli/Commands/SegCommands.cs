@@ -34,7 +34,7 @@ internal sealed class MakeDatasetCommand : TesseraCommand<MakeDatasetSettings>
         var scenes = new FashionMnistScenes(source, new SceneOptions(settings.Canvas, IgnoreBand: settings.IgnoreBand, Seed: (ulong)settings.Seed));
         Ui.WithProgress("writing scenes", settings.Count, "scenes", report =>
         {
-            SceneFolder.Write(scenes, settings.Out, settings.Count, n => report(n, null), cancellation);
+            SceneFolder.Write(scenes, settings.Out, settings.Count, Ui.Counter(report), cancellation);
             return 0;
         });
         Ui.Result($"wrote {settings.Count} scenes to {Path.GetFullPath(settings.Out)} (images/, labels/, instances/, classes.txt; 11 classes, 255 = ignore)");

@@ -180,7 +180,7 @@ internal sealed class SegConvertCityscapesCommand : TesseraCommand<SegConvertCit
         int total = Directory.EnumerateFiles(gt, "*_labelIds.png", SearchOption.AllDirectories).Count();
         if (total == 0) throw new TesseraUserException($"--data-root: no *_labelIds.png under {gt}");
         int written = Ui.WithProgress("converting", total, "files", report =>
-            CityscapesLabels.ConvertFolder(gt, overwrite: !settings.Keep, progress: n => report(n, null)));
+            CityscapesLabels.ConvertFolder(gt, overwrite: !settings.Keep, progress: Ui.Counter(report), cancellation: cancellation));
         Ui.Result($"wrote {written} *_labelTrainIds.png file(s) under {Path.GetFullPath(gt)} (19 classes, the rest 255)");
         return Program.Ok;
     }

@@ -62,8 +62,8 @@ public sealed class Ui(IAnsiConsole console)
     /// Runs a trainer's <c>Train</c> (<paramref name="train"/>, given the progress callback) under a progress bar of its
     /// <paramref name="steps"/>, showing the trainer's status or else the loss in <paramref name="lossFormat"/>.
     /// </summary>
-    public T Training<T>(string description, long steps, Func<Action<long, double, string?>, T> train, string lossFormat = "0.000") =>
-        WithProgress(description, steps, "steps", report => train((step, loss, status) => report(step, status ?? "loss " + loss.ToString(lossFormat, System.Globalization.CultureInfo.InvariantCulture))));
+    public T Training<T>(string description, long steps, Func<IProgress<TrainingProgress>, T> train, string lossFormat = "0.000") =>
+        WithProgress(description, steps, "steps", report => train(new InlineProgress<TrainingProgress>(p => report(p.Step, p.Status ?? "loss " + p.Loss.ToString(lossFormat, System.Globalization.CultureInfo.InvariantCulture)))));
 
     /// <summary>
     /// The progress callback of <see cref="WithProgress{T}"/> as the <see cref="IProgress{T}"/> a library call takes:

@@ -90,8 +90,8 @@ public static class LengthGeneralization
 
     private const int Sep = 10, Vocab = 11;
 
-    /// <summary>Trains and tests one encoding.</summary>
-    public static LengthBenchRow Run(BenchEncoding encoding, LengthBenchOptions o, Action<int, double>? progress = null, CancellationToken cancellation = default)
+    /// <summary>Trains and tests one encoding; <paramref name="progress"/> gets the step and loss every 50 steps and at the end.</summary>
+    public static LengthBenchRow Run(BenchEncoding encoding, LengthBenchOptions o, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (!Enum.IsDefined(encoding)) throw new TesseraUserException(nameof(encoding), "not a BenchEncoding");
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -117,7 +117,7 @@ public static class LengthGeneralization
             l.backward();
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);
             opt.step();
-            if (step % 50 == 0 || step == o.Steps - 1) { loss = l.item<float>(); progress?.Invoke(step + 1, loss); }
+            if (step % 50 == 0 || step == o.Steps - 1) { loss = l.item<float>(); progress?.Report(new TrainingProgress(step + 1, loss, null)); }
         }
         model.eval();
         var tokenAcc = new double[Multiples.Length];

@@ -4,14 +4,14 @@ namespace Tessera.Data;
 public static class ImageSample
 {
     /// <summary><paramref name="count"/> images of <paramref name="folder"/> in a random order from <paramref name="seed"/>, [N, C, S, S] on <paramref name="device"/>; <paramref name="progress"/> gets the images read so far.</summary>
-    public static torch.Tensor FromFolder(ImageFolder folder, int count, long seed, torch.Device device, Action<int>? progress = null, CancellationToken cancellation = default)
+    public static torch.Tensor FromFolder(ImageFolder folder, int count, long seed, torch.Device device, IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         var tiles = new List<torch.Tensor>();
         foreach (long i in new SplitMix64((ulong)seed).Permutation(folder.Count).Take(count))
         {
             cancellation.ThrowIfCancellationRequested();
             tiles.Add(folder.Get((int)i));
-            progress?.Invoke(tiles.Count);
+            progress?.Report(tiles.Count);
         }
         return torch.stack(tiles).to(device);
     }

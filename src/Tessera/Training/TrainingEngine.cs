@@ -80,13 +80,13 @@ public sealed class TrainingEngine
 
     /// <summary>
     /// Trains <paramref name="task"/> into <paramref name="runDir"/>, continuing from its checkpoint when
-    /// <paramref name="resume"/>. <paramref name="progress"/> gets (steps done, loss, status or null) after each step.
+    /// <paramref name="resume"/>. <paramref name="progress"/> gets a <see cref="TrainingProgress"/> after each step, on this thread.
     /// </summary>
     /// <exception cref="TesseraUserException">Resume without a checkpoint.</exception>
     /// <exception cref="TesseraFormatException">The checkpoint was written for another model configuration.</exception>
     /// <exception cref="InvalidOperationException">The loss or the weights became non-finite.</exception>
     /// <exception cref="OperationCanceledException">Cancelled (after writing a checkpoint).</exception>
-    public TrainingResult Run(ITrainingTask task, string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public TrainingResult Run(ITrainingTask task, string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         var o = Options;
         Directory.CreateDirectory(runDir);
@@ -229,7 +229,7 @@ public sealed class TrainingEngine
             }
             if (writer && ((o.SampleEvery > 0 && (step + 1) % o.SampleEvery == 0) || (end && o.PreviewAtEnd)))
                 status = task.Preview(runDir, step + 1) ?? status;
-            progress?.Invoke(step + 1, loss, status);
+            progress?.Report(new TrainingProgress(step + 1, loss, status));
         }
         // A run resumed after its end evaluates what it has, so the caller always gets a final evaluation.
         if (!evaluated) task.Evaluate();

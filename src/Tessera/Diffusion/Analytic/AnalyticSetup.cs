@@ -144,7 +144,7 @@ public sealed record AnalyticSetup
     /// converged references are cached in <paramref name="cacheFolder"/>. <paramref name="progress"/> gets the cells done so far.
     /// </summary>
     /// <exception cref="TesseraUserException">No problem, or a name that is not a built-in problem (parameter <c>BenchProblems</c>).</exception>
-    public List<BenchmarkCell> Bench(string cacheFolder, Action<int>? progress = null, CancellationToken cancellation = default)
+    public List<BenchmarkCell> Bench(string cacheFolder, IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         if (BenchProblems.Count == 0) throw new TesseraUserException(nameof(BenchProblems), "no problem given");
         foreach (string name in BenchProblems)
@@ -161,7 +161,7 @@ public sealed record AnalyticSetup
         void Step(string _)
         {
             cancellation.ThrowIfCancellationRequested();
-            progress?.Invoke(++done);
+            progress?.Report(++done);
         }
         foreach (var (label, problem) in problems)
         {

@@ -136,7 +136,7 @@ public sealed class DiffusionTrainer
     /// Trains into <paramref name="runDir"/>: checkpoint.safetensors (resumable; its EMA weights sample),
     /// curve.csv, loss.png, samples/step-N.png and grid.png (the latest). Returns the last step's loss.
     /// </summary>
-    public double Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public double Train(string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         using var task = new DiffusionTask(this);
         return _engine.Run(task, runDir, resume, progress, cancellation).LastLoss;

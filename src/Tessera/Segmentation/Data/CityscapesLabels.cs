@@ -59,15 +59,17 @@ public static class CityscapesLabels
 
     /// <summary>
     /// Writes <c>NAME_labelTrainIds.png</c> (8-bit gray) beside every <c>NAME_labelIds.png</c> under
-    /// <paramref name="folder"/> (recursively), in parallel; returns how many were written.
+    /// <paramref name="folder"/> (recursively), in parallel; returns how many were written. <paramref name="progress"/>
+    /// gets the files done so far, from the worker threads.
     /// </summary>
     /// <exception cref="TesseraFormatException">A label-id PNG cannot be decoded.</exception>
-    public static int ConvertFolder(string folder, bool overwrite = true, int threads = 0, Action<int>? progress = null)
+    /// <exception cref="OperationCanceledException">Cancelled (the files written so far stay).</exception>
+    public static int ConvertFolder(string folder, bool overwrite = true, int threads = 0, IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         if (!Directory.Exists(folder)) throw new TesseraUserException($"{folder}: folder not found");
         var files = Directory.EnumerateFiles(folder, "*_labelIds.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
         int done = 0;
-        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, file =>
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount, CancellationToken = cancellation }, file =>
         {
             string target = file[..^"_labelIds.png".Length] + "_labelTrainIds.png";
             if (overwrite || !File.Exists(target))
@@ -76,7 +78,7 @@ public static class CityscapesLabels
                 ToTrainIds(ids.Labels);
                 PalettePng.Write(target, ids.Labels, ids.Width, ids.Height);
             }
-            progress?.Invoke(Interlocked.Increment(ref done));
+            progress?.Report(Interlocked.Increment(ref done));
         });
         return files.Count;
     }

@@ -4,7 +4,7 @@ namespace Tessera.Segmentation.Data;
 public static class SceneFolder
 {
     /// <summary>Writes scenes 0 … <paramref name="count"/> − 1 of <paramref name="scenes"/> into <paramref name="folder"/>; <paramref name="progress"/> gets the scenes written so far.</summary>
-    public static void Write(FashionMnistScenes scenes, string folder, int count, Action<int>? progress = null, CancellationToken cancellation = default)
+    public static void Write(FashionMnistScenes scenes, string folder, int count, IProgress<int>? progress = null, CancellationToken cancellation = default)
     {
         foreach (string sub in new[] { "images", "labels", "instances" }) Directory.CreateDirectory(Path.Combine(folder, sub));
         for (int first = 0; first < count; first += 32)
@@ -20,7 +20,7 @@ public static class SceneFolder
                 ImageIO.SavePng(batch.Labels[i].to(torch.ScalarType.Byte).unsqueeze(0), Path.Combine(folder, "labels", name));
                 ImageIO.SavePng(batch.Instances[i].unsqueeze(0), Path.Combine(folder, "instances", name));
             }
-            progress?.Invoke(first + n);
+            progress?.Report(first + n);
         }
         File.WriteAllLines(Path.Combine(folder, "classes.txt"), FashionMnistScenes.ClassNames);
     }

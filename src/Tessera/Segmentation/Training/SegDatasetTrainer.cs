@@ -179,7 +179,7 @@ public sealed class SegDatasetTrainer
     /// Trains into <paramref name="runDir"/>; resumes from its checkpoint when <paramref name="resume"/>. Returns the
     /// final validation, or null when the run stopped early at <see cref="TrainingOptions.StopAt"/>.
     /// </summary>
-    public DatasetScore? Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public DatasetScore? Train(string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         using var task = new DatasetTask(this);
         var result = _engine.Run(task, runDir, resume, progress, cancellation);

@@ -80,7 +80,7 @@ public sealed class SegTrainer
     /// from its checkpoint when <paramref name="resume"/>. Returns the final validation, or null when the run stopped
     /// early at <see cref="TrainingOptions.StopAt"/> (checkpoint written, nothing evaluated).
     /// </summary>
-    public SegEvaluation? Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public SegEvaluation? Train(string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         using var task = new SegTask(this);
         var result = _engine.Run(task, runDir, resume, progress, cancellation);

@@ -40,7 +40,7 @@ public static class SamDatasetEvaluation
     /// must call it.
     /// </summary>
     /// <exception cref="TesseraFormatException">An image is unreadable or does not have its annotated size.</exception>
-    public static SamDatasetScores Evaluate(SamModel model, InstanceDataset data, int clicks = 5, long minArea = 1, Action<int>? progress = null, CancellationToken cancellation = default,
+    public static SamDatasetScores Evaluate(SamModel model, InstanceDataset data, int clicks = 5, long minArea = 1, IProgress<int>? progress = null, CancellationToken cancellation = default,
         ICommunicator? communicator = null)
     {
         if (clicks < 1) throw new TesseraUserException(nameof(clicks), $"{clicks} must be at least 1");
@@ -96,7 +96,7 @@ public static class SamDatasetEvaluation
                 Add(i, 0, ious, boxIou);
                 Add(i, 1 + Array.IndexOf(sizes, obj.Size), ious, boxIou);
             }
-            progress?.Invoke(++done);
+            progress?.Report(++done);
         }
         var total = ExactSums.Merge(communicator, table, width);
         SamPromptScores Scores(int group)

@@ -124,7 +124,7 @@ public sealed class SamDatasetTrainer
     /// Trains into <paramref name="runDir"/>: checkpoint.safetensors (resumable), model.safetensors (for
     /// sam segment/auto/eval) and, with adapters, lora.safetensors beside it (given to those commands to merge).
     /// </summary>
-    public TrainingResult Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public TrainingResult Train(string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (resume && _o.LoraRank > 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.LoraRank), "a run with adapters cannot be resumed (they are saved apart from the checkpoint); start it again");
         using var task = new FineTuneTask(_o, _engine.Device, _dataset);

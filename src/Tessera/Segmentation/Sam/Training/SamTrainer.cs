@@ -103,7 +103,7 @@ public sealed class SamTrainer
     /// sam segment/auto/eval), curve.csv, loss.png, clicks.json. Returns the final click evaluation, or null when
     /// the run stopped early at <see cref="TrainingOptions.StopAt"/> (checkpoint written, nothing evaluated).
     /// </summary>
-    public ClickEvaluation? Train(string runDir, bool resume, Action<long, double, string?>? progress = null, CancellationToken cancellation = default)
+    public ClickEvaluation? Train(string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         using var task = new SamTask(this);
         var result = _engine.Run(task, runDir, resume, progress, cancellation);
