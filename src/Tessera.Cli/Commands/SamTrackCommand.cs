@@ -84,7 +84,9 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
         try
         {
             // every input checked before the (slow) model load
-            var frames = Sam2VideoFrames.Open(settings.Frames!);
+            Sam2VideoFrames frames;
+            try { frames = Sam2VideoFrames.Open(settings.Frames!); }
+            catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraUserException($"--frames: {e.Detail}"); }
             foreach (var (flag, prompt) in prompts)
             {
                 try { VideoTracking.Validate([prompt], frames); }

@@ -33,7 +33,7 @@ public sealed class Sam2VideoFrames
     /// <exception cref="TesseraUserException">No such folder, no JPEG frames, or a frame name that is not a number.</exception>
     public static Sam2VideoFrames Open(string folder)
     {
-        if (!Directory.Exists(folder)) throw new TesseraUserException("frames", $"frame folder '{folder}' does not exist");
+        if (!Directory.Exists(folder)) throw new TesseraUserException(nameof(folder), $"frame folder '{folder}' does not exist");
         var frames = new List<(long Index, string Path)>();
         foreach (var path in Directory.EnumerateFiles(folder))
         {
@@ -41,10 +41,10 @@ public sealed class Sam2VideoFrames
             if (!Extensions.Contains(ext, StringComparer.Ordinal)) continue;
             string stem = Path.GetFileNameWithoutExtension(path);
             if (!long.TryParse(stem, NumberStyles.Integer, CultureInfo.InvariantCulture, out long index))
-                throw new TesseraUserException("frames", $"frame file '{path}' is not named by its frame number (expected e.g. 00000.jpg)");
+                throw new TesseraUserException(nameof(folder), $"frame file '{path}' is not named by its frame number (expected e.g. 00000.jpg)");
             frames.Add((index, path));
         }
-        if (frames.Count == 0) throw new TesseraUserException("frames", $"no JPEG frames (.jpg, .jpeg) in '{folder}'");
+        if (frames.Count == 0) throw new TesseraUserException(nameof(folder), $"no JPEG frames (.jpg, .jpeg) in '{folder}'");
         var paths = frames.OrderBy(f => f.Index).Select(f => f.Path).ToList();
         var (width, height) = ImageIO.ReadSize(paths[0]);
         return new Sam2VideoFrames(paths, height, width);
