@@ -40,7 +40,7 @@ public sealed record Sam2MemoryConfig
     /// <exception cref="TesseraUserException">A key the memory modules need is missing.</exception>
     public static Sam2MemoryConfig FromWeights(Func<string, long[]?> shape)
     {
-        long[] Need(string key) => shape(key) ?? throw new TesseraUserException("checkpoint", $"SAM 2 video weights need the key '{key}', which the checkpoint lacks");
+        long[] Need(string key) => shape(key) ?? throw new TesseraUserException(nameof(shape), $"SAM 2 video weights need the key '{key}', which the checkpoint lacks");
         int Count(string prefix, string suffix)
         {
             int n = 0;

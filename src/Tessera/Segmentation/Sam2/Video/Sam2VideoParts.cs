@@ -77,7 +77,7 @@ public sealed class Sam2VideoParts : Module
     {
         var shape = Sam2Weights.Shapes(weights);
         if (shape("maskmem_tpos_enc") is not { } tpos)
-            throw new TesseraUserException("checkpoint", $"{source} has no SAM 2 video weights (maskmem_tpos_enc is missing)");
+            throw new TesseraFormatException(source, "no SAM 2 video weights (maskmem_tpos_enc is missing)");
         var parts = new Sam2VideoParts(Sam2MemoryConfig.FromWeights(shape), (int)tpos[0],
             pointerMlp: shape("obj_ptr_proj.layers.0.weight") is not null,
             temporalProjection: shape("obj_ptr_tpos_proj.weight") is not null,
