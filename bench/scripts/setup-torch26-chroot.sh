@@ -20,5 +20,8 @@ mountpoint -q "$DIR/dev" || mount --rbind /dev "$DIR/dev"
 cp /etc/resolv.conf "$DIR/etc/resolv.conf" 2>/dev/null || true
 chroot "$DIR" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get update
 chroot "$DIR" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-  python3-torch python3-torchvision python3-numpy python3-pil
+  python3-torch python3-torchvision python3-numpy python3-pil python3-onnx libopenblas0-pthread
+# libopenblas0-pthread: without it (--no-install-recommends) Debian's libtorch2.6 multiplies float32 with the reference
+# BLAS (BLAS_INFO=generic): a 2048² product at 5.5 GFLOP/s against 158 with OpenBLAS on the project's EPYC, which made
+# PyTorch 2.6's float32 SAM encoder take 371 s (issue 28, 2026-12-06). Check with torch.__config__.show() / a product.
 chroot "$DIR" /usr/bin/python3 -c 'import torch; print("torch", torch.__version__, torch.backends.cpu.get_cpu_capability())'
