@@ -261,11 +261,12 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         }
         // The logits are computed in chunks of (windows·heads, query rows) of about ChunkBytes each, so that the
         // logits, their relative-position terms and the softmax stay in cache and in reused heap memory rather
-        // than three fresh [B·heads, hw, hw] tensors (805 MB each in a global ViT-B block). Only on one thread:
-        // with several, every op of every chunk is a parallel region whose barrier costs a time slice when the
-        // machine is busy (ViT-B on 2 threads at load 30–40: 43 s of CPU chunked, 17 s whole), so there the
-        // logits are taken whole, still with the relative-position terms added in place.
-        long budget = torch.get_num_threads() == 1 ? ChunkBytes : long.MaxValue;
+        // than three fresh [B·heads, hw, hw] tensors (805 MB each in a global ViT-B block). At every thread count:
+        // on the idle machine at 2 threads the whole-logits pass took 22.7-24.0 s per ViT-B encoder and the chunked one
+        // 8.5-8.7 s (issue 28, 2026-12-06, bench `sam 2 1`, interleaved). An earlier measurement under load average
+        // 30-40 had favoured whole logits at several threads (every chunk's ops are parallel regions whose barriers
+        // cost a time slice on a busy machine); users' machines are rarely that busy, so the idle figure decides.
+        long budget = ChunkBytes;
         long rowBytes = n * q.ElementSize * w;
         long rows = Math.Clamp(budget / rowBytes, 1, h);
         long groups = rows < h ? 1 : Math.Clamp(budget / (rowBytes * h), 1, bh);
