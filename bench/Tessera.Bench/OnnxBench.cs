@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Tessera.Layers;
+using Tessera.Segmentation.Sam2.Modeling;
 
 namespace Tessera.Bench;
 
@@ -10,8 +11,10 @@ namespace Tessera.Bench;
 /// SAM ViT-B image encoder at 1024², torchvision's DeepLabV3-ResNet-50 inference at 512², the reference DDPM U-Net's
 /// forward on 64 × 28²), against Tessera's float32 inference of the same architectures on the same input, same
 /// thread count (ONNX Runtime's intra-op threads; inter-op 1, sequential), runs interleaved Tessera, ONNX Runtime,
-/// Tessera, …; median wall seconds per call. `onnx [threads] [reps] [sam,deeplab,unet]`. The weights differ (both
-/// random): speed does not depend on them.
+/// Tessera, …; median wall seconds per call. `onnx [threads] [reps] [sam,samdec,deeplab,unet,sam2t,mobilesam]`. The
+/// weights differ (both random): speed does not depend on them — except issue 27's SAM 2.1 Hiera-T and MobileSAM
+/// encoders (sam2t, mobilesam), which Tessera loads from the official-format checkpoints the export saved with the
+/// graph's weights, so both sides compute one function and their outputs are compared.
 /// </summary>
 internal static class OnnxBench
 {
@@ -28,7 +31,7 @@ internal static class OnnxBench
             string graph = Path.Combine(cache, name + ".onnx");
             if (!File.Exists(graph)) { Console.WriteLine($"{name}: no graph at {graph} (see bench/README.md: onnx)"); continue; }
             torch.manual_seed(0);
-            var (ours, inputs, analytic, what) = Build(name);
+            var (ours, inputs, analytic, what, same) = Build(name, cache);
             using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
             using var session = new InferenceSession(graph, options);
             var feeds = session.InputMetadata.Keys.Zip(inputs, ToOrt).ToList();
@@ -37,6 +40,7 @@ internal static class OnnxBench
             void Tessera() { for (int i = 0; i < inner; i++) { using var s = torch.NewDisposeScope(); ours(); } }
             void Ort() { for (int i = 0; i < inner; i++) { using var r = session.Run(feeds); } }
             Tessera(); Ort(); // warm-up
+            if (same) Agreement(name, ours, session, feeds);
             var tt = new List<double>();
             var to = new List<double>();
             for (int r = 0; r < reps; r++)
@@ -71,8 +75,28 @@ internal static class OnnxBench
         }
     }
 
-    // Tessera's forward for the named model, its inputs (what the graph takes, in order), its analytic FLOPs and a label.
-    private static (Action Forward, torch.Tensor[] Inputs, double Flops, string What) Build(string name)
+    // Tessera's outputs against ONNX Runtime's on the same input (the graph's outputs in order): the largest absolute
+    // difference of each, against a tolerance of 1e-3 of the output's largest magnitude.
+    private static void Agreement(string name, Func<torch.Tensor[]> ours, InferenceSession session, List<NamedOnnxValue> feeds)
+    {
+        using var scope = torch.NewDisposeScope();
+        var mine = ours();
+        using var theirs = session.Run(feeds);
+        int i = 0;
+        foreach (var output in theirs)
+        {
+            float[] b = [.. output.AsTensor<float>()];
+            float[] a = mine[i++].contiguous().data<float>().ToArray();
+            double diff = a.Length == b.Length ? a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max() : double.NaN;
+            double scale = b.Max(v => Math.Abs((double)v));
+            string verdict = diff <= 1e-3 * scale ? "ok" : "DIFFERS";
+            Console.WriteLine(FormattableString.Invariant($"agreement {name} {output.Name} [{string.Join('x', mine[i - 1].shape)}]: max |Tessera - ORT| {diff:0.000e+0}, max |ORT| {scale:0.000e+0}: {verdict} (tolerance 1e-3 of max |ORT|)"));
+        }
+    }
+
+    // Tessera's forward for the named model (its outputs), its inputs (what the graph takes, in order), its analytic FLOPs
+    // (NaN: PyTorch's dispatch count is used), a label, and whether the weights are the graph's (outputs comparable).
+    private static (Func<torch.Tensor[]> Forward, torch.Tensor[] Inputs, double Flops, string What, bool SameWeights) Build(string name, string cache)
     {
         switch (name)
         {
@@ -81,7 +105,7 @@ internal static class OnnxBench
                     var model = new SamModel(SamConfig.VitB);
                     model.eval();
                     var x = torch.randn(1, 3, 1024, 1024);
-                    return (() => model.ImageEncoder.forward(x), [x], ModelFlops.SamEncoder(model.Config), "SAM ViT-B image encoder 1024x1024");
+                    return (() => [model.ImageEncoder.forward(x)], [x], ModelFlops.SamEncoder(model.Config), "SAM ViT-B image encoder 1024x1024", false);
                 }
             case "samdec":
                 {
@@ -97,14 +121,15 @@ internal static class OnnxBench
                     {
                         var (sparse, dense) = model.PromptEncoder.forward(points, labels, null, null);
                         model.MaskDecoder.forward(cl, model.PromptEncoder.DensePositionalEncoding(), sparse, dense, multimask: true).Dispose();
-                    }, [embedding, points, torch.ones(1, 1)], double.NaN, "SAM ViT-B prompt encoder + mask decoder, one point");
+                        return [];
+                    }, [embedding, points, torch.ones(1, 1)], double.NaN, "SAM ViT-B prompt encoder + mask decoder, one point", false);
                 }
             case "deeplab":
                 {
                     var net = new SegModelConfig { Model = SegModelKind.DeepLabV3, Classes = 21, Depth = 50, BaseWidth = 64, SmallStem = false, OutputStride = 8, AuxHead = false, ImageNetInput = true }.Build();
                     net.eval();
                     var x = torch.randn(1, 3, 512, 512);
-                    return (() => net.forward(x), [x], ModelFlops.DeepLabV3ResNet50(512, 21, aux: false), "DeepLabV3-ResNet-50 inference 512x512");
+                    return (() => [net.forward(x)], [x], ModelFlops.DeepLabV3ResNet50(512, 21, aux: false), "DeepLabV3-ResNet-50 inference 512x512", false);
                 }
             case "unet":
                 {
@@ -112,10 +137,28 @@ internal static class OnnxBench
                     net.eval();
                     var x = torch.randn(64, 1, 28, 28);
                     var t = torch.randint(0, 1000, [64]);
-                    return (() => net.forward(x, t), [x, t], ModelFlops.UNetForward(64), "DDPM U-Net forward, 64 x 28x28");
+                    return (() => [net.forward(x, t)], [x, t], ModelFlops.UNetForward(64), "DDPM U-Net forward, 64 x 28x28", false);
+                }
+            case "sam2t":
+                {
+                    // Sam2Predictor.SetImage's encoder pass: the embedding (plus no_mem_embed) and conv_s0/conv_s1's maps.
+                    var model = Sam2Model.Load(Path.Combine(cache, "sam2t.pt"));
+                    var x = torch.randn(1, 3, 1024, 1024);
+                    return (() =>
+                    {
+                        var f = model.ForwardImage(x);
+                        return [f.ImageEmbedding, f.HighRes.S0, f.HighRes.S1];
+                    }, [x], double.NaN, "SAM 2.1 Hiera-T image encoder 1024x1024", true);
+                }
+            case "mobilesam":
+                {
+                    var model = SamModel.Load(Path.Combine(cache, "mobilesam.pt"));
+                    model.eval();
+                    var x = torch.randn(1, 3, 1024, 1024);
+                    return (() => [model.ImageEncoder.forward(x)], [x], double.NaN, "MobileSAM TinyViT image encoder 1024x1024", true);
                 }
             default:
-                throw new TesseraUserException("models", $"'{name}' is not a model of this bench; expected sam, samdec, deeplab or unet");
+                throw new TesseraUserException("models", $"'{name}' is not a model of this bench; expected sam, samdec, deeplab, unet, sam2t or mobilesam");
         }
     }
 
@@ -131,7 +174,7 @@ internal static class OnnxBench
     // FLOPs it counted by PyTorch's dispatcher for every model asked for (kept in bench-cache/NAME.flops: when every
     // graph and count is there, no Python runs). The interpreter: ONNX_EXPORT_PYTHON, else TESSERA_BENCH_PYTHON (e.g.
     // "bench/scripts/chroot-python.sh /work/chroot-trixie": PyTorch 2.6 with python3-onnx), else Debian's python3.
-    private static Dictionary<string, double> Export(string cache, string[] models)
+    internal static Dictionary<string, double> Export(string cache, string[] models)
     {
         var values = new Dictionary<string, double>();
         if (models.All(m => File.Exists(Path.Combine(cache, m + ".onnx")) && File.Exists(Path.Combine(cache, m + ".flops"))))
@@ -164,7 +207,8 @@ internal static class OnnxBench
         return values;
     }
 
-    private static double Median(List<double> v)
+    /// <summary>The median of <paramref name="v"/>.</summary>
+    internal static double Median(List<double> v)
     {
         var s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;

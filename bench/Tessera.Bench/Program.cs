@@ -24,6 +24,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["fp32paths-child"] = Fp32PathsBench.Child,
     ["samops"] = SamOpsBench.Run,
     ["onnx"] = OnnxBench.Run,
+    ["sam2video"] = Sam2VideoBench.Run,
     ["dataparallel"] = DataParallelBench.Run,
     ["dataparallel-worker"] = DataParallelBench.RunWorker,
 };

@@ -7,18 +7,10 @@ internal static class PythonBaseline
     public static Dictionary<string, double> Run(string script, params string[] args)
     {
         var values = new Dictionary<string, double>();
-        string path = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", script);
-        // TESSERA_BENCH_PYTHON: another interpreter command (issue 28: current PyTorch, e.g.
-        // "bench/scripts/chroot-python.sh /work/chroot-trixie" after bench/scripts/setup-torch26-chroot.sh).
-        string[] command = (Environment.GetEnvironmentVariable("TESSERA_BENCH_PYTHON") is { Length: > 0 } custom ? custom : "/usr/bin/python3")
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (!File.Exists(command[0]) || !File.Exists(path)) return values;
-        var psi = new ProcessStartInfo(command[0], [.. command[1..], Path.GetFullPath(path), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        // Debian's PyTorch 1.13 multiplies matrices with OpenBLAS, whose own thread pool ignores torch.set_num_threads: at
-        // "one thread" its products ran on both cores (CPU time twice the wall time). Give the baseline this process's count.
-        string threads = TorchSharp.torch.get_num_threads().ToString(CultureInfo.InvariantCulture);
-        foreach (string name in new[] { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS" }) psi.Environment[name] = threads;
+        if (Command(script, args) is not { } psi) return values;
         using var p = Process.Start(psi)!;
+        p.ErrorDataReceived += (_, _) => { }; // drained, so that a chatty script never blocks on a full pipe
+        p.BeginErrorReadLine();
         foreach (string line in p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             // The script's own CPU-feature line (ATen capability, oneDNN, BLAS of the PyTorch it runs) goes to the output as is.
@@ -28,5 +20,22 @@ internal static class PythonBaseline
         }
         p.WaitForExit();
         return values;
+    }
+
+    /// <summary>How to start the script (standard output and error redirected), or null when the interpreter or the script is missing.</summary>
+    public static ProcessStartInfo? Command(string script, params string[] args)
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "scripts", script);
+        // TESSERA_BENCH_PYTHON: another interpreter command (issue 28: current PyTorch, e.g.
+        // "bench/scripts/chroot-python.sh /work/chroot-trixie" after bench/scripts/setup-torch26-chroot.sh).
+        string[] command = (Environment.GetEnvironmentVariable("TESSERA_BENCH_PYTHON") is { Length: > 0 } custom ? custom : "/usr/bin/python3")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (!File.Exists(command[0]) || !File.Exists(path)) return null;
+        var psi = new ProcessStartInfo(command[0], [.. command[1..], Path.GetFullPath(path), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // Debian's PyTorch 1.13 multiplies matrices with OpenBLAS, whose own thread pool ignores torch.set_num_threads: at
+        // "one thread" its products ran on both cores (CPU time twice the wall time). Give the baseline this process's count.
+        string threads = TorchSharp.torch.get_num_threads().ToString(CultureInfo.InvariantCulture);
+        foreach (string name in new[] { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS" }) psi.Environment[name] = threads;
+        return psi;
     }
 }

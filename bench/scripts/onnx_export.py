@@ -5,10 +5,13 @@
            settings) on a 1x256x64x64 image embedding and one foreground point, three masks (multimask output)
   deeplab  torchvision's deeplabv3_resnet50(num_classes=21) inference (0.14 or 0.21: the same model), 1x3x512x512 (the 'out' logits)
   unet     the reference DDPM U-Net of bench/scripts/unet_speed_torch.py, batch 64 of 28x28x1 and its time steps
-Usage: onnx_export.py OUTDIR [sam] [samdec] [deeplab] [unet]   (SAM_SRC=DIR: a checkout of facebookresearch/segment-anything,
+  sam2t, mobilesam   issue 27's SAM 2.1 Hiera-T and MobileSAM image encoders, 1x3x1024x1024, with their weights also saved as
+           official checkpoints OUTDIR/sam2t.pt and OUTDIR/mobilesam.pt (bench/scripts/sam_family_export.py)
+Usage: onnx_export.py OUTDIR [sam] [samdec] [deeplab] [unet] [sam2t] [mobilesam]   (SAM_SRC=DIR: a checkout of facebookresearch/segment-anything,
 commit dca509f or any with the same modeling code; default OUTDIR/segment-anything)
 Each model also gets its FLOPs counted by PyTorch's dispatcher (aten mm/addmm/bmm/baddbmm/convolution at 2 FLOPs per
-multiply-add), printed as `flops_NAME value` and kept in OUTDIR/NAME.flops; the graph is written to OUTDIR/NAME.onnx (opset 17) unless it
+multiply-add; PyTorch 2's fused CPU attention, which Hiera calls through scaled_dot_product_attention, as its two
+products), printed as `flops_NAME value` and kept in OUTDIR/NAME.flops; the graph is written to OUTDIR/NAME.onnx (opset 17) unless it
 exists. torch.onnx needs the onnx package: in the PyTorch 2.6 chroot `chroot DIR apt-get install -y python3-onnx`.
 Random weights: seed 0, so the same inputs give the same outputs on every run (the ONNX graph is ~360 MB for SAM;
 keep OUTDIR out of git: bench-cache/ is ignored)."""
@@ -33,6 +36,9 @@ class Flops(TorchDispatchMode):
             self.total += 2 * args[0].shape[0] * args[0].shape[1] * args[0].shape[2] * args[1].shape[2]
         elif n == "baddbmm":
             self.total += 2 * args[1].shape[0] * args[1].shape[1] * args[1].shape[2] * args[2].shape[2]
+        elif n.startswith("_scaled_dot_product"):  # q [.., L, E] k [.., S, E] v [.., S, Ev]: q·kᵀ and the weights·v
+            q, k, v = args[0], args[1], args[2]
+            self.total += 2 * math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
         elif n == "convolution":
             w = args[1]
             self.total += 2 * r.numel() * w.shape[1] * math.prod(w.shape[2:])
@@ -127,7 +133,12 @@ def build(name, cache):
         scope = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math}
         exec(src, scope)
         return scope["UNet"]().eval(), [torch.randn(64, 1, 28, 28), torch.randint(0, 1000, (64,))], ["x", "t"], ["eps"]
-    raise SystemExit(f"unknown model {name}; expected sam, samdec, deeplab or unet")
+    if name in ("sam2t", "mobilesam"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        sys.dont_write_bytecode = True  # no __pycache__ in bench/scripts
+        import sam_family_export
+        return getattr(sam_family_export, name)(cache)
+    raise SystemExit(f"unknown model {name}; expected sam, samdec, deeplab, unet, sam2t or mobilesam")
 
 
 if __name__ == "__main__":
