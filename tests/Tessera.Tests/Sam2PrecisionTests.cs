@@ -62,9 +62,9 @@ public sealed class Sam2PrecisionTests(ITestOutputHelper log)
     [Fact]
     public void Conversion_keeps_the_position_tables_and_the_decoder_in_fp32_and_cannot_be_undone()
     {
-        using var model = Load(dynamicMultimask: false);
-        using var video = new Sam2VideoPredictor(model, precision: Precision.BFloat16);
+        using var video = Sam2VideoPredictor.Load(Sam2MemoryFixtureTests.TinyCheckpoint, imageSize: 256, precision: Precision.BFloat16);
         Assert.Equal(Precision.BFloat16, video.Precision);
+        var model = video.Model;
         var types = model.ImageEncoder.named_parameters().ToDictionary(p => p.name, p => p.parameter.dtype);
         Assert.Equal(torch.ScalarType.Float32, types["trunk.pos_embed"]);
         Assert.Equal(torch.ScalarType.Float32, types["trunk.pos_embed_window"]);
@@ -73,6 +73,7 @@ public sealed class Sam2PrecisionTests(ITestOutputHelper log)
         Assert.Equal(torch.ScalarType.BFloat16, types["neck.convs.0.conv.weight"]);
         Assert.All(model.named_parameters().Where(p => !p.name.StartsWith("image_encoder.", StringComparison.Ordinal)),
             p => Assert.Equal(torch.ScalarType.Float32, p.parameter.dtype));
+        Assert.All(video.Parts.parameters(), p => Assert.Equal(torch.ScalarType.Float32, p.dtype)); // memory attention and encoder
         using (var predictor = new Sam2Predictor(model, precision: Precision.BFloat16)) // the same precision again: nothing to do
             Assert.Equal(Precision.BFloat16, predictor.Precision);
         var e = Assert.Throws<TesseraUserException>(() => new Sam2Predictor(model));
