@@ -29,13 +29,7 @@ public sealed class Sam2PrecisionTests(ITestOutputHelper log)
         using var prediction = predictor.Predict(prompt, multimask);
         var want = Sam2Fixture.Ref($"{name}/masks");
         var wantIou = Sam2Fixture.Ref($"{name}/iou_predictions").data<float>().ToArray();
-        var agreement = new MaskAgreement();
-        for (int k = 0; k < want.shape[0]; k++)
-        {
-            var (agree, iou) = agreement.Add(prediction.Masks[k], want[k]);
-            Assert.True(agree >= 0.99, $"{name} mask {k}: {agree:P2} of pixels agree with float32");
-            Assert.True(iou >= 0.97, $"{name} mask {k}: IoU {iou:0.0000} with the float32 mask");
-        }
+        var agreement = MaskAgreement.AtLowerPrecision(prediction.Masks, want, name);
         double dScore = Enumerable.Range(0, wantIou.Length).Max(i => Math.Abs(wantIou[i] - prediction.Scores[i]));
         log.WriteLine($"SAM 2 bf16 vs official fp32, {name}: {agreement}; predicted IoU within {dScore:E2}");
     }
@@ -52,11 +46,7 @@ public sealed class Sam2PrecisionTests(ITestOutputHelper log)
         using (var predictor = new Sam2Predictor(model, precision: Precision.BFloat16))
         using (var rgb = ImageIO.Load(Sam2Fixture.Photo, ColorMode.Rgb))
             got = new AutomaticMaskGenerator(predictor, options).Generate(rgb);
-        var matched = AmgFixtureComparison.BestMatches(got, want);
-        log.WriteLine($"SAM 2 AMG bf16 vs official fp32, {config}: {got.Count} masks (official {want.Count}); best matches of the official {matched}");
-        Assert.InRange(got.Count, want.Count - 2, want.Count + 2);
-        Assert.True(matched.MeanIou >= 0.97, $"mean best-match IoU {matched.MeanIou:0.0000}");
-        Assert.True(matched.WorstIou >= 0.8, $"worst best-match IoU {matched.WorstIou:0.0000}");
+        log.WriteLine($"SAM 2 AMG bf16 vs official fp32, {config}: {AmgFixtureComparison.AtLowerPrecision(got, want)}");
     }
 
     [Fact]
