@@ -67,7 +67,7 @@ public sealed class MobileSamPrecisionTests(ITestOutputHelper log)
         using (torch.no_grad())
             foreach (var (name, p) in conv.named_buffers().Concat(conv.named_parameters().Select(q => (q.name, (torch.Tensor)q.parameter))))
                 if (p.is_floating_point()) p.copy_(name.Contains("var") ? torch.rand_like(p) + 0.5 : torch.randn_like(p));
-        using var x = torch.randn([2, 4, 9, 9], generator: new torch.Generator(3));
+        using var x = torch.randn(2, 4, 9, 9, generator: new torch.Generator(seed: 3));
         using var reference = conv.forward(x);
         conv.Fold(torch.ScalarType.Float32);
         using var folded = conv.forward(x);
