@@ -23,7 +23,7 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
         return m;
     });
 
-    private static torch.Tensor Ref(string key) => Fixture.Ref(key);
+    internal static torch.Tensor Ref(string key) => Fixture.Ref(key);
 
     private double Close(torch.Tensor got, string key, double rel = 1e-4) => Fixture.Close(log, got, key, rel);
 
@@ -138,7 +138,7 @@ public sealed class MobileSamFixtureTests(ITestOutputHelper log)
 
     public static IEnumerable<object[]> Prompts() => [["point"], ["box"], ["point_box"]];
 
-    private static (SamPrompt Prompt, bool Multimask) PromptOf(string name) => name switch
+    internal static (SamPrompt Prompt, bool Multimask) PromptOf(string name) => name switch
     {
         "point" => (new SamPrompt([new SamPoint(70, 60)]), true),
         "box" => (new SamPrompt(Box: new SamBox(30, 20, 120, 100)), false),

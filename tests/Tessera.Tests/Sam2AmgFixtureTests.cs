@@ -34,29 +34,8 @@ public sealed class Sam2AmgFixtureTests(ITestOutputHelper log)
         using (var rgb = ImageIO.Load(Sam2Fixture.Photo, ColorMode.Rgb))
             got = new AutomaticMaskGenerator(predictor, options).Generate(rgb);
         Assert.Equal(want.Count, got.Count);
-        var problems = new List<string>();
-        double worstIou = 0, worstStability = 0, worstAgree = 1;
-        for (int i = 0; i < got.Count; i++)
-        {
-            var (g, w) = (got[i], want[i]);
-            var seg = w.GetProperty("segmentation");
-            int[] size = [.. seg.GetProperty("size").EnumerateArray().Select(e => e.GetInt32())];
-            var wantMask = new MaskRle(size[0], size[1], [.. seg.GetProperty("counts").EnumerateArray().Select(e => e.GetInt64())]).Decode();
-            var gotMask = g.Segmentation.Decode();
-            double agree = gotMask.Zip(wantMask).Count(p => p.First == p.Second) / (double)wantMask.Length;
-            worstAgree = Math.Min(worstAgree, agree);
-            double dIou = Math.Abs(g.PredictedIou - w.GetProperty("predicted_iou").GetDouble());
-            double dStab = Math.Abs(g.StabilityScore - w.GetProperty("stability_score").GetDouble());
-            (worstIou, worstStability) = (Math.Max(worstIou, dIou), Math.Max(worstStability, dStab));
-            double[] wantPoint = [.. w.GetProperty("point_coords")[0].EnumerateArray().Select(e => e.GetDouble())];
-            int[] crop = [.. w.GetProperty("crop_box").EnumerateArray().Select(e => (int)Math.Round(e.GetDouble()))];
-            if (Math.Abs(g.PointCoords[0] - wantPoint[0]) > 1e-4 || Math.Abs(g.PointCoords[1] - wantPoint[1]) > 1e-4) problems.Add($"{i}: point [{string.Join(",", g.PointCoords)}] vs [{string.Join(",", wantPoint)}]");
-            if (!g.CropBoxXywh.SequenceEqual(crop)) problems.Add($"{i}: crop box");
-            if (agree < 0.999) problems.Add($"{i}: masks agree on {agree:P3}");
-            if (dIou > 1e-3) problems.Add($"{i}: predicted IoU {g.PredictedIou} vs {w.GetProperty("predicted_iou").GetDouble()}");
-            if (dStab > 1e-3) problems.Add($"{i}: stability {g.StabilityScore} vs {w.GetProperty("stability_score").GetDouble()}");
-        }
-        log.WriteLine($"{config}: {got.Count} masks; worst |Δ predicted IoU| {worstIou:E2}, |Δ stability| {worstStability:E2}, pixels equal ≥ {worstAgree:P4}; {problems.Count} problems");
+        var (problems, summary) = AmgFixtureComparison.Compare(got, want);
+        log.WriteLine($"{config}: {summary}");
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 }

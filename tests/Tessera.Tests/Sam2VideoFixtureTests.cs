@@ -30,6 +30,9 @@ public sealed class Sam2VideoFixtureTests(ITestOutputHelper log)
 
     private double worstAgreement = 1, worstScore;
 
+    // The bars of Check: issue #27's for float32, looser for a bfloat16 image encoder (Bf16_encoder_session_stays_near_the_official_fp32_one).
+    private double maskBar = 0.999, scoreBar = 1e-3;
+
     private void Check(string tag, Sam2VideoFrameResult r)
     {
         string key = $"{tag}/{r.FrameIndex}";
@@ -52,13 +55,13 @@ public sealed class Sam2VideoFixtureTests(ITestOutputHelper log)
                 }
             double fraction = (double)agree / (h * w);
             worstAgreement = Math.Min(worstAgreement, fraction);
-            Assert.True(fraction >= 0.999, $"{key} object {ids[o]}: masks agree on {fraction:P3} of pixels");
+            Assert.True(fraction >= maskBar, $"{key} object {ids[o]}: masks agree on {fraction:P3} of pixels");
             if (float.IsNaN(wantScores[o])) Assert.True(float.IsNaN(r.ObjectScores[o]), $"{key} object {ids[o]}: score {r.ObjectScores[o]}, expected none");
             else
             {
                 double err = Math.Abs(r.ObjectScores[o] - wantScores[o]);
                 worstScore = Math.Max(worstScore, err);
-                Assert.True(err <= 1e-3, $"{key} object {ids[o]}: object score {r.ObjectScores[o]} vs {wantScores[o]}");
+                Assert.True(err <= scoreBar, $"{key} object {ids[o]}: object score {r.ObjectScores[o]} vs {wantScores[o]}");
             }
         }
         r.Dispose();
@@ -79,6 +82,27 @@ public sealed class Sam2VideoFixtureTests(ITestOutputHelper log)
     public void Video_session_matches_the_official_predictor()
     {
         using var predictor = Sam2VideoPredictor.Load(Sam2MemoryFixtureTests.TinyCheckpoint, imageSize: 256);
+        var (worstLogit, computations) = Session(predictor);
+        log.WriteLine($"worst mask agreement {worstAgreement:P4}, worst object-score error {worstScore:E2}, final logits max error / max(1, max|ref|) {worstLogit:E2}; frame features computed {computations} times");
+        Assert.True(worstLogit <= 1e-3, $"final logits differ by {worstLogit:E2}");
+    }
+
+    /// <summary>
+    /// Issue 28: the same session with the image encoder in bfloat16 (memory attention, memory encoder and decoder float32)
+    /// against the official float32 one: each frame's masks ≥ 99 % of pixels equal, object scores within 0.1.
+    /// </summary>
+    [Fact]
+    public void Bf16_encoder_session_stays_near_the_official_fp32_one()
+    {
+        (maskBar, scoreBar) = (0.99, 0.1);
+        using var predictor = Sam2VideoPredictor.Load(Sam2MemoryFixtureTests.TinyCheckpoint, imageSize: 256, precision: Precision.BFloat16);
+        var (worstLogit, _) = Session(predictor);
+        log.WriteLine($"SAM 2 video, bf16 image encoder vs official fp32: worst mask agreement {worstAgreement:P4}, worst object-score error {worstScore:E2}, final logits max error / max(1, max|ref|) {worstLogit:E2}");
+    }
+
+    // The recorded session, every answer checked; returns the worst relative error of object 1's final logits and how often frame features were computed.
+    private (double WorstLogit, int Computations) Session(Sam2VideoPredictor predictor)
+    {
         using var state = predictor.InitState(Frames);
         Check("add0", predictor.AddNewPointsOrBox(state, 0, 1, [(60, 40)], [1]));
         Check("add1", predictor.AddNewPointsOrBox(state, 0, 2, [(120, 60), (100, 30)], [1, 0]));
@@ -102,7 +126,6 @@ public sealed class Sam2VideoFixtureTests(ITestOutputHelper log)
             var want = Ref($"b_final/{t}/pred_masks");
             worstLogit = Math.Max(worstLogit, (o.MaskLogits.cpu() - want).abs().max().item<float>() / Math.Max(1, want.abs().max().item<float>()));
         }
-        log.WriteLine($"worst mask agreement {worstAgreement:P4}, worst object-score error {worstScore:E2}, final logits max error / max(1, max|ref|) {worstLogit:E2}; frame features computed {state.FeatureComputations} times");
-        Assert.True(worstLogit <= 1e-3, $"final logits differ by {worstLogit:E2}");
+        return (worstLogit, state.FeatureComputations);
     }
 }

@@ -14,7 +14,7 @@ internal class SamImageSettings : GlobalSettings
     [CommandOption("--model <SIZE>"), Description("vit_b, vit_l, vit_h or vit_t (MobileSAM) to insist on a size; default: whatever the checkpoint holds.")] public string? Model { get; init; }
     [CommandOption("--image <FILE>"), Description("The image (PNG, JPEG, BMP, GIF, WebP).")] public string? Image { get; init; }
     [CommandOption("--lora <FILE>"), Description("Low-rank adapters of tessera sam train --lora-rank (lora.safetensors), merged into the checkpoint on load.")] public string? Lora { get; init; }
-    [CommandOption("--precision <P>"), Description("fp32 (default), bf16 or fp16: the image encoder's number format (bf16 is fast on CPUs with avx512_bf16/AMX; the decoder stays fp32).")] public string PrecisionName { get; init; } = "fp32";
+    [CommandOption("--precision <P>"), Description("fp32 (default), bf16 or fp16: the image encoder's number format, for every SAM family (bf16 is fast on CPUs with avx512_bf16/AMX; fp16 needs a GPU or avx512_fp16; the decoder stays fp32).")] public string PrecisionName { get; init; } = "fp32";
 
     /// <summary>--precision parsed.</summary>
     internal Tessera.Runtime.Precision Precision => EnumNames.Parse<Tessera.Runtime.Precision>("--precision", PrecisionName, "precision");
@@ -45,8 +45,7 @@ internal class SamImageSettings : GlobalSettings
         {
             if (Lora is not null) throw new TesseraUserException("--lora: adapters are for SAM and MobileSAM checkpoints; this is a SAM 2 checkpoint");
             if (Model is not null) throw new TesseraUserException($"--model {Model}: names a SAM or MobileSAM size; this is a SAM 2 checkpoint (its size is read from the weights)");
-            if (Precision != Tessera.Runtime.Precision.Float32) throw new TesseraUserException($"--precision {PrecisionName}: SAM 2's image encoder runs in fp32 only");
-            return SamCheckpoints.Open(Checkpoint!, device);
+            return SamCheckpoints.Open(Checkpoint!, device, Precision);
         }
         var model = LoadModel(device);
         try

@@ -17,6 +17,7 @@ internal sealed class SamTrackSettings : GlobalSettings
     [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (contact sheet) and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
     [CommandOption("--reverse"), Description("Track backwards, from the latest prompted frame to frame 0 (default: forwards from the earliest prompted frame to the end).")] public bool Reverse { get; init; }
     [CommandOption("--both"), Description("Track forwards from the earliest prompted frame, then backwards from the latest; frames reached twice keep the backward masks.")] public bool Both { get; init; }
+    [CommandOption("--precision <P>"), Description("fp32 (default), bf16 or fp16: the image encoder's number format (bf16 is fast on CPUs with avx512_bf16/AMX; fp16 needs a GPU or avx512_fp16); memory attention, memory encoder and decoder stay fp32.")] public string PrecisionName { get; init; } = "fp32";
     [CommandOption("--image-size <PX>"), Description("Side of the square model input (the configuration's image_size, which the weights do not show). Default 1024, every release")] public int ImageSize { get; init; } = 1024;
 
     public override ValidationResult Validate()
@@ -26,6 +27,7 @@ internal sealed class SamTrackSettings : GlobalSettings
         if (Points.Length == 0 && Boxes.Length == 0 && Masks.Length == 0) return ValidationResult.Error("give at least one --point, --box or --mask (each X…@FRAME[:OBJECT])");
         if (Reverse && Both) return ValidationResult.Error("--reverse and --both: give one");
         if (ImageSize < 16 || ImageSize % 16 != 0) return ValidationResult.Error($"--image-size: {ImageSize}; expected a positive multiple of 16");
+        if (OptionChoices.Check<Tessera.Runtime.Precision>("--precision", PrecisionName, "precision") is { Successful: false } bad) return bad;
         return base.Validate();
     }
 
@@ -97,7 +99,8 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
                 throw new TesseraUserException($"--checkpoint '{settings.Checkpoint}': a SAM or MobileSAM checkpoint; sam track needs a SAM 2 / SAM 2.1 checkpoint (sam2.1_hiera_*.pt)");
             var options = new Sam2TrackOptions { Direction = settings.Direction };
             var output = new Sam2TrackFolder(settings.Output, frames, options);
-            using var predictor = Sam2VideoPredictor.Load(settings.Checkpoint!, device, imageSize: settings.ImageSize);
+            using var predictor = Sam2VideoPredictor.Load(settings.Checkpoint!, device, imageSize: settings.ImageSize,
+                precision: EnumNames.Parse<Tessera.Runtime.Precision>("--precision", settings.PrecisionName, "precision"));
             using var state = predictor.InitState(settings.Frames!);
             int total = VideoTracking.Steps([.. prompts.Select(p => p.Prompt)], frames.Count, settings.Direction);
             var summary = Ui.WithProgress("tracking", total, "frames", report =>

@@ -5,25 +5,62 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// <summary>
 /// TinyViT's <c>Conv2d_BN</c>: a convolution without bias followed by batch normalisation
 /// (Ioffe &amp; Szegedy 2015, eq. 1: y = γ·(x − μ)/√(σ² + ε) + β, with the running statistics in evaluation).
-/// Children <c>c</c> and <c>bn</c> as in the official checkpoints.
+/// Children <c>c</c> and <c>bn</c> as in the official checkpoints. For inference at a lower precision
+/// (<see cref="EncoderPrecision"/>) the normalisation is folded into the convolution once (<see cref="Fold"/>).
 /// </summary>
 public sealed class ConvBn : Module<torch.Tensor, torch.Tensor>
 {
+    private const double Eps = 1e-5;
     private readonly Conv2d c;
     private readonly BatchNorm2d bn;
+    private readonly int _stride, _padding, _groups;
+    private (torch.Tensor Weight, torch.Tensor Bias)? _folded;
 
     /// <summary>Creates a <paramref name="kernel"/>-sized convolution <paramref name="inChannels"/> → <paramref name="outChannels"/>.</summary>
     public ConvBn(int inChannels, int outChannels, int kernel = 1, int stride = 1, int padding = 0, int groups = 1) : base(nameof(ConvBn))
     {
+        (_stride, _padding, _groups) = (stride, padding, groups);
         c = Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, groups: groups, bias: false);
-        bn = BatchNorm2d(outChannels, eps: 1e-5);
+        bn = BatchNorm2d(outChannels, eps: Eps);
         RegisterComponents();
+    }
+
+    /// <summary>
+    /// Folds the batch normalisation's running statistics into the convolution, in float32, and keeps the folded
+    /// weight and bias rounded to <paramref name="type"/> (on the device the module is on now) for <see cref="forward"/>:
+    /// W' = W·γ/√(σ² + ε), b' = β − μ·γ/√(σ² + ε), the same affine map as eq. 1 after the convolution. The state dict
+    /// keeps the float32 tensors; the fold is for inference and cannot be undone.
+    /// </summary>
+    internal void Fold(torch.ScalarType type)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var f32 = torch.ScalarType.Float32;
+        using var eps = Eps.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
+        var scale = bn.weight!.to(f32) / (bn.running_var!.to(f32) + eps).sqrt();
+        var weight = (c.weight!.to(f32) * scale.view(-1, 1, 1, 1)).to(type);
+        var bias = (bn.bias!.to(f32) - bn.running_mean!.to(f32) * scale).to(type);
+        _folded = (weight.DetachFromDisposeScope(), bias.DetachFromDisposeScope());
     }
 
     /// <inheritdoc />
     public override torch.Tensor forward(torch.Tensor x)
     {
+        if (_folded is { } f)
+            return functional.conv2d(x, f.Weight, f.Bias, strides: [_stride, _stride], padding: [_padding, _padding], groups: _groups);
         using var y = c.forward(x);
         return bn.forward(y);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _folded is { } f)
+        {
+            f.Weight.Dispose();
+            f.Bias.Dispose();
+            _folded = null;
+        }
+        base.Dispose(disposing);
     }
 }

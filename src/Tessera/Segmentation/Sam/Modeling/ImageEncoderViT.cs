@@ -9,7 +9,7 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// (ViTDet, Li et al. 2022), decomposed relative position bias, and a neck (1×1 conv, LayerNorm2d, 3×3 conv,
 /// LayerNorm2d) down to the prompt width. Parameter names are those of the official checkpoints.
 /// </summary>
-public sealed class ImageEncoderViT : SamImageEncoder
+public sealed class ImageEncoderViT : SamImageEncoder, IConvertibleEncoder
 {
     private readonly PatchEmbed patch_embed;
     private readonly Parameter pos_embed;
@@ -57,23 +57,29 @@ public sealed class ImageEncoderViT : SamImageEncoder
         return outputs;
     }
 
+    torch.ScalarType IConvertibleEncoder.ComputeType => EncoderPrecision.WeightType(patch_embed);
+
+    void IConvertibleEncoder.ConvertWeights(torch.ScalarType type)
+    {
+        patch_embed.to(type);
+        blocks.to(type);
+        ConvertNeck(neck, type);
+    }
+
     /// <summary>Image embedding [B, PromptDim, H/p, W/p] of preprocessed images [B, 3, ImageSize, ImageSize].</summary>
     public override torch.Tensor forward(torch.Tensor image)
     {
         using var scope = torch.NewDisposeScope();
         // Issue 28 (EncoderPrecision): the products run in the weights' type; the position table is added in its own
         // (float32), each neck layer gets its weights' type (LayerNorm2d stays float32), so the embedding is float32.
-        var type = patch_embed.parameters().First().dtype;
-        var x = patch_embed.forward(image.to(type));
-        x = type == pos_embed.dtype ? x + pos_embed : (x.to(pos_embed.dtype) + pos_embed).to(type);
+        var x = patch_embed.forward(image.to(((IConvertibleEncoder)this).ComputeType));
+        x = EncoderPrecision.AddPosition(x, pos_embed);
         foreach (var block in blocks)
         {
             using var blockScope = torch.NewDisposeScope();
             x = block.forward(x).MoveToOuterDisposeScope();
         }
-        x = x.permute(0, 3, 1, 2);
-        foreach (var layer in neck.children().Cast<Module<torch.Tensor, torch.Tensor>>())
-            x = layer.forward(x.to(layer.parameters().First().dtype));
+        x = RunNeck(neck, x.permute(0, 3, 1, 2));
         return x.MoveToOuterDisposeScope();
     }
 }

@@ -23,4 +23,23 @@ public abstract class SamImageEncoder : torch.nn.Module<torch.Tensor, torch.Tens
         ("1", new LayerNorm2d(outDim)),
         ("2", torch.nn.Conv2d(outDim, outDim, 3, padding: 1, bias: false)),
         ("3", new LayerNorm2d(outDim)));
+
+    /// <summary>Converts the neck's convolutions to <paramref name="type"/>; its LayerNorm2d keep float32 weights (<see cref="EncoderPrecision"/>).</summary>
+    private protected static void ConvertNeck(Sequential neck, torch.ScalarType type)
+    {
+        foreach (var layer in neck.children())
+            if (layer is not LayerNorm2d) layer.to(type);
+    }
+
+    /// <summary>
+    /// Runs the neck on a channels-first map, each layer on its input converted to the layer's weight type, so that a
+    /// converted neck (<see cref="ConvertNeck"/>) ends in its float32 LayerNorm2d and the embedding is float32.
+    /// </summary>
+    private protected static torch.Tensor RunNeck(Sequential neck, torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        foreach (var layer in neck.children().Cast<torch.nn.Module<torch.Tensor, torch.Tensor>>())
+            x = layer.forward(x.to(EncoderPrecision.WeightType(layer)));
+        return x.MoveToOuterDisposeScope();
+    }
 }

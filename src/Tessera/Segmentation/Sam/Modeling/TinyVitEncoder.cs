@@ -10,7 +10,7 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// classifier head (<c>norm_head</c>, <c>head</c>) is in the released checkpoints and kept, but never run.
 /// Parameter names are those of the official <c>tiny_vit_sam.py</c>.
 /// </summary>
-public sealed class TinyVitEncoder : SamImageEncoder
+public sealed class TinyVitEncoder : SamImageEncoder, IConvertibleEncoder
 {
     private readonly Sequential patch_embed;
     private readonly ModuleList<TinyVitStage> layers;
@@ -56,7 +56,7 @@ public sealed class TinyVitEncoder : SamImageEncoder
     public IReadOnlyList<(string Name, torch.Tensor Value)> Trace(torch.Tensor image)
     {
         var trace = new List<(string, torch.Tensor)>();
-        var x = patch_embed.forward(image);
+        var x = patch_embed.forward(image.to(((IConvertibleEncoder)this).ComputeType));
         trace.Add(("patch_embed", x));
         for (int i = 0; i < layers.Count; i++)
         {
@@ -69,23 +69,38 @@ public sealed class TinyVitEncoder : SamImageEncoder
             if (stage.Downsample is not null) x = stage.Downsample.forward(x);
             trace.Add(($"layer{i}", x));
         }
-        trace.Add(("neck", neck.forward(Grid(x))));
+        trace.Add(("neck", RunNeck(neck, Grid(x))));
         return trace;
     }
 
     // Final tokens [B, g·g, C] as a map [B, C, g, g].
     private torch.Tensor Grid(torch.Tensor tokens) => tokens.view(tokens.shape[0], _grid, _grid, -1).permute(0, 3, 1, 2);
 
+    // The neck's first convolution is converted with the rest (EncoderPrecision), so its type is the products' type.
+    torch.ScalarType IConvertibleEncoder.ComputeType => EncoderPrecision.WeightType(neck.children().First());
+
+    // Batch norms folded into their convolutions in float32, then rounded (ConvBn.Fold); linear layers and layer norms
+    // converted; the attention biases (held by TinyVitAttention itself, not a layer) stay float32; the neck's convolutions.
+    void IConvertibleEncoder.ConvertWeights(torch.ScalarType type)
+    {
+        foreach (var module in patch_embed.modules().Concat(layers.modules()).ToList())
+        {
+            if (module is ConvBn convBn) convBn.Fold(type);
+            else if (module is TorchSharp.Modules.Linear or TorchSharp.Modules.LayerNorm) module.to(type);
+        }
+        ConvertNeck(neck, type);
+    }
+
     /// <inheritdoc />
     public override torch.Tensor forward(torch.Tensor image)
     {
         using var scope = torch.NewDisposeScope();
-        var x = patch_embed.forward(image);
+        var x = patch_embed.forward(image.to(((IConvertibleEncoder)this).ComputeType));
         foreach (var stage in layers)
         {
             using var stageScope = torch.NewDisposeScope();
             x = stage.forward(x).MoveToOuterDisposeScope();
         }
-        return neck.forward(Grid(x)).MoveToOuterDisposeScope();
+        return RunNeck(neck, Grid(x)).MoveToOuterDisposeScope();
     }
 }

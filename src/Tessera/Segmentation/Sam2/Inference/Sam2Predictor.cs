@@ -24,11 +24,16 @@ public sealed class Sam2Predictor : ISamPredictor
     private Sam2ImageFeatures? _features;
     private (int H, int W)[] _sizes = [];
 
-    /// <summary>Creates a predictor over <paramref name="model"/> (put in evaluation mode) with the official settings.</summary>
-    /// <exception cref="TesseraUserException">A negative area or a non-finite threshold (the parameter named).</exception>
-    public Sam2Predictor(Sam2Model model, double maskThreshold = 0.0, double maxHoleArea = 0.0, double maxSprinkleArea = 0.0)
+    /// <summary>
+    /// Creates a predictor over <paramref name="model"/> (put in evaluation mode) with the official settings. A
+    /// <paramref name="precision"/> below float32 converts the model's image encoder in place (Hiera and its neck;
+    /// <see cref="Sam.Modeling.EncoderPrecision"/>; issue 28); the features it gives, the prompt encoder and the mask decoder stay float32.
+    /// </summary>
+    /// <exception cref="TesseraUserException">A negative area or a non-finite threshold, the encoder converted to another precision already, or float16 on a CPU without float16 instructions (the parameter named).</exception>
+    public Sam2Predictor(Sam2Model model, double maskThreshold = 0.0, double maxHoleArea = 0.0, double maxSprinkleArea = 0.0, Runtime.Precision precision = Runtime.Precision.Float32)
     {
         ArgumentNullException.ThrowIfNull(model);
+        Runtime.PrecisionInfo.Require(precision, model.NoMemoryEmbedding.device, nameof(precision));
         if (!double.IsFinite(maskThreshold)) throw new TesseraUserException(nameof(maskThreshold), $"{maskThreshold}; expected a number");
         if (!(maxHoleArea >= 0)) throw new TesseraUserException(nameof(maxHoleArea), $"{maxHoleArea}; expected an area of 0 pixels or more");
         if (!(maxSprinkleArea >= 0)) throw new TesseraUserException(nameof(maxSprinkleArea), $"{maxSprinkleArea}; expected an area of 0 pixels or more");
@@ -37,7 +42,11 @@ public sealed class Sam2Predictor : ISamPredictor
         MaskThreshold = maskThreshold;
         MaxHoleArea = maxHoleArea;
         MaxSprinkleArea = maxSprinkleArea;
+        model.ImageEncoder.ApplyPrecision(precision);
     }
+
+    /// <summary>The precision the image encoder runs at.</summary>
+    public Runtime.Precision Precision => _model.ImageEncoder.Precision;
 
     /// <summary>The model.</summary>
     public Sam2Model Model => _model;

@@ -66,17 +66,24 @@ public static class SamCheckpoints
 
     /// <summary>
     /// Loads a checkpoint of any family onto <paramref name="device"/> and makes its predictor: <see cref="Sam2Predictor"/>
-    /// for SAM 2, <see cref="SamPredictor"/> (with the image encoder at <paramref name="precision"/>) otherwise.
+    /// for SAM 2, <see cref="SamPredictor"/> otherwise, the image encoder at <paramref name="precision"/> (<see cref="EncoderPrecision"/>).
     /// </summary>
     /// <exception cref="TesseraFormatException">The file is unreadable or not a checkpoint of a SAM family.</exception>
-    /// <exception cref="TesseraUserException">A precision below float32 for SAM 2 (its encoder runs float32).</exception>
+    /// <exception cref="TesseraUserException">Float16 on a CPU without float16 instructions (parameter <c>precision</c>).</exception>
     public static LoadedSam Open(string path, torch.Device device, Runtime.Precision precision = Runtime.Precision.Float32)
     {
         if (Detect(path) == SamFamily.Sam2)
         {
-            if (precision != Runtime.Precision.Float32) throw new TesseraUserException(nameof(precision), $"{precision}: SAM 2's image encoder runs in float32 only");
             var sam2 = Sam2Model.Load(path, device);
-            return new LoadedSam(sam2, new Sam2Predictor(sam2));
+            try
+            {
+                return new LoadedSam(sam2, new Sam2Predictor(sam2, precision: precision));
+            }
+            catch
+            {
+                sam2.Dispose();
+                throw;
+            }
         }
         var sam = SamModel.Load(path, device);
         try

@@ -1,3 +1,4 @@
+using Tessera.Segmentation.Sam.Modeling;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam2.Modeling;
@@ -40,6 +41,9 @@ public sealed class FpnNeck : Module<IReadOnlyList<torch.Tensor>, (IReadOnlyList
         RegisterComponents();
     }
 
+    /// <summary>Converts the lateral convolutions to <paramref name="type"/> (<see cref="EncoderPrecision"/>).</summary>
+    internal void ConvertWeights(torch.ScalarType type) => convs.to(type);
+
     /// <summary>
     /// The pyramid of the trunk's levels [B, Cᵢ, Hᵢ, Wᵢ] (highest resolution first): the outputs [B, d_model, Hᵢ, Wᵢ] and their
     /// position encodings, in the same order.
@@ -54,7 +58,12 @@ public sealed class FpnNeck : Module<IReadOnlyList<torch.Tensor>, (IReadOnlyList
         torch.Tensor? previous = null;
         for (int i = n; i >= 0; i--)
         {
-            var lateral = convs[n - i].forward(xs[i]);
+            // Issue 28 (EncoderPrecision): a converted lateral convolution runs in its weights' type and its output is
+            // widened to float32, where the top-down sums and the position encodings are computed.
+            var conv = convs[n - i];
+            var type = EncoderPrecision.WeightType(conv);
+            var lateral = conv.forward(xs[i].to(type));
+            if (type is torch.ScalarType.BFloat16 or torch.ScalarType.Float16) lateral = lateral.to(torch.ScalarType.Float32);
             // Pᵢ = Lᵢ + Up₂(Pᵢ₊₁) at top-down levels (upsampled in float32 as the official code), else Pᵢ = Lᵢ
             previous = previous is not null && _topDown.Contains(i)
                 ? lateral + functional.interpolate(previous.to(torch.ScalarType.Float32), scale_factor: [2.0, 2.0], mode: torch.InterpolationMode.Nearest)

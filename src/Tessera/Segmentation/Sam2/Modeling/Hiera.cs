@@ -61,6 +61,16 @@ public sealed class Hiera : Module<torch.Tensor, IReadOnlyList<torch.Tensor>>
         return (table + tiled).permute(0, 2, 3, 1).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The type the trunk's products run in (the patch embedding's weight type).</summary>
+    internal torch.ScalarType ComputeType => EncoderPrecision.WeightType(patch_embed);
+
+    /// <summary>Converts the patch embedding and the blocks to <paramref name="type"/>; the position tables stay float32.</summary>
+    internal void ConvertWeights(torch.ScalarType type)
+    {
+        patch_embed.to(type);
+        blocks.to(type);
+    }
+
     /// <summary>The blocks' outputs channels last, in order (for parity tests), for patch-embedded tokens with their position embedding added.</summary>
     internal IEnumerable<torch.Tensor> BlockOutputs(torch.Tensor tokens)
     {
@@ -76,8 +86,10 @@ public sealed class Hiera : Module<torch.Tensor, IReadOnlyList<torch.Tensor>>
     public override IReadOnlyList<torch.Tensor> forward(torch.Tensor image)
     {
         using var scope = torch.NewDisposeScope();
-        var x = patch_embed.forward(image);
-        x = x + PositionEmbedding(x.shape[1], x.shape[2]);
+        // Issue 28 (EncoderPrecision): the products run in the weights' type; the position embedding is computed from the
+        // float32 tables and added in float32, then rounded once.
+        var x = patch_embed.forward(image.to(ComputeType));
+        x = EncoderPrecision.AddPosition(x, PositionEmbedding(x.shape[1], x.shape[2]));
         var outputs = new List<torch.Tensor>();
         for (int i = 0; i < blocks.Count; i++)
         {

@@ -1,3 +1,6 @@
+using Tessera.Runtime;
+using Tessera.Segmentation.Sam.Modeling;
+
 namespace Tessera.Segmentation.Sam2.Modeling;
 
 /// <summary>
@@ -9,7 +12,7 @@ namespace Tessera.Segmentation.Sam2.Modeling;
 /// (<see cref="Sam2BackboneOutput"/>). Keys <c>trunk.*</c> and <c>neck.*</c>, as under <c>image_encoder.</c> in the
 /// released checkpoints, so a SAM 2 model holds it as its <c>image_encoder</c> and loads them as they are.
 /// </summary>
-public sealed class Sam2ImageEncoder : torch.nn.Module<torch.Tensor, Sam2BackboneOutput>
+public sealed class Sam2ImageEncoder : torch.nn.Module<torch.Tensor, Sam2BackboneOutput>, IConvertibleEncoder
 {
     private readonly Hiera trunk;
     private readonly FpnNeck neck;
@@ -33,6 +36,25 @@ public sealed class Sam2ImageEncoder : torch.nn.Module<torch.Tensor, Sam2Backbon
         neck = new FpnNeck(config.DModel, config.BackboneChannelList, config.TopDownLevels);
         RegisterComponents();
     }
+
+    /// <summary>The precision the trunk's and the neck's products run at (<see cref="EncoderPrecision"/>); the outputs are float32 whatever it is.</summary>
+    public Precision Precision => EncoderPrecision.Of(this);
+
+    torch.ScalarType IConvertibleEncoder.ComputeType => trunk.ComputeType;
+
+    void IConvertibleEncoder.ConvertWeights(torch.ScalarType type)
+    {
+        trunk.ConvertWeights(type);
+        neck.ConvertWeights(type);
+    }
+
+    /// <summary>
+    /// Converts the encoder's weights in place for <paramref name="precision"/> (<see cref="EncoderPrecision"/>: the trunk's
+    /// patch embedding and blocks and the neck's lateral convolutions; the position tables stay float32). Float32 leaves a
+    /// float32 encoder alone; a lower precision cannot be undone.
+    /// </summary>
+    /// <exception cref="TesseraUserException">The encoder was converted to another precision already (parameter <c>precision</c>).</exception>
+    public void ApplyPrecision(Precision precision) => EncoderPrecision.Apply(this, precision);
 
     /// <summary>The pyramid after the scalp and its position encodings for preprocessed images [B, 3, H, W] (sides multiples of 32 with the released windows).</summary>
     public override Sam2BackboneOutput forward(torch.Tensor image)

@@ -14,12 +14,22 @@ public sealed class Sam2VideoPredictor : IDisposable
     private readonly Sam2VideoParts _parts;
     private readonly bool _ownsModel;
 
-    /// <summary>A predictor over a loaded model, its video parts built from <see cref="Sam2Model.VideoWeights"/>.</summary>
-    /// <exception cref="TesseraUserException">The checkpoint had no video weights.</exception>
-    public Sam2VideoPredictor(Sam2Model model, Sam2TrackerOptions? options = null) : this(model, options, ownsModel: false) { }
+    /// <summary>
+    /// A predictor over a loaded model, its video parts built from <see cref="Sam2Model.VideoWeights"/>. A
+    /// <paramref name="precision"/> below float32 converts the model's image encoder in place (Hiera and its neck,
+    /// <see cref="Sam.Modeling.EncoderPrecision"/>), which encodes every frame; the frame features it gives, the memory
+    /// attention, the memory encoder, the object pointers and the mask decoder stay float32 (they carry the state from
+    /// frame to frame, and are a small share of the work).
+    /// </summary>
+    /// <exception cref="TesseraUserException">The checkpoint had no video weights, the encoder was converted to another precision already, or float16 on a CPU without float16 instructions.</exception>
+    public Sam2VideoPredictor(Sam2Model model, Sam2TrackerOptions? options = null, Runtime.Precision precision = Runtime.Precision.Float32)
+        : this(model, options, precision, ownsModel: false) { }
 
-    private Sam2VideoPredictor(Sam2Model model, Sam2TrackerOptions? options, bool ownsModel)
+    private Sam2VideoPredictor(Sam2Model model, Sam2TrackerOptions? options, Runtime.Precision precision, bool ownsModel)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        Runtime.PrecisionInfo.Require(precision, model.NoMemoryEmbedding.device, nameof(precision));
+        model.ImageEncoder.ApplyPrecision(precision);
         _model = model;
         _parts = Sam2VideoParts.FromWeights(model.VideoWeights, "the SAM 2 checkpoint");
         _parts.to(model.NoMemoryEmbedding.device);
@@ -27,13 +37,13 @@ public sealed class Sam2VideoPredictor : IDisposable
         _ownsModel = ownsModel;
     }
 
-    /// <summary>Loads an official SAM 2 / 2.1 checkpoint (<see cref="Sam2Model.Load"/>) for video.</summary>
-    public static Sam2VideoPredictor Load(string path, torch.Device? device = null, Sam2TrackerOptions? options = null, int imageSize = 1024)
+    /// <summary>Loads an official SAM 2 / 2.1 checkpoint (<see cref="Sam2Model.Load"/>) for video, the image encoder at <paramref name="precision"/>.</summary>
+    public static Sam2VideoPredictor Load(string path, torch.Device? device = null, Sam2TrackerOptions? options = null, int imageSize = 1024, Runtime.Precision precision = Runtime.Precision.Float32)
     {
         var model = Sam2Model.Load(path, device, imageSize: imageSize);
         try
         {
-            return new Sam2VideoPredictor(model, options, ownsModel: true);
+            return new Sam2VideoPredictor(model, options, precision, ownsModel: true);
         }
         catch
         {
@@ -46,6 +56,8 @@ public sealed class Sam2VideoPredictor : IDisposable
     public Sam2Tracker Tracker { get; }
     /// <summary>The model.</summary>
     public Sam2Model Model => _model;
+    /// <summary>The precision the image encoder runs at.</summary>
+    public Runtime.Precision Precision => _model.ImageEncoder.Precision;
     /// <summary>The video parts.</summary>
     public Sam2VideoParts Parts => _parts;
     private torch.Device Device => _model.NoMemoryEmbedding.device;
