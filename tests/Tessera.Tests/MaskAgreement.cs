@@ -50,9 +50,10 @@ internal sealed class MaskAgreement
 
     /// <summary>
     /// Masks [C, H, W] made at a lower precision against the official float32 masks [C, H, W], each pair held to the bar
-    /// of issue 28's precision tests: ≥ 99 % of pixels equal and IoU ≥ 0.97 (<paramref name="what"/> names the case in failures).
+    /// of issue 28's precision tests: ≥ 99 % of pixels equal and IoU ≥ <paramref name="minIou"/> (0.97 unless a test says
+    /// why its fixture needs another; <paramref name="what"/> names the case in failures).
     /// </summary>
-    public static MaskAgreement AtLowerPrecision(torch.Tensor got, torch.Tensor want, string what)
+    public static MaskAgreement AtLowerPrecision(torch.Tensor got, torch.Tensor want, string what, double minIou = 0.97)
     {
         var agreement = new MaskAgreement();
         for (int k = 0; k < want.shape[0]; k++)
@@ -61,7 +62,7 @@ internal sealed class MaskAgreement
             using var w = want[k];
             var (agree, iou) = agreement.Add(g, w);
             Assert.True(agree >= 0.99, $"{what} mask {k}: {agree:P2} of pixels agree with float32");
-            Assert.True(iou >= 0.97, $"{what} mask {k}: IoU {iou:0.0000} with the float32 mask");
+            Assert.True(iou >= minIou, $"{what} mask {k}: IoU {iou:0.0000} with the float32 mask");
         }
         return agreement;
     }
