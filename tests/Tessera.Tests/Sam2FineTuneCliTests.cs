@@ -4,9 +4,9 @@ namespace Tessera.Tests;
 
 /// <summary>
 /// <c>tessera sam train --dataset coco</c> with the fixture's tiny SAM 2.1 (tests/fixtures/sam2): the loss falls, the
-/// fine-tuned model.pt has the input checkpoint's key set and shapes and loads with <see cref="Sam2Model.Load"/>, cached
-/// features (image embedding and high-resolution levels) change nothing, a resumed run ends where a straight one does,
-/// and misuse exits 2 with one line.
+/// fine-tuned model.pt has the input checkpoint's key set and shapes and loads with <see cref="Sam2Model.Load"/> (the
+/// official build_sam2 loads it too: tests/fixtures/sam2/train/check_official_load.py), a resumed run ends where a
+/// straight one does, and misuse exits 2 with one line.
 /// </summary>
 public sealed class Sam2FineTuneCliTests(ITestOutputHelper log)
 {
@@ -20,7 +20,7 @@ public sealed class Sam2FineTuneCliTests(ITestOutputHelper log)
     private static bool Equal(torch.Tensor a, torch.Tensor b) => a.eq(b).all().item<bool>();
 
     [Fact]
-    public void Fine_tuning_lowers_the_loss_and_writes_the_official_layout()
+    public void Fine_tuning_with_cached_features_lowers_the_loss_and_writes_the_official_layout()
     {
         using var dir = new TempDir();
         var (_, root) = SamFineTuneCliTests.Prepare(dir);
@@ -50,12 +50,7 @@ public sealed class Sam2FineTuneCliTests(ITestOutputHelper log)
             foreach (var t in input.Values.Concat(output2.Values)) t.Dispose();
         }
         using var loaded = Sam2Model.Load(tuned);
-        Assert.Equal(Sam2Model.VideoKeyRoots.Count > 0, loaded.VideoWeights.Count > 0);
-
-        // The same run without the cache: bit-identical weights (float32 cache).
-        (code, output) = CliTests.Run(Train(root, dir.File("plain"), 24, "--warmup", "0"));
-        Assert.True(code == 0, output);
-        Same.ModelWeights(run, dir.File("plain"), 24);
+        Assert.NotEmpty(loaded.VideoWeights);
     }
 
     [Fact]
@@ -63,7 +58,9 @@ public sealed class Sam2FineTuneCliTests(ITestOutputHelper log)
     {
         using var dir = new TempDir();
         var (_, root) = SamFineTuneCliTests.Prepare(dir);
-        CliTests.AssertResumeEqualsStraight(dir, (run, steps, extra) => Train(root, run, steps, extra), 4, 2);
+        // One cache for the three runs: the tiny model's encoder runs once per image (it is slow at 1024² on a CPU).
+        string cache = dir.File("cache");
+        CliTests.AssertResumeEqualsStraight(dir, (run, steps, extra) => Train(root, run, steps, [.. extra, "--embedding-cache", cache]), 4, 2);
     }
 
     [Theory]
