@@ -3,6 +3,7 @@ using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam.Training;
 using Tessera.Segmentation.Sam2.Inference;
+using Tessera.Segmentation.Sam2.Training;
 using Tessera.Training.Distributed;
 
 namespace Tessera.Cli.Commands;
@@ -282,7 +283,7 @@ public sealed class SamTrainSettings : TrainingSettings
 
     protected override string DefaultOut => "runs/sam";
 
-    [CommandOption("--init <CKPT>"), Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch.")] public string? Init { get; init; }
+    [CommandOption("--init <CKPT>"), Description("Start from a SAM checkpoint (official .pth or Tessera .safetensors) instead of a small model from scratch; with --dataset also MobileSAM or SAM 2 / SAM 2.1 (sam2.1_hiera_*.pt, fine-tuned into model.pt in the official layout).")] public string? Init { get; init; }
     [CommandOption("--freeze-encoder"), Description("Keep the image encoder's weights fixed (fine-tuning a loaded checkpoint); with --dataset its embeddings may be cached.")] public bool FreezeEncoder { get; init; }
     [CommandOption("--dataset <FORMAT>"), Description("scenes (Fashion-MNIST scenes, default), or fine-tuning --init on your annotated images: coco, labelme or folder (see docs/sam.md).")] public string Dataset { get; init; } = "scenes";
     [CommandOption("--data-root <DIR>"), Description("The dataset's folder (COCO: annotations/instances_SPLIT.json and SPLIT/; labelme: the JSON files; folder: images/ and instances/).")] public string? DataRoot { get; init; }
@@ -354,6 +355,8 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
     {
         var (communicator, device) = Ranks.Join(Ui, settings.Apply());
         if (settings.OnDataset) return FineTune(settings, device, communicator, cancellation);
+        if (settings.Init is not null && SamCheckpoints.Detect(settings.Init) == SamFamily.Sam2)
+            throw new TesseraUserException("--init: a SAM 2 checkpoint is fine-tuned on annotated images (--dataset coco|labelme|folder --data-root DIR); the Fashion-MNIST scene training takes SAM and MobileSAM");
         var options = settings.Options();
         var trainer = new SamTrainer(options, device, communicator);
         var result = Ui.Training("training SAM", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
@@ -367,7 +370,10 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
     private int FineTune(SamTrainSettings settings, torch.Device device, ICommunicator communicator, CancellationToken cancellation)
     {
         var options = settings.DatasetOptions();
-        var trainer = new SamDatasetTrainer(options, device, communicator);
+        string modelFile = SamFineTuning.ModelFile(options.Init);
+        if (modelFile == "model.pt" && options.LoraRank > 0)
+            throw new TesseraUserException("--lora-rank: adapters are for SAM and MobileSAM image encoders (ViT, TinyViT); SAM 2's Hiera encoder takes none");
+        var trainer = SamFineTuning.Create(options, device, communicator);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = Ui.Training($"fine-tuning SAM on {settings.Dataset}", options.Training.Steps, progress => trainer.Train(settings.Out, settings.Resume, progress, cancellation));
         if (Ranks.IsFollower) return Program.Ok;
@@ -379,7 +385,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
             Ui.Result($"stopped at step {result.Step} with a checkpoint in {run}; continue with --resume");
             return Program.Ok;
         }
-        Ui.Result($"{result.Step} steps in {seconds:0.0} s, last loss {result.LastLoss:0.0000}; run folder {run} (model.safetensors{(options.LoraRank > 0 ? ", lora.safetensors" : "")}, checkpoint.safetensors, loss.png)");
+        Ui.Result($"{result.Step} steps in {seconds:0.0} s, last loss {result.LastLoss:0.0000}; run folder {run} ({modelFile}{(options.LoraRank > 0 ? ", lora.safetensors" : "")}, checkpoint.safetensors, loss.png)");
         return Program.Ok;
     }
 }
@@ -387,7 +393,7 @@ public sealed class SamTrainCommand : TesseraCommand<SamTrainSettings>
 /// <summary>Options of <c>tessera sam eval</c>.</summary>
 internal sealed class SamEvalSettings : DataSettings
 {
-    [CommandOption("--checkpoint <FILE>"), Description("SAM weights (official .pth, or model.safetensors of tessera sam train).")] public string? Checkpoint { get; init; }
+    [CommandOption("--checkpoint <FILE>"), Description("SAM weights: official SAM .pth, MobileSAM mobile_sam.pt or SAM 2 / SAM 2.1 sam2.1_hiera_*.pt (coco, labelme or folder datasets), or model.safetensors / model.pt of tessera sam train.")] public string? Checkpoint { get; init; }
     [CommandOption("--scenes <N>"), Description("Validation scenes (Fashion-MNIST test items). Default 128")] public int Scenes { get; init; } = 128;
     [CommandOption("--clicks <N>"), Description("Clicks per object. Default 5")] public int Clicks { get; init; } = 5;
     [CommandOption("--canvas <PX>"), Description("Scene canvas side. Default 64")] public int Canvas { get; init; } = 64;
@@ -430,8 +436,20 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
         // Under mpirun the scenes or images are split over the ranks and the sums merged exactly; rank 0 reports.
         var (communicator, device) = Ranks.Join(Ui, settings.Apply());
         var data = settings.DataRoot is null ? null : InstanceDataset.Open(SamEvalSettings.Format(settings.Dataset)!.Value, settings.DataRoot, settings.Split);
+        if (SamCheckpoints.Detect(settings.Checkpoint!) == SamFamily.Sam2)
+        {
+            if (data is null) throw new TesseraUserException("--dataset scenes: the Fashion-MNIST scene protocol takes SAM and MobileSAM checkpoints; score a SAM 2 checkpoint on annotated images (--dataset coco|labelme|folder --data-root DIR)");
+            if (settings.Lora is not null) throw new TesseraUserException("--lora: adapters are for SAM and MobileSAM checkpoints; this is a SAM 2 checkpoint");
+            using var sam2 = SamCheckpoints.Open(settings.Checkpoint!, device);
+            return EvaluateDataset(settings, sam2.Predictor, data, communicator, cancellation);
+        }
         using var model = SamCommandModel.Load(settings.Checkpoint!, settings.Lora, device);
-        if (data is not null) return EvaluateDataset(settings, model, data, communicator, cancellation);
+        if (data is not null)
+        {
+            model.eval();
+            using var predictor = new SamPredictor(model);
+            return EvaluateDataset(settings, predictor, data, communicator, cancellation);
+        }
         var result = Ui.WithProgress("click protocol", 1, "runs", report =>
         {
             var r = SamTrainer.Evaluate(model, new Segmentation.Data.SceneOptions(Canvas: settings.Canvas), settings.Scenes, settings.Clicks, settings.Data, feedMask: !settings.NoMaskFeedback,
@@ -444,11 +462,11 @@ internal sealed class SamEvalCommand : TesseraCommand<SamEvalSettings>
         return Program.Ok;
     }
 
-    private int EvaluateDataset(SamEvalSettings settings, SamModel model, InstanceDataset data, ICommunicator communicator, CancellationToken cancellation)
+    private int EvaluateDataset(SamEvalSettings settings, ISamPredictor predictor, InstanceDataset data, ICommunicator communicator, CancellationToken cancellation)
     {
         int mine = (data.Count - communicator.Rank + communicator.Size - 1) / communicator.Size;
         var scores = Ui.WithProgress($"click protocol on {data.Count} images", mine, "img",
-            report => SamDatasetEvaluation.Evaluate(model, data, settings.Clicks, 1, Ui.Counter(report), cancellation, communicator));
+            report => SamDatasetEvaluation.Evaluate(predictor, data, settings.Clicks, 1, Ui.Counter(report), cancellation, communicator));
         if (Ranks.IsFollower) return Program.Ok;
         var table = new Table().AddColumn("objects").AddColumn(new TableColumn("n").RightAligned());
         for (int k = 0; k < settings.Clicks; k++) table.AddColumn(new TableColumn($"mIoU@{k + 1}").RightAligned());

@@ -35,7 +35,7 @@ public sealed class SamEmbeddingCache
     /// <summary>Embeddings computed (and written) so far.</summary>
     public long Misses => Interlocked.Read(ref _misses);
 
-    /// <summary>Creates a cache in <paramref name="directory"/> for the encoder identified by <paramref name="modelKey"/> (see <see cref="ModelKey"/>).</summary>
+    /// <summary>Creates a cache in <paramref name="directory"/> for the encoder identified by <paramref name="modelKey"/> (see <see cref="ModelKey(SamModel)"/>).</summary>
     public SamEmbeddingCache(string directory, string modelKey, EmbeddingPrecision precision = EmbeddingPrecision.Float32)
     {
         if (File.Exists(directory)) throw new TesseraUserException($"{directory}: embedding cache must be a folder, not a file");
@@ -46,11 +46,17 @@ public sealed class SamEmbeddingCache
     }
 
     /// <summary>SHA-256 (hex) of the image encoder's configuration and weights: names, dtypes, shapes and bytes.</summary>
-    public static string ModelKey(SamModel model)
+    public static string ModelKey(SamModel model) => ModelKey(model.Config.ToString(), model.ImageEncoder.state_dict());
+
+    /// <summary>
+    /// SHA-256 (hex) of a configuration text and the tensors that make the cached features (any model family): the text,
+    /// then each tensor's name, dtype, shape and bytes in name order.
+    /// </summary>
+    public static string ModelKey(string configuration, IEnumerable<KeyValuePair<string, torch.Tensor>> weights)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes(model.Config.ToString()));
-        foreach (var (name, tensor) in model.ImageEncoder.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal))
+        hash.AppendData(Encoding.UTF8.GetBytes(configuration));
+        foreach (var (name, tensor) in weights.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             using var cpu = tensor.detach().cpu().contiguous();
             hash.AppendData(Encoding.UTF8.GetBytes($"{name}|{cpu.dtype}|{string.Join(",", cpu.shape)}|"));
@@ -80,7 +86,13 @@ public sealed class SamEmbeddingCache
     }
 
     /// <summary>The cached embedding (float32, on the CPU) or null when absent or unreadable.</summary>
-    public torch.Tensor? TryGet(string imageKey, string variant)
+    public torch.Tensor? TryGet(string imageKey, string variant) => TryGetAll(imageKey, variant, [Embedding])?[Embedding];
+
+    /// <summary>
+    /// The cached features named <paramref name="names"/> (float32, on the CPU; SAM 2 keeps its high-resolution levels beside
+    /// the image embedding) or null when absent, unreadable or lacking one of them.
+    /// </summary>
+    public Dictionary<string, torch.Tensor>? TryGetAll(string imageKey, string variant, IReadOnlyCollection<string> names)
     {
         string path = PathOf(imageKey, variant);
         if (!File.Exists(path)) return null;
@@ -90,9 +102,9 @@ public sealed class SamEmbeddingCache
             if (!file.Metadata.TryGetValue("image", out string? image) || image != imageKey
                 || !file.Metadata.TryGetValue("model", out string? model) || model != _modelKey
                 || !file.Metadata.TryGetValue("variant", out string? v) || v != variant
-                || !file.Tensors.TryGetValue("embedding", out var stored))
+                || !names.All(file.Tensors.ContainsKey))
                 return null;
-            var result = stored.to(torch.ScalarType.Float32, copy: true);
+            var result = names.ToDictionary(n => n, n => file.Tensors[n].to(torch.ScalarType.Float32, copy: true), StringComparer.Ordinal);
             Interlocked.Increment(ref _hits);
             return result;
         }
@@ -103,9 +115,15 @@ public sealed class SamEmbeddingCache
     }
 
     /// <summary>Stores an embedding (atomically; converted to the cache's precision).</summary>
-    public void Put(string imageKey, string variant, torch.Tensor embedding)
+    public void Put(string imageKey, string variant, torch.Tensor embedding) =>
+        PutAll(imageKey, variant, new Dictionary<string, torch.Tensor> { [Embedding] = embedding });
+
+    /// <summary>Stores named features of one image in one file (atomically; converted to the cache's precision).</summary>
+    public void PutAll(string imageKey, string variant, IReadOnlyDictionary<string, torch.Tensor> features)
     {
-        using var stored = embedding.detach().cpu().to(Precision == EmbeddingPrecision.Float16 ? torch.ScalarType.Float16 : torch.ScalarType.Float32).contiguous();
+        using var scope = torch.NewDisposeScope();
+        var stored = features.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => new KeyValuePair<string, torch.Tensor>(kv.Key, Stored(kv.Value).contiguous())).ToList();
         var meta = new Dictionary<string, string>
         {
             ["format"] = "tessera.sam.embedding",
@@ -114,7 +132,7 @@ public sealed class SamEmbeddingCache
             ["variant"] = variant,
             ["precision"] = Precision.ToString().ToLower(CultureInfo.InvariantCulture),
         };
-        SafeTensors.Save(PathOf(imageKey, variant), [new("embedding", stored)], meta);
+        SafeTensors.Save(PathOf(imageKey, variant), stored, meta);
     }
 
     /// <summary>
@@ -122,13 +140,38 @@ public sealed class SamEmbeddingCache
     /// <paramref name="compute"/>, stored, and returned as the cache would return it (so a first epoch and later
     /// ones see the same values in float16 too). The result is float32 on the CPU.
     /// </summary>
-    public torch.Tensor GetOrCompute(string imageKey, string variant, Func<torch.Tensor> compute)
+    public torch.Tensor GetOrCompute(string imageKey, string variant, Func<torch.Tensor> compute) =>
+        GetOrComputeAll(imageKey, variant, [Embedding], () => new Dictionary<string, torch.Tensor> { [Embedding] = compute() })[Embedding];
+
+    /// <summary>
+    /// Named features of (<paramref name="imageKey"/>, <paramref name="variant"/>) as <see cref="GetOrCompute"/> gives one
+    /// embedding: read from disk, or computed by <paramref name="compute"/> (which must give every name of
+    /// <paramref name="names"/>), stored in one file and returned as the cache would return them (float32, on the CPU).
+    /// </summary>
+    public Dictionary<string, torch.Tensor> GetOrComputeAll(string imageKey, string variant, IReadOnlyCollection<string> names, Func<IReadOnlyDictionary<string, torch.Tensor>> compute)
     {
-        if (TryGet(imageKey, variant) is { } cached) return cached;
-        using var computed = compute();
-        Put(imageKey, variant, computed);
-        Interlocked.Increment(ref _misses);
-        return computed.detach().cpu().to(Precision == EmbeddingPrecision.Float16 ? torch.ScalarType.Float16 : torch.ScalarType.Float32)
-            .to(torch.ScalarType.Float32, copy: true);
+        if (TryGetAll(imageKey, variant, names) is { } cached) return cached;
+        var computed = compute();
+        try
+        {
+            PutAll(imageKey, variant, computed);
+            Interlocked.Increment(ref _misses);
+            return names.ToDictionary(n => n, n =>
+            {
+                using var stored = Stored(computed[n]);
+                return stored.to(torch.ScalarType.Float32, copy: true);
+            }, StringComparer.Ordinal);
+        }
+        finally
+        {
+            foreach (var t in computed.Values) t.Dispose();
+        }
     }
+
+    /// <summary>The name of a plain (SAM) embedding in a cache file.</summary>
+    public const string Embedding = "embedding";
+
+    // A feature as stored: detached, on the CPU, at the cache's precision.
+    private torch.Tensor Stored(torch.Tensor feature) =>
+        feature.detach().cpu().to(Precision == EmbeddingPrecision.Float16 ? torch.ScalarType.Float16 : torch.ScalarType.Float32);
 }

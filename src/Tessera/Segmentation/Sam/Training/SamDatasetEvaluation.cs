@@ -28,8 +28,8 @@ public sealed record SamDatasetScores(
 /// regions excluded), the first click at the point farthest from its boundary (three masks, the one with the
 /// highest predicted IoU kept), then each click at the point farthest from the boundary of the larger error
 /// region, with the previous low-resolution logits fed back (one mask); mIoU after each click. Also the IoU of the
-/// single mask a box prompt (the object's bounding box) gives. Run through <see cref="SamPredictor"/>, exactly as
-/// <c>sam segment</c> predicts.
+/// single mask a box prompt (the object's bounding box) gives. Run through the family's predictor (<see cref="ISamPredictor"/>:
+/// <see cref="SamPredictor"/> for SAM and MobileSAM, SAM 2's image predictor), exactly as <c>sam segment</c> predicts.
 /// </summary>
 public static class SamDatasetEvaluation
 {
@@ -43,10 +43,26 @@ public static class SamDatasetEvaluation
     public static SamDatasetScores Evaluate(SamModel model, InstanceDataset data, int clicks = 5, long minArea = 1, IProgress<int>? progress = null, CancellationToken cancellation = default,
         ICommunicator? communicator = null)
     {
-        if (clicks < 1) throw new TesseraUserException(nameof(clicks), $"{clicks} must be at least 1");
-        communicator ??= SingleProcess.Instance;
+        ArgumentNullException.ThrowIfNull(model);
         model.eval();
         using var predictor = new SamPredictor(model);
+        return Evaluate(predictor, data, clicks, minArea, progress, cancellation, communicator);
+    }
+
+    /// <summary>
+    /// Scores the model behind <paramref name="predictor"/> — any SAM family (SAM 2's image predictor included) — as
+    /// <see cref="Evaluate(SamModel, InstanceDataset, int, long, IProgress{int}?, CancellationToken, ICommunicator?)"/> does:
+    /// the same protocol through the predictor's own pre- and post-processing, exactly as <c>sam segment</c> predicts with it.
+    /// The predictor's current image is replaced.
+    /// </summary>
+    /// <exception cref="TesseraFormatException">An image is unreadable or does not have its annotated size.</exception>
+    public static SamDatasetScores Evaluate(ISamPredictor predictor, InstanceDataset data, int clicks = 5, long minArea = 1, IProgress<int>? progress = null, CancellationToken cancellation = default,
+        ICommunicator? communicator = null)
+    {
+        ArgumentNullException.ThrowIfNull(predictor);
+        ArgumentNullException.ThrowIfNull(data);
+        if (clicks < 1) throw new TesseraUserException(nameof(clicks), $"{clicks} must be at least 1");
+        communicator ??= SingleProcess.Instance;
         // Per image and group (all objects, then each COCO size): objects, the IoU sums after each click, the box IoU sum.
         var sizes = Enum.GetValues<CocoAreaRange>();
         int groups = 1 + sizes.Length, entry = clicks + 2, width = groups * entry;

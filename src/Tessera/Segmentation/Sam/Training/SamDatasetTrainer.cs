@@ -91,6 +91,7 @@ public sealed class SamDatasetTrainer
     private readonly SamDatasetTrainOptions _o;
     private readonly TrainingEngine _engine;
     private readonly InstanceDataset? _dataset;
+    private readonly Func<string, torch.Device, IFineTunedSam> _load;
 
     /// <summary>The embedding cache of the last run (for its hit and miss counts), or null.</summary>
     public SamEmbeddingCache? Cache { get; private set; }
@@ -98,8 +99,15 @@ public sealed class SamDatasetTrainer
     /// <summary>Creates a trainer on the dataset at <see cref="SamDatasetTrainOptions.Root"/> (opened when training starts); with a <paramref name="communicator"/> of several ranks it trains data-parallel (<see cref="TrainingEngine"/>).</summary>
     /// <exception cref="TesseraUserException">The options contradict each other, no root folder is given, or the batch does not split over the ranks.</exception>
     public SamDatasetTrainer(SamDatasetTrainOptions options, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
+        : this(options, LoadSam, device, communicator)
+    {
+    }
+
+    /// <summary>A trainer of the model family <paramref name="load"/> reads from <see cref="SamDatasetTrainOptions.Init"/>.</summary>
+    internal SamDatasetTrainer(SamDatasetTrainOptions options, Func<string, torch.Device, IFineTunedSam> load, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
     {
         options.Validate();
+        _load = load;
         if (string.IsNullOrEmpty(options.Root)) throw new TesseraUserException(nameof(options.Root), "required: the dataset's folder (or give the trainer a dataset object)");
         _o = options;
         _engine = new TrainingEngine(options.Training, device, communicator);
@@ -112,8 +120,15 @@ public sealed class SamDatasetTrainer
     /// </summary>
     /// <exception cref="TesseraUserException">The options contradict each other, or the dataset has no images.</exception>
     public SamDatasetTrainer(InstanceDataset dataset, SamDatasetTrainOptions options, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
+        : this(dataset, options, LoadSam, device, communicator)
+    {
+    }
+
+    /// <summary>A trainer on a dataset the caller supplies, of the model family <paramref name="load"/> reads.</summary>
+    internal SamDatasetTrainer(InstanceDataset dataset, SamDatasetTrainOptions options, Func<string, torch.Device, IFineTunedSam> load, torch.Device? device = null, Tessera.Training.Distributed.ICommunicator? communicator = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
+        _load = load;
         options.Validate();
         if (dataset.Count == 0) throw new TesseraUserException(nameof(dataset), $"{dataset.Source}: no images");
         (_o, _dataset) = (options, dataset);
@@ -127,47 +142,80 @@ public sealed class SamDatasetTrainer
     public TrainingResult Train(string runDir, bool resume, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (resume && _o.LoraRank > 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.LoraRank), "a run with adapters cannot be resumed (they are saved apart from the checkpoint); start it again");
-        using var task = new FineTuneTask(_o, _engine.Device, _dataset);
+        using var task = new FineTuneTask(_o, _engine.Device, _dataset, _load);
         var result = _engine.Run(task, runDir, resume, progress, cancellation);
         Cache = task.Cache;
         return result;
     }
 
-    /// <summary>The task of the engine.</summary>
-    private sealed class FineTuneTask(SamDatasetTrainOptions o, torch.Device device, InstanceDataset? dataset) : ITrainingTask
+    /// <summary>
+    /// One prompting round of the recipe for one object: prompts (original-image pixels, labels as
+    /// <see cref="PromptEncoder.EmbedLabeled"/> reads them) and the previous round's low-resolution logits [1, 1, h, w] (or
+    /// null) through the model's prompt encoder and decoder, the masks upscaled to the image <paramref name="size"/> and
+    /// restricted to the pixels <paramref name="kept"/>, and <see cref="SamLosses.Round"/> against <paramref name="truth"/>
+    /// [1, P]. Returns the loss, the lowest-loss mask, the low-resolution logits [1, M, h, w] and the kept logits [M, P].
+    /// </summary>
+    internal static (torch.Tensor Loss, int Best, torch.Tensor LowRes, torch.Tensor Full) RoundLoss(IFineTunedSam model, IReadOnlyDictionary<string, torch.Tensor> features,
+        IReadOnlyList<double[]> coords, IReadOnlyList<int> labels, torch.Tensor? previous, bool multimask, torch.Tensor truth, torch.Tensor kept, (int H, int W) size)
     {
-        private SamModel? _model;
+        var device = truth.device;
+        int n = coords.Count;
+        var framed = coords.SelectMany(c =>
+        {
+            var (x, y) = model.ToModelFrame(c[0], c[1], size);
+            return new[] { (float)x, (float)y };
+        }).ToArray();
+        var c = torch.tensor(framed, [1, n, 2], device: device);
+        var lab = torch.tensor(labels.Select(v => (long)v).ToArray(), [1, n], device: device);
+        var sparse = model.PromptEncoder.EmbedLabeled(c, lab);
+        var dense = model.PromptEncoder.EmbedDense(previous, 1);
+        var pred = model.Decode(features, sparse, dense, multimask);
+        var lowRes = pred.LowRes; // [1, m, h', w']
+        int m = (int)lowRes.shape[1];
+        var full = model.Upscale(lowRes, size).reshape(m, size.H * size.W).index_select(1, kept);
+        var (loss, best) = SamLosses.Round(full, truth, pred.Iou[0], pred.ObjectScore?[0]);
+        return (loss, best, lowRes, full);
+    }
+
+    // SAM and MobileSAM checkpoints (official .pth or Tessera .safetensors).
+    private static IFineTunedSam LoadSam(string path, torch.Device device) => new SamFineTunedModel(SamModel.Load(path, device));
+
+    /// <summary>The task of the engine.</summary>
+    private sealed class FineTuneTask(SamDatasetTrainOptions o, torch.Device device, InstanceDataset? dataset, Func<string, torch.Device, IFineTunedSam> load) : ITrainingTask
+    {
+        private IFineTunedSam? _model;
         private SamLora? _lora;
         private InstanceDataset? _data;
         private readonly Dictionary<long, long[]> _epochs = [];
 
         public SamEmbeddingCache? Cache { get; private set; }
         public ModelKind Kind => ModelKind.Sam;
-        public string ModelConfigJson => _model is null ? throw new InvalidOperationException("the model is built first") : SamModel.ConfigJson(_model.Config);
+        public string ModelConfigJson => _model is null ? throw new InvalidOperationException("the model is built first") : _model.ConfigJson;
         public string TaskOptionsJson => JsonSerializer.Serialize(o);
         public string PlotTitle => $"SAM fine-tuned on {(dataset is null ? Path.GetFileName(Path.GetFullPath(o.Root)) : dataset.Source)}";
 
-        public string CanonicalConfig(string json, string path) =>
-            SamModel.ConfigJson(JsonSerializer.Deserialize<SamConfig>(json) ?? throw new TesseraFormatException(path, "empty SAM configuration"));
+        public string CanonicalConfig(string json, string path) => _model!.CanonicalConfig(json, path);
 
         public torch.nn.Module Build(torch.Device device, bool resume)
         {
-            _model = SamModel.Load(o.Init, device);
-            foreach (var p in _model.parameters()) p.requires_grad = false;
+            _model = load(o.Init, device);
+            foreach (var p in _model.Module.parameters()) p.requires_grad = false;
             foreach (var p in Trained(_model)) p.requires_grad = true;
             if (o.LoraRank > 0)
             {
+                if (_model is not SamFineTunedModel sam)
+                    throw new TesseraUserException(nameof(SamDatasetTrainOptions.LoraRank), "adapters are for SAM and MobileSAM image encoders; train this model without them");
                 using var generator = new torch.Generator((ulong)o.Training.Seed);
-                _lora = SamLora.Attach(_model, new LoraOptions(o.LoraRank), generator);
+                _lora = SamLora.Attach(sam.Model, new LoraOptions(o.LoraRank), generator);
             }
-            return _model;
+            return _model.Module;
         }
 
-        private IEnumerable<TorchSharp.Modules.Parameter> Trained(SamModel model) => o.Train switch
+        private IEnumerable<TorchSharp.Modules.Parameter> Trained(IFineTunedSam model) => o.Train switch
         {
             SamTrainedPart.Prompt => model.PromptEncoder.parameters(),
             SamTrainedPart.Decoder => model.PromptEncoder.parameters().Concat(model.MaskDecoder.parameters()),
-            _ => o.FreezeEncoder || o.LoraRank > 0 ? model.PromptEncoder.parameters().Concat(model.MaskDecoder.parameters()) : model.parameters(),
+            _ => o.FreezeEncoder || o.LoraRank > 0 ? model.PromptEncoder.parameters().Concat(model.MaskDecoder.parameters()) : model.Module.parameters(),
         };
 
         public IEnumerable<TorchSharp.Modules.Parameter> Parameters() =>
@@ -178,7 +226,7 @@ public sealed class SamDatasetTrainer
             _data = dataset ?? InstanceDataset.Open(o.Format, o.Root, o.Split);
             if (_data.Count == 0) throw new TesseraUserException(nameof(SamDatasetTrainOptions.Root), $"{_data.Source}: no images");
             if (o.EmbeddingCache is not null)
-                Cache = new SamEmbeddingCache(o.EmbeddingCache, SamEmbeddingCache.ModelKey(_model!), o.CachePrecision);
+                Cache = new SamEmbeddingCache(o.EmbeddingCache, _model!.CacheKey(), o.CachePrecision);
         }
 
         /// <summary>The image of example <paramref name="k"/> of the run: a seeded permutation per epoch.</summary>
@@ -206,26 +254,26 @@ public sealed class SamDatasetTrainer
             return total / (double)batch.Count;
         }
 
-        /// <summary>The image embedding [1, C, h, w] and the resized image size.</summary>
-        private (torch.Tensor Features, (int H, int W) InputSize) Embed(InstanceImage image)
+        /// <summary>The image features of the model family, by name, on the device.</summary>
+        private IReadOnlyDictionary<string, torch.Tensor> Embed(InstanceImage image)
         {
             var model = _model!;
-            int l = model.Config.ImageSize;
-            var inputSize = ResizeLongestSide.PreprocessShape(image.Height, image.Width, l);
-            torch.Tensor Encode()
+            IReadOnlyDictionary<string, torch.Tensor> Encode()
             {
                 using var rgb = image.LoadRgb();
-                var (input, _) = SamPredictor.ModelInput(model, rgb);
-                using (input) return model.ImageEncoder.forward(input);
+                return model.Encode(rgb);
             }
-            if (o.EncoderNeedsGrad) return (Encode(), inputSize);
+            if (o.EncoderNeedsGrad) return Encode();
             // An encoder that is not trained runs in evaluation mode (the engine sets training mode each step): MobileSAM's
             // TinyViT batch norms then use, and keep, their running statistics, and cached embeddings stay exact.
             model.ImageEncoder.eval();
             using var noGrad = torch.no_grad();
-            if (Cache is null) return (Encode(), inputSize);
-            using var cached = Cache.GetOrCompute(SamEmbeddingCache.ImageKey(image.ImagePath), $"resize-longest-{l}", Encode);
-            return (cached.to(device), inputSize);
+            if (Cache is null) return Encode();
+            var cached = Cache.GetOrComputeAll(SamEmbeddingCache.ImageKey(image.ImagePath), model.CacheVariant, model.FeatureNames, Encode);
+            return cached.ToDictionary(kv => kv.Key, kv =>
+            {
+                using (kv.Value) return kv.Value.to(device, copy: true);
+            }, StringComparer.Ordinal);
         }
 
         private torch.Tensor ExampleLoss(InstanceImage image, ref SplitMix64 rng)
@@ -241,9 +289,7 @@ public sealed class SamDatasetTrainer
             var kept = Enumerable.Range(0, h * w).Where(p => ignore is null || !ignore[p] || mask[p]).Select(p => (long)p).ToArray();
             var keptIndex = torch.tensor(kept, device: device);
             var truth = torch.tensor(mask, device: device).to(torch.ScalarType.Float32).index_select(0, keptIndex).unsqueeze(0);
-            var (features, inputSize) = Embed(image);
-            var pe = model.PromptEncoder.DensePositionalEncoding();
-            var transform = new ResizeLongestSide(model.Config.ImageSize);
+            var features = Embed(image);
 
             // First prompt: a uniform foreground point (plus padding) or a noisy box (two corners), in image pixels.
             var coords = new List<double[]>();
@@ -274,26 +320,8 @@ public sealed class SamDatasetTrainer
             var total = torch.zeros(1, device: device).sum();
             for (int round = 0; round < o.Rounds; round++)
             {
-                int n = coords.Count;
-                var framed = coords.SelectMany(c =>
-                {
-                    var (x, y) = transform.ApplyCoords(c[0], c[1], (h, w));
-                    return new[] { (float)x, (float)y };
-                }).ToArray();
-                var c = torch.tensor(framed, [1, n, 2], device: device);
-                var lab = torch.tensor(labels.Select(v => (long)v).ToArray(), [1, n], device: device);
-                var sparse = model.PromptEncoder.EmbedLabeled(c, lab);
-                var dense = model.PromptEncoder.EmbedDense(previous, 1);
-                using var pred = model.MaskDecoder.forward(features, pe, sparse, dense, round == 0);
-                var lowRes = pred.Masks; // [1, m, 4h', 4w']
-                int m = (int)lowRes.shape[1];
-                var full = model.PostprocessMasks(lowRes, inputSize, (h, w)).reshape(m, h * w).index_select(1, keptIndex);
-                var target = truth.expand(m, -1);
-                var maskLoss = 20 * SamLosses.Focal(full, target) + SamLosses.Dice(full, target);
-                var iouLoss = (pred.Iou[0] - SamLosses.Iou(full, target)).pow(2);
-                var (best, arg) = maskLoss.min(0);
-                total = total + best + iouLoss.mean();
-                int pick0 = (int)arg.item<long>();
+                var (loss, pick0, lowRes, full) = RoundLoss(model, features, coords, labels, previous, round == 0, truth, keptIndex, (h, w));
+                total = total + loss;
                 previous = lowRes[.., pick0..(pick0 + 1)].detach();
                 if (round + 1 == o.Rounds) break;
                 var predicted = (full[pick0] > 0).cpu().contiguous().data<bool>().ToArray();
@@ -317,7 +345,7 @@ public sealed class SamDatasetTrainer
         public void AfterCheckpoint(string runDir, long step)
         {
             var meta = new Dictionary<string, string> { ["step"] = step.ToString(CultureInfo.InvariantCulture) };
-            _model!.Save(Path.Combine(runDir, "model.safetensors"), meta);
+            _model!.Save(runDir, meta);
             _lora?.Save(Path.Combine(runDir, "lora.safetensors"), meta);
         }
 

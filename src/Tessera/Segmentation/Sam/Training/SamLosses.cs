@@ -40,4 +40,29 @@ public static class SamLosses
         var union = (m + t).clamp_max(1).sum([1]);
         return (inter / union.clamp_min(1)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The fine-tuning recipe's loss of one prompting round for one object: per predicted mask (logits [M, P] over the
+    /// pixels that count, target [1, P]) 20·focal + Dice, of which the lowest counts, plus the MSE of every predicted IoU
+    /// [M] against its mask's actual IoU (Kirillov et al. 2023, App. A). With SAM 2's object-score logit [1]: SAM 2's
+    /// MultiStepMultiMasksAndIous (facebookresearch/sam2 training/loss_fns.py) adds a binary cross-entropy of the score
+    /// against "the object is present" (weight 1) and counts the mask and IoU terms only where it is.
+    /// Returns the loss and the index of the lowest-loss mask.
+    /// </summary>
+    internal static (torch.Tensor Loss, int Best) Round(torch.Tensor logits, torch.Tensor target, torch.Tensor iou, torch.Tensor? objectScore)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = target.expand(logits.shape[0], -1);
+        var maskLoss = 20 * Focal(logits, t) + Dice(logits, t);
+        var iouLoss = (iou - Iou(logits, t)).pow(2);
+        var (best, arg) = maskLoss.min(0);
+        var loss = best + iouLoss.mean();
+        if (objectScore is not null)
+        {
+            // ℓ = present·(ℓ_mask + ℓ_IoU) + BCE(s, present), present = 1 when the target has a foreground pixel.
+            var present = target.gt(0.5).any().to(objectScore.dtype).reshape(objectScore.shape);
+            loss = loss * present.sum() + torch.nn.functional.binary_cross_entropy_with_logits(objectScore, present);
+        }
+        return (loss.MoveToOuterDisposeScope(), (int)arg.item<long>());
+    }
 }

@@ -149,6 +149,21 @@ public sealed class Sam2Model : torch.nn.Module
     }
 
     /// <summary>
+    /// Writes the model in the official checkpoint layout, atomically: <c>torch.save({"model": state_dict})</c>'s zip
+    /// container with the image model's tensors and the <see cref="VideoWeights"/> under their official names — the key set
+    /// and shapes of the checkpoint it was loaded from, readable by <see cref="Load"/> and by the official <c>build_sam2</c>.
+    /// </summary>
+    public void SaveOfficial(string path)
+    {
+        using var scope = torch.NewDisposeScope();
+        var state = new System.Collections.Hashtable();
+        foreach (var (name, tensor) in state_dict()) state[name] = tensor.detach().cpu().contiguous();
+        foreach (var (name, tensor) in _video) state[name] = tensor.detach().cpu().contiguous();
+        var wrapper = new System.Collections.Hashtable { ["model"] = state };
+        AtomicFile.Write(path, stream => TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(stream, wrapper, leaveOpen: true));
+    }
+
+    /// <summary>
     /// The model input of an RGB image uint8 [3, H, W] as SAM2Transforms makes it: scaled to [0, 1], resized to the square
     /// image size (bilinear, antialiased, torchvision's <c>Resize</c> on a float tensor — not the longest side), normalised
     /// by the ImageNet mean and std: [1, 3, S, S] float32 on <paramref name="device"/>.
