@@ -68,14 +68,18 @@ public static class SamCheckpoints
     /// Loads a checkpoint of any family onto <paramref name="device"/> and makes its predictor: <see cref="Sam2Predictor"/>
     /// for SAM 2, <see cref="SamPredictor"/> (with the image encoder at <paramref name="precision"/>) otherwise.
     /// </summary>
+    /// <param name="path">The checkpoint.</param>
+    /// <param name="device">Where the model goes.</param>
+    /// <param name="precision">The number format of SAM's image encoder (SAM 2: float32 only).</param>
+    /// <param name="imageSize">SAM 2's model input side (its configuration's image_size, which the weights do not show; 1024 for every release); SAM reads its own from the weights.</param>
     /// <exception cref="TesseraFormatException">The file is unreadable or not a checkpoint of a SAM family.</exception>
     /// <exception cref="TesseraUserException">A precision below float32 for SAM 2 (its encoder runs float32).</exception>
-    public static LoadedSam Open(string path, torch.Device device, Runtime.Precision precision = Runtime.Precision.Float32)
+    public static LoadedSam Open(string path, torch.Device device, Runtime.Precision precision = Runtime.Precision.Float32, int imageSize = 1024)
     {
         if (Detect(path) == SamFamily.Sam2)
         {
             if (precision != Runtime.Precision.Float32) throw new TesseraUserException(nameof(precision), $"{precision}: SAM 2's image encoder runs in float32 only");
-            var sam2 = Sam2Model.Load(path, device);
+            var sam2 = Sam2Model.Load(path, device, imageSize: imageSize);
             return new LoadedSam(sam2, new Sam2Predictor(sam2));
         }
         var sam = SamModel.Load(path, device);
