@@ -7,7 +7,11 @@ namespace Tessera.Server;
 /// One uploaded image: its pixels, a predictor holding its embedding, and the low-resolution logits of its
 /// recent predictions (the <c>mask_input</c> handles a client sends back with its next click).
 /// </summary>
-public sealed class CachedImage(string id, torch.Tensor rgb, SamPredictor predictor) : IDisposable
+/// <param name="id">The id.</param>
+/// <param name="rgb">The pixels.</param>
+/// <param name="predictor">The predictor, its image set.</param>
+/// <param name="featureBytes">Bytes of the predictor's image features.</param>
+public sealed class CachedImage(string id, torch.Tensor rgb, ISamPredictor predictor, long featureBytes) : IDisposable
 {
     /// <summary>Logit handles kept per image (older ones are forgotten).</summary>
     public const int MaxHandles = 8;
@@ -22,11 +26,10 @@ public sealed class CachedImage(string id, torch.Tensor rgb, SamPredictor predic
     public torch.Tensor Rgb { get; } = rgb;
 
     /// <summary>The predictor, its image set.</summary>
-    public SamPredictor Predictor { get; } = predictor;
+    public ISamPredictor Predictor { get; } = predictor;
 
-    /// <summary>Bytes held: pixels, embedding, the decoder's positional encoding and the kept logits.</summary>
-    public long Bytes => Rgb.NumberOfElements + 2 * Predictor.Features.NumberOfElements * Predictor.Features.ElementSize
-        + _handles.Sum(h => h.Logits.NumberOfElements * h.Logits.ElementSize);
+    /// <summary>Bytes held: pixels, image features and the kept logits.</summary>
+    public long Bytes => Rgb.NumberOfElements + featureBytes + _handles.Sum(h => h.Logits.NumberOfElements * h.Logits.ElementSize);
 
     /// <summary>Keeps low-resolution logits [1, 4h, 4w] (moved out of any dispose scope) and returns their handle.</summary>
     public string Keep(torch.Tensor logits)

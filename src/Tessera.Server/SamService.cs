@@ -3,14 +3,19 @@ using System.Security.Cryptography;
 using Tessera.Segmentation.Inference;
 using Tessera.Segmentation.Sam.Inference;
 using Tessera.Segmentation.Sam.Modeling;
+using Tessera.Segmentation.Sam2.Inference;
+using Tessera.Segmentation.Sam2.Modeling;
 using TorchSharp;
 
 namespace Tessera.Server;
 
-/// <summary>The loaded SAM: uploads encoded once into the <see cref="EmbeddingCache"/>, prompts answered by the decoder, one call at a time.</summary>
+/// <summary>
+/// The loaded SAM of any family (<see cref="SamCheckpoints.Open"/>: SAM ViT-B/L/H, MobileSAM, SAM 2 / 2.1): uploads encoded
+/// once into the <see cref="EmbeddingCache"/>, prompts answered by the decoder, one call at a time.
+/// </summary>
 public sealed class SamService : IModelService, IDisposable
 {
-    private readonly SamModel _model;
+    private readonly LoadedSam _loaded;
 
     /// <summary>Embeddings of uploaded images.</summary>
     public EmbeddingCache Cache { get; }
@@ -21,11 +26,11 @@ public sealed class SamService : IModelService, IDisposable
     /// <summary>The checkpoint path.</summary>
     public string Checkpoint { get; }
 
-    /// <summary>The architecture.</summary>
-    public SamConfig Config => _model.Config;
+    /// <summary>The model family.</summary>
+    public SamFamily Family => _loaded.Predictor.Family;
 
-    /// <summary>The image encoder family ("vit", or "tiny_vit" for MobileSAM).</summary>
-    public string EncoderFamily => _model.ImageEncoder.Family;
+    /// <summary>The model: <see cref="SamModel"/> or <see cref="Sam2Model"/>.</summary>
+    public torch.nn.Module Model => _loaded.Model;
 
     /// <summary>Parameters.</summary>
     public long Parameters { get; }
@@ -33,16 +38,48 @@ public sealed class SamService : IModelService, IDisposable
     /// <summary>Device.</summary>
     public string Device { get; }
 
-    /// <summary>Loads <paramref name="checkpoint"/> onto <paramref name="device"/>.</summary>
-    public SamService(string checkpoint, torch.Device device, long cacheBytes, int queueLength)
+    /// <summary>Loads <paramref name="checkpoint"/> (any SAM family) onto <paramref name="device"/>; <paramref name="imageSize"/> is SAM 2's model input side.</summary>
+    public SamService(string checkpoint, torch.Device device, long cacheBytes, int queueLength, int imageSize = 1024)
     {
         Checkpoint = checkpoint;
-        _model = SamModel.Load(checkpoint, device);
-        _model.eval();
-        Parameters = _model.parameters().Sum(p => p.NumberOfElements);
+        _loaded = SamCheckpoints.Open(checkpoint, device, imageSize: imageSize);
+        _loaded.Model.eval();
+        Parameters = _loaded.Model.parameters().Sum(p => p.NumberOfElements);
         Device = device.ToString();
         Cache = new EmbeddingCache(cacheBytes);
         Queue = new ModelQueue("SAM", queueLength);
+    }
+
+    /// <summary>Disposed after the queue closes and before the model (the video service over this model), or null.</summary>
+    internal IDisposable? Companion { get; set; }
+
+    /// <summary>The model's fields of <c>GET /api/models</c>: family, input size, encoder and its width and depth.</summary>
+    internal (string Key, object? Value)[] Info() => _loaded.Model switch
+    {
+        Sam2Model m => [("family", "sam2"), ("image_size", m.ImageSize), ("encoder", "hiera")],
+        SamModel m => [("family", "sam"), ("image_size", m.Config.ImageSize), ("encoder", m.ImageEncoder.Family),
+            ("encoder_dim", m.Config.TinyVit?.EmbedDims[^1] ?? m.Config.EncoderDim), ("encoder_depth", m.Config.TinyVit?.Depths.Sum() ?? m.Config.EncoderDepth)],
+        _ => [],
+    };
+
+    // A predictor of its own for one cached image, over the shared model.
+    private ISamPredictor NewPredictor() => _loaded.Model switch
+    {
+        Sam2Model m => new Sam2Predictor(m),
+        SamModel m => new SamPredictor(m),
+        _ => throw new InvalidOperationException($"unknown SAM model {_loaded.Model.GetType().Name}"),
+    };
+
+    // Bytes of a predictor's image features (SAM: the embedding and the decoder's positional encoding of its size).
+    private static long FeatureBytes(ISamPredictor predictor)
+    {
+        static long Of(torch.Tensor t) => t.NumberOfElements * t.ElementSize;
+        return predictor switch
+        {
+            Sam2Predictor p => Of(p.Features.ImageEmbedding) + Of(p.Features.HighRes.S0) + Of(p.Features.HighRes.S1),
+            SamPredictor p => 2 * Of(p.Features),
+            _ => 0,
+        };
     }
 
     /// <summary>Id of an upload: the first 128 bits of its SHA-256, hex.</summary>
@@ -57,14 +94,13 @@ public sealed class SamService : IModelService, IDisposable
             if (Cache.TryGet(id, out var hit))
                 return new SamImageResponse(id, hit!.Predictor.OriginalSize.W, hit.Predictor.OriginalSize.H, true, 0);
             var rgb = HttpIO.DecodeRgb(bytes);
-            var predictor = new SamPredictor(_model);
+            var predictor = NewPredictor();
             try
             {
                 var clock = Stopwatch.StartNew();
                 predictor.SetImage(rgb);
-                predictor.Features.DetachFromDisposeScope();
                 double ms = clock.Elapsed.TotalMilliseconds;
-                Cache.Add(new CachedImage(id, rgb, predictor));
+                Cache.Add(new CachedImage(id, rgb, predictor, FeatureBytes(predictor)));
                 return new SamImageResponse(id, (int)rgb.shape[2], (int)rgb.shape[1], false, ms);
             }
             catch
@@ -112,7 +148,8 @@ public sealed class SamService : IModelService, IDisposable
     public Task<SamAutoResponse> AutoAsync(SamAutoRequest request, CancellationToken cancel)
     {
         string id = RequireId(request.Id);
-        var defaults = new AmgOptions();
+        // the family's own defaults (SAM 2: predicted-IoU threshold 0.8), as sam auto takes them
+        var defaults = Family == SamFamily.Sam2 ? AmgOptions.Sam2Defaults : new AmgOptions();
         var options = defaults with
         {
             PointsPerSide = request.PointsPerSide ?? defaults.PointsPerSide,
@@ -134,9 +171,8 @@ public sealed class SamService : IModelService, IDisposable
             using var scope = torch.NewDisposeScope();
             var image = Cache.Get(id);
             var clock = Stopwatch.StartNew();
-            // A predictor of its own: the generator sets crops as images, which must not replace the cached embedding.
-            using var predictor = new SamPredictor(_model);
-            var generator = new AutomaticMaskGenerator(predictor, options);
+            // The loaded predictor, not the cached image's: the generator sets crops as images, which must not replace the cached embedding.
+            var generator = new AutomaticMaskGenerator(_loaded.Predictor, options);
             var found = generator.Generate(image.Rgb, new CancelOnProgress(token));
             found = [.. found.OrderByDescending(m => m.Area)];
             int h = image.Predictor.OriginalSize.H, w = image.Predictor.OriginalSize.W;
@@ -156,9 +192,10 @@ public sealed class SamService : IModelService, IDisposable
     {
         // A call still running after the shutdown timeout keeps its model: freeing tensors under it would crash the process.
         if (!Queue.Close(TimeSpan.FromSeconds(30))) return;
+        Companion?.Dispose();
         Cache.Dispose();
         Queue.Dispose();
-        _model.Dispose();
+        _loaded.Dispose();
     }
 
     /// <summary>Progress that checks for cancellation on the generator's thread (Progress&lt;T&gt; would post elsewhere).</summary>

@@ -8,6 +8,15 @@ public sealed record ServerOptions
     /// <summary>SAM checkpoint (official .pth or Tessera .safetensors); null: no SAM endpoints.</summary>
     public string? SamCheckpoint { get; init; }
 
+    /// <summary>SAM 2's model input side (its configuration's image_size, which the weights do not show). Default 1024, every release.</summary>
+    public int SamImageSize { get; init; } = 1024;
+
+    /// <summary>Most frames an uploaded clip may have (SAM 2 video).</summary>
+    public int MaxVideoFrames { get; init; } = 300;
+
+    /// <summary>Clips kept (SAM 2 video); a new one evicts the least recently used.</summary>
+    public int MaxVideos { get; init; } = 4;
+
     /// <summary>Diffusion checkpoint of <c>tessera diffusion train</c>; null: no sampling endpoint.</summary>
     public string? DiffusionCheckpoint { get; init; }
 

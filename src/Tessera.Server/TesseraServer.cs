@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Tessera.Diffusion.Samplers;
+using Tessera.Segmentation.Sam.Inference;
 using TorchSharp;
 
 namespace Tessera.Server;
@@ -32,6 +33,9 @@ public sealed class TesseraServer : IAsyncDisposable
     /// <summary>The SAM model, or null.</summary>
     public SamService? Sam { get; }
 
+    /// <summary>SAM 2 video over the SAM model, or null (no SAM 2 model, or one without video weights).</summary>
+    public VideoService? Video { get; }
+
     /// <summary>The diffusion model, or null.</summary>
     public DiffusionService? Diffusion { get; }
 
@@ -42,8 +46,9 @@ public sealed class TesseraServer : IAsyncDisposable
     public string Address => App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
         ?? throw new InvalidOperationException("the server is not started");
 
-    private TesseraServer(ServerOptions options, WebApplication app, SamService? sam, DiffusionService? diffusion, SegService? seg)
+    private TesseraServer(ServerOptions options, WebApplication app, SamService? sam, VideoService? video, DiffusionService? diffusion, SegService? seg)
     {
+        Video = video;
         _options = options;
         _log = options.Log ?? (line => Console.Error.WriteLine(line));
         App = app;
@@ -63,6 +68,9 @@ public sealed class TesseraServer : IAsyncDisposable
         if (options.CacheMb < 1) throw new TesseraUserException($"cache size {options.CacheMb} MiB must be at least 1");
         if (options.MaxUploadMb < 1) throw new TesseraUserException($"upload limit {options.MaxUploadMb} MiB must be at least 1");
         if (options.QueueLength < 0) throw new TesseraUserException($"queue length {options.QueueLength} is negative");
+        if (options.SamImageSize < 16 || options.SamImageSize % 16 != 0) throw new TesseraUserException($"SAM 2 image size {options.SamImageSize} is not a positive multiple of 16");
+        if (options.MaxVideoFrames < 1) throw new TesseraUserException($"video frame limit {options.MaxVideoFrames} must be at least 1");
+        if (options.MaxVideos < 1) throw new TesseraUserException($"video limit {options.MaxVideos} must be at least 1");
         IPAddress? ip = null;
         if (options.Host != "localhost" && !IPAddress.TryParse(options.Host, out ip))
             throw new TesseraUserException($"host '{options.Host}' is not an IP address (or localhost)");
@@ -71,11 +79,17 @@ public sealed class TesseraServer : IAsyncDisposable
 
         var device = options.Device ?? torch.CPU;
         SamService? sam = null;
+        VideoService? video = null;
         DiffusionService? diffusion = null;
         SegService? seg = null;
         try
         {
-            if (options.SamCheckpoint is { } s) sam = new SamService(s, device, (long)options.CacheMb * 1024 * 1024, options.QueueLength);
+            if (options.SamCheckpoint is { } s)
+            {
+                sam = new SamService(s, device, (long)options.CacheMb * 1024 * 1024, options.QueueLength, options.SamImageSize);
+                video = VideoService.TryCreate(sam, options.MaxVideoFrames, options.MaxVideos, options.Log ?? (line => Console.Error.WriteLine(line)));
+                sam.Companion = video;
+            }
             if (options.DiffusionCheckpoint is { } d) diffusion = new DiffusionService(d, device, options.QueueLength, options.MaxSamples);
             if (options.SegCheckpoint is { } g) seg = new SegService(g, device, options.QueueLength, options.SegPrecision);
         }
@@ -106,7 +120,7 @@ public sealed class TesseraServer : IAsyncDisposable
             else k.Listen(ip, options.Port);
         });
         var app = builder.Build();
-        var server = new TesseraServer(options, app, sam, diffusion, seg);
+        var server = new TesseraServer(options, app, sam, video, diffusion, seg);
         server.Configure();
         return server;
     }
@@ -123,7 +137,7 @@ public sealed class TesseraServer : IAsyncDisposable
 
     private IEnumerable<string> Loaded()
     {
-        if (Sam is not null) yield return $"SAM {Path.GetFileName(Sam.Checkpoint)}";
+        if (Sam is not null) yield return $"{(Sam.Family == SamFamily.Sam2 ? "SAM 2" : "SAM")} {Path.GetFileName(Sam.Checkpoint)}{(Video is null ? "" : " with video")}";
         if (Diffusion is not null) yield return $"diffusion {Path.GetFileName(Diffusion.Checkpoint)}";
         if (Seg is not null) yield return $"segmentation {Path.GetFileName(Seg.Checkpoint)}";
     }
@@ -187,6 +201,9 @@ public sealed class TesseraServer : IAsyncDisposable
           .Accepts<DiffusionSampleRequest>("application/json", "*/*").Produces<DiffusionSampleResponse>().Produces<DiffusionStepEvent>(200, "text/event-stream").Errors()
           .WithSummary("Sample a grid. With 'Accept: text/event-stream': 'step' events (σ and an x̂₀ preview) then a 'result' event.");
 
+        api.MapVideo(() => Video ?? throw (Sam is null ? NotLoaded("SAM") : new ApiException(404,
+            "no SAM 2 video model is loaded: video needs a SAM 2 / SAM 2.1 checkpoint with its video weights (sam2.1_hiera_*.pt as released)", "not_loaded")), MaxBytes, stopping);
+
         PostImage("/seg/predict", () => Seg ?? throw NotLoaded("segmentation"), (seg, bytes, cancel) => seg.PredictAsync(bytes, cancel))
           .WithSummary("Label PNG, overlay PNG and per-class pixel shares of an image.");
 
@@ -194,7 +211,7 @@ public sealed class TesseraServer : IAsyncDisposable
             throw new ApiException(404, $"no endpoint {ctx.Request.Method} {ctx.Request.Path}; see /openapi.json")).ExcludeFromDescription();
 
         app.MapOpenApi("/openapi.json");
-        foreach (var (route, file, type) in new[] { ("/", "index.html", "text/html; charset=utf-8"), ("/app.js", "app.js", "text/javascript; charset=utf-8"), ("/app.css", "app.css", "text/css; charset=utf-8") })
+        foreach (var (route, file, type) in new[] { ("/", "index.html", "text/html; charset=utf-8"), ("/app.js", "app.js", "text/javascript; charset=utf-8"), ("/video.js", "video.js", "text/javascript; charset=utf-8"), ("/app.css", "app.css", "text/css; charset=utf-8") })
         {
             byte[] content = Resource(file);
             app.MapGet(route, () => Results.Bytes(content, type)).ExcludeFromDescription();
@@ -211,7 +228,8 @@ public sealed class TesseraServer : IAsyncDisposable
         return memory.ToArray();
     }
 
-    private static CancellationToken Link(HttpContext ctx, CancellationToken stopping) =>
+    /// <summary>The request's cancellation linked with the server's stopping.</summary>
+    internal static CancellationToken Link(HttpContext ctx, CancellationToken stopping) =>
         CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, stopping).Token;
 
     private static ApiException NotLoaded(string what) =>
@@ -288,9 +306,11 @@ public sealed class TesseraServer : IAsyncDisposable
         var models = new Dictionary<string, object?>();
         if (Sam is { } s)
         {
-            models["sam"] = Describe(s, ("image_size", s.Config.ImageSize), ("encoder", s.EncoderFamily),
-                ("encoder_dim", s.Config.TinyVit?.EmbedDims[^1] ?? s.Config.EncoderDim), ("encoder_depth", s.Config.TinyVit?.Depths.Sum() ?? s.Config.EncoderDepth),
-                ("cache", new { images = s.Cache.Count, bytes = s.Cache.Bytes, budget_bytes = s.Cache.BudgetBytes, evictions = s.Cache.Evictions }));
+            models["sam"] = Describe(s, [.. s.Info(),
+                ("cache", new { images = s.Cache.Count, bytes = s.Cache.Bytes, budget_bytes = s.Cache.BudgetBytes, evictions = s.Cache.Evictions })]);
+            // present only when the clips of the Video tab can be tracked (a SAM 2 checkpoint with its video weights)
+            if (Video is { } v)
+                ((Dictionary<string, object?>)models["sam"]!)["video"] = new { max_frames = v.MaxFrames, max_frame_pixels = VideoService.MaxFramePixels, max_objects = VideoService.MaxObjects, max_clips = v.Sessions.Capacity, clips = v.Sessions.Count };
         }
         if (Diffusion is { } d)
         {
@@ -331,6 +351,7 @@ public sealed class TesseraServer : IAsyncDisposable
     private void DisposeModels()
     {
         if (Interlocked.Exchange(ref _modelsDisposed, 1) == 1) return;
+        Video?.Sessions.Dispose(); // runs cancelled before the SAM queue closes; the rest goes with SamService (Companion)
         Sam?.Dispose();
         Diffusion?.Dispose();
         Seg?.Dispose();

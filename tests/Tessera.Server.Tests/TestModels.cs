@@ -49,6 +49,45 @@ internal static class TestModels
         return (ckpt, image);
     }
 
+    /// <summary>The SAM 2.1 image fixture, tests/fixtures/sam2 (README there).</summary>
+    public static string Sam2Fixtures => System.IO.Path.Combine(RepoRoot, "tests", "fixtures", "sam2");
+
+    /// <summary>Its tiny SAM 2.1 in the official checkpoint layout (image size 1024).</summary>
+    public static string Sam2Checkpoint => System.IO.Path.Combine(Sam2Fixtures, "sam2.1_tiny.pt");
+
+    /// <summary>Its photo (160 × 125).</summary>
+    public static string Sam2Photo => System.IO.Path.Combine(Sam2Fixtures, "photo.png");
+
+    /// <summary>The SAM 2.1 video fixture, tests/fixtures/sam2video (README there).</summary>
+    public static string Sam2VideoFixtures => System.IO.Path.Combine(RepoRoot, "tests", "fixtures", "sam2video");
+
+    /// <summary>Its tiny SAM 2.1 with the video weights (image size 256).</summary>
+    public static string Sam2VideoCheckpoint => System.IO.Path.Combine(Sam2VideoFixtures, "sam2.1_tiny_video.pt");
+
+    /// <summary>Its clip: 10 JPEG frames of 160 × 90, in order.</summary>
+    public static string[] Sam2VideoFrames => [.. Directory.GetFiles(System.IO.Path.Combine(Sam2VideoFixtures, "frames"), "*.jpg").Order(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// The share of pixels of a label map (value = object id) that agree with the official masks of one frame: object ids
+    /// <paramref name="ids"/> [N] and their masks as packed bits <paramref name="bits"/> [N, 1, H, W/8] (np.packbits along x).
+    /// A pixel agrees when it is 0 where no official mask holds it, or an id whose mask holds it.
+    /// </summary>
+    public static double Agreement(LabelMap labels, torch.Tensor ids, torch.Tensor bits)
+    {
+        var objects = ids.data<long>().ToArray();
+        var packed = bits.data<byte>().ToArray();
+        int h = labels.Height, w = labels.Width, agree = 0;
+        if (bits.shape[^2] != h || bits.shape[^1] * 8 != w) throw new InvalidOperationException($"labels {w}×{h} against masks [{string.Join(", ", bits.shape)}]");
+        for (int p = 0; p < h * w; p++)
+        {
+            int y = p / w, x = p % w, label = labels.Labels[p];
+            bool Holds(int o) => ((packed[(o * h + y) * (w / 8) + x / 8] >> (7 - x % 8)) & 1) == 1;
+            var inside = Enumerable.Range(0, objects.Length).Where(Holds).ToList();
+            if (inside.Count == 0 ? label == 0 : inside.Any(o => objects[o] == label)) agree++;
+        }
+        return (double)agree / (h * w);
+    }
+
     /// <summary>A tiny class-conditional U-Net diffusion model (28×28 gray, random weights: the tests check plumbing, not quality), saved in <paramref name="dir"/>.</summary>
     public static string Diffusion(TempDir dir, int classes = 10)
     {

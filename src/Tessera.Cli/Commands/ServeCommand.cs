@@ -5,7 +5,10 @@ namespace Tessera.Cli.Commands;
 /// <summary>Options of <c>tessera serve</c>.</summary>
 public sealed class ServeSettings : GlobalSettings
 {
-    [CommandOption("--sam <CKPT>"), Description("SAM checkpoint (official .pth or .safetensors of tessera sam train): the SAM tab and /api/sam/*.")] public string? Sam { get; init; }
+    [CommandOption("--sam <CKPT>"), Description("A checkpoint of any SAM family as released (sam_vit_{b,l,h}_*.pth, mobile_sam.pt, sam2.1_hiera_*.pt) or .safetensors of tessera sam train: the SAM tab and /api/sam/*; with SAM 2's video weights also the Video tab and /api/sam/videos.")] public string? Sam { get; init; }
+    [CommandOption("--sam-image-size <PX>"), Description("SAM 2's model input side (the configuration's image_size, which the weights do not show). Default 1024, every release")] public int SamImageSize { get; init; } = 1024;
+    [CommandOption("--max-video-frames <N>"), Description("Most frames an uploaded clip may have (SAM 2 video). Default 300")] public int MaxVideoFrames { get; init; } = 300;
+    [CommandOption("--max-videos <N>"), Description("Clips kept; a new one evicts the least recently used with its files (SAM 2 video). Default 4")] public int MaxVideos { get; init; } = 4;
     [CommandOption("--diffusion <CKPT>"), Description("Checkpoint of tessera diffusion train: the sampling tab and /api/diffusion/sample.")] public string? Diffusion { get; init; }
     [CommandOption("--seg <CKPT>"), Description("Checkpoint of tessera seg train: the segmentation tab and /api/seg/predict.")] public string? Seg { get; init; }
     [CommandOption("--seg-precision <P>"), Description("fp32 (default) or bf16: the segmentation model's number format (bf16 is fast on CPUs with avx512_bf16/AMX); fp16 on GPUs.")] public string SegPrecision { get; init; } = "fp32";
@@ -22,6 +25,9 @@ public sealed class ServeSettings : GlobalSettings
         if (CacheMb < 1) return ValidationResult.Error($"--cache-mb: {CacheMb} must be at least 1");
         if (MaxUploadMb < 1) return ValidationResult.Error($"--max-upload-mb: {MaxUploadMb} must be at least 1");
         if (Queue < 0) return ValidationResult.Error($"--queue: {Queue} is negative");
+        if (SamImageSize < 16 || SamImageSize % 16 != 0) return ValidationResult.Error($"--sam-image-size: {SamImageSize}; expected a positive multiple of 16");
+        if (MaxVideoFrames < 1) return ValidationResult.Error($"--max-video-frames: {MaxVideoFrames} must be at least 1");
+        if (MaxVideos < 1) return ValidationResult.Error($"--max-videos: {MaxVideos} must be at least 1");
         if (OptionChoices.Check<Tessera.Runtime.Precision>("--seg-precision", SegPrecision, "precision") is { Successful: false } bad) return bad;
         return base.Validate();
     }
@@ -36,6 +42,9 @@ public sealed class ServeCommand : TesseraCommand<ServeSettings>
         var server = TesseraServer.Build(new ServerOptions
         {
             SamCheckpoint = settings.Sam,
+            SamImageSize = settings.SamImageSize,
+            MaxVideoFrames = settings.MaxVideoFrames,
+            MaxVideos = settings.MaxVideos,
             DiffusionCheckpoint = settings.Diffusion,
             SegCheckpoint = settings.Seg,
             SegPrecision = EnumNames.Parse<Tessera.Runtime.Precision>("--seg-precision", settings.SegPrecision, "precision"),

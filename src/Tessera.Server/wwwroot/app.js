@@ -17,8 +17,12 @@
     return json;
   }
 
+  // Shared with video.js.
+  window.tesseraPage = { api, say };
+
   // ---- tabs (arrow keys move between them) ----
-  const tabs = ['sam', 'sample', 'seg'].map(n => $('tab-' + n));
+  const tabs = ['sam', 'video', 'sample', 'seg'].map(n => $('tab-' + n));
+  const shown = () => tabs.filter(t => !t.hidden);
   function select(tab) {
     for (const t of tabs) {
       const on = t === tab;
@@ -27,11 +31,12 @@
     }
     tab.focus();
   }
-  tabs.forEach((t, i) => {
+  tabs.forEach(t => {
     t.addEventListener('click', () => select(t));
     t.addEventListener('keydown', e => {
-      if (e.key === 'ArrowRight') select(tabs[(i + 1) % tabs.length]);
-      if (e.key === 'ArrowLeft') select(tabs[(i + tabs.length - 1) % tabs.length]);
+      const on = shown(), k = on.indexOf(t);
+      if (e.key === 'ArrowRight') select(on[(k + 1) % on.length]);
+      if (e.key === 'ArrowLeft') select(on[(k + on.length - 1) % on.length]);
     });
   });
 
@@ -286,6 +291,9 @@
       $('sample-count').max = m.diffusion.max_samples;
     } else { form.querySelectorAll('input, select, button').forEach(x => x.disabled = true); $('sample-sigma').textContent = 'no diffusion model loaded'; }
     if (!m.sam) { $('sam-drop').textContent = 'no SAM model loaded'; $('sam-file').disabled = true; }
+    // The Video tab only where the server has a SAM 2 model with its video weights.
+    $('tab-video').hidden = !(m.sam && m.sam.video);
+    if (m.sam && m.sam.video) window.dispatchEvent(new CustomEvent('tessera-video', { detail: m.sam.video }));
     if (!m.seg) $('seg-file').disabled = true;
     say('ready: ' + Object.keys(m).join(', '));
   }).catch(e => say(e.message, true));

@@ -68,13 +68,17 @@ public static class SamCheckpoints
     /// Loads a checkpoint of any family onto <paramref name="device"/> and makes its predictor: <see cref="Sam2Predictor"/>
     /// for SAM 2, <see cref="SamPredictor"/> otherwise, the image encoder at <paramref name="precision"/> (<see cref="EncoderPrecision"/>).
     /// </summary>
+    /// <param name="path">The checkpoint.</param>
+    /// <param name="device">Where the model goes.</param>
+    /// <param name="precision">The number format of the image encoder (every family; <see cref="EncoderPrecision"/>).</param>
+    /// <param name="imageSize">SAM 2's model input side (its configuration's image_size, which the weights do not show; 1024 for every release); SAM reads its own from the weights.</param>
     /// <exception cref="TesseraFormatException">The file is unreadable or not a checkpoint of a SAM family.</exception>
     /// <exception cref="TesseraUserException">Float16 on a CPU without float16 instructions (parameter <c>precision</c>).</exception>
-    public static LoadedSam Open(string path, torch.Device device, Runtime.Precision precision = Runtime.Precision.Float32)
+    public static LoadedSam Open(string path, torch.Device device, Runtime.Precision precision = Runtime.Precision.Float32, int imageSize = 1024)
     {
         if (Detect(path) == SamFamily.Sam2)
         {
-            var sam2 = Sam2Model.Load(path, device);
+            var sam2 = Sam2Model.Load(path, device, imageSize: imageSize);
             try
             {
                 return new LoadedSam(sam2, new Sam2Predictor(sam2, precision: precision));

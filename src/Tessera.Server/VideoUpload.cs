@@ -1,0 +1,63 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Tessera.IO;
+using Tessera.Segmentation.Sam2.Video;
+
+namespace Tessera.Server;
+
+/// <summary>
+/// A clip uploaded as frame images, written as the official frame folder (<c>00000.jpg</c>, <c>00001.jpg</c>, … in upload
+/// order) that <see cref="Sam2VideoFrames.Open"/> reads: a JPEG is kept byte for byte (the model sees what the official
+/// loader would), a PNG is decoded and stored as a JPEG of quality <see cref="PngQuality"/> (SAM 2's loader reads JPEGs only).
+/// </summary>
+internal static class VideoUpload
+{
+    /// <summary>JPEG quality of a frame uploaded as PNG.</summary>
+    public const int PngQuality = 95;
+
+    /// <summary>Writes <paramref name="files"/> into <paramref name="folder"/> and opens them as frames.</summary>
+    /// <exception cref="ApiException">400: no files, more than <paramref name="maxFrames"/>, a file that is not a JPEG or PNG, larger than <paramref name="maxPixels"/>, or of another size than the first.</exception>
+    public static async Task<Sam2VideoFrames> WriteFramesAsync(IReadOnlyList<IFormFile> files, string folder, int maxFrames, long maxPixels, CancellationToken cancel)
+    {
+        if (files.Count == 0) throw ApiException.BadRequest("frames: no files; send the frame images (JPEG or PNG, in order) as multipart/form-data files named 'frames'");
+        if (files.Count > maxFrames) throw ApiException.BadRequest($"frames: {files.Count} files; a clip has at most {maxFrames} frames");
+        Directory.CreateDirectory(folder);
+        (int W, int H) first = default;
+        for (int i = 0; i < files.Count; i++)
+        {
+            string field = $"frames[{i}] ('{files[i].FileName}')";
+            byte[] bytes;
+            using (var memory = new MemoryStream())
+            {
+                await files[i].CopyToAsync(memory, cancel).ConfigureAwait(false);
+                bytes = memory.ToArray();
+            }
+            bool png = PngReader.IsPng(bytes), jpeg = bytes.Length > 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+            if (!png && !jpeg) throw ApiException.BadRequest($"{field}: not a JPEG or PNG image");
+            (int W, int H) size;
+            try
+            {
+                using var header = new MemoryStream(bytes, writable: false);
+                size = ImageIO.ReadSize(header, field);
+            }
+            catch (TesseraUserException e)
+            {
+                throw ApiException.BadRequest($"{field}: not a readable image ({e.Detail})");
+            }
+            if ((long)size.W * size.H > maxPixels) throw ApiException.BadRequest($"{field}: {size.W}×{size.H} is more than {maxPixels:N0} pixels per frame");
+            if (i == 0) first = size;
+            else if (size != first) throw ApiException.BadRequest($"{field}: {size.W}×{size.H}, frame 0 is {first.W}×{first.H}; every frame must have one size");
+            string path = Path.Combine(folder, i.ToString("D5", CultureInfo.InvariantCulture) + ".jpg");
+            if (jpeg)
+            {
+                await File.WriteAllBytesAsync(path, bytes, cancel).ConfigureAwait(false);
+            }
+            else
+            {
+                using var rgb = HttpIO.DecodeRgb(bytes);
+                ImageIO.SaveJpeg(rgb, path, PngQuality);
+            }
+        }
+        return Sam2VideoFrames.Open(folder);
+    }
+}
