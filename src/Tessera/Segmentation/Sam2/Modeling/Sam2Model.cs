@@ -87,11 +87,7 @@ public sealed class Sam2Model : torch.nn.Module
             {
                 model.to(device);
                 foreach (var key in model._video.Keys.ToList())
-                {
-                    var moved = model._video[key].to(device);
-                    if (!ReferenceEquals(moved, model._video[key])) model._video[key].Dispose();
-                    model._video[key] = moved;
-                }
+                    model._video[key] = Runtime.TensorPlacement.MoveTo(model._video[key], device);
             }
             return model;
         }

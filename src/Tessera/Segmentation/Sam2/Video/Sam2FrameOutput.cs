@@ -1,3 +1,5 @@
+using Tessera.Runtime;
+
 namespace Tessera.Segmentation.Sam2.Video;
 
 /// <summary>
@@ -19,11 +21,22 @@ public sealed class Sam2FrameOutput : IDisposable
     /// <summary>Memory features [1, C_mem, h, w] (bfloat16), or null when not encoded yet.</summary>
     public torch.Tensor? MemoryFeatures { get; internal set; }
     /// <summary>Low-resolution mask logits [1, 1, S/4, S/4].</summary>
-    public torch.Tensor MaskLogits { get; }
+    public torch.Tensor MaskLogits { get; private set; }
     /// <summary>The object pointer [1, C].</summary>
     public torch.Tensor ObjectPointer { get; }
     /// <summary>The object-score logit [1, 1] (positive: the object is in the frame).</summary>
     public torch.Tensor ObjectScoreLogits { get; }
+
+    /// <summary>
+    /// Moves the large tensors (memory features, mask logits) to <paramref name="storage"/>, where the state keeps them
+    /// (the official <c>storage_device</c>); the object pointer and score stay where they are, as upstream keeps them.
+    /// </summary>
+    internal Sam2FrameOutput StoreOn(torch.Device storage)
+    {
+        MaskLogits = TensorPlacement.MoveTo(MaskLogits, storage);
+        if (MemoryFeatures is { } m) MemoryFeatures = TensorPlacement.MoveTo(m, storage);
+        return this;
+    }
 
     /// <summary>Takes the tensors out of any dispose scope (the output is kept across calls).</summary>
     internal Sam2FrameOutput Detach()

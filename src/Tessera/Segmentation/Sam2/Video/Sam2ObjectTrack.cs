@@ -32,6 +32,18 @@ public sealed class Sam2ObjectTrack : IDisposable
         map[frame] = output;
     }
 
+    /// <summary>Forgets the clicks (and box) on <paramref name="frame"/>.</summary>
+    internal void DropPoints(int frame)
+    {
+        if (Points.Remove(frame, out var p)) { p.Coords.Dispose(); p.Labels.Dispose(); }
+    }
+
+    /// <summary>Forgets the mask prompt on <paramref name="frame"/>.</summary>
+    internal void DropMask(int frame)
+    {
+        if (Masks.Remove(frame, out var m)) m.Dispose();
+    }
+
     /// <summary>Forgets prompts and outputs (the id stays).</summary>
     internal void Clear()
     {

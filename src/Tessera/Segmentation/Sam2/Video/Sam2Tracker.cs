@@ -112,7 +112,7 @@ public sealed class Sam2Tracker
         var positions = new List<torch.Tensor>();
         foreach (var (tPos, o) in memories)
         {
-            tokens.Add(o.MemoryFeatures!.to(torch.ScalarType.Float32).flatten(2).transpose(1, 2));
+            tokens.Add(o.MemoryFeatures!.to(f.device).to(torch.ScalarType.Float32).flatten(2).transpose(1, 2));
             // spatial encoding + the temporal encoding of position t_pos
             positions.Add(memoryPos + _parts.MaskMemoryTemporalEncoding[n - tPos - 1].view(1, 1, -1));
         }

@@ -1,3 +1,4 @@
+using Tessera.Segmentation.Sam.Modeling;
 using Tessera.Segmentation.Sam2.Modeling;
 using static TorchSharp.torch.nn;
 
@@ -62,26 +63,44 @@ public sealed class Sam2VideoPredictor : IDisposable
     public Sam2VideoParts Parts => _parts;
     private torch.Device Device => _model.NoMemoryEmbedding.device;
 
-    /// <summary>A state over the JPEG frames of <paramref name="framesFolder"/> (<see cref="Sam2VideoFrames"/>); frame 0's features are computed.</summary>
-    public Sam2VideoState InitState(string framesFolder)
+    /// <summary>
+    /// A state over the JPEG frames of <paramref name="framesFolder"/> (<see cref="Sam2VideoFrames"/>); frame 0's
+    /// features are computed. <paramref name="options"/> keep the state's tensors in CPU memory with the model on a GPU.
+    /// </summary>
+    public Sam2VideoState InitState(string framesFolder, Sam2VideoStateOptions? options = null)
     {
-        var state = new Sam2VideoState(Sam2VideoFrames.Open(framesFolder), Tracker.Options.CachedFrames);
-        Features(state, 0);
+        var state = new Sam2VideoState(Sam2VideoFrames.Open(framesFolder), Tracker.Options.CachedFrames, options);
+        Cached(state, 0);
         return state;
     }
 
-    private Sam2FrameFeatures Features(Sam2VideoState state, int frame) =>
+    // a frame's features as cached: computed on the model's device, kept in CPU memory when the video is offloaded
+    private Sam2FrameFeatures Cached(Sam2VideoState state, int frame) =>
         state.Features(frame, f =>
         {
             using var scope = torch.NewDisposeScope();
             using var _ = torch.no_grad();
             var features = Tracker.EncodeFrame(state.Frames.ModelInput(f, _model.ImageSize, Device));
+            if (state.Options.OffloadVideoToCpu) features = On(features, torch.CPU); // the device copies leave with the scope
             features.Features.DetachFromDisposeScope();
             features.Position.DetachFromDisposeScope();
             features.HighRes.S0.DetachFromDisposeScope();
             features.HighRes.S1.DetachFromDisposeScope();
             return features;
         });
+
+    // a frame's features on the model's device, for use inside the caller's dispose scope
+    private Sam2FrameFeatures Features(Sam2VideoState state, int frame)
+    {
+        var cached = Cached(state, frame);
+        return state.Options.OffloadVideoToCpu ? On(cached, Device) : cached;
+    }
+
+    private static Sam2FrameFeatures On(Sam2FrameFeatures f, torch.Device device) =>
+        new(f.Features.to(device), f.Position.to(device), new HighResFeatures(f.HighRes.S0.to(device), f.HighRes.S1.to(device)));
+
+    // where the state keeps outputs' memory features and mask logits (the official storage_device)
+    private torch.Device Storage(Sam2VideoState state) => state.Options.OffloadStateToCpu ? torch.CPU : Device;
 
     /// <summary>
     /// Clicks (<paramref name="points"/> (x, y) with <paramref name="labels"/> 1 positive, 0 negative) and/or a box
@@ -115,15 +134,15 @@ public sealed class Sam2VideoPredictor : IDisposable
             coords = torch.cat([old.Coords, coords], 1);
             labelTensor = torch.cat([old.Labels, labelTensor], 1);
         }
-        if (track.Points.Remove(frame, out var replaced)) { replaced.Coords.Dispose(); replaced.Labels.Dispose(); }
+        track.DropPoints(frame);
         track.Points[frame] = (coords.DetachFromDisposeScope(), labelTensor.DetachFromDisposeScope());
-        if (track.Masks.Remove(frame, out var oldMask)) oldMask.Dispose();
+        track.DropMask(frame);
 
         var (isInit, reverse, isCond) = FrameRole(track, frame);
         // earlier logits of this object on this frame join the new clicks as a mask prompt
         torch.Tensor? previous = track.Latest(frame, isCond)?.MaskLogits.to(Device).clamp(-32f, 32f);
         var (output, _) = Tracker.Step(frame, isInit, Features(state, frame), track.Points[frame], null, track, state.FrameCount, reverse, previous);
-        Sam2ObjectTrack.Put(isCond ? track.TempConditioning : track.TempNonConditioning, frame, output.Detach());
+        Sam2ObjectTrack.Put(isCond ? track.TempConditioning : track.TempNonConditioning, frame, output.StoreOn(Storage(state)).Detach());
         return Consolidate(state, frame, isCond).MoveOut();
     }
 
@@ -142,12 +161,12 @@ public sealed class Sam2VideoPredictor : IDisposable
             m = functional.interpolate(m, [s, s], mode: torch.InterpolationMode.Bilinear, align_corners: false, antialias: true);
             m = m.ge(0.5).to(torch.ScalarType.Float32);
         }
-        if (track.Masks.Remove(frame, out var oldMask)) oldMask.Dispose();
+        track.DropMask(frame);
         track.Masks[frame] = m.DetachFromDisposeScope();
-        if (track.Points.Remove(frame, out var replaced)) { replaced.Coords.Dispose(); replaced.Labels.Dispose(); }
+        track.DropPoints(frame);
         var (isInit, reverse, isCond) = FrameRole(track, frame);
         var (output, _) = Tracker.Step(frame, isInit, Features(state, frame), null, track.Masks[frame], track, state.FrameCount, reverse, null);
-        Sam2ObjectTrack.Put(isCond ? track.TempConditioning : track.TempNonConditioning, frame, output.Detach());
+        Sam2ObjectTrack.Put(isCond ? track.TempConditioning : track.TempNonConditioning, frame, output.StoreOn(Storage(state)).Detach());
         return Consolidate(state, frame, isCond).MoveOut();
     }
 
@@ -187,11 +206,11 @@ public sealed class Sam2VideoPredictor : IDisposable
                     var features = Features(state, frame);
                     var (o, high) = Tracker.Step(frame, false, features, null, null, track, state.FrameCount, reverse, null);
                     o.MemoryFeatures = Tracker.EncodeMemory(features, high, o.ObjectScoreLogits, fromPoints: false);
-                    Sam2ObjectTrack.Put(track.NonConditioning, frame, o.Detach());
+                    Sam2ObjectTrack.Put(track.NonConditioning, frame, o.StoreOn(Storage(state)).Detach());
                     output = o;
                 }
                 track.TrackedReverse[frame] = reverse;
-                masks.Add(output.MaskLogits);
+                masks.Add(output.MaskLogits.to(Device));
                 scores.Add(output.ObjectScoreLogits.item<float>());
             }
             var video = ToVideo(state, torch.cat(masks.ToArray(), 0));
@@ -201,6 +220,67 @@ public sealed class Sam2VideoPredictor : IDisposable
 
     /// <summary>Removes every object with its prompts and outputs (the official <c>reset_state</c>).</summary>
     public void ResetState(Sam2VideoState state) => state.Reset();
+
+    /// <summary>
+    /// Removes object <paramref name="objectId"/> with its prompts and outputs (the official <c>remove_object</c>); the
+    /// other objects keep their order, outputs and memories. Removing the only object resets the state
+    /// (<see cref="ResetState"/>). Returns every remaining object's masks on each frame where the removed object had
+    /// prompts, in frame order (the official <c>updated_frames</c>; empty after a reset); the remaining ids are
+    /// <see cref="Sam2VideoState.ObjectIds"/>.
+    /// </summary>
+    /// <param name="state">The video's state.</param>
+    /// <param name="objectId">The object to remove.</param>
+    /// <param name="strict">An unknown <paramref name="objectId"/> is an error; otherwise it changes nothing and the result is empty.</param>
+    /// <exception cref="TesseraUserException"><paramref name="strict"/> and no such object.</exception>
+    public IReadOnlyList<Sam2VideoFrameResult> RemoveObject(Sam2VideoState state, int objectId, bool strict = false)
+    {
+        var track = state.Find(objectId);
+        if (track is null)
+        {
+            if (!strict) return [];
+            throw new TesseraUserException(nameof(objectId), $"no object {objectId} to remove; the objects are [{string.Join(", ", state.ObjectIds)}]");
+        }
+        if (state.Objects.Count == 1)
+        {
+            ResetState(state);
+            return [];
+        }
+        // the frames where it had prompts: the others' outputs there are shown again, as upstream consolidates them
+        var frames = track.Points.Keys.Concat(track.Masks.Keys).Distinct().Order().ToList();
+        state.Remove(track);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        return [.. frames.Select(f => Consolidate(state, f, HasTempConditioning(state, f)).MoveOut())];
+    }
+
+    /// <summary>
+    /// Removes object <paramref name="objectId"/>'s clicks, box or mask on <paramref name="frame"/> (the official
+    /// <c>clear_all_prompts_in_frame</c>): a prompt not yet propagated is dropped; a propagated prompted frame stops
+    /// being a conditioning frame — its output stays as a tracked frame's until the next propagation recomputes it — and
+    /// the frame counts as never tracked, so the next prompt there starts from scratch. Returns every object's masks on
+    /// the frame. As upstream, an id not seen before becomes a new object without prompts (prompt it or remove it
+    /// before propagating).
+    /// </summary>
+    /// <exception cref="TesseraUserException">A frame out of range.</exception>
+    public Sam2VideoFrameResult ClearAllPromptsInFrame(Sam2VideoState state, int frame, int objectId)
+    {
+        CheckFrame(state, frame);
+        var track = state.Object(objectId);
+        track.DropPoints(frame);
+        track.DropMask(frame);
+        if (track.TempConditioning.Remove(frame, out var temp)) temp.Dispose();
+        if (track.TempNonConditioning.Remove(frame, out temp)) temp.Dispose();
+        if (track.Conditioning.Remove(frame, out var output))
+        {
+            Sam2ObjectTrack.Put(track.NonConditioning, frame, output);
+            track.TrackedReverse.Remove(frame);
+        }
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        return Consolidate(state, frame, HasTempConditioning(state, frame)).MoveOut();
+    }
+
+    private static bool HasTempConditioning(Sam2VideoState state, int frame) => state.Objects.Any(o => o.TempConditioning.ContainsKey(frame));
 
     // propagate_in_video_preflight: encode the memories of the prompted frames and merge them into the outputs.
     private void Preflight(Sam2VideoState state)
@@ -218,7 +298,8 @@ public sealed class Sam2VideoPredictor : IDisposable
                     if (output.MemoryFeatures is null)
                     {
                         var high = functional.interpolate(output.MaskLogits.to(Device), [s, s], mode: torch.InterpolationMode.Bilinear, align_corners: false);
-                        output.MemoryFeatures = Tracker.EncodeMemory(Features(state, frame), high, output.ObjectScoreLogits, fromPoints: true).DetachFromDisposeScope();
+                        output.MemoryFeatures = Tracker.EncodeMemory(Features(state, frame), high, output.ObjectScoreLogits, fromPoints: true);
+                        output.StoreOn(Storage(state)).Detach();
                     }
                     Sam2ObjectTrack.Put(target, frame, output);
                 }

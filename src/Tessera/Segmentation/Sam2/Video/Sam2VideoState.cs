@@ -12,11 +12,15 @@ public sealed class Sam2VideoState : IDisposable
     private readonly LinkedList<int> _recent = new();
     private readonly List<Sam2ObjectTrack> _objects = [];
 
-    internal Sam2VideoState(Sam2VideoFrames frames, int cacheCapacity)
+    internal Sam2VideoState(Sam2VideoFrames frames, int cacheCapacity, Sam2VideoStateOptions? options = null)
     {
         Frames = frames;
         CacheCapacity = cacheCapacity;
+        Options = options ?? new Sam2VideoStateOptions();
     }
+
+    /// <summary>Where the state keeps its tensors (offloading to the CPU).</summary>
+    public Sam2VideoStateOptions Options { get; }
 
     /// <summary>The frames.</summary>
     public Sam2VideoFrames Frames { get; }
@@ -31,9 +35,13 @@ public sealed class Sam2VideoState : IDisposable
     /// <summary>The object ids in model order.</summary>
     public IReadOnlyList<int> ObjectIds => [.. _objects.Select(o => o.Id)];
 
+    /// <summary>Object <paramref name="id"/>, or null when it was never prompted (or was removed).</summary>
+    internal Sam2ObjectTrack? Find(int id) => _objects.FirstOrDefault(o => o.Id == id);
+
+    /// <summary>Object <paramref name="id"/>, added at the end of the model order when new (the official <c>_obj_id_to_idx</c>).</summary>
     internal Sam2ObjectTrack Object(int id)
     {
-        var track = _objects.FirstOrDefault(o => o.Id == id);
+        var track = Find(id);
         if (track is null)
         {
             track = new Sam2ObjectTrack(id);
@@ -62,6 +70,13 @@ public sealed class Sam2VideoState : IDisposable
             evicted?.Dispose();
         }
         return features;
+    }
+
+    /// <summary>Removes one object with its prompts and outputs; the others keep their order.</summary>
+    internal void Remove(Sam2ObjectTrack track)
+    {
+        _objects.Remove(track);
+        track.Dispose();
     }
 
     /// <summary>Removes every object with its prompts and outputs (the official <c>reset_state</c>); cached features stay.</summary>
