@@ -84,9 +84,7 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
         try
         {
             // every input checked before the (slow) model load
-            Sam2VideoFrames frames;
-            try { frames = Sam2VideoFrames.Open(settings.Frames!); }
-            catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraUserException($"--frames: {e.Detail}"); }
+            using var frames = OpenFrames(settings, cancellation);
             foreach (var (flag, prompt) in prompts)
             {
                 try { VideoTracking.Validate([prompt], frames); }
@@ -98,7 +96,7 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
             var options = new Sam2TrackOptions { Direction = settings.Direction };
             var output = new Sam2TrackFolder(settings.Output, frames, options);
             using var predictor = Sam2VideoPredictor.Load(settings.Checkpoint!, device, imageSize: settings.ImageSize);
-            using var state = predictor.InitState(settings.Frames!);
+            using var state = predictor.InitState(frames);
             int total = VideoTracking.Steps([.. prompts.Select(p => p.Prompt)], frames.Count, settings.Direction);
             var summary = Ui.WithProgress("tracking", total, "frames", report =>
                 VideoTracking.Run(predictor, state, [.. prompts.Select(p => p.Prompt)], options, output,
@@ -111,5 +109,11 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
             foreach (var (_, p) in prompts) p.Mask?.Dispose();
         }
         return Program.Ok;
+    }
+
+    private static Sam2VideoFrames OpenFrames(SamTrackSettings settings, CancellationToken cancellation)
+    {
+        try { return Sam2VideoFrames.Open(settings.Frames!); }
+        catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraUserException($"--frames: {e.Detail}"); }
     }
 }

@@ -7,8 +7,8 @@ namespace Tessera.Segmentation.Sam2.Video;
 /// ids, 0 background; where objects overlap, the one with the highest mask logit, as the official
 /// <c>_apply_non_overlapping_constraints</c> keeps), <c>overlays/NAME.png</c> (the frame with each object in its palette
 /// colour), and at the end <c>preview.png</c> (a contact sheet of up to <see cref="Sam2TrackOptions.PreviewFrames"/>
-/// overlays) and <c>summary.json</c> (per frame each object's area in pixels and object-score logit). NAME is the frame
-/// file's name without extension. A frame written twice keeps the last write. Every file is written atomically.
+/// overlays) and <c>summary.json</c> (per frame each object's area in pixels and object-score logit). NAME is the frame's
+/// <see cref="Sam2VideoFrames.Names"/> entry. A frame written twice keeps the last write. Every file is written atomically.
 /// </summary>
 public sealed class Sam2TrackFolder
 {
@@ -45,7 +45,7 @@ public sealed class Sam2TrackFolder
     /// <summary>The summary JSON.</summary>
     public string SummaryFile => Path.Combine(_folder, "summary.json");
 
-    private string Name(int frame) => Path.GetFileNameWithoutExtension(_frames.Paths[frame]);
+    private string Name(int frame) => _frames.Names[frame];
 
     /// <summary>Colour of object id <paramref name="id"/> (1–255) in the label PNGs and overlays; 0 (background) is black.</summary>
     public static (byte R, byte G, byte B) Colour(int id) => id == 0 ? ((byte)0, (byte)0, (byte)0) : MaskOverlay.Colour(id - 1);
