@@ -11,10 +11,11 @@ internal sealed class SamTrackSettings : GlobalSettings
 
     [CommandOption("--checkpoint <FILE>"), Description("A SAM 2 / SAM 2.1 checkpoint as released (sam2.1_hiera_*.pt) with its video weights.")] public string? Checkpoint { get; init; }
     [CommandOption("--frames <DIR>"), Description("The video as a folder of JPEG frames named by number (00000.jpg, 00001.jpg, …; the official layout).")] public string? Frames { get; init; }
+    [CommandOption("--video <FILE>"), Description("The video as a file (mp4, mkv, webm, avi, … — anything Debian's ffmpeg decodes; ffmpeg must be installed); instead of --frames.")] public string? Video { get; init; }
     [CommandOption("--point <X,Y[[,LABEL]]" + Where + ">"), Description("A click in frame pixels on frame FRAME (0-based) for object OBJECT (1–255, default 1); LABEL 1 (object, default) or 0 (background). Repeat for more clicks and objects.")] public string[] Points { get; init; } = [];
     [CommandOption("--box <X0,Y0,X1,Y1" + Where + ">"), Description("A box in frame pixels on frame FRAME for object OBJECT (default 1); one per object and frame, with or without clicks.")] public string[] Boxes { get; init; } = [];
     [CommandOption("--mask <PNG" + Where + ">"), Description("A mask PNG (grayscale or palette, non-zero pixels inside; any size, resized to the model input) on frame FRAME for object OBJECT (default 1); alone for its object and frame.")] public string[] Masks { get; init; } = [];
-    [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (contact sheet) and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
+    [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (animated PNG of the overlays), contact-sheet.png and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
     [CommandOption("--reverse"), Description("Track backwards, from the latest prompted frame to frame 0 (default: forwards from the earliest prompted frame to the end).")] public bool Reverse { get; init; }
     [CommandOption("--both"), Description("Track forwards from the earliest prompted frame, then backwards from the latest; frames reached twice keep the backward masks.")] public bool Both { get; init; }
     [CommandOption("--image-size <PX>"), Description("Side of the square model input (the configuration's image_size, which the weights do not show). Default 1024, every release")] public int ImageSize { get; init; } = 1024;
@@ -22,7 +23,7 @@ internal sealed class SamTrackSettings : GlobalSettings
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        if (string.IsNullOrEmpty(Frames)) return ValidationResult.Error("--frames: required");
+        if (string.IsNullOrEmpty(Frames) == string.IsNullOrEmpty(Video)) return ValidationResult.Error("give the video as --frames DIR or --video FILE (one of them)");
         if (Points.Length == 0 && Boxes.Length == 0 && Masks.Length == 0) return ValidationResult.Error("give at least one --point, --box or --mask (each X…@FRAME[:OBJECT])");
         if (Reverse && Both) return ValidationResult.Error("--reverse and --both: give one");
         if (ImageSize < 16 || ImageSize % 16 != 0) return ValidationResult.Error($"--image-size: {ImageSize}; expected a positive multiple of 16");
@@ -74,7 +75,7 @@ internal sealed class SamTrackSettings : GlobalSettings
     }
 }
 
-/// <summary><c>tessera sam track</c>: <see cref="VideoTracking.Run"/> over a folder of frames.</summary>
+/// <summary><c>tessera sam track</c>: <see cref="VideoTracking.Run"/> over a folder of frames or a video file.</summary>
 internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
 {
     public override int Execute(CommandContext context, SamTrackSettings settings, CancellationToken cancellation)
@@ -102,7 +103,7 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
                 VideoTracking.Run(predictor, state, [.. prompts.Select(p => p.Prompt)], options, output,
                     new Reporter<Sam2TrackProgress>(p => report(p.Done, $"frame {p.Frame}")), cancellation));
             Ui.Result($"{summary.Frames.Count} frames, objects {string.Join(", ", summary.ObjectIds)}: {summary.SecondsPerFrame:0.000} s per frame ({summary.Steps} steps in {summary.Seconds:0.0} s)");
-            Ui.Result($"wrote {Path.GetFullPath(settings.Output)}: labels/, overlays/, preview.png, summary.json");
+            Ui.Result($"wrote {Path.GetFullPath(settings.Output)}: labels/, overlays/, preview.png (animated), contact-sheet.png, summary.json");
         }
         finally
         {
@@ -113,6 +114,12 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
 
     private static Sam2VideoFrames OpenFrames(SamTrackSettings settings, CancellationToken cancellation)
     {
+        if (settings.Video is not null)
+        {
+            // a missing file names --video; a missing ffmpeg or an undecodable file speaks for itself
+            try { return Sam2VideoFrames.OpenVideo(settings.Video, cancellation); }
+            catch (TesseraUserException e) when (e is not TesseraFormatException && e.Parameter is not null) { throw new TesseraUserException($"--video: {e.Detail}"); }
+        }
         try { return Sam2VideoFrames.Open(settings.Frames!); }
         catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraUserException($"--frames: {e.Detail}"); }
     }
