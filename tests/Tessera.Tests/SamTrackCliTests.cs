@@ -9,8 +9,30 @@ public sealed class SamTrackCliTests
 {
     private static string Frames => Path.Combine(Sam2MemoryFixtureTests.Dir, "frames");
 
-    private static string[] Track(TempDir dir, params string[] args) =>
-        ["sam", "track", "--checkpoint", Sam2MemoryFixtureTests.TinyCheckpoint, "--frames", Frames, "--image-size", "256", "--output", dir.File("out"), "-q", .. args];
+    private static string[] Track(TempDir dir, params string[] args) => TrackFrom(dir, "--frames", Frames, args);
+
+    private static string[] TrackFrom(TempDir dir, string flag, string source, string[] args, string output = "out") =>
+        ["sam", "track", "--checkpoint", Sam2MemoryFixtureTests.TinyCheckpoint, flag, source, "--image-size", "256", "--output", dir.File(output), "-q", .. args];
+
+    // the fixture's session: object 1 clicked on frame 0, object 2 clicked (+ a negative click) on frame 0 and boxed on
+    // frame 6, a mask for object 1 on frame 8; forwards from frame 0, then backwards from frame 8
+    private static string[] Session(TempDir dir)
+    {
+        var mask = Sam2MemoryFixtureTests.Recorded.Ref("mask_prompt"); // the fixture's tensor: not ours to dispose
+        PalettePng.Write(dir.File("mask8.png"), mask.contiguous().bytes, 160, 90);
+        return ["--point", "60,40@0", "--point", "120,60@0:2", "--point", "100,30,0@0:2", "--box", "90,20,150,80@6:2", "--mask", dir.File("mask8.png") + "@8:1", "--both"];
+    }
+
+    private static void CheckSession(TempDir dir)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "summary.json")));
+        var summary = doc.RootElement;
+        Assert.Equal([1, 2], summary.GetProperty("objects").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(10, summary.GetProperty("frames_tracked").GetInt32());
+        Assert.Equal(19, summary.GetProperty("steps").GetInt32());
+        for (int t = 0; t <= 8; t++) CheckFrame(dir, summary, t, $"bwd/{t}");
+        CheckFrame(dir, summary, 9, "fwd/9");
+    }
 
     // The label map's agreement with the official masks of `key` (packed bits [N, 1, H, W/8]): a pixel agrees when its label
     // is 0 where no official mask holds it, or one of the ids whose official mask holds it.
@@ -54,23 +76,63 @@ public sealed class SamTrackCliTests
     public void Track_both_ways_writes_the_official_masks_of_two_objects()
     {
         using var dir = new TempDir();
-        var mask = Sam2MemoryFixtureTests.Recorded.Ref("mask_prompt"); // the fixture's tensor: not ours to dispose
-        PalettePng.Write(dir.File("mask8.png"), mask.contiguous().bytes, 160, 90);
-        // the fixture's session: object 1 clicked on frame 0, object 2 clicked (+ a negative click) on frame 0 and boxed on
-        // frame 6, a mask for object 1 on frame 8; forwards from frame 0, then backwards from frame 8
-        var (code, output) = CliTests.Run(Track(dir, "--point", "60,40@0", "--point", "120,60@0:2", "--point", "100,30,0@0:2",
-            "--box", "90,20,150,80@6:2", "--mask", dir.File("mask8.png") + "@8:1", "--both"));
+        var (code, output) = CliTests.Run(Track(dir, Session(dir)));
         Assert.True(code == 0, output);
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "summary.json")));
-        var summary = doc.RootElement;
-        Assert.Equal([1, 2], summary.GetProperty("objects").EnumerateArray().Select(e => e.GetInt32()));
-        Assert.Equal(10, summary.GetProperty("frames_tracked").GetInt32());
-        Assert.Equal(19, summary.GetProperty("steps").GetInt32());
-        for (int t = 0; t <= 8; t++) CheckFrame(dir, summary, t, $"bwd/{t}");
-        CheckFrame(dir, summary, 9, "fwd/9");
-        // the preview: a contact sheet of the 10 overlays, 4 columns of 160 × 90 tiles with 2 px padding
-        var (w, h) = ImageIO.ReadSize(Path.Combine(dir.File("out"), "preview.png"));
+        CheckSession(dir);
+        // the contact sheet: the 10 overlays, 4 columns of 160 × 90 tiles with 2 px padding
+        var (w, h) = ImageIO.ReadSize(Path.Combine(dir.File("out"), "contact-sheet.png"));
         Assert.Equal((4 * 162 + 2, 3 * 92 + 2), (w, h));
+        // the animated preview: the 10 overlays in order, exactly, at the default 10 frames/s of a frame folder, looping
+        var (plays, frames) = ApngCheck.Read(Path.Combine(dir.File("out"), "preview.png"));
+        Assert.Equal(0, plays);
+        Assert.Equal(10, frames.Count);
+        for (int t = 0; t < 10; t++)
+        {
+            var f = frames[t];
+            Assert.Equal((160, 90, 0, 0), (f.Width, f.Height, f.X, f.Y));
+            Assert.Equal(0.1, (double)f.DelayNumerator / f.DelayDenominator, 9);
+            using var overlay = ImageIO.Load(Path.Combine(dir.File("out"), "overlays", $"{t:D5}.png"), ColorMode.Rgb);
+            Assert.Equal(overlay.permute(1, 2, 0).contiguous().bytes.ToArray(), f.Rgb);
+        }
+    }
+
+    [Fact]
+    public void Track_a_video_file_writes_the_labels_of_its_frames()
+    {
+        using var dir = new TempDir();
+        var session = Session(dir);
+        var (code, output) = CliTests.Run(TrackFrom(dir, "--video", VideoFileTests.Clip, session));
+        Assert.True(code == 0, output);
+        CheckSession(dir);
+        // the same label PNGs as the frame folder gives
+        (code, output) = CliTests.Run(TrackFrom(dir, "--frames", Frames, session, output: "from-frames"));
+        Assert.True(code == 0, output);
+        for (int t = 0; t < 10; t++)
+            Assert.Equal(LabelPng.Read(Path.Combine(dir.File("from-frames"), "labels", $"{t:D5}.png")).Labels, LabelPng.Read(Path.Combine(dir.File("out"), "labels", $"{t:D5}.png")).Labels);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "summary.json")));
+        Assert.Equal(10.0, doc.RootElement.GetProperty("video").GetProperty("fps").GetDouble());
+        Assert.Equal(10, ApngCheck.Read(Path.Combine(dir.File("out"), "preview.png")).Frames.Count);
+    }
+
+    [Theory]
+    [InlineData("one of them", "--frames", "BOTH")]
+    [InlineData("one of them", "--video", "NEITHER")]
+    [InlineData("--video: video file '/nonexistent/clip.mp4' does not exist", "--video", "/nonexistent/clip.mp4")]
+    [InlineData("not a video file ffmpeg can read", "--video", "README")]
+    public void A_bad_video_exits_2_with_one_line(string says, string flag, string value)
+    {
+        using var dir = new TempDir();
+        string[] source = value switch
+        {
+            "BOTH" => ["--frames", Frames, "--video", VideoFileTests.Clip],
+            "NEITHER" => [],
+            "README" => [flag, Path.Combine(Sam2MemoryFixtureTests.Dir, "README.md")],
+            _ => [flag, value],
+        };
+        var (code, output) = CliTests.Run(["sam", "track", "--checkpoint", Sam2MemoryFixtureTests.TinyCheckpoint, .. source, "--point", "60,40@0", "--output", dir.File("out"), "-q"]);
+        Assert.Equal(2, code);
+        Assert.Contains(says, output);
+        Assert.Single(output.Trim().Split('\n'));
     }
 
     [Fact]
@@ -83,7 +145,7 @@ public sealed class SamTrackCliTests
         Assert.Equal([5, 6, 7, 8, 9], doc.RootElement.GetProperty("frames").EnumerateArray().Select(f => f.GetProperty("frame").GetInt32()));
         for (int t = 5; t <= 9; t++) CheckFrame(dir, doc.RootElement, t, $"b_fwd/{t}");
         Assert.False(File.Exists(Path.Combine(dir.File("out"), "labels", "00004.png")));
-        Assert.True(File.Exists(Path.Combine(dir.File("out"), "preview.png")));
+        Assert.Equal(5, ApngCheck.Read(Path.Combine(dir.File("out"), "preview.png")).Frames.Count);
     }
 
     [Theory]

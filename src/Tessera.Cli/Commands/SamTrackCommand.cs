@@ -11,10 +11,11 @@ internal sealed class SamTrackSettings : GlobalSettings
 
     [CommandOption("--checkpoint <FILE>"), Description("A SAM 2 / SAM 2.1 checkpoint as released (sam2.1_hiera_*.pt) with its video weights.")] public string? Checkpoint { get; init; }
     [CommandOption("--frames <DIR>"), Description("The video as a folder of JPEG frames named by number (00000.jpg, 00001.jpg, …; the official layout).")] public string? Frames { get; init; }
+    [CommandOption("--video <FILE>"), Description("The video as a file (mp4, mkv, webm, avi, … — anything Debian's ffmpeg decodes; ffmpeg must be installed); instead of --frames.")] public string? Video { get; init; }
     [CommandOption("--point <X,Y[[,LABEL]]" + Where + ">"), Description("A click in frame pixels on frame FRAME (0-based) for object OBJECT (1–255, default 1); LABEL 1 (object, default) or 0 (background). Repeat for more clicks and objects.")] public string[] Points { get; init; } = [];
     [CommandOption("--box <X0,Y0,X1,Y1" + Where + ">"), Description("A box in frame pixels on frame FRAME for object OBJECT (default 1); one per object and frame, with or without clicks.")] public string[] Boxes { get; init; } = [];
     [CommandOption("--mask <PNG" + Where + ">"), Description("A mask PNG (grayscale or palette, non-zero pixels inside; any size, resized to the model input) on frame FRAME for object OBJECT (default 1); alone for its object and frame.")] public string[] Masks { get; init; } = [];
-    [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (contact sheet) and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
+    [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (animated PNG of the overlays), contact-sheet.png and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
     [CommandOption("--reverse"), Description("Track backwards, from the latest prompted frame to frame 0 (default: forwards from the earliest prompted frame to the end).")] public bool Reverse { get; init; }
     [CommandOption("--both"), Description("Track forwards from the earliest prompted frame, then backwards from the latest; frames reached twice keep the backward masks.")] public bool Both { get; init; }
     [CommandOption("--precision <P>"), Description("fp32 (default), bf16 or fp16: the image encoder's number format (bf16 is fast on CPUs with avx512_bf16/AMX; fp16 needs a GPU or avx512_fp16); memory attention, memory encoder and decoder stay fp32.")] public string PrecisionName { get; init; } = "fp32";
@@ -23,7 +24,7 @@ internal sealed class SamTrackSettings : GlobalSettings
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Checkpoint)) return ValidationResult.Error("--checkpoint: required");
-        if (string.IsNullOrEmpty(Frames)) return ValidationResult.Error("--frames: required");
+        if (string.IsNullOrEmpty(Frames) == string.IsNullOrEmpty(Video)) return ValidationResult.Error("give the video as --frames DIR or --video FILE (one of them)");
         if (Points.Length == 0 && Boxes.Length == 0 && Masks.Length == 0) return ValidationResult.Error("give at least one --point, --box or --mask (each X…@FRAME[:OBJECT])");
         if (Reverse && Both) return ValidationResult.Error("--reverse and --both: give one");
         if (ImageSize < 16 || ImageSize % 16 != 0) return ValidationResult.Error($"--image-size: {ImageSize}; expected a positive multiple of 16");
@@ -76,7 +77,7 @@ internal sealed class SamTrackSettings : GlobalSettings
     }
 }
 
-/// <summary><c>tessera sam track</c>: <see cref="VideoTracking.Run"/> over a folder of frames.</summary>
+/// <summary><c>tessera sam track</c>: <see cref="VideoTracking.Run"/> over a folder of frames or a video file.</summary>
 internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
 {
     public override int Execute(CommandContext context, SamTrackSettings settings, CancellationToken cancellation)
@@ -86,9 +87,7 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
         try
         {
             // every input checked before the (slow) model load
-            Sam2VideoFrames frames;
-            try { frames = Sam2VideoFrames.Open(settings.Frames!); }
-            catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraUserException($"--frames: {e.Detail}"); }
+            using var frames = OpenFrames(settings, cancellation);
             foreach (var (flag, prompt) in prompts)
             {
                 try { VideoTracking.Validate([prompt], frames); }
@@ -101,18 +100,30 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
             var output = new Sam2TrackFolder(settings.Output, frames, options);
             using var predictor = Sam2VideoPredictor.Load(settings.Checkpoint!, device, imageSize: settings.ImageSize,
                 precision: EnumNames.Parse<Tessera.Runtime.Precision>("--precision", settings.PrecisionName, "precision"));
-            using var state = predictor.InitState(settings.Frames!);
+            using var state = predictor.InitState(frames);
             int total = VideoTracking.Steps([.. prompts.Select(p => p.Prompt)], frames.Count, settings.Direction);
             var summary = Ui.WithProgress("tracking", total, "frames", report =>
                 VideoTracking.Run(predictor, state, [.. prompts.Select(p => p.Prompt)], options, output,
                     new Reporter<Sam2TrackProgress>(p => report(p.Done, $"frame {p.Frame}")), cancellation));
             Ui.Result($"{summary.Frames.Count} frames, objects {string.Join(", ", summary.ObjectIds)}: {summary.SecondsPerFrame:0.000} s per frame ({summary.Steps} steps in {summary.Seconds:0.0} s)");
-            Ui.Result($"wrote {Path.GetFullPath(settings.Output)}: labels/, overlays/, preview.png, summary.json");
+            Ui.Result($"wrote {Path.GetFullPath(settings.Output)}: labels/, overlays/, preview.png (animated), contact-sheet.png, summary.json");
         }
         finally
         {
             foreach (var (_, p) in prompts) p.Mask?.Dispose();
         }
         return Program.Ok;
+    }
+
+    private static Sam2VideoFrames OpenFrames(SamTrackSettings settings, CancellationToken cancellation)
+    {
+        if (settings.Video is not null)
+        {
+            // a missing file names --video; a missing ffmpeg or an undecodable file speaks for itself
+            try { return Sam2VideoFrames.OpenVideo(settings.Video, cancellation); }
+            catch (TesseraUserException e) when (e is not TesseraFormatException && e.Parameter is not null) { throw new TesseraUserException($"--video: {e.Detail}"); }
+        }
+        try { return Sam2VideoFrames.Open(settings.Frames!); }
+        catch (TesseraUserException e) when (e is not TesseraFormatException) { throw new TesseraUserException($"--frames: {e.Detail}"); }
     }
 }

@@ -23,38 +23,55 @@ internal static class PngWriter
         int channels = PngRaster.ChannelsOf(colorType), stride = width * channels;
         if (pixels.Length != (long)stride * height) throw new ArgumentException($"expected {(long)stride * height} samples, got {pixels.Length}", nameof(pixels));
         using var png = new MemoryStream();
-        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        png.Write(Signature);
+        WriteChunk(png, "IHDR"u8, Header(width, height, colorType));
+        if (colorType == 3) WriteChunk(png, "PLTE"u8, palette);
+        WriteChunk(png, "IDAT"u8, ImageData(pixels, width, height, channels, adaptive, level));
+        WriteChunk(png, "IEND"u8, []);
+        return png.ToArray();
+    }
+
+    /// <summary>
+    /// The zlib stream of an IDAT chunk (or of an APNG frame's fdAT chunks): each row of <paramref name="pixels"/>
+    /// (<paramref name="width"/> × <paramref name="channels"/> samples) filtered, prefixed with its filter type, deflated.
+    /// </summary>
+    internal static byte[] ImageData(ReadOnlySpan<byte> pixels, int width, int height, int channels, bool adaptive, CompressionLevel level)
+    {
+        int stride = width * channels;
+        using var idat = new MemoryStream();
+        using (var z = new ZLibStream(idat, level, leaveOpen: true))
+        {
+            var candidates = new byte[adaptive ? 5 : 1][];
+            for (int f = 0; f < candidates.Length; f++) candidates[f] = new byte[stride + 1];
+            for (int y = 0; y < height; y++)
+            {
+                var cur = pixels.Slice(y * stride, stride);
+                var prev = y > 0 ? pixels.Slice((y - 1) * stride, stride) : ReadOnlySpan<byte>.Empty;
+                byte[] best = candidates[0];
+                long bestSum = long.MaxValue;
+                for (int f = 0; f < candidates.Length; f++)
+                {
+                    long sum = Filter(cur, prev, channels, f, candidates[f]);
+                    if (sum < bestSum) (best, bestSum) = (candidates[f], sum);
+                }
+                z.Write(best);
+            }
+        }
+        return idat.ToArray();
+    }
+
+    /// <summary>The PNG signature.</summary>
+    internal static ReadOnlySpan<byte> Signature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>The 13 bytes of an IHDR chunk of an 8-bit, non-interlaced image.</summary>
+    internal static byte[] Header(int width, int height, int colorType)
+    {
         var ihdr = new byte[13];
         BinaryPrimitives.WriteUInt32BigEndian(ihdr, (uint)width);
         BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), (uint)height);
         ihdr[8] = 8;
         ihdr[9] = (byte)colorType;
-        WriteChunk(png, "IHDR"u8, ihdr);
-        if (colorType == 3) WriteChunk(png, "PLTE"u8, palette);
-        using (var idat = new MemoryStream())
-        {
-            using (var z = new ZLibStream(idat, level, leaveOpen: true))
-            {
-                var candidates = new byte[adaptive ? 5 : 1][];
-                for (int f = 0; f < candidates.Length; f++) candidates[f] = new byte[stride + 1];
-                for (int y = 0; y < height; y++)
-                {
-                    var cur = pixels.Slice(y * stride, stride);
-                    var prev = y > 0 ? pixels.Slice((y - 1) * stride, stride) : ReadOnlySpan<byte>.Empty;
-                    byte[] best = candidates[0];
-                    long bestSum = long.MaxValue;
-                    for (int f = 0; f < candidates.Length; f++)
-                    {
-                        long sum = Filter(cur, prev, channels, f, candidates[f]);
-                        if (sum < bestSum) (best, bestSum) = (candidates[f], sum);
-                    }
-                    z.Write(best);
-                }
-            }
-            WriteChunk(png, "IDAT"u8, idat.GetBuffer().AsSpan(0, (int)idat.Length));
-        }
-        WriteChunk(png, "IEND"u8, []);
-        return png.ToArray();
+        return ihdr;
     }
 
     // Filters one row with filter type f into output (the type byte, then the row); returns Σ|output byte as sbyte|.
@@ -79,7 +96,8 @@ internal static class PngWriter
         return sum;
     }
 
-    private static void WriteChunk(Stream s, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data)
+    /// <summary>Writes one chunk: length, type, data, CRC-32 of type and data.</summary>
+    internal static void WriteChunk(Stream s, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data)
     {
         Span<byte> word = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(word, (uint)data.Length);

@@ -6,9 +6,9 @@ namespace Tessera.Segmentation.Sam2.Video;
 /// The output folder of a tracking run: per frame <c>labels/NAME.png</c> (a palette PNG whose pixel values are the object
 /// ids, 0 background; where objects overlap, the one with the highest mask logit, as the official
 /// <c>_apply_non_overlapping_constraints</c> keeps), <c>overlays/NAME.png</c> (the frame with each object in its palette
-/// colour), and at the end <c>preview.png</c> (a contact sheet of up to <see cref="Sam2TrackOptions.PreviewFrames"/>
-/// overlays) and <c>summary.json</c> (per frame each object's area in pixels and object-score logit). NAME is the frame
-/// file's name without extension. A frame written twice keeps the last write. Every file is written atomically.
+/// colour), and at the end <c>preview.png</c> (an animated PNG of the overlays, <see cref="Sam2TrackPreview"/>),
+/// <c>contact-sheet.png</c> (up to <see cref="Sam2TrackOptions.ContactSheetFrames"/> overlays) and <c>summary.json</c> (per frame each object's area in pixels and object-score logit). NAME is the frame's
+/// <see cref="Sam2VideoFrames.Names"/> entry. A frame written twice keeps the last write. Every file is written atomically.
 /// </summary>
 public sealed class Sam2TrackFolder
 {
@@ -39,13 +39,16 @@ public sealed class Sam2TrackFolder
     /// <summary>The overlay PNG of frame <paramref name="frame"/>.</summary>
     public string OverlayFile(int frame) => Path.Combine(_folder, "overlays", Name(frame) + ".png");
 
-    /// <summary>The preview contact sheet.</summary>
+    /// <summary>The animated preview (an APNG of the overlays; viewers without APNG show its first frame).</summary>
     public string PreviewFile => Path.Combine(_folder, "preview.png");
+
+    /// <summary>The contact sheet of a few overlays.</summary>
+    public string ContactSheetFile => Path.Combine(_folder, "contact-sheet.png");
 
     /// <summary>The summary JSON.</summary>
     public string SummaryFile => Path.Combine(_folder, "summary.json");
 
-    private string Name(int frame) => Path.GetFileNameWithoutExtension(_frames.Paths[frame]);
+    private string Name(int frame) => _frames.Names[frame];
 
     /// <summary>Colour of object id <paramref name="id"/> (1–255) in the label PNGs and overlays; 0 (background) is black.</summary>
     public static (byte R, byte G, byte B) Colour(int id) => id == 0 ? ((byte)0, (byte)0, (byte)0) : MaskOverlay.Colour(id - 1);
@@ -70,30 +73,22 @@ public sealed class Sam2TrackFolder
         _written[frame] = (ids, [.. masks.Select(m => m.sum().item<long>())], [.. result.ObjectScores]);
     }
 
-    /// <summary>Writes the preview contact sheet and the summary JSON of <paramref name="summary"/>.</summary>
+    /// <summary>Writes the animated preview, the contact sheet and the summary JSON of <paramref name="summary"/>.</summary>
     public void Finish(Sam2TrackSummary summary, Sam2TrackDirection direction)
     {
         var frames = Frames;
-        var shown = frames.Count <= _options.PreviewFrames
-            ? frames
-            : [.. Enumerable.Range(0, _options.PreviewFrames).Select(i => frames[(int)Math.Round(i * (frames.Count - 1.0) / (_options.PreviewFrames - 1))]).Distinct()];
-        if (shown.Count > 0) WritePreview(shown);
-        WriteSummary(summary, direction, shown);
-    }
-
-    private void WritePreview(IReadOnlyList<int> shown)
-    {
-        using var scope = torch.NewDisposeScope();
-        int w = Math.Min(_options.PreviewWidth, _frames.Width), h = Math.Max(1, (int)Math.Round((double)_frames.Height * w / _frames.Width));
-        var tiles = shown.Select(f =>
+        var sheet = Sam2TrackPreview.Spread(frames, _options.ContactSheetFrames);
+        var (animated, stride) = Sam2TrackPreview.Strided(frames, _options.AnimationFrames);
+        double fps = _frames.FramesPerSecond ?? _options.FramesPerSecond;
+        if (frames.Count > 0)
         {
-            var image = ImageIO.Load(OverlayFile(f), ColorMode.Rgb).to(torch.ScalarType.Float32).div(255f).unsqueeze(0);
-            return w == _frames.Width ? image : torch.nn.functional.interpolate(image, [h, w], mode: torch.InterpolationMode.Bilinear, align_corners: false, antialias: true);
-        }).ToArray();
-        ImageIO.SaveGrid(torch.cat(tiles, 0).clamp(0, 1), PreviewFile, columns: (int)Math.Ceiling(Math.Sqrt(shown.Count)), padding: 2, padValue: 1);
+            Sam2TrackPreview.WriteAnimation(PreviewFile, [.. animated.Select(OverlayFile)], _frames.Width, _frames.Height, _options.AnimationWidth, stride / fps);
+            Sam2TrackPreview.WriteContactSheet(ContactSheetFile, [.. sheet.Select(OverlayFile)], _frames.Width, _frames.Height, _options.ContactSheetWidth);
+        }
+        WriteSummary(summary, direction, sheet, animated, fps / stride);
     }
 
-    private void WriteSummary(Sam2TrackSummary summary, Sam2TrackDirection direction, IReadOnlyList<int> shown)
+    private void WriteSummary(Sam2TrackSummary summary, Sam2TrackDirection direction, IReadOnlyList<int> sheet, IReadOnlyList<int> animated, double previewFps)
     {
         AtomicFile.Write(SummaryFile, stream =>
         {
@@ -103,6 +98,7 @@ public sealed class Sam2TrackFolder
             w.WriteNumber("frames", _frames.Count);
             w.WriteNumber("width", _frames.Width);
             w.WriteNumber("height", _frames.Height);
+            if (_frames.FramesPerSecond is double videoFps) w.WriteNumber("fps", Math.Round(videoFps, 4));
             w.WriteEndObject();
             w.WriteString("direction", direction.ToString().ToLowerInvariant());
             w.WriteStartArray("objects");
@@ -112,8 +108,14 @@ public sealed class Sam2TrackFolder
             w.WriteNumber("steps", summary.Steps);
             w.WriteNumber("seconds", Math.Round(summary.Seconds, 3));
             w.WriteNumber("seconds_per_frame", Math.Round(summary.SecondsPerFrame, 4));
-            w.WriteStartArray("preview_frames");
-            foreach (int f in shown) w.WriteNumberValue(f);
+            w.WriteStartObject("preview");
+            w.WriteNumber("fps", Math.Round(previewFps, 4));
+            w.WriteStartArray("frames");
+            foreach (int f in animated) w.WriteNumberValue(f);
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteStartArray("contact_sheet_frames");
+            foreach (int f in sheet) w.WriteNumberValue(f);
             w.WriteEndArray();
             w.WriteStartArray("frames");
             foreach (var (frame, (ids, areas, scores)) in _written)

@@ -64,12 +64,31 @@ public sealed class Sam2VideoPredictor : IDisposable
     private torch.Device Device => _model.NoMemoryEmbedding.device;
 
     /// <summary>
-    /// A state over the JPEG frames of <paramref name="framesFolder"/> (<see cref="Sam2VideoFrames"/>); frame 0's
-    /// features are computed. <paramref name="options"/> keep the state's tensors in CPU memory with the model on a GPU.
+    /// A state over <paramref name="videoPath"/>, as the official <c>init_state</c> takes it: a folder of JPEG frames
+    /// (<see cref="Sam2VideoFrames.Open"/>) or a video file (<see cref="Sam2VideoFrames.OpenVideo"/>); the state owns the
+    /// frames. Frame 0's features are computed. <paramref name="options"/> keep the state's tensors in CPU memory with the
+    /// model on a GPU.
     /// </summary>
-    public Sam2VideoState InitState(string framesFolder, Sam2VideoStateOptions? options = null)
+    public Sam2VideoState InitState(string videoPath, Sam2VideoStateOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var state = new Sam2VideoState(Sam2VideoFrames.Open(framesFolder), Tracker.Options.CachedFrames, options);
+        var frames = Directory.Exists(videoPath) ? Sam2VideoFrames.Open(videoPath) : Sam2VideoFrames.OpenVideo(videoPath, cancellationToken);
+        try
+        {
+            return Init(new Sam2VideoState(frames, Tracker.Options.CachedFrames, ownsFrames: true, options));
+        }
+        catch
+        {
+            frames.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A state over <paramref name="frames"/> (which the caller keeps and disposes after the state); frame 0's features are computed.</summary>
+    public Sam2VideoState InitState(Sam2VideoFrames frames, Sam2VideoStateOptions? options = null) =>
+        Init(new Sam2VideoState(frames, Tracker.Options.CachedFrames, ownsFrames: false, options));
+
+    private Sam2VideoState Init(Sam2VideoState state)
+    {
         Cached(state, 0);
         return state;
     }

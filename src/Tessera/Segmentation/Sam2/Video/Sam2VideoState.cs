@@ -4,7 +4,7 @@ namespace Tessera.Segmentation.Sam2.Video;
 /// The inference state of one video (the official predictor's <c>inference_state</c>): its frames, the objects in the
 /// order they were first prompted with their prompts and outputs, and a bounded cache of frame features (each frame's
 /// features are computed once while cached; the least recently used leave first). Made by
-/// <see cref="Sam2VideoPredictor.InitState"/>; dispose it when done.
+/// <see cref="Sam2VideoPredictor.InitState(string, Sam2VideoStateOptions?, CancellationToken)"/>; dispose it when done.
 /// </summary>
 public sealed class Sam2VideoState : IDisposable
 {
@@ -12,10 +12,13 @@ public sealed class Sam2VideoState : IDisposable
     private readonly LinkedList<int> _recent = new();
     private readonly List<Sam2ObjectTrack> _objects = [];
 
-    internal Sam2VideoState(Sam2VideoFrames frames, int cacheCapacity, Sam2VideoStateOptions? options = null)
+    private readonly bool _ownsFrames;
+
+    internal Sam2VideoState(Sam2VideoFrames frames, int cacheCapacity, bool ownsFrames, Sam2VideoStateOptions? options = null)
     {
         Frames = frames;
         CacheCapacity = cacheCapacity;
+        _ownsFrames = ownsFrames;
         Options = options ?? new Sam2VideoStateOptions();
     }
 
@@ -93,5 +96,6 @@ public sealed class Sam2VideoState : IDisposable
         foreach (var f in _cache.Values) f.Dispose();
         _cache.Clear();
         _recent.Clear();
+        if (_ownsFrames) Frames.Dispose();
     }
 }
