@@ -28,11 +28,16 @@ internal static class VideoEndpoints
                 throw ApiException.BadRequest($"frames: not a readable multipart/form-data body ({e.Message.ReplaceLineEndings(" ")})");
             }
             var files = form.Files.GetFiles("frames");
-            var unknown = form.Files.Select(f => f.Name).Concat(form.Keys).FirstOrDefault(n => n != "frames");
-            if (unknown is not null) throw ApiException.BadRequest($"{unknown}: unknown field; send the frame images as files named 'frames'");
-            return Results.Json(await service.UploadFramesAsync(files, TesseraServer.Link(ctx, stopping)).ConfigureAwait(false), HttpIO.Json);
+            var videos = form.Files.GetFiles("video");
+            var unknown = form.Files.Select(f => f.Name).Concat(form.Keys).FirstOrDefault(n => n is not ("frames" or "video"));
+            if (unknown is not null) throw ApiException.BadRequest($"{unknown}: unknown field; send the frame images as files named 'frames' or one video file named 'video'");
+            if (videos.Count > 1 || (videos.Count == 1 && files.Count > 0))
+                throw ApiException.BadRequest("video: send one video file named 'video' or the frame images named 'frames', not both");
+            var cancel = TesseraServer.Link(ctx, stopping);
+            var response = videos.Count == 1 ? await service.UploadVideoAsync(videos[0], cancel).ConfigureAwait(false) : await service.UploadFramesAsync(files, cancel).ConfigureAwait(false);
+            return Results.Json(response, HttpIO.Json);
         }).Accepts<IFormFileCollection>("multipart/form-data").Produces<VideoResponse>().Errors().DisableAntiforgery()
-          .WithSummary("Upload a short clip: its frames as JPEG or PNG files named 'frames' (multipart/form-data, in order). SAM 2 checkpoints with video weights only.");
+          .WithSummary("Upload a short clip: its frames as JPEG or PNG files named 'frames' (multipart/form-data, in order), or one video file named 'video' (decoded by ffmpeg). SAM 2 checkpoints with video weights only.");
 
         videos.MapGet("/{id}/frames/{frame:int}", (string id, int frame) =>
             Send(video().Sessions.Get(id).FrameFile(frame), "image/jpeg"))

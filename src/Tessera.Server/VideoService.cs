@@ -55,13 +55,21 @@ public sealed class VideoService : IDisposable
 
     /// <summary>Writes the frame images of a multipart upload as a clip and opens its session.</summary>
     /// <exception cref="ApiException">400: no frames, too many, not JPEG/PNG, too large, or of different sizes.</exception>
-    public async Task<VideoResponse> UploadFramesAsync(IReadOnlyList<IFormFile> files, CancellationToken cancel)
+    public async Task<VideoResponse> UploadFramesAsync(IReadOnlyList<IFormFile> files, CancellationToken cancel) =>
+        await UploadAsync(folder => VideoUpload.WriteFramesAsync(files, folder, MaxFrames, MaxFramePixels, cancel)).ConfigureAwait(false);
+
+    /// <summary>Decodes an uploaded video file (through ffmpeg) as a clip and opens its session.</summary>
+    /// <exception cref="ApiException">400: not a readable video, too many frames or too large ones.</exception>
+    public async Task<VideoResponse> UploadVideoAsync(IFormFile video, CancellationToken cancel) =>
+        await UploadAsync(folder => VideoUpload.WriteVideoAsync(video, folder, MaxFrames, MaxFramePixels, cancel)).ConfigureAwait(false);
+
+    private async Task<VideoResponse> UploadAsync(Func<string, Task<Sam2VideoFrames>> write)
     {
         string id = Guid.NewGuid().ToString("N");
         string folder = Path.Combine(_root, id);
         try
         {
-            var frames = await VideoUpload.WriteFramesAsync(files, Path.Combine(folder, "frames"), MaxFrames, MaxFramePixels, cancel).ConfigureAwait(false);
+            var frames = await write(Path.Combine(folder, "frames")).ConfigureAwait(false);
             Sessions.Add(new VideoSession(id, folder, frames));
             return new VideoResponse(id, frames.Count, frames.Width, frames.Height);
         }

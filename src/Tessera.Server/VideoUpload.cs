@@ -1,7 +1,9 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Tessera.IO;
+using Tessera.IO.Video;
 using Tessera.Segmentation.Sam2.Video;
+using TorchSharp;
 
 namespace Tessera.Server;
 
@@ -9,6 +11,8 @@ namespace Tessera.Server;
 /// A clip uploaded as frame images, written as the official frame folder (<c>00000.jpg</c>, <c>00001.jpg</c>, … in upload
 /// order) that <see cref="Sam2VideoFrames.Open"/> reads: a JPEG is kept byte for byte (the model sees what the official
 /// loader would), a PNG is decoded and stored as a JPEG of quality <see cref="PngQuality"/> (SAM 2's loader reads JPEGs only).
+/// A clip uploaded as one video file is decoded by Debian's ffmpeg (<see cref="VideoFile"/>) and its frames stored the
+/// same way as JPEGs of that quality.
 /// </summary>
 internal static class VideoUpload
 {
@@ -57,6 +61,42 @@ internal static class VideoUpload
                 using var rgb = HttpIO.DecodeRgb(bytes);
                 ImageIO.SaveJpeg(rgb, path, PngQuality);
             }
+        }
+        return Sam2VideoFrames.Open(folder);
+    }
+
+    /// <summary>Decodes the video file <paramref name="video"/> into the frame folder <paramref name="folder"/> and opens it as frames.</summary>
+    /// <exception cref="ApiException">400: not a video ffmpeg can read (or ffmpeg missing), frames larger than <paramref name="maxPixels"/>, more than <paramref name="maxFrames"/> frames.</exception>
+    public static async Task<Sam2VideoFrames> WriteVideoAsync(IFormFile video, string folder, int maxFrames, long maxPixels, CancellationToken cancel)
+    {
+        string field = $"video ('{video.FileName}')";
+        Directory.CreateDirectory(folder);
+        string upload = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(folder))!, "upload.video");
+        await using (var file = File.Create(upload)) await video.CopyToAsync(file, cancel).ConfigureAwait(false);
+        try
+        {
+            using var reader = VideoFile.Open(upload, cancel);
+            if ((long)reader.Width * reader.Height > maxPixels)
+                throw ApiException.BadRequest($"{field}: {reader.Width}×{reader.Height} is more than {maxPixels:N0} pixels per frame");
+            var rgb = new byte[reader.FrameBytes];
+            int n = 0;
+            while (reader.ReadFrame(rgb, cancel))
+            {
+                if (n == maxFrames) throw ApiException.BadRequest($"{field}: more than {maxFrames} frames; a clip has at most {maxFrames} frames");
+                // interleaved rgb24 rows -> uint8 [3, H, W]
+                using var frame = torch.tensor(rgb, [reader.Height, reader.Width, 3]).permute(2, 0, 1);
+                ImageIO.SaveJpeg(frame, Path.Combine(folder, n.ToString("D5", CultureInfo.InvariantCulture) + ".jpg"), PngQuality);
+                n++;
+            }
+            if (n == 0) throw ApiException.BadRequest($"{field}: no frames decoded");
+        }
+        catch (TesseraUserException e)
+        {
+            throw ApiException.BadRequest($"{field}: {e.Detail}");
+        }
+        finally
+        {
+            File.Delete(upload);
         }
         return Sam2VideoFrames.Open(folder);
     }

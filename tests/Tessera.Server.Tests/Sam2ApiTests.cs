@@ -196,6 +196,53 @@ public sealed class Sam2ApiTests
         Assert.False(Directory.Exists(folder));
     }
 
+    /// <summary>
+    /// A clip uploaded as one video file (the fixture's clip.mkv: FFV1 of Pillow's decoding of the ten frames) is decoded
+    /// by ffmpeg into the clip's frames (stored as JPEG quality 95, so within a few pixels of the official masks, not all);
+    /// a file ffmpeg cannot read and a body with both fields are one-line 400s.
+    /// </summary>
+    [Fact]
+    public async Task A_video_file_upload_is_decoded_into_the_clip_and_tracks_the_official_object()
+    {
+        var (server, client) = await TestModels.StartAsync(new ServerOptions { SamCheckpoint = TestModels.Sam2VideoCheckpoint, SamImageSize = 256, MaxVideoFrames = 10, MaxVideos = 2 });
+        await using var _ = server;
+        using var __ = client;
+        string clipFile = Path.Combine(TestModels.Sam2VideoFixtures, "clip.mkv");
+        var up = await UploadFramesAsync(client, [clipFile], "video");
+        Assert.True(up.StatusCode == HttpStatusCode.OK, await up.Content.ReadAsStringAsync());
+        var clip = await TestModels.Json(up);
+        string id = clip.GetProperty("id").GetString()!;
+        Assert.Equal((10, 160, 90), (clip.GetProperty("frames").GetInt32(), clip.GetProperty("width").GetInt32(), clip.GetProperty("height").GetInt32()));
+        var r = await client.PostAsync($"/api/sam/videos/{id}/track", JsonBody("""{"prompts":[{"frame":5,"object_id":1,"points":[[80,45,1]]}]}"""));
+        Assert.Equal(HttpStatusCode.Accepted, r.StatusCode);
+        Assert.Equal("done", (await WaitAsync(client, id)).GetProperty("state").GetString());
+        var io = TensorIndexFile.Read(Path.Combine(TestModels.Sam2VideoFixtures, "sam2video_io.bin"));
+        try
+        {
+            for (int t = 5; t <= 9; t++)
+            {
+                var labels = LabelPng.Decode(await client.GetByteArrayAsync($"/api/sam/videos/{id}/labels/{t}"), "labels");
+                double agreement = TestModels.Agreement(labels, io[$"b_fwd/{t}/obj_ids"], io[$"b_fwd/{t}/masks"]);
+                Assert.True(agreement >= 0.99, $"frame {t}: {agreement:P3} of pixels agree with the official masks");
+            }
+        }
+        finally
+        {
+            foreach (var t in io.Values) t.Dispose();
+        }
+        var notVideo = await UploadFramesAsync(client, [Path.Combine(TestModels.Sam2VideoFixtures, "README.md")], "video");
+        Assert.Equal(HttpStatusCode.BadRequest, notVideo.StatusCode);
+        Assert.StartsWith("video ('README.md'):", (await TestModels.Json(notVideo)).GetProperty("error").GetString());
+        using var both = new MultipartFormDataContent
+        {
+            { new ByteArrayContent(File.ReadAllBytes(clipFile)), "video", "clip.mkv" },
+            { new ByteArrayContent(File.ReadAllBytes(TestModels.Sam2VideoFrames[0])), "frames", "00000.jpg" },
+        };
+        var bad = await client.PostAsync("/api/sam/videos", both);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.StartsWith("video: send one video file", (await TestModels.Json(bad)).GetProperty("error").GetString());
+    }
+
     [Fact]
     public async Task A_sam_checkpoint_has_no_video_and_says_so()
     {

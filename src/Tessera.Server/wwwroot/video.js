@@ -25,10 +25,12 @@
 
   async function openClip(files) {
     const list = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
-    if (v.limits && list.length > v.limits.max_frames) { say(`${list.length} frames: this server takes at most ${v.limits.max_frames}`, true); return; }
+    // one video file (decoded on the server by ffmpeg), or the frames as images
+    const video = list.length === 1 && (list[0].type.startsWith('video/') || /\.(mp4|mkv|webm|avi|mov|m4v)$/i.test(list[0].name));
+    if (!video && v.limits && list.length > v.limits.max_frames) { say(`${list.length} frames: this server takes at most ${v.limits.max_frames}`, true); return; }
     const form = new FormData();
-    for (const f of list) form.append('frames', f, f.name);
-    say(`uploading ${list.length} frames…`);
+    for (const f of list) form.append(video ? 'video' : 'frames', f, f.name);
+    say(video ? `uploading ${list[0].name}…` : `uploading ${list.length} frames…`);
     try {
       if (v.id) fetch(`/api/sam/videos/${v.id}`, { method: 'DELETE' }).catch(() => {});
       const r = await fetch('/api/sam/videos', { method: 'POST', body: form });
