@@ -83,9 +83,12 @@ internal static class VideoUpload
             while (reader.ReadFrame(rgb, cancel))
             {
                 if (n == maxFrames) throw ApiException.BadRequest($"{field}: more than {maxFrames} frames; a clip has at most {maxFrames} frames");
-                // interleaved rgb24 rows -> uint8 [3, H, W]
-                using var frame = torch.tensor(rgb, [reader.Height, reader.Width, 3]).permute(2, 0, 1);
-                ImageIO.SaveJpeg(frame, Path.Combine(folder, n.ToString("D5", CultureInfo.InvariantCulture) + ".jpg"), PngQuality);
+                using (torch.NewDisposeScope())
+                {
+                    // interleaved rgb24 rows -> uint8 [3, H, W]
+                    var frame = torch.tensor(rgb, [reader.Height, reader.Width, 3]).permute(2, 0, 1);
+                    ImageIO.SaveJpeg(frame, Path.Combine(folder, n.ToString("D5", CultureInfo.InvariantCulture) + ".jpg"), PngQuality);
+                }
                 n++;
             }
             if (n == 0) throw ApiException.BadRequest($"{field}: no frames decoded");
