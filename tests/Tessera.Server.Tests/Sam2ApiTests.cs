@@ -103,6 +103,31 @@ public sealed class Sam2ApiTests
         return await client.PostAsync("/api/sam/videos", form);
     }
 
+    /// <summary>
+    /// The label maps of frames 5–9 of clip <paramref name="id"/> after the fixture's second session (object 1 clicked at
+    /// (80, 45) on frame 5, forwards) against the official b_fwd masks: at least <paramref name="minAgreement"/> of the
+    /// pixels equal, object 1 present, each frame's overlay served.
+    /// </summary>
+    private static async Task SameAsOfficialSecondSessionAsync(HttpClient client, string id, double minAgreement)
+    {
+        var io = TensorIndexFile.Read(Path.Combine(TestModels.Sam2VideoFixtures, "sam2video_io.bin"));
+        try
+        {
+            for (int t = 5; t <= 9; t++)
+            {
+                var labels = LabelPng.Decode(await client.GetByteArrayAsync($"/api/sam/videos/{id}/labels/{t}"), "labels");
+                double agreement = TestModels.Agreement(labels, io[$"b_fwd/{t}/obj_ids"], io[$"b_fwd/{t}/masks"]);
+                Assert.True(agreement >= minAgreement, $"frame {t}: {agreement:P3} of pixels agree with the official masks");
+                Assert.Contains(1, labels.Labels.Select(v => (int)v));
+                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/api/sam/videos/{id}/overlays/{t}")).StatusCode);
+            }
+        }
+        finally
+        {
+            foreach (var t in io.Values) t.Dispose();
+        }
+    }
+
     /// <summary>Polls a clip's run until it ends; its last status.</summary>
     internal static async Task<JsonElement> WaitAsync(HttpClient client, string id)
     {
@@ -139,22 +164,7 @@ public sealed class Sam2ApiTests
         Assert.Equal("done", status.GetProperty("state").GetString());
         Assert.Equal([5, 6, 7, 8, 9], status.GetProperty("frames").EnumerateArray().Select(f => f.GetInt32()));
         Assert.Equal(5, status.GetProperty("done").GetInt32());
-        var io = TensorIndexFile.Read(Path.Combine(TestModels.Sam2VideoFixtures, "sam2video_io.bin"));
-        try
-        {
-            for (int t = 5; t <= 9; t++)
-            {
-                var labels = LabelPng.Decode(await client.GetByteArrayAsync($"/api/sam/videos/{id}/labels/{t}"), "labels");
-                double agreement = TestModels.Agreement(labels, io[$"b_fwd/{t}/obj_ids"], io[$"b_fwd/{t}/masks"]);
-                Assert.True(agreement >= 0.999, $"frame {t}: {agreement:P3} of pixels agree with the official masks");
-                Assert.Contains(1, labels.Labels.Select(v => (int)v));
-                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/api/sam/videos/{id}/overlays/{t}")).StatusCode);
-            }
-        }
-        finally
-        {
-            foreach (var t in io.Values) t.Dispose();
-        }
+        await SameAsOfficialSecondSessionAsync(client, id, 0.999);
         Assert.Equal("no_result", (await TestModels.Json(await client.GetAsync($"/api/sam/videos/{id}/labels/4"))).GetProperty("code").GetString());
 
         // bad prompts and clips: one-line 400s naming the field
@@ -216,20 +226,7 @@ public sealed class Sam2ApiTests
         var r = await client.PostAsync($"/api/sam/videos/{id}/track", JsonBody("""{"prompts":[{"frame":5,"object_id":1,"points":[[80,45,1]]}]}"""));
         Assert.Equal(HttpStatusCode.Accepted, r.StatusCode);
         Assert.Equal("done", (await WaitAsync(client, id)).GetProperty("state").GetString());
-        var io = TensorIndexFile.Read(Path.Combine(TestModels.Sam2VideoFixtures, "sam2video_io.bin"));
-        try
-        {
-            for (int t = 5; t <= 9; t++)
-            {
-                var labels = LabelPng.Decode(await client.GetByteArrayAsync($"/api/sam/videos/{id}/labels/{t}"), "labels");
-                double agreement = TestModels.Agreement(labels, io[$"b_fwd/{t}/obj_ids"], io[$"b_fwd/{t}/masks"]);
-                Assert.True(agreement >= 0.99, $"frame {t}: {agreement:P3} of pixels agree with the official masks");
-            }
-        }
-        finally
-        {
-            foreach (var t in io.Values) t.Dispose();
-        }
+        await SameAsOfficialSecondSessionAsync(client, id, 0.99);
         var notVideo = await UploadFramesAsync(client, [Path.Combine(TestModels.Sam2VideoFixtures, "README.md")], "video");
         Assert.Equal(HttpStatusCode.BadRequest, notVideo.StatusCode);
         Assert.StartsWith("video ('README.md'):", (await TestModels.Json(notVideo)).GetProperty("error").GetString());
