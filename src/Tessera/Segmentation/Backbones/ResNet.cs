@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using Tessera.Segmentation.Layers;
 using Tessera.Training.Distributed;
 using static TorchSharp.torch.nn;
@@ -203,9 +204,9 @@ internal sealed class BasicBlock : FoldedResidualBlock
             return z.add_(_down is null ? x : _down.Forward(x)).relu_().MoveToOuterDisposeScope();
         }
         ClearInferenceCache();   // a pass with gradients may precede a weight update
-        var y = functional.relu(bn1.forward(conv1.forward(x)));
-        y = bn2.forward(conv2.forward(y));
-        var identity = downsample is null ? x : downsample.forward(x);
+        var y = functional.relu(bn1.forward(PointwiseConvolution.Forward(conv1, x)));
+        y = bn2.forward(PointwiseConvolution.Forward(conv2, y));
+        var identity = _down is null ? x : _down.Forward(x);   // unfolded here: not Active
         return functional.relu(y + identity).MoveToOuterDisposeScope();
     }
 }
@@ -240,10 +241,10 @@ internal sealed class Bottleneck : FoldedResidualBlock
             return z.add_(_down is null ? x : _down.Forward(x)).relu_().MoveToOuterDisposeScope();
         }
         ClearInferenceCache();   // a pass with gradients may precede a weight update
-        var y = functional.relu(bn1.forward(conv1.forward(x)));
-        y = functional.relu(bn2.forward(conv2.forward(y)));
-        y = bn3.forward(conv3.forward(y));
-        var identity = downsample is null ? x : downsample.forward(x);
+        var y = functional.relu(bn1.forward(PointwiseConvolution.Forward(conv1, x)));
+        y = functional.relu(bn2.forward(PointwiseConvolution.Forward(conv2, y)));
+        y = bn3.forward(PointwiseConvolution.Forward(conv3, y));
+        var identity = _down is null ? x : _down.Forward(x);   // unfolded here: not Active
         return functional.relu(y + identity).MoveToOuterDisposeScope();
     }
 }

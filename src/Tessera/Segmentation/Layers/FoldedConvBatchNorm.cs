@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using Tessera.Training.Distributed;
 
 namespace Tessera.Segmentation.Layers;
@@ -37,12 +38,12 @@ public sealed class FoldedConvBatchNorm : IDisposable
         if (!Active)
         {
             Clear();
-            return _bn.forward(_conv.forward(x));
+            return _bn.forward(PointwiseConvolution.Forward(_conv, x));
         }
         var w = _conv.weight!;
         // A module moved to another device or dtype has new tensors: fold again.
         if (_weight is null || _source != w.Handle) Fold();
-        return torch.nn.functional.conv2d(x, _weight!, _bias, _conv.stride, _conv.padding, _conv.dilation, _conv.groups);
+        return PointwiseConvolution.Conv2d(x, _weight!, _bias, _conv.stride, _conv.padding!, _conv.dilation, _conv.groups);
     }
 
     private void Fold()
