@@ -20,10 +20,21 @@ public sealed class InfoCommand : TesseraCommand<DataSettings>
         Row("ATen CPU capability", cpu.AtenText);
         Row("oneDNN", cpu.OneDnnText);
         Row("BLAS", cpu.BlasText);
+        Row("huge pages for large tensors", NativeHeap.HugePagesActive() ? "on" : $"off (kernel: {HugePagesMode()}; {NativeHeap.HugePagesVariable} {Environment.GetEnvironmentVariable(NativeHeap.HugePagesVariable) ?? "unset"} when the process started)");
         Row("Fashion-MNIST", source.Describe());
         Row("Debian dataset folder", Directory.Exists(FashionMnist.DebianFolder) ? FashionMnist.DebianFolder : $"{FashionMnist.DebianFolder} (absent)");
         Row(".NET", $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription} on {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}");
         Ui.Console.Write(table);
         return Program.Ok;
+    }
+
+    // The kernel's transparent-huge-page mode: the bracketed word of /sys/kernel/mm/transparent_hugepage/enabled.
+    internal static string HugePagesMode()
+    {
+        const string Path = "/sys/kernel/mm/transparent_hugepage/enabled";
+        if (!File.Exists(Path)) return "no transparent huge pages";
+        string text = File.ReadAllText(Path);
+        int a = text.IndexOf('['), b = text.IndexOf(']');
+        return a >= 0 && b > a ? text[(a + 1)..b] : text.Trim();
     }
 }

@@ -8,6 +8,15 @@ namespace Tessera.Runtime;
 /// in its ResNet-18 backbone against PyTorch's 76 ms. With an mmap threshold of 32 MiB (glibc's maximum) and a trim
 /// threshold of 64 MiB the backbone takes 62–80 ms (bench/README.md). Linux with glibc only; left alone when
 /// MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ is set, or when TESSERA_MALLOC=default.
+/// <para>
+/// Tensors above glibc's largest mmap threshold (32 MiB: a 256-channel 256² map is 64 MiB) are mapped afresh at every
+/// allocation and first touched page by page; in a VM each 4 KiB fault is costly, so an element-wise operation on such
+/// a tensor took 200–260 ms against 17–22 ms when the pages are 2 MiB (issue 28, MobileSAM's first stage; bench/README.md).
+/// libtorch's CPU allocator asks the kernel for transparent huge pages for tensors of 2 MiB or more when the environment
+/// variable THP_MEM_ALLOC_ENABLE is 1 (c10's <c>alloc_cpu</c>, read once, at libtorch's first allocation), so
+/// <see cref="Configure"/> sets it in the process environment unless it is set already — which only takes effect when
+/// Configure runs before the process's first tensor (<see cref="HugePagesActive"/> tells).
+/// </para>
 /// </summary>
 public static partial class NativeHeap
 {
@@ -21,6 +30,13 @@ public static partial class NativeHeap
 
     [LibraryImport("libc.so.6", EntryPoint = "mallopt")]
     private static partial int Mallopt(int param, int value);
+
+    // The native environment: .NET's Environment.SetEnvironmentVariable does not reach getenv in native code on Unix.
+    [LibraryImport("libc.so.6", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Setenv(string name, string value, int overwrite);
+
+    /// <summary>The environment variable libtorch's CPU allocator reads for transparent huge pages.</summary>
+    public const string HugePagesVariable = "THP_MEM_ALLOC_ENABLE";
 
     /// <summary>Whether <see cref="Configure"/> changed the settings in this process.</summary>
     public static bool Configured { get; private set; }
@@ -38,11 +54,33 @@ public static partial class NativeHeap
         {
             // mallopt returns 1 on success, 0 when glibc refuses the value.
             Configured = Mallopt(M_MMAP_THRESHOLD, MmapThreshold) == 1 && Mallopt(M_TRIM_THRESHOLD, TrimThreshold) == 1;
+            if (Environment.GetEnvironmentVariable(HugePagesVariable) is null) Setenv(HugePagesVariable, "1", overwrite: 0);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             Configured = false; // not glibc (musl has no mallopt)
         }
         return Configured;
+    }
+
+    /// <summary>
+    /// Whether a large tensor allocated now is backed by transparent huge pages: a 16 MiB tensor is filled and the
+    /// process's AnonHugePages (/proc/self/smaps_rollup) must grow by at least 2 MiB. False off Linux, when the kernel's
+    /// transparent huge pages are off, or when libtorch's allocator read its setting before <see cref="Configure"/> set it.
+    /// </summary>
+    public static bool HugePagesActive()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/proc/self/smaps_rollup")) return false;
+        long before = AnonHugePagesKiB();
+        using var probe = torch.ones(4 << 20, dtype: torch.ScalarType.Float32);
+        return AnonHugePagesKiB() - before >= 2048;
+    }
+
+    private static long AnonHugePagesKiB()
+    {
+        foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
+            if (line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+        return 0;
     }
 }
