@@ -24,9 +24,12 @@ public sealed class MbConv : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = functional.gelu(conv1.forward(x));
-        h = functional.gelu(conv2.forward(h));
+        var h = Gelu(conv1.forward(x));
+        h = Gelu(conv2.forward(h));
         h = conv3.forward(h).add_(x);
-        return functional.gelu(h).MoveToOuterDisposeScope();
+        return Gelu(h).MoveToOuterDisposeScope();
     }
+
+    // GELU on a fresh activation, in place in inference (one 64 MiB map less per call at 1024² in stage 0).
+    internal static torch.Tensor Gelu(torch.Tensor x) => x.requires_grad ? x.gelu() : x.gelu_();
 }

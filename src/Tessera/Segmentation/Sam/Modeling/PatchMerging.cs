@@ -27,8 +27,8 @@ public sealed class PatchMerging : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         if (x.dim() == 3) x = x.view(x.shape[0], _side, _side, -1).permute(0, 3, 1, 2);
-        var h = functional.gelu(conv1.forward(x));
-        h = functional.gelu(conv2.forward(h));
+        var h = MbConv.Gelu(conv1.forward(x));
+        h = MbConv.Gelu(conv2.forward(h));
         h = conv3.forward(h);
         return h.flatten(2).transpose(1, 2).MoveToOuterDisposeScope();
     }
