@@ -43,8 +43,7 @@ public static class VideoTracking
             }
         }
         var summary = new Sam2TrackSummary(output.Frames, state.ObjectIds.Order().ToList(), done, clock.Elapsed.TotalSeconds);
-        output.Finish(summary, options.Direction);
-        return summary;
+        return output.Finish(summary, options.Direction);
     }
 
     /// <summary>The frame steps a run of <paramref name="prompts"/> over <paramref name="frameCount"/> frames in <paramref name="direction"/> takes (a frame reached by both passes counts twice).</summary>
