@@ -153,6 +153,25 @@ public sealed class SamTrackCliTests
     }
 
     [Fact]
+    public void The_library_call_without_progress_counts_its_steps()
+    {
+        // VideoTracking.Run as the bench calls it (no progress, no cancellation): forwards from frame 0 over the 10
+        // frames, both objects; the steps must be counted however the progress is (a null progress once left them 0)
+        using var dir = new TempDir();
+        using var predictor = Sam2VideoPredictor.Load(Sam2MemoryFixtureTests.TinyCheckpoint, imageSize: 256);
+        using var state = predictor.InitState(Frames);
+        var options = new Sam2TrackOptions();
+        var folder = new Sam2TrackFolder(dir.File("out"), state.Frames, options);
+        var summary = VideoTracking.Run(predictor, state, [new Sam2TrackPrompt(0, 1) { Points = [(60, 40, 1)] }, new Sam2TrackPrompt(0, 2) { Points = [(120, 60, 1)] }], options, folder);
+        Assert.Equal(10, summary.Steps);
+        Assert.Equal(VideoTracking.Steps([new Sam2TrackPrompt(0, 1) { Points = [(60, 40, 1)] }], 10, Sam2TrackDirection.Forward), summary.Steps);
+        Assert.Equal(Enumerable.Range(0, 10), summary.Frames);
+        Assert.True(summary.SecondsPerFrame > 0 && summary.SecondsPerFrame == summary.Seconds / 10, $"{summary.SecondsPerFrame} s per frame");
+        using var doc = JsonDocument.Parse(File.ReadAllText(folder.SummaryFile));
+        Assert.Equal(10, doc.RootElement.GetProperty("steps").GetInt32());
+    }
+
+    [Fact]
     public void Track_a_video_file_writes_the_labels_of_its_frames()
     {
         using var dir = new TempDir();

@@ -39,7 +39,9 @@ public static class VideoTracking
             foreach (var result in predictor.PropagateInVideo(state, startFrame: start, reverse: reverse, cancellationToken: cancellationToken))
             {
                 using (result) output.Write(result);
-                progress?.Report(new Sam2TrackProgress(++done, total, result.FrameIndex));
+                // counted outside the report: `progress?.Report(…)` evaluates no argument without a progress
+                done++;
+                progress?.Report(new Sam2TrackProgress(done, total, result.FrameIndex));
             }
         }
         var summary = new Sam2TrackSummary(output.Frames, state.ObjectIds.Order().ToList(), done, clock.Elapsed.TotalSeconds);
