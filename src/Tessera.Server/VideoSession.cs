@@ -59,9 +59,8 @@ public sealed class VideoSession : IDisposable
     {
         if (frame < 0 || frame >= Frames.Count) throw new ApiException(404, $"frame {frame} is not in the clip (0–{Frames.Count - 1})", "unknown_frame");
         if (Frames.Paths.Count > 0) return File.ReadAllBytes(Frames.Paths[frame]);
-        using var rgb = Frames.Rgb(frame);
-        using var chw = rgb.permute(2, 0, 1);
-        return ImageIO.EncodeJpeg(chw, VideoUpload.PngQuality);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return ImageIO.EncodeJpeg(Frames.Rgb(frame).permute(2, 0, 1), VideoUpload.PngQuality);
     }
 
     /// <summary>The label PNG (<paramref name="overlay"/> false) or overlay PNG of frame <paramref name="frame"/> of the latest run.</summary>

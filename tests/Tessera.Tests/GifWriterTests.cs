@@ -25,6 +25,15 @@ public sealed class GifWriterTests
         return rgb;
     }
 
+    /// <summary>A program named ffmpeg in <paramref name="folder"/> that reads nothing, says "Unknown encoder gif" and exits 1.</summary>
+    internal static string FailingFfmpeg(string folder)
+    {
+        string fake = Path.Combine(folder, "ffmpeg");
+        File.WriteAllText(fake, "#!/bin/sh\necho 'Unknown encoder gif' >&2\nexit 1\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return fake;
+    }
+
     [Fact]
     public void Flat_colour_frames_come_back_exactly_at_their_rate()
     {
@@ -43,9 +52,7 @@ public sealed class GifWriterTests
     public void A_failing_encoder_is_an_error_with_its_message_and_leaves_no_file()
     {
         using var dir = new TempDir();
-        string fake = dir.File("ffmpeg");
-        File.WriteAllText(fake, "#!/bin/sh\necho 'Unknown encoder gif' >&2\nexit 1\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string fake = FailingFfmpeg(dir.Path);
         string path = dir.File("out.gif");
         var e = Assert.Throws<IOException>(() => GifWriter.Write(fake, path, 32, 12, 100, k => Bands(k, 32, 12), 100));
         Assert.Contains("Unknown encoder gif", e.Message);

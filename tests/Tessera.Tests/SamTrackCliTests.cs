@@ -127,13 +127,16 @@ public sealed class SamTrackCliTests
         Assert.False(preview.TryGetProperty("gif_skipped", out _));
     }
 
-    [Fact]
-    public void Without_ffmpeg_the_gif_is_skipped_and_the_summary_says_so()
+    [Theory]
+    [InlineData(false, "ffmpeg not found on PATH")]
+    [InlineData(true, "Unknown encoder gif")]
+    public void Without_a_working_ffmpeg_the_gif_is_skipped_and_the_summary_says_so(bool failing, string says)
     {
         using var dir = new TempDir();
-        using var empty = new TempDir();
+        using var bin = new TempDir();
+        if (failing) GifWriterTests.FailingFfmpeg(bin.Path);
         var frames = Sam2VideoFrames.Open(Frames);
-        var folder = new Sam2TrackFolder(dir.File("out"), frames) { FfmpegSearchPath = empty.Path };
+        var folder = new Sam2TrackFolder(dir.File("out"), frames) { FfmpegSearchPath = bin.Path };
         for (int t = 0; t < 3; t++)
         {
             // object 1: the left half of the frame
@@ -143,8 +146,10 @@ public sealed class SamTrackCliTests
             folder.Write(new Sam2VideoFrameResult(t, [1], logits, [2f]));
         }
         var summary = folder.Finish(new Sam2TrackSummary(folder.Frames, [1], 3, 1.0), Sam2TrackDirection.Forward);
-        Assert.Contains("ffmpeg not found on PATH", summary.PreviewGifSkipped);
+        Assert.Contains(says, summary.PreviewGifSkipped);
         Assert.False(File.Exists(folder.PreviewGifFile));
+        Assert.Empty(Directory.GetFiles(dir.File("out"), "*.tmp"));
+        Assert.True(File.Exists(folder.ContactSheetFile));
         Assert.Equal(3, ApngCheck.Read(folder.PreviewFile).Frames.Count);
         using var doc = JsonDocument.Parse(File.ReadAllText(folder.SummaryFile));
         var preview = doc.RootElement.GetProperty("preview");

@@ -84,9 +84,8 @@ public sealed class Sam2TrackFolder
     /// <summary>
     /// Writes the animated previews (<c>preview.gif</c> only where ffmpeg is on PATH), the contact sheet and the summary
     /// JSON of <paramref name="summary"/>; returns <paramref name="summary"/> with <see cref="Sam2TrackSummary.PreviewGifSkipped"/>
-    /// set where the GIF was not written.
+    /// set where the GIF was not written (ffmpeg not on PATH, or failed: the other files are written all the same).
     /// </summary>
-    /// <exception cref="IOException">ffmpeg is on PATH but failed to encode the GIF.</exception>
     public Sam2TrackSummary Finish(Sam2TrackSummary summary, Sam2TrackDirection direction)
     {
         var frames = Frames;
@@ -97,14 +96,27 @@ public sealed class Sam2TrackFolder
         {
             string[] overlays = [.. animated.Select(OverlayFile)];
             Sam2TrackPreview.WriteAnimation(PreviewFile, overlays, _frames.Width, _frames.Height, _options.AnimationWidth, stride / fps);
-            if (Ffmpeg.TryFind("ffmpeg", FfmpegSearchPath) is string ffmpeg)
-                Sam2TrackPreview.WriteGif(ffmpeg, PreviewGifFile, overlays, _frames.Width, _frames.Height, _options.AnimationWidth, stride / fps);
-            else
-                summary = summary with { PreviewGifSkipped = "preview.gif not written: ffmpeg not found on PATH (install Debian's ffmpeg for the GIF; preview.png has the same frames)" };
+            summary = summary with { PreviewGifSkipped = WriteGif(overlays, stride / fps) };
             Sam2TrackPreview.WriteContactSheet(ContactSheetFile, [.. sheet.Select(OverlayFile)], _frames.Width, _frames.Height, _options.ContactSheetWidth);
         }
         WriteSummary(summary, direction, sheet, animated, fps / stride);
         return summary;
+    }
+
+    // preview.gif through ffmpeg; why not, or null when written. A failing ffmpeg loses the GIF only, not the run's other outputs.
+    private string? WriteGif(IReadOnlyList<string> overlays, double seconds)
+    {
+        if (Ffmpeg.TryFind("ffmpeg", FfmpegSearchPath) is not string ffmpeg)
+            return "preview.gif not written: ffmpeg not found on PATH (install Debian's ffmpeg for the GIF; preview.png has the same frames)";
+        try
+        {
+            Sam2TrackPreview.WriteGif(ffmpeg, PreviewGifFile, overlays, _frames.Width, _frames.Height, _options.AnimationWidth, seconds);
+            return null;
+        }
+        catch (IOException e)
+        {
+            return $"preview.gif not written: {e.Message} (preview.png has the same frames)";
+        }
     }
 
     private void WriteSummary(Sam2TrackSummary summary, Sam2TrackDirection direction, IReadOnlyList<int> sheet, IReadOnlyList<int> animated, double previewFps)
