@@ -10,7 +10,7 @@ namespace Tessera.Bench;
 /// repository's truck photo), same clicks (one positive click per object on frame 0), same thread count. Each run: a
 /// fresh state over the folder (frames read, frame 0 encoded) and the clicks, untimed; then the forward propagation over
 /// the whole clip, timed, divided by the frames it yields. Then <c>tessera sam track</c>'s time per frame on the clip
-/// (<see cref="VideoTracking.Run"/> called as the CLI calls it, label PNGs, overlays and preview written).
+/// (<see cref="VideoTracking.Run"/> called as the CLI calls it, label PNGs, overlays and previews written).
 /// `sam2video [threads] [reps] [frames]`.
 /// </summary>
 internal static class Sam2VideoBench
@@ -84,7 +84,7 @@ internal static class Sam2VideoBench
             var summary = VideoTracking.Run(predictor, state, prompts, options, folder);
             double total = sw.Elapsed.TotalSeconds;
             Console.WriteLine(FormattableString.Invariant(
-                $"sam track (VideoTracking.Run as the CLI calls it, Release, model loaded), {objects} object(s), {summary.Steps} frames 854x480: {summary.SecondsPerFrame:0.000} s per frame as the command reports it (tracking and writing labels/overlays), {total / summary.Steps:0.000} s per frame with the frame-0 encoding, prompts, preview and summary; load {File.ReadAllText("/proc/loadavg").Trim()}"));
+                $"sam track (VideoTracking.Run as the CLI calls it, Release, model loaded), {objects} object(s), {summary.Steps} frames 854x480: {summary.SecondsPerFrame:0.000} s per frame as the command reports it (tracking and writing labels/overlays), {total / summary.Steps:0.000} s per frame with the frame-0 encoding, prompts, previews (APNG, and GIF through ffmpeg) and summary; load {File.ReadAllText("/proc/loadavg").Trim()}"));
         }
     }
 

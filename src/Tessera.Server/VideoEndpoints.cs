@@ -40,7 +40,7 @@ internal static class VideoEndpoints
           .WithSummary("Upload a short clip: its frames as JPEG or PNG files named 'frames' (multipart/form-data, in order), or one video file named 'video' (decoded by ffmpeg). SAM 2 checkpoints with video weights only.");
 
         videos.MapGet("/{id}/frames/{frame:int}", (string id, int frame) =>
-            Send(video().Sessions.Get(id).FrameFile(frame), "image/jpeg"))
+            Send(video().Sessions.Get(id).FrameJpeg, frame, "image/jpeg"))
           .Produces(200, contentType: "image/jpeg").Errors().WithSummary("Frame FRAME of the clip (JPEG).");
 
         videos.MapPost("/{id}/track", async (HttpContext ctx, string id) =>
@@ -62,11 +62,11 @@ internal static class VideoEndpoints
         }).Produces<VideoTrackStatus>().Errors().WithSummary("Cancel the queued or running run.");
 
         videos.MapGet("/{id}/labels/{frame:int}", (string id, int frame) =>
-            Send(video().Sessions.Get(id).ResultFile(frame, overlay: false), "image/png"))
+            Send(File.ReadAllBytes, video().Sessions.Get(id).ResultFile(frame, overlay: false), "image/png"))
           .Produces(200, contentType: "image/png").Errors().WithSummary("Label map of a tracked frame: palette PNG, pixel value = object id (0 background).");
 
         videos.MapGet("/{id}/overlays/{frame:int}", (string id, int frame) =>
-            Send(video().Sessions.Get(id).ResultFile(frame, overlay: true), "image/png"))
+            Send(File.ReadAllBytes, video().Sessions.Get(id).ResultFile(frame, overlay: true), "image/png"))
           .Produces(200, contentType: "image/png").Errors().WithSummary("The frame with each tracked object in its colour (PNG).");
 
         videos.MapDelete("/{id}", (string id) =>
@@ -76,14 +76,14 @@ internal static class VideoEndpoints
         }).Produces(204).Errors().WithSummary("Forget the clip: its run cancelled, its files deleted.");
     }
 
-    // A file of a clip; a file deleted meanwhile (the clip evicted, a new run begun) is a 404.
-    private static IResult Send(string path, string type)
+    // The bytes read(what) gives of a clip; a file deleted or frames disposed meanwhile (the clip evicted, a new run begun) is a 404.
+    private static IResult Send<T>(Func<T, byte[]> read, T what, string type)
     {
         try
         {
-            return Results.Bytes(File.ReadAllBytes(path), type);
+            return Results.Bytes(read(what), type);
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or ObjectDisposedException)
         {
             throw new ApiException(404, "the file is gone: the clip was evicted or a new run replaced its results", "gone");
         }

@@ -56,12 +56,12 @@ public sealed class VideoService : IDisposable
     /// <summary>Writes the frame images of a multipart upload as a clip and opens its session.</summary>
     /// <exception cref="ApiException">400: no frames, too many, not JPEG/PNG, too large, or of different sizes.</exception>
     public async Task<VideoResponse> UploadFramesAsync(IReadOnlyList<IFormFile> files, CancellationToken cancel) =>
-        await UploadAsync(folder => VideoUpload.WriteFramesAsync(files, folder, MaxFrames, MaxFramePixels, cancel)).ConfigureAwait(false);
+        await UploadAsync(folder => VideoUpload.WriteFramesAsync(files, Path.Combine(folder, "frames"), MaxFrames, MaxFramePixels, cancel)).ConfigureAwait(false);
 
     /// <summary>Decodes an uploaded video file (through ffmpeg) as a clip and opens its session.</summary>
     /// <exception cref="ApiException">400: not a readable video, too many frames or too large ones.</exception>
     public async Task<VideoResponse> UploadVideoAsync(IFormFile video, CancellationToken cancel) =>
-        await UploadAsync(folder => VideoUpload.WriteVideoAsync(video, folder, MaxFrames, MaxFramePixels, cancel)).ConfigureAwait(false);
+        await UploadAsync(folder => VideoUpload.OpenVideoAsync(video, Path.Combine(folder, "upload.video"), MaxFrames, MaxFramePixels, cancel)).ConfigureAwait(false);
 
     private async Task<VideoResponse> UploadAsync(Func<string, Task<Sam2VideoFrames>> write)
     {
@@ -69,7 +69,7 @@ public sealed class VideoService : IDisposable
         string folder = Path.Combine(_root, id);
         try
         {
-            var frames = await write(Path.Combine(folder, "frames")).ConfigureAwait(false);
+            var frames = await write(folder).ConfigureAwait(false);
             Sessions.Add(new VideoSession(id, folder, frames));
             return new VideoResponse(id, frames.Count, frames.Width, frames.Height);
         }
@@ -124,7 +124,7 @@ public sealed class VideoService : IDisposable
     private Sam2TrackSummary RunOnModel(VideoSession session, int run, IReadOnlyList<Sam2TrackPrompt> prompts, Sam2TrackOptions options, CancellationToken cancel)
     {
         using var scope = torch.NewDisposeScope();
-        session.State ??= _predictor.InitState(Path.GetDirectoryName(session.Frames.Paths[0])!);
+        session.State ??= _predictor.InitState(session.Frames);
         var state = session.State;
         state.Reset();
         try

@@ -1,9 +1,11 @@
+using Tessera.IO;
 using Tessera.Segmentation.Sam2.Video;
 
 namespace Tessera.Server;
 
 /// <summary>
-/// One uploaded clip: its folder (frames/ as JPEGs in the official layout, runs/N/ the output of each tracking run as
+/// One uploaded clip: its frames (frame images in its folder's frames/ as JPEGs in the official layout, or a video file's
+/// decoded frames in a temporary file that goes with them), its folder (runs/N/ the output of each tracking run as
 /// <see cref="Sam2TrackFolder"/> writes it), the video state (made on the first run, its frame features cached between
 /// runs) and where the latest run stands. Disposing it cancels a run; the state and the folder go once no run holds them.
 /// </summary>
@@ -46,10 +48,20 @@ public sealed class VideoSession : IDisposable
         lock (_lock) return new VideoTrackStatus(_state, _run, _done, _total, [.. _written], _objects, _secondsPerFrame, _error);
     }
 
-    /// <summary>The JPEG of frame <paramref name="frame"/>.</summary>
+    /// <summary>
+    /// Frame <paramref name="frame"/> as a JPEG, for the page: a frame image as uploaded (its JPEG file), a video file's
+    /// frame encoded from its decoded pixels at quality <see cref="VideoUpload.PngQuality"/> (the model reads the decoded pixels).
+    /// </summary>
     /// <exception cref="ApiException">404: no such frame.</exception>
-    public string FrameFile(int frame) => frame >= 0 && frame < Frames.Count ? Frames.Paths[frame]
-        : throw new ApiException(404, $"frame {frame} is not in the clip (0–{Frames.Count - 1})", "unknown_frame");
+    /// <exception cref="FileNotFoundException">The clip's files are gone (evicted meanwhile).</exception>
+    /// <exception cref="ObjectDisposedException">A video file's decoded frames are gone (evicted meanwhile).</exception>
+    public byte[] FrameJpeg(int frame)
+    {
+        if (frame < 0 || frame >= Frames.Count) throw new ApiException(404, $"frame {frame} is not in the clip (0–{Frames.Count - 1})", "unknown_frame");
+        if (Frames.Paths.Count > 0) return File.ReadAllBytes(Frames.Paths[frame]);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return ImageIO.EncodeJpeg(Frames.Rgb(frame).permute(2, 0, 1), VideoUpload.PngQuality);
+    }
 
     /// <summary>The label PNG (<paramref name="overlay"/> false) or overlay PNG of frame <paramref name="frame"/> of the latest run.</summary>
     /// <exception cref="ApiException">404: the frame has no result (yet).</exception>
@@ -150,6 +162,7 @@ public sealed class VideoSession : IDisposable
     {
         State?.Dispose();
         State = null;
+        Frames.Dispose();
         _cancel?.Dispose();
         try
         {

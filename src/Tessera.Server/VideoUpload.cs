@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Http;
 using Tessera.IO;
 using Tessera.IO.Video;
 using Tessera.Segmentation.Sam2.Video;
-using TorchSharp;
 
 namespace Tessera.Server;
 
@@ -11,12 +10,12 @@ namespace Tessera.Server;
 /// A clip uploaded as frame images, written as the official frame folder (<c>00000.jpg</c>, <c>00001.jpg</c>, … in upload
 /// order) that <see cref="Sam2VideoFrames.Open"/> reads: a JPEG is kept byte for byte (the model sees what the official
 /// loader would), a PNG is decoded and stored as a JPEG of quality <see cref="PngQuality"/> (SAM 2's loader reads JPEGs only).
-/// A clip uploaded as one video file is decoded by Debian's ffmpeg (<see cref="VideoFile"/>) and its frames stored the
-/// same way as JPEGs of that quality.
+/// A clip uploaded as one video file is decoded by Debian's ffmpeg as <c>tessera sam track --video</c> decodes it
+/// (<see cref="OpenVideoAsync"/>): its frames are kept as decoded, losslessly, outside the frame folder.
 /// </summary>
 internal static class VideoUpload
 {
-    /// <summary>JPEG quality of a frame uploaded as PNG.</summary>
+    /// <summary>JPEG quality of a frame uploaded as PNG, and of a video file's frame sent to the page.</summary>
     public const int PngQuality = 95;
 
     /// <summary>Writes <paramref name="files"/> into <paramref name="folder"/> and opens them as frames.</summary>
@@ -65,33 +64,24 @@ internal static class VideoUpload
         return Sam2VideoFrames.Open(folder);
     }
 
-    /// <summary>Decodes the video file <paramref name="video"/> into the frame folder <paramref name="folder"/> and opens it as frames.</summary>
+    /// <summary>
+    /// Decodes the video file <paramref name="video"/> as <c>tessera sam track --video</c> does
+    /// (<see cref="Sam2VideoFrames.OpenVideo"/>: every frame through ffmpeg into a temporary file of raw RGB, deleted
+    /// when the frames are disposed; memory holds one frame), so the model sees the decoded pixels, losslessly. The
+    /// uploaded file is written to <paramref name="scratch"/> for ffmpeg and deleted once decoded.
+    /// </summary>
     /// <exception cref="ApiException">400: not a video ffmpeg can read (or ffmpeg missing), frames larger than <paramref name="maxPixels"/>, more than <paramref name="maxFrames"/> frames.</exception>
-    public static async Task<Sam2VideoFrames> WriteVideoAsync(IFormFile video, string folder, int maxFrames, long maxPixels, CancellationToken cancel)
+    public static async Task<Sam2VideoFrames> OpenVideoAsync(IFormFile video, string scratch, int maxFrames, long maxPixels, CancellationToken cancel)
     {
         string field = $"video ('{video.FileName}')";
-        Directory.CreateDirectory(folder);
-        string upload = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(folder))!, "upload.video");
-        await using (var file = File.Create(upload)) await video.CopyToAsync(file, cancel).ConfigureAwait(false);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(scratch))!);
+        await using (var file = File.Create(scratch)) await video.CopyToAsync(file, cancel).ConfigureAwait(false);
         try
         {
-            using var reader = VideoFile.Open(upload, cancel);
+            using var reader = VideoFile.Open(scratch, cancel);
             if ((long)reader.Width * reader.Height > maxPixels)
                 throw ApiException.BadRequest($"{field}: {reader.Width}×{reader.Height} is more than {maxPixels:N0} pixels per frame");
-            var rgb = new byte[reader.FrameBytes];
-            int n = 0;
-            while (reader.ReadFrame(rgb, cancel))
-            {
-                if (n == maxFrames) throw ApiException.BadRequest($"{field}: more than {maxFrames} frames; a clip has at most {maxFrames} frames");
-                using (torch.NewDisposeScope())
-                {
-                    // interleaved rgb24 rows -> uint8 [3, H, W]
-                    var frame = torch.tensor(rgb, [reader.Height, reader.Width, 3]).permute(2, 0, 1);
-                    ImageIO.SaveJpeg(frame, Path.Combine(folder, n.ToString("D5", CultureInfo.InvariantCulture) + ".jpg"), PngQuality);
-                }
-                n++;
-            }
-            if (n == 0) throw ApiException.BadRequest($"{field}: no frames decoded");
+            return Sam2VideoFrames.Decode(reader, maxFrames, cancel);
         }
         catch (TesseraUserException e)
         {
@@ -99,8 +89,7 @@ internal static class VideoUpload
         }
         finally
         {
-            File.Delete(upload);
+            File.Delete(scratch);
         }
-        return Sam2VideoFrames.Open(folder);
     }
 }

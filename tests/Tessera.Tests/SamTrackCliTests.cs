@@ -1,3 +1,5 @@
+using Tessera.Segmentation.Sam2.Video;
+
 namespace Tessera.Tests;
 
 /// <summary>
@@ -94,6 +96,84 @@ public sealed class SamTrackCliTests
             using var overlay = ImageIO.Load(Path.Combine(dir.File("out"), "overlays", $"{t:D5}.png"), ColorMode.Rgb);
             Assert.Equal(overlay.permute(1, 2, 0).contiguous().bytes.ToArray(), f.Rgb);
         }
+    }
+
+    [Fact]
+    public void The_gif_preview_has_the_animated_png_frames_through_a_palette()
+    {
+        using var dir = new TempDir();
+        var (code, output) = CliTests.Run(Track(dir, "--point", "60,40@0", "--point", "120,60@0:2"));
+        Assert.True(code == 0, output);
+        Assert.Contains("preview.gif", output);
+        string folder = dir.File("out");
+        var (_, apng) = ApngCheck.Read(Path.Combine(folder, "preview.png"));
+        // decoded by ffmpeg's GIF decoder: the APNG's 10 frames, 160 × 90, each shown 0.1 s, looping for ever
+        var gif = GifCheck.Read(Path.Combine(folder, "preview.gif"));
+        Assert.Equal((160, 90, 0), (gif.Width, gif.Height, gif.Loop));
+        Assert.Equal(10, gif.Rgb.Length);
+        Assert.Equal(Enumerable.Repeat(0.1, 10), gif.Seconds);
+        // A 256-colour palette with error diffusion moves samples a little: measured on this clip, the mean absolute
+        // difference from the APNG frame (lossless, = the overlay) is 1.7–2.3 levels per sample, while two different
+        // frames of the clip differ by 7.5 levels or more (a GIF frame from its neighbouring overlays by 8.0 or more).
+        // A bound of 4 levels takes palette noise and catches a frame out of order or from another run.
+        for (int t = 0; t < 10; t++)
+        {
+            double mad = GifCheck.MeanAbsoluteDifference(gif.Rgb[t], apng[t].Rgb);
+            Assert.True(mad <= 4, $"GIF frame {t}: mean absolute difference {mad:0.00} levels from the APNG frame");
+        }
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "summary.json")));
+        var preview = doc.RootElement.GetProperty("preview");
+        Assert.Equal(("preview.png", "preview.gif"), (preview.GetProperty("apng").GetString(), preview.GetProperty("gif").GetString()));
+        Assert.False(preview.TryGetProperty("gif_skipped", out _));
+    }
+
+    [Theory]
+    [InlineData(false, "ffmpeg not found on PATH")]
+    [InlineData(true, "Unknown encoder gif")]
+    public void Without_a_working_ffmpeg_the_gif_is_skipped_and_the_summary_says_so(bool failing, string says)
+    {
+        using var dir = new TempDir();
+        using var bin = new TempDir();
+        if (failing) GifWriterTests.FailingFfmpeg(bin.Path);
+        var frames = Sam2VideoFrames.Open(Frames);
+        var folder = new Sam2TrackFolder(dir.File("out"), frames) { FfmpegSearchPath = bin.Path };
+        for (int t = 0; t < 3; t++)
+        {
+            // object 1: the left half of the frame
+            using var scope = torch.NewDisposeScope();
+            var logits = torch.full([1, 1, 90, 160], -1f);
+            logits[.., .., .., ..80] = torch.tensor(1f);
+            folder.Write(new Sam2VideoFrameResult(t, [1], logits, [2f]));
+        }
+        var summary = folder.Finish(new Sam2TrackSummary(folder.Frames, [1], 3, 1.0), Sam2TrackDirection.Forward);
+        Assert.Contains(says, summary.PreviewGifSkipped);
+        Assert.False(File.Exists(folder.PreviewGifFile));
+        Assert.Empty(Directory.GetFiles(dir.File("out"), "*.tmp"));
+        Assert.True(File.Exists(folder.ContactSheetFile));
+        Assert.Equal(3, ApngCheck.Read(folder.PreviewFile).Frames.Count);
+        using var doc = JsonDocument.Parse(File.ReadAllText(folder.SummaryFile));
+        var preview = doc.RootElement.GetProperty("preview");
+        Assert.Equal(JsonValueKind.Null, preview.GetProperty("gif").ValueKind);
+        Assert.Equal(summary.PreviewGifSkipped, preview.GetProperty("gif_skipped").GetString());
+    }
+
+    [Fact]
+    public void The_library_call_without_progress_counts_its_steps()
+    {
+        // VideoTracking.Run as the bench calls it (no progress, no cancellation): forwards from frame 0 over the 10
+        // frames, both objects; the steps must be counted however the progress is (a null progress once left them 0)
+        using var dir = new TempDir();
+        using var predictor = Sam2VideoPredictor.Load(Sam2MemoryFixtureTests.TinyCheckpoint, imageSize: 256);
+        using var state = predictor.InitState(Frames);
+        var options = new Sam2TrackOptions();
+        var folder = new Sam2TrackFolder(dir.File("out"), state.Frames, options);
+        var summary = VideoTracking.Run(predictor, state, [new Sam2TrackPrompt(0, 1) { Points = [(60, 40, 1)] }, new Sam2TrackPrompt(0, 2) { Points = [(120, 60, 1)] }], options, folder);
+        Assert.Equal(10, summary.Steps);
+        Assert.Equal(VideoTracking.Steps([new Sam2TrackPrompt(0, 1) { Points = [(60, 40, 1)] }], 10, Sam2TrackDirection.Forward), summary.Steps);
+        Assert.Equal(Enumerable.Range(0, 10), summary.Frames);
+        Assert.True(summary.SecondsPerFrame > 0 && summary.SecondsPerFrame == summary.Seconds / 10, $"{summary.SecondsPerFrame} s per frame");
+        using var doc = JsonDocument.Parse(File.ReadAllText(folder.SummaryFile));
+        Assert.Equal(10, doc.RootElement.GetProperty("steps").GetInt32());
     }
 
     [Fact]

@@ -59,6 +59,23 @@ public sealed class VideoFileTests
     }
 
     [Fact]
+    public void A_frame_limit_refuses_a_longer_video_and_keeps_a_video_within_it()
+    {
+        using (var video = VideoFile.Open(Clip))
+        {
+            var e = Assert.Throws<TesseraUserException>(() => Sam2VideoFrames.Decode(video, 9, default));
+            Assert.Equal("maxFrames", e.Parameter);
+            Assert.Contains("more than 9 frames", e.Message);
+            Assert.Equal(10, video.FramesRead); // refused at the first frame beyond the limit
+        }
+        using (var video = VideoFile.Open(Clip))
+        {
+            using var frames = Sam2VideoFrames.Decode(video, 10, default);
+            Assert.Equal((10, Clip), (frames.Count, frames.Source));
+        }
+    }
+
+    [Fact]
     public void Disposing_midway_stops_the_decoder()
     {
         var video = VideoFile.Open(Clip);

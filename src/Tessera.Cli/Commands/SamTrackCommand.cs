@@ -15,7 +15,7 @@ internal sealed class SamTrackSettings : GlobalSettings
     [CommandOption("--point <X,Y[[,LABEL]]" + Where + ">"), Description("A click in frame pixels on frame FRAME (0-based) for object OBJECT (1–255, default 1); LABEL 1 (object, default) or 0 (background). Repeat for more clicks and objects.")] public string[] Points { get; init; } = [];
     [CommandOption("--box <X0,Y0,X1,Y1" + Where + ">"), Description("A box in frame pixels on frame FRAME for object OBJECT (default 1); one per object and frame, with or without clicks.")] public string[] Boxes { get; init; } = [];
     [CommandOption("--mask <PNG" + Where + ">"), Description("A mask PNG (grayscale or palette, non-zero pixels inside; any size, resized to the model input) on frame FRAME for object OBJECT (default 1); alone for its object and frame.")] public string[] Masks { get; init; } = [];
-    [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (animated PNG of the overlays), contact-sheet.png and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
+    [CommandOption("--output <DIR>"), Description("Folder for labels/NAME.png (pixel value = object id), overlays/NAME.png, preview.png (animated PNG of the overlays), preview.gif (the same frames as a GIF, where ffmpeg is installed), contact-sheet.png and summary.json. Default sam-track")] public string Output { get; init; } = "sam-track";
     [CommandOption("--reverse"), Description("Track backwards, from the latest prompted frame to frame 0 (default: forwards from the earliest prompted frame to the end).")] public bool Reverse { get; init; }
     [CommandOption("--both"), Description("Track forwards from the earliest prompted frame, then backwards from the latest; frames reached twice keep the backward masks.")] public bool Both { get; init; }
     [CommandOption("--precision <P>"), Description("fp32 (default), bf16 or fp16: the image encoder's number format (bf16 is fast on CPUs with avx512_bf16/AMX; fp16 needs a GPU or avx512_fp16); memory attention, memory encoder and decoder stay fp32.")] public string PrecisionName { get; init; } = "fp32";
@@ -106,7 +106,9 @@ internal sealed class SamTrackCommand : TesseraCommand<SamTrackSettings>
                 VideoTracking.Run(predictor, state, [.. prompts.Select(p => p.Prompt)], options, output,
                     new Reporter<Sam2TrackProgress>(p => report(p.Done, $"frame {p.Frame}")), cancellation));
             Ui.Result($"{summary.Frames.Count} frames, objects {string.Join(", ", summary.ObjectIds)}: {summary.SecondsPerFrame:0.000} s per frame ({summary.Steps} steps in {summary.Seconds:0.0} s)");
-            Ui.Result($"wrote {Path.GetFullPath(settings.Output)}: labels/, overlays/, preview.png (animated), contact-sheet.png, summary.json");
+            string gif = summary.PreviewGifSkipped is null ? "preview.gif, " : "";
+            Ui.Result($"wrote {Path.GetFullPath(settings.Output)}: labels/, overlays/, preview.png (animated), {gif}contact-sheet.png, summary.json");
+            if (summary.PreviewGifSkipped is not null) Ui.Result(summary.PreviewGifSkipped);
         }
         finally
         {

@@ -4,7 +4,7 @@ namespace Tessera.IO.Video;
 
 /// <summary>
 /// Finds and starts the <c>ffmpeg</c> and <c>ffprobe</c> programs (Debian's <c>ffmpeg</c> package, 5.1 or later) that
-/// decode video files: Tessera has no demuxer or codec of its own. The programs are looked up on PATH.
+/// decode video files and encode the GIF previews: Tessera has no demuxer or codec of its own. The programs are looked up on PATH.
 /// </summary>
 internal static class Ffmpeg
 {
@@ -17,7 +17,10 @@ internal static class Ffmpeg
     /// environment variable).
     /// </summary>
     /// <exception cref="TesseraUserException">The program is on none of the folders.</exception>
-    public static string Find(string tool, string? searchPath = null)
+    public static string Find(string tool, string? searchPath = null) => TryFind(tool, searchPath) ?? throw new TesseraUserException(NotFound(tool));
+
+    /// <summary>The full path of <paramref name="tool"/> on <paramref name="searchPath"/> (null: PATH), or null where it is on none of the folders.</summary>
+    public static string? TryFind(string tool, string? searchPath = null)
     {
         searchPath ??= Environment.GetEnvironmentVariable("PATH") ?? "";
         string[] names = OperatingSystem.IsWindows() ? [tool + ".exe", tool] : [tool];
@@ -27,20 +30,21 @@ internal static class Ffmpeg
                 string candidate = Path.Combine(folder, name);
                 if (File.Exists(candidate)) return candidate;
             }
-        throw new TesseraUserException(NotFound(tool));
+        return null;
     }
 
     /// <summary>
-    /// Starts <paramref name="program"/> with <paramref name="arguments"/>, stdout redirected for the caller and stderr
-    /// collected (its last lines, for error messages) by <paramref name="errors"/>.
+    /// Starts <paramref name="program"/> with <paramref name="arguments"/>, stdout (and stdin where
+    /// <paramref name="writeInput"/>) redirected for the caller and stderr collected (its last lines, for error
+    /// messages) by <paramref name="errors"/>.
     /// </summary>
-    public static Process Start(string program, IEnumerable<string> arguments, StderrTail errors)
+    public static Process Start(string program, IEnumerable<string> arguments, StderrTail errors, bool writeInput = false)
     {
         var info = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = false,
+            RedirectStandardInput = writeInput,
             UseShellExecute = false,
             CreateNoWindow = true,
         };

@@ -27,9 +27,10 @@ internal sealed class VideoFrameSpool : IDisposable
     /// <summary>Frames stored.</summary>
     public int Count { get; private set; }
 
-    /// <summary>Decodes every frame of <paramref name="video"/> into a new spool.</summary>
+    /// <summary>Decodes every frame of <paramref name="video"/> into a new spool; more than <paramref name="maxFrames"/> is refused as soon as it is read.</summary>
     /// <exception cref="TesseraFormatException">The video could not be decoded or has no frames.</exception>
-    public static VideoFrameSpool Decode(VideoFile video, CancellationToken cancellationToken)
+    /// <exception cref="TesseraUserException">The video has more than <paramref name="maxFrames"/> frames.</exception>
+    public static VideoFrameSpool Decode(VideoFile video, CancellationToken cancellationToken, int maxFrames = int.MaxValue)
     {
         string temp = Path.Combine(Path.GetTempPath(), $"tessera-video-{Environment.ProcessId}-{Guid.NewGuid():N}.rgb");
         var spool = new VideoFrameSpool(File.OpenHandle(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose), video.Width, video.Height);
@@ -38,6 +39,7 @@ internal sealed class VideoFrameSpool : IDisposable
             var frame = new byte[video.FrameBytes];
             while (video.ReadFrame(frame, cancellationToken))
             {
+                if (spool.Count == maxFrames) throw new TesseraUserException(nameof(maxFrames), $"more than {maxFrames} frames; a clip has at most {maxFrames} frames");
                 RandomAccess.Write(spool._file, frame, (long)spool.Count * spool.FrameBytes);
                 spool.Count++;
             }

@@ -1,3 +1,4 @@
+using Tessera.IO.Video;
 using Tessera.Segmentation.Inference;
 
 namespace Tessera.Segmentation.Sam2.Video;
@@ -7,7 +8,8 @@ namespace Tessera.Segmentation.Sam2.Video;
 /// ids, 0 background; where objects overlap, the one with the highest mask logit, as the official
 /// <c>_apply_non_overlapping_constraints</c> keeps), <c>overlays/NAME.png</c> (the frame with each object in its palette
 /// colour), and at the end <c>preview.png</c> (an animated PNG of the overlays, <see cref="Sam2TrackPreview"/>),
-/// <c>contact-sheet.png</c> (up to <see cref="Sam2TrackOptions.ContactSheetFrames"/> overlays) and <c>summary.json</c> (per frame each object's area in pixels and object-score logit). NAME is the frame's
+/// <c>preview.gif</c> (the same frames as a GIF, encoded by ffmpeg; skipped, and the summary says so, where ffmpeg is not
+/// on PATH), <c>contact-sheet.png</c> (up to <see cref="Sam2TrackOptions.ContactSheetFrames"/> overlays) and <c>summary.json</c> (per frame each object's area in pixels and object-score logit). NAME is the frame's
 /// <see cref="Sam2VideoFrames.Names"/> entry. A frame written twice keeps the last write. Every file is written atomically.
 /// </summary>
 public sealed class Sam2TrackFolder
@@ -42,6 +44,12 @@ public sealed class Sam2TrackFolder
     /// <summary>The animated preview (an APNG of the overlays; viewers without APNG show its first frame).</summary>
     public string PreviewFile => Path.Combine(_folder, "preview.png");
 
+    /// <summary>The animated GIF preview (the frames of <see cref="PreviewFile"/>, encoded by ffmpeg).</summary>
+    public string PreviewGifFile => Path.Combine(_folder, "preview.gif");
+
+    /// <summary>The folders searched for ffmpeg (PATH-style; null: the PATH environment variable).</summary>
+    internal string? FfmpegSearchPath { get; init; }
+
     /// <summary>The contact sheet of a few overlays.</summary>
     public string ContactSheetFile => Path.Combine(_folder, "contact-sheet.png");
 
@@ -73,8 +81,12 @@ public sealed class Sam2TrackFolder
         _written[frame] = (ids, [.. masks.Select(m => m.sum().item<long>())], [.. result.ObjectScores]);
     }
 
-    /// <summary>Writes the animated preview, the contact sheet and the summary JSON of <paramref name="summary"/>.</summary>
-    public void Finish(Sam2TrackSummary summary, Sam2TrackDirection direction)
+    /// <summary>
+    /// Writes the animated previews (<c>preview.gif</c> only where ffmpeg is on PATH), the contact sheet and the summary
+    /// JSON of <paramref name="summary"/>; returns <paramref name="summary"/> with <see cref="Sam2TrackSummary.PreviewGifSkipped"/>
+    /// set where the GIF was not written (ffmpeg not on PATH, or failed: the other files are written all the same).
+    /// </summary>
+    public Sam2TrackSummary Finish(Sam2TrackSummary summary, Sam2TrackDirection direction)
     {
         var frames = Frames;
         var sheet = Sam2TrackPreview.Spread(frames, _options.ContactSheetFrames);
@@ -82,10 +94,29 @@ public sealed class Sam2TrackFolder
         double fps = _frames.FramesPerSecond ?? _options.FramesPerSecond;
         if (frames.Count > 0)
         {
-            Sam2TrackPreview.WriteAnimation(PreviewFile, [.. animated.Select(OverlayFile)], _frames.Width, _frames.Height, _options.AnimationWidth, stride / fps);
+            string[] overlays = [.. animated.Select(OverlayFile)];
+            Sam2TrackPreview.WriteAnimation(PreviewFile, overlays, _frames.Width, _frames.Height, _options.AnimationWidth, stride / fps);
+            summary = summary with { PreviewGifSkipped = WriteGif(overlays, stride / fps) };
             Sam2TrackPreview.WriteContactSheet(ContactSheetFile, [.. sheet.Select(OverlayFile)], _frames.Width, _frames.Height, _options.ContactSheetWidth);
         }
         WriteSummary(summary, direction, sheet, animated, fps / stride);
+        return summary;
+    }
+
+    // preview.gif through ffmpeg; why not, or null when written. A failing ffmpeg loses the GIF only, not the run's other outputs.
+    private string? WriteGif(IReadOnlyList<string> overlays, double seconds)
+    {
+        if (Ffmpeg.TryFind("ffmpeg", FfmpegSearchPath) is not string ffmpeg)
+            return "preview.gif not written: ffmpeg not found on PATH (install Debian's ffmpeg for the GIF; preview.png has the same frames)";
+        try
+        {
+            Sam2TrackPreview.WriteGif(ffmpeg, PreviewGifFile, overlays, _frames.Width, _frames.Height, _options.AnimationWidth, seconds);
+            return null;
+        }
+        catch (IOException e)
+        {
+            return $"preview.gif not written: {e.Message} (preview.png has the same frames)";
+        }
     }
 
     private void WriteSummary(Sam2TrackSummary summary, Sam2TrackDirection direction, IReadOnlyList<int> sheet, IReadOnlyList<int> animated, double previewFps)
@@ -110,6 +141,13 @@ public sealed class Sam2TrackFolder
             w.WriteNumber("seconds_per_frame", Math.Round(summary.SecondsPerFrame, 4));
             w.WriteStartObject("preview");
             w.WriteNumber("fps", Math.Round(previewFps, 4));
+            w.WriteString("apng", "preview.png");
+            if (summary.PreviewGifSkipped is null) w.WriteString("gif", "preview.gif");
+            else
+            {
+                w.WriteNull("gif");
+                w.WriteString("gif_skipped", summary.PreviewGifSkipped);
+            }
             w.WriteStartArray("frames");
             foreach (int f in animated) w.WriteNumberValue(f);
             w.WriteEndArray();

@@ -9,4 +9,7 @@ public sealed record Sam2TrackSummary(IReadOnlyList<int> Frames, IReadOnlyList<i
 {
     /// <summary>Seconds per frame step (propagation and outputs), or 0 without steps.</summary>
     public double SecondsPerFrame => Steps == 0 ? 0 : Seconds / Steps;
+
+    /// <summary>Why <c>preview.gif</c> was not written (ffmpeg is not on PATH, or it failed), or null (written, or no frame tracked).</summary>
+    public string? PreviewGifSkipped { get; init; }
 }

@@ -75,9 +75,20 @@ public sealed class Sam2VideoFrames : IDisposable
     public static Sam2VideoFrames OpenVideo(string path, CancellationToken cancellationToken = default)
     {
         using var video = VideoFile.Open(path, cancellationToken);
-        var spool = VideoFrameSpool.Decode(video, cancellationToken);
+        return Decode(video, int.MaxValue, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="OpenVideo"/> on a file already opened (and checked) by the caller, refusing more than
+    /// <paramref name="maxFrames"/> frames as soon as one more is decoded.
+    /// </summary>
+    /// <exception cref="TesseraUserException">More than <paramref name="maxFrames"/> frames.</exception>
+    /// <exception cref="TesseraFormatException">Not decodable, or no frames.</exception>
+    internal static Sam2VideoFrames Decode(VideoFile video, int maxFrames, CancellationToken cancellationToken)
+    {
+        var spool = VideoFrameSpool.Decode(video, cancellationToken, maxFrames);
         var names = Enumerable.Range(0, spool.Count).Select(i => i.ToString("D5", CultureInfo.InvariantCulture)).ToArray();
-        return new Sam2VideoFrames(path, [], names, video.Height, video.Width, video.FramesPerSecond, spool);
+        return new Sam2VideoFrames(video.Path, [], names, video.Height, video.Width, video.FramesPerSecond, spool);
     }
 
     /// <summary>The RGB frame <paramref name="index"/> as decoded, uint8 [H, W, 3].</summary>

@@ -39,12 +39,13 @@ public static class VideoTracking
             foreach (var result in predictor.PropagateInVideo(state, startFrame: start, reverse: reverse, cancellationToken: cancellationToken))
             {
                 using (result) output.Write(result);
-                progress?.Report(new Sam2TrackProgress(++done, total, result.FrameIndex));
+                // counted outside the report: `progress?.Report(…)` evaluates no argument without a progress
+                done++;
+                progress?.Report(new Sam2TrackProgress(done, total, result.FrameIndex));
             }
         }
         var summary = new Sam2TrackSummary(output.Frames, state.ObjectIds.Order().ToList(), done, clock.Elapsed.TotalSeconds);
-        output.Finish(summary, options.Direction);
-        return summary;
+        return output.Finish(summary, options.Direction);
     }
 
     /// <summary>The frame steps a run of <paramref name="prompts"/> over <paramref name="frameCount"/> frames in <paramref name="direction"/> takes (a frame reached by both passes counts twice).</summary>
