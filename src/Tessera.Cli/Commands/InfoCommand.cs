@@ -20,6 +20,7 @@ public sealed class InfoCommand : TesseraCommand<DataSettings>
         Row("ATen CPU capability", cpu.AtenText);
         Row("oneDNN", cpu.OneDnnText);
         Row("BLAS", cpu.BlasText);
+        Row("float32 products", Tessera.Runtime.Float32MatmulPrecision.OneDnnFloat32 ? "oneDNN (float32 arithmetic, checked)" : "libtorch's default (MKL on x86)");
         Row("huge pages for large tensors", NativeHeap.HugePagesActive() ? "on" : $"off (kernel: {HugePagesMode()}; {NativeHeap.HugePagesVariable} {Environment.GetEnvironmentVariable(NativeHeap.HugePagesVariable) ?? "unset"} when the process started)");
         Row("Fashion-MNIST", source.Describe());
         Row("Debian dataset folder", Directory.Exists(FashionMnist.DebianFolder) ? FashionMnist.DebianFolder : $"{FashionMnist.DebianFolder} (absent)");

@@ -7,7 +7,7 @@ public static partial class TorchRuntime
     // up to about 2× slower (the heap trimmed and regrown on every pass: NativeHeap) and see NNPACK warnings.
     private static readonly FirstUseSetup Auto = new(
         () => ConfigureCore(new RuntimeOptions()),
-        "Tessera: libtorch set up on first use (glibc heap thresholds for tensors, NNPACK off); to decide yourself, call "
+        "Tessera: libtorch set up on first use (glibc heap thresholds and huge pages for tensors, NNPACK off, float32 products through oneDNN where it multiplies in float32); to decide yourself, call "
         + "TorchRuntime.Configure first, or set TorchRuntime.AutoConfigure = false or the environment variable TESSERA_AUTOCONFIGURE=0",
         enabled: Environment.GetEnvironmentVariable("TESSERA_AUTOCONFIGURE") != "0");
 

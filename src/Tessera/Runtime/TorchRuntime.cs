@@ -12,7 +12,8 @@ public static partial class TorchRuntime
     /// <summary>
     /// Process set-up for libtorch, explicit and process-wide: makes <see cref="RuntimeOptions.Device"/> usable (CUDA
     /// initialised first), tunes glibc's heap (<see cref="NativeHeap"/>, first call only), turns NNPACK off unless
-    /// asked, switches oneDNN and sets the thread count. The command line calls it once per run, and a program using the
+    /// asked, switches oneDNN, sets the thread count and, on a CPU, sends float32 products to oneDNN where that stays
+    /// float32 (<see cref="RuntimeOptions.OneDnnFloat32Products"/>). The command line calls it once per run, and a program using the
     /// library may call it before its first tensor; otherwise the library applies the defaults the first time it loads or
     /// runs a model (<see cref="AutoConfigure"/>). Returns the device.
     /// </summary>
@@ -37,6 +38,7 @@ public static partial class TorchRuntime
         if (!options.Nnpack) Runtime.OneDnn.DisableNnpack();
         if (options.OneDnn is bool on) Runtime.OneDnn.SetEnabled(on);
         SetThreads(options.Threads);
+        if (!cuda && options.OneDnnFloat32Products) Float32MatmulPrecision.UseOneDnnWhereExact();
         return device;
     }
 
