@@ -26,7 +26,6 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["onnx"] = OnnxBench.Run,
     ["sam2video"] = Sam2VideoBench.Run,
     ["dataparallel"] = DataParallelBench.Run,
-    ["tinyvit"] = TinyVitProbe.Run,
     ["dataparallel-worker"] = DataParallelBench.RunWorker,
 };
 if (args.Length == 0 || !benches.TryGetValue(args[0], out var bench))

@@ -21,7 +21,7 @@ internal static class Roofline
         double bf16 = MatmulRate.Measure(n, torch.ScalarType.BFloat16, 3.0);
         _rates = (fp32, bf16);
         Console.WriteLine($"cpu-model: {CpuModel()}");
-        Console.WriteLine($"matmul-rate: {n}x{n} products, {torch.get_num_threads()} threads, best of 3 windows: fp32 {fp32:0.0} GFLOP/s, bf16 {bf16:0.0} GFLOP/s ({bf16 / fp32:0.00}x)");
+        Console.WriteLine($"matmul-rate: {n}x{n} products, {torch.get_num_threads()} threads, best of 3 windows: fp32 {fp32:0.0} GFLOP/s ({(Tessera.Runtime.Float32MatmulPrecision.OneDnnFloat32 ? "oneDNN, float32 arithmetic checked" : "libtorch's default, MKL")}), bf16 {bf16:0.0} GFLOP/s ({bf16 / fp32:0.00}x)");
         return _rates.Value;
     }
 
