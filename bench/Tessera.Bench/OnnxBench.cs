@@ -23,6 +23,9 @@ internal static class OnnxBench
         int threads = BenchSetup.Torch(args);
         int reps = BenchSetup.Arg(args, 1, 3);
         var models = (args.Length > 2 ? args[2] : "sam,samdec,deeplab,unet").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        // A fourth argument bf16 also times Tessera's encoders (sam, sam2t, mobilesam) converted to bfloat16, in the same
+        // interleaved rounds: against ORT's float32 graph, what a user on a CPU with avx512_bf16 would pick.
+        bool withBf16 = args.Length > 3 && args[3] == "bf16";
         string cache = Path.GetFullPath("bench-cache");
         var flops = Export(cache, models);
         using var noGrad = torch.no_grad();
@@ -32,6 +35,8 @@ internal static class OnnxBench
             if (!File.Exists(graph)) { Console.WriteLine($"{name}: no graph at {graph} (see bench/README.md: onnx)"); continue; }
             torch.manual_seed(0);
             var (ours, inputs, analytic, what, same) = Build(name, cache);
+            torch.manual_seed(0);
+            Func<torch.Tensor[]>? low = withBf16 ? BuildBf16(name, cache, inputs) : null;
             using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
             using var session = new InferenceSession(graph, options);
             var feeds = session.InputMetadata.Keys.Zip(inputs, ToOrt).ToList();
@@ -39,10 +44,13 @@ internal static class OnnxBench
             int inner = name == "samdec" ? 20 : 1;
             void Tessera() { for (int i = 0; i < inner; i++) { using var s = torch.NewDisposeScope(); ours(); } }
             void Ort() { for (int i = 0; i < inner; i++) { using var r = session.Run(feeds); } }
+            void Low() { using var s = torch.NewDisposeScope(); low!(); }
             Tessera(); Ort(); // warm-up
+            if (low is not null) Low();
             if (same) Agreement(name, ours, session, feeds);
             var tt = new List<double>();
             var to = new List<double>();
+            var tl = new List<double>();
             for (int r = 0; r < reps; r++)
             {
                 var sw = Stopwatch.StartNew();
@@ -51,10 +59,17 @@ internal static class OnnxBench
                 sw.Restart();
                 Ort();
                 to.Add(sw.Elapsed.TotalSeconds / inner);
+                if (low is null) continue;
+                sw.Restart();
+                Low();
+                tl.Add(sw.Elapsed.TotalSeconds);
             }
             double a = Median(tt), b = Median(to);
             Console.WriteLine(FormattableString.Invariant(
                 $"{what}, {threads} threads, median of {reps} interleaved: Tessera {a:0.000} s, ONNX Runtime {OrtEnv.Instance().GetVersionString()} {b:0.000} s, speed Tessera/ORT {b / a:0.00} (runs: {string.Join(' ', tt.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))} / {string.Join(' ', to.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); load {File.ReadAllText("/proc/loadavg").Trim()}"));
+            if (low is not null)
+                Console.WriteLine(FormattableString.Invariant(
+                    $"{what}, {threads} threads, Tessera bf16 in the same rounds: {Median(tl):0.000} s (runs: {string.Join(' ', tl.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}), speed Tessera bf16/ORT fp32 {b / Median(tl):0.00}, Tessera bf16/fp32 {a / Median(tl):0.00}"));
             // The decoder has no analytic count here (Tessera's folds compute fewer FLOPs than the official order): the
             // official order's dispatch count is its FLOPs.
             if (flops.TryGetValue(name, out double counted) && !double.IsNaN(analytic))
@@ -159,6 +174,42 @@ internal static class OnnxBench
                 }
             default:
                 throw new TesseraUserException("models", $"'{name}' is not a model of this bench; expected sam, samdec, deeplab, unet, sam2t or mobilesam");
+        }
+    }
+
+    // The encoder of `name` with the same weights converted to bfloat16 as the predictors convert them (EncoderPrecision),
+    // on the same input; null for the models without a bfloat16 encoder here.
+    private static Func<torch.Tensor[]>? BuildBf16(string name, string cache, torch.Tensor[] inputs)
+    {
+        var x = inputs[0];
+        switch (name)
+        {
+            case "sam":
+                {
+                    var model = new SamModel(SamConfig.VitB);
+                    model.eval();
+                    EncoderPrecision.Apply(model.ImageEncoder, Precision.BFloat16);
+                    return () => [model.ImageEncoder.forward(x)];
+                }
+            case "mobilesam":
+                {
+                    var model = SamModel.Load(Path.Combine(cache, "mobilesam.pt"));
+                    model.eval();
+                    EncoderPrecision.Apply(model.ImageEncoder, Precision.BFloat16);
+                    return () => [model.ImageEncoder.forward(x)];
+                }
+            case "sam2t":
+                {
+                    var model = Sam2Model.Load(Path.Combine(cache, "sam2t.pt"));
+                    model.ImageEncoder.ApplyPrecision(Precision.BFloat16);
+                    return () =>
+                    {
+                        var f = model.ForwardImage(x);
+                        return [f.ImageEmbedding, f.HighRes.S0, f.HighRes.S1];
+                    };
+                }
+            default:
+                return null;
         }
     }
 

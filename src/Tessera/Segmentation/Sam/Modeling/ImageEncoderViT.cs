@@ -242,10 +242,11 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         var rh = RelativePosition.Get(h, h, rel_pos_h);
         var rw = RelativePosition.Get(w, w, rel_pos_w);
         // Issue 28: at a lower precision (EncoderPrecision) the relative-position terms are computed in float32 from
-        // the queries (small: [B·heads, h, w, k]) and rounded once, and folded into the logits' product: the queries
-        // gain the columns relH[i, j, ·] ‖ relW[i, j, ·] and the keys the one-hot columns of their row and column, so
-        // one bfloat16 product (float32 accumulation) gives (q/√d)·kᵀ + relH + relW rounded once, with no pass over the
-        // logits to add them. The logits and softmax stay in the value type, as PyTorch's CPU autocast runs them
+        // the queries (small: [B·heads, h, w, k]); per chunk their sum relH + relW is formed in float32 and rounded once,
+        // and the product adds it in its float32 accumulator (baddbmm, oneDNN's sum post-op), so (q/√d)·kᵀ + relH + relW
+        // is rounded once, with no pass over the logits to add them. (Before: the terms folded into the product as extra
+        // columns of q and one-hot columns of k — inner width 64 + h + w = 192 in a global block, 2.77 ms per chunk of
+        // 512 queries against 2.09 ms for the bias and baddbmm, 1 thread.) The logits and softmax stay in the value type, as PyTorch's CPU autocast runs them
         // (libtorch's bfloat16 softmax accumulates in float32). Converting the logits to float32 for the additions and
         // the softmax, as before, made the encoder only 1.09x float32 against 2.5-2.9x for a plain conversion, whose
         // embedding error was 1.15e-2 against 1.07e-2 (bench/README.md); adding the terms in bfloat16 instead (two more
@@ -253,18 +254,12 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         var f32 = torch.ScalarType.Float32;
         bool lower = q.dtype != f32;
         var rq = q.reshape(bh, h, w, c).to(f32);
-        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)).to(q.dtype); // [B·heads, h, w, kh]
-        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw.to(f32)).to(q.dtype); // [B·heads, h, w, kw]
+        var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)); // [B·heads, h, w, kh]
+        var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw.to(f32)); // [B·heads, h, w, kw]
+        if (!lower) (relH, relW) = (relH.to(q.dtype), relW.to(q.dtype));
         using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
         var qs = q * scale;
         var kt = k.transpose(-2, -1);
-        if (lower)
-        {
-            var keyRow = torch.eye(h, dtype: q.dtype, device: q.device).repeat_interleave(w, 0); // key (i, j) -> e_i
-            var keyCol = torch.eye(w, dtype: q.dtype, device: q.device).repeat(h, 1); // key (i, j) -> e_j
-            qs = torch.cat([qs, relH.reshape(bh, n, h), relW.reshape(bh, n, w)], -1);
-            kt = torch.cat([k, keyRow.expand(bh, n, h), keyCol.expand(bh, n, w)], -1).transpose(-2, -1);
-        }
         // The logits are computed in chunks of (windows·heads, query rows) of about ChunkBytes each, so that the
         // logits, their relative-position terms and the softmax stay in cache and in reused heap memory rather
         // than three fresh [B·heads, hw, hw] tensors (805 MB each in a global ViT-B block). At every thread count:
@@ -286,11 +281,13 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
                 using var chunkScope = torch.NewDisposeScope();
                 long r = Math.Min(rows, h - r0);
                 var qc = qs.narrow(0, g0, g).narrow(1, r0 * w, r * w);
-                var logits = torch.matmul(qc, kt.narrow(0, g0, g));
-                if (!lower)
-                    logits.view(g, r, w, h, w)
-                        .add_(relH.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(4))
-                        .add_(relW.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(3));
+                var termH = relH.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(4);
+                var termW = relW.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(3);
+                torch.Tensor logits;
+                if (lower)
+                    logits = BiasPlusProduct(termH.add(termW).to(q.dtype).reshape(g, r * w, h * w), qc, kt.narrow(0, g0, g));
+                else
+                    logits = torch.matmul(qc, kt.narrow(0, g0, g)).view(g, r, w, h, w).add_(termH).add_(termW).view(g, r * w, h * w);
                 var weights = logits.softmax(-1);
                 rowPieces.Add(torch.matmul(weights, v.narrow(0, g0, g)).MoveToOuterDisposeScope());
             }
@@ -305,6 +302,11 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
 
     // Size in bytes of the attention-logit chunks the forward pass works on (a few MB: cache sized).
     private const long ChunkBytes = 4L << 20;
+
+    // bias + a·b for batches [g, m, k] · [g, k, n] (torch.baddbmm(bias, a, b)). TorchSharp 0.107 hands its three
+    // tensors to libtorch in the order (this, first argument, second argument) = (batch1, batch2, input), so the call
+    // reads a.baddbmm(b, bias).
+    private static torch.Tensor BiasPlusProduct(torch.Tensor bias, torch.Tensor a, torch.Tensor b) => a.baddbmm(b, bias);
 }
 
 /// <summary>Window partitioning of a token grid [B, H, W, C] (ViTDet / Swin).</summary>
