@@ -241,22 +241,20 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         long bh = q.shape[0], n = q.shape[1], c = q.shape[2];
         var rh = RelativePosition.Get(h, h, rel_pos_h);
         var rw = RelativePosition.Get(w, w, rel_pos_w);
-        // Issue 28: at a lower precision (EncoderPrecision) the relative-position terms are computed in float32 from
-        // the queries (small: [B·heads, h, w, k]); per chunk their sum relH + relW is formed in float32 and rounded once,
-        // and the product adds it in its float32 accumulator (baddbmm, oneDNN's sum post-op), so (q/√d)·kᵀ + relH + relW
-        // is rounded once, with no pass over the logits to add them. (Before: the terms folded into the product as extra
-        // columns of q and one-hot columns of k — inner width 64 + h + w = 192 in a global block, 2.77 ms per chunk of
-        // 512 queries against 2.09 ms for the bias and baddbmm, 1 thread.) The logits and softmax stay in the value type, as PyTorch's CPU autocast runs them
-        // (libtorch's bfloat16 softmax accumulates in float32). Converting the logits to float32 for the additions and
-        // the softmax, as before, made the encoder only 1.09x float32 against 2.5-2.9x for a plain conversion, whose
-        // embedding error was 1.15e-2 against 1.07e-2 (bench/README.md); adding the terms in bfloat16 instead (two more
-        // roundings) brought one fixture mask's IoU to 0.969, under the test's 0.97.
+        // (q/√d)·kᵀ + relH + relW (MViTv2 eq. 4, decomposed): the relative-position terms are computed in float32 from
+        // the queries (small: [B·heads, h, w, k]). In float32 they are added to each chunk of logits in place (1.36–1.99
+        // ms per chunk of 512 queries of a global block at 1–2 threads, against 1.34–2.67 ms for the form below). At a lower precision
+        // (EncoderPrecision) their sum is formed in float32 and rounded once per chunk, and the product adds it in its
+        // float32 accumulator (baddbmm, oneDNN's sum post-op), so the logits are rounded once. Issue 28, measured (1 thread,
+        // the same chunk): bf16 2.09 ms against 2.77 ms for the terms folded into the product as 128
+        // extra columns of q and one-hot columns of k (the previous form); adding them to bfloat16 logits in place (two
+        // more roundings) had brought one fixture mask's IoU to 0.969. The logits and softmax stay in the value type, as
+        // PyTorch's CPU autocast runs them (libtorch's bfloat16 softmax accumulates in float32); converting the logits to
+        // float32 for the additions and the softmax made the encoder only 1.09x float32 (bench/README.md).
         var f32 = torch.ScalarType.Float32;
-        bool lower = q.dtype != f32;
         var rq = q.reshape(bh, h, w, c).to(f32);
         var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)); // [B·heads, h, w, kh]
         var relW = torch.einsum("bhwc,wkc->bhwk", rq, rw.to(f32)); // [B·heads, h, w, kw]
-        if (!lower) (relH, relW) = (relH.to(q.dtype), relW.to(q.dtype));
         using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
         var qs = q * scale;
         var kt = k.transpose(-2, -1);
@@ -283,11 +281,9 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
                 var qc = qs.narrow(0, g0, g).narrow(1, r0 * w, r * w);
                 var termH = relH.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(4);
                 var termW = relW.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(3);
-                torch.Tensor logits;
-                if (lower)
-                    logits = BiasPlusProduct(termH.add(termW).to(q.dtype).reshape(g, r * w, h * w), qc, kt.narrow(0, g0, g));
-                else
-                    logits = torch.matmul(qc, kt.narrow(0, g0, g)).view(g, r, w, h, w).add_(termH).add_(termW).view(g, r * w, h * w);
+                var logits = q.dtype == f32
+                    ? torch.matmul(qc, kt.narrow(0, g0, g)).view(g, r, w, h, w).add_(termH).add_(termW).view(g, r * w, h * w)
+                    : BiasPlusProduct(termH.add(termW).to(q.dtype).reshape(g, r * w, h * w), qc, kt.narrow(0, g0, g));
                 var weights = logits.softmax(-1);
                 rowPieces.Add(torch.matmul(weights, v.narrow(0, g0, g)).MoveToOuterDisposeScope());
             }
