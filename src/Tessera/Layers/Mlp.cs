@@ -47,7 +47,9 @@ public sealed class Mlp : torch.nn.Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = fc1.forward(x);
-        h = _activation == MlpActivation.Relu ? torch.nn.functional.relu(h) : torch.nn.functional.gelu(h, _activation == MlpActivation.GeluTanh ? GELU.Approximate.tanh : GELU.Approximate.none, false);
+        // In place in inference: fc1's output is fresh, and one hidden-sized tensor less is allocated.
+        bool inPlace = !h.requires_grad;
+        h = _activation == MlpActivation.Relu ? torch.nn.functional.relu(h, inPlace) : torch.nn.functional.gelu(h, _activation == MlpActivation.GeluTanh ? GELU.Approximate.tanh : GELU.Approximate.none, inPlace);
         return fc2.forward(h).MoveToOuterDisposeScope();
     }
 }

@@ -168,8 +168,9 @@ public sealed class VitBlock : Module<torch.Tensor, torch.Tensor>
         {
             h = attn.forward(h);
         }
-        x = x + h;
-        return (x + mlp.forward(norm2.forward(x))).MoveToOuterDisposeScope();
+        // The residual sums into the fresh attention and MLP outputs (no new activation-sized tensors).
+        x = h.add_(x);
+        return mlp.forward(norm2.forward(x)).add_(x).MoveToOuterDisposeScope();
     }
 }
 

@@ -33,7 +33,8 @@ public sealed class SamMlp : Module<torch.Tensor, torch.Tensor>
         for (int i = 0; i < layers.Count; i++)
         {
             x = layers[i].forward(x);
-            if (i < layers.Count - 1) x = _activation == MlpActivation.Relu ? functional.relu(x) : functional.gelu(x);
+            // In place in inference: the layer's output is fresh, and one activation-sized tensor less is allocated.
+            if (i < layers.Count - 1) x = x.requires_grad ? (_activation == MlpActivation.Relu ? functional.relu(x) : functional.gelu(x)) : (_activation == MlpActivation.Relu ? x.relu_() : x.gelu_());
         }
         return x.MoveToOuterDisposeScope();
     }

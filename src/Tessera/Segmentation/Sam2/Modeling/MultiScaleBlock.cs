@@ -62,7 +62,8 @@ public sealed class MultiScaleBlock : Module<torch.Tensor, torch.Tensor>
         {
             x = attn.forward(x);
         }
-        x = shortcut + x;
-        return (x + mlp.forward(norm2.forward(x))).MoveToOuterDisposeScope();
+        // The residual sums into the fresh attention and MLP outputs (no new activation-sized tensors).
+        x = x.add_(shortcut);
+        return mlp.forward(norm2.forward(x)).add_(x).MoveToOuterDisposeScope();
     }
 }

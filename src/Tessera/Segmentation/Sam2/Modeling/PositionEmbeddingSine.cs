@@ -57,7 +57,32 @@ public sealed class PositionEmbeddingSine : torch.nn.Module<torch.Tensor, torch.
     /// <summary>The encoding [B, d, H, W] for a map [B, C, H, W] (its values unused), in the map's type.</summary>
     public override torch.Tensor forward(torch.Tensor x)
     {
-        using var map = Map(x.shape[2], x.shape[3], x.device);
-        return map.expand(x.shape[0], -1, -1, -1).to(x.dtype).contiguous();
+        // The map depends on the grid size and device only: built once per size (the 256² level of a 1024² image took
+        // 71 ms of SAM 2's 136 ms neck at 2 threads, against a copy of the cached map).
+        var key = (x.shape[2], x.shape[3], x.device.type, x.device.index);
+        torch.Tensor map;
+        lock (_maps)
+        {
+            if (!_maps.TryGetValue(key, out map!))
+                _maps[key] = map = Map(x.shape[2], x.shape[3], x.device).DetachFromDisposeScope();
+        }
+        // A copy: callers own what they get.
+        return map.expand(x.shape[0], -1, -1, -1).to(x.dtype).clone();
+    }
+
+    private readonly Dictionary<(long H, long W, DeviceType Type, int Index), torch.Tensor> _maps = [];
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            lock (_maps)
+            {
+                foreach (var m in _maps.Values) m.Dispose();
+                _maps.Clear();
+            }
+        }
+        base.Dispose(disposing);
     }
 }
