@@ -27,6 +27,13 @@ public static partial class Float32MatmulPrecision
     /// <exception cref="TesseraUserException"><paramref name="value"/> is not highest, high or medium (parameter <c>value</c>).</exception>
     public static bool Set(string value)
     {
+        lock (Gate) return SetCore(value);
+    }
+
+    private static readonly object Gate = new();
+
+    private static bool SetCore(string value)
+    {
         if (!Values.Contains(value)) throw new TesseraUserException(nameof(value), $"'{value}' is not a float32 matrix-product precision; expected {string.Join(", ", Values)}");
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return false;
         _ = TorchSharp.torch.get_num_threads(); // loads libtorch
@@ -59,7 +66,8 @@ public static partial class Float32MatmulPrecision
     /// Sends float32 matrix products to oneDNN ("medium") if that keeps float32 arithmetic on this CPU, else leaves them
     /// to MKL ("highest"); returns whether oneDNN takes them. The check: a 256 × 256 product of 1 + 2⁻¹² by ones, as a
     /// matrix product, a batched product and a linear layer with bias, must come out exactly 256·(1 + 2⁻¹²) + bias — a
-    /// bfloat16 (8-bit) or TF32 (10-bit) multiplication rounds the 2⁻¹² away. Process-wide, like <see cref="Set"/>.
+    /// bfloat16 (8-bit) or TF32 (10-bit) multiplication rounds the 2⁻¹² away. Process-wide, like <see cref="Set"/>: call
+    /// it at start-up, before other threads use libtorch (libtorch's setter assigns global strings its products read).
     /// </summary>
     public static bool UseOneDnnWhereExact()
     {

@@ -18,8 +18,9 @@ public sealed record RuntimeOptions
     /// <summary>
     /// Send float32 matrix products to oneDNN where a check shows it multiplies in float32 on this CPU
     /// (<see cref="Float32MatmulPrecision.UseOneDnnWhereExact"/>; 1.9–2.1× MKL's rate on AMD CPUs, where MKL takes its
-    /// generic path), else leave them to MKL. CPU devices only (on a GPU the same libtorch setting would allow TF32). Default
-    /// true, false when the environment variable TESSERA_FP32_ONEDNN is 0.
+    /// generic path), else leave them to MKL. CPU devices only (on a GPU the same libtorch setting would allow TF32); only
+    /// the first configuration of a process decides it. Default true, false when the environment variable
+    /// TESSERA_FP32_ONEDNN is 0.
     /// </summary>
     public bool OneDnnFloat32Products { get; init; } = Environment.GetEnvironmentVariable("TESSERA_FP32_ONEDNN") != "0";
 

@@ -7,7 +7,7 @@ namespace Tessera.Runtime;
 /// </summary>
 public static partial class TorchRuntime
 {
-    private static int _heapTuned;
+    private static int _heapTuned, _float32PathChosen;
 
     /// <summary>
     /// Process set-up for libtorch, explicit and process-wide: makes <see cref="RuntimeOptions.Device"/> usable (CUDA
@@ -38,7 +38,9 @@ public static partial class TorchRuntime
         if (!options.Nnpack) Runtime.OneDnn.DisableNnpack();
         if (options.OneDnn is bool on) Runtime.OneDnn.SetEnabled(on);
         SetThreads(options.Threads);
-        if (!cuda && options.OneDnnFloat32Products) Float32MatmulPrecision.UseOneDnnWhereExact();
+        // Once per process, like the heap: libtorch's precision setter assigns global strings that running products read,
+        // so calling it again while other threads multiply (a program configuring twice; tests in parallel) races with them.
+        if (!cuda && options.OneDnnFloat32Products && Interlocked.Exchange(ref _float32PathChosen, 1) == 0) Float32MatmulPrecision.UseOneDnnWhereExact();
         return device;
     }
 
