@@ -22,6 +22,7 @@ public sealed class InfoCommand : TesseraCommand<DataSettings>
         Row("BLAS", cpu.BlasText);
         Row("float32 products", Tessera.Runtime.Float32MatmulPrecision.OneDnnFloat32 ? "oneDNN (float32 arithmetic, checked)" : "libtorch's default (MKL on x86)");
         Row("huge pages for large tensors", NativeHeap.HugePagesActive() ? "on" : $"off (kernel: {HugePagesMode()}; {NativeHeap.HugePagesVariable} {Environment.GetEnvironmentVariable(NativeHeap.HugePagesVariable) ?? "unset"} when the process started)");
+        Row("freed large tensors' memory", NativeHeap.FreedMemoryReused() ? "reused" : $"mapped afresh at each allocation (heap settings {(NativeHeap.Configured ? "made, but this thread's glibc arena predates them" : "not made: TESSERA_MALLOC=default, MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ set, or not glibc")})");
         Row("Fashion-MNIST", source.Describe());
         Row("Debian dataset folder", Directory.Exists(FashionMnist.DebianFolder) ? FashionMnist.DebianFolder : $"{FashionMnist.DebianFolder} (absent)");
         Row(".NET", $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription} on {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}");
