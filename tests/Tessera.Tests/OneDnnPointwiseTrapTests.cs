@@ -8,8 +8,10 @@ namespace Tessera.Tests;
 /// <summary>
 /// Issue 28: oneDNN 3.7 (libtorch 2.10) dies with SIGFPE planning a channels-last 1 × 1 convolution 256→1024 (and four
 /// other ResNet bottleneck channel pairs) at two threads or more (docs/known-issues.md), which killed DeepLabV3-ResNet-50
-/// inference. <see cref="PointwiseConvolution"/> runs those as matrix products: checked here against libtorch's own
-/// convolution on a contiguous NCHW input (which does not trap), and end to end by <c>tessera seg predict</c> of a
+/// inference — and, found in session 5, returns wrong values for many other channels-last 1 × 1 convolutions at two
+/// threads (160 → 320 at 64², MobileSAM's last patch merging: relative error 0.53). <see cref="PointwiseConvolution"/>
+/// runs every channels-last 1 × 1 convolution as a matrix product: checked here against libtorch's own convolution on a
+/// contiguous NCHW input (right for every pair scanned), and end to end by <c>tessera seg predict</c> of a
 /// full-width DeepLabV3-ResNet-50 at 512² and two threads in a child process (the crash ends a process, so a regression
 /// shows as exit code 136 there rather than taking the test host down).
 /// </summary>
@@ -43,16 +45,39 @@ public sealed class OneDnnPointwiseTrapTests(ITestOutputHelper log)
         Assert.True(err <= 1e-5 * scale, $"max |difference| {err:g3} against max |y| {scale:g3}");
     }
 
+    // The wrong-value pairs, at the size where the scan found them (64², two threads: the test host's default on the
+    // project's 2-core machine; libtorch's channels-last convolution gave relative errors of 0.45–0.77 here).
+    [Theory]
+    [InlineData(160, 320)]
+    [InlineData(64, 512)]
+    [InlineData(192, 1024)]
+    public void Channels_last_pointwise_convolutions_oneDNN_gets_wrong_equal_the_NCHW_convolution(int cin, int cout)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var gen = new torch.Generator(11);
+        var x = torch.randn([1, cin, 64, 64], generator: gen);
+        var w = torch.randn([cout, cin, 1, 1], generator: gen).mul_(1.0 / Math.Sqrt(cin));
+        var b = torch.randn([cout], generator: gen);
+        long[] one = [1, 1], none = [0, 0];
+        var expected = torch.nn.functional.conv2d(x, w, b, one, none, one, 1);
+        var got = PointwiseConvolution.Conv2d(MemoryFormat.ChannelsLast(x), w, b, one, none, one, 1);
+        double err = got.sub(expected).abs().max().item<float>(), scale = expected.abs().max().item<float>();
+        log.WriteLine($"{cin} -> {cout} at {torch.get_num_threads()} threads: max |difference| {err:g3}, max |y| {scale:g3}");
+        Assert.True(err <= 1e-5 * scale, $"max |difference| {err:g3} against max |y| {scale:g3}");
+    }
+
     [Fact]
-    public void Only_the_trapped_shapes_are_rerouted()
+    public void Every_channels_last_pointwise_convolution_is_rerouted_and_nothing_else()
     {
         using var scope = torch.NewDisposeScope();
         var cl = MemoryFormat.ChannelsLast(torch.zeros(1, 256, 4, 4));
         long[] none = [0, 0];
-        Assert.False(PointwiseConvolution.Traps(cl, torch.zeros(512, 256, 1, 1), none, 1));  // a pair oneDNN plans safely
-        Assert.False(PointwiseConvolution.Traps(cl, torch.zeros(1024, 256, 3, 3), [1, 1], 1)); // not 1 × 1
-        Assert.False(PointwiseConvolution.Traps(MemoryFormat.ChannelsLast(torch.zeros(1, 2048, 4, 4)), torch.zeros(512, 2048, 1, 1), none, 1));
+        Assert.True(PointwiseConvolution.Traps(cl, torch.zeros(512, 256, 1, 1), none, 1));
         Assert.True(PointwiseConvolution.Traps(cl, torch.zeros(1024, 256, 1, 1), none, 1));
+        Assert.False(PointwiseConvolution.Traps(cl, torch.zeros(1024, 256, 3, 3), [1, 1], 1)); // not 1 × 1
+        Assert.False(PointwiseConvolution.Traps(torch.zeros(1, 256, 4, 4), torch.zeros(512, 256, 1, 1), none, 1)); // NCHW
+        Assert.False(PointwiseConvolution.Traps(cl, torch.zeros(256, 1, 1, 1), none, 256)); // grouped
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using Tessera.Segmentation.Layers;
 using static TorchSharp.torch.nn;
 
@@ -52,7 +53,7 @@ public sealed class ConvBn : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         if (_folded is { } f)
-            return functional.conv2d(x, f.Weight, f.Bias, strides: [_stride, _stride], padding: [_padding, _padding], groups: _groups);
+            return PointwiseConvolution.Conv2d(x, f.Weight, f.Bias, [_stride, _stride], [_padding, _padding], [1, 1], _groups);
         return _inference.Forward(x);
     }
 

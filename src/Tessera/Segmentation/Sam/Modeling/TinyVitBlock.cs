@@ -42,8 +42,10 @@ public sealed class TinyVitBlock : Module<torch.Tensor, torch.Tensor>
             a = Windows.Unpartition(a, _window, padded, (_side, _side)).view(b, l, c);
         }
         x = x + a;
-        var grid = x.transpose(1, 2).reshape(b, c, _side, _side);
-        x = local_conv.forward(grid).view(b, c, l).transpose(1, 2);
+        // The tokens [B, L, C] are already the grid in channels-last order: the depthwise convolution takes that view (no
+        // NCHW copy either way, and oneDNN's depthwise kernels are faster on NHWC), and its NHWC output is the tokens again.
+        var grid = x.view(b, _side, _side, c).permute(0, 3, 1, 2);
+        x = local_conv.forward(grid).permute(0, 2, 3, 1).reshape(b, l, c);
         return (x + mlp.forward(x)).MoveToOuterDisposeScope();
     }
 }
