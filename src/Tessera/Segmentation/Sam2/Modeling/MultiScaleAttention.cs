@@ -37,10 +37,27 @@ public sealed class MultiScaleAttention : Module<torch.Tensor, torch.Tensor>
             (h, w) = (q.shape[1], q.shape[2]);
             q = q.reshape(b, h * w, _heads, -1);
         }
-        // softmax(q kᵀ/√d) v per head (Vaswani et al. 2017, eq. 1), libtorch's fused kernel as the official F.scaled_dot_product_attention
-        var o = functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+        // softmax(q kᵀ/√d) v per head (Vaswani et al. 2017, eq. 1): libtorch's fused kernel, as the official
+        // F.scaled_dot_product_attention, for the global blocks; over windows of a few hundred keys or fewer its fixed cost
+        // per (window, head) block dominates, and two batched products around a softmax are faster. Issue 28, session 5,
+        // Hiera-T at 1024², 2 threads, fused against products: 8² windows 51.7 / 16.3 ms, 4² 36.0 / 5.0, 14² 12.2 / 9.0,
+        // 7² 4.8 / 1.0; global 64² 92 / 147, 32² 11.3 / 12.6 (bench AttnProbe, not kept).
+        torch.Tensor o;
+        if (k.shape[1] <= SmallKeyCount)
+        {
+            using var scale = (1.0 / Math.Sqrt(q.shape[3])).ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
+            var logits = torch.matmul(q.transpose(1, 2).mul(scale), k.permute(0, 2, 3, 1));
+            o = torch.matmul(logits.softmax(-1), v.transpose(1, 2));
+        }
+        else
+        {
+            o = functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+        }
         return proj.forward(o.transpose(1, 2).reshape(b, h, w, -1)).MoveToOuterDisposeScope();
     }
+
+    // Up to this many keys per window the attention runs as products around a softmax rather than the fused kernel.
+    private const long SmallKeyCount = 512;
 
     /// <summary>Max-pooling of a channels-last grid [B, H, W, C] by <paramref name="stride"/> (kernel = stride, floor), the official <c>do_pool</c>.</summary>
     internal static torch.Tensor MaxPoolChannelsLast(torch.Tensor x, int stride)
