@@ -35,8 +35,8 @@ public sealed class OneDnnPointwiseTrapTests(ITestOutputHelper log)
         var b = withBias ? torch.randn([cout], generator: gen) : null;
         var cl = MemoryFormat.ChannelsLast(x);
         long[] s = [stride, stride], p = [0, 0], d = [1, 1];
-        Assert.True(PointwiseConvolution.Traps(cl, w, p, 1));
-        Assert.False(PointwiseConvolution.Traps(x, w, p, 1)); // NCHW: the reference below
+        Assert.True(PointwiseConvolution.Reroutes(cl, w, p, 1));
+        Assert.False(PointwiseConvolution.Reroutes(x, w, p, 1)); // NCHW: the reference below
         var expected = torch.nn.functional.conv2d(x, w, b, s, p, d, 1);
         var got = PointwiseConvolution.Conv2d(cl, w, b, s, p, d, 1);
         Assert.Equal(expected.shape, got.shape);
@@ -73,11 +73,11 @@ public sealed class OneDnnPointwiseTrapTests(ITestOutputHelper log)
         using var scope = torch.NewDisposeScope();
         var cl = MemoryFormat.ChannelsLast(torch.zeros(1, 256, 4, 4));
         long[] none = [0, 0];
-        Assert.True(PointwiseConvolution.Traps(cl, torch.zeros(512, 256, 1, 1), none, 1));
-        Assert.True(PointwiseConvolution.Traps(cl, torch.zeros(1024, 256, 1, 1), none, 1));
-        Assert.False(PointwiseConvolution.Traps(cl, torch.zeros(1024, 256, 3, 3), [1, 1], 1)); // not 1 × 1
-        Assert.False(PointwiseConvolution.Traps(torch.zeros(1, 256, 4, 4), torch.zeros(512, 256, 1, 1), none, 1)); // NCHW
-        Assert.False(PointwiseConvolution.Traps(cl, torch.zeros(256, 1, 1, 1), none, 256)); // grouped
+        Assert.True(PointwiseConvolution.Reroutes(cl, torch.zeros(512, 256, 1, 1), none, 1));
+        Assert.True(PointwiseConvolution.Reroutes(cl, torch.zeros(1024, 256, 1, 1), none, 1));
+        Assert.False(PointwiseConvolution.Reroutes(cl, torch.zeros(1024, 256, 3, 3), [1, 1], 1)); // not 1 × 1
+        Assert.False(PointwiseConvolution.Reroutes(torch.zeros(1, 256, 4, 4), torch.zeros(512, 256, 1, 1), none, 1)); // NCHW
+        Assert.False(PointwiseConvolution.Reroutes(cl, torch.zeros(256, 1, 1, 1), none, 256)); // grouped
     }
 
     [Fact]

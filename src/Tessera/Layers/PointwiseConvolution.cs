@@ -19,12 +19,12 @@ internal static class PointwiseConvolution
 {
     /// <summary>
     /// conv2d(x, weight, bias) with the given geometry, as <c>torch.nn.functional.conv2d</c> computes it; the channels-last
-    /// 1 × 1 case (<see cref="Traps"/>) as a product over the channels of the channels-last activations, which also
+    /// 1 × 1 case (<see cref="Reroutes"/>) as a product over the channels of the channels-last activations, which also
     /// keeps the output channels-last.
     /// </summary>
     public static torch.Tensor Conv2d(torch.Tensor x, torch.Tensor weight, torch.Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
-        if (!Traps(x, weight, padding, groups)) return torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups);
+        if (!Reroutes(x, weight, padding, groups)) return torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups);
         using var scope = torch.NewDisposeScope();
         var strided = stride.All(s => s == 1) ? x
             : x[.., .., torch.TensorIndex.Slice(null, null, stride[0]), torch.TensorIndex.Slice(null, null, stride[1])];
@@ -39,8 +39,8 @@ internal static class PointwiseConvolution
             ? Conv2d(x, conv.weight!, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
             : conv.forward(x);
 
-    /// <summary>Whether libtorch's convolution of <paramref name="x"/> by <paramref name="weight"/> is one oneDNN 3.7 may get wrong or die planning.</summary>
-    public static bool Traps(torch.Tensor x, torch.Tensor weight, long[] padding, long groups) =>
+    /// <summary>Whether the convolution of <paramref name="x"/> by <paramref name="weight"/> runs here as a product: a CPU, channels-last, 1 × 1 one (groups 1, no padding), the kind oneDNN 3.7 may get wrong or die planning.</summary>
+    public static bool Reroutes(torch.Tensor x, torch.Tensor weight, long[] padding, long groups) =>
         x.device_type == DeviceType.CPU && x.dim() == 4 && weight.dim() == 4 && groups == 1
         && weight.shape[2] == 1 && weight.shape[3] == 1 && padding.All(p => p == 0)
         && IsChannelsLast(x);
