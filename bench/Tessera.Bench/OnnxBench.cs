@@ -79,6 +79,7 @@ internal static class OnnxBench
             {
                 Roofline.Print(what + ", Tessera fp32", analytic, a);
                 Roofline.Print(what + ", ONNX Runtime fp32", analytic, b);
+                if (low is not null) Roofline.Print(what + ", Tessera bf16", analytic, Median(tl), Precision.BFloat16);
             }
             // PyTorch on the same official model (Debian's 1.13, or current PyTorch through TESSERA_BENCH_PYTHON), run after.
             var py = PythonBaseline.Run("infer_torch.py", threads.ToString(CultureInfo.InvariantCulture), reps.ToString(CultureInfo.InvariantCulture), cache, name);

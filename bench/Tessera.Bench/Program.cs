@@ -23,6 +23,7 @@ var benches = new Dictionary<string, Action<string[]>>(StringComparer.OrdinalIgn
     ["fp32paths"] = Fp32PathsBench.Run,
     ["fp32paths-child"] = Fp32PathsBench.Child,
     ["samops"] = SamOpsBench.Run,
+    ["samsoftmax"] = SamSoftmaxBench.Run,
     ["onnx"] = OnnxBench.Run,
     ["sam2video"] = Sam2VideoBench.Run,
     ["dataparallel"] = DataParallelBench.Run,

@@ -1,3 +1,4 @@
+using Tessera.Runtime;
 namespace Tessera.Training.Distributed;
 
 /// <summary>

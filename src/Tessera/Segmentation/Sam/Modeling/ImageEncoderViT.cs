@@ -252,6 +252,10 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         // more roundings) had brought one fixture mask's IoU to 0.969. The logits and softmax stay in the value type, as
         // PyTorch's CPU autocast runs them (libtorch's bfloat16 softmax accumulates in float32); converting the logits to
         // float32 for the additions and the softmax made the encoder only 1.09x float32 (bench/README.md).
+        // Without autograd, on an AVX-512 CPU, DecomposedBiasSoftmax adds the terms to each row of the bare product in
+        // float32 and takes the softmax in the same pass (issue 28, session 6, per 512-query chunk of a global block at
+        // 2 threads: bf16 product, bias and softmax 1.50 → 0.78 ms, float32 1.62 → 1.28 ms; the bf16 encoder
+        // 2.41-2.62 → 2.07-2.16 s alternated): the logits are rounded once (the product) and the terms added exactly.
         var f32 = torch.ScalarType.Float32;
         var rq = q.reshape(bh, h, w, c).to(f32);
         var relH = torch.einsum("bhwc,hkc->bhwk", rq, rh.to(f32)); // [B·heads, h, w, kh]
@@ -270,6 +274,7 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
         // 8.5-8.7 s (issue 28, 2026-12-06, bench `sam 2 1`, interleaved). An earlier measurement under load average
         // 30-40 had favoured whole logits at several threads (every chunk's ops are parallel regions whose barriers
         // cost a time slice on a busy machine); users' machines are rarely that busy, so the idle figure decides.
+        bool fused = !q.requires_grad && !relH.requires_grad && !relW.requires_grad && DecomposedBiasSoftmax.Supported(q, h, w);
         long budget = ChunkBytes;
         long rowBytes = n * q.ElementSize * w;
         long rows = Math.Clamp(budget / rowBytes, 1, h);
@@ -284,12 +289,23 @@ public sealed class VitAttention : Module<torch.Tensor, torch.Tensor>
                 using var chunkScope = torch.NewDisposeScope();
                 long r = Math.Min(rows, h - r0);
                 var qc = qs.narrow(0, g0, g).narrow(1, r0 * w, r * w);
-                var termH = relH.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(4);
-                var termW = relW.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(3);
-                var logits = q.dtype == f32
-                    ? torch.matmul(qc, kt.narrow(0, g0, g)).view(g, r, w, h, w).add_(termH).add_(termW).view(g, r * w, h * w)
-                    : BiasPlusProduct(termH.add(termW).to(q.dtype).reshape(g, r * w, h * w), qc, kt.narrow(0, g0, g));
-                var weights = logits.softmax(-1);
+                torch.Tensor weights;
+                if (fused)
+                {
+                    weights = torch.bmm(qc, kt.narrow(0, g0, g));
+                    DecomposedBiasSoftmax.ApplyInPlace(weights.view(g * r * w, h * w),
+                        relH.narrow(0, g0, g).narrow(1, r0, r).reshape(g * r * w, h).contiguous(),
+                        relW.narrow(0, g0, g).narrow(1, r0, r).reshape(g * r * w, w).contiguous(), h, w);
+                }
+                else
+                {
+                    var termH = relH.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(4);
+                    var termW = relW.narrow(0, g0, g).narrow(1, r0, r).unsqueeze(3);
+                    var logits = q.dtype == f32
+                        ? torch.matmul(qc, kt.narrow(0, g0, g)).view(g, r, w, h, w).add_(termH).add_(termW).view(g, r * w, h * w)
+                        : BiasPlusProduct(termH.add(termW).to(q.dtype).reshape(g, r * w, h * w), qc, kt.narrow(0, g0, g));
+                    weights = logits.softmax(-1);
+                }
                 rowPieces.Add(torch.matmul(weights, v.narrow(0, g0, g)).MoveToOuterDisposeScope());
             }
             pieces.Add(rowPieces.Count == 1 ? rowPieces[0] : torch.cat(rowPieces, 1));
