@@ -139,7 +139,7 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     // row ← exp(row − max); returns the sum.
-    private static float Exponentiate(float* row, int keys, float max)
+    internal static float Exponentiate(float* row, int keys, float max)
     {
         var m = Vector512.Create(max);
         var sum = Vector512<float>.Zero;
@@ -159,14 +159,14 @@ internal static unsafe class DecomposedBiasSoftmax
         return total;
     }
 
-    private static void Widen(ushort* source, float* row, int keys)
+    internal static void Widen(ushort* source, float* row, int keys)
     {
         int k = 0;
         for (; k + 16 <= keys; k += 16) LoadBFloat16(source + k).Store(row + k);
         for (; k < keys; k++) row[k] = BitConverter.UInt32BitsToSingle((uint)source[k] << 16);
     }
 
-    private static void Narrow(float* row, float scale, ushort* destination, int keys)
+    internal static void Narrow(float* row, float scale, ushort* destination, int keys)
     {
         var s = Vector512.Create(scale);
         int k = 0;
@@ -178,7 +178,7 @@ internal static unsafe class DecomposedBiasSoftmax
         }
     }
 
-    private static void Scale(float* row, float scale, float* destination, int keys)
+    internal static void Scale(float* row, float scale, float* destination, int keys)
     {
         var s = Vector512.Create(scale);
         int k = 0;
@@ -190,7 +190,7 @@ internal static unsafe class DecomposedBiasSoftmax
     // polynomial to r⁶/720 (relative error under 2e-7), times 2ⁿ built in the exponent bits. Below −87 the result is
     // taken at −87 (about 1.6e-38, nothing once divided by a sum of at least 1).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp(Vector512<float> x)
+    internal static Vector512<float> Exp(Vector512<float> x)
     {
         x = Vector512.Max(x, Vector512.Create(-87f));
         var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504f), 0x08);
@@ -208,12 +208,12 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> LoadBFloat16(ushort* source) =>
+    internal static Vector512<float> LoadBFloat16(ushort* source) =>
         Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load(source)), 16).AsSingle();
 
     // Round to nearest even, as libtorch's float → bfloat16 conversion (finite values: these are probabilities).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreBFloat16(Vector512<float> value, ushort* destination)
+    internal static void StoreBFloat16(Vector512<float> value, ushort* destination)
     {
         var bits = value.AsUInt32();
         var odd = Avx512F.ShiftRightLogical(bits, 16) & Vector512<uint>.One;
@@ -222,7 +222,7 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalMax(Vector512<float> v)
+    internal static float HorizontalMax(Vector512<float> v)
     {
         var a = Vector256.Max(v.GetLower(), v.GetUpper());
         var b = Vector128.Max(a.GetLower(), a.GetUpper());

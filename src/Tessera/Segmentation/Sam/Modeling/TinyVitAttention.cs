@@ -79,11 +79,22 @@ public sealed class TinyVitAttention : Module<torch.Tensor, torch.Tensor>
         var index = _biasIndex.On(x.device);
         var bias = attention_biases.index_select(1, index.view(-1)).view(_heads, n, n);
         using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
-        var logits = torch.matmul(q, k.transpose(-2, -1)).mul_(scale);
-        // Issue 28 (EncoderPrecision): at a lower precision the bias stays float32, so the rounded logits are widened and
-        // the bias added and the softmax taken in float32, then the weights rounded for the product with v — what
-        // autocast's type promotion does to the official (q·kᵀ)·scale + ab.
-        var weights = logits.dtype == bias.dtype ? logits.add_(bias).softmax(-1) : logits.to(bias.dtype).add_(bias).softmax(-1).to(logits.dtype);
+        torch.Tensor weights;
+        if (!q.requires_grad && !bias.requires_grad && WindowBiasSoftmax.Supported(q, (int)n))
+        {
+            // Without autograd on an AVX-512 CPU: scale, bias and softmax in one pass over each row of the product, in
+            // float32, rounded once (issue 27, session 6).
+            weights = torch.matmul(q, k.transpose(-2, -1));
+            WindowBiasSoftmax.ApplyInPlace(weights, bias.contiguous(), _scale);
+        }
+        else
+        {
+            var logits = torch.matmul(q, k.transpose(-2, -1)).mul_(scale);
+            // Issue 28 (EncoderPrecision): at a lower precision the bias stays float32, so the rounded logits are widened and
+            // the bias added and the softmax taken in float32, then the weights rounded for the product with v — what
+            // autocast's type promotion does to the official (q·kᵀ)·scale + ab.
+            weights = logits.dtype == bias.dtype ? logits.add_(bias).softmax(-1) : logits.to(bias.dtype).add_(bias).softmax(-1).to(logits.dtype);
+        }
         var y = torch.matmul(weights, v).transpose(1, 2).reshape(b, n, -1);
         return proj.forward(y).MoveToOuterDisposeScope();
     }
