@@ -15,7 +15,8 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// </summary>
 /// <remarks>
 /// Runs on libtorch's OpenMP team (<see cref="OpenMpTeam"/>) with AVX-512, for float32 and bfloat16 logits on the
-/// CPU with up to 16,384 keys; <see cref="Supported"/> says when, and the caller keeps libtorch's path otherwise.
+/// CPU with up to 16,384 keys; <see cref="Supported"/> says when, and the caller keeps libtorch's path otherwise. The
+/// loops are compiled fully optimised at first use (AggressiveOptimization), not through .NET's unoptimised first tier.
 /// </remarks>
 internal static unsafe class DecomposedBiasSoftmax
 {
@@ -67,6 +68,7 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     [UnmanagedCallersOnly]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Body(IntPtr state)
     {
         var job = (Job*)state;
@@ -92,6 +94,7 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     // row[i'·W + j'] += termH[i'] + termW[j'] for W a multiple of 16; returns the row's largest value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float AddTerms(float* row, float* th, float* tw, int h, int w)
     {
         var max = Vector512.Create(float.NegativeInfinity);
@@ -110,6 +113,7 @@ internal static unsafe class DecomposedBiasSoftmax
 
     // The same for any W: with at most 16 rows and columns (windows), the first `vectors` keys 16 at a time, each
     // key's terms picked from one register by its (i', j') index; the rest, and larger grids, one by one.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float AddTerms(float* row, float* th, float* tw, int h, int w, int keys, int vectors, int* ia, int* ib)
     {
         float m = float.NegativeInfinity;
@@ -139,6 +143,7 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     // row ← exp(row − max); returns the sum.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Exponentiate(float* row, int keys, float max)
     {
         var m = Vector512.Create(max);
@@ -159,6 +164,7 @@ internal static unsafe class DecomposedBiasSoftmax
         return total;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Widen(ushort* source, float* row, int keys)
     {
         int k = 0;
@@ -166,6 +172,7 @@ internal static unsafe class DecomposedBiasSoftmax
         for (; k < keys; k++) row[k] = BitConverter.UInt32BitsToSingle((uint)source[k] << 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Narrow(float* row, float scale, ushort* destination, int keys)
     {
         var s = Vector512.Create(scale);
@@ -178,6 +185,7 @@ internal static unsafe class DecomposedBiasSoftmax
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scale(float* row, float scale, float* destination, int keys)
     {
         var s = Vector512.Create(scale);
