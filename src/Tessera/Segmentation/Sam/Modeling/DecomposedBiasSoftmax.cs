@@ -14,15 +14,11 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// and the softmax is taken in float32 and rounded once into the logits' type.
 /// </summary>
 /// <remarks>
-/// Runs on libtorch's OpenMP team (<see cref="OpenMpTeam"/>) with AVX-512, for float32 and bfloat16 logits on the
-/// CPU with up to 16,384 keys; <see cref="Supported"/> says when, and the caller keeps libtorch's path otherwise. The
-/// loops are compiled fully optimised at first use (AggressiveOptimization), not through .NET's unoptimised first tier.
+/// Runs where <see cref="SoftmaxRows"/> does (AVX-512, libtorch's OpenMP team, float32 or bfloat16 logits on the CPU);
+/// <see cref="Supported"/> says when, and the caller keeps libtorch's path otherwise.
 /// </remarks>
 internal static unsafe class DecomposedBiasSoftmax
 {
-    // Longest key row this kernel takes: its float32 copy lives on the thread's stack.
-    private const int MaxKeys = 16384;
-
     private struct Job
     {
         public void* Logits;
@@ -31,11 +27,7 @@ internal static unsafe class DecomposedBiasSoftmax
     }
 
     /// <summary>Whether logits of this type, device and key grid can be taken here.</summary>
-    public static bool Supported(torch.Tensor logits, int keyHeight, int keyWidth) =>
-        Avx512F.IsSupported && Avx512BW.IsSupported && OpenMpTeam.Available
-        && logits.device_type == DeviceType.CPU
-        && logits.dtype is torch.ScalarType.Float32 or torch.ScalarType.BFloat16
-        && keyHeight * keyWidth <= MaxKeys;
+    public static bool Supported(torch.Tensor logits, int keyHeight, int keyWidth) => SoftmaxRows.Runs(logits, keyHeight * keyWidth);
 
     /// <summary>
     /// Replaces <paramref name="logits"/> [rows, H·W] (contiguous) with softmax(logits + termH[:, i'] + termW[:, j'])
@@ -84,12 +76,12 @@ internal static unsafe class DecomposedBiasSoftmax
         for (int r = start; r < end; r++)
         {
             float* th = job->TermH + (long)r * h, tw = job->TermW + (long)r * w;
-            if (job->BFloat16 != 0) Widen((ushort*)job->Logits + (long)r * keys, row, keys);
+            if (job->BFloat16 != 0) SoftmaxRows.Widen((ushort*)job->Logits + (long)r * keys, row, keys);
             else Buffer.MemoryCopy((float*)job->Logits + (long)r * keys, row, keys * sizeof(float), keys * sizeof(float));
             float max = w % 16 == 0 ? AddTerms(row, th, tw, h, w) : AddTerms(row, th, tw, h, w, keys, vectors, ia, ib);
-            float inv = 1f / Exponentiate(row, keys, max);
-            if (job->BFloat16 != 0) Narrow(row, inv, (ushort*)job->Logits + (long)r * keys, keys);
-            else Scale(row, inv, (float*)job->Logits + (long)r * keys, keys);
+            float inv = 1f / SoftmaxRows.Exponentiate(row, keys, max);
+            if (job->BFloat16 != 0) SoftmaxRows.Narrow(row, inv, (ushort*)job->Logits + (long)r * keys, keys);
+            else SoftmaxRows.Scale(row, inv, (float*)job->Logits + (long)r * keys, keys);
         }
     }
 
@@ -108,7 +100,7 @@ internal static unsafe class DecomposedBiasSoftmax
                 max = Vector512.Max(max, x);
             }
         }
-        return HorizontalMax(max);
+        return SoftmaxRows.HorizontalMax(max);
     }
 
     // The same for any W: with at most 16 rows and columns (windows), the first `vectors` keys 16 at a time, each
@@ -132,7 +124,7 @@ internal static unsafe class DecomposedBiasSoftmax
                 x.Store(row + k);
                 max = Vector512.Max(max, x);
             }
-            m = HorizontalMax(max);
+            m = SoftmaxRows.HorizontalMax(max);
         }
         for (; k < keys; k++)
         {
@@ -140,100 +132,5 @@ internal static unsafe class DecomposedBiasSoftmax
             m = MathF.Max(m, row[k]);
         }
         return m;
-    }
-
-    // row ← exp(row − max); returns the sum.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float Exponentiate(float* row, int keys, float max)
-    {
-        var m = Vector512.Create(max);
-        var sum = Vector512<float>.Zero;
-        int k = 0;
-        for (; k + 16 <= keys; k += 16)
-        {
-            var e = Exp(Vector512.Load(row + k) - m);
-            e.Store(row + k);
-            sum += e;
-        }
-        float total = Vector512.Sum(sum);
-        for (; k < keys; k++)
-        {
-            row[k] = MathF.Exp(row[k] - max);
-            total += row[k];
-        }
-        return total;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Widen(ushort* source, float* row, int keys)
-    {
-        int k = 0;
-        for (; k + 16 <= keys; k += 16) LoadBFloat16(source + k).Store(row + k);
-        for (; k < keys; k++) row[k] = BitConverter.UInt32BitsToSingle((uint)source[k] << 16);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Narrow(float* row, float scale, ushort* destination, int keys)
-    {
-        var s = Vector512.Create(scale);
-        int k = 0;
-        for (; k + 16 <= keys; k += 16) StoreBFloat16(Vector512.Load(row + k) * s, destination + k);
-        for (; k < keys; k++)
-        {
-            uint bits = BitConverter.SingleToUInt32Bits(row[k] * scale);
-            destination[k] = (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Scale(float* row, float scale, float* destination, int keys)
-    {
-        var s = Vector512.Create(scale);
-        int k = 0;
-        for (; k + 16 <= keys; k += 16) (Vector512.Load(row + k) * s).Store(destination + k);
-        for (; k < keys; k++) destination[k] = row[k] * scale;
-    }
-
-    // exp(x) for x ≤ 0: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact n·ln2), exp(r) by its Taylor
-    // polynomial to r⁶/720 (relative error under 2e-7), times 2ⁿ built in the exponent bits. Below −87 the result is
-    // taken at −87 (about 1.6e-38, nothing once divided by a sum of at least 1).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Exp(Vector512<float> x)
-    {
-        x = Vector512.Max(x, Vector512.Create(-87f));
-        var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504f), 0x08);
-        var r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
-        r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        var p = Vector512.Create(1f / 720);
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var scale = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(n) + Vector512.Create(127), 23).AsSingle();
-        return p * scale;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> LoadBFloat16(ushort* source) =>
-        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load(source)), 16).AsSingle();
-
-    // Round to nearest even, as libtorch's float → bfloat16 conversion (finite values: these are probabilities).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StoreBFloat16(Vector512<float> value, ushort* destination)
-    {
-        var bits = value.AsUInt32();
-        var odd = Avx512F.ShiftRightLogical(bits, 16) & Vector512<uint>.One;
-        var rounded = Avx512F.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + odd, 16);
-        Avx512F.ConvertToVector256UInt16(rounded).Store(destination);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float HorizontalMax(Vector512<float> v)
-    {
-        var a = Vector256.Max(v.GetLower(), v.GetUpper());
-        var b = Vector128.Max(a.GetLower(), a.GetUpper());
-        return MathF.Max(MathF.Max(b[0], b[1]), MathF.Max(b[2], b[3]));
     }
 }

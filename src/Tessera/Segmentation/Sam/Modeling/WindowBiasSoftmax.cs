@@ -14,13 +14,11 @@ namespace Tessera.Segmentation.Sam.Modeling;
 /// logits' type.
 /// </summary>
 /// <remarks>
-/// The same conditions as <see cref="DecomposedBiasSoftmax"/> (AVX-512, libtorch's OpenMP team, float32 or bfloat16
-/// logits on the CPU); the caller keeps libtorch's path where <see cref="Supported"/> is false.
+/// Runs where <see cref="SoftmaxRows"/> does (AVX-512, libtorch's OpenMP team, float32 or bfloat16 logits on the CPU);
+/// the caller keeps libtorch's path where <see cref="Supported"/> is false.
 /// </remarks>
 internal static unsafe class WindowBiasSoftmax
 {
-    private const int MaxKeys = 16384;
-
     private struct Job
     {
         public void* Logits;
@@ -30,11 +28,7 @@ internal static unsafe class WindowBiasSoftmax
     }
 
     /// <summary>Whether logits of this type, device and key count can be taken here.</summary>
-    public static bool Supported(torch.Tensor logits, int keys) =>
-        Avx512F.IsSupported && Avx512BW.IsSupported && OpenMpTeam.Available
-        && logits.device_type == DeviceType.CPU
-        && logits.dtype is torch.ScalarType.Float32 or torch.ScalarType.BFloat16
-        && keys <= MaxKeys;
+    public static bool Supported(torch.Tensor logits, int keys) => SoftmaxRows.Runs(logits, keys);
 
     /// <summary>
     /// Replaces <paramref name="logits"/> [B, heads, N, N] (contiguous) with softmax(logits·scale + bias[head]) over the
@@ -77,7 +71,7 @@ internal static unsafe class WindowBiasSoftmax
         {
             // Row r is query r mod N of head (r / N) mod heads.
             float* bias = job->Bias + ((long)(r / keys % job->Heads) * keys + r % keys) * keys;
-            if (job->BFloat16 != 0) DecomposedBiasSoftmax.Widen((ushort*)job->Logits + (long)r * keys, row, keys);
+            if (job->BFloat16 != 0) SoftmaxRows.Widen((ushort*)job->Logits + (long)r * keys, row, keys);
             else Buffer.MemoryCopy((float*)job->Logits + (long)r * keys, row, keys * sizeof(float), keys * sizeof(float));
             var max = Vector512.Create(float.NegativeInfinity);
             int k = 0;
@@ -87,15 +81,15 @@ internal static unsafe class WindowBiasSoftmax
                 x.Store(row + k);
                 max = Vector512.Max(max, x);
             }
-            float m = k > 0 ? DecomposedBiasSoftmax.HorizontalMax(max) : float.NegativeInfinity;
+            float m = k > 0 ? SoftmaxRows.HorizontalMax(max) : float.NegativeInfinity;
             for (; k < keys; k++)
             {
                 row[k] = MathF.FusedMultiplyAdd(row[k], job->Scale, bias[k]);
                 m = MathF.Max(m, row[k]);
             }
-            float inv = 1f / DecomposedBiasSoftmax.Exponentiate(row, keys, m);
-            if (job->BFloat16 != 0) DecomposedBiasSoftmax.Narrow(row, inv, (ushort*)job->Logits + (long)r * keys, keys);
-            else DecomposedBiasSoftmax.Scale(row, inv, (float*)job->Logits + (long)r * keys, keys);
+            float inv = 1f / SoftmaxRows.Exponentiate(row, keys, m);
+            if (job->BFloat16 != 0) SoftmaxRows.Narrow(row, inv, (ushort*)job->Logits + (long)r * keys, keys);
+            else SoftmaxRows.Scale(row, inv, (float*)job->Logits + (long)r * keys, keys);
         }
     }
 }
