@@ -48,6 +48,16 @@ internal static unsafe class OpenMpTeam
         Parallel(body, state, (uint)Math.Max(threads, 1), 0);
     }
 
+    /// <summary>
+    /// The calling team thread's contiguous share [Start, End) of <paramref name="count"/> items, in blocks of ⌈count /
+    /// team size⌉ by thread number (the last may be shorter or empty).
+    /// </summary>
+    public static (int Start, int End) ShareOf(int count)
+    {
+        int team = TeamSize, per = (count + team - 1) / team, start = Math.Min(count, ThreadNumber * per);
+        return (start, Math.Min(count, start + per));
+    }
+
     /// <summary>This thread's number in the running team (0 outside a team).</summary>
     public static int ThreadNumber => ThreadNum();
 

@@ -64,8 +64,7 @@ internal static unsafe class DecomposedBiasSoftmax
     private static void Body(IntPtr state)
     {
         var job = (Job*)state;
-        int team = OpenMpTeam.TeamSize, me = OpenMpTeam.ThreadNumber;
-        int per = (job->Rows + team - 1) / team, start = me * per, end = Math.Min(job->Rows, start + per);
+        var (start, end) = OpenMpTeam.ShareOf(job->Rows);
         int h = job->H, w = job->W, keys = h * w, vectors = keys / 16 * 16;
         float* row = stackalloc float[keys];
         // Key grids whose rows are not whole vectors (windows of 14, the tiny models' 3 and 8) gather each key's two

@@ -62,8 +62,7 @@ internal static unsafe class WindowBiasSoftmax
     private static void Body(IntPtr state)
     {
         var job = (Job*)state;
-        int team = OpenMpTeam.TeamSize, me = OpenMpTeam.ThreadNumber;
-        int per = (job->Rows + team - 1) / team, start = me * per, end = Math.Min(job->Rows, start + per);
+        var (start, end) = OpenMpTeam.ShareOf(job->Rows);
         int keys = job->Keys;
         float* row = stackalloc float[keys];
         var scale = Vector512.Create(job->Scale);
