@@ -78,7 +78,6 @@ public sealed class TinyVitAttention : Module<torch.Tensor, torch.Tensor>
         var (q, k, v) = (parts[0], parts[1], parts[2]);
         var index = _biasIndex.On(x.device);
         var bias = attention_biases.index_select(1, index.view(-1)).view(_heads, n, n);
-        using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
         torch.Tensor weights;
         if (!q.requires_grad && !bias.requires_grad && WindowBiasSoftmax.Supported(q, (int)n))
         {
@@ -89,6 +88,7 @@ public sealed class TinyVitAttention : Module<torch.Tensor, torch.Tensor>
         }
         else
         {
+            using var scale = _scale.ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
             var logits = torch.matmul(q, k.transpose(-2, -1)).mul_(scale);
             // Issue 28 (EncoderPrecision): at a lower precision the bias stays float32, so the rounded logits are widened and
             // the bias added and the softmax taken in float32, then the weights rounded for the product with v — what
