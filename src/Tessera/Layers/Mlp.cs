@@ -46,10 +46,20 @@ public sealed class Mlp : torch.nn.Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        // In inference the exact GELU takes fc1's bias in its own pass (ErfGelu: libtorch's linear copies the bias into
+        // its output before the product).
+        if (_activation == MlpActivation.Gelu && fc1.bias is { } b1 && !x.requires_grad
+            && (!torch.is_grad_enabled() || !(fc1.weight!.requires_grad || b1.requires_grad)))
+            return fc2.forward(ErfGelu.InPlace(torch.nn.functional.linear(x, fc1.weight!), b1, -1)).MoveToOuterDisposeScope();
         var h = fc1.forward(x);
         // In place in inference: fc1's output is fresh, and one hidden-sized tensor less is allocated.
         bool inPlace = !h.requires_grad;
-        h = _activation == MlpActivation.Relu ? torch.nn.functional.relu(h, inPlace) : torch.nn.functional.gelu(h, _activation == MlpActivation.GeluTanh ? GELU.Approximate.tanh : GELU.Approximate.none, inPlace);
+        h = _activation switch
+        {
+            MlpActivation.Relu => torch.nn.functional.relu(h, inPlace),
+            MlpActivation.Gelu when inPlace => ErfGelu.InPlace(h),
+            _ => torch.nn.functional.gelu(h, _activation == MlpActivation.GeluTanh ? GELU.Approximate.tanh : GELU.Approximate.none, inPlace),
+        };
         return fc2.forward(h).MoveToOuterDisposeScope();
     }
 }

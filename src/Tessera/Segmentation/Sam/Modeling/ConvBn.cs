@@ -57,6 +57,29 @@ public sealed class ConvBn : Module<torch.Tensor, torch.Tensor>
         return _inference.Forward(x);
     }
 
+    /// <summary>
+    /// GELU(<see cref="forward"/>(x)) for MBConv's and the patch merging's expansions: in inference with the batch norm folded,
+    /// a channels-last 1 × 1 convolution's bias is added in the GELU's pass (<see cref="ErfGelu"/>) rather than copied
+    /// into the product's output first.
+    /// </summary>
+    internal torch.Tensor ForwardGelu(torch.Tensor x)
+    {
+        if (_folded is { } f && !x.requires_grad && _stride == 1 && PointwiseConvolution.Reroutes(x, f.Weight, [_padding, _padding], _groups))
+            return ErfGelu.InPlace(PointwiseConvolution.Conv2d(x, f.Weight, null, [1, 1], [_padding, _padding], [1, 1], _groups), f.Bias, 1);
+        return ErfGelu.Activation(forward(x));
+    }
+
+    /// <summary>
+    /// <paramref name="residual"/> + <see cref="forward"/>(x) for MBConv's projection: in inference with the batch norm folded,
+    /// a channels-last 1 × 1 convolution's product accumulates into residual + bias (<see cref="ResidualLinear"/>).
+    /// </summary>
+    internal torch.Tensor ForwardAdd(torch.Tensor x, torch.Tensor residual)
+    {
+        if (_folded is { } f && !x.requires_grad && _stride == 1 && PointwiseConvolution.Reroutes(x, f.Weight, [_padding, _padding], _groups))
+            return ResidualLinear.Apply(residual, x, f.Weight, f.Bias, 1);
+        return forward(x).add_(residual);
+    }
+
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {

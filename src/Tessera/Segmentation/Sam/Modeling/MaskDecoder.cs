@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;
@@ -186,7 +187,7 @@ public sealed class MaskDecoder : Module
     }
 
     // GELU (exact, as nn.GELU), in place where no gradient needs its input.
-    private static torch.Tensor Gelu(torch.Tensor x) => x.requires_grad ? x.gelu() : x.gelu_();
+    private static torch.Tensor Gelu(torch.Tensor x) => ErfGelu.Activation(x);
 
     // Values over upscaled pixels [B, K, 16hw] in UpscaleTokens' order → images [B, K, 4h, 4w]: row 4y + 2i₁ + i₂, column 4x + 2j₁ + j₂.
     private static torch.Tensor PixelOrder(torch.Tensor values, long h, long w)

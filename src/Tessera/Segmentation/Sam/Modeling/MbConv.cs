@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;
@@ -24,12 +25,12 @@ public sealed class MbConv : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = Gelu(conv1.forward(x));
+        var h = conv1.ForwardGelu(x);
         h = Gelu(conv2.forward(h));
-        h = conv3.forward(h).add_(x);
+        h = conv3.ForwardAdd(h, x);
         return Gelu(h).MoveToOuterDisposeScope();
     }
 
     // GELU on a fresh activation, in place in inference (one 64 MiB map less per call at 1024² in stage 0).
-    internal static torch.Tensor Gelu(torch.Tensor x) => x.requires_grad ? x.gelu() : x.gelu_();
+    internal static torch.Tensor Gelu(torch.Tensor x) => ErfGelu.Activation(x);
 }

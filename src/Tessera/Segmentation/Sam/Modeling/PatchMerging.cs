@@ -27,7 +27,7 @@ public sealed class PatchMerging : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         if (x.dim() == 3) x = x.view(x.shape[0], _side, _side, -1).permute(0, 3, 1, 2);
-        var h = MbConv.Gelu(conv1.forward(x));
+        var h = conv1.ForwardGelu(x);
         h = MbConv.Gelu(conv2.forward(h));
         h = conv3.forward(h);
         return h.flatten(2).transpose(1, 2).MoveToOuterDisposeScope();

@@ -30,12 +30,32 @@ public sealed class SamMlp : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        for (int i = 0; i < layers.Count; i++)
+        return layers[^1].forward(Hidden(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <paramref name="residual"/> + MLP(x), a block's residual around its MLP: in inference the last layer's product
+    /// accumulates into residual + b (<see cref="ResidualLinear"/>).
+    /// </summary>
+    internal torch.Tensor Residual(torch.Tensor x, torch.Tensor residual)
+    {
+        using var scope = torch.NewDisposeScope();
+        var last = layers[^1];
+        return ResidualLinear.Apply(residual, Hidden(x), last.weight!, last.bias, -1).MoveToOuterDisposeScope();
+    }
+
+    // Every layer but the last, each followed by the activation; in inference in place (the layer's output is fresh), a
+    // GELU layer's bias added in the GELU's pass (ErfGelu: libtorch's linear copies the bias into its output first).
+    private torch.Tensor Hidden(torch.Tensor x)
+    {
+        for (int i = 0; i < layers.Count - 1; i++)
         {
-            x = layers[i].forward(x);
-            // In place in inference: the layer's output is fresh, and one activation-sized tensor less is allocated.
-            if (i < layers.Count - 1) x = x.requires_grad ? (_activation == MlpActivation.Relu ? functional.relu(x) : functional.gelu(x)) : (_activation == MlpActivation.Relu ? x.relu_() : x.gelu_());
+            var layer = layers[i];
+            bool inference = !x.requires_grad && !(torch.is_grad_enabled() && (layer.weight!.requires_grad || layer.bias is { requires_grad: true }));
+            if (!inference) x = _activation == MlpActivation.Relu ? functional.relu(layer.forward(x)) : functional.gelu(layer.forward(x));
+            else if (_activation == MlpActivation.Relu) x = layer.forward(x).relu_();
+            else x = layer.bias is { } b ? ErfGelu.InPlace(functional.linear(x, layer.weight!), b, -1) : ErfGelu.InPlace(layer.forward(x));
         }
-        return x.MoveToOuterDisposeScope();
+        return x;
     }
 }

@@ -52,7 +52,7 @@ internal static unsafe class SoftmaxRows
     public static void Widen(ushort* source, float* row, int keys)
     {
         int k = 0;
-        for (; k + 16 <= keys; k += 16) LoadBFloat16(source + k).Store(row + k);
+        for (; k + 16 <= keys; k += 16) BFloat16Vector.Load(source + k).Store(row + k);
         for (; k < keys; k++) row[k] = BitConverter.UInt32BitsToSingle((uint)source[k] << 16);
     }
 
@@ -61,7 +61,7 @@ internal static unsafe class SoftmaxRows
     {
         var s = Vector512.Create(scale);
         int k = 0;
-        for (; k + 16 <= keys; k += 16) StoreBFloat16(Vector512.Load(row + k) * s, destination + k);
+        for (; k + 16 <= keys; k += 16) BFloat16Vector.Store(Vector512.Load(row + k) * s, destination + k);
         for (; k < keys; k++)
         {
             uint bits = BitConverter.SingleToUInt32Bits(row[k] * scale);
@@ -97,20 +97,6 @@ internal static unsafe class SoftmaxRows
         p = Avx512F.FusedMultiplyAdd(p, r, Vector512<float>.One);
         var scale = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(n) + Vector512.Create(127), 23).AsSingle();
         return p * scale;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> LoadBFloat16(ushort* source) =>
-        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load(source)), 16).AsSingle();
-
-    // Round to nearest even, as libtorch's float → bfloat16 conversion (finite values: these are probabilities).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreBFloat16(Vector512<float> value, ushort* destination)
-    {
-        var bits = value.AsUInt32();
-        var odd = Avx512F.ShiftRightLogical(bits, 16) & Vector512<uint>.One;
-        var rounded = Avx512F.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + odd, 16);
-        Avx512F.ConvertToVector256UInt16(rounded).Store(destination);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;
@@ -74,8 +75,14 @@ public sealed class TinyVitAttention : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], n = x.shape[1];
-        var parts = qkv.forward(norm.forward(x)).view(b, n, _heads, 3 * _headDim).permute(0, 2, 1, 3).split(_headDim, 3);
+        // In inference the product runs without its bias: the queries take theirs here, the keys' cancels in the softmax
+        // and the values' moves into proj's bias (QkvBias).
+        var h = norm.forward(x);
+        bool folded = QkvBias.Applies(qkv, proj, h);
+        var parts = (folded ? functional.linear(h, qkv.weight!) : qkv.forward(h)).view(b, n, _heads, 3 * _headDim).permute(0, 2, 1, 3).split(_headDim, 3);
         var (q, k, v) = (parts[0], parts[1], parts[2]);
+        var biases = folded ? qkv.bias!.view(_heads, 1, 3, _headDim) : null; // per head [q, k, v], broadcast over [B, heads, N, d]
+        if (biases is not null) q = q + biases.select(2, 0);
         var index = _biasIndex.On(x.device);
         var bias = attention_biases.index_select(1, index.view(-1)).view(_heads, n, n);
         torch.Tensor weights;
@@ -96,6 +103,6 @@ public sealed class TinyVitAttention : Module<torch.Tensor, torch.Tensor>
             weights = logits.dtype == bias.dtype ? logits.add_(bias).softmax(-1) : logits.to(bias.dtype).add_(bias).softmax(-1).to(logits.dtype);
         }
         var y = torch.matmul(weights, v).transpose(1, 2).reshape(b, n, -1);
-        return proj.forward(y).MoveToOuterDisposeScope();
+        return (biases is null ? proj.forward(y) : QkvBias.Project(proj, y, biases.select(2, 2).reshape(-1))).MoveToOuterDisposeScope();
     }
 }

@@ -46,6 +46,6 @@ public sealed class TinyVitBlock : Module<torch.Tensor, torch.Tensor>
         // NCHW copy either way, and oneDNN's depthwise kernels are faster on NHWC), and its NHWC output is the tokens again.
         var grid = x.view(b, _side, _side, c).permute(0, 3, 1, 2);
         x = local_conv.forward(grid).permute(0, 2, 3, 1).reshape(b, l, c);
-        return (x + mlp.forward(x)).MoveToOuterDisposeScope();
+        return mlp.Residual(x).MoveToOuterDisposeScope();
     }
 }

@@ -74,6 +74,15 @@ public sealed class TinyVitEncoder : SamImageEncoder, IConvertibleEncoder
         return trace;
     }
 
+    // The stem, conv → GELU → conv, with the GELU in place in inference (ErfGelu: a 32 MiB map at 1024²).
+    private torch.Tensor PatchEmbed(torch.Tensor image)
+    {
+        using var scope = torch.NewDisposeScope();
+        var seq = patch_embed.children().Cast<Sequential>().Single().children().ToList();
+        var x = ErfGelu.Activation(((ConvBn)seq[0]).forward(image));
+        return ((ConvBn)seq[2]).forward(x).MoveToOuterDisposeScope();
+    }
+
     // Final tokens [B, g·g, C] as a map [B, C, g, g].
     private torch.Tensor Grid(torch.Tensor tokens) => tokens.view(tokens.shape[0], _grid, _grid, -1).permute(0, 3, 1, 2);
 
@@ -98,7 +107,7 @@ public sealed class TinyVitEncoder : SamImageEncoder, IConvertibleEncoder
         using var scope = torch.NewDisposeScope();
         // Channels-last from the start: oneDNN's depthwise convolutions of stage 0 take NHWC 2.6× faster than NCHW, and
         // the later stages' token maps are NHWC already.
-        var x = patch_embed.forward(MemoryFormat.ChannelsLast(image.to(((IConvertibleEncoder)this).ComputeType)));
+        var x = PatchEmbed(MemoryFormat.ChannelsLast(image.to(((IConvertibleEncoder)this).ComputeType)));
         foreach (var stage in layers)
         {
             using var stageScope = torch.NewDisposeScope();

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam.Modeling;
@@ -21,6 +22,23 @@ public sealed class TinyVitMlp : Module<torch.Tensor, torch.Tensor>
     public override torch.Tensor forward(torch.Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        return fc2.forward(functional.gelu(fc1.forward(norm.forward(x)))).MoveToOuterDisposeScope();
+        return fc2.forward(Hidden(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>x + MLP(x), the block's second residual: in inference fc2's product accumulates into x + b₂ (<see cref="ResidualLinear"/>).</summary>
+    internal torch.Tensor Residual(torch.Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        return ResidualLinear.Apply(x, Hidden(x), fc2.weight!, fc2.bias, -1).MoveToOuterDisposeScope();
+    }
+
+    // GELU(fc1(LN(x))); in inference fc1's bias is added in the GELU's pass (ErfGelu): libtorch's linear copies it into
+    // the output first.
+    private torch.Tensor Hidden(torch.Tensor x)
+    {
+        var h = norm.forward(x);
+        return h.requires_grad || fc1.bias is not { } b1 || torch.is_grad_enabled() && (fc1.weight!.requires_grad || b1.requires_grad)
+            ? ErfGelu.Activation(fc1.forward(h))
+            : ErfGelu.InPlace(functional.linear(h, fc1.weight!), b1, -1);
     }
 }

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using static TorchSharp.torch.nn;
 
 namespace Tessera.Segmentation.Sam2.Modeling;
@@ -28,11 +29,15 @@ public sealed class MultiScaleAttention : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], h = x.shape[1], w = x.shape[2];
-        // [B, HW, 3, heads, d]: q, k, v [B, HW, heads, d]
-        var parts = qkv.forward(x).reshape(b, h * w, 3, _heads, -1).unbind(2);
+        // [B, HW, 3, heads, d]: q, k, v [B, HW, heads, d]. In inference the product runs without its bias; the queries
+        // take theirs below, the keys' cancels in the softmax and the values' moves into proj's bias (QkvBias).
+        bool folded = QkvBias.Applies(qkv, proj, x);
+        var parts = (folded ? functional.linear(x, qkv.weight!) : qkv.forward(x)).reshape(b, h * w, 3, _heads, -1).unbind(2);
         var (q, k, v) = (parts[0], parts[1], parts[2]);
+        var biases = folded ? qkv.bias!.view(3, _heads, 1, -1) : null; // per head, broadcast over [B, heads, N, d]
         if (_qStride > 0)
         {
+            // max(a + c) = max(a) + c: the queries' bias can follow the pooling.
             q = MaxPoolChannelsLast(q.reshape(b, h, w, -1), _qStride);
             (h, w) = (q.shape[1], q.shape[2]);
             q = q.reshape(b, h * w, _heads, -1);
@@ -46,14 +51,18 @@ public sealed class MultiScaleAttention : Module<torch.Tensor, torch.Tensor>
         if (k.shape[1] <= SmallKeyCount)
         {
             using var scale = (1.0 / Math.Sqrt(q.shape[3])).ToScalar(); // held for the call: a temporary Scalar may be finalized by the GC mid-call
-            var logits = torch.matmul(q.transpose(1, 2).mul(scale), k.permute(0, 2, 3, 1));
+            // (q + b_q)/√d in one pass: b_q/√d + q·(1/√d).
+            var qs = biases is null ? q.transpose(1, 2).mul(scale) : torch.add(biases[0].mul(scale), q.transpose(1, 2), scale);
+            var logits = torch.matmul(qs, k.permute(0, 2, 3, 1));
             o = torch.matmul(logits.softmax(-1), v.transpose(1, 2));
         }
         else
         {
-            o = functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+            var qt = biases is null ? q.transpose(1, 2) : q.transpose(1, 2) + biases[0];
+            o = functional.scaled_dot_product_attention(qt, k.transpose(1, 2), v.transpose(1, 2));
         }
-        return proj.forward(o.transpose(1, 2).reshape(b, h, w, -1)).MoveToOuterDisposeScope();
+        var merged = o.transpose(1, 2).reshape(b, h, w, -1);
+        return (biases is null ? proj.forward(merged) : QkvBias.Project(proj, merged, biases[2].reshape(-1))).MoveToOuterDisposeScope();
     }
 
     // Up to this many keys per window the attention runs as products around a softmax rather than the fused kernel.

@@ -62,8 +62,8 @@ public sealed class MultiScaleBlock : Module<torch.Tensor, torch.Tensor>
         {
             x = attn.forward(x);
         }
-        // The residual sums into the fresh attention and MLP outputs (no new activation-sized tensors).
+        // The residual sums into the fresh attention output; the MLP's last product accumulates into x + b (SamMlp.Residual).
         x = x.add_(shortcut);
-        return mlp.forward(norm2.forward(x)).add_(x).MoveToOuterDisposeScope();
+        return mlp.Residual(norm2.forward(x), x).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Tessera.Layers;
 using Tessera.Segmentation.Sam.Modeling;
 using static TorchSharp.torch.nn;
 
@@ -30,7 +31,7 @@ public sealed class Sam2CxBlock : Module<torch.Tensor, torch.Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var y = norm.forward(dwconv.forward(x)).permute(0, 2, 3, 1);
-        y = pwconv2.forward(functional.gelu(pwconv1.forward(y)));
+        y = pwconv2.forward(ErfGelu.Activation(pwconv1.forward(y)));
         return (x + (gamma * y).permute(0, 3, 1, 2)).MoveToOuterDisposeScope();
     }
 }
