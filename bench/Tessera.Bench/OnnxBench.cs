@@ -67,6 +67,14 @@ internal static class OnnxBench
             double a = Median(tt), b = Median(to);
             Console.WriteLine(FormattableString.Invariant(
                 $"{what}, {threads} threads, median of {reps} interleaved: Tessera {a:0.000} s, ONNX Runtime {OrtEnv.Instance().GetVersionString()} {b:0.000} s, speed Tessera/ORT {b / a:0.00} (runs: {string.Join(' ', tt.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))} / {string.Join(' ', to.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); load {File.ReadAllText("/proc/loadavg").Trim()}"));
+            // A process's first calls also grow glibc's heap (fresh pages, which this kind of VM zeroes slowly) until its
+            // freed blocks fit its requests (bench/README.md, session 7): the later half of the rounds, apart.
+            if (reps >= 10)
+            {
+                double a2 = Median(tt.Skip(reps / 2).ToList()), b2 = Median(to.Skip(reps / 2).ToList());
+                Console.WriteLine(FormattableString.Invariant(
+                    $"{what}, {threads} threads, last {reps - reps / 2} of the rounds: Tessera {a2:0.000} s, ONNX Runtime {b2:0.000} s, speed Tessera/ORT {b2 / a2:0.00}"));
+            }
             if (low is not null)
                 Console.WriteLine(FormattableString.Invariant(
                     $"{what}, {threads} threads, Tessera bf16 in the same rounds: {Median(tl):0.000} s (runs: {string.Join(' ', tl.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}), speed Tessera bf16/ORT fp32 {b / Median(tl):0.00}, Tessera bf16/fp32 {a / Median(tl):0.00}"));

@@ -69,6 +69,24 @@ public sealed class Sam2EncoderFixtureTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Kept_position_embedding_follows_its_tables()
+    {
+        // Inference keeps the last grid's embedding; a change of the tables (a load, a training step) must show. Bicubic
+        // weights sum to 1, so adding 1 to the background table adds 1 to every embedding value.
+        using var hiera = new Hiera(new HieraConfig(16, 1, [1, 1, 2, 1], [3], [8, 4, 14, 7], [7, 7]));
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var table = hiera.named_parameters().Single(p => p.name == "pos_embed").parameter;
+        table.copy_(torch.randn(table.shape, generator: new torch.Generator(9)));
+        var first = hiera.PositionEmbedding(32, 32).clone();
+        Assert.True(hiera.PositionEmbedding(32, 32).allclose(first, 0, 0));
+        table.add_(1);
+        var changed = hiera.PositionEmbedding(32, 32);
+        Assert.True((changed - first - 1).abs().max().item<float>() < 1e-5, "the kept embedding did not follow pos_embed");
+        Assert.Equal([1L, 16, 16, 16], hiera.PositionEmbedding(16, 16).shape);
+    }
+
+    [Fact]
     public void Tiny_checkpoint_loads_and_its_sizes_are_read_from_the_weights()
     {
         SameEncoderKeys(Listing("sam2.1_tiny_keys.json"), Encoder.Value);
