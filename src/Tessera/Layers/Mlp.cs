@@ -48,8 +48,7 @@ public sealed class Mlp : torch.nn.Module<torch.Tensor, torch.Tensor>
         using var scope = torch.NewDisposeScope();
         // In inference the exact GELU takes fc1's bias in its own pass (ErfGelu: libtorch's linear copies the bias into
         // its output before the product).
-        if (_activation == MlpActivation.Gelu && fc1.bias is { } b1 && !x.requires_grad
-            && (!torch.is_grad_enabled() || !(fc1.weight!.requires_grad || b1.requires_grad)))
+        if (_activation == MlpActivation.Gelu && fc1.bias is { } b1 && NoGradient.For(x, fc1.weight, b1))
             return fc2.forward(ErfGelu.InPlace(torch.nn.functional.linear(x, fc1.weight!), b1, -1)).MoveToOuterDisposeScope();
         var h = fc1.forward(x);
         // In place in inference: fc1's output is fresh, and one hidden-sized tensor less is allocated.

@@ -18,8 +18,7 @@ internal static class QkvBias
 {
     /// <summary>Whether the rewrite applies: both layers have biases and nothing needs a gradient.</summary>
     public static bool Applies(Linear qkv, Linear proj, torch.Tensor x) =>
-        qkv.bias is not null && proj.bias is not null && !x.requires_grad
-        && (!torch.is_grad_enabled() || !(qkv.weight!.requires_grad || qkv.bias.requires_grad || proj.weight!.requires_grad || proj.bias.requires_grad));
+        qkv.bias is not null && proj.bias is not null && NoGradient.For(x, qkv.weight, qkv.bias, proj.weight, proj.bias);
 
     /// <summary>The output projection with b_v moved into its bias: o·W_oᵀ + (W_o b_v + b_o).</summary>
     public static torch.Tensor Project(Linear proj, torch.Tensor o, torch.Tensor valueBias)

@@ -8,7 +8,7 @@ namespace Tessera.Layers;
 /// with r is a pass of its own; here the output is r + b in one pass and the product adds to it in place.
 /// </summary>
 /// <remarks>
-/// For inference (neither side needs a gradient) on tensors whose feature axis is the innermost in memory: the last axis
+/// For inference (<see cref="NoGradient"/>) on tensors whose feature axis is the innermost in memory: the last axis
 /// of contiguous tokens, or axis 1 of a channels-last map. Elsewhere, <c>r + linear(x, W, b)</c> as libtorch computes it.
 /// The sum is taken in a different order (r + b first), so float32 results differ from that path in the last bits.
 /// </remarks>
@@ -22,7 +22,7 @@ internal static class ResidualLinear
     {
         int dims = (int)residual.dim(), axis = featureAxis < 0 ? featureAxis + dims : featureAxis;
         var w = weight.dim() == 2 ? weight : weight.flatten(1);
-        if (residual.requires_grad || x.requires_grad || w.requires_grad || bias is { requires_grad: true }
+        if (residual.requires_grad || !NoGradient.For(x, w, bias)
             || x.dim() != dims || !TensorMemory.IsDense(residual, axis) || !TensorMemory.IsDense(x, axis)
             || residual.dtype != x.dtype || w.dtype != x.dtype || residual.device_type != x.device_type)
             return residual + Linear(x, w, bias, axis);

@@ -51,7 +51,7 @@ public sealed class SamMlp : Module<torch.Tensor, torch.Tensor>
         for (int i = 0; i < layers.Count - 1; i++)
         {
             var layer = layers[i];
-            bool inference = !x.requires_grad && !(torch.is_grad_enabled() && (layer.weight!.requires_grad || layer.bias is { requires_grad: true }));
+            bool inference = NoGradient.For(x, layer.weight, layer.bias);
             if (!inference) x = _activation == MlpActivation.Relu ? functional.relu(layer.forward(x)) : functional.gelu(layer.forward(x));
             else if (_activation == MlpActivation.Relu) x = layer.forward(x).relu_();
             else x = layer.bias is { } b ? ErfGelu.InPlace(functional.linear(x, layer.weight!), b, -1) : ErfGelu.InPlace(layer.forward(x));

@@ -37,8 +37,8 @@ public sealed class TinyVitMlp : Module<torch.Tensor, torch.Tensor>
     private torch.Tensor Hidden(torch.Tensor x)
     {
         var h = norm.forward(x);
-        return h.requires_grad || fc1.bias is not { } b1 || torch.is_grad_enabled() && (fc1.weight!.requires_grad || b1.requires_grad)
-            ? ErfGelu.Activation(fc1.forward(h))
-            : ErfGelu.InPlace(functional.linear(h, fc1.weight!), b1, -1);
+        return fc1.bias is { } b1 && NoGradient.For(h, fc1.weight, b1)
+            ? ErfGelu.InPlace(functional.linear(h, fc1.weight!), b1, -1)
+            : ErfGelu.Activation(fc1.forward(h));
     }
 }
