@@ -36,6 +36,19 @@ public sealed class ResidualLinearTests
     }
 
     [Fact]
+    public void Inference_paths_are_taken_under_no_grad_with_a_models_parameters()
+    {
+        // A loaded model's parameters keep requires_grad: under no_grad nothing needs a gradient, with autograd on it does.
+        using var scope = torch.NewDisposeScope();
+        var x = torch.randn(4, 8);
+        var w = torch.randn(8, 8).requires_grad_(true);
+        using (torch.no_grad()) Assert.True(NoGradient.For(x, w, null));
+        Assert.False(NoGradient.For(x, w, null));
+        Assert.True(NoGradient.For(x, w.detach(), null));
+        Assert.False(NoGradient.For(x.clone().requires_grad_(true), w.detach()));
+    }
+
+    [Fact]
     public void Channels_last_map_with_a_pointwise_convolution_weight()
     {
         using var scope = torch.NewDisposeScope();
