@@ -64,7 +64,7 @@ public sealed class ConvBn : Module<torch.Tensor, torch.Tensor>
     /// </summary>
     internal torch.Tensor ForwardGelu(torch.Tensor x)
     {
-        if (_folded is { } f && !x.requires_grad && _stride == 1 && PointwiseConvolution.Reroutes(x, f.Weight, [_padding, _padding], _groups))
+        if (FoldedPointwise(x) is { } f)
             return ErfGelu.InPlace(PointwiseConvolution.Conv2d(x, f.Weight, null, [1, 1], [_padding, _padding], [1, 1], _groups), f.Bias, 1);
         return ErfGelu.Activation(forward(x));
     }
@@ -75,10 +75,15 @@ public sealed class ConvBn : Module<torch.Tensor, torch.Tensor>
     /// </summary>
     internal torch.Tensor ForwardAdd(torch.Tensor x, torch.Tensor residual)
     {
-        if (_folded is { } f && !x.requires_grad && _stride == 1 && PointwiseConvolution.Reroutes(x, f.Weight, [_padding, _padding], _groups))
+        if (FoldedPointwise(x) is { } f)
             return ResidualLinear.Apply(residual, x, f.Weight, f.Bias, 1);
         return forward(x).add_(residual);
     }
+
+    // The folded weights where this is a channels-last 1 × 1 convolution in inference (the product PointwiseConvolution
+    // runs), whose bias another pass can take; null otherwise.
+    private (torch.Tensor Weight, torch.Tensor Bias)? FoldedPointwise(torch.Tensor x) =>
+        _folded is { } f && !x.requires_grad && _stride == 1 && PointwiseConvolution.Reroutes(x, f.Weight, [_padding, _padding], _groups) ? f : null;
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

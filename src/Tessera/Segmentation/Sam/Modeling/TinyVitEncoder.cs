@@ -57,7 +57,7 @@ public sealed class TinyVitEncoder : SamImageEncoder, IConvertibleEncoder
     public IReadOnlyList<(string Name, torch.Tensor Value)> Trace(torch.Tensor image)
     {
         var trace = new List<(string, torch.Tensor)>();
-        var x = patch_embed.forward(image.to(((IConvertibleEncoder)this).ComputeType));
+        var x = PatchEmbed(image.to(((IConvertibleEncoder)this).ComputeType));
         trace.Add(("patch_embed", x));
         for (int i = 0; i < layers.Count; i++)
         {
